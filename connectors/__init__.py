@@ -1,0 +1,1 @@
+"""Vendor connectors, the shared HTTP helper, and the registry that names them."""

@@ -1,0 +1,67 @@
+"""Errors, grouped by what the sync engine must do about them.
+
+    DeskpulseError                 every error deskpulse raises on purpose; str() is one clear line
+    ├── ConfigError                settings missing or invalid: nothing runs until the user fixes them
+    └── ConnectorError
+        ├── FatalError             stop this connector, say why (other connectors go on)
+        │   ├── AuthError          401: API key missing, wrong or revoked
+        │   └── UnreachableError   host unknown or refusing after every retry
+        ├── StreamUnavailable      403/404 on a stream the account's plan or role forbids: skip it
+        ├── StreamError            this stream stops here; its cursor stays at the last commit
+        │   ├── PaginationLoopError  the vendor repeated a page token or cursor
+        │   ├── RetriesExhausted   429/5xx/timeouts outlasted the retry budget
+        │   └── BadResponse        malformed, truncated or wrongly shaped body (after retries)
+        └── RecordError            one record cannot be mapped: quarantine it, count it, go on
+
+Messages never contain secrets: they name the host and path, never headers or credentials.
+"""
+
+from __future__ import annotations
+
+
+class DeskpulseError(Exception):
+    """Base class; `str(error)` is a one-line message fit for the user, with what to do."""
+
+
+class ConfigError(DeskpulseError):
+    pass
+
+
+class ConnectorError(DeskpulseError):
+    pass
+
+
+class FatalError(ConnectorError):
+    pass
+
+
+class AuthError(FatalError):
+    pass
+
+
+class UnreachableError(FatalError):
+    pass
+
+
+class StreamUnavailable(ConnectorError):
+    pass
+
+
+class StreamError(ConnectorError):
+    pass
+
+
+class PaginationLoopError(StreamError):
+    pass
+
+
+class RetriesExhausted(StreamError):
+    pass
+
+
+class BadResponse(StreamError):
+    pass
+
+
+class RecordError(ConnectorError):
+    pass
