@@ -185,7 +185,9 @@ def coerce_row(table: str, raw: Mapping[str, Any], *, source: str) -> dict[str, 
         if value is None or (isinstance(value, str) and value.strip() == ""):
             raise InvalidRow(f"missing required column {name!r}")
     row: dict[str, Any] = {"source": source}
-    extra: dict[str, Any] = dict(raw.get("extra") or {}) if isinstance(raw.get("extra"), dict) else {}
+    extra: dict[str, Any] = (
+        dict(raw.get("extra") or {}) if isinstance(raw.get("extra"), dict) else {}
+    )
     for name, value in raw.items():
         if name == "extra" or name == "source":
             continue
@@ -198,7 +200,9 @@ def coerce_row(table: str, raw: Mapping[str, Any], *, source: str) -> dict[str, 
             row[name] = _coerce(table, spec, value)
         except InvalidRow as exc:
             message = str(exc)
-            raise InvalidRow(message if message.startswith(name) else f"{name}: {message}") from None
+            raise InvalidRow(
+                message if message.startswith(name) else f"{name}: {message}"
+            ) from None
     if table == "costs" and not row.get("id"):
         row["id"] = "{}/{}/{}".format(
             row["period_start"].date().isoformat(),

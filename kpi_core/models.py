@@ -15,10 +15,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index
+from sqlalchemy import Column, Index
 from sqlmodel import Field, SQLModel
 
-from kpi_core.types import UTCDateTime
+from kpi_core.types import JSONValue, UTCDateTime
 
 
 def _when(*, index: bool = False, nullable: bool = True) -> Any:
@@ -30,7 +30,7 @@ def _required_when(*, index: bool = False) -> Any:
 
 
 def _extra() -> Any:
-    return Field(default=None, sa_column=Column(JSON, nullable=True))
+    return Field(default=None, sa_column=Column(JSONValue, nullable=True))
 
 
 class Keyed(SQLModel):
@@ -237,14 +237,14 @@ class Schedule(Keyed, table=True):
     name: str | None = None
     time_zone: str
     # [{"start_minute": 1980, "end_minute": 2460}, ...] minutes from Sunday 00:00 local time.
-    intervals: list[dict[str, int]] = Field(sa_column=Column(JSON, nullable=False))
+    intervals: list[dict[str, int]] = Field(sa_column=Column(JSONValue, nullable=False))
     # [{"name": ..., "start_date": "2026-12-25", "end_date": "2026-12-26"}, ...]
-    holidays: list[dict[str, str]] | None = Field(default=None, sa_column=Column(JSON))
+    holidays: list[dict[str, str]] | None = Field(default=None, sa_column=Column(JSONValue))
     extra: dict[str, Any] | None = _extra()
 
 
 CANONICAL_MODELS: dict[str, type[Keyed]] = {
-    model.__tablename__: model  # type: ignore[misc]
+    model.__tablename__: model
     for model in (
         Agent,
         Customer,
@@ -265,8 +265,8 @@ CANONICAL_MODELS: dict[str, type[Keyed]] = {
 """The import-format tables, in the order of KPI_CATALOG.md section 1."""
 
 EXTENSION_MODELS: dict[str, type[Keyed]] = {
-    SlaEvent.__tablename__: SlaEvent,  # type: ignore[dict-item]
-    Schedule.__tablename__: Schedule,  # type: ignore[dict-item]
+    SlaEvent.__tablename__: SlaEvent,
+    Schedule.__tablename__: Schedule,
 }
 
 WAREHOUSE_MODELS: dict[str, type[Keyed]] = {**CANONICAL_MODELS, **EXTENSION_MODELS}

@@ -47,6 +47,9 @@ class KpiQuery:
     schedules: Any = None
     targets: Any = None
     sources: Sequence[str] | None = None
+    # A kpi_core.config.KpiConfig: parameter defaults, targets, SLA policies. `targets`, when
+    # set (a sequence of config.Target), replaces the configured targets for this call.
+    config: Any = None
 
 
 @dataclass

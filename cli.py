@@ -1,0 +1,392 @@
+"""deskpulse command line: parses arguments, calls into sync/ and kpi_core/, renders with rich.
+
+Every failure a user can cause or meet (bad settings, unreachable host, bad files, an unknown
+metric) ends as one red line on stderr and a non-zero exit code, never a traceback. Exit codes:
+0 done, 1 failed, 2 usage error, 3 done with some rows quarantined or some streams failed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+EXIT_PARTIAL = 3
+
+app = typer.Typer(
+    help="Customer-service KPIs from your help desk: sync, warehouse, exact metrics.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Warehouse schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+out = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class StatusFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+class Every(str, Enum):
+    day = "day"
+    week = "week"
+    month = "month"
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def friendly_errors() -> Iterator[None]:
+    """Turn every expected failure into one clear line (set DESKPULSE_LOG_LEVEL=DEBUG for more)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from connectors.errors import DeskpulseError
+    from kpi_core.registry import KpiError
+
+    try:
+        yield
+    except (DeskpulseError, KpiError) as exc:
+        fail(str(exc))
+    except SQLAlchemyError as exc:
+        logging.getLogger("deskpulse").debug("database error", exc_info=True)
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        fail(f"database error: {reason} (check DESKPULSE_DATABASE_URL; `deskpulse db upgrade`)")
+    except KeyboardInterrupt:
+        fail("interrupted; the next sync resumes from the last committed page", 130)
+
+
+def _setup(level: str | None = None) -> Any:
+    from sync.settings import load_settings
+
+    settings = load_settings()
+    logging.basicConfig(
+        level=(level or settings.log_level).upper(),
+        format="%(message)s",
+        handlers=[RichHandler(console=err, show_path=False, show_time=False, markup=False)],
+        force=True,
+    )
+    return settings
+
+
+# ---------------------------------------------------------------------------------------- sync
+
+
+class _Bars:
+    """Progress bars for a sync: one line per stream, counting records as pages commit."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[tuple[str, str], Any] = {}
+
+    def stream_started(self, source: str, stream: str) -> None:
+        self.tasks[(source, stream)] = self.progress.add_task(f"{source}/{stream}", total=None)
+
+    def page_committed(self, source: str, stream: str, report: Any) -> None:
+        self.progress.update(
+            self.tasks[(source, stream)],
+            completed=report.records,
+            description=f"{source}/{stream}  [dim]{report.records:,} records, {report.pages} pages",
+        )
+
+    def stream_finished(self, source: str, report: Any) -> None:
+        task = self.tasks[(source, report.name)]
+        self.progress.update(task, total=report.records or 1, completed=report.records or 1)
+
+
+@contextmanager
+def _progress() -> Iterator[_Bars]:
+    progress = Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+        console=err, transient=False, disable=not err.is_terminal,
+    )  # fmt: skip
+    with progress:
+        yield _Bars(progress)
+
+
+def _print_run(report: Any) -> None:
+    table = Table(title=f"{report.source} ({report.vendor}) run {report.run_id}: {report.status}",
+                  header_style="bold")  # fmt: skip
+    for name in ("stream", "status", "records", "written", "quarantined", "note"):
+        table.add_column(name, justify="right" if name in ("records", "written", "quarantined") else "left")
+    style = {"ok": "green", "skipped": "yellow", "failed": "red"}
+    for s in report.streams:
+        table.add_row(s.name, f"[{style.get(s.status, '')}]{s.status}", f"{s.records:,}",
+                      f"{s.written:,}", f"{s.quarantined:,}", s.error or "")  # fmt: skip
+    table.caption = f"{report.requests:,} requests, {report.retries:,} retries"
+    out.print(table)
+
+
+def _exit_for(reports: list[Any]) -> None:
+    if any(r.status == "failed" for r in reports):
+        for r in reports:
+            if r.status == "failed" and r.message:
+                err.print(f"[bold red]error:[/bold red] {r.source}: {r.message}", highlight=False)
+        raise typer.Exit(1)
+    if any(r.status == "partial" for r in reports):
+        if any(r.quarantined for r in reports):
+            err.print("[yellow]some records were quarantined: see `deskpulse quarantine`[/yellow]")
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+@app.command()
+def sync(
+    source: Annotated[list[str] | None, typer.Option("--source", help="Only this source (repeatable).")] = None,
+    stream: Annotated[list[str] | None, typer.Option("--stream", help="Only this stream (repeatable).")] = None,
+    full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Read everything again from the start.")] = False,
+) -> None:
+    """Pull new and changed records from every configured source into the warehouse."""
+    with friendly_errors():
+        settings = _setup()
+        from sync.engine import run_sync
+        from sync.sources import build_connectors
+        from sync.warehouse import Warehouse
+
+        warehouse = Warehouse(settings.database_url)
+        connectors = build_connectors(settings, only=source)
+        reports = []
+        with _progress() as bars:
+            for connector in connectors:
+                try:
+                    reports.append(run_sync(warehouse, connector, streams=stream,
+                                            full_refresh=full_refresh, observer=bars))  # fmt: skip
+                finally:
+                    connector.close()
+        for report in reports:
+            _print_run(report)
+        _exit_for(reports)
+
+
+@app.command("import")
+def import_files(
+    folder: Annotated[Path, typer.Argument(help="Folder with tickets.csv, agents.jsonl, ...")],
+    source: Annotated[str, typer.Option("--source", help="Source name the rows belong to.")] = "files",
+) -> None:
+    """Import canonical CSV/JSONL files (KPI_CATALOG.md section 1). Re-importing is safe."""
+    with friendly_errors():
+        settings = _setup()
+        from connectors.files import FilesConnector
+        from sync.engine import run_sync
+        from sync.warehouse import Warehouse
+
+        connector = FilesConnector(source, folder)
+        if not connector.files():
+            fail(f"no canonical files in {folder} (expected e.g. tickets.csv or tickets.jsonl)")
+        warehouse = Warehouse(settings.database_url)
+        with _progress() as bars:
+            report = run_sync(warehouse, connector, full_refresh=True, observer=bars)
+        _print_run(report)
+        if report.quarantined:
+            for line in _quarantine_lines(warehouse, report.run_id):
+                err.print(f"[yellow]{line}[/yellow]", highlight=False)
+        _exit_for([report])
+
+
+def _quarantine_lines(warehouse: Any, run_id: int, limit: int = 20) -> list[str]:
+    from sync.status import quarantined
+
+    rows = quarantined(warehouse, run_id=run_id, limit=limit + 1)
+    lines = [r["reason"] if r["location"] and r["reason"].startswith(r["location"])
+             else f"{r['location'] or r['stream']}: {r['reason']}" for r in rows[:limit]]  # fmt: skip
+    if len(rows) > limit:
+        lines.append("... more in `deskpulse quarantine`")
+    return lines
+
+
+# -------------------------------------------------------------------------------------- status
+
+
+@app.command()
+def status(
+    format: Annotated[StatusFormat, typer.Option("--format", help="table or json")] = StatusFormat.table,
+) -> None:
+    """Sources, their last run, rows per table and quarantined records."""
+    with friendly_errors():
+        settings = _setup()
+        from sync.status import collect_status
+        from sync.warehouse import Warehouse
+
+        data = collect_status(Warehouse(settings.database_url), settings)
+        if format is StatusFormat.json:
+            sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+            return
+        out.print(f"warehouse: [bold]{data['database']}[/bold]  schema {data['schema']}")
+        runs = Table(title="sources", header_style="bold")
+        for name in ("source", "vendor", "last run", "status", "rows", "requests", "message"):
+            runs.add_column(name)
+        for s in data["sources"]:
+            last = s["last_run"] or {}
+            runs.add_row(s["source"], s["vendor"], str(last.get("started_at", "never")),
+                         str(last.get("status", "")), f"{last.get('rows', 0):,}",
+                         f"{last.get('requests', 0):,}", last.get("message") or "")  # fmt: skip
+        out.print(runs)
+        counts = Table(title="rows per table", header_style="bold")
+        counts.add_column("table")
+        counts.add_column("rows", justify="right")
+        for name, n in data["tables"].items():
+            counts.add_row(name, f"{n:,}")
+        out.print(counts)
+        q = data["quarantine"]
+        out.print(f"quarantined records: [bold]{q['total']:,}[/bold]"
+                  + (" (see `deskpulse quarantine`)" if q["total"] else ""))  # fmt: skip
+
+
+@app.command()
+def quarantine(
+    source: Annotated[str | None, typer.Option("--source")] = None,
+    limit: Annotated[int, typer.Option("--limit")] = 50,
+    format: Annotated[StatusFormat, typer.Option("--format")] = StatusFormat.table,
+) -> None:
+    """Records that could not enter the warehouse, with the reason."""
+    with friendly_errors():
+        settings = _setup()
+        from sync.status import quarantined
+        from sync.warehouse import Warehouse
+
+        rows = quarantined(Warehouse(settings.database_url), source=source, limit=limit)
+        if format is StatusFormat.json:
+            sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
+            return
+        table = Table(header_style="bold")
+        for name in ("when", "source", "stream", "where", "reason"):
+            table.add_column(name)
+        for r in rows:
+            table.add_row(str(r["created_at"])[:19], r["source"], r["stream"], r["location"] or "",
+                          r["reason"])  # fmt: skip
+        out.print(table)
+
+
+# ----------------------------------------------------------------------------------------- kpi
+
+
+def _parse_params(values: list[str] | None) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for item in values or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            fail(f"--param takes name=value, got {item!r}", 2)
+        params[name.strip()] = value.strip()
+    return params
+
+
+@app.command()
+def kpi(
+    start: Annotated[str | None, typer.Option("--from", help="Start date/time (inclusive), reporting time zone. Default: 30 days ago.")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="End date/time (exclusive). Default: tomorrow 00:00.")] = None,
+    metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="Metric id (repeatable). Default: all.")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="agent, group, channel, type, priority or source.")] = None,
+    every: Annotated[Every | None, typer.Option("--every", help="Bucket by day, week or month.")] = None,
+    business_hours: Annotated[bool, typer.Option("--business-hours", help="Durations in business time.")] = False,
+    param: Annotated[list[str] | None, typer.Option("--param", help="Metric parameter name=value (repeatable).")] = None,
+    source: Annotated[list[str] | None, typer.Option("--source", help="Only rows of this source (repeatable).")] = None,
+    format: Annotated[Format, typer.Option("--format", help="table, json or csv.")] = Format.table,
+    list_metrics: Annotated[bool, typer.Option("--list", help="List every metric and exit.")] = False,
+) -> None:
+    """Compute customer-service KPIs over a period, optionally sliced and bucketed."""
+    with friendly_errors():
+        settings = _setup()
+        from sync import render
+
+        if list_metrics:
+            out.print(render.metric_list_table())
+            return
+        from sync.reporting import compute_kpis
+
+        values, query = compute_kpis(
+            settings, start=start, end=end, metrics=metric, by=by,
+            every=every.value if every else None, business_hours=business_hours,
+            params=_parse_params(param), sources=source,
+        )  # fmt: skip
+        if format is Format.json:
+            sys.stdout.write(render.kpi_json(values) + "\n")
+        elif format is Format.csv:
+            sys.stdout.write(render.kpi_csv(values))
+        else:
+            title = f"KPIs {_day(query.start, query.tz)} → {_day(query.end, query.tz)} ({settings.timezone})"
+            out.print(render.kpi_table(values, query.tz, title=title))
+
+
+def _day(moment: datetime, tz: Any) -> str:
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M").removesuffix(" 00:00")
+
+
+# ------------------------------------------------------------------------------------------ db
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Create or upgrade the warehouse schema (also done automatically on first use)."""
+    with friendly_errors():
+        settings = _setup()
+        from sync.warehouse import Warehouse, current_revision, upgrade
+
+        warehouse = Warehouse(settings.database_url, migrate=False)
+        upgrade(warehouse.engine, revision)
+        with warehouse.engine.connect() as connection:
+            at = current_revision(connection)
+        out.print(f"warehouse {settings.database_url_display} is at schema revision {at}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the schema revision of the warehouse."""
+    with friendly_errors():
+        settings = _setup()
+        from sync.warehouse import Warehouse, current_revision, head_revision
+
+        warehouse = Warehouse(settings.database_url, migrate=False)
+        with warehouse.engine.connect() as connection:
+            at = current_revision(connection)
+        out.print(f"revision {at or '(empty)'}; newest {head_revision()}")
+
+
+# ------------------------------------------------------------------------------------- sandbox
+
+
+@app.command()
+def sandbox(
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0 = any free port).")] = 8765,
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same data.")] = 42,
+    tickets: Annotated[int, typer.Option("--tickets", help="Number of tickets (100 to 1,000,000).")] = 1000,
+) -> None:
+    """Serve a Zendesk-compatible help desk on loopback from generated data (Ctrl-C stops it)."""
+    with friendly_errors():
+        _setup()
+        from sandbox.command import run_sandbox
+
+        if not 100 <= tickets <= 1_000_000:
+            fail("--tickets must be between 100 and 1,000,000", 2)
+        run_sandbox(port=port, seed=seed, tickets=tickets)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

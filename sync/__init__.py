@@ -1,0 +1,1 @@
+"""Runs connectors into the warehouse: settings, database, migrations, the sync engine, scheduling."""

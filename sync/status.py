@@ -1,0 +1,65 @@
+"""What `deskpulse status` and `deskpulse quarantine` show, as plain data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from sync.settings import Settings
+from sync.state import Quarantine, SyncRun
+from sync.warehouse import Warehouse, current_revision, table
+
+
+def quarantined(
+    warehouse: Warehouse, *, source: str | None = None, run_id: int | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    q = table(Quarantine.__tablename__)
+    query = select(q).order_by(q.c.id.desc()).limit(limit)
+    if source is not None:
+        query = query.where(q.c.source == source)
+    if run_id is not None:
+        query = query.where(q.c.run_id == run_id).order_by(None).order_by(q.c.id)
+    with warehouse.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def collect_status(warehouse: Warehouse, settings: Settings) -> dict[str, Any]:
+    runs = table(SyncRun.__tablename__)
+    q = table(Quarantine.__tablename__)
+    with warehouse.connect() as connection:
+        latest = (
+            select(runs.c.source, func.max(runs.c.id).label("id")).group_by(runs.c.source).subquery()
+        )
+        last_runs = connection.execute(select(runs).join(latest, runs.c.id == latest.c.id)).all()
+        per_source = dict(
+            connection.execute(select(q.c.source, func.count()).group_by(q.c.source)).all()
+        )
+        revision = current_revision(connection)
+    sources = [
+        {
+            "source": r.source,
+            "vendor": r.vendor,
+            "last_run": {
+                "id": r.id,
+                "started_at": r.started_at,
+                "ended_at": r.ended_at,
+                "status": r.status,
+                "rows": r.rows,
+                "requests": r.requests,
+                "retries": r.retries,
+                "errors": r.errors,
+                "quarantined": r.quarantined,
+                "streams": r.streams,
+                "message": r.message,
+            },
+        }
+        for r in sorted(last_runs, key=lambda r: r.source)
+    ]
+    return {
+        "database": settings.database_url_display,
+        "schema": revision,
+        "sources": sources,
+        "tables": warehouse.counts(),
+        "quarantine": {"total": sum(per_source.values()), "by_source": per_source},
+    }

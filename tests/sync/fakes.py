@@ -1,0 +1,61 @@
+"""A queue-driven fake connector: each stream serves a script of pages or errors, by cursor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from connectors.base import Page, RequestStats, Row
+from connectors.errors import RecordError
+from kpi_core.canonical import coerce_row
+
+
+class Crash(BaseException):
+    """Stands in for the process dying (not an Exception: nothing may catch it)."""
+
+
+class FakeStream:
+    def __init__(self, name: str, script: Sequence[Any], table: str = "tickets") -> None:
+        self.name = name
+        self.script = list(script)  # each item: list of raw records, or an exception to raise
+        self.table = table
+        self.started_from: list[Any] = []
+
+    def pages(self, cursor: Any) -> Iterator[Page]:
+        start = int(cursor or 0)
+        self.started_from.append(cursor)
+        for index in range(start, len(self.script)):
+            item = self.script[index]
+            if isinstance(item, BaseException):
+                self.script[index] = []  # the fault happens once, like a real outage
+                raise item
+            yield Page(records=list(item), cursor=index + 1)
+
+    def normalise(self, record: dict[str, Any]) -> Iterable[Row]:
+        if record.get("unmappable"):
+            raise RecordError(f"ticket {record['id']}: cannot map")
+        return [Row(self.table, coerce_row(self.table, record, source="fake"))]
+
+
+class FakeConnector:
+    vendor = "fake"
+    capabilities = frozenset({"read"})
+
+    def __init__(self, *streams: FakeStream, source: str = "fake") -> None:
+        self.source = source
+        self._streams = list(streams)
+        self.stats = RequestStats()
+
+    def streams(self) -> list[FakeStream]:
+        return self._streams
+
+    def close(self) -> None:
+        pass
+
+
+def ticket(n: int, **fields: Any) -> dict[str, Any]:
+    return {"id": str(n), "created_at": f"2026-01-01T00:{n % 60:02d}:00Z", "status": "open", **fields}
+
+
+def pages_of(count: int, size: int) -> list[list[dict[str, Any]]]:
+    return [[ticket(n) for n in range(start, min(start + size, count))] for start in range(0, count, size)]

@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+import sync.engine as engine_module
+from connectors.errors import AuthError, RetriesExhausted, StreamUnavailable
+from sync.engine import load_cursors, run_sync
+from sync.state import Quarantine, SyncRun
+from sync.warehouse import Warehouse, table
+from tests.sync.fakes import Crash, FakeConnector, FakeStream, pages_of, ticket
+
+
+def ticket_rows(warehouse: Warehouse) -> list[tuple[Any, ...]]:
+    tickets = table("tickets")
+    with warehouse.connect() as connection:
+        return [tuple(r) for r in connection.execute(select(tickets).order_by(tickets.c.id))]
+
+
+def runs(warehouse: Warehouse) -> list[Any]:
+    sync_runs = table(SyncRun.__tablename__)
+    with warehouse.connect() as connection:
+        return list(connection.execute(select(sync_runs).order_by(sync_runs.c.id)))
+
+
+def test_each_page_commits_with_its_cursor_and_the_run_is_recorded(warehouse: Warehouse) -> None:
+    stream = FakeStream("tickets", pages_of(25, 10))
+    report = run_sync(warehouse, FakeConnector(stream))
+
+    assert report.status == "ok"
+    assert [(s.name, s.pages, s.rows, s.written) for s in report.streams] == [("tickets", 3, 25, 25)]
+    assert len(ticket_rows(warehouse)) == 25
+    assert load_cursors(warehouse, "fake") == {"tickets": 3}
+    (run,) = runs(warehouse)
+    assert (run.status, run.rows, run.quarantined) == ("ok", 25, 0)
+    assert run.streams["tickets"]["written"] == 25
+    assert run.ended_at >= run.started_at
+
+
+def test_a_second_run_resumes_from_the_cursor_and_writes_nothing(warehouse: Warehouse) -> None:
+    stream = FakeStream("tickets", pages_of(25, 10))
+    run_sync(warehouse, FakeConnector(stream))
+    again = run_sync(warehouse, FakeConnector(stream))
+    assert stream.started_from == [None, 3]
+    assert again.written == 0
+
+
+def test_full_refresh_rereads_everything_without_duplicating(warehouse: Warehouse) -> None:
+    stream = FakeStream("tickets", pages_of(25, 10))
+    run_sync(warehouse, FakeConnector(stream))
+    before = ticket_rows(warehouse)
+    again = run_sync(warehouse, FakeConnector(stream), full_refresh=True)
+    assert stream.started_from == [None, None]
+    assert (again.rows, again.written) == (25, 0)
+    assert ticket_rows(warehouse) == before
+
+
+def test_crash_between_pages_resumes_with_nothing_lost_or_duplicated(warehouse: Warehouse, tmp_path) -> None:
+    script: list[Any] = pages_of(40, 10)
+    script.insert(2, Crash())  # dies fetching the third page
+    crashing = FakeStream("tickets", script)
+    with pytest.raises(Crash):
+        run_sync(warehouse, FakeConnector(crashing))
+    assert len(ticket_rows(warehouse)) == 20
+    assert load_cursors(warehouse, "fake") == {"tickets": 2}
+
+    report = run_sync(warehouse, FakeConnector(crashing))
+    assert crashing.started_from == [None, 2]
+    assert report.status == "ok"
+
+    clean = Warehouse(f"sqlite:///{tmp_path / 'clean.db'}")
+    run_sync(clean, FakeConnector(FakeStream("tickets", pages_of(40, 10))))
+    assert ticket_rows(warehouse) == ticket_rows(clean)
+    statuses = [r.status for r in runs(warehouse)]
+    assert statuses == ["interrupted", "ok"]
+
+
+def test_crash_inside_a_page_transaction_rolls_the_whole_page_back(
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_save = engine_module.save_cursor
+    calls = {"n": 0}
+
+    def dying_save(connection: Any, source: str, stream: str, cursor: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:  # rows of page 2 are upserted, then the process dies
+            raise Crash()
+        real_save(connection, source, stream, cursor)
+
+    monkeypatch.setattr(engine_module, "save_cursor", dying_save)
+    stream = FakeStream("tickets", pages_of(30, 10))
+    with pytest.raises(Crash):
+        run_sync(warehouse, FakeConnector(stream))
+    assert len(ticket_rows(warehouse)) == 10  # page 2's upserts went with its transaction
+    assert load_cursors(warehouse, "fake") == {"tickets": 1}
+
+    run_sync(warehouse, FakeConnector(stream))
+    assert stream.started_from == [None, 1]
+    assert [r[1] for r in ticket_rows(warehouse)] == sorted(str(n) for n in range(30))
+
+
+def test_bad_records_are_quarantined_and_the_rest_goes_on(warehouse: Warehouse) -> None:
+    page = [ticket(1), ticket(2, channel="carrier pigeon"), ticket(3, unmappable=True), ticket(4)]
+    report = run_sync(warehouse, FakeConnector(FakeStream("tickets", [page])))
+
+    assert report.status == "partial"
+    assert report.quarantined == 2
+    assert [r[1] for r in ticket_rows(warehouse)] == ["1", "4"]
+    q = table(Quarantine.__tablename__)
+    with warehouse.connect() as connection:
+        rows = connection.execute(select(q).order_by(q.c.id)).all()
+    assert [r.reason for r in rows] == [
+        "channel: unknown value 'carrier pigeon' (expected one of api, chat, email, facebook, "
+        "instagram, other, phone, sms, twitter, web, whatsapp)",
+        "ticket 3: cannot map",
+    ]
+    assert rows[0].payload["channel"] == "carrier pigeon"
+    assert rows[0].location == "id=2"
+    assert rows[0].run_id == report.run_id
+
+
+def test_an_unavailable_stream_is_skipped_and_the_others_go_on(warehouse: Warehouse) -> None:
+    forbidden = FakeStream("calls", [StreamUnavailable("talk is not on this plan (403)")])
+    tickets = FakeStream("tickets", pages_of(5, 10))
+    report = run_sync(warehouse, FakeConnector(forbidden, tickets))
+    assert [(s.name, s.status) for s in report.streams] == [("calls", "skipped"), ("tickets", "ok")]
+    assert report.status == "ok"
+    assert len(ticket_rows(warehouse)) == 5
+
+
+def test_a_failing_stream_keeps_its_cursor_at_the_last_commit(warehouse: Warehouse) -> None:
+    script: list[Any] = [*pages_of(20, 10), RetriesExhausted("503 after 6 tries")]
+    failing = FakeStream("tickets", script)
+    other = FakeStream("events", pages_of(3, 10), table="tickets")
+    report = run_sync(warehouse, FakeConnector(failing, other))
+    assert report.status == "partial"
+    assert [(s.name, s.status) for s in report.streams] == [("tickets", "failed"), ("events", "ok")]
+    assert load_cursors(warehouse, "fake") == {"tickets": 2, "events": 1}
+    assert "503 after 6 tries" in (report.message or "")
+
+
+def test_a_fatal_error_stops_the_connector_with_its_message(warehouse: Warehouse) -> None:
+    bad_key = FakeStream("users", [AuthError("zendesk: authentication failed (401)")])
+    never = FakeStream("tickets", pages_of(5, 10))
+    report = run_sync(warehouse, FakeConnector(bad_key, never))
+    assert report.status == "failed"
+    assert report.message == "zendesk: authentication failed (401)"
+    assert never.started_from == []
+    assert runs(warehouse)[-1].status == "failed"
+
+
+def test_asking_for_an_unknown_stream_names_the_real_ones(warehouse: Warehouse) -> None:
+    from connectors.errors import DeskpulseError
+
+    with pytest.raises(DeskpulseError, match=r"unknown stream nope \(this source has: tickets\)"):
+        run_sync(warehouse, FakeConnector(FakeStream("tickets", [])), streams=["nope"])

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from sqlalchemy import inspect, select, text
+
+from sync.warehouse import Warehouse, current_revision, head_revision, table, upgrade, upsert
+
+
+def ticket(**fields: object) -> dict[str, object]:
+    return {"source": "zendesk", "id": "7", "created_at": datetime(2026, 3, 1, 9, tzinfo=UTC),
+            "status": "open", **fields}  # fmt: skip
+
+
+def test_upsert_inserts_updates_in_place_and_skips_unchanged_rows(warehouse: Warehouse) -> None:
+    with warehouse.begin() as connection:
+        assert upsert(connection, "tickets", [ticket(), ticket(id="8")]) == 2
+        assert upsert(connection, "tickets", [ticket(), ticket(id="8")]) == 0
+        assert upsert(connection, "tickets", [ticket(status="solved"), ticket(id="8")]) == 1
+        rows = connection.execute(select(table("tickets").c.id, table("tickets").c.status)).all()
+    assert sorted(rows) == [("7", "solved"), ("8", "open")]
+
+
+def test_the_same_id_in_two_sources_is_two_rows(warehouse: Warehouse) -> None:
+    with warehouse.begin() as connection:
+        upsert(connection, "tickets", [ticket(), ticket(source="zendesk-eu")])
+    assert warehouse.counts()["tickets"] == 2
+
+
+def test_a_repeated_key_within_one_batch_keeps_the_last(warehouse: Warehouse) -> None:
+    with warehouse.begin() as connection:
+        assert upsert(connection, "tickets", [ticket(status="new"), ticket(status="open")]) == 1
+        assert connection.execute(select(table("tickets").c.status)).scalar_one() == "open"
+
+
+def test_times_come_back_as_aware_utc(warehouse: Warehouse) -> None:
+    berlin = timezone(timedelta(hours=2))
+    with warehouse.begin() as connection:
+        upsert(connection, "tickets", [ticket(created_at=datetime(2026, 6, 1, 12, tzinfo=berlin),
+                                              extra={"custom": [1, "a", None]})])  # fmt: skip
+        created, extra = connection.execute(
+            select(table("tickets").c.created_at, table("tickets").c.extra)
+        ).one()
+    assert created == datetime(2026, 6, 1, 10, tzinfo=UTC)
+    assert created.utcoffset() == timedelta(0)
+    assert extra == {"custom": [1, "a", None]}
+
+
+def test_upgrading_a_first_migration_database_keeps_its_data(warehouse: Warehouse) -> None:
+    raw = Warehouse(warehouse.url, migrate=False)
+    upgrade(raw.engine, "0001")
+    with raw.engine.begin() as connection:
+        assert current_revision(connection) == "0001"
+        assert "write_back_log" not in inspect(connection).get_table_names()
+        upsert(connection, "tickets", [ticket(subject="Printer on fire")])
+        connection.execute(
+            text("INSERT INTO sync_state (source, stream, cursor, updated_at) "
+                 "VALUES ('zendesk', 'tickets', :cursor, :at)"),
+            {"cursor": '{"cursor": "abc"}', "at": datetime(2026, 3, 2)},
+        )  # fmt: skip
+
+    warehouse.ensure_schema()  # first use migrates to head by itself
+
+    with warehouse.connect() as connection:
+        assert current_revision(connection) == head_revision()
+        assert "write_back_log" in inspect(connection).get_table_names()
+        subject = connection.execute(select(table("tickets").c.subject)).scalar_one()
+        cursor = connection.execute(select(table("sync_state").c.cursor)).scalar_one()
+    assert subject == "Printer on fire"
+    assert cursor == {"cursor": "abc"}
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path) -> None:
+    wh = Warehouse(f"sqlite:///{tmp_path / 'w.db'}")
+    with wh.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
