@@ -138,7 +138,8 @@ def _print_run(report: Any) -> None:
     for s in report.streams:
         table.add_row(s.name, f"[{style.get(s.status, '')}]{s.status}", f"{s.records:,}",
                       f"{s.written:,}", f"{s.quarantined:,}", s.error or "")  # fmt: skip
-    table.caption = f"{report.requests:,} requests, {report.retries:,} retries"
+    if report.requests:
+        table.caption = f"{report.requests:,} requests, {report.retries:,} retries"
     out.print(table)
 
 

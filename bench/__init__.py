@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): figures printed, targets checked; not part of the unit tests."""

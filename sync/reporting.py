@@ -1,0 +1,70 @@
+"""From CLI options and settings to a `KpiQuery`, and the computed values."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from kpi_core import KpiError, KpiQuery, KpiValue, compute
+from kpi_core.business_hours import ScheduleSet, load_schedules, schedules_from_warehouse
+from kpi_core.config import load_config
+from kpi_core.periods import local_midnight, parse_when
+from sync.settings import Settings
+from sync.warehouse import Warehouse
+
+DEFAULT_DAYS = 30
+
+
+def window(start: str | None, end: str | None, settings: Settings) -> tuple[datetime, datetime]:
+    """[from, to) in the reporting zone; defaults to the 30 days up to tonight's midnight."""
+    tz = settings.tz
+    try:
+        stop = parse_when(end, tz) if end else local_midnight(datetime.now(tz).date(), tz) + timedelta(days=1)
+        begin = parse_when(start, tz) if start else stop - timedelta(days=DEFAULT_DAYS)
+    except ValueError as exc:
+        raise KpiError(f"--from/--to: {exc}") from None
+    if begin >= stop:
+        raise KpiError(f"--from ({begin:%Y-%m-%d %H:%M}) must be before --to ({stop:%Y-%m-%d %H:%M})")
+    return begin, stop
+
+
+def _schedules(settings: Settings, warehouse: Warehouse) -> ScheduleSet | None:
+    if settings.schedules is not None:
+        try:
+            return load_schedules(settings.schedules)
+        except (OSError, ValueError) as exc:
+            raise KpiError(f"DESKPULSE_SCHEDULES ({settings.schedules}): {exc}") from None
+    with warehouse.connect() as connection:
+        return schedules_from_warehouse(connection)
+
+
+def compute_kpis(
+    settings: Settings,
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    metrics: Sequence[str] | None = None,
+    by: str | None = None,
+    every: str | None = None,
+    business_hours: bool = False,
+    params: Mapping[str, Any] | None = None,
+    sources: Sequence[str] | None = None,
+    warehouse: Warehouse | None = None,
+) -> tuple[list[KpiValue], KpiQuery]:
+    begin, stop = window(start, end, settings)
+    warehouse = warehouse or Warehouse(settings.database_url)
+    query = KpiQuery(
+        start=begin,
+        end=stop,
+        every=every,  # type: ignore[arg-type]
+        by=by,
+        business_hours=business_hours,
+        tz=settings.tz,
+        params=dict(params or {}),
+        schedules=_schedules(settings, warehouse) if business_hours else None,
+        config=load_config(settings.kpi_config),
+        sources=list(sources) if sources else None,
+    )
+    with warehouse.connect() as connection:
+        return compute(connection, list(metrics) if metrics else None, query), query

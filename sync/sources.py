@@ -1,0 +1,74 @@
+"""Which sources are configured, and the connectors that read them.
+
+One Zendesk source comes from the ZENDESK_* variables and is named `zendesk`. Further sources of
+the same vendor (e.g. two Zendesk brands) get their own names through the same factory path in
+connectors.registry; the warehouse keys every row by source, so they never collide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from connectors.base import Connector
+from connectors.errors import ConfigError
+from kpi_core.canonical import InvalidRow, parse_datetime
+from sync.settings import Settings
+
+NO_SOURCE = (
+    "no source configured: set ZENDESK_SUBDOMAIN, ZENDESK_EMAIL and ZENDESK_API_TOKEN "
+    "(see .env.example), or load files with `deskpulse import DIR`"
+)
+
+
+def start_time(settings: Settings) -> datetime | None:
+    if not settings.start_date:
+        return None
+    try:
+        return parse_datetime(settings.start_date)
+    except InvalidRow:
+        raise ConfigError(
+            f"invalid setting DESKPULSE_START_DATE: {settings.start_date!r} is not a date "
+            "(use YYYY-MM-DD)"
+        ) from None
+
+
+def configured(settings: Settings) -> list[str]:
+    """Names of the sources the settings describe."""
+    names = []
+    if settings.zendesk_subdomain or settings.zendesk_base_url:
+        names.append("zendesk")
+    return names
+
+
+def build_connectors(settings: Settings, only: Sequence[str] | None = None) -> list[Connector]:
+    names = configured(settings)
+    if not names:
+        raise ConfigError(NO_SOURCE)
+    if only:
+        unknown = sorted(set(only) - set(names))
+        if unknown:
+            raise ConfigError(
+                f"unknown source {', '.join(unknown)} (configured: {', '.join(names)})"
+            )
+        names = [n for n in names if n in only]
+    return [_build(name, settings) for name in names]
+
+
+def _build(name: str, settings: Settings) -> Connector:
+    from connectors.zendesk import ZendeskConfig, ZendeskConnector
+
+    config = ZendeskConfig(
+        subdomain=settings.zendesk_subdomain,
+        email=settings.zendesk_email,
+        api_token=settings.zendesk_api_token,  # type: ignore[arg-type]
+        oauth_token=settings.zendesk_oauth_token,  # type: ignore[arg-type]
+        base_url=settings.zendesk_base_url,
+    )
+    return ZendeskConnector(
+        source=name,
+        config=config,
+        timeout=settings.http_timeout,
+        max_retries=settings.max_retries,
+        start_time=start_time(settings) or datetime(1970, 1, 1, tzinfo=UTC),
+    )
