@@ -238,11 +238,12 @@ def status(
             return
         out.print(f"warehouse: [bold]{data['database']}[/bold]  schema {data['schema']}")
         runs = Table(title="sources", header_style="bold")
-        for name in ("source", "vendor", "last run", "status", "rows", "requests", "message"):
-            runs.add_column(name)
+        for name in ("source", "vendor", "last run (UTC)", "status", "rows", "requests", "message"):
+            runs.add_column(name, justify="right" if name in ("rows", "requests") else "left")
         for s in data["sources"]:
             last = s["last_run"] or {}
-            runs.add_row(s["source"], s["vendor"], str(last.get("started_at", "never")),
+            when = last.get("started_at")
+            runs.add_row(s["source"], s["vendor"], f"{when:%Y-%m-%d %H:%M:%S}" if when else "never",
                          str(last.get("status", "")), f"{last.get('rows', 0):,}",
                          f"{last.get('requests', 0):,}", last.get("message") or "")  # fmt: skip
         out.print(runs)
@@ -318,18 +319,20 @@ def kpi(
             return
         from sync.reporting import compute_kpis
 
-        values, query = compute_kpis(
-            settings, start=start, end=end, metrics=metric, by=by,
-            every=every.value if every else None, business_hours=business_hours,
-            params=_parse_params(param), sources=source,
-        )  # fmt: skip
+        params = _parse_params(param)
+        with err.status("computing KPIs…", spinner="dots"):
+            values, query = compute_kpis(
+                settings, start=start, end=end, metrics=metric, by=by,
+                every=every.value if every else None, business_hours=business_hours,
+                params=params, sources=source,
+            )  # fmt: skip
         if format is Format.json:
             sys.stdout.write(render.kpi_json(values) + "\n")
         elif format is Format.csv:
             sys.stdout.write(render.kpi_csv(values))
         else:
             title = f"KPIs {_day(query.start, query.tz)} → {_day(query.end, query.tz)} ({settings.timezone})"
-            out.print(render.kpi_table(values, query.tz, title=title))
+            out.print(render.kpi_table(values, query.tz, every=query.every, title=title))
 
 
 def _day(moment: datetime, tz: Any) -> str:

@@ -60,7 +60,10 @@ def sparkline(values: Sequence[float | None]) -> str:
 def group_label(group: dict[str, Any] | None) -> str:
     if not group:
         return "all"
-    return ", ".join(f"{v}" if v is not None else "(none)" for v in group.values())
+    shown = {k: v for k, v in group.items() if k != "agent_name"}
+    if "agent_name" in group:
+        shown["agent"] = group["agent_name"]
+    return ", ".join(f"{v}" if v is not None else "(none)" for v in shown.values())
 
 
 def _period_label(start: datetime, end: datetime, tz: ZoneInfo) -> str:
@@ -81,41 +84,55 @@ def _mark(value: KpiValue) -> Text:
     return Text("✓", style="green") if value.met else Text("✗", style="bold red")
 
 
-def kpi_table(values: Sequence[KpiValue], tz: ZoneInfo, *, title: str | None = None) -> Table:
-    """One row per metric and group; with several periods, one column per period + a trend."""
-    periods = sorted({(v.start, v.end) for v in values})
-    table = Table(title=title, header_style="bold", show_lines=False)
+def kpi_table(
+    values: Sequence[KpiValue], tz: ZoneInfo, *, every: str | None = None, title: str | None = None
+) -> Table:
+    """One row per metric and group.
+
+    Without `every`: the window's value; a metric that is itself a series (the daily backlog)
+    shows its last value and a trend. With `every`: one column per period and a trend.
+    """
+    rows: dict[tuple[str, str], dict[tuple[datetime, datetime], KpiValue]] = {}
+    for v in values:
+        rows.setdefault((v.metric, group_label(v.group)), {})[(v.start, v.end)] = v
+    table = Table(title=title, header_style="bold")
     table.add_column("metric", style="cyan", no_wrap=True)
     table.add_column("group")
-    if len(periods) <= 1:
-        for name in ("value", "n", "median", "p90", "target", ""):
+    if every is None:
+        with_trend = any(len(cells) > 1 for cells in rows.values())
+        with_target = any(v.target is not None for v in values)
+        columns = ["value", "n", "median", "p90"] + (["target", ""] if with_target else [])
+        for name in columns + (["trend"] if with_trend else []):
             table.add_column(name, justify="right")
-        for v in values:
-            median = format_value(v.median, v.unit) if v.median is not None else ""
-            p90 = format_value(v.p90, v.unit) if v.p90 is not None else ""
-            target = format_value(v.target, v.unit) if v.target is not None else ""
-            table.add_row(
-                v.metric, group_label(v.group), format_value(v.value, v.unit), f"{v.n:,}",
-                median, p90, target, _mark(v),
-            )  # fmt: skip
+        for (metric_id, group), cells in rows.items():
+            series = [cells[p] for p in sorted(cells)]
+            v = series[-1]
+            cells_out: list[str | Text] = [
+                format_value(v.value, v.unit), f"{v.n:,}",
+                _optional(v.median, v.unit), _optional(v.p90, v.unit),
+            ]  # fmt: skip
+            if with_target:
+                cells_out += [_optional(v.target, v.unit), _mark(v)]
+            if with_trend:
+                cells_out.append(sparkline([c.value for c in series]) if len(series) > 1 else "")
+            table.add_row(metric_id, group, *cells_out)
         return table
+    periods = sorted({(v.start, v.end) for v in values})
     shown = periods[-12:]
     for start, end in shown:
         table.add_column(_period_label(start, end, tz), justify="right")
     table.add_column("trend")
-    rows: dict[tuple[str, str], dict[tuple[datetime, datetime], KpiValue]] = {}
-    for v in values:
-        rows.setdefault((v.metric, group_label(v.group)), {})[(v.start, v.end)] = v
     for (metric_id, group), cells in rows.items():
-        series = [cells[p].value if p in cells else None for p in periods]
-        texts: list[str | Text] = []
-        for p in shown:
-            cell = cells.get(p)
-            texts.append(format_value(cell.value, cell.unit) if cell else "–")
-        table.add_row(metric_id, group, *texts, sparkline(series))
+        texts = [format_value(cells[p].value, cells[p].unit) if p in cells else "–" for p in shown]
+        trend = sparkline([cells[p].value if p in cells else None for p in periods])
+        table.add_row(metric_id, group, *texts, trend)
     if len(periods) > len(shown):
-        table.caption = f"last {len(shown)} of {len(periods)} periods shown; use --format csv for all"
+        table.caption = f"last {len(shown)} of {len(periods)} periods shown; --format csv has all"
     return table
+
+
+def _optional(value: float | None, unit: str) -> str:
+    return "" if value is None else format_value(value, unit)
 
 
 def kpi_json(values: Sequence[KpiValue]) -> str:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
+
+from sqlalchemy import Connection, select
 
 from kpi_core import KpiError, KpiQuery, KpiValue, compute
 from kpi_core.business_hours import ScheduleSet, load_schedules, schedules_from_warehouse
 from kpi_core.config import load_config
 from kpi_core.periods import local_midnight, parse_when
 from sync.settings import Settings
-from sync.warehouse import Warehouse
+from sync.warehouse import Warehouse, table
 
 DEFAULT_DAYS = 30
 
@@ -67,4 +69,28 @@ def compute_kpis(
         sources=list(sources) if sources else None,
     )
     with warehouse.connect() as connection:
-        return compute(connection, list(metrics) if metrics else None, query), query
+        values = compute(connection, list(metrics) if metrics else None, query)
+        _name_agents(connection, values)
+    return values, query
+
+
+def _name_agents(connection: Connection, values: list[KpiValue]) -> None:
+    """Add `agent_name` beside every `agent` id in a group, for people (scripts keep the id)."""
+    ids = {str(v.group["agent"]) for v in values if v.group and v.group.get("agent") is not None}
+    if not ids:
+        return
+    agents = table("agents")
+    names: dict[str, str] = {}
+    for chunk in _chunks(sorted(ids), 500):
+        query = select(agents.c.id, agents.c.name).where(agents.c.id.in_(chunk))
+        names.update({agent_id: name for agent_id, name in connection.execute(query) if name})
+    for v in values:
+        if v.group and v.group.get("agent") is not None:
+            name = names.get(str(v.group["agent"]))
+            if name:
+                v.group = {**v.group, "agent_name": name}
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

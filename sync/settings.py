@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     zendesk_api_token: SecretStr | None = Field(None, alias="ZENDESK_API_TOKEN")
     zendesk_oauth_token: SecretStr | None = Field(None, alias="ZENDESK_OAUTH_TOKEN")
     zendesk_base_url: str | None = Field(None, alias="ZENDESK_BASE_URL")
+    # Client-side pacing, requests per minute per bucket: "off", or e.g. "incremental=30"
+    # (the High Volume add-on) over the defaults default=700, incremental=10, talk=10, chat=200.
+    zendesk_rate_limits: str | None = Field(None, alias="ZENDESK_RATE_LIMITS")
 
     @field_validator("timezone")
     @classmethod

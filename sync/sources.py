@@ -7,8 +7,8 @@ connectors.registry; the warehouse keys every row by source, so they never colli
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 from connectors.base import Connector
 from connectors.errors import ConfigError
@@ -31,6 +31,25 @@ def start_time(settings: Settings) -> datetime | None:
             f"invalid setting DESKPULSE_START_DATE: {settings.start_date!r} is not a date "
             "(use YYYY-MM-DD)"
         ) from None
+
+
+def rate_limits(text: str | None, defaults: Mapping[str, int]) -> dict[str, int] | None:
+    """`ZENDESK_RATE_LIMITS`: "off", or `bucket=per_minute` pairs over the defaults."""
+    if text is None or not text.strip():
+        return dict(defaults)
+    if text.strip().lower() in ("off", "none", "0"):
+        return None
+    limits = dict(defaults)
+    for item in text.split(","):
+        name, _, value = item.partition("=")
+        name = name.strip()
+        if name not in defaults or not value.strip().isdigit() or int(value) <= 0:
+            raise ConfigError(
+                f"invalid setting ZENDESK_RATE_LIMITS: {item.strip()!r} (use off, or e.g. "
+                f"incremental=30; buckets: {', '.join(defaults)})"
+            )
+        limits[name] = int(value)
+    return limits
 
 
 def configured(settings: Settings) -> list[str]:
@@ -56,7 +75,7 @@ def build_connectors(settings: Settings, only: Sequence[str] | None = None) -> l
 
 
 def _build(name: str, settings: Settings) -> Connector:
-    from connectors.zendesk import ZendeskConfig, ZendeskConnector
+    from connectors.zendesk import DEFAULT_RATE_LIMITS, ZendeskConfig, ZendeskConnector
 
     config = ZendeskConfig(
         subdomain=settings.zendesk_subdomain,
@@ -70,5 +89,6 @@ def _build(name: str, settings: Settings) -> Connector:
         config=config,
         timeout=settings.http_timeout,
         max_retries=settings.max_retries,
-        start_time=start_time(settings) or datetime(1970, 1, 1, tzinfo=UTC),
+        start_time=start_time(settings),
+        rate_limits=rate_limits(settings.zendesk_rate_limits, DEFAULT_RATE_LIMITS),
     )
