@@ -8,16 +8,32 @@ of unchanged data writes nothing and the returned count is the rows really inser
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, Table, create_engine, event, func, or_, select
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    Table,
+    create_engine,
+    event,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlmodel import SQLModel
@@ -25,6 +41,7 @@ from sqlmodel import SQLModel
 import sync.state  # noqa: F401  (registers the bookkeeping tables)
 from connectors.errors import ConfigError
 from kpi_core.models import WAREHOUSE_MODELS
+from kpi_core.types import UTCDateTime
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -41,10 +58,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def dumps_json(value: Any) -> str:
+    """The one JSON text form the warehouse stores (both upsert paths use it, so unchanged
+    values compare equal)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def make_engine(url: str) -> Engine:
     """An engine for `url`; a malformed URL or a missing driver is one ConfigError line."""
     try:
-        engine = create_engine(url, future=True)
+        engine = create_engine(url, future=True, json_serializer=dumps_json)
     except (ArgumentError, NoSuchModuleError) as exc:
         raise ConfigError(
             f"invalid DESKPULSE_DATABASE_URL ({exc.__class__.__name__}): use e.g. "
@@ -137,6 +160,62 @@ class Warehouse:
         self.engine.dispose()
 
 
+def _sqlite_datetime(value: datetime) -> str:
+    # SQLAlchemy's SQLite DATETIME text form, in UTC: the form UTCDateTime reads back.
+    if value.tzinfo is not None:
+        if value.tzinfo is not UTC:
+            value = value.astimezone(UTC)
+        value = value.replace(tzinfo=None)
+    return value.isoformat(" ", "microseconds")
+
+
+def _sqlite_converter(column: Column[Any]) -> Callable[[Any], Any] | None:
+    kind = column.type
+    if isinstance(kind, UTCDateTime):
+        return _sqlite_datetime
+    if kind._type_affinity is JSON:
+        return dumps_json
+    if isinstance(kind, Boolean):
+        return int
+    return None
+
+
+@dataclass(frozen=True)
+class _SqliteUpsert:
+    sql: str
+    columns: tuple[str, ...]
+    key: tuple[str, ...]
+    converters: tuple[tuple[str, Callable[[Any], Any]], ...]
+
+
+@cache
+def _sqlite_upsert(name: str) -> _SqliteUpsert:
+    """INSERT ... ON CONFLICT DO UPDATE ... WHERE changed, compiled once per table."""
+    target = table(name)
+    columns = tuple(c.name for c in target.columns)
+    key = tuple(c.name for c in target.primary_key.columns)
+    quoted = [f'"{c}"' for c in columns]
+    updates = [c for c in columns if c not in key]
+    sql = (
+        f'INSERT INTO "{name}" ({", ".join(quoted)}) VALUES ({", ".join(f":{c}" for c in columns)}) '
+        f"ON CONFLICT ({', '.join(quoted[columns.index(k)] for k in key)}) DO UPDATE SET "
+        + ", ".join(f'"{c}" = excluded."{c}"' for c in updates)
+        + " WHERE "
+        + " OR ".join(f'"{name}"."{c}" IS NOT excluded."{c}"' for c in updates)
+    )
+    converters = tuple(
+        (c, convert) for c in columns if (convert := _sqlite_converter(target.c[c])) is not None
+    )
+    return _SqliteUpsert(sql, columns, key, converters)
+
+
+class _NullDefault(dict[str, Any]):
+    """Row parameters where a column the row does not name binds as NULL."""
+
+    def __missing__(self, key: str) -> None:
+        return None
+
+
 def upsert(connection: Connection, name: str, rows: Sequence[Mapping[str, Any]]) -> int:
     """Insert or update `rows` in table `name` by its primary key (for canonical tables the
     natural key (source, id)); returns the number of rows inserted or changed.
@@ -146,6 +225,8 @@ def upsert(connection: Connection, name: str, rows: Sequence[Mapping[str, Any]])
     """
     if not rows:
         return 0
+    if connection.dialect.name == "sqlite":
+        return _upsert_sqlite(connection, name, rows)
     target = table(name)
     columns = [c.name for c in target.columns]
     key = [c.name for c in target.primary_key.columns]
@@ -167,3 +248,22 @@ def upsert(connection: Connection, name: str, rows: Sequence[Mapping[str, Any]])
     # RETURNING yields exactly the rows inserted or changed on both dialects (rowcount after a
     # batched executemany is not reliable on psycopg).
     return len(connection.execute(statement, batch).all())
+
+
+def _upsert_sqlite(connection: Connection, name: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    """The same upsert as the generic path, without SQLAlchemy's per-row parameter work (the
+    sync's hot path): only dates, JSON and booleans are converted, by per-column functions
+    chosen once, and the rows go to the driver's executemany as named parameters; its rowcount
+    counts exactly the rows inserted or changed."""
+    plan = _sqlite_upsert(name)
+    unique = {tuple(row.get(k) for k in plan.key): row for row in rows}
+    batch = []
+    for row in unique.values():
+        params = _NullDefault(row)
+        for column, convert in plan.converters:
+            value = params[column]
+            if value is not None:
+                params[column] = convert(value)
+        batch.append(params)
+    result = connection.exec_driver_sql(plan.sql, batch)
+    return max(int(result.rowcount), 0)
