@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -22,6 +22,8 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from sync.engine import SyncObserver
 
 EXIT_PARTIAL = 3
 
@@ -39,18 +41,18 @@ err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
 
 
-class StatusFormat(str, Enum):
+class StatusFormat(StrEnum):
     table = "table"
     json = "json"
 
 
-class Every(str, Enum):
+class Every(StrEnum):
     day = "day"
     week = "week"
     month = "month"
@@ -97,7 +99,7 @@ def _setup(level: str | None = None) -> Any:
 # ---------------------------------------------------------------------------------------- sync
 
 
-class _Bars:
+class _Bars(SyncObserver):
     """Progress bars for a sync: one line per stream, counting records as pages commit."""
 
     def __init__(self, progress: Progress) -> None:
@@ -122,22 +124,37 @@ class _Bars:
 @contextmanager
 def _progress() -> Iterator[_Bars]:
     progress = Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-        console=err, transient=False, disable=not err.is_terminal,
-    )  # fmt: skip
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+        disable=not err.is_terminal,
+    )
     with progress:
         yield _Bars(progress)
 
 
 def _print_run(report: Any) -> None:
-    table = Table(title=f"{report.source} ({report.vendor}) run {report.run_id}: {report.status}",
-                  header_style="bold")  # fmt: skip
+    table = Table(
+        title=f"{report.source} ({report.vendor}) run {report.run_id}: {report.status}",
+        header_style="bold",
+    )
     for name in ("stream", "status", "records", "written", "quarantined", "note"):
-        table.add_column(name, justify="right" if name in ("records", "written", "quarantined") else "left")
+        table.add_column(
+            name, justify="right" if name in ("records", "written", "quarantined") else "left"
+        )
     style = {"ok": "green", "skipped": "yellow", "failed": "red"}
     for s in report.streams:
-        table.add_row(s.name, f"[{style.get(s.status, '')}]{s.status}", f"{s.records:,}",
-                      f"{s.written:,}", f"{s.quarantined:,}", s.error or "")  # fmt: skip
+        table.add_row(
+            s.name,
+            f"[{style.get(s.status, '')}]{s.status}",
+            f"{s.records:,}",
+            f"{s.written:,}",
+            f"{s.quarantined:,}",
+            s.error or "",
+        )
     if report.requests:
         table.caption = f"{report.requests:,} requests, {report.retries:,} retries"
     out.print(table)
@@ -157,9 +174,15 @@ def _exit_for(reports: list[Any]) -> None:
 
 @app.command()
 def sync(
-    source: Annotated[list[str] | None, typer.Option("--source", help="Only this source (repeatable).")] = None,
-    stream: Annotated[list[str] | None, typer.Option("--stream", help="Only this stream (repeatable).")] = None,
-    full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Read everything again from the start.")] = False,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", help="Only this source (repeatable).")
+    ] = None,
+    stream: Annotated[
+        list[str] | None, typer.Option("--stream", help="Only this stream (repeatable).")
+    ] = None,
+    full_refresh: Annotated[
+        bool, typer.Option("--full-refresh", help="Read everything again from the start.")
+    ] = False,
 ) -> None:
     """Pull new and changed records from every configured source into the warehouse."""
     with friendly_errors():
@@ -174,8 +197,15 @@ def sync(
         with _progress() as bars:
             for connector in connectors:
                 try:
-                    reports.append(run_sync(warehouse, connector, streams=stream,
-                                            full_refresh=full_refresh, observer=bars))  # fmt: skip
+                    reports.append(
+                        run_sync(
+                            warehouse,
+                            connector,
+                            streams=stream,
+                            full_refresh=full_refresh,
+                            observer=bars,
+                        )
+                    )
                 finally:
                     connector.close()
         for report in reports:
@@ -186,7 +216,9 @@ def sync(
 @app.command("import")
 def import_files(
     folder: Annotated[Path, typer.Argument(help="Folder with tickets.csv, agents.jsonl, ...")],
-    source: Annotated[str, typer.Option("--source", help="Source name the rows belong to.")] = "files",
+    source: Annotated[
+        str, typer.Option("--source", help="Source name the rows belong to.")
+    ] = "files",
 ) -> None:
     """Import canonical CSV/JSONL files (KPI_CATALOG.md section 1). Re-importing is safe."""
     with friendly_errors():
@@ -212,8 +244,12 @@ def _quarantine_lines(warehouse: Any, run_id: int, limit: int = 20) -> list[str]
     from sync.status import quarantined
 
     rows = quarantined(warehouse, run_id=run_id, limit=limit + 1)
-    lines = [r["reason"] if r["location"] and r["reason"].startswith(r["location"])
-             else f"{r['location'] or r['stream']}: {r['reason']}" for r in rows[:limit]]  # fmt: skip
+    lines = [
+        r["reason"]
+        if r["location"] and r["reason"].startswith(r["location"])
+        else f"{r['location'] or r['stream']}: {r['reason']}"
+        for r in rows[:limit]
+    ]
     if len(rows) > limit:
         lines.append("... more in `deskpulse quarantine`")
     return lines
@@ -224,7 +260,9 @@ def _quarantine_lines(warehouse: Any, run_id: int, limit: int = 20) -> list[str]
 
 @app.command()
 def status(
-    format: Annotated[StatusFormat, typer.Option("--format", help="table or json")] = StatusFormat.table,
+    format: Annotated[
+        StatusFormat, typer.Option("--format", help="table or json")
+    ] = StatusFormat.table,
 ) -> None:
     """Sources, their last run, rows per table and quarantined records."""
     with friendly_errors():
@@ -243,9 +281,15 @@ def status(
         for s in data["sources"]:
             last = s["last_run"] or {}
             when = last.get("started_at")
-            runs.add_row(s["source"], s["vendor"], f"{when:%Y-%m-%d %H:%M:%S}" if when else "never",
-                         str(last.get("status", "")), f"{last.get('rows', 0):,}",
-                         f"{last.get('requests', 0):,}", last.get("message") or "")  # fmt: skip
+            runs.add_row(
+                s["source"],
+                s["vendor"],
+                f"{when:%Y-%m-%d %H:%M:%S}" if when else "never",
+                str(last.get("status", "")),
+                f"{last.get('rows', 0):,}",
+                f"{last.get('requests', 0):,}",
+                last.get("message") or "",
+            )
         out.print(runs)
         counts = Table(title="rows per table", header_style="bold")
         counts.add_column("table")
@@ -254,8 +298,10 @@ def status(
             counts.add_row(name, f"{n:,}")
         out.print(counts)
         q = data["quarantine"]
-        out.print(f"quarantined records: [bold]{q['total']:,}[/bold]"
-                  + (" (see `deskpulse quarantine`)" if q["total"] else ""))  # fmt: skip
+        out.print(
+            f"quarantined records: [bold]{q['total']:,}[/bold]"
+            + (" (see `deskpulse quarantine`)" if q["total"] else "")
+        )
 
 
 @app.command()
@@ -278,8 +324,13 @@ def quarantine(
         for name in ("when", "source", "stream", "where", "reason"):
             table.add_column(name)
         for r in rows:
-            table.add_row(str(r["created_at"])[:19], r["source"], r["stream"], r["location"] or "",
-                          r["reason"])  # fmt: skip
+            table.add_row(
+                str(r["created_at"])[:19],
+                r["source"],
+                r["stream"],
+                r["location"] or "",
+                r["reason"],
+            )
         out.print(table)
 
 
@@ -298,16 +349,38 @@ def _parse_params(values: list[str] | None) -> dict[str, str]:
 
 @app.command()
 def kpi(
-    start: Annotated[str | None, typer.Option("--from", help="Start date/time (inclusive), reporting time zone. Default: 30 days ago.")] = None,
-    end: Annotated[str | None, typer.Option("--to", help="End date/time (exclusive). Default: tomorrow 00:00.")] = None,
-    metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="Metric id (repeatable). Default: all.")] = None,
-    by: Annotated[str | None, typer.Option("--by", help="agent, group, channel, type, priority or source.")] = None,
-    every: Annotated[Every | None, typer.Option("--every", help="Bucket by day, week or month.")] = None,
-    business_hours: Annotated[bool, typer.Option("--business-hours", help="Durations in business time.")] = False,
-    param: Annotated[list[str] | None, typer.Option("--param", help="Metric parameter name=value (repeatable).")] = None,
-    source: Annotated[list[str] | None, typer.Option("--source", help="Only rows of this source (repeatable).")] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--from", help="Start date/time (inclusive), reporting time zone. Default: 30 days ago."
+        ),
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="End date/time (exclusive). Default: tomorrow 00:00.")
+    ] = None,
+    metric: Annotated[
+        list[str] | None,
+        typer.Option("--metric", "-m", help="Metric id (repeatable). Default: all."),
+    ] = None,
+    by: Annotated[
+        str | None, typer.Option("--by", help="agent, group, channel, type, priority or source.")
+    ] = None,
+    every: Annotated[
+        Every | None, typer.Option("--every", help="Bucket by day, week or month.")
+    ] = None,
+    business_hours: Annotated[
+        bool, typer.Option("--business-hours", help="Durations in business time.")
+    ] = False,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="Metric parameter name=value (repeatable).")
+    ] = None,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", help="Only rows of this source (repeatable).")
+    ] = None,
     format: Annotated[Format, typer.Option("--format", help="table, json or csv.")] = Format.table,
-    list_metrics: Annotated[bool, typer.Option("--list", help="List every metric and exit.")] = False,
+    list_metrics: Annotated[
+        bool, typer.Option("--list", help="List every metric and exit.")
+    ] = False,
 ) -> None:
     """Compute customer-service KPIs over a period, optionally sliced and bucketed."""
     with friendly_errors():
@@ -322,10 +395,16 @@ def kpi(
         params = _parse_params(param)
         with err.status("computing KPIs…", spinner="dots"):
             values, query = compute_kpis(
-                settings, start=start, end=end, metrics=metric, by=by,
-                every=every.value if every else None, business_hours=business_hours,
-                params=params, sources=source,
-            )  # fmt: skip
+                settings,
+                start=start,
+                end=end,
+                metrics=metric,
+                by=by,
+                every=every.value if every else None,
+                business_hours=business_hours,
+                params=params,
+                sources=source,
+            )
         if format is Format.json:
             sys.stdout.write(render.kpi_json(values) + "\n")
         elif format is Format.csv:
@@ -374,9 +453,13 @@ def db_current() -> None:
 
 @app.command()
 def sandbox(
-    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0 = any free port).")] = 8765,
+    port: Annotated[
+        int, typer.Option("--port", help="Port on 127.0.0.1 (0 = any free port).")
+    ] = 8765,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same data.")] = 42,
-    tickets: Annotated[int, typer.Option("--tickets", help="Number of tickets (100 to 1,000,000).")] = 1000,
+    tickets: Annotated[
+        int, typer.Option("--tickets", help="Number of tickets (100 to 1,000,000).")
+    ] = 1000,
 ) -> None:
     """Serve a Zendesk-compatible help desk on loopback from generated data (Ctrl-C stops it)."""
     with friendly_errors():

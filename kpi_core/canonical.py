@@ -18,9 +18,20 @@ from typing import Any
 from kpi_core.models import CANONICAL_MODELS, WAREHOUSE_MODELS
 
 CHANNELS = frozenset(
-    {"email", "web", "chat", "phone", "sms", "whatsapp", "twitter", "facebook", "instagram", "api",
-     "other"}
-)  # fmt: skip
+    {
+        "email",
+        "web",
+        "chat",
+        "phone",
+        "sms",
+        "whatsapp",
+        "twitter",
+        "facebook",
+        "instagram",
+        "api",
+        "other",
+    }
+)
 SOCIAL_CHANNELS = frozenset({"twitter", "facebook", "instagram"})
 TICKET_STATUSES = frozenset({"new", "open", "pending", "hold", "solved", "closed", "deleted"})
 SOLVED_STATUSES = frozenset({"solved", "closed"})

@@ -62,9 +62,23 @@ def main() -> int:
             _run("first sync: everything", "sync", env=env),
             _run("second sync: only what changed (nothing)", "sync", env=env),
             _run("the month's KPIs", "kpi", "--from", start, "--to", end, env=env),
-            _run("weekly trend by channel", "kpi", "--from", start, "--to", end, "--every", "week",
-                 "--metric", "first_response_time", "--metric", "csat", "--metric",
-                 "request_volume", env=env),  # fmt: skip
+            _run(
+                "weekly trend by channel",
+                "kpi",
+                "--from",
+                start,
+                "--to",
+                end,
+                "--every",
+                "week",
+                "--metric",
+                "first_response_time",
+                "--metric",
+                "csat",
+                "--metric",
+                "request_volume",
+                env=env,
+            ),
             _run("what is in the warehouse", "status", env=env),
         ]
     console.print(

@@ -227,8 +227,13 @@ class _Runner:
             report.quarantined += len(rejects)
             self._update_run(connection)
         for reject in rejects:
-            log.warning("%s/%s: quarantined %s: %s", self.source, stream.name,
-                        reject["location"] or "a record", reject["reason"])  # fmt: skip
+            log.warning(
+                "%s/%s: quarantined %s: %s",
+                self.source,
+                stream.name,
+                reject["location"] or "a record",
+                reject["reason"],
+            )
 
     def _reject(self, stream: str, record: Any, exc: Exception) -> dict[str, Any]:
         location = getattr(exc, "location", None)

@@ -108,9 +108,11 @@ def kpi_table(
             series = [cells[p] for p in sorted(cells)]
             v = series[-1]
             cells_out: list[str | Text] = [
-                format_value(v.value, v.unit), f"{v.n:,}",
-                _optional(v.median, v.unit), _optional(v.p90, v.unit),
-            ]  # fmt: skip
+                format_value(v.value, v.unit),
+                f"{v.n:,}",
+                _optional(v.median, v.unit),
+                _optional(v.p90, v.unit),
+            ]
             if with_target:
                 cells_out += [_optional(v.target, v.unit), _mark(v)]
             if with_trend:
@@ -139,8 +141,20 @@ def kpi_json(values: Sequence[KpiValue]) -> str:
     return json.dumps([v.to_dict() for v in values], indent=2, default=str)
 
 
-CSV_COLUMNS = ("metric", "from", "to", "group", "value", "unit", "n", "mean", "median", "p90",
-               "target", "met")  # fmt: skip
+CSV_COLUMNS = (
+    "metric",
+    "from",
+    "to",
+    "group",
+    "value",
+    "unit",
+    "n",
+    "mean",
+    "median",
+    "p90",
+    "target",
+    "met",
+)
 
 
 def kpi_csv(values: Sequence[KpiValue]) -> str:
@@ -161,6 +175,7 @@ def metric_list_table() -> Table:
         table.add_column(name, style="cyan" if name == "id" else None)
     for m in sorted(REGISTRY.values(), key=lambda m: m.id):
         params = ", ".join(f"{p.name}={p.default}" for p in m.params)
-        table.add_row(m.id, f"{m.title}\n[dim]{m.description}[/dim]", m.unit, m.direction,
-                      m.anchor, params)  # fmt: skip
+        table.add_row(
+            m.id, f"{m.title}\n[dim]{m.description}[/dim]", m.unit, m.direction, m.anchor, params
+        )
     return table

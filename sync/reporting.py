@@ -22,12 +22,18 @@ def window(start: str | None, end: str | None, settings: Settings) -> tuple[date
     """[from, to) in the reporting zone; defaults to the 30 days up to tonight's midnight."""
     tz = settings.tz
     try:
-        stop = parse_when(end, tz) if end else local_midnight(datetime.now(tz).date(), tz) + timedelta(days=1)
+        stop = (
+            parse_when(end, tz)
+            if end
+            else local_midnight(datetime.now(tz).date(), tz) + timedelta(days=1)
+        )
         begin = parse_when(start, tz) if start else stop - timedelta(days=DEFAULT_DAYS)
     except ValueError as exc:
         raise KpiError(f"--from/--to: {exc}") from None
     if begin >= stop:
-        raise KpiError(f"--from ({begin:%Y-%m-%d %H:%M}) must be before --to ({stop:%Y-%m-%d %H:%M})")
+        raise KpiError(
+            f"--from ({begin:%Y-%m-%d %H:%M}) must be before --to ({stop:%Y-%m-%d %H:%M})"
+        )
     return begin, stop
 
 

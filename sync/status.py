@@ -29,10 +29,12 @@ def collect_status(warehouse: Warehouse, settings: Settings) -> dict[str, Any]:
     q = table(Quarantine.__tablename__)
     with warehouse.connect() as connection:
         latest = (
-            select(runs.c.source, func.max(runs.c.id).label("id")).group_by(runs.c.source).subquery()
+            select(runs.c.source, func.max(runs.c.id).label("id"))
+            .group_by(runs.c.source)
+            .subquery()
         )
         last_runs = connection.execute(select(runs).join(latest, runs.c.id == latest.c.id)).all()
-        per_source = dict(
+        per_source: dict[str, int] = dict(
             connection.execute(select(q.c.source, func.count()).group_by(q.c.source)).all()
         )
         revision = current_revision(connection)

@@ -54,8 +54,16 @@ class FakeConnector:
 
 
 def ticket(n: int, **fields: Any) -> dict[str, Any]:
-    return {"id": str(n), "created_at": f"2026-01-01T00:{n % 60:02d}:00Z", "status": "open", **fields}
+    return {
+        "id": str(n),
+        "created_at": f"2026-01-01T00:{n % 60:02d}:00Z",
+        "status": "open",
+        **fields,
+    }
 
 
 def pages_of(count: int, size: int) -> list[list[dict[str, Any]]]:
-    return [[ticket(n) for n in range(start, min(start + size, count))] for start in range(0, count, size)]
+    return [
+        [ticket(n) for n in range(start, min(start + size, count))]
+        for start in range(0, count, size)
+    ]

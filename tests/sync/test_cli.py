@@ -18,9 +18,17 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(autouse=True)
 def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
-    for name in ("ZENDESK_SUBDOMAIN", "ZENDESK_EMAIL", "ZENDESK_API_TOKEN", "ZENDESK_OAUTH_TOKEN",
-                 "ZENDESK_BASE_URL", "DESKPULSE_TIMEZONE", "DESKPULSE_SCHEDULES",
-                 "DESKPULSE_KPI_CONFIG", "DESKPULSE_START_DATE"):  # fmt: skip
+    for name in (
+        "ZENDESK_SUBDOMAIN",
+        "ZENDESK_EMAIL",
+        "ZENDESK_API_TOKEN",
+        "ZENDESK_OAUTH_TOKEN",
+        "ZENDESK_BASE_URL",
+        "DESKPULSE_TIMEZONE",
+        "DESKPULSE_SCHEDULES",
+        "DESKPULSE_KPI_CONFIG",
+        "DESKPULSE_START_DATE",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DESKPULSE_DATABASE_URL", f"sqlite:///{tmp_path / 'w.db'}")
     return tmp_path
@@ -50,11 +58,17 @@ def test_a_bad_time_zone_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_a_malformed_database_url_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DESKPULSE_DATABASE_URL", "not a url")
-    assert one_error_line(runner.invoke(app, ["status"])).startswith("error: invalid DESKPULSE_DATABASE_URL")
+    assert one_error_line(runner.invoke(app, ["status"])).startswith(
+        "error: invalid DESKPULSE_DATABASE_URL"
+    )
 
 
-def test_an_unreachable_database_is_one_line_without_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DESKPULSE_DATABASE_URL", "postgresql+psycopg://u:hunter2@127.0.0.1:1/db?connect_timeout=2")
+def test_an_unreachable_database_is_one_line_without_the_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "DESKPULSE_DATABASE_URL", "postgresql+psycopg://u:hunter2@127.0.0.1:1/db?connect_timeout=2"
+    )
     line = one_error_line(runner.invoke(app, ["status"]))
     assert line.startswith("error: cannot open the warehouse database")
     assert "hunter2" not in line
@@ -84,8 +98,12 @@ def test_a_malformed_param_is_a_usage_error() -> None:
 
 
 def test_python_cli_py_is_the_same_program() -> None:
-    result = subprocess.run([sys.executable, str(ROOT / "cli.py"), "--help"], capture_output=True,
-                            text=True, check=False)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0
     for command in ("sync", "import", "kpi", "status", "sandbox", "db"):
         assert command in result.stdout

@@ -30,7 +30,9 @@ def test_each_page_commits_with_its_cursor_and_the_run_is_recorded(warehouse: Wa
     report = run_sync(warehouse, FakeConnector(stream))
 
     assert report.status == "ok"
-    assert [(s.name, s.pages, s.rows, s.written) for s in report.streams] == [("tickets", 3, 25, 25)]
+    assert [(s.name, s.pages, s.rows, s.written) for s in report.streams] == [
+        ("tickets", 3, 25, 25)
+    ]
     assert len(ticket_rows(warehouse)) == 25
     assert load_cursors(warehouse, "fake") == {"tickets": 3}
     (run,) = runs(warehouse)
@@ -57,7 +59,9 @@ def test_full_refresh_rereads_everything_without_duplicating(warehouse: Warehous
     assert ticket_rows(warehouse) == before
 
 
-def test_crash_between_pages_resumes_with_nothing_lost_or_duplicated(warehouse: Warehouse, tmp_path) -> None:
+def test_crash_between_pages_resumes_with_nothing_lost_or_duplicated(
+    warehouse: Warehouse, tmp_path
+) -> None:
     script: list[Any] = pages_of(40, 10)
     script.insert(2, Crash())  # dies fetching the third page
     crashing = FakeStream("tickets", script)

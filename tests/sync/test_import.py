@@ -60,9 +60,14 @@ def test_reimporting_the_same_files_changes_nothing_and_a_changed_row_updates(en
     assert again.exit_code == 0
     last = json.loads(runner.invoke(app, ["status", "--format", "json"]).stdout)["sources"][0]
     assert last["last_run"]["streams"]["tickets"] == {
-        "status": "ok", "records": 2, "rows": 2, "written": 0, "pages": 1, "quarantined": 0,
+        "status": "ok",
+        "records": 2,
+        "rows": 2,
+        "written": 0,
+        "pages": 1,
+        "quarantined": 0,
         "error": None,
-    }  # fmt: skip
+    }
     first = tickets(env)
 
     (env / "data" / "tickets.csv").write_text(good.replace("Refund,urgent", "Refund please,urgent"))
@@ -89,7 +94,9 @@ def test_jsonl_with_a_broken_line_imports_the_others(env: Path) -> None:
     assert "survey_responses.jsonl:4: score: not a number: 'nine'" in result.stderr
     wh = Warehouse(f"sqlite:///{env / 'w.db'}")
     with wh.connect() as connection:
-        got = connection.execute(select(table("survey_responses").c.source, table("survey_responses").c.id)).all()
+        got = connection.execute(
+            select(table("survey_responses").c.source, table("survey_responses").c.id)
+        ).all()
     assert sorted(got) == [("legacy", "s1"), ("legacy", "s5")]
 
     status = runner.invoke(app, ["status", "--format", "json"])

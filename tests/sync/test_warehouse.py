@@ -8,8 +8,13 @@ from sync.warehouse import Warehouse, current_revision, head_revision, table, up
 
 
 def ticket(**fields: object) -> dict[str, object]:
-    return {"source": "zendesk", "id": "7", "created_at": datetime(2026, 3, 1, 9, tzinfo=UTC),
-            "status": "open", **fields}  # fmt: skip
+    return {
+        "source": "zendesk",
+        "id": "7",
+        "created_at": datetime(2026, 3, 1, 9, tzinfo=UTC),
+        "status": "open",
+        **fields,
+    }
 
 
 def test_upsert_inserts_updates_in_place_and_skips_unchanged_rows(warehouse: Warehouse) -> None:
@@ -36,8 +41,16 @@ def test_a_repeated_key_within_one_batch_keeps_the_last(warehouse: Warehouse) ->
 def test_times_come_back_as_aware_utc(warehouse: Warehouse) -> None:
     berlin = timezone(timedelta(hours=2))
     with warehouse.begin() as connection:
-        upsert(connection, "tickets", [ticket(created_at=datetime(2026, 6, 1, 12, tzinfo=berlin),
-                                              extra={"custom": [1, "a", None]})])  # fmt: skip
+        upsert(
+            connection,
+            "tickets",
+            [
+                ticket(
+                    created_at=datetime(2026, 6, 1, 12, tzinfo=berlin),
+                    extra={"custom": [1, "a", None]},
+                )
+            ],
+        )
         created, extra = connection.execute(
             select(table("tickets").c.created_at, table("tickets").c.extra)
         ).one()
@@ -54,10 +67,12 @@ def test_upgrading_a_first_migration_database_keeps_its_data(warehouse: Warehous
         assert "write_back_log" not in inspect(connection).get_table_names()
         upsert(connection, "tickets", [ticket(subject="Printer on fire")])
         connection.execute(
-            text("INSERT INTO sync_state (source, stream, cursor, updated_at) "
-                 "VALUES ('zendesk', 'tickets', :cursor, :at)"),
+            text(
+                "INSERT INTO sync_state (source, stream, cursor, updated_at) "
+                "VALUES ('zendesk', 'tickets', :cursor, :at)"
+            ),
             {"cursor": '{"cursor": "abc"}', "at": datetime(2026, 3, 2)},
-        )  # fmt: skip
+        )
 
     warehouse.ensure_schema()  # first use migrates to head by itself
 
