@@ -460,15 +460,80 @@ def sandbox(
     tickets: Annotated[
         int, typer.Option("--tickets", help="Number of tickets (100 to 1,000,000).")
     ] = 1000,
+    rate_limit: Annotated[
+        bool,
+        typer.Option(
+            "--rate-limit/--no-rate-limit",
+            help="Zendesk's limits: 700/min, 10/min incremental exports.",
+        ),
+    ] = True,
+    oauth: Annotated[
+        bool,
+        typer.Option(
+            "--oauth/--no-oauth", help="Print an OAuth token too (the Chat API takes OAuth only)."
+        ),
+    ] = True,
+    forbid: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--forbid",
+            help="Answer this stream with 403, as a plan that lacks it (talk, chat, ...).",
+        ),
+    ] = None,
+    error_rate: Annotated[
+        float, typer.Option("--error-rate", help="Share of requests answered 429/500/502/503.")
+    ] = 0.0,
+    timeout_rate: Annotated[
+        float,
+        typer.Option("--timeout-rate", help="Share of requests that hang past the client timeout."),
+    ] = 0.0,
+    malformed_rate: Annotated[
+        float, typer.Option("--malformed-rate", help="Share of 200s with a body that is not JSON.")
+    ] = 0.0,
+    truncate_rate: Annotated[
+        float, typer.Option("--truncate-rate", help="Share of responses cut off half-way.")
+    ] = 0.0,
+    latency: Annotated[
+        float, typer.Option("--latency", help="Seconds added to every response.")
+    ] = 0.0,
 ) -> None:
     """Serve a Zendesk-compatible help desk on loopback from generated data (Ctrl-C stops it)."""
     with friendly_errors():
         _setup()
         from sandbox.command import run_sandbox
+        from sandbox.limits import Faults
 
         if not 100 <= tickets <= 1_000_000:
             fail("--tickets must be between 100 and 1,000,000", 2)
-        run_sandbox(port=port, seed=seed, tickets=tickets)
+        rates = (error_rate, timeout_rate, malformed_rate, truncate_rate)
+        if any(not 0 <= rate <= 1 for rate in rates):
+            fail("fault rates are shares between 0 and 1", 2)
+        faults = None
+        if any(rates) or latency:
+            faults = Faults(
+                error_rate=error_rate,
+                timeout_rate=timeout_rate,
+                malformed_rate=malformed_rate,
+                truncate_rate=truncate_rate,
+                latency=latency,
+                seed=seed,
+            )
+        err.print(
+            f"[dim]sandbox: {tickets:,} tickets, seed {seed}; point deskpulse at it with these "
+            "lines (in .env or exported); Ctrl-C stops it[/dim]"
+        )
+        try:
+            run_sandbox(
+                port=port,
+                seed=seed,
+                tickets=tickets,
+                rate_limit=rate_limit,
+                forbid=forbid or (),
+                faults=faults,
+                oauth=oauth,
+            )
+        except OSError as exc:
+            fail(f"cannot serve on 127.0.0.1:{port}: {exc.strerror} (try --port 0)")
 
 
 def main() -> None:

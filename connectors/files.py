@@ -135,7 +135,9 @@ class FilesConnector:
         self.path = Path(path)
         self.stats = RequestStats()
         if not self.path.is_dir():
-            raise ConfigError(f"no such folder: {self.path} (give the folder holding tickets.csv, ...)")
+            raise ConfigError(
+                f"no such folder: {self.path} (give the folder holding tickets.csv, ...)"
+            )
 
     def files(self) -> list[tuple[str, Path]]:
         found: list[tuple[str, Path]] = []

@@ -93,6 +93,9 @@ class Metric:
     params: tuple[Param, ...]
     dimensions: tuple[str, ...]
     compute: ComputeFn
+    # Metrics naming the same expensive shared load (e.g. "ticket_facts") run in the same worker
+    # when compute() fans out over processes, so the load happens once.
+    shares: str | None = None
 
     def param(self, query: KpiQuery, name: str) -> Any:
         """The value of parameter `name` for this query (per-call value, else the default)."""
@@ -115,14 +118,24 @@ def metric(
     anchor: str,
     params: Sequence[Param] = (),
     dimensions: Sequence[str] = DIMENSIONS,
+    shares: str | None = None,
 ) -> Callable[[ComputeFn], ComputeFn]:
-    """Register a compute function as metric `id`."""
+    """Register a compute function as metric `id` (`shares`: see `Metric.shares`)."""
 
     def register(fn: ComputeFn) -> ComputeFn:
         if id in REGISTRY:
             raise RuntimeError(f"metric {id} registered twice")
         REGISTRY[id] = Metric(
-            id, title, description, unit, direction, anchor, tuple(params), tuple(dimensions), fn
+            id,
+            title,
+            description,
+            unit,
+            direction,
+            anchor,
+            tuple(params),
+            tuple(dimensions),
+            fn,
+            shares,
         )
         return fn
 

@@ -75,7 +75,8 @@ def build_connectors(settings: Settings, only: Sequence[str] | None = None) -> l
 
 
 def _build(name: str, settings: Settings) -> Connector:
-    from connectors.zendesk import DEFAULT_RATE_LIMITS, ZendeskConfig, ZendeskConnector
+    from connectors.registry import create
+    from connectors.zendesk import DEFAULT_RATE_LIMITS, ZendeskConfig
 
     config = ZendeskConfig(
         subdomain=settings.zendesk_subdomain,
@@ -84,8 +85,9 @@ def _build(name: str, settings: Settings) -> Connector:
         oauth_token=settings.zendesk_oauth_token,  # type: ignore[arg-type]
         base_url=settings.zendesk_base_url,
     )
-    return ZendeskConnector(
-        source=name,
+    return create(
+        "zendesk",
+        name,
         config=config,
         timeout=settings.http_timeout,
         max_retries=settings.max_retries,

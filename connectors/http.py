@@ -1,0 +1,627 @@
+"""The shared HTTP helper every vendor connector talks through: one narrow seam.
+
+`HttpClient` wraps a synchronous `httpx.Client` (a daemon bound by vendor rate limits has no use
+for an async twin) and adds what every vendor needs, once:
+
+* an injectable `transport` (tests pass `respx` or `httpx.MockTransport`; nothing else changes),
+* retries composed from tenacity pieces: 429, 5xx, transport errors, timeouts and malformed or
+  truncated JSON bodies are retried; the wait is the server's `Retry-After` (seconds or HTTP-date)
+  when it gives one, else exponential backoff with jitter; after `max_retries` retries the last
+  failure is mapped onto the error tree of `connectors.errors`,
+* a client-side `RateLimiter` fed by the vendor's rate-limit headers, plus optional steady pacing
+  per bucket, so a sync spends the budget without provoking a 429,
+* counters in `stats` (requests, retries, 429s seen, final errors),
+* error messages that name the host and path only: never headers, credentials or query strings
+  (a query parameter may hold a token).
+
+Sleeping and clocks are injectable so tests never really wait.
+
+`Paginator` is the dlt-style loop guard: a fresh instance per run reads the next token from each
+response, and a token seen twice raises `PaginationLoopError` instead of looping forever.
+"""
+
+from __future__ import annotations
+
+import collections
+import email.utils
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Generator, Hashable, Iterator, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, TypeVar
+
+import httpx
+import orjson
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+)
+
+from connectors.base import RequestStats
+from connectors.errors import (
+    AuthError,
+    BadResponse,
+    ConnectorError,
+    PaginationLoopError,
+    RetriesExhausted,
+    StreamUnavailable,
+    UnreachableError,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BUCKET = "default"
+"""The account-wide budget every request spends, whatever its own bucket."""
+
+
+def _version() -> str:
+    try:
+        return metadata.version("deskpulse")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0.0.0"
+
+
+USER_AGENT = f"deskpulse/{_version()}"
+
+
+# --------------------------------------------------------------------------------------------
+# Rate limiting
+
+
+@dataclass
+class _Bucket:
+    blocked_until: float = 0.0  # monotonic time before which the vendor said "no more"
+    per_minute: int | None = None  # steady pacing: at most this many requests in any 60 s
+    sent: collections.deque[float] = field(default_factory=collections.deque)
+
+
+def _parse_endpoint_header(value: str) -> tuple[int | None, float | None]:
+    """`total=10; remaining=9; resets=45` -> (remaining, resets seconds)."""
+    remaining: int | None = None
+    resets: float | None = None
+    for part in value.split(";"):
+        key, _, raw = part.strip().partition("=")
+        try:
+            if key == "remaining":
+                remaining = int(raw)
+            elif key == "resets":
+                resets = float(raw)
+        except ValueError:
+            continue
+    return remaining, resets
+
+
+def _int_header(headers: httpx.Headers, *names: str) -> int | None:
+    for name in names:
+        raw = headers.get(name)
+        if raw is not None:
+            try:
+                return int(float(raw))
+            except ValueError:
+                continue
+    return None
+
+
+class RateLimiter:
+    """Client-side budget keeper, per bucket.
+
+    Two mechanisms, both optional:
+
+    * reactive: after each response, `update` reads the vendor's headers; when a bucket's
+      remaining count reaches 0 the next request in that bucket waits for the reset.
+      Zendesk sends `ratelimit-remaining`/`ratelimit-reset` (account, falling back to
+      `X-Rate-Limit-Remaining` with a 60 s window) and endpoint buckets as
+      `Zendesk-RateLimit-<endpoint>: total=10; remaining=9; resets=45`.
+    * steady pacing: `per_minute={"default": 700, "incremental": 10}` keeps at most that many
+      requests in any trailing 60 s per bucket (a sliding window, so neither a fixed nor a
+      sliding vendor window can be overrun).
+
+    Every request spends the `default` bucket as well as its own.
+    """
+
+    def __init__(
+        self,
+        per_minute: Mapping[str, int] | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        window: float = 60.0,
+    ) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._window = window
+        self._buckets: dict[str, _Bucket] = {}
+        self._lock = threading.Lock()
+        for name, limit in (per_minute or {}).items():
+            if limit <= 0:
+                raise ValueError(f"rate limit for bucket {name!r} must be positive")
+            self._bucket(name).per_minute = int(limit)
+        self.waited = 0.0
+        """Total seconds this limiter made callers wait."""
+
+    def _bucket(self, name: str) -> _Bucket:
+        bucket = self._buckets.get(name)
+        if bucket is None:
+            bucket = self._buckets[name] = _Bucket()
+        return bucket
+
+    def _names(self, bucket: str) -> tuple[str, ...]:
+        return (DEFAULT_BUCKET,) if bucket == DEFAULT_BUCKET else (DEFAULT_BUCKET, bucket)
+
+    def _delay(self, name: str, now: float) -> float:
+        bucket = self._buckets.get(name)
+        if bucket is None:
+            return 0.0
+        delay = max(0.0, bucket.blocked_until - now)
+        if bucket.per_minute is not None:
+            sent = bucket.sent
+            while sent and sent[0] <= now - self._window:
+                sent.popleft()
+            if len(sent) >= bucket.per_minute:
+                delay = max(delay, sent[0] + self._window - now)
+        return delay
+
+    def acquire(self, bucket: str = DEFAULT_BUCKET) -> float:
+        """Wait until a request in `bucket` is within budget, record it; return seconds waited."""
+        names = self._names(bucket)
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self._clock()
+                delay = max(self._delay(name, now) for name in names)
+                if delay <= 0:
+                    self._record(names, now, waited)
+                    return waited
+            self._sleep(delay)
+            waited += delay
+            if self._clock() - now < delay * 0.9:
+                # The sleep did not really pass the time (an injected sleep in tests, or a clock
+                # that only it moves): count the wait as done instead of spinning on the clock.
+                with self._lock:
+                    self._record(names, now + delay, waited)
+                return waited
+
+    def _record(self, names: tuple[str, ...], now: float, waited: float) -> None:
+        for name in names:
+            b = self._buckets.get(name)
+            if b is not None and b.per_minute is not None:
+                b.sent.append(now)
+        self.waited += waited
+
+    def block(self, bucket: str, seconds: float) -> None:
+        """No request in `bucket` before `seconds` from now (e.g. after a 429's Retry-After)."""
+        with self._lock:
+            b = self._bucket(bucket)
+            b.blocked_until = max(b.blocked_until, self._clock() + max(0.0, seconds))
+
+    def update(self, bucket: str, headers: httpx.Headers) -> None:
+        """Read the vendor's rate-limit headers from a response to a request in `bucket`."""
+        remaining = _int_header(headers, "ratelimit-remaining", "x-rate-limit-remaining")
+        if remaining is not None and remaining <= 0:
+            reset = _int_header(headers, "ratelimit-reset")
+            self.block(DEFAULT_BUCKET, float(reset) if reset is not None else self._window)
+        for name, value in headers.items():
+            lowered = name.lower()
+            if not lowered.startswith("zendesk-ratelimit-"):
+                continue
+            left, resets = _parse_endpoint_header(value)
+            if left is not None and left <= 0:
+                # The endpoint header describes the endpoint just called, i.e. this bucket.
+                target = (
+                    bucket if bucket != DEFAULT_BUCKET else lowered[len("zendesk-ratelimit-") :]
+                )
+                self.block(target, resets if resets is not None else self._window)
+
+
+class RejectedRequest(BadResponse):
+    """A 4xx other than 401/403/404/429: the vendor refused this request (a bad or expired
+    cursor, a parameter out of range). `status` lets a stream react, e.g. restart a cursor."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# --------------------------------------------------------------------------------------------
+# Retry plumbing: internal exceptions tenacity retries on; mapped onto the error tree at the end.
+
+
+class _Retryable(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class _RetryableStatus(_Retryable):
+    def __init__(self, status: int, retry_after: float | None) -> None:
+        super().__init__(f"HTTP {status}", retry_after)
+        self.status = status
+
+
+class _RetryableTransport(_Retryable):
+    def __init__(self, exc: httpx.TransportError) -> None:
+        super().__init__(type(exc).__name__)
+        self.connect = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+
+
+class _RetryableBody(_Retryable):
+    pass
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """`Retry-After` as seconds to wait: delta-seconds or an HTTP-date; None if absent/garbled."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:  # pragma: no cover - older Pythons returned None
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+class _Wait:
+    """Server's Retry-After when given, else exponential backoff with full jitter."""
+
+    def __init__(self, initial: float, maximum: float, rng: random.Random) -> None:
+        self.initial = initial
+        self.maximum = maximum
+        self.rng = rng
+
+    def __call__(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(exc, _Retryable) and exc.retry_after is not None:
+            return min(exc.retry_after, self.maximum)
+        ceiling = min(self.maximum, self.initial * (2 ** (state.attempt_number - 1)))
+        return self.rng.uniform(ceiling / 2, ceiling)
+
+
+# --------------------------------------------------------------------------------------------
+# The client
+
+
+class HttpClient:
+    """A vendor API client: base URL, auth, retries, rate limiting, error mapping.
+
+    `vendor` names the API in error messages; `auth_hint` and `reach_hint` tell the user what to
+    check ("check ZENDESK_EMAIL and ZENDESK_API_TOKEN", "check ZENDESK_BASE_URL / network").
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        vendor: str,
+        auth: httpx.Auth | None = None,
+        headers: Mapping[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 120.0,
+        stats: RequestStats | None = None,
+        rate_limiter: RateLimiter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        auth_hint: str = "check the credentials",
+        reach_hint: str = "check the base URL / network",
+        rng: random.Random | None = None,
+    ) -> None:
+        self.vendor = vendor
+        self.base_url = httpx.URL(base_url.rstrip("/") + "/")
+        self.stats = stats if stats is not None else RequestStats()
+        self._stats_lock = threading.Lock()  # read-ahead threads share the client
+        self.limiter = rate_limiter if rate_limiter is not None else RateLimiter(sleep=sleep)
+        self.max_retries = max_retries
+        self.auth_hint = auth_hint
+        self.reach_hint = reach_hint
+        self._sleep = sleep
+        self._wait = _Wait(backoff_initial, backoff_max, rng or random.Random())
+        default_headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        default_headers.update(headers or {})
+        self._client = httpx.Client(
+            base_url=self.base_url,
+            auth=auth,
+            headers=default_headers,
+            transport=transport,
+            timeout=timeout,
+            follow_redirects=False,
+        )
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def get_json(
+        self,
+        url_or_path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        bucket: str = DEFAULT_BUCKET,
+    ) -> Any:
+        """GET and decode a JSON body; retried; errors mapped onto connectors.errors."""
+        return self.request_json("GET", url_or_path, params=params, bucket=bucket)
+
+    def put_json(self, url_or_path: str, body: Any, *, bucket: str = DEFAULT_BUCKET) -> Any:
+        """PUT a JSON body (idempotent, so retried like a GET)."""
+        return self.request_json("PUT", url_or_path, json=body, bucket=bucket)
+
+    def post_json(self, url_or_path: str, body: Any, *, bucket: str = DEFAULT_BUCKET) -> Any:
+        """POST a JSON body. Not idempotent: only retried where the server cannot have acted
+        (429, connection refused)."""
+        return self.request_json("POST", url_or_path, json=body, bucket=bucket, idempotent=False)
+
+    def request_json(
+        self,
+        method: str,
+        url_or_path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        bucket: str = DEFAULT_BUCKET,
+        idempotent: bool = True,
+    ) -> Any:
+        url = self._resolve(url_or_path)
+        retry_on: type[BaseException] | tuple[type[BaseException], ...] = (
+            _Retryable if idempotent else (_RetryableStatus, _RetryableTransport)
+        )
+        retrying = Retrying(
+            retry=retry_if_exception_type(retry_on),
+            wait=self._wait,
+            stop=stop_after_attempt(self.max_retries + 1),
+            sleep=self._sleep,
+            before_sleep=self._before_sleep(method, url),
+            reraise=True,
+        )
+        try:
+            return retrying(self._once, method, url, params, json, bucket, idempotent)
+        except _Retryable as exc:
+            self._count("errors")
+            raise self._exhausted(exc, url) from None
+        except ConnectorError:
+            self._count("errors")
+            raise
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def where(self, url: httpx.URL | str) -> str:
+        """`https://host/path` of a URL, without query or credentials: safe for messages."""
+        url = httpx.URL(url) if isinstance(url, str) else url
+        port = f":{url.port}" if url.port is not None else ""
+        return f"{url.scheme}://{url.host}{port}{url.path}"
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _count(self, counter: str) -> None:
+        with self._stats_lock:
+            setattr(self.stats, counter, getattr(self.stats, counter) + 1)
+
+    def _resolve(self, url_or_path: str) -> httpx.URL:
+        url = self.base_url.join(
+            url_or_path.lstrip("/") if "://" not in url_or_path else url_or_path
+        )
+        base = self.base_url
+        if (url.scheme, url.host, url.port) != (base.scheme, base.host, base.port):
+            # A vendor-supplied next-page URL must not carry our credentials to another host.
+            raise BadResponse(
+                f"{self.vendor}: refusing to follow {self.where(url)}: not on {self.where(base)}"
+            )
+        return url
+
+    def _before_sleep(self, method: str, url: httpx.URL) -> Callable[[RetryCallState], None]:
+        def hook(state: RetryCallState) -> None:
+            self._count("retries")
+            exc = state.outcome.exception() if state.outcome is not None else None
+            reason = exc.reason if isinstance(exc, _Retryable) else type(exc).__name__
+            wait = state.next_action.sleep if state.next_action is not None else 0.0
+            log.info(
+                "%s %s: %s, retry %d in %.1fs",
+                method,
+                self.where(url),
+                reason,
+                state.attempt_number,
+                wait,
+            )
+
+        return hook
+
+    def _once(
+        self,
+        method: str,
+        url: httpx.URL,
+        params: Mapping[str, Any] | None,
+        body: Any,
+        bucket: str,
+        idempotent: bool,
+    ) -> Any:
+        self.limiter.acquire(bucket)
+        self._count("requests")
+        try:
+            response = self._client.request(
+                method,
+                url,
+                params=dict(params) if params is not None else None,
+                content=orjson.dumps(body) if body is not None else None,
+                headers={"Content-Type": "application/json"} if body is not None else None,
+            )
+        except httpx.TransportError as exc:
+            if not idempotent and not isinstance(exc, httpx.ConnectError):
+                # The server may have acted on a POST: do not send it twice.
+                raise RetriesExhausted(
+                    f"{self.vendor}: {type(exc).__name__} on {method} {self.where(url)}; "
+                    "not retried (not idempotent)"
+                ) from None
+            raise _RetryableTransport(exc) from None
+        self.limiter.update(bucket, response.headers)
+        status = response.status_code
+        if status == 429:
+            self._count("throttled")
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if retry_after is not None:
+                self.limiter.block(bucket, retry_after)
+            raise _RetryableStatus(status, retry_after)
+        if status >= 500:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if not idempotent:
+                raise RetriesExhausted(
+                    f"{self.vendor}: HTTP {status} on {method} {self.where(url)}; "
+                    "not retried (not idempotent)"
+                )
+            raise _RetryableStatus(status, retry_after)
+        where = self.where(url)
+        if status == 401:
+            raise AuthError(
+                f"{self.vendor}: authentication failed (401) at {where}: {self.auth_hint}"
+            )
+        if status in (403, 404):
+            raise StreamUnavailable(
+                f"{self.vendor}: {where} answered {status}: not available to this account "
+                "(plan or role); skipped"
+            )
+        if status >= 400:
+            raise RejectedRequest(status, f"{self.vendor}: HTTP {status} on {method} {where}")
+        if status >= 300:
+            raise BadResponse(f"{self.vendor}: unexpected redirect ({status}) from {where}")
+        if status == 204 or not response.content:
+            if method == "GET":
+                raise _RetryableBody("empty body")
+            return None
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise _RetryableBody("malformed or truncated JSON") from None
+
+    def _exhausted(self, exc: _Retryable, url: httpx.URL) -> Exception:
+        where = self.where(url)
+        attempts = self.max_retries + 1
+        if isinstance(exc, _RetryableTransport) and exc.connect:
+            return UnreachableError(
+                f"{self.vendor}: cannot reach host {url.host} ({where}) after {attempts} attempts: "
+                f"{self.reach_hint}"
+            )
+        if isinstance(exc, _RetryableBody):
+            return BadResponse(
+                f"{self.vendor}: {exc.reason} from {where} after {attempts} attempts"
+            )
+        return RetriesExhausted(
+            f"{self.vendor}: {exc.reason} from {where} after {attempts} attempts; giving up"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Pagination
+
+
+class Paginator:
+    """Loop guard for one run of one stream: "read the next token, write it into the next request".
+
+    Create a fresh instance per run. `advance(token)` returns False when there is no next token
+    (None or empty) and True otherwise; a token it has already seen raises `PaginationLoopError`,
+    because a vendor that repeats a page token would otherwise be read forever.
+    """
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self._seen: set[Hashable] = set()
+        self.pages = 0
+
+    def advance(self, token: Hashable | None) -> bool:
+        self.pages += 1
+        if token is None or token == "":
+            return False
+        if token in self._seen:
+            raise PaginationLoopError(
+                f"{self.what}: the vendor repeated a page token after {self.pages} pages; "
+                "stopping instead of looping"
+            )
+        self._seen.add(token)
+        return True
+
+    def seen(self, token: Hashable) -> None:
+        """Record a token used for the first request (e.g. a stored cursor) without advancing."""
+        if token is not None and token != "":
+            self._seen.add(token)
+
+
+# --------------------------------------------------------------------------------------------
+# Read-ahead
+
+_T = TypeVar("_T")
+_DONE = object()
+
+
+def read_ahead(
+    items: Iterator[_T], *, depth: int = 1, name: str = "read-ahead"
+) -> Generator[_T, None, None]:
+    """Produce `items` in a worker thread, up to `depth` ahead of the consumer.
+
+    A sync spends its time waiting for the vendor and writing the warehouse; fetching page n+1
+    while page n is committed overlaps the two (sockets and SQLite release the GIL). Items and
+    the exception that ends them arrive in order; a consumer that stops early stops the worker
+    at its next hand-over. Only the next `depth` pages are held, so memory stays flat.
+    """
+    slots: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def hand_over(item: tuple[bool, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not hand_over((True, item)):
+                    return
+        except BaseException as exc:  # forwarded to the consumer, in order
+            hand_over((False, exc))
+            return
+        hand_over((False, _DONE))
+
+    worker = threading.Thread(target=work, name=name, daemon=True)
+    worker.start()
+    try:
+        while True:
+            ok, item = slots.get()
+            if ok:
+                yield item
+            elif item is _DONE:
+                return
+            else:
+                raise item
+    finally:
+        stop.set()
+
+
+__all__ = [
+    "DEFAULT_BUCKET",
+    "USER_AGENT",
+    "HttpClient",
+    "Paginator",
+    "RateLimiter",
+    "RejectedRequest",
+    "parse_retry_after",
+    "read_ahead",
+]

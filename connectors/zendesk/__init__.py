@@ -1,0 +1,198 @@
+"""Zendesk connector: Support (tickets, events, users, CSAT, SLA, business hours), Talk and Chat.
+
+Quirks of the API, recorded where the code that handles them lives:
+
+Auth
+    Basic auth as `{email}/token:{api_token}` (ZENDESK_EMAIL, ZENDESK_API_TOKEN), or an OAuth
+    access token as `Authorization: Bearer` (ZENDESK_OAUTH_TOKEN). Host
+    `https://{subdomain}.zendesk.com` unless ZENDESK_BASE_URL overrides it (the sandbox). The Chat
+    API accepts OAuth only: with API-token auth its 401 makes the `chats` stream unavailable
+    instead of failing the connector. A 401 anywhere else is fatal (AuthError).
+
+Paths
+    The official OpenAPI document (support-oas.yaml) writes paths without `.json`; the connector
+    sends them exactly so. Every request the connector can send is in `streams.ENDPOINTS`, and a
+    test checks it (and every request actually sent) against that document. Not in it: Talk
+    (`/api/v2/channels/voice/stats/incremental/calls`, Talk API "Incremental Exports"), Chat
+    (`/api/v2/chat/incremental/chats`, Chat API "Incremental Export", on the Zendesk host) and
+    business hours (`/api/v2/business_hours/schedules[/{id}/holidays]`, "Schedules"); their shapes
+    follow Zendesk's documentation pages and the recorded samples in shared/specs/zendesk/samples.
+
+Pagination and cursors (what each stream persists after a page commits)
+    tickets    cursor-based incremental export: `start_time` on the first call only, then
+               `cursor=after_cursor`, stop on `end_of_stream`. Cursor
+               `{"cursor": after_cursor, "generated_timestamp": max seen}`. The watermark is
+               `generated_timestamp` (moves on every update, system ones too), never `updated_at`.
+               `include=metric_sets` sideloads solve/reply metrics, joined by ticket id.
+    users      cursor-based incremental export, `per_page=1000`; cursor
+               `{"cursor": ..., "staff": {"<id>": role}}` (the staff map, see the traps).
+               Always from the beginning of time, whatever `start_time` says (dimensions).
+    ticket_events, sla_events, calls
+               time-based exports: `start_time` in, `end_time`/`end_of_stream` out; cursor
+               `{"start_time": end_time}`. The next page starts at end_time *inclusive*, so the
+               boundary second is served twice: repeats are dropped by id, nothing is lost.
+    satisfaction_ratings
+               cursor pagination (`page[size]`, `page[after]`, `meta.has_more`) filtered by
+               `start_time`; cursor `{"start_time": max updated_at}` saved with the last page only.
+    chats      Chat export by (`start_time`, `start_id`); cursor `{"start_time", "start_id"}`.
+    schedules  a small full read every run (no cursor).
+    A page token, cursor or end_time that repeats while the vendor says there is more raises
+    PaginationLoopError: the stream stops at its last commit instead of looping. A stored
+    cursor the API rejects (400/422) restarts tickets from their `generated_timestamp`
+    watermark and users from the beginning, instead of failing every later sync.
+
+Rate limits
+    700 requests/minute account-wide on the plans we target (`ratelimit-remaining`,
+    `ratelimit-reset`, `X-Rate-Limit-Remaining` headers) and 10/minute on the incremental exports
+    (`Zendesk-RateLimit-incremental-exports: total=10; remaining=9; resets=45`, and
+    `Zendesk-RateLimit-incremental-exports-cursor` on the users export; 30 with the High Volume
+    add-on). Talk's exports have their own 10/minute, the Chat API 200/minute. The client paces both buckets (`rate_limits`) and also waits whenever a header
+    says remaining=0, so a sync spends the budget without provoking a 429; a 429's `Retry-After` is
+    honoured anyway.
+
+Known traps (each has a test)
+    * `via.channel` is a via type (string) or a via id (integer, e.g. 4 = mail, 30 = twitter).
+    * Custom field values are text, numbers, booleans, lists (multi-select) or null: kept as
+      typed in the ticket's `extra["custom_fields"]`.
+    * `status: deleted` tickets come through the export: they become tombstones (status
+      `deleted`, excluded from every metric) and produce nothing else.
+    * Ticket events name authors by id only; whether a comment is an agent's reply depends on the
+      author's role. The connector cannot read the warehouse: the users stream (first) keeps the
+      staff map (a few hundred ids) in its own cursor and updates it incrementally, so every id
+      outside the map is an end-user. Without a whole map (users not synced in this run) the
+      staff list is loaded once on the first unknown author. Author -1 is the system user
+      (triggers, automations). Zendesk has no bot role: a user tagged `bot` (or with user field
+      `bot: true`) is a bot, and bot replies never stop a clock.
+    * Talk's `next_page` is never null, even on the last page: `count` below a full page ends it.
+    * Schedule time zones are Rails names ("Pacific Time (US & Canada)"), mapped to IANA keys.
+    * CSAT: good -> 5, bad -> 1 on a 1-5 scale; `offered` -> score NULL (offered, unanswered);
+      `unoffered` is skipped.
+    * Ticket `group` and agents' `group` are group names, looked up once per run (`/api/v2/groups`);
+      an agent's group is their default group (`default_group_id`).
+    * Unknown enum values (status, priority, role, CSAT score, call completion status...) or wrong
+      types in one record raise RecordError: the engine quarantines that record and goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from connectors.base import RequestStats, Stream
+from connectors.errors import ConfigError
+from connectors.http import DEFAULT_BUCKET, HttpClient, RateLimiter
+from connectors.zendesk.config import Secret, ZendeskConfig
+from connectors.zendesk.streams import (
+    CHAT,
+    ENDPOINTS,
+    INCREMENTAL,
+    STREAM_TYPES,
+    TALK,
+    Context,
+    Directory,
+    start_epoch,
+)
+
+DEFAULT_RATE_LIMITS: Mapping[str, int] = {DEFAULT_BUCKET: 700, INCREMENTAL: 10, TALK: 10, CHAT: 200}
+"""Requests per minute per bucket on real Zendesk (Enterprise plan; lower plans: 200-400)."""
+
+STREAM_NAMES: tuple[str, ...] = tuple(t.name for t in STREAM_TYPES)
+
+
+class ZendeskConnector:
+    """A Zendesk account as a set of streams (see the module docstring for the quirks).
+
+    `start_time` (aware datetime or epoch seconds) is where a first sync of the time-filtered
+    streams begins (default: all history). `rate_limits` paces requests per minute per bucket
+    (`None`: no pacing, e.g. against the sandbox); `streams` limits which streams exist;
+    `read_ahead` fetches each stream's next page while the engine commits the current one.
+    """
+
+    vendor = "zendesk"
+    capabilities = frozenset({"read", "write_back"})
+
+    def __init__(
+        self,
+        source: str = "zendesk",
+        config: ZendeskConfig | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        start_time: datetime | int | None = None,
+        rate_limits: Mapping[str, int] | None = DEFAULT_RATE_LIMITS,
+        max_retries: int = 5,
+        timeout: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        streams: Sequence[str] | None = None,
+        read_ahead: bool = False,
+        **config_values: Any,
+    ) -> None:
+        if config is None:
+            config = ZendeskConfig(**config_values)
+        elif config_values:
+            raise ConfigError("zendesk: pass either config= or its fields, not both")
+        if streams is not None:
+            unknown = sorted(set(streams) - set(STREAM_NAMES))
+            if unknown:
+                raise ConfigError(
+                    f"zendesk: unknown stream {', '.join(unknown)} "
+                    f"(streams: {', '.join(STREAM_NAMES)})"
+                )
+        self.source = source
+        self.config = config
+        self._wanted = tuple(streams) if streams is not None else STREAM_NAMES
+        self.client = HttpClient(
+            config.url,
+            vendor="zendesk",
+            auth=config.auth(),
+            transport=transport,
+            timeout=timeout,
+            max_retries=max_retries,
+            rate_limiter=RateLimiter(rate_limits, sleep=sleep),
+            sleep=sleep,
+            auth_hint=config.auth_hint,
+            reach_hint="check ZENDESK_BASE_URL / network"
+            if config.base_url
+            else "check ZENDESK_SUBDOMAIN / network",
+        )
+        self._start = start_epoch(start_time)
+        self._read_ahead = read_ahead
+        self.stats: RequestStats = self.client.stats
+
+    def streams(self) -> list[Stream]:
+        """Fresh stream objects sharing one run's directory, in dependency order (users first)."""
+        ctx = Context(
+            self.client,
+            Directory(self.client),
+            self._start,
+            oauth=self.config.uses_oauth,
+            read_ahead=self._read_ahead,
+        )
+        return [kind(ctx) for kind in STREAM_TYPES if kind.name in self._wanted]
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __repr__(self) -> str:
+        return f"ZendeskConnector(source={self.source!r}, url={self.config.url!r})"
+
+    # write-back ------------------------------------------------------------------------------
+
+    def update_ticket(self, ticket_id: int | str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """`PUT /api/v2/tickets/{ticket_id}` with `{"ticket": fields}`; returns the ticket."""
+        path = ENDPOINTS["update_ticket"].path.format(ticket_id=int(ticket_id))
+        body = self.client.put_json(path, {"ticket": dict(fields)})
+        ticket = body.get("ticket") if isinstance(body, Mapping) else None
+        return dict(ticket) if isinstance(ticket, Mapping) else {}
+
+
+__all__ = [
+    "DEFAULT_RATE_LIMITS",
+    "STREAM_NAMES",
+    "Secret",
+    "ZendeskConfig",
+    "ZendeskConnector",
+]

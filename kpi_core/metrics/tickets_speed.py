@@ -1,0 +1,408 @@
+"""Ticket speed metrics: reply and resolution times, time in status, service level, SLA.
+
+All durations come from per-ticket facts (kpi_core.facts) and are measured with the query's
+clock: calendar time, or business time through the ticket's schedule
+(`ScheduleSet.seconds_between(ticket, start, end)`) when `--business-hours` is set. Values are
+minutes (exact seconds / 60), with mean (= value), median and nearest-rank p90, n = items.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from sqlalchemy import Connection
+
+from kpi_core.config import KpiConfig
+from kpi_core.engine import Cell, CellKey, Clock, clock, emit, group_names, window
+from kpi_core.facts import SOLVED, TICKET_FACTS, TicketFacts, tag_list
+from kpi_core.metrics.tickets_common import (
+    DAY_MS,
+    Calendar,
+    Measure,
+    due_bucket,
+    duration_metric,
+    duration_metric_many,
+    facts,
+    key_function,
+    now_ms,
+)
+from kpi_core.registry import KpiQuery, KpiValue, Metric, Param, metric
+
+_CLOCK_NOTE = " In calendar or business time (--business-hours)."
+
+
+@metric(
+    "first_response_time",
+    shares=TICKET_FACTS,
+    title="First response time",
+    description=(
+        "Per ticket: the first public agent message minus created_at. When an agent opened the "
+        "ticket (its first public agent/customer message is an agent's), the clock stops at the "
+        "first public agent message after the first customer message (it still starts at "
+        "created_at, as in Zendesk). Bot/system messages and internal notes never stop the "
+        "clock. Mean, median and p90 over tickets whose first response falls in the period."
+        + _CLOCK_NOTE
+    ),
+    unit="minutes",
+    direction="lower",
+    anchor="the first response",
+)
+def first_response_time(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValue]:
+    def measure(f: TicketFacts, clk: Clock) -> tuple[float, float] | None:
+        at = f.first_reply_ms
+        return None if at is None else (at, clk.seconds(f, f.created_ms, at))
+
+    return duration_metric(conn, query, m, measure, calendar=Calendar("first_reply_ms"))
+
+
+@metric(
+    "response_time",
+    shares=TICKET_FACTS,
+    title="Response time",
+    description=(
+        "Average reply time: for each run of public customer messages not yet answered, the next "
+        "public agent message minus the first unanswered customer message. Runs still unanswered "
+        "are not measured; bot/system messages and internal notes are ignored." + _CLOCK_NOTE
+    ),
+    unit="minutes",
+    direction="lower",
+    anchor="the reply",
+)
+def response_time(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValue]:
+    def pick(f: TicketFacts, clk: Clock) -> Iterable[tuple[float, float]]:
+        for asked, answered in f.reply_gaps:
+            yield answered, clk.seconds(f, asked, answered)
+
+    return duration_metric_many(conn, query, m, pick, gaps="reply_gaps")
+
+
+@metric(
+    "first_resolution_time",
+    shares=TICKET_FACTS,
+    title="First resolution time",
+    description=(
+        "The first time the ticket became solved (or closed, if never solved first) minus "
+        "created_at, from status events (without status events: solved_at, else closed_at)."
+        + _CLOCK_NOTE
+    ),
+    unit="minutes",
+    direction="lower",
+    anchor="the first solve",
+)
+def first_resolution_time(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValue]:
+    def measure(f: TicketFacts, clk: Clock) -> tuple[float, float] | None:
+        at = f.first_solve_ms
+        return None if at is None else (at, clk.seconds(f, f.created_ms, at))
+
+    return duration_metric(conn, query, m, measure, calendar=Calendar("first_solve_ms"))
+
+
+_FULL = Calendar("last_solve_ms", solved=True)
+
+
+def _in_status(amount: str) -> Calendar:
+    return Calendar("last_solve_ms", amount=amount, solved=True, spans=True)
+
+
+def _full_resolution(f: TicketFacts, clk: Clock) -> tuple[float, float] | None:
+    at = f.last_solve_ms
+    if at is None or f.status not in SOLVED:
+        return None
+    return at, clk.seconds(f, f.created_ms, at)
+
+
+@metric(
+    "resolution_time",
+    shares=TICKET_FACTS,
+    title="Full resolution time",
+    description=(
+        "For tickets now solved or closed: the last solve minus created_at (a reopened ticket "
+        "counts its whole life up to its final solve)." + _CLOCK_NOTE
+    ),
+    unit="minutes",
+    direction="lower",
+    anchor="the last solve",
+)
+def resolution_time(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValue]:
+    return duration_metric(conn, query, m, _full_resolution, calendar=_FULL)
+
+
+@metric(
+    "complaint_resolution_time",
+    shares=TICKET_FACTS,
+    title="Complaint resolution time",
+    description=(
+        "resolution_time over complaint tickets: type `complaint`, or any tag in complaint_tags "
+        "(case-insensitive)." + _CLOCK_NOTE
+    ),
+    unit="minutes",
+    direction="lower",
+    anchor="the last solve",
+    params=(
+        Param(
+            "complaint_tags",
+            ["complaint", "escalated"],
+            "tags that mark a ticket as a complaint (besides type complaint)",
+        ),
+    ),
+)
+def complaint_resolution_time(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValue]:
+    tags = {str(t).strip().lower() for t in m.param(query, "complaint_tags")}
+
+    tagged: dict[str | None, bool] = {}  # tag strings repeat: test each distinct one once
+
+    def keep(f: TicketFacts) -> bool:
+        if f.type is not None and f.type.strip().lower() == "complaint":
+            return True
+        hit = tagged.get(f.tags)
+        if hit is None:
+            hit = tagged[f.tags] = any(t in tags for t in tag_list(f.tags))
+        return hit
+
+    return duration_metric(conn, query, m, _full_resolution, keep=keep, calendar=_FULL)
+
+
+def _time_in(statuses: frozenset[str], calendar_ms: str) -> Measure:
+    """Measure of the time spent in `statuses` (calendar: the facts' precomputed sum)."""
+
+    def measure(f: TicketFacts, clk: Clock) -> tuple[float, float] | None:
+        end = f.last_solve_ms
+        if end is None or f.status_spans is None or f.status not in SOLVED:
+            return None
+        if not clk.business:
+            return end, getattr(f, calendar_ms) / 1000.0
+        total = 0.0
+        for status, lo, hi in f.status_spans:
+            if status in statuses:
+                total += clk.seconds(f, lo, hi)
+        return end, total
+
+    return measure
+
+
+_STATUS_NOTE = (
+    " Per ticket now solved or closed, from its status events (from created_at, status `new`, "
+    "to its last solve); tickets without status events are not measured." + _CLOCK_NOTE
+)
+
+
+@metric(
+    "requester_wait_time",
+    shares=TICKET_FACTS,
+    title="Requester wait time",
+    description="Time the ticket spent in statuses new, open and hold." + _STATUS_NOTE,
+    unit="minutes",
+    direction="lower",
+    anchor="the last solve",
+)
+def requester_wait_time(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValue]:
+    return duration_metric(
+        conn,
+        query,
+        m,
+        _time_in(frozenset({"new", "open", "hold"}), "wait_ms"),
+        calendar=_in_status("wait_ms"),
+    )
+
+
+@metric(
+    "agent_work_time",
+    shares=TICKET_FACTS,
+    title="Agent work time",
+    description="Time the ticket spent in statuses new and open." + _STATUS_NOTE,
+    unit="minutes",
+    direction="lower",
+    anchor="the last solve",
+)
+def agent_work_time(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValue]:
+    return duration_metric(
+        conn,
+        query,
+        m,
+        _time_in(frozenset({"new", "open"}), "work_ms"),
+        calendar=_in_status("work_ms"),
+    )
+
+
+@metric(
+    "on_hold_time",
+    shares=TICKET_FACTS,
+    title="On-hold time",
+    description="Time the ticket spent in status hold." + _STATUS_NOTE,
+    unit="minutes",
+    direction="lower",
+    anchor="the last solve",
+)
+def on_hold_time(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValue]:
+    return duration_metric(
+        conn,
+        query,
+        m,
+        _time_in(frozenset({"hold"}), "hold_ms"),
+        calendar=_in_status("hold_ms"),
+    )
+
+
+# --- first-response service level and SLA targets ---------------------------------------------
+
+
+def _first_response_outcome(
+    f: TicketFacts, clk: Clock, limit_s: float, now: int
+) -> tuple[bool, float] | tuple[None, None]:
+    """(met, settled_at_ms) for a first-response target of `limit_s`, or (None, None) while
+    still running or when nothing awaits a response.
+
+    Met: the first response came within the limit (settled at the response). Breached: no
+    response within the limit (settled when the limit ran out; computed by the caller's bucket
+    search, so here `settled_at_ms` is the limit's start). A ticket solved before the limit ran
+    out without any response, or agent-opened with no customer message, awaits nothing.
+    """
+    if f.first_reply_ms is not None:
+        took = clk.seconds(f, f.created_ms, f.first_reply_ms)
+        if took <= limit_s:
+            return True, float(f.first_reply_ms)
+        return False, float(f.created_ms)
+    if f.customer_messages == 0 and f.agent_messages > 0:
+        return None, None  # agent-opened, nobody to answer yet
+    stop = now
+    if f.first_solve_ms is not None:
+        stop = min(stop, f.first_solve_ms)
+    if clk.seconds(f, f.created_ms, stop) > limit_s:
+        return False, float(f.created_ms)
+    return None, None
+
+
+@metric(
+    "ticket_service_level",
+    shares=TICKET_FACTS,
+    title="Ticket service level",
+    description=(
+        "Tickets whose first response (as in first_response_time) came within T minutes / "
+        "tickets that got a first response or have waited longer than T without one. Each "
+        "ticket counts once: when answered within T, at the response; otherwise at the moment T "
+        "ran out. Tickets solved before T ran out without a response, and agent-opened tickets "
+        "with no customer message, are left out." + _CLOCK_NOTE
+    ),
+    unit="ratio",
+    direction="higher",
+    anchor="the first response, or the moment T ran out",
+    params=(Param("threshold_minutes", 60, "T: the first-response target, in minutes"),),
+)
+def ticket_service_level(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValue]:
+    limit_s = float(m.param(query, "threshold_minutes")) * 60
+    needed_ms = limit_s * 1000 * (4.2 if query.business_hours else 1)
+    p = window(query)
+    key = key_function(group_names(query))
+    clk = clock(query)
+    now = now_ms()
+    met: dict[CellKey, int] = defaultdict(int)
+    total: dict[CellKey, int] = defaultdict(int)
+    for f in facts(conn, query, needed_ms):
+        ok, at = _first_response_outcome(f, clk, limit_s, now)
+        if ok is None or at is None:
+            continue
+        b = p.index_ms(at) if ok else due_bucket(clk, f, p, f.created_ms, limit_s)
+        if b is None:
+            continue
+        ck = (b, key(f))
+        total[ck] += 1
+        met[ck] += ok
+    cells = {
+        k: Cell(met[k] / n, n, details={"met": met[k], "missed": n - met[k]})
+        for k, n in total.items()
+    }
+    return emit(m, query, cells)
+
+
+def _policies(query: KpiQuery) -> KpiConfig:
+    config = query.config
+    return config if isinstance(config, KpiConfig) else KpiConfig()
+
+
+@metric(
+    "sla_attainment",
+    shares=TICKET_FACTS,
+    title="SLA attainment",
+    description=(
+        "Share of SLA targets met. Targets come from the configured SLA policies ([[sla]] in the "
+        "KPI config): per ticket priority, a first-response target (first_response_time within "
+        "N minutes) and a resolution target (resolution_time: final solve within N minutes), "
+        "each in calendar or business time (the policy's business_hours, else the query's). "
+        "Each ticket x target counts once: met at the fulfilling event, breached when the "
+        "target ran out; targets still running are excluded. A solved-then-reopened ticket's "
+        "resolution target runs until its final solve. Without a configured policy: null, "
+        "with a note in details."
+    ),
+    unit="ratio",
+    direction="higher",
+    anchor="the fulfilling response / solve, or the moment the target ran out",
+)
+def sla_attainment(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValue]:
+    config = _policies(query)
+    if not config.sla:
+        note = {"note": "no SLA policy configured: add [[sla]] entries to the KPI config"}
+        return emit(m, query, {}, fill=Cell(None, 0, details=note))
+    longest = max(max(p.first_response_minutes or 0, p.resolution_minutes or 0) for p in config.sla)
+    p = window(query)
+    key = key_function(group_names(query))
+    calendar = Clock(None)
+    business = clock(query) if query.business_hours else None
+    schedules = query.schedules
+    now = now_ms()
+    counts: dict[CellKey, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # fr met/all, res met/all
+    # Business-time targets stretch over nights, weekends and holidays (a 40-hour week is 4.2x
+    # shorter than a calendar week), so their tickets are looked for further back.
+    in_business = query.business_hours or any(pol.business_hours for pol in config.sla)
+    needed_ms = longest * 60_000 * (4.2 if in_business else 1) + (14 if in_business else 1) * DAY_MS
+    for f in facts(conn, query, needed_ms):
+        policy = config.sla_policy(f.priority)
+        if policy is None:
+            continue
+        if policy.business_hours is True:
+            if schedules is None:
+                continue  # cannot measure; compute() refuses business queries without schedules
+            clk = Clock(schedules)
+        elif policy.business_hours is False:
+            clk = calendar
+        else:
+            clk = business or calendar
+        key_tail = key(f)
+        if policy.first_response_minutes is not None:
+            limit_s = policy.first_response_minutes * 60
+            ok, at = _first_response_outcome(f, clk, limit_s, now)
+            if ok is not None and at is not None:
+                b = p.index_ms(at) if ok else due_bucket(clk, f, p, f.created_ms, limit_s)
+                if b is not None:
+                    c = counts[(b, key_tail)]
+                    c[0] += ok
+                    c[1] += 1
+        if policy.resolution_minutes is not None:
+            limit_s = policy.resolution_minutes * 60
+            if f.solved and f.last_solve_ms is not None:
+                took = clk.seconds(f, f.created_ms, f.last_solve_ms)
+                res_ok: bool | None = took <= limit_s
+            else:
+                res_ok = False if clk.seconds(f, f.created_ms, now) > limit_s else None
+            if res_ok is not None:
+                if res_ok:
+                    b = p.index_ms(f.last_solve_ms)
+                else:
+                    b = due_bucket(clk, f, p, f.created_ms, limit_s)
+                if b is not None:
+                    c = counts[(b, key_tail)]
+                    c[2] += res_ok
+                    c[3] += 1
+    cells = {}
+    for k, (fr_met, fr_all, res_met, res_all) in counts.items():
+        n = fr_all + res_all
+        if n:
+            cells[k] = Cell(
+                (fr_met + res_met) / n,
+                n,
+                details={
+                    "first_response": {"met": fr_met, "measured": fr_all},
+                    "resolution": {"met": res_met, "measured": res_all},
+                },
+            )
+    return emit(m, query, cells)

@@ -1,0 +1,222 @@
+"""Run the sandbox: in the foreground (`deskpulse sandbox`, `python -m sandbox`), or as a child
+process / background thread for the demo, the benchmark and tests.
+
+`run_sandbox` prints exactly the settings that point deskpulse at the sandbox, one `NAME=value`
+line each, then serves until interrupted::
+
+    ZENDESK_BASE_URL=http://127.0.0.1:8765
+    ZENDESK_SUBDOMAIN=sandbox
+    ZENDESK_EMAIL=agent@sandbox.test
+    ZENDESK_API_TOKEN=sandbox-token
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import os
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from sandbox.data import DEFAULT_ANCHOR
+from sandbox.limits import Faults
+from sandbox.server import DEFAULT_EMAIL, DEFAULT_TOKEN, SandboxServer
+
+
+def tune_gc() -> None:
+    """Make the cyclic GC cheap for a long-running sandbox process.
+
+    Pages allocate hundreds of thousands of short-lived dicts; with the default thresholds the
+    collector keeps re-scanning the live merge windows and halves throughput. Only call this in a
+    process dedicated to the sandbox (it changes interpreter-wide settings).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
+
+
+def run_sandbox(
+    port: int = 8765,
+    seed: int = 1,
+    tickets: int = 10_000,
+    host: str = "127.0.0.1",
+    *,
+    anchor: datetime = DEFAULT_ANCHOR,
+    days: int = 365,
+    email: str = DEFAULT_EMAIL,
+    api_token: str = DEFAULT_TOKEN,
+    rate_limit: bool = True,
+    forbid: Iterable[str] = (),
+    faults: Faults | None = None,
+    oauth: bool = False,
+    out: IO[str] | None = None,
+) -> None:
+    """Start the Zendesk sandbox in the foreground and print the env lines for deskpulse.
+
+    Blocks until KeyboardInterrupt (Ctrl-C) or SIGTERM. `port=0` picks a free port (the printed
+    ZENDESK_BASE_URL says which). `oauth=True` also prints ZENDESK_OAUTH_TOKEN (needed for chats:
+    the Chat API takes OAuth only).
+    """
+    out = out or sys.stdout
+    server = SandboxServer(
+        seed=seed,
+        tickets=tickets,
+        host=host,
+        port=port,
+        anchor=anchor,
+        days=days,
+        email=email,
+        api_token=api_token,
+        rate_limit=rate_limit,
+        forbid=forbid,
+        faults=faults,
+    )
+    lines = dict(server.env(oauth=oauth))
+    if not rate_limit:  # nothing to pace against: tell deskpulse not to
+        lines["ZENDESK_RATE_LIMITS"] = "off"
+    for name, value in lines.items():
+        print(f"{name}={value}", file=out)
+    out.flush()
+    tune_gc()
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+
+
+def _parse_anchor(raw: str) -> datetime:
+    dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        raise argparse.ArgumentTypeError("--anchor needs a UTC offset, e.g. 2026-11-01T00:00:00Z")
+    return dt
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m sandbox", description="Zendesk sandbox server")
+    p.add_argument("--port", type=int, default=8765, help="0 = any free port")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--tickets", type=int, default=10_000)
+    p.add_argument("--anchor", type=_parse_anchor, default=DEFAULT_ANCHOR)
+    p.add_argument("--days", type=int, default=365)
+    p.add_argument("--no-rate-limit", action="store_true")
+    p.add_argument("--forbid", action="append", default=[], help="stream to answer with 403")
+    p.add_argument("--error-rate", type=float, default=0.0)
+    p.add_argument("--latency", type=float, default=0.0)
+    p.add_argument("--fault-seed", type=int, default=0)
+    p.add_argument("--oauth", action="store_true", help="also print ZENDESK_OAUTH_TOKEN")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    faults = None
+    if args.error_rate or args.latency:
+        faults = Faults(error_rate=args.error_rate, latency=args.latency, seed=args.fault_seed)
+    run_sandbox(
+        args.port,
+        args.seed,
+        args.tickets,
+        args.host,
+        anchor=args.anchor,
+        days=args.days,
+        rate_limit=not args.no_rate_limit,
+        forbid=args.forbid,
+        faults=faults,
+        oauth=args.oauth,
+    )
+
+
+class SandboxProcess:
+    """The sandbox in a child process (its own interpreter and GIL): for `make demo` and the
+    benchmark. Use as a context manager, or call `stop()`."""
+
+    def __init__(self, proc: subprocess.Popen[str], env: dict[str, str]) -> None:
+        self.proc = proc
+        self.env = env
+        self.base_url = env["ZENDESK_BASE_URL"]
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+    def __enter__(self) -> SandboxProcess:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def start_subprocess(
+    seed: int = 1,
+    tickets: int = 10_000,
+    *,
+    port: int = 0,
+    host: str = "127.0.0.1",
+    rate_limit: bool = True,
+    forbid: Iterable[str] = (),
+    oauth: bool = False,
+    extra_args: Sequence[str] = (),
+    python: str | None = None,
+) -> SandboxProcess:
+    """Start `python -m sandbox` and wait until it prints its env lines (it is then listening).
+
+    Returns a SandboxProcess whose `.env` holds ZENDESK_BASE_URL etc. (and ZENDESK_OAUTH_TOKEN
+    with `oauth=True`).
+    """
+    root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    args = [
+        python or sys.executable,
+        "-m",
+        "sandbox",
+        "--port",
+        str(port),
+        "--host",
+        host,
+        "--seed",
+        str(seed),
+        "--tickets",
+        str(tickets),
+        *(["--no-rate-limit"] if not rate_limit else []),
+        *[a for name in forbid for a in ("--forbid", name)],
+        *(["--oauth"] if oauth else []),
+        *extra_args,
+    ]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env, cwd=root)
+    assert proc.stdout is not None
+    lines: dict[str, str] = {}
+    while len(lines) < (5 if oauth else 4):
+        line = proc.stdout.readline()
+        if not line:
+            proc.wait()
+            raise RuntimeError(f"sandbox exited early with code {proc.returncode}")
+        name, _, value = line.strip().partition("=")
+        lines[name] = value
+    return SandboxProcess(proc, lines)
+
+
+def start_thread(seed: int = 1, tickets: int = 10_000, **kwargs: Any) -> SandboxServer:
+    """Start the sandbox in a daemon thread of this process; `.stop()` it when done."""
+    return SandboxServer(seed=seed, tickets=tickets, **kwargs).start()

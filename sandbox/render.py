@@ -1,0 +1,550 @@
+"""Render generated records as Zendesk JSON objects (dicts ready for orjson)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sandbox.data import (
+    ACCOUNT_ID,
+    AUDIT_BASE,
+    CHILD_BASE,
+    METRIC_EVENT_BASE,
+    PHONE_NUMBER_ID,
+    SLA_POLICY_BASE,
+    Account,
+    Audit,
+    Call,
+    Chat,
+    Group,
+    Membership,
+    MetricEvent,
+    Rating,
+    Ticket,
+    TicketRef,
+    User,
+    ts_iso,
+)
+
+_EMPTY_SOURCE: dict[str, Any] = {"from": {}, "to": {}, "rel": None}
+WRITE_AUDIT_BASE = 950_000_000_000
+CUSTOM_STATUS_IDS = {
+    "new": 360_020_000_001,
+    "open": 360_020_000_002,
+    "pending": 360_020_000_003,
+    "hold": 360_020_000_004,
+    "solved": 360_020_000_005,
+    "closed": 360_020_000_005,
+    "deleted": 360_020_000_005,
+}
+
+
+def via_obj(channel: str | int, rel: str | None = None) -> dict[str, Any]:
+    if rel is None:
+        return {"channel": channel, "source": _EMPTY_SOURCE}
+    return {"channel": channel, "source": {"from": {}, "to": {}, "rel": rel}}
+
+
+_EMAIL_SOURCE: dict[str, Any] = {
+    "from": {"address": "customer@example.com", "name": "Customer"},
+    "to": {"address": "support@sandbox.zendesk.com", "name": "Sandbox Support"},
+    "rel": None,
+}
+_VIA_CACHE: dict[str | int, dict[str, Any]] = {}
+
+
+def _via_for(channel: str | int, _ticket: Ticket | None = None) -> dict[str, Any]:
+    """The via object for a channel. Shared, never mutated (rendered straight to JSON)."""
+    via = _VIA_CACHE.get(channel)
+    if via is None:
+        if channel in ("email", 4):
+            via = {"channel": channel, "source": _EMAIL_SOURCE}
+        elif channel in ("voice", 34):
+            via = via_obj(channel, "inbound")
+        elif channel in ("rule", 8):
+            via = via_obj(channel, "automation")
+        else:
+            via = via_obj(channel)
+        _VIA_CACHE[channel] = via
+    return via
+
+
+def satisfaction_field(t: Ticket) -> dict[str, Any] | None:
+    r = t.rating
+    if r is None:
+        return None
+    if r.score == "unoffered":
+        return {"score": "unoffered"}
+    return {"id": r.id, "score": r.score, "comment": r.comment}
+
+
+def ticket_json(t: Ticket, base: str, override: dict[str, Any] | None = None) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "url": f"{base}/api/v2/tickets/{t.id}.json",
+        "id": t.id,
+        "external_id": None,
+        "via": _via_for(t.via, t),
+        "created_at": ts_iso(t.created_ts),
+        "updated_at": ts_iso(t.updated_ts),
+        "generated_timestamp": t.generated_ts,
+        "type": t.type,
+        "subject": t.subject,
+        "raw_subject": t.subject,
+        "description": t.description,
+        "priority": t.priority,
+        "status": t.status,
+        "recipient": "support@sandbox.zendesk.com" if t.channel == "email" else None,
+        "requester_id": t.requester_id,
+        "submitter_id": t.submitter_id,
+        "assignee_id": t.assignee_id,
+        "organization_id": None,
+        "group_id": t.group_id,
+        "collaborator_ids": [],
+        "follower_ids": [],
+        "email_cc_ids": [],
+        "forum_topic_id": None,
+        "problem_id": None,
+        "has_incidents": False,
+        "is_public": True,
+        "due_at": None,
+        "tags": list(t.tags),
+        "custom_fields": t.custom_fields,
+        "fields": t.custom_fields,
+        "satisfaction_rating": satisfaction_field(t),
+        "sharing_agreement_ids": [],
+        "custom_status_id": CUSTOM_STATUS_IDS[t.status],
+        "followup_ids": [],
+        "ticket_form_id": 360_000_000_001,
+        "brand_id": 360_000_000_002,
+        "allow_channelback": False,
+        "allow_attachments": True,
+        "from_messaging_channel": False,
+    }
+    if override:
+        apply_override(d, override)
+    return d
+
+
+def apply_override(d: dict[str, Any], ov: dict[str, Any]) -> None:
+    """Apply a recorded write (see zendesk.WriteLog) on top of a rendered ticket."""
+    for key in ("status", "priority", "type", "subject", "assignee_id", "group_id"):
+        if key in ov:
+            d[key] = ov[key]
+    if "tags" in ov:
+        d["tags"] = list(ov["tags"])
+    if "custom_fields" in ov:
+        by_id = {f["id"]: f for f in d["custom_fields"]}
+        for f in ov["custom_fields"]:
+            by_id[f["id"]] = {"id": f["id"], "value": f.get("value")}
+        d["custom_fields"] = d["fields"] = list(by_id.values())
+    d["updated_at"] = ts_iso(ov["_ts"])
+    d["generated_timestamp"] = ov["_ts"]
+    d["custom_status_id"] = CUSTOM_STATUS_IDS.get(d["status"], d["custom_status_id"])
+
+
+def _minutes(a: int | None, b: int | None) -> dict[str, int | None]:
+    if a is None or b is None:
+        return {"calendar": None, "business": None}
+    m = max(0, (b - a) // 60)
+    # Business minutes are not computed by the sandbox (null); deskpulse derives business time
+    # from the schedules endpoint itself.
+    return {"calendar": m, "business": None}
+
+
+def metric_set_json(t: Ticket, base: str) -> dict[str, Any]:
+    solved = t.solved_ts if t.status in ("solved", "closed") else None
+    wait = None
+    if solved is not None:
+        wait = {
+            "calendar": max(0, (solved - t.created_ts - t.on_hold_seconds) // 60),
+            "business": None,
+        }
+    return {
+        "url": f"{base}/api/v2/ticket_metrics/{500_000_000_000 + t.id}.json",
+        "id": 500_000_000_000 + t.id,
+        "ticket_id": t.id,
+        "created_at": ts_iso(t.created_ts),
+        "updated_at": ts_iso(t.updated_ts),
+        "group_stations": 1,
+        "assignee_stations": 1 if t.assigned_ts is not None else 0,
+        "reopens": t.reopens,
+        "replies": t.replies,
+        "assignee_updated_at": ts_iso(t.assigned_ts) if t.assigned_ts else None,
+        "requester_updated_at": ts_iso(t.created_ts),
+        "status_updated_at": ts_iso(t.updated_ts),
+        "initially_assigned_at": ts_iso(t.assigned_ts) if t.assigned_ts else None,
+        "assigned_at": ts_iso(t.assigned_ts) if t.assigned_ts else None,
+        "solved_at": ts_iso(solved) if solved else None,
+        "latest_comment_added_at": ts_iso(t.updated_ts),
+        "reply_time_in_minutes": _minutes(t.created_ts, t.first_reply_ts),
+        "first_resolution_time_in_minutes": _minutes(t.created_ts, solved),
+        "full_resolution_time_in_minutes": _minutes(t.created_ts, solved),
+        "agent_wait_time_in_minutes": {"calendar": 0 if solved else None, "business": None},
+        "requester_wait_time_in_minutes": wait or {"calendar": None, "business": None},
+        "on_hold_time_in_minutes": {"calendar": t.on_hold_seconds // 60, "business": None},
+        "custom_status_updated_at": ts_iso(t.updated_ts),
+    }
+
+
+def _child_json(
+    t: TicketRef,
+    au: Audit,
+    audit_id: int,
+    k: int,
+    comments: bool,
+    via: dict[str, Any],
+    created_at: str,
+) -> dict[str, Any]:
+    c = au.children[k]
+    cid = CHILD_BASE + (audit_id - AUDIT_BASE) * 8 + k
+    if audit_id >= WRITE_AUDIT_BASE:
+        cid = audit_id * 10 + k + 1
+    if c.kind == "Comment":
+        if not comments:
+            return {
+                "id": cid,
+                "via": via,
+                "via_reference_id": None,
+                "comment_present": True,
+                "comment_public": c.public,
+                "event_type": "Comment",
+            }
+        body = c.body or ""
+        return {
+            "id": cid,
+            "via": via,
+            "via_reference_id": None,
+            "type": "Comment",
+            "author_id": c.author_id,
+            "body": body,
+            "html_body": f'<div class="zd-comment" dir="auto"><p dir="auto">{body}</p></div>',
+            "plain_body": body,
+            "public": c.public,
+            "attachments": [],
+            "audit_id": audit_id,
+            "created_at": created_at,
+            "event_type": "Comment",
+        }
+    if c.kind == "SatisfactionRating":
+        return {
+            "id": cid,
+            "via": via,
+            "via_reference_id": None,
+            "type": "SatisfactionRating",
+            "score": c.score,
+            "assignee_id": t.assignee_id,
+            "body": c.body,
+            "event_type": "SatisfactionRating",
+        }
+    d: dict[str, Any] = {
+        "id": cid,
+        "via": via,
+        "via_reference_id": None,
+        # Zendesk's ticket_events export names the changed field as a key ("status": "open");
+        # field_name/value are the Ticket Audits API spelling of the same thing. Both are given.
+        c.field_name or "value": c.value,
+        "field_name": c.field_name,
+        "value": c.value,
+        "event_type": c.kind,
+    }
+    if c.kind == "Change":
+        d["previous_value"] = c.previous_value
+    if c.field_name == "tags":
+        d["added_tags"] = list(c.value or [])
+        d["removed_tags"] = []
+    return d
+
+
+_SYSTEM: dict[str, Any] = {
+    "client": "sandbox",
+    "location": None,
+    "latitude": None,
+    "longitude": None,
+}
+
+
+def ticket_event_json(t: TicketRef, au: Audit, n: int, comments: bool) -> dict[str, Any]:
+    # n < 0: an audit made by a write (see zendesk.WriteLog), numbered apart.
+    audit_id = AUDIT_BASE + t.id * 64 + n if n >= 0 else WRITE_AUDIT_BASE - n
+    via = _via_for(au.via)
+    created_at = ts_iso(au.ts)
+    return {
+        "id": audit_id,
+        "ticket_id": t.id,
+        "timestamp": au.ts,
+        "created_at": created_at,
+        "updater_id": au.author_id,
+        "via": via,
+        "system": _SYSTEM,
+        "merged_ticket_ids": [],
+        "event_type": "Audit",
+        "child_events": [
+            _child_json(t, au, audit_id, k, comments, via, created_at)
+            for k in range(len(au.children))
+        ],
+    }
+
+
+def metric_event_json(t: TicketRef, me: MetricEvent, n: int) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "id": METRIC_EVENT_BASE + t.id * 64 + n,
+        "ticket_id": t.id,
+        "metric": me.metric,
+        "instance_id": me.instance_id,
+        "type": me.type,
+        "time": ts_iso(me.ts),
+    }
+    if me.type == "apply_sla":
+        prio = me.policy_priority or "normal"
+        d["sla"] = {
+            "target": me.sla_target,
+            "target_in_seconds": (me.sla_target or 0) * 60,
+            "business_hours": me.sla_business,
+            "policy": {
+                "id": SLA_POLICY_BASE + ("low", "normal", "high", "urgent").index(prio) + 1,
+                "title": f"{prio.title()} priority SLA",
+                "description": f"Targets for {prio} priority tickets",
+            },
+        }
+    elif me.type == "breach":
+        d["deleted"] = False
+    return d
+
+
+def rating_json(t: TicketRef, r: Rating, base: str) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "url": f"{base}/api/v2/satisfaction_ratings/{r.id}.json",
+        "assignee_id": t.assignee_id,
+        "group_id": t.group_id,
+        "requester_id": t.requester_id,
+        "ticket_id": t.id,
+        "score": r.score,
+        "comment": r.comment,
+        "reason": r.reason,
+        "reason_id": 360_030_000_001 if r.reason else None,
+        "reason_code": None,
+        "created_at": ts_iso(r.created_ts),
+        "updated_at": ts_iso(r.updated_ts),
+    }
+
+
+def call_json(c: Call) -> dict[str, Any]:
+    answered = c.completion_status == "completed"
+    duration = c.wait_time + c.talk_time + c.hold_time
+    return {
+        "id": c.id,
+        "agent_id": c.agent_id,
+        "call_charge": f"{0.0025 * duration:.3f}",
+        "call_group_id": c.group_id,
+        "call_recording_consent": "always",
+        "call_recording_consent_action": None,
+        "call_recording_consent_keypress": None,
+        "callback": False,
+        "callback_source": None,
+        "completion_status": c.completion_status,
+        "consultation_time": 0,
+        "created_at": ts_iso(c.created_ts),
+        "customer_id": c.customer_id,
+        "customer_requested_voicemail": False,
+        "default_group": True,
+        "direction": c.direction,
+        "duration": duration,
+        "exceeded_queue_wait_time": c.completion_status == "voicemail",
+        "hold_time": c.hold_time,
+        "ivr_action": None,
+        "ivr_destination_group_name": None,
+        "ivr_hops": None,
+        "ivr_routed_to": None,
+        "ivr_time_spent": 12 if c.completion_status == "abandoned_in_ivr" else None,
+        "minutes_billed": (duration + 59) // 60,
+        "not_recording_time": 0,
+        "outside_business_hours": c.outside_business_hours,
+        "overflowed": False,
+        "overflowed_to": None,
+        "phone_number": "+15550100000",
+        "phone_number_id": PHONE_NUMBER_ID,
+        "quality_issues": [],
+        "recording_control_interactions": 0,
+        "recording_time": c.talk_time if answered else 0,
+        "talk_time": c.talk_time,
+        "ticket_id": c.ticket_id,
+        "time_to_answer": c.wait_time if answered else None,
+        "updated_at": ts_iso(c.updated_ts),
+        "voicemail": c.voicemail,
+        "wait_time": c.wait_time,
+        "wrap_up_time": c.wrap_up_time if answered else None,
+    }
+
+
+def chat_json(c: Chat, account: Account) -> dict[str, Any]:
+    agent = account.staff_by_id.get(c.agent_id) if c.agent_id else None
+    visitor = f"{ACCOUNT_ID}.{c.visitor_id}" if c.visitor_id else f"{ACCOUNT_ID}.anon"
+    total = c.messages_visitor + c.messages_agent
+    history: list[dict[str, Any]] = [
+        {
+            "name": "Visitor",
+            "timestamp": ts_iso(c.start_ts),
+            "type": "chat.memberjoin",
+            "channel": f"#supportchat:{visitor}",
+            "department_id": c.department_id,
+            "department_name": None,
+        },
+        {
+            "name": "Visitor",
+            "timestamp": ts_iso(c.start_ts),
+            "msg": "Hello, I need help",
+            "type": "chat.msg",
+            "options": "",
+            "channel": f"#supportchat:{visitor}",
+        },
+    ]
+    if agent is not None and c.first_response is not None:
+        history.append(
+            {
+                "name": agent.name,
+                "timestamp": ts_iso(c.start_ts + c.first_response),
+                "type": "chat.memberjoin",
+                "channel": f"#supportchat:{visitor}",
+            }
+        )
+        history.append(
+            {
+                "name": agent.name,
+                "timestamp": ts_iso(c.start_ts + c.first_response),
+                "msg": "Hi! How can I help?",
+                "type": "chat.msg",
+                "options": "",
+                "channel": f"#supportchat:{visitor}",
+            }
+        )
+    history.append(
+        {
+            "name": "Visitor",
+            "timestamp": ts_iso(c.end_ts),
+            "type": "chat.memberleave",
+            "channel": f"#supportchat:{visitor}",
+        }
+    )
+    return {
+        "id": c.id,
+        "type": "chat" if not c.missed else "offline_msg",
+        "timestamp": ts_iso(c.start_ts),
+        "end_timestamp": ts_iso(c.end_ts),
+        "update_timestamp": ts_iso(c.update_ts),
+        "duration": c.end_ts - c.start_ts,
+        "missed": c.missed,
+        "unread": False,
+        "triggered": False,
+        "triggered_response": None,
+        "started_by": "visitor",
+        "agent_ids": [str(c.agent_id)] if c.agent_id else [],
+        "agent_names": [agent.name] if agent else [],
+        "department_id": c.department_id,
+        "department_name": None,
+        "zendesk_ticket_id": c.ticket_id,
+        "visitor": {
+            "id": visitor,
+            "name": f"Customer {c.visitor_id}" if c.visitor_id else "Visitor",
+            "email": "",
+            "phone": "",
+            "notes": "",
+        },
+        "session": {
+            "id": f"{c.id}.session",
+            "start_date": ts_iso(c.start_ts),
+            "end_date": ts_iso(c.end_ts),
+            "browser": "Firefox",
+            "platform": "Linux",
+            "country_code": "US",
+            "country_name": "United States",
+            "region": "redacted",
+            "city": "redacted",
+            "ip": "203.0.113.10",
+            "user_agent": "Mozilla/5.0",
+        },
+        "response_time": (
+            {"first": c.first_response, "avg": float(c.first_response), "max": c.first_response}
+            if c.first_response is not None
+            else None
+        ),
+        "count": {"visitor": c.messages_visitor, "agent": c.messages_agent, "total": total},
+        "rating": c.rating,
+        "comment": None,
+        "tags": [],
+        "webpath": [],
+        "referrer_search_engine": "",
+        "referrer_search_terms": "",
+        "history": history,
+    }
+
+
+def user_json(u: User, base: str) -> dict[str, Any]:
+    return {
+        "id": u.id,
+        "url": f"{base}/api/v2/users/{u.id}.json",
+        "name": u.name,
+        "email": u.email,
+        "created_at": ts_iso(u.created_ts),
+        "updated_at": ts_iso(u.updated_ts),
+        "time_zone": u.time_zone,
+        "iana_time_zone": {
+            "Eastern Time (US & Canada)": "America/New_York",
+            "London": "Europe/London",
+            "Berlin": "Europe/Berlin",
+        }.get(u.time_zone, "Etc/UTC"),
+        "phone": None,
+        "shared_phone_number": None,
+        "photo": None,
+        "locale_id": 1,
+        "locale": "en-US",
+        "organization_id": None,
+        "role": u.role,
+        "verified": True,
+        "external_id": None,
+        "tags": ["bot"] if u.bot else [],
+        "alias": None,
+        "active": u.active,
+        "shared": False,
+        "shared_agent": False,
+        "last_login_at": ts_iso(u.updated_ts) if u.role != "end-user" else None,
+        "two_factor_auth_enabled": None,
+        "signature": None,
+        "details": None,
+        "notes": None,
+        "role_type": None if u.role == "end-user" else 0,
+        "custom_role_id": None,
+        "moderator": u.role != "end-user",
+        "ticket_restriction": None if u.role != "end-user" else "requested",
+        "only_private_comments": False,
+        "restricted_agent": False,
+        "suspended": False,
+        "default_group_id": u.default_group_id,
+        "report_csv": False,
+        "user_fields": {"bot": u.bot},
+    }
+
+
+def group_json(g: Group, base: str) -> dict[str, Any]:
+    return {
+        "url": f"{base}/api/v2/groups/{g.id}.json",
+        "id": g.id,
+        "is_public": True,
+        "name": g.name,
+        "description": f"{g.name} team",
+        "default": g.name == "Support",
+        "deleted": False,
+        "created_at": ts_iso(g.created_ts),
+        "updated_at": ts_iso(g.created_ts),
+    }
+
+
+def membership_json(m: Membership, base: str) -> dict[str, Any]:
+    return {
+        "url": f"{base}/api/v2/group_memberships/{m.id}.json",
+        "id": m.id,
+        "user_id": m.user_id,
+        "group_id": m.group_id,
+        "default": m.default,
+        "created_at": ts_iso(m.created_ts),
+        "updated_at": ts_iso(m.created_ts),
+    }

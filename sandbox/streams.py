@@ -1,0 +1,164 @@
+"""Time-ordered views over the lazily generated tickets.
+
+Tickets are numbered by `generated_timestamp`, but the records that hang off them (audits, metric
+events, ratings, calls, chats) are spread over each ticket's life, which lies inside
+`[generated_timestamp - MAX_SPAN, generated_timestamp]`. `merged()` turns that bound into a lazy
+k-way merge: walk tickets in index order, push their records into a heap, and pop a record once no
+later ticket can produce anything earlier (`heap top < generated_ts(next) - MAX_SPAN`). Memory is
+the records of about MAX_SPAN worth of tickets, independent of the account size.
+
+Paging through a merge from scratch would regenerate that window on every request, so
+`ResumeCache` keeps the live iterator of the last few pages keyed by where the next page starts
+(the `start_time` a time-based export's next_page carries, or a cursor token). A page request that
+misses the cache (a retry, a new client) rebuilds the merge from its start; the output is the same.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from typing import Any
+
+from sandbox.data import MAX_SPAN, Account, TicketRef
+
+Record = tuple[int, Any, Any]
+"""(timestamp, sort id, payload): ordered by (timestamp, sort id); ids are unique per stream.
+Payloads keep only what rendering needs (a TicketRef, not the whole ticket), since a merge heap
+holds about MAX_SPAN worth of tickets' records."""
+
+Extractor = Callable[[Account, int], Iterable[Record]]
+"""Records of one ticket index (may skip generating the ticket when it has none)."""
+
+
+def merged(account: Account, extract: Extractor, start_ts: int) -> Iterator[Record]:
+    """All records with timestamp >= start_ts, in (timestamp, id) order."""
+    heap: list[Record] = []
+    j = account.first_ticket_at(start_ts)
+    n = account.n_tickets
+    while j < n:
+        frontier = account.generated_ts(j) - MAX_SPAN
+        while heap and heap[0][0] < frontier:
+            yield heapq.heappop(heap)
+        for rec in extract(account, j):
+            if rec[0] >= start_ts:
+                heapq.heappush(heap, rec)
+        j += 1
+    while heap:
+        yield heapq.heappop(heap)
+
+
+class Peekable:
+    """An iterator with push-back, so a page can hand its unread tail to the next page."""
+
+    def __init__(self, it: Iterator[Record], pushed: Iterable[Record] = ()) -> None:
+        self._pushed = list(pushed)
+        self._it = it
+
+    def __iter__(self) -> Iterator[Record]:
+        return self
+
+    def __next__(self) -> Record:
+        if self._pushed:
+            return self._pushed.pop(0)
+        return next(self._it)
+
+    def push_front(self, recs: list[Record]) -> None:
+        self._pushed[:0] = recs
+
+
+class ResumeCache:
+    """A small LRU of live iterators. `take` removes the entry: an iterator has one owner."""
+
+    def __init__(self, size: int = 8) -> None:
+        self._size = size
+        self._items: OrderedDict[Hashable, Peekable] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, key: Hashable) -> Peekable | None:
+        with self._lock:
+            return self._items.pop(key, None)
+
+    def put(self, key: Hashable, it: Peekable) -> None:
+        with self._lock:
+            self._items[key] = it
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+def time_page(it: Peekable, per_page: int) -> tuple[list[Record], bool]:
+    """One time-based export page, Zendesk style.
+
+    Takes `per_page` records, then keeps going while records share the last record's second, so a
+    page never splits a second (Zendesk: "the system may exceed the 1000-item default return limit
+    if items share the same timestamp"). Returns (records, end_of_stream). The caller pushes the
+    last second's records back so the next page, which starts at end_time inclusive, sees them
+    again: time-based exports repeat the boundary second, as Zendesk's do.
+    """
+    recs: list[Record] = []
+    for rec in it:
+        if len(recs) >= per_page and rec[0] != recs[-1][0]:
+            it.push_front([rec])
+            return recs, False
+        recs.append(rec)
+    return recs, True
+
+
+def last_second(recs: list[Record]) -> list[Record]:
+    if not recs:
+        return []
+    last = recs[-1][0]
+    k = len(recs)
+    while k > 0 and recs[k - 1][0] == last:
+        k -= 1
+    return recs[k:]
+
+
+def cursor_page(it: Peekable, size: int) -> tuple[list[Record], bool]:
+    """Up to `size` records; has_more is decided by peeking one record."""
+    recs = list(itertools.islice(it, size))
+    try:
+        nxt = next(it)
+    except StopIteration:
+        return recs, False
+    it.push_front([nxt])
+    return recs, True
+
+
+# ---- extractors --------------------------------------------------------------------------------
+
+
+def audits_of(account: Account, j: int) -> Iterable[Record]:
+    t = account.ticket(j)
+    ref = TicketRef.of(t)
+    return [(au.ts, t.id * 64 + n, (ref, au, n)) for n, au in enumerate(t.audits)]
+
+
+def metric_events_of(account: Account, j: int) -> Iterable[Record]:
+    t = account.ticket(j)
+    ref = TicketRef.of(t)
+    return [(me.ts, t.id * 64 + n, (ref, me, n)) for n, me in enumerate(t.metric_events)]
+
+
+def ratings_of(account: Account, j: int) -> Iterable[Record]:
+    t = account.ticket(j)
+    if t.rating is None:
+        return ()
+    return [(t.rating.updated_ts, t.rating.id, (TicketRef.of(t), t.rating))]
+
+
+def calls_of(account: Account, j: int) -> Iterable[Record]:
+    channel, orphan_call, _ = account.traits(j)
+    if channel != "voice" and not orphan_call:
+        return ()
+    return [(c.updated_ts, c.id, c) for c in account.ticket(j).calls]
+
+
+def chats_of(account: Account, j: int) -> Iterable[Record]:
+    channel, _, orphan_chat = account.traits(j)
+    if channel != "chat" and not orphan_chat:
+        return ()
+    return [(c.update_ts, c.id, c) for c in account.ticket(j).chats]

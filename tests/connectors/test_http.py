@@ -1,0 +1,322 @@
+"""The shared HTTP helper: retries, error mapping, rate limiting, loop detection."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+import httpx
+import pytest
+import respx
+
+from connectors.errors import (
+    AuthError,
+    BadResponse,
+    PaginationLoopError,
+    RetriesExhausted,
+    StreamUnavailable,
+    UnreachableError,
+)
+from connectors.http import (
+    USER_AGENT,
+    HttpClient,
+    Paginator,
+    RateLimiter,
+    parse_retry_after,
+    read_ahead,
+)
+
+BASE = "https://acme.zendesk.com"
+SECRET = "s3cr3t-token-value"
+
+
+class FakeClock:
+    """A monotonic clock that only moves when someone sleeps on it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def make_client(
+    router: respx.Router,
+    *,
+    clock: FakeClock | None = None,
+    max_retries: int = 3,
+    per_minute: dict[str, int] | None = None,
+) -> tuple[HttpClient, FakeClock]:
+    clock = clock or FakeClock()
+    limiter = RateLimiter(per_minute, clock=clock, sleep=clock.sleep)
+    client = HttpClient(
+        BASE,
+        vendor="zendesk",
+        auth=httpx.BasicAuth("agent@example.com/token", SECRET),
+        transport=httpx.MockTransport(router.handler),
+        max_retries=max_retries,
+        rate_limiter=limiter,
+        sleep=clock.sleep,
+        auth_hint="check ZENDESK_EMAIL and ZENDESK_API_TOKEN",
+        reach_hint="check ZENDESK_BASE_URL / network",
+        rng=random.Random(7),
+    )
+    return client, clock
+
+
+@pytest.fixture
+def router() -> respx.Router:
+    return respx.Router(base_url=BASE, assert_all_called=False)
+
+
+def test_429_then_200_honours_retry_after(router: respx.Router) -> None:
+    route = router.get("/api/v2/groups").mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": "17"}),
+            httpx.Response(200, json={"groups": []}),
+        ]
+    )
+    client, clock = make_client(router)
+    assert client.get_json("/api/v2/groups") == {"groups": []}
+    assert route.call_count == 2
+    assert 17.0 in clock.sleeps
+    assert client.stats.requests == 2
+    assert client.stats.retries == 1
+    assert client.stats.throttled == 1
+    assert client.stats.errors == 0
+
+
+def test_retry_after_as_http_date() -> None:
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now=1445412480.0) == 30.0
+    assert parse_retry_after("12") == 12.0
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after(None) is None
+
+
+def test_503_retried_then_success(router: respx.Router) -> None:
+    router.get("/api/v2/users").mock(
+        side_effect=[httpx.Response(503), httpx.Response(502), httpx.Response(200, json={"ok": 1})]
+    )
+    client, clock = make_client(router)
+    assert client.get_json("api/v2/users") == {"ok": 1}
+    assert client.stats.retries == 2
+    # exponential backoff with jitter: second wait drawn from a larger range than the first
+    assert len(clock.sleeps) == 2
+    assert 0.5 <= clock.sleeps[0] <= 1.0
+    assert 1.0 <= clock.sleeps[1] <= 2.0
+
+
+def test_retries_exhausted(router: respx.Router) -> None:
+    route = router.get("/api/v2/users").mock(return_value=httpx.Response(500))
+    client, _ = make_client(router, max_retries=2)
+    with pytest.raises(RetriesExhausted) as info:
+        client.get_json("/api/v2/users", params={"access_token": SECRET})
+    assert route.call_count == 3
+    message = str(info.value)
+    assert "acme.zendesk.com/api/v2/users" in message
+    assert SECRET not in message
+    assert "\n" not in message
+    assert client.stats.errors == 1
+
+
+def test_401_is_auth_error_without_secrets(router: respx.Router) -> None:
+    route = router.get("/api/v2/users").mock(return_value=httpx.Response(401))
+    client, _ = make_client(router)
+    with pytest.raises(AuthError) as info:
+        client.get_json("/api/v2/users", params={"token": SECRET})
+    assert route.call_count == 1  # never retried
+    message = str(info.value)
+    assert message == (
+        "zendesk: authentication failed (401) at https://acme.zendesk.com/api/v2/users: "
+        "check ZENDESK_EMAIL and ZENDESK_API_TOKEN"
+    )
+    assert SECRET not in message and "Basic" not in message
+
+
+@pytest.mark.parametrize("status", [403, 404])
+def test_403_404_stream_unavailable(router: respx.Router, status: int) -> None:
+    router.get("/api/v2/channels/voice/calls").mock(return_value=httpx.Response(status))
+    client, _ = make_client(router)
+    with pytest.raises(StreamUnavailable, match=str(status)):
+        client.get_json("/api/v2/channels/voice/calls")
+
+
+def test_timeout_retried(router: respx.Router) -> None:
+    router.get("/api/v2/groups").mock(
+        side_effect=[httpx.ReadTimeout("slow"), httpx.Response(200, json=[1])]
+    )
+    client, _ = make_client(router)
+    assert client.get_json("/api/v2/groups") == [1]
+    assert client.stats.retries == 1
+
+
+def test_timeouts_exhausted_are_retries_exhausted(router: respx.Router) -> None:
+    router.get("/api/v2/groups").mock(side_effect=httpx.ReadTimeout("slow"))
+    client, _ = make_client(router, max_retries=1)
+    with pytest.raises(RetriesExhausted, match="ReadTimeout"):
+        client.get_json("/api/v2/groups")
+
+
+def test_connect_error_after_retries_is_unreachable(router: respx.Router) -> None:
+    router.get("/api/v2/groups").mock(side_effect=httpx.ConnectError("refused"))
+    client, _ = make_client(router, max_retries=2)
+    with pytest.raises(UnreachableError) as info:
+        client.get_json("/api/v2/groups")
+    assert str(info.value).startswith("zendesk: cannot reach host acme.zendesk.com")
+    assert str(info.value).endswith("check ZENDESK_BASE_URL / network")
+
+
+def test_malformed_json_retried_then_bad_response(router: respx.Router) -> None:
+    route = router.get("/api/v2/groups").mock(
+        side_effect=[
+            httpx.Response(200, content=b'{"groups": [{"id": 1'),
+            httpx.Response(200, content=b'{"groups": []}'),
+        ]
+    )
+    client, _ = make_client(router)
+    assert client.get_json("/api/v2/groups") == {"groups": []}
+    assert route.call_count == 2
+
+    router.get("/api/v2/users").mock(return_value=httpx.Response(200, content=b"<html>oops"))
+    with pytest.raises(BadResponse, match="malformed"):
+        client.get_json("/api/v2/users")
+
+
+def test_rate_limiter_waits_when_remaining_is_zero(router: respx.Router) -> None:
+    router.get("/api/v2/incremental/tickets/cursor").mock(
+        side_effect=[
+            httpx.Response(
+                200,
+                json={"n": 1},
+                headers={
+                    "Zendesk-RateLimit-incremental-exports": "total=10; remaining=0; resets=45"
+                },
+            ),
+            httpx.Response(200, json={"n": 2}),
+        ]
+    )
+    router.get("/api/v2/groups").mock(
+        side_effect=[
+            httpx.Response(
+                200, json={}, headers={"ratelimit-remaining": "0", "ratelimit-reset": "9"}
+            ),
+            httpx.Response(200, json={}),
+        ]
+    )
+    client, clock = make_client(router)
+    client.get_json("/api/v2/incremental/tickets/cursor", bucket="incremental")
+    assert clock.sleeps == []
+    # another bucket is not held back by the endpoint limit
+    client.get_json("/api/v2/groups")
+    assert clock.sleeps == []
+    # ...but the account-wide limit holds every bucket
+    client.get_json("/api/v2/incremental/tickets/cursor", bucket="incremental")
+    assert clock.sleeps == [45.0]  # max(9 account, 45 endpoint) from the same instant
+    client.get_json("/api/v2/groups")
+    assert clock.sleeps == [45.0]
+
+
+def test_steady_pacing_never_exceeds_budget() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter({"incremental": 10, "default": 700}, clock=clock, sleep=clock.sleep)
+    times: list[float] = []
+    for _ in range(25):
+        limiter.acquire("incremental")
+        times.append(clock.now)
+    # at most 10 requests in any 60 s window
+    for i in range(len(times)):
+        in_window = [t for t in times if times[i] <= t < times[i] + 60]
+        assert len(in_window) <= 10
+    assert times[9] == times[0]  # the first ten go at once: the budget is used, not wasted
+    assert times[10] == times[0] + 60
+
+
+def test_user_agent_and_auth_sent(router: respx.Router) -> None:
+    route = router.get("/api/v2/groups").mock(return_value=httpx.Response(200, json={}))
+    client, _ = make_client(router)
+    client.get_json("/api/v2/groups")
+    request = route.calls.last.request
+    assert request.headers["User-Agent"] == USER_AGENT
+    assert USER_AGENT.startswith("deskpulse/")
+    assert request.headers["Authorization"].startswith("Basic ")
+
+
+def test_refuses_to_follow_next_page_to_another_host(router: respx.Router) -> None:
+    client, _ = make_client(router)
+    with pytest.raises(BadResponse, match="refusing"):
+        client.get_json("https://evil.example.com/api/v2/tickets?token=x")
+
+
+def test_put_json_sends_body(router: respx.Router) -> None:
+    route = router.put("/api/v2/tickets/1").mock(
+        side_effect=[httpx.Response(503), httpx.Response(200, json={"ticket": {"id": 1}})]
+    )
+    client, _ = make_client(router)
+    assert client.put_json("/api/v2/tickets/1", {"ticket": {"status": "solved"}}) == {
+        "ticket": {"id": 1}
+    }
+    assert route.calls.last.request.content == b'{"ticket":{"status":"solved"}}'
+
+
+def test_post_not_retried_on_5xx(router: respx.Router) -> None:
+    route = router.post("/api/v2/tickets").mock(return_value=httpx.Response(500))
+    client, _ = make_client(router)
+    with pytest.raises(RetriesExhausted, match="not idempotent"):
+        client.post_json("/api/v2/tickets", {"ticket": {}})
+    assert route.call_count == 1
+
+
+def test_paginator_detects_loops() -> None:
+    pages = Paginator("zendesk tickets")
+    assert pages.advance("a")
+    assert pages.advance("b")
+    assert not pages.advance(None)
+    with pytest.raises(PaginationLoopError, match="repeated"):
+        pages.advance("a")
+    fresh = Paginator("zendesk tickets")  # fresh per run: old tokens are forgotten
+    assert fresh.advance("a")
+
+
+def test_read_ahead_keeps_order_and_forwards_the_ending_error():
+    def produce():
+        yield 1
+        yield 2
+        raise PaginationLoopError("loop")
+
+    got = []
+    with pytest.raises(PaginationLoopError):
+        for item in read_ahead(produce()):
+            got.append(item)
+    assert got == [1, 2]
+    assert list(read_ahead(iter(range(50)), depth=3)) == list(range(50))
+
+
+def test_read_ahead_stops_the_worker_when_the_consumer_stops():
+    produced: list[int] = []
+
+    def produce():
+        for i in range(1000):
+            produced.append(i)
+            yield i
+
+    pages = read_ahead(produce(), depth=1, name="read-ahead-under-test")
+    assert next(pages) == 0
+    pages.close()
+    for thread in threading.enumerate():
+        if thread.name == "read-ahead-under-test":
+            thread.join(timeout=5)
+            assert not thread.is_alive()
+    assert len(produced) <= 3  # one handed over, at most one more waiting: never the rest
+
+
+def test_limiter_with_an_injected_sleep_does_not_spin_on_the_real_clock():
+    slept: list[float] = []
+    limiter = RateLimiter(sleep=slept.append)  # real monotonic clock, sleep that does nothing
+    limiter.block("default", 30.0)
+    assert limiter.acquire() == pytest.approx(30.0, abs=1.0)
+    assert len(slept) == 1
