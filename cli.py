@@ -405,6 +405,12 @@ def kpi(
                 params=params,
                 sources=source,
             )
+        if not metric and query.by:
+            from kpi_core import plan
+
+            skipped = sorted(plan(None, query)[1])
+            if skipped:
+                err.print(f"[dim]not sliced by {query.by}, so left out: {', '.join(skipped)}[/dim]")
         if format is Format.json:
             sys.stdout.write(render.kpi_json(values) + "\n")
         elif format is Format.csv:

@@ -75,7 +75,9 @@ def compute_kpis(
         sources=list(sources) if sources else None,
     )
     with warehouse.connect() as connection:
-        values = compute(connection, list(metrics) if metrics else None, query)
+        values = compute(
+            connection, list(metrics) if metrics else None, query, workers=settings.workers
+        )
         _name_agents(connection, values)
     return values, query
 

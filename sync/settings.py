@@ -6,6 +6,7 @@ shows a key. Only the HTTP auth of a connector ever reads `get_secret_value()`.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -25,6 +26,8 @@ class Settings(BaseSettings):
     schedules: Path | None = Field(None, alias="DESKPULSE_SCHEDULES")
     kpi_config: Path | None = Field(None, alias="DESKPULSE_KPI_CONFIG")
     log_level: str = Field("WARNING", alias="DESKPULSE_LOG_LEVEL")
+    # Processes that compute the KPI catalog side by side (0: one per CPU core, at most 4).
+    kpi_workers: int = Field(0, alias="DESKPULSE_KPI_WORKERS", ge=0)
     http_timeout: float = Field(30.0, alias="DESKPULSE_HTTP_TIMEOUT", gt=0)
     max_retries: int = Field(6, alias="DESKPULSE_MAX_RETRIES", ge=0)
     # First sync of an incremental stream starts here (ISO date or epoch); default: all history.
@@ -57,6 +60,10 @@ class Settings(BaseSettings):
             return make_url(self.database_url).render_as_string(hide_password=True)
         except Exception:
             return "<unparseable database URL>"
+
+    @property
+    def workers(self) -> int:
+        return self.kpi_workers or min(os.cpu_count() or 1, 4)
 
     @property
     def tz(self) -> ZoneInfo:

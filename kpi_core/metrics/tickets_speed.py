@@ -10,14 +10,27 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, and_, select
 
 from kpi_core.config import KpiConfig
-from kpi_core.engine import Cell, CellKey, Clock, clock, emit, group_names, window
-from kpi_core.facts import SOLVED, TICKET_FACTS, TicketFacts, tag_list
+from kpi_core.engine import (
+    Cell,
+    CellKey,
+    Clock,
+    clock,
+    emit,
+    group_names,
+    in_window,
+    ratio_cell,
+    source_filter,
+    window,
+)
+from kpi_core.facts import SOLVED, TICKET_FACTS, TICKETS, TicketFacts, tag_list
 from kpi_core.metrics.tickets_common import (
     DAY_MS,
+    TICKET_COLUMNS,
     Calendar,
     Measure,
     due_bucket,
@@ -25,8 +38,10 @@ from kpi_core.metrics.tickets_common import (
     duration_metric_many,
     facts,
     key_function,
+    not_deleted,
     now_ms,
 )
+from kpi_core.models import SlaEvent
 from kpi_core.registry import KpiQuery, KpiValue, Metric, Param, metric
 
 _CLOCK_NOTE = " In calendar or business time (--business-hours)."
@@ -320,6 +335,77 @@ def _policies(query: KpiQuery) -> KpiConfig:
     return config if isinstance(config, KpiConfig) else KpiConfig()
 
 
+SLA_EVENTS = SlaEvent.__table__  # type: ignore[attr-defined]
+
+
+def _helpdesk_sla(conn: Connection, query: KpiQuery) -> dict[CellKey, Cell] | None:
+    """SLA attainment from the help desk's SLA events; None when no source reports any.
+
+    One item per applied target (ticket, metric, instance): breached at the earliest breach that
+    is not marked deleted, when it precedes the fulfilment; else met at the fulfilment; else
+    still running and left out.
+    """
+    events = SLA_EVENTS
+    if (
+        conn.execute(select(events.c.id).where(events.c.type == "apply_sla").limit(1)).first()
+        is None
+    ):
+        return None
+    decided = (
+        select(events.c.source, events.c.ticket_id)
+        .where(
+            events.c.type.in_(("fulfill", "breach")),
+            in_window(events.c.time, query),
+            source_filter(events.c.source, query),
+        )
+        .distinct()
+        .subquery()
+    )
+    names = group_names(query)
+    rows = conn.execute(
+        select(
+            events.c.source, events.c.ticket_id, events.c.metric, events.c.type, events.c.time,
+            events.c.extra, *(TICKET_COLUMNS[n] for n in names),
+        )
+        .join(decided, and_(decided.c.source == events.c.source,
+                            decided.c.ticket_id == events.c.ticket_id))
+        .join(TICKETS, and_(TICKETS.c.source == events.c.source, TICKETS.c.id == events.c.ticket_id))
+        .where(events.c.type.in_(("apply_sla", "fulfill", "breach")), not_deleted())
+    )  # fmt: skip
+    targets: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        extra = row.extra or {}
+        item = targets.setdefault(
+            (row.source, row.ticket_id, row.metric, extra.get("instance_id")),
+            {"applied": False, "fulfill": None, "breach": None, "group": tuple(row[6:])},
+        )
+        if row.type == "apply_sla":
+            item["applied"] = True
+        elif (row.type == "fulfill" or not extra.get("deleted")) and (
+            item[row.type] is None or row.time < item[row.type]
+        ):
+            item[row.type] = row.time
+    p = window(query)
+    counts: dict[CellKey, list[int]] = defaultdict(lambda: [0, 0])
+    for item in targets.values():
+        if not item["applied"]:
+            continue
+        breach, fulfil = item["breach"], item["fulfill"]
+        if breach is not None and (fulfil is None or breach < fulfil):
+            met, at = 0, breach
+        elif fulfil is not None:
+            met, at = 1, fulfil
+        else:
+            continue
+        bucket = p.index(at)
+        if bucket is not None:
+            count = counts[(bucket, item["group"])]
+            count[0] += met
+            count[1] += 1
+    basis = {"basis": "SLA events reported by the help desk"}
+    return {k: ratio_cell(met, n, details=basis) for k, (met, n) in counts.items()}
+
+
 @metric(
     "sla_attainment",
     shares=TICKET_FACTS,
@@ -331,8 +417,10 @@ def _policies(query: KpiQuery) -> KpiConfig:
         "each in calendar or business time (the policy's business_hours, else the query's). "
         "Each ticket x target counts once: met at the fulfilling event, breached when the "
         "target ran out; targets still running are excluded. A solved-then-reopened ticket's "
-        "resolution target runs until its final solve. Without a configured policy: null, "
-        "with a note in details."
+        "resolution target runs until its final solve. Without a configured policy, the help "
+        "desk's own SLA verdicts are used where it reports them (Zendesk ticket metric events: "
+        "each applied SLA target counts as met at its fulfil event, or as breached at its "
+        "breach event when that came first); otherwise null, with a note in details."
     ),
     unit="ratio",
     direction="higher",
@@ -341,6 +429,9 @@ def _policies(query: KpiQuery) -> KpiConfig:
 def sla_attainment(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValue]:
     config = _policies(query)
     if not config.sla:
+        reported = _helpdesk_sla(conn, query)
+        if reported is not None:
+            return emit(m, query, reported)
         note = {"note": "no SLA policy configured: add [[sla]] entries to the KPI config"}
         return emit(m, query, {}, fill=Cell(None, 0, details=note))
     longest = max(max(p.first_response_minutes or 0, p.resolution_minutes or 0) for p in config.sla)

@@ -422,3 +422,50 @@ def test_ticket_service_level_deadline_in_business_time(wh: Any) -> None:
     assert one(run(wh, "ticket_service_level", window=friday, **business)).n == 0
     v = one(run(wh, "ticket_service_level", window=friday))
     assert (v.value, v.n) == (0.0, 1)
+
+
+def test_sla_attainment_from_the_help_desks_own_sla_events(wh: Any) -> None:
+    """No [[sla]] policy configured: the SLA verdicts the help desk reported are used."""
+    march = (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC))
+    wh.add(
+        "tickets",
+        {"id": "1", "created_at": "2026-03-02T09:00:00Z", "priority": "high", "status": "solved"},
+        {"id": "2", "created_at": "2026-03-02T09:00:00Z", "priority": "high", "status": "open"},
+        {"id": "3", "created_at": "2026-03-03T09:00:00Z", "priority": "low", "status": "open"},
+        {"id": "4", "created_at": "2026-03-03T09:00:00Z", "priority": "low", "status": "deleted"},
+    )
+
+    def event(n: int, ticket: str, metric: str, kind: str, at: str, **extra: Any) -> dict:
+        return {"id": str(n), "ticket_id": ticket, "metric": metric, "type": kind,
+                "time": at, "extra": {"instance_id": 1, **extra}}  # fmt: skip
+
+    wh.add(
+        "sla_events",
+        # T1 reply: applied, fulfilled before its target (a stale breach marked deleted) -> met.
+        event(1, "1", "reply_time", "apply_sla", "2026-03-02T09:00:00Z"),
+        event(2, "1", "reply_time", "breach", "2026-03-02T10:00:00Z", deleted=True),
+        event(3, "1", "reply_time", "fulfill", "2026-03-02T09:30:00Z"),
+        # T1 resolution: breached at 17:00, fulfilled later at 18:00 -> missed.
+        event(4, "1", "resolution_time", "apply_sla", "2026-03-02T09:00:00Z"),
+        event(5, "1", "resolution_time", "breach", "2026-03-02T17:00:00Z"),
+        event(6, "1", "resolution_time", "fulfill", "2026-03-02T18:00:00Z"),
+        # T2 reply: fulfilled -> met. T2 resolution: applied, still running -> left out.
+        event(7, "2", "reply_time", "apply_sla", "2026-03-02T09:00:00Z"),
+        event(8, "2", "reply_time", "fulfill", "2026-03-02T09:10:00Z"),
+        event(9, "2", "resolution_time", "apply_sla", "2026-03-02T09:00:00Z"),
+        # T3 reply: breached -> missed. T3 agent_work_time: fulfilled, no SLA applied -> ignored.
+        event(10, "3", "reply_time", "apply_sla", "2026-03-03T09:00:00Z"),
+        event(11, "3", "reply_time", "breach", "2026-03-03T17:00:00Z"),
+        event(12, "3", "agent_work_time", "fulfill", "2026-03-03T12:00:00Z"),
+        # T4 is deleted: left out.
+        event(13, "4", "reply_time", "apply_sla", "2026-03-03T09:00:00Z"),
+        event(14, "4", "reply_time", "fulfill", "2026-03-03T09:05:00Z"),
+    )
+    (total,) = wh.kpi("sla_attainment", *march)
+    # Met: T1 reply, T2 reply. Missed: T1 resolution, T3 reply. 2 of 4.
+    assert (total.value, total.n) == (0.5, 4)
+    assert total.details == {"basis": "SLA events reported by the help desk"}
+    by_priority = {
+        v.group["priority"]: (v.value, v.n) for v in wh.kpi("sla_attainment", *march, by="priority")
+    }
+    assert by_priority == {"high": (2 / 3, 3), "low": (0.0, 1)}
