@@ -67,9 +67,10 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from kpi_core.engine import epoch_ms, shared, source_filter
-from kpi_core.models import Ticket, TicketEvent
 from kpi_core.periods import to_ms
 from kpi_core.registry import KpiQuery
+from kpi_core.tables import TICKET_EVENTS as EVENTS
+from kpi_core.tables import TICKETS
 
 Event = tuple[int, str, str | None, bool | None, str | None]
 """(t_ms, kind, author_kind, public, status)"""
@@ -79,9 +80,6 @@ SPAN_STATUSES = frozenset({"new", "open", "pending", "hold"})
 
 TICKET_FACTS = "ticket_facts"
 """The `shares` tag of metrics computed from `load_facts` (see registry.Metric.shares)."""
-
-TICKETS = Ticket.__table__  # type: ignore[attr-defined]
-EVENTS = TicketEvent.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(slots=True)

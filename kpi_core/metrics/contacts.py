@@ -53,13 +53,9 @@ from kpi_core.engine import (
     window,
 )
 from kpi_core.metrics.volume import bucket_index
-from kpi_core.models import Agent, Call, Chat
 from kpi_core.periods import Periods
 from kpi_core.registry import KpiQuery, KpiValue, Metric, Param, metric
-
-CALLS = Call.__table__  # type: ignore[attr-defined]
-CHATS = Chat.__table__  # type: ignore[attr-defined]
-AGENTS = Agent.__table__  # type: ignore[attr-defined]
+from kpi_core.tables import AGENTS, CALLS, CHATS
 
 LIVE_DIMENSIONS = ("agent", "group", "channel", "source")
 

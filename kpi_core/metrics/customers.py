@@ -47,16 +47,9 @@ from kpi_core.engine import (
     window,
 )
 from kpi_core.metrics.volume import bucket_index, contact_counts, edge_index
-from kpi_core.models import Call, Chat, Cost, Customer, EngagementEvent, Order, Ticket
 from kpi_core.registry import KpiError, KpiQuery, KpiValue, Metric, Param, metric
-
-CUSTOMERS = Customer.__table__  # type: ignore[attr-defined]
-ORDERS = Order.__table__  # type: ignore[attr-defined]
-TICKETS = Ticket.__table__  # type: ignore[attr-defined]
-CHATS = Chat.__table__  # type: ignore[attr-defined]
-CALLS = Call.__table__  # type: ignore[attr-defined]
-EVENTS = EngagementEvent.__table__  # type: ignore[attr-defined]
-COSTS = Cost.__table__  # type: ignore[attr-defined]
+from kpi_core.tables import CALLS, CHATS, COSTS, CUSTOMERS, ORDERS, TICKETS
+from kpi_core.tables import ENGAGEMENT_EVENTS as EVENTS
 
 INACTIVITY = Param(
     "inactivity_days",
@@ -260,12 +253,12 @@ def customer_lifetime_value(conn: Connection, query: KpiQuery, m: Metric) -> lis
     names = group_names(query)
     groups = group_sql(query, {"source": ORDERS.c.source})
     customer = ORDERS.c.source + literal(":") + ORDERS.c.customer_id
-    value = ORDERS.c.amount * func.coalesce(ORDERS.c.margin, margin)
+    value_sql = ORDERS.c.amount * func.coalesce(ORDERS.c.margin, margin)
     aggregates = [
         func.count().label("orders"),
         func.count(distinct(customer)).label("customers"),
         func.sum(ORDERS.c.amount).label("amount"),
-        func.sum(value).label("value"),
+        func.sum(value_sql).label("value"),
         func.min(ORDERS.c.currency).label("cur_min"),
         func.max(ORDERS.c.currency).label("cur_max"),
         func.count(ORDERS.c.currency).label("cur_n"),

@@ -27,11 +27,10 @@ from kpi_core.engine import (
     window,
 )
 from kpi_core.metrics.volume import bucket_index
-from kpi_core.models import SocialMention
 from kpi_core.periods import from_ms
 from kpi_core.registry import KpiQuery, KpiValue, Metric, metric
+from kpi_core.tables import SOCIAL_MENTIONS as MENTIONS
 
-MENTIONS = SocialMention.__table__  # type: ignore[attr-defined]
 NETWORK = func.coalesce(func.lower(MENTIONS.c.network), "other")
 SOCIAL_DIMENSIONS = ("channel", "source")
 SLOT_MS = 15 * 60 * 1000  # every UTC offset in use is a multiple of 15 minutes

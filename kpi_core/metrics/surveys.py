@@ -35,14 +35,11 @@ from kpi_core.engine import (
     window,
 )
 from kpi_core.metrics.volume import bucket_index
-from kpi_core.models import KbArticle, Review, SurveyResponse, Ticket, TicketEvent
 from kpi_core.registry import DIMENSIONS, KpiQuery, KpiValue, Metric, Param, metric
-
-SURVEYS = SurveyResponse.__table__  # type: ignore[attr-defined]
-TICKETS = Ticket.__table__  # type: ignore[attr-defined]
-EVENTS = TicketEvent.__table__  # type: ignore[attr-defined]
-REVIEWS = Review.__table__  # type: ignore[attr-defined]
-KB = KbArticle.__table__  # type: ignore[attr-defined]
+from kpi_core.tables import KB_ARTICLES as KB
+from kpi_core.tables import REVIEWS, TICKETS
+from kpi_core.tables import SURVEY_RESPONSES as SURVEYS
+from kpi_core.tables import TICKET_EVENTS as EVENTS
 
 
 def _scale(survey: str) -> tuple[ColumnElement[Any], ColumnElement[Any]]:

@@ -24,9 +24,10 @@ from kpi_core.engine import (
     group_names,
     window,
 )
-from kpi_core.facts import SOLVED, TICKETS, TicketFacts, load_facts
+from kpi_core.facts import SOLVED, TicketFacts, load_facts
 from kpi_core.periods import Periods
 from kpi_core.registry import KpiQuery, KpiValue, Metric
+from kpi_core.tables import TICKETS
 
 DAY_MS = 86_400_000
 # Tickets created this long before the window are loaded even without activity in it, for the

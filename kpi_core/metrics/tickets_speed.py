@@ -27,7 +27,7 @@ from kpi_core.engine import (
     source_filter,
     window,
 )
-from kpi_core.facts import SOLVED, TICKET_FACTS, TICKETS, TicketFacts, tag_list
+from kpi_core.facts import SOLVED, TICKET_FACTS, TicketFacts, tag_list
 from kpi_core.metrics.tickets_common import (
     DAY_MS,
     TICKET_COLUMNS,
@@ -41,8 +41,8 @@ from kpi_core.metrics.tickets_common import (
     not_deleted,
     now_ms,
 )
-from kpi_core.models import SlaEvent
 from kpi_core.registry import KpiQuery, KpiValue, Metric, Param, metric
+from kpi_core.tables import SLA_EVENTS, TICKETS
 
 _CLOCK_NOTE = " In calendar or business time (--business-hours)."
 
@@ -333,9 +333,6 @@ def ticket_service_level(conn: Connection, query: KpiQuery, m: Metric) -> list[K
 def _policies(query: KpiQuery) -> KpiConfig:
     config = query.config
     return config if isinstance(config, KpiConfig) else KpiConfig()
-
-
-SLA_EVENTS = SlaEvent.__table__  # type: ignore[attr-defined]
 
 
 def _helpdesk_sla(conn: Connection, query: KpiQuery) -> dict[CellKey, Cell] | None:

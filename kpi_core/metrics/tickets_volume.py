@@ -50,10 +50,8 @@ from kpi_core.engine import (
     window,
 )
 from kpi_core.facts import (
-    EVENTS,
     SOLVED,
     TICKET_FACTS,
-    TICKETS,
     concat_events,
     parse_codes,
     raw_rows,
@@ -67,11 +65,11 @@ from kpi_core.metrics.tickets_common import (
     not_deleted,
     solve_time_sql,
 )
-from kpi_core.models import SurveyResponse
 from kpi_core.registry import KpiQuery, KpiValue, Metric, Param, metric
 from kpi_core.stats import median
-
-SURVEYS = SurveyResponse.__table__  # type: ignore[attr-defined]
+from kpi_core.tables import SURVEY_RESPONSES as SURVEYS
+from kpi_core.tables import TICKET_EVENTS as EVENTS
+from kpi_core.tables import TICKETS
 
 
 def _ticket_filter(query: KpiQuery) -> ColumnElement[bool]:

@@ -47,14 +47,10 @@ from kpi_core.engine import (
     source_filter,
     window,
 )
-from kpi_core.models import AgentSession, Call, Chat, SocialMention, Ticket
 from kpi_core.registry import KpiQuery, KpiValue, Metric, metric
-
-TICKETS = Ticket.__table__  # type: ignore[attr-defined]
-CHATS = Chat.__table__  # type: ignore[attr-defined]
-CALLS = Call.__table__  # type: ignore[attr-defined]
-MENTIONS = SocialMention.__table__  # type: ignore[attr-defined]
-SESSIONS = AgentSession.__table__  # type: ignore[attr-defined]
+from kpi_core.tables import AGENT_SESSIONS as SESSIONS
+from kpi_core.tables import CALLS, CHATS, TICKETS
+from kpi_core.tables import SOCIAL_MENTIONS as MENTIONS
 
 
 def edge_index(column: Any, edges: Sequence[datetime]) -> ColumnElement[Any]:
