@@ -138,7 +138,7 @@ def _progress() -> Iterator[_Bars]:
 
 def _print_run(report: Any) -> None:
     table = Table(
-        title=f"{report.source} ({report.vendor}) run {report.run_id}: {report.status}",
+        title=f"{_source_label(report)} run {report.run_id}: {report.status}",
         header_style="bold",
     )
     for name in ("stream", "status", "records", "written", "quarantined", "note"):
@@ -160,11 +160,21 @@ def _print_run(report: Any) -> None:
     out.print(table)
 
 
+def _source_label(report: Any) -> str:
+    same = report.source == report.vendor
+    return str(report.source) if same else f"{report.source} ({report.vendor})"
+
+
 def _exit_for(reports: list[Any]) -> None:
     if any(r.status == "failed" for r in reports):
         for r in reports:
             if r.status == "failed" and r.message:
-                err.print(f"[bold red]error:[/bold red] {r.source}: {r.message}", highlight=False)
+                said = (
+                    r.message
+                    if r.message.startswith(f"{r.source}:")
+                    else f"{r.source}: {r.message}"
+                )
+                err.print(f"[bold red]error:[/bold red] {said}", highlight=False)
         raise typer.Exit(1)
     if any(r.status == "partial" for r in reports):
         if any(r.quarantined for r in reports):
