@@ -81,6 +81,14 @@ def friendly_errors() -> Iterator[None]:
         fail(f"database error: {reason} (check DESKPULSE_DATABASE_URL; `deskpulse db upgrade`)")
     except KeyboardInterrupt:
         fail("interrupted; the next sync resumes from the last committed page", 130)
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:  # a bug: still one line; the traceback is there at DEBUG
+        logging.getLogger("deskpulse").debug("internal error", exc_info=True)
+        fail(
+            f"internal error ({exc.__class__.__name__}: {exc}); please report it "
+            "(DESKPULSE_LOG_LEVEL=DEBUG shows the details)"
+        )
 
 
 def _setup(level: str | None = None) -> Any:

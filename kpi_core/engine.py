@@ -153,6 +153,8 @@ def compute(
     if url is None:
         return _compute_here(conn, run, query, config, timings)
     parts = _partition(run, workers)
+    if len(parts) == 1:  # e.g. metrics that all share one load: nothing to spread
+        return _compute_here(conn, run, query, config, timings)
     context = multiprocessing.get_context(
         "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     )

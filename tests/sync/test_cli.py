@@ -107,3 +107,17 @@ def test_python_cli_py_is_the_same_program() -> None:
     assert result.returncode == 0
     for command in ("sync", "import", "kpi", "status", "sandbox", "db"):
         assert command in result.stdout
+
+
+def test_an_unexpected_error_is_still_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sync.reporting
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ValueError("max_workers must be greater than 0")
+
+    monkeypatch.setattr(sync.reporting, "compute_kpis", broken)
+    line = one_error_line(runner.invoke(app, ["kpi"]))
+    assert line == (
+        "error: internal error (ValueError: max_workers must be greater than 0); please report "
+        "it (DESKPULSE_LOG_LEVEL=DEBUG shows the details)"
+    )
