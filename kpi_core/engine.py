@@ -159,8 +159,10 @@ def compute(
         "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     )
     with ProcessPoolExecutor(max_workers=len(parts) - 1, mp_context=context) as pool:
-        futures = [pool.submit(_compute_elsewhere, url, [m.id for m in part], query)
-                   for part in parts[1:]]  # fmt: skip
+        futures = [
+            pool.submit(_compute_elsewhere, url, [m.id for m in part], _for_part(query, part))
+            for part in parts[1:]
+        ]
         here: dict[str, float] = {}
         values = _compute_here(conn, parts[0], query, config, here)
         results = [values] + [f.result()[0] for f in futures]
@@ -249,6 +251,12 @@ def _partition(run: Sequence[Metric], workers: int) -> list[list[Metric]]:
         loads[lightest] += weight(unit)
     order = {m.id: i for i, m in enumerate(run)}
     return [sorted(p, key=lambda m: order[m.id]) for p in parts if p]
+
+
+def _for_part(query: KpiQuery, part: Sequence[Metric]) -> KpiQuery:
+    """The query for a worker: only the per-call parameters its metrics take (all were checked)."""
+    names = {p.name for m in part for p in m.params}
+    return replace(query, params={k: v for k, v in query.params.items() if k in names})
 
 
 def _compute_elsewhere(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -176,20 +177,47 @@ def test_workers_give_the_same_rows_as_one_process(tmp_path: Path) -> None:
     SQLModel.metadata.create_all(engine)
     rows = {
         "tickets": [
-            {"id": "1", "created_at": "2026-03-02T10:00:00Z", "status": "solved",
-             "solved_at": "2026-03-02T11:00:00Z", "assignee_id": "a1", "type": "question"},
-            {"id": "2", "created_at": "2026-03-03T10:00:00Z", "status": "open",
-             "assignee_id": "a2", "type": "incident"},
+            {
+                "id": "1",
+                "created_at": "2026-03-02T10:00:00Z",
+                "status": "solved",
+                "solved_at": "2026-03-02T11:00:00Z",
+                "assignee_id": "a1",
+                "type": "question",
+            },
+            {
+                "id": "2",
+                "created_at": "2026-03-03T10:00:00Z",
+                "status": "open",
+                "assignee_id": "a2",
+                "type": "incident",
+            },
         ],
         "ticket_events": [
-            {"id": "e1", "ticket_id": "1", "created_at": "2026-03-02T10:00:00Z",
-             "kind": "message", "author_kind": "customer"},
-            {"id": "e2", "ticket_id": "1", "created_at": "2026-03-02T10:20:00Z",
-             "kind": "message", "author_kind": "agent"},
+            {
+                "id": "e1",
+                "ticket_id": "1",
+                "created_at": "2026-03-02T10:00:00Z",
+                "kind": "message",
+                "author_kind": "customer",
+            },
+            {
+                "id": "e2",
+                "ticket_id": "1",
+                "created_at": "2026-03-02T10:20:00Z",
+                "kind": "message",
+                "author_kind": "agent",
+            },
         ],
-        "calls": [{"id": "c1", "queued_at": "2026-03-02T10:00:00Z",
-                   "answered_at": "2026-03-02T10:00:30Z", "outcome": "answered"}],
-    }  # fmt: skip
+        "calls": [
+            {
+                "id": "c1",
+                "queued_at": "2026-03-02T10:00:00Z",
+                "answered_at": "2026-03-02T10:00:30Z",
+                "outcome": "answered",
+            }
+        ],
+    }
     with engine.begin() as conn:
         for table, items in rows.items():
             model = WAREHOUSE_MODELS[table]
@@ -203,8 +231,20 @@ def test_workers_give_the_same_rows_as_one_process(tmp_path: Path) -> None:
         fanned = compute(conn, None, MARCH, workers=2, timings=timings)
         # Metrics that share one load make one part: computed here, not in an empty pool.
         together = compute(conn, ["first_response_time", "resolution_time"], MARCH, workers=2)
+        # A per-call parameter reaches the worker whose metric takes it, and only that one.
+        spread = compute(
+            conn,
+            ["ticket_service_level", "average_speed_of_answer"],
+            replace(MARCH, params={"threshold_minutes": 10}),
+            workers=2,
+        )
     engine.dispose()
     assert [v.metric for v in together] == ["first_response_time", "resolution_time"]
+    # Ticket 1 was answered after 20 minutes: missed with T = 10 (met with the default 60).
+    assert [(v.metric, v.value) for v in spread] == [
+        ("ticket_service_level", 0.0),
+        ("average_speed_of_answer", 0.5),
+    ]
     assert [v.to_dict() for v in fanned] == [v.to_dict() for v in serial]
     assert set(timings) == {v.metric for v in serial}
     frt = next(v for v in fanned if v.metric == "first_response_time")
