@@ -66,7 +66,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, Connection, and_, create_engine, true
+from sqlalchemy import BigInteger, Connection, and_, case, create_engine, func, select, true
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -389,6 +389,32 @@ def bucket_sql(column: Any, query: KpiQuery) -> ColumnElement[Any]:
     return bucket_case(column, window(query))
 
 
+def count_where(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+    """SQL aggregate: how many rows of the group meet `condition`."""
+    return func.sum(case((condition, 1), else_=0))
+
+
+def row_key(row: Any, names: Sequence[str]) -> CellKey:
+    """The cell of a result row that selected `bucket` and the `g_<name>` group columns."""
+    return (int(row.bucket), tuple(getattr(row, f"g_{n}") for n in names))
+
+
+def matching_per_bucket(
+    conn: Connection, query: KpiQuery, table: Any, when: Any, condition: ColumnElement[bool]
+) -> dict[CellKey, tuple[int, int]]:
+    """(rows, rows meeting `condition`) of `table` per bucket of `when` and per source group,
+    for single-table metrics sliceable by source only."""
+    groups = group_sql(query, {"source": table.c.source})
+    bucket = bucket_sql(when, query).label("bucket")
+    stmt = (
+        select(bucket, *groups, func.count().label("n"), count_where(condition).label("hits"))
+        .where(in_window(when, query), source_filter(table.c.source, query))
+        .group_by(bucket, *groups)
+    )
+    names = group_names(query)
+    return {row_key(r, names): (int(r.n), int(r.hits)) for r in conn.execute(stmt)}
+
+
 def source_filter(column: Any, query: KpiQuery) -> ColumnElement[bool]:
     """`column IN query.sources`, or TRUE when no source filter is set."""
     if not query.sources:
@@ -565,6 +591,7 @@ __all__ = [
     "clock",
     "compute",
     "count_cell",
+    "count_where",
     "dimension_columns",
     "duration_cell",
     "emit",
@@ -572,10 +599,12 @@ __all__ = [
     "group_names",
     "group_sql",
     "in_window",
+    "matching_per_bucket",
     "measured",
     "plan",
     "ratio_cell",
     "resolve_params",
+    "row_key",
     "shared",
     "source_filter",
     "window",

@@ -41,7 +41,9 @@ from sqlalchemy.sql import Subquery
 from kpi_core.engine import (
     Cell,
     CellKey,
+    bucket_sql,
     clock,
+    count_where,
     duration_cell,
     emit,
     epoch_ms,
@@ -49,10 +51,10 @@ from kpi_core.engine import (
     group_sql,
     in_window,
     ratio_cell,
+    row_key,
     source_filter,
     window,
 )
-from kpi_core.metrics.volume import bucket_index
 from kpi_core.periods import Periods
 from kpi_core.registry import KpiQuery, KpiValue, Metric, Param, metric
 from kpi_core.tables import AGENTS, CALLS, CHATS
@@ -145,10 +147,6 @@ def _rows(
         .where(where(live))
     )
     return conn.execute(stmt)
-
-
-def _key(row: Any, names: tuple[str, ...]) -> CellKey:
-    return (row.bucket, tuple(getattr(row, f"g_{n}") for n in names))
 
 
 def _row_key(row: Any, names: tuple[str, ...], p: Periods) -> CellKey:
@@ -269,7 +267,7 @@ def _queue_counts(
         ),
     )
     groups = group_sql(query, dims)
-    bucket = bucket_index(live.c.arrived_at, query).label("bucket")
+    bucket = bucket_sql(live.c.arrived_at, query).label("bucket")
     stmt = (
         select(
             bucket,
@@ -277,15 +275,15 @@ def _queue_counts(
             func.sum(
                 case((and_(answered, waited_ms <= threshold_seconds * 1000.0), 1), else_=0)
             ).label("within"),
-            func.sum(case((answered, 1), else_=0)).label("answered"),
-            func.sum(case((abandoned, 1), else_=0)).label("abandoned"),
+            count_where(answered).label("answered"),
+            count_where(abandoned).label("abandoned"),
         )
         .select_from(from_)
         .group_by(bucket, *groups)
     )
     out: dict[CellKey, tuple[int, int, int]] = {}
     for row in conn.execute(stmt):
-        key = _key(row, names)
+        key = row_key(row, names)
         out[key] = (int(row.within or 0), int(row.answered or 0), int(row.abandoned or 0))
     return out
 
@@ -371,15 +369,15 @@ def abandonment_rate(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiVa
 def blocked_calls(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValue]:
     names = group_names(query)
     groups = group_sql(query, {"source": CALLS.c.source})
-    bucket = bucket_index(CALLS.c.queued_at, query).label("bucket")
+    bucket = bucket_sql(CALLS.c.queued_at, query).label("bucket")
     blocked = CALLS.c.outcome.in_(["blocked", "missed"])
     stmt = (
         select(
             bucket,
             *groups,
             func.count().label("calls"),
-            func.sum(case((blocked, 1), else_=0)).label("blocked"),
-            func.sum(case((CALLS.c.outcome == "blocked", 1), else_=0)).label("only_blocked"),
+            count_where(blocked).label("blocked"),
+            count_where(CALLS.c.outcome == "blocked").label("only_blocked"),
         )
         .where(
             in_window(CALLS.c.queued_at, query),
@@ -392,5 +390,5 @@ def blocked_calls(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValue
     for row in conn.execute(stmt):
         blocked_n, only_blocked = int(row.blocked or 0), int(row.only_blocked or 0)
         details = {"blocked": only_blocked, "missed": blocked_n - only_blocked, "calls": row.calls}
-        cells[_key(row, names)] = ratio_cell(blocked_n, int(row.calls), details)
+        cells[row_key(row, names)] = ratio_cell(blocked_n, int(row.calls), details)
     return emit(m, query, cells)

@@ -38,15 +38,19 @@ from sqlalchemy.sql.elements import ColumnElement
 from kpi_core.engine import (
     Cell,
     CellKey,
+    bucket_sql,
     emit,
     group_names,
     group_sql,
     in_window,
+    matching_per_bucket,
     ratio_cell,
+    row_key,
     source_filter,
     window,
 )
-from kpi_core.metrics.volume import bucket_index, contact_counts, edge_index
+from kpi_core.metrics.volume import contact_counts
+from kpi_core.periods import edge_index
 from kpi_core.registry import KpiError, KpiQuery, KpiValue, Metric, Param, metric
 from kpi_core.tables import CALLS, CHATS, COSTS, CUSTOMERS, ORDERS, TICKETS
 from kpi_core.tables import ENGAGEMENT_EVENTS as EVENTS
@@ -56,10 +60,6 @@ INACTIVITY = Param(
     90,
     "a customer without churned_at is lost this many days after their last order",
 )
-
-
-def _key(row: Any, names: tuple[str, ...], bucket: int) -> CellKey:
-    return (bucket, tuple(getattr(row, f"g_{n}") for n in names))
 
 
 def _not_refunded() -> ColumnElement[bool]:
@@ -268,7 +268,7 @@ def customer_lifetime_value(conn: Connection, query: KpiQuery, m: Metric) -> lis
     if variant == "historical":
         totals = _cumulative_orders(conn, query, groups, names, aggregates, customer)
     else:
-        bucket = bucket_index(ORDERS.c.created_at, query).label("bucket")
+        bucket = bucket_sql(ORDERS.c.created_at, query).label("bucket")
         stmt = (
             select(bucket, *groups, *aggregates)
             .where(
@@ -279,7 +279,7 @@ def customer_lifetime_value(conn: Connection, query: KpiQuery, m: Metric) -> lis
             .group_by(bucket, *groups)
         )
         for row in conn.execute(stmt):
-            totals[_key(row, names, int(row.bucket))] = dict(row._mapping)
+            totals[row_key(row, names)] = dict(row._mapping)
     # One lifetime for the whole query: from the churn of the year ending at the window end.
     years, annual_churn = (0.0, None) if variant == "historical" else _lifetime(conn, query, m)
     cells: dict[CellKey, Cell] = {}
@@ -404,25 +404,11 @@ def _lifetime(conn: Connection, query: KpiQuery, m: Metric) -> tuple[float, floa
     dimensions=("source",),
 )
 def referral_rate(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValue]:
-    names = group_names(query)
-    groups = group_sql(query, {"source": CUSTOMERS.c.source})
-    bucket = bucket_index(CUSTOMERS.c.created_at, query).label("bucket")
     referral = func.lower(CUSTOMERS.c.acquisition_channel) == "referral"
-    stmt = (
-        select(
-            bucket,
-            *groups,
-            func.count().label("new"),
-            func.sum(case((referral, 1), else_=0)).label("referred"),
-        )
-        .where(in_window(CUSTOMERS.c.created_at, query), source_filter(CUSTOMERS.c.source, query))
-        .group_by(bucket, *groups)
-    )
+    counts = matching_per_bucket(conn, query, CUSTOMERS, CUSTOMERS.c.created_at, referral)
     cells = {
-        _key(r, names, r.bucket): ratio_cell(
-            int(r.referred), int(r.new), {"referred": int(r.referred), "new": int(r.new)}
-        )
-        for r in conn.execute(stmt)
+        key: ratio_cell(referred, new, {"referred": referred, "new": new})
+        for key, (new, referred) in counts.items()
     }
     return emit(m, query, cells)
 
@@ -467,7 +453,7 @@ def customer_engagement(conn: Connection, query: KpiQuery, m: Metric) -> list[Kp
     ).subquery("activity")
     names = group_names(query)
     groups = group_sql(query, {"source": activity.c.source})
-    bucket = bucket_index(activity.c.at, query).label("bucket")
+    bucket = bucket_sql(activity.c.at, query).label("bucket")
     stmt = select(
         bucket,
         *groups,
@@ -479,7 +465,7 @@ def customer_engagement(conn: Connection, query: KpiQuery, m: Metric) -> list[Kp
     cells: dict[CellKey, Cell] = {}
     for r in conn.execute(stmt):
         events, active = int(r.events or 0), int(r.active)
-        cells[_key(r, names, r.bucket)] = Cell(
+        cells[row_key(r, names)] = Cell(
             events / active, active, details={"events": events, "active_customers": active}
         )
     return emit(m, query, cells)
@@ -549,7 +535,7 @@ def cost_per_ticket(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiVal
         }
     else:
         anchor = TICKETS.c.created_at if per == "ticket" else TICKETS.c.solved_at
-        bucket = bucket_index(anchor, query).label("bucket")
+        bucket = bucket_sql(anchor, query).label("bucket")
         stmt = (
             select(bucket, func.count().label("n"))
             .where(

@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import Connection, case, func, select
+from sqlalchemy import Connection, func, select
 
 from kpi_core.engine import (
     Cell,
     CellKey,
+    bucket_sql,
     clock,
+    count_where,
     duration_cell,
     emit,
     epoch_ms,
@@ -23,10 +25,10 @@ from kpi_core.engine import (
     group_sql,
     in_window,
     ratio_cell,
+    row_key,
     source_filter,
     window,
 )
-from kpi_core.metrics.volume import bucket_index
 from kpi_core.periods import from_ms
 from kpi_core.registry import KpiQuery, KpiValue, Metric, metric
 from kpi_core.tables import SOCIAL_MENTIONS as MENTIONS
@@ -40,10 +42,6 @@ def _dims() -> dict[str, Any]:
     return {"channel": NETWORK, "source": MENTIONS.c.source}
 
 
-def _key(row: Any, names: tuple[str, ...]) -> CellKey:
-    return (int(row.bucket), tuple(getattr(row, f"g_{n}") for n in names))
-
-
 def _aggregate(
     conn: Connection,
     query: KpiQuery,
@@ -54,7 +52,7 @@ def _aggregate(
     """Rows of bucket, g_<dimension>..., *also_by, columns over mentions created in the window,
     grouped by bucket, dimensions and `also_by`."""
     groups = group_sql(query, _dims(), natural)
-    bucket = bucket_index(MENTIONS.c.created_at, query).label("bucket")
+    bucket = bucket_sql(MENTIONS.c.created_at, query).label("bucket")
     stmt = (
         select(bucket, *groups, *also_by, *columns)
         .where(in_window(MENTIONS.c.created_at, query), source_filter(MENTIONS.c.source, query))
@@ -110,10 +108,7 @@ def social_sentiment(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiVa
         conn,
         query,
         func.count().label("mentions"),
-        *[
-            func.sum(case((sentiment == s, 1), else_=0)).label(s)
-            for s in ("positive", "neutral", "negative")
-        ],
+        *[count_where(sentiment == s).label(s) for s in ("positive", "neutral", "negative")],
     )
     cells: dict[CellKey, Cell] = {}
     for row in rows:
@@ -129,9 +124,9 @@ def social_sentiment(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiVa
             details.update(
                 positive_share=pos / known, neutral_share=neu / known, negative_share=neg / known
             )
-            cells[_key(row, names)] = Cell((pos - neg) / known, known, details=details)
+            cells[row_key(row, names)] = Cell((pos - neg) / known, known, details=details)
         else:
-            cells[_key(row, names)] = Cell(None, 0, details=details)
+            cells[row_key(row, names)] = Cell(None, 0, details=details)
     return emit(m, query, cells)
 
 
@@ -153,7 +148,7 @@ def social_response_rate(conn: Connection, query: KpiQuery, m: Metric) -> list[K
         func.count(MENTIONS.c.first_reply_at).label("replied"),
     )
     cells = {
-        _key(r, names): ratio_cell(
+        row_key(r, names): ratio_cell(
             int(r.replied),
             int(r.mentions),
             {"replied": int(r.replied), "mentions": int(r.mentions)},
@@ -219,13 +214,13 @@ def social_questions(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiVa
         conn,
         query,
         func.count().label("mentions"),
-        func.sum(case((question, 1), else_=0)).label("questions"),
+        count_where(question).label("questions"),
         also_by=(slot,),
     )
     mentions: dict[CellKey, int] = defaultdict(int)
     by_hour: dict[CellKey, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     for row in rows:
-        key = _key(row, names)
+        key = row_key(row, names)
         mentions[key] += int(row.mentions)
         if row.questions:
             hour = from_ms(int(row.slot) * SLOT_MS).astimezone(query.tz).hour

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, false, func, literal, or_, select
+from sqlalchemy import Connection, and_, false, func, literal, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from kpi_core.canonical import DEFAULT_SCALES
@@ -25,16 +25,19 @@ from kpi_core.engine import (
     TICKET_DIMENSIONS,
     Cell,
     CellKey,
+    bucket_sql,
+    count_where,
     dimension_columns,
     emit,
     group_names,
     group_sql,
     in_window,
+    matching_per_bucket,
     ratio_cell,
+    row_key,
     source_filter,
     window,
 )
-from kpi_core.metrics.volume import bucket_index
 from kpi_core.registry import DIMENSIONS, KpiQuery, KpiValue, Metric, Param, metric
 from kpi_core.tables import KB_ARTICLES as KB
 from kpi_core.tables import REVIEWS, TICKETS
@@ -71,7 +74,7 @@ def _survey_rows(
     dims["agent"] = func.coalesce(SURVEYS.c.agent_id, TICKETS.c.assignee_id)
     dims["source"] = SURVEYS.c.source
     groups = group_sql(query, dims)
-    bucket = bucket_index(SURVEYS.c.created_at, query).label("bucket")
+    bucket = bucket_sql(SURVEYS.c.created_at, query).label("bucket")
     stmt = (
         select(bucket, *groups, *columns)
         .select_from(joined)
@@ -87,10 +90,6 @@ def _survey_rows(
     if answered:
         stmt = stmt.where(SURVEYS.c.score.is_not(None))
     return stmt, groups, group_names(query)
-
-
-def _key(row: Any, names: tuple[str, ...]) -> CellKey:
-    return (row.bucket, tuple(getattr(row, f"g_{n}") for n in names))
 
 
 def _one_scale(row: Any) -> list[float] | None:
@@ -126,7 +125,7 @@ def csat(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValue]:
         "csat",
         [
             func.count().label("n"),
-            func.sum(case((positive, 1), else_=0)).label("positive"),
+            count_where(positive).label("positive"),
             func.avg(SURVEYS.c.score).label("mean"),
             func.avg((SURVEYS.c.score - smin) / (smax - smin)).label("normalized"),
             func.min(smin).label("min_low"),
@@ -146,7 +145,7 @@ def csat(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValue]:
         }
         cell = ratio_cell(int(row.positive), int(row.n), details)
         cell.mean = float(row.mean) if scale is not None else None
-        cells[_key(row, names)] = cell
+        cells[row_key(row, names)] = cell
     return emit(m, query, cells)
 
 
@@ -172,8 +171,8 @@ def nps(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValue]:
         "nps",
         [
             func.count().label("n"),
-            func.sum(case((promoter, 1), else_=0)).label("promoters"),
-            func.sum(case((detractor, 1), else_=0)).label("detractors"),
+            count_where(promoter).label("promoters"),
+            count_where(detractor).label("detractors"),
         ],
     )
     cells: dict[CellKey, Cell] = {}
@@ -186,7 +185,7 @@ def nps(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValue]:
             "promoter_share": p / n,
             "detractor_share": d / n,
         }
-        cells[_key(row, names)] = Cell(100.0 * (p - d) / n, n, details=details)
+        cells[row_key(row, names)] = Cell(100.0 * (p - d) / n, n, details=details)
     return emit(m, query, cells)
 
 
@@ -200,7 +199,7 @@ def _mean_metric(
     cells: dict[CellKey, Cell] = {}
     for row in conn.execute(stmt):
         value = float(row.mean)
-        cells[_key(row, names)] = Cell(
+        cells[row_key(row, names)] = Cell(
             value, int(row.n), mean=value, details={"scale": [low, high]}
         )
     return emit(m, query, cells)
@@ -253,14 +252,14 @@ def ces_interactions(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiVa
         and_(messages.c.source == TICKETS.c.source, messages.c.ticket_id == TICKETS.c.id),
     )
     groups = group_sql(query, dimension_columns(TICKETS, TICKET_DIMENSIONS))
-    bucket = bucket_index(TICKETS.c.solved_at, query).label("bucket")
+    bucket = bucket_sql(TICKETS.c.solved_at, query).label("bucket")
     easy = func.coalesce(messages.c.messages, 0) <= limit
     stmt = (
         select(
             bucket,
             *groups,
             func.count().label("n"),
-            func.sum(case((easy, 1), else_=0)).label("easy"),
+            count_where(easy).label("easy"),
         )
         .select_from(joined)
         .where(
@@ -275,7 +274,7 @@ def ces_interactions(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiVa
     for row in conn.execute(stmt):
         n, easy_n = int(row.n), int(row.easy)
         details = {"easy": easy_n, "hard": n - easy_n, "solved": n}
-        cells[_key(row, names)] = Cell(100.0 * (2 * easy_n - n) / n, n, details=details)
+        cells[row_key(row, names)] = Cell(100.0 * (2 * easy_n - n) / n, n, details=details)
     return emit(m, query, cells)
 
 
@@ -348,7 +347,7 @@ def survey_response_rate(conn: Connection, query: KpiQuery, m: Metric) -> list[K
     dims["agent"] = func.coalesce(SURVEYS.c.agent_id, TICKETS.c.assignee_id)
     dims["source"] = SURVEYS.c.source
     groups = group_sql(query, dims)
-    bucket = bucket_index(SURVEYS.c.created_at, query).label("bucket")
+    bucket = bucket_sql(SURVEYS.c.created_at, query).label("bucket")
     stmt = (
         select(
             bucket,
@@ -368,7 +367,7 @@ def survey_response_rate(conn: Connection, query: KpiQuery, m: Metric) -> list[K
     cells: dict[CellKey, Cell] = {}
     for row in conn.execute(stmt):
         details = {"answered": int(row.answered), "offered": int(row.offered)}
-        cells[_key(row, names)] = ratio_cell(int(row.answered), int(row.offered), details)
+        cells[row_key(row, names)] = ratio_cell(int(row.answered), int(row.offered), details)
     return emit(m, query, cells)
 
 
@@ -376,20 +375,7 @@ def _review_counts(
     conn: Connection, query: KpiQuery, column: Any
 ) -> dict[CellKey, tuple[int, int]]:
     """(reviews, reviews matching `column`) per bucket and group."""
-    groups = group_sql(query, {"source": REVIEWS.c.source})
-    bucket = bucket_index(REVIEWS.c.created_at, query).label("bucket")
-    stmt = (
-        select(
-            bucket,
-            *groups,
-            func.count().label("n"),
-            func.sum(case((column, 1), else_=0)).label("hits"),
-        )
-        .where(in_window(REVIEWS.c.created_at, query), source_filter(REVIEWS.c.source, query))
-        .group_by(bucket, *groups)
-    )
-    names = group_names(query)
-    return {_key(r, names): (int(r.n), int(r.hits)) for r in conn.execute(stmt)}
+    return matching_per_bucket(conn, query, REVIEWS, REVIEWS.c.created_at, column)
 
 
 @metric(

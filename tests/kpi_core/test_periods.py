@@ -125,3 +125,24 @@ def test_periods_reject_bad_windows() -> None:
         periods(start, start, None, NY)
     with pytest.raises(ValueError, match="aware"):
         periods(datetime(2026, 3, 1), start + timedelta(days=1), None, NY)
+
+
+def test_sql_bucketing_agrees_with_python_at_every_edge(wh) -> None:
+    """`bucket_case` (a binary search in SQL) puts each time where `Periods.index` does:
+    edges belong to the later bucket, across the October DST change in Berlin."""
+    from sqlalchemy import select
+
+    from kpi_core.periods import bucket_case
+    from kpi_core.tables import TICKETS
+
+    tz = ZoneInfo("Europe/Berlin")
+    p = periods(datetime(2026, 10, 1, tzinfo=tz), datetime(2026, 11, 1, tzinfo=tz), "day", tz)
+    probes = [edge for edge in p.edges[:-1]]
+    probes += [edge - timedelta(microseconds=1) for edge in p.edges[1:]]
+    probes += [start + (end - start) / 2 for start, end in p.buckets]
+    wh.add("tickets", *({"id": str(i), "created_at": at} for i, at in enumerate(probes)))
+    rows = wh.conn.execute(
+        select(TICKETS.c.created_at, bucket_case(TICKETS.c.created_at, p).label("b"))
+    ).all()
+    assert len(rows) == len(probes) == 31 * 3
+    assert all(int(b) == p.index(at) for at, b in rows)
