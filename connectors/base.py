@@ -14,15 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 Cursor = Any
 """Whatever JSON-serialisable value a stream needs to resume (dict, str, int). Opaque to the engine."""
 
 
-@dataclass(frozen=True)
-class Row:
-    """One canonical row bound for a warehouse table (see kpi_core.models)."""
+class Row(NamedTuple):
+    """One canonical row bound for a warehouse table (see kpi_core.models). A named tuple: a
+    sync makes one per row, and a tuple is the cheapest object Python builds."""
 
     table: str
     values: dict[str, Any]

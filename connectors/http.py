@@ -35,6 +35,7 @@ from importlib import metadata
 from typing import Any, TypeVar
 
 import httpx
+import msgspec
 import orjson
 from tenacity import (
     RetryCallState,
@@ -349,9 +350,14 @@ class HttpClient:
         params: Mapping[str, Any] | None = None,
         *,
         bucket: str = DEFAULT_BUCKET,
+        decoder: msgspec.json.Decoder[Any] | None = None,
     ) -> Any:
-        """GET and decode a JSON body; retried; errors mapped onto connectors.errors."""
-        return self.request_json("GET", url_or_path, params=params, bucket=bucket)
+        """GET and decode a JSON body; retried; errors mapped onto connectors.errors.
+
+        With `decoder` (a msgspec decoder of a page envelope, see connectors.records) the body
+        decodes into that type; a body of the wrong shape is a BadResponse, not retried.
+        """
+        return self.request_json("GET", url_or_path, params=params, bucket=bucket, decoder=decoder)
 
     def put_json(self, url_or_path: str, body: Any, *, bucket: str = DEFAULT_BUCKET) -> Any:
         """PUT a JSON body (idempotent, so retried like a GET)."""
@@ -371,6 +377,7 @@ class HttpClient:
         json: Any = None,
         bucket: str = DEFAULT_BUCKET,
         idempotent: bool = True,
+        decoder: msgspec.json.Decoder[Any] | None = None,
     ) -> Any:
         url = self._resolve(url_or_path)
         retry_on: type[BaseException] | tuple[type[BaseException], ...] = (
@@ -385,7 +392,10 @@ class HttpClient:
             reraise=True,
         )
         try:
-            return retrying(self._once, method, url, params, json, bucket, idempotent)
+            # The result comes back in a box that is emptied here: tenacity's retry state (a
+            # reference cycle, freed only by the garbage collector) keeps the box, not the page.
+            box = retrying(self._boxed, method, url, params, json, bucket, idempotent, decoder)
+            return box.pop()
         except _Retryable as exc:
             self._count("errors")
             raise self._exhausted(exc, url) from None
@@ -443,6 +453,9 @@ class HttpClient:
 
         return hook
 
+    def _boxed(self, *args: Any) -> list[Any]:
+        return [self._once(*args)]
+
     def _once(
         self,
         method: str,
@@ -451,17 +464,22 @@ class HttpClient:
         body: Any,
         bucket: str,
         idempotent: bool,
+        decoder: msgspec.json.Decoder[Any] | None = None,
     ) -> Any:
         self.limiter.acquire(bucket)
         self._count("requests")
         try:
-            response = self._client.request(
+            # Streamed, with the body kept here rather than on the response: httpx's response
+            # objects sit in reference cycles that only the garbage collector frees, and a
+            # response that kept its page of JSON would keep megabytes alive until then.
+            with self._client.stream(
                 method,
                 url,
                 params=dict(params) if params is not None else None,
                 content=orjson.dumps(body) if body is not None else None,
                 headers={"Content-Type": "application/json"} if body is not None else None,
-            )
+            ) as response:
+                content = b"".join(response.iter_bytes())
         except httpx.TransportError as exc:
             if not idempotent and not isinstance(exc, httpx.ConnectError):
                 # The server may have acted on a POST: do not send it twice.
@@ -500,13 +518,22 @@ class HttpClient:
             raise RejectedRequest(status, f"{self.vendor}: HTTP {status} on {method} {where}")
         if status >= 300:
             raise BadResponse(f"{self.vendor}: unexpected redirect ({status}) from {where}")
-        if status == 204 or not response.content:
+        if status == 204 or not content:
             if method == "GET":
                 raise _RetryableBody("empty body")
             return None
+        if decoder is None:
+            try:
+                return orjson.loads(content)
+            except orjson.JSONDecodeError:
+                raise _RetryableBody("malformed or truncated JSON") from None
         try:
-            return orjson.loads(response.content)
-        except orjson.JSONDecodeError:
+            return decoder.decode(content)
+        except msgspec.ValidationError as exc:
+            raise BadResponse(
+                f"{self.vendor}: {where} answered an unexpected shape: {exc}"
+            ) from None
+        except msgspec.DecodeError:
             raise _RetryableBody("malformed or truncated JSON") from None
 
     def _exhausted(self, exc: _Retryable, url: httpx.URL) -> Exception:

@@ -3,6 +3,9 @@
 Each page's rows, its quarantined records, its cursor and the run's counters are committed
 together, so a crash at any point resumes from the last committed page with nothing lost and
 nothing duplicated (rows are upserted by natural key, so re-reading a page is harmless).
+The writing itself is the run's ledger (sync.ledger): in this process, or, once a run has
+committed `WRITER_AFTER_PAGES` pages, in a writer process beside it, so that reading the next
+pages and writing the last ones use two cores.
 
 What the engine does with each kind of error (see connectors.errors):
 - FatalError: this connector stops; the run is `failed` with the error's one-line message.
@@ -15,11 +18,13 @@ What the engine does with each kind of error (see connectors.errors):
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -32,8 +37,9 @@ from connectors.errors import (
     StreamUnavailable,
 )
 from kpi_core.canonical import InvalidRow
-from sync.state import Quarantine, SyncRun, SyncState
-from sync.warehouse import Warehouse, table, upsert
+from sync.ledger import Ledger, LedgerProcess, PageCommit, StreamReport, now
+from sync.state import SyncRun, SyncState
+from sync.warehouse import Warehouse, prepare_upsert, table
 
 log = logging.getLogger("deskpulse.sync")
 
@@ -41,19 +47,13 @@ SKIPPABLE = (RecordError, InvalidRow, ValueError, KeyError, TypeError)
 """Exceptions from `Stream.normalise` that quarantine one record instead of stopping the stream."""
 
 
-@dataclass
-class StreamReport:
-    name: str
-    status: str = "ok"  # ok | skipped | failed | not run
-    records: int = 0
-    rows: int = 0
-    written: int = 0
-    pages: int = 0
-    quarantined: int = 0
-    error: str | None = None
+WRITER_AFTER_PAGES = 4
+"""A run moves its writes to a writer process after this many pages (a backfill, not a quick
+incremental sync, which a process start would only slow down)."""
 
-    def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "name"}
+WRITERS = ("auto", "inline", "process")
+"""`auto`: a writer process once a run is big (not for in-memory SQLite); `inline`: always in
+this process; `process`: from the first page."""
 
 
 @dataclass
@@ -100,10 +100,6 @@ class SyncObserver:
         pass
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
 def load_cursor(connection: Connection, source: str, stream: str) -> Cursor | None:
     state = table(SyncState.__tablename__)
     return connection.execute(
@@ -118,14 +114,6 @@ def load_cursors(warehouse: Warehouse, source: str) -> dict[str, Cursor]:
             select(state.c.stream, state.c.cursor).where(state.c.source == source)
         )
         return {stream: cursor for stream, cursor in result}
-
-
-def save_cursor(connection: Connection, source: str, stream: str, cursor: Cursor) -> None:
-    upsert(
-        connection,
-        SyncState.__tablename__,
-        [{"source": source, "stream": stream, "cursor": cursor, "updated_at": now()}],
-    )
 
 
 def _mark_interrupted_runs(warehouse: Warehouse, source: str) -> None:
@@ -146,15 +134,27 @@ class _Runner:
         connector: Connector,
         observer: SyncObserver,
         full_refresh: bool,
+        writer: str,
     ) -> None:
+        if writer not in WRITERS:
+            raise ValueError(f"writer must be one of {', '.join(WRITERS)}, not {writer!r}")
         self.warehouse = warehouse
         self.connector = connector
         self.source = connector.source
         self.observer = observer
         self.full_refresh = full_refresh
+        in_memory = warehouse.dialect == "sqlite" and warehouse.engine.url.database in (
+            None,
+            "",
+            ":memory:",
+        )
+        self.writer = "inline" if in_memory else writer
         self.report = RunReport(
             run_id=0, source=self.source, vendor=connector.vendor, started_at=now()
         )
+        self.ledger: Ledger | LedgerProcess | None = None
+        self._by_name: dict[str, StreamReport] = {}
+        self._pages = 0
 
     def start(self) -> None:
         _mark_interrupted_runs(self.warehouse, self.source)
@@ -177,55 +177,77 @@ class _Runner:
             key = result.inserted_primary_key
             assert key is not None
             self.report.run_id = int(key[0])
-
-    def _run_values(self) -> dict[str, Any]:
-        stats = self.connector.stats
-        self.report.requests, self.report.retries = stats.requests, stats.retries
-        self.report.errors = stats.errors + sum(1 for s in self.report.streams if s.error)
-        return {
-            "rows": self.report.rows,
-            "requests": stats.requests,
-            "retries": stats.retries,
-            "errors": self.report.errors,
-            "quarantined": self.report.quarantined,
-            "streams": {s.name: s.as_dict() for s in self.report.streams},
-        }
-
-    def _update_run(self, connection: Connection, **values: Any) -> None:
-        runs = table(SyncRun.__tablename__)
-        connection.execute(
-            update(runs)
-            .where(runs.c.id == self.report.run_id)
-            .values(**self._run_values(), **values)
+        self.ledger = Ledger(
+            self.warehouse, self.report.run_id, self.source, on_commit=self._committed
         )
+        if self.writer == "process":
+            self._move_writes()
+
+    def _move_writes(self) -> None:
+        """Hand the writing to a writer process, with the counters committed so far."""
+        assert isinstance(self.ledger, Ledger)
+        try:
+            self.ledger = LedgerProcess(
+                self.warehouse,
+                self.report.run_id,
+                self.source,
+                on_commit=self._committed,
+                streams=self.ledger.snapshot(),
+            )
+        except (OSError, RuntimeError) as exc:
+            # No process to be had (limits, or a script without the `__main__` guard that
+            # spawned processes need): keep writing here, only slower.
+            log.info("writing in this process: no writer process (%s)", str(exc).split("\n")[0])
+            self.writer = "inline"
+
+    def _stats(self) -> dict[str, int]:
+        stats = self.connector.stats
+        return {"requests": stats.requests, "retries": stats.retries, "errors": stats.errors}
+
+    def _committed(self, counted: StreamReport) -> None:
+        """A page is in the warehouse: take the ledger's counters, show progress."""
+        report = self._by_name[counted.name]
+        report.records, report.rows, report.written = counted.records, counted.rows, counted.written
+        report.pages, report.quarantined = counted.pages, counted.quarantined
+        self.observer.page_committed(self.source, report.name, report)
 
     def commit_page(self, stream: Stream, page: Page, report: StreamReport) -> None:
+        assert self.ledger is not None
         by_table: dict[str, list[dict[str, Any]]] = defaultdict(list)
         rejects: list[dict[str, Any]] = []
+        source = self.source
         for row in page.rows:
-            row.values["source"] = self.source
+            row.values["source"] = source
             by_table[row.table].append(row.values)
+        normalise = stream.normalise
         for record in page.records:
             try:
-                rows = list(stream.normalise(record))
+                rows = normalise(record)
             except SKIPPABLE as exc:
                 rejects.append(self._reject(stream.name, record, exc))
                 continue
             for row in rows:
-                row.values["source"] = self.source
+                row.values["source"] = source
                 by_table[row.table].append(row.values)
-        with self.warehouse.begin() as connection:
-            written = sum(upsert(connection, name, rows) for name, rows in by_table.items())
-            if rejects:
-                connection.execute(insert(table(Quarantine.__tablename__)), rejects)
-            if page.cursor is not None:
-                save_cursor(connection, self.source, stream.name, page.cursor)
-            report.pages += 1
-            report.records += len(page.records)
-            report.rows += sum(len(rows) for rows in by_table.values())
-            report.written += written
-            report.quarantined += len(rejects)
-            self._update_run(connection)
+        if (
+            self.writer == "auto"
+            and isinstance(self.ledger, Ledger)
+            and self._pages >= WRITER_AFTER_PAGES
+        ):
+            self._move_writes()
+        self._pages += 1
+        dialect = self.warehouse.dialect
+        self.ledger.commit(
+            PageCommit(
+                stream.name,
+                {name: prepare_upsert(dialect, name, rows) for name, rows in by_table.items()},
+                rejects,
+                page.cursor,
+                len(page.records),
+                sum(len(rows) for rows in by_table.values()),
+                self._stats(),
+            )
+        )
         for reject in rejects:
             log.warning(
                 "%s/%s: quarantined %s: %s",
@@ -235,11 +257,15 @@ class _Runner:
                 reject["reason"],
             )
 
+    def abandon(self) -> None:
+        if self.ledger is not None:
+            self.ledger.close()
+
     def _reject(self, stream: str, record: Any, exc: Exception) -> dict[str, Any]:
         location = getattr(exc, "location", None)
-        if location is None and isinstance(record, dict) and "id" in record:
-            location = f"id={record['id']}"
         payload = record.as_payload() if hasattr(record, "as_payload") else record
+        if location is None and isinstance(payload, dict) and "id" in payload:
+            location = f"id={payload['id']}"
         reason = str(exc) or exc.__class__.__name__
         if isinstance(exc, KeyError):
             reason = f"missing field {exc.args[0]!r}"
@@ -255,8 +281,10 @@ class _Runner:
 
     def run_stream(self, stream: Stream) -> bool:
         """Sync one stream; False when the whole connector must stop."""
+        assert self.ledger is not None
         report = StreamReport(stream.name)
         self.report.streams.append(report)
+        self._by_name[stream.name] = report
         self.observer.stream_started(self.source, stream.name)
         cursor = None
         if not self.full_refresh:
@@ -264,9 +292,13 @@ class _Runner:
                 cursor = load_cursor(connection, self.source, stream.name)
         keep_going = True
         try:
-            for page in stream.pages(cursor):
-                self.commit_page(stream, page, report)
-                self.observer.page_committed(self.source, stream.name, report)
+            self.ledger.stream(report)
+            try:
+                for page in stream.pages(cursor):
+                    self.commit_page(stream, page, report)
+            finally:
+                # Whatever stopped the stream, its pages in flight are committed (or failed) now.
+                self.ledger.drain()
         except StreamUnavailable as exc:
             report.status, report.error = "skipped", str(exc)
             log.warning("%s: stream %s skipped: %s", self.source, stream.name, exc)
@@ -282,6 +314,12 @@ class _Runner:
             report.status = "failed"
             report.error = f"internal error ({exc.__class__.__name__}: {exc}); please report it"
             log.error("%s: stream %s stopped: %s", self.source, stream.name, report.error)
+        try:
+            self.ledger.stream(report)
+        except DeskpulseError as exc:  # the writer process is gone: nothing more can be written
+            report.status, report.error = "failed", str(exc)
+            self.report.message = str(exc)
+            keep_going = False
         self.observer.stream_finished(self.source, report)
         return keep_going
 
@@ -297,10 +335,20 @@ class _Runner:
             report.status = "ok"
         if report.message is None and failed:
             report.message = "; ".join(f"{s.name}: {s.error}" for s in failed)
-        with self.warehouse.begin() as connection:
-            self._update_run(
-                connection, status=report.status, ended_at=report.ended_at, message=report.message
-            )
+        stats = self.connector.stats
+        report.requests, report.retries = stats.requests, stats.retries
+        report.errors = stats.errors + sum(1 for s in report.streams if s.error)
+        values = {"status": report.status, "ended_at": report.ended_at, "message": report.message}
+        assert self.ledger is not None
+        try:
+            self.ledger.finish(values, self._stats())
+        except DeskpulseError:
+            # The writer is gone: write the run's end from here, with the counters committed.
+            with self.warehouse.begin() as connection:
+                runs = table(SyncRun.__tablename__)
+                connection.execute(update(runs).where(runs.c.id == report.run_id).values(**values))
+        finally:
+            self.ledger.close()
         return report
 
 
@@ -311,14 +359,15 @@ def run_sync(
     streams: Sequence[str] | None = None,
     full_refresh: bool = False,
     observer: SyncObserver | None = None,
+    writer: str = "auto",
 ) -> RunReport:
     """Sync `connector` into `warehouse`; returns what happened. Never raises for vendor errors.
 
     `streams` limits the run to the named streams. `full_refresh` reads every stream from the
     beginning (rows are upserted, so nothing duplicates); cursors still move only with commits.
+    `writer` says where pages are written (see WRITERS).
     """
-    runner = _Runner(warehouse, connector, observer or SyncObserver(), full_refresh)
-    runner.start()
+    runner = _Runner(warehouse, connector, observer or SyncObserver(), full_refresh, writer)
     wanted = connector.streams()
     if streams:
         unknown = sorted(set(streams) - {s.name for s in wanted})
@@ -326,10 +375,29 @@ def run_sync(
             names = ", ".join(s.name for s in wanted)
             raise DeskpulseError(f"unknown stream {', '.join(unknown)} (this source has: {names})")
         wanted = [s for s in wanted if s.name in streams]
-    for stream in wanted:
-        if not runner.run_stream(stream):
-            break
-    return runner.finish()
+    runner.start()
+    with _few_collections():
+        try:
+            for stream in wanted:
+                if not runner.run_stream(stream):
+                    break
+        except BaseException:
+            runner.abandon()  # e.g. Ctrl-C: what was sent is committed; the next run marks it
+            raise
+        return runner.finish()
+
+
+@contextmanager
+def _few_collections() -> Iterator[None]:
+    """A sync makes millions of short-lived containers (decoded records, rows) that reference
+    counting frees; the cycle collector's default pace (every 700 allocations) spent more time
+    re-scanning them than the mapping took. Collect rarely while a sync runs."""
+    before = gc.get_threshold()
+    gc.set_threshold(100_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _jsonable(value: Any) -> Any:

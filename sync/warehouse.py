@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,6 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import (
     JSON,
-    Boolean,
     Column,
     Connection,
     Engine,
@@ -34,7 +34,7 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlmodel import SQLModel
 
@@ -55,6 +55,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA wal_autocheckpoint=10000")
     cursor.close()
 
 
@@ -64,8 +65,11 @@ def dumps_json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; a malformed URL or a missing driver is one ConfigError line."""
+def make_engine(url: str, *, cache_mb: int | None = None) -> Engine:
+    """An engine for `url`; a malformed URL or a missing driver is one ConfigError line.
+
+    `cache_mb` sizes SQLite's page cache per connection (default 2 MB): a bulk writer whose
+    indexes outgrow the default reads the same pages from the OS again and again."""
     try:
         engine = create_engine(url, future=True, json_serializer=dumps_json)
     except (ArgumentError, NoSuchModuleError) as exc:
@@ -79,6 +83,9 @@ def make_engine(url: str) -> Engine:
         ) from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        if cache_mb:
+            size = f"PRAGMA cache_size=-{int(cache_mb) * 1024}"
+            event.listen(engine, "connect", lambda conn, _: conn.execute(size))
     return engine
 
 
@@ -109,9 +116,9 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 class Warehouse:
     """One database: opened lazily, migrated to head on first use."""
 
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
+    def __init__(self, url: str, *, migrate: bool = True, cache_mb: int | None = None) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, cache_mb=cache_mb)
         self._ready = not migrate
 
     @property
@@ -162,11 +169,11 @@ class Warehouse:
 
 def _sqlite_datetime(value: datetime) -> str:
     # SQLAlchemy's SQLite DATETIME text form, in UTC: the form UTCDateTime reads back.
-    if value.tzinfo is not None:
-        if value.tzinfo is not UTC:
-            value = value.astimezone(UTC)
-        value = value.replace(tzinfo=None)
-    return value.isoformat(" ", "microseconds")
+    # Aware UTC (the common case) formats as "...ffffff+00:00": the first 26 characters.
+    tz = value.tzinfo
+    if tz is not UTC:
+        value = value.replace(tzinfo=UTC) if tz is None else value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]
 
 
 def _sqlite_converter(column: Column[Any]) -> Callable[[Any], Any] | None:
@@ -175,17 +182,16 @@ def _sqlite_converter(column: Column[Any]) -> Callable[[Any], Any] | None:
         return _sqlite_datetime
     if kind._type_affinity is JSON:
         return dumps_json
-    if isinstance(kind, Boolean):
-        return int
-    return None
+    return None  # booleans bind as the integers they are
 
 
 @dataclass(frozen=True)
 class _SqliteUpsert:
     sql: str
     columns: tuple[str, ...]
-    key: tuple[str, ...]
-    converters: tuple[tuple[str, Callable[[Any], Any]], ...]
+    key: Callable[[Mapping[str, Any]], Any]
+    values: Callable[[Mapping[str, Any]], tuple[Any, ...]]
+    converters: tuple[tuple[int, Callable[[Any], Any]], ...]
 
 
 @cache
@@ -197,47 +203,59 @@ def _sqlite_upsert(name: str) -> _SqliteUpsert:
     quoted = [f'"{c}"' for c in columns]
     updates = [c for c in columns if c not in key]
     sql = (
-        f'INSERT INTO "{name}" ({", ".join(quoted)}) VALUES ({", ".join(f":{c}" for c in columns)}) '
+        f'INSERT INTO "{name}" ({", ".join(quoted)}) VALUES ({", ".join("?" for _ in columns)}) '
         f"ON CONFLICT ({', '.join(quoted[columns.index(k)] for k in key)}) DO UPDATE SET "
         + ", ".join(f'"{c}" = excluded."{c}"' for c in updates)
         + " WHERE "
         + " OR ".join(f'"{name}"."{c}" IS NOT excluded."{c}"' for c in updates)
     )
     converters = tuple(
-        (c, convert) for c in columns if (convert := _sqlite_converter(target.c[c])) is not None
+        (i, convert)
+        for i, c in enumerate(columns)
+        if (convert := _sqlite_converter(target.c[c])) is not None
     )
-    return _SqliteUpsert(sql, columns, key, converters)
+    return _SqliteUpsert(sql, columns, itemgetter(*key), itemgetter(*columns), converters)
 
 
-class _NullDefault(dict[str, Any]):
-    """Row parameters where a column the row does not name binds as NULL."""
+Prepared = list[Any]
+"""Rows of one table as the upsert statement binds them (`prepare_upsert`): plain values only
+(text, numbers, None, and on PostgreSQL datetimes and JSON objects), so a batch crosses a process
+boundary cheaply (sync.ledger)."""
 
-    def __missing__(self, key: str) -> None:
-        return None
 
-
-def upsert(connection: Connection, name: str, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Insert or update `rows` in table `name` by its primary key (for canonical tables the
-    natural key (source, id)); returns the number of rows inserted or changed.
-
-    Every row must carry every column (missing ones are filled with None), so one statement serves
-    the whole batch (executemany).
-    """
-    if not rows:
-        return 0
-    if connection.dialect.name == "sqlite":
-        return _upsert_sqlite(connection, name, rows)
+def prepare_upsert(dialect: str, name: str, rows: Sequence[Mapping[str, Any]]) -> Prepared:
+    """`rows` of table `name` ready for `execute_upsert`: one per key (the last wins), every
+    column present (a column a row does not name is NULL), and on SQLite each value already in
+    the form the driver binds (dates as UTC text, JSON as text) -- the per-row Python work of an
+    upsert, done wherever it is cheapest."""
+    if dialect == "sqlite":
+        return _prepare_sqlite(name, rows)
     target = table(name)
     columns = [c.name for c in target.columns]
     key = [c.name for c in target.primary_key.columns]
     # Last one wins within a batch: one statement may not touch the same row twice (PostgreSQL).
     unique = {tuple(row.get(k) for k in key): row for row in rows}
-    batch = [{c: row.get(c) for c in columns} for row in unique.values()]
-    insert = (
-        postgresql.insert(target)
-        if connection.dialect.name == "postgresql"
-        else sqlite.insert(target)
-    )
+    return [{c: row.get(c) for c in columns} for row in unique.values()]
+
+
+def execute_upsert(connection: Connection, name: str, prepared: Prepared) -> int:
+    """Insert or update prepared rows (`prepare_upsert`); returns the rows inserted or changed."""
+    if not prepared:
+        return 0
+    if connection.dialect.name == "sqlite":
+        # The driver's own executemany (it takes the prepared lists as they are), inside this
+        # connection's transaction; its rowcount counts exactly the rows inserted or changed
+        # (the WHERE clause skips unchanged ones).
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(_sqlite_upsert(name).sql, prepared)
+            return max(int(cursor.rowcount), 0)
+        finally:
+            cursor.close()
+    target = table(name)
+    columns = [c.name for c in target.columns]
+    key = [c.name for c in target.primary_key.columns]
+    insert = postgresql.insert(target)
     updatable = [c for c in columns if c not in key]
     excluded = insert.excluded
     statement = insert.on_conflict_do_update(
@@ -245,25 +263,45 @@ def upsert(connection: Connection, name: str, rows: Sequence[Mapping[str, Any]])
         set_={c: excluded[c] for c in updatable},
         where=or_(*(target.c[c].is_distinct_from(excluded[c]) for c in updatable)),
     ).returning(target.c[key[0]])
-    # RETURNING yields exactly the rows inserted or changed on both dialects (rowcount after a
-    # batched executemany is not reliable on psycopg).
-    return len(connection.execute(statement, batch).all())
+    # RETURNING yields exactly the rows inserted or changed (rowcount after a batched
+    # executemany is not reliable on psycopg).
+    return len(connection.execute(statement, prepared).all())
 
 
-def _upsert_sqlite(connection: Connection, name: str, rows: Sequence[Mapping[str, Any]]) -> int:
-    """The same upsert as the generic path, without SQLAlchemy's per-row parameter work (the
-    sync's hot path): only dates, JSON and booleans are converted, by per-column functions
-    chosen once, and the rows go to the driver's executemany as named parameters; its rowcount
-    counts exactly the rows inserted or changed."""
+def upsert(connection: Connection, name: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Insert or update `rows` in table `name` by its primary key (for canonical tables the
+    natural key (source, id)); returns the number of rows inserted or changed. Rows need not
+    name every column: the ones they leave out are NULL."""
+    if not rows:
+        return 0
+    return execute_upsert(connection, name, prepare_upsert(connection.dialect.name, name, rows))
+
+
+def _prepare_sqlite(name: str, rows: Sequence[Mapping[str, Any]]) -> Prepared:
+    """The SQLite hot path: no SQLAlchemy per-row parameter work; values are picked by one C
+    call per row and only dates and JSON are converted, by per-column functions chosen once."""
     plan = _sqlite_upsert(name)
-    unique = {tuple(row.get(k) for k in plan.key): row for row in rows}
-    batch = []
+    key, values, converters = plan.key, plan.values, plan.converters
+    unique = {key(row): row for row in rows}
+    batch: Prepared = []
+    # Rows of one page share many datetimes (a ticket update's comment, status change and
+    # assignment have one time): each is formatted once.
+    texts: dict[datetime, str] = {}
     for row in unique.values():
-        params = _NullDefault(row)
-        for column, convert in plan.converters:
-            value = params[column]
-            if value is not None:
-                params[column] = convert(value)
+        try:
+            params = list(values(row))
+        except KeyError:  # a row that leaves columns out: they are NULL
+            params = [row.get(c) for c in plan.columns]
+        for i, convert in converters:
+            value = params[i]
+            if value is None:
+                continue
+            if convert is _sqlite_datetime:
+                text = texts.get(value)
+                if text is None:
+                    text = texts[value] = _sqlite_datetime(value)
+                params[i] = text
+            else:
+                params[i] = convert(value)
         batch.append(params)
-    result = connection.exec_driver_sql(plan.sql, batch)
-    return max(int(result.rowcount), 0)
+    return batch

@@ -109,7 +109,8 @@ class ZendeskConnector:
     `start_time` (aware datetime or epoch seconds) is where a first sync of the time-filtered
     streams begins (default: all history). `rate_limits` paces requests per minute per bucket
     (`None`: no pacing, e.g. against the sandbox); `streams` limits which streams exist;
-    `read_ahead` fetches each stream's next page while the engine commits the current one.
+    `read_ahead` (on by default) fetches each stream's next page in a worker thread while the
+    engine maps the current one.
     """
 
     vendor = "zendesk"
@@ -127,7 +128,7 @@ class ZendeskConnector:
         timeout: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         streams: Sequence[str] | None = None,
-        read_ahead: bool = False,
+        read_ahead: bool = True,
         **config_values: Any,
     ) -> None:
         if config is None:

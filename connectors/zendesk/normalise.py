@@ -1,9 +1,11 @@
-"""Raw Zendesk records -> canonical rows (KPI_CATALOG.md section 1), lean enough for the bench.
+"""Zendesk records -> canonical rows (KPI_CATALOG.md section 1), lean enough for the bench.
 
-Plain functions over plain dicts: no per-row validation models, each timestamp parsed once with
-`datetime.fromisoformat` (Python 3.11 reads the trailing `Z`). Values come out in warehouse
-types: aware UTC datetimes, ids as text, bools, floats. A record that cannot map raises
-`RecordError` with a one-line reason; the engine quarantines it and goes on.
+Plain functions: the big streams (tickets, ticket events, users) map the typed records of
+`connectors.zendesk.records` (msgspec decoded only the fields read here), the small ones plain
+dicts. Each timestamp is parsed once with `datetime.fromisoformat` (Python 3.11 reads the
+trailing `Z`). Values come out in warehouse types: aware UTC datetimes, ids as text, bools,
+floats. A record that cannot map raises `RecordError` with a one-line reason; the engine
+quarantines it and goes on.
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from msgspec import UNSET
+
 from connectors.base import Row
 from connectors.errors import RecordError
+from connectors.zendesk.records import ChildEvent, MetricSet, Ticket, TicketEvent, User, Via
 from connectors.zendesk.timezones import iana_zone
 from kpi_core.canonical import PRIORITIES, SOCIAL_CHANNELS, TICKET_STATUSES
 
@@ -165,9 +170,12 @@ def via_type(via: Any) -> str | None:
     """The via type (string) of a `via` object whose channel is a via type or a via id."""
     if isinstance(via, str):  # the ticket events export gives `via` as a plain string
         return via.strip().lower().replace(" ", "_") or None
-    if not isinstance(via, dict):
+    if isinstance(via, Via):
+        channel = via.channel
+    elif isinstance(via, dict):
+        channel = via.get("channel")
+    else:
         return None
-    channel = via.get("channel")
     if channel is None:
         return None
     if isinstance(channel, bool):
@@ -229,72 +237,75 @@ def custom_fields(raw: Any) -> dict[str, Any] | None:
 _FIELD_TYPES = frozenset({str, int, float, bool, list})
 
 
-def _metrics(metric_set: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if not metric_set:
+def _metrics(metric_set: MetricSet | None) -> dict[str, Any] | None:
+    if metric_set is None:
         return None
     out: dict[str, Any] = {}
-    get = metric_set.get
     for key in _METRIC_COUNTS:
-        value = get(key)
+        value = getattr(metric_set, key)
         if value is not None:
             out[key] = value
     for key in _METRIC_MINUTES:
-        pair = get(key)
+        pair = getattr(metric_set, key)
         if type(pair) is dict:
             out[key] = {"calendar": pair.get("calendar"), "business": pair.get("business")}
     for key in _METRIC_TIMES:
-        value = get(key)
+        value = getattr(metric_set, key)
         if value is not None:
             out[key] = value
     return out or None
 
 
-def ticket_rows(ticket: Mapping[str, Any], group_name: Callable[[Any], str | None]) -> list[Row]:
+def ticket_rows(ticket: Ticket, group_name: Callable[[Any], str | None]) -> list[Row]:
     """One ticket (+ its sideloaded `metric_set`) -> a `tickets` row, plus a `social_mentions`
     row for tickets that came in over a social network. `status: deleted` is kept as a
     tombstone (status `deleted`, excluded from every metric) and yields nothing else."""
-    tid = ident(ticket["id"])
+    tid = ident(ticket.id)
     if tid is None:
         raise RecordError("ticket without id")
-    status = ticket.get("status")
+    status = ticket.status
     if status is not None:
         if not isinstance(status, str) or status.lower() not in _TICKET_STATUSES:
             raise RecordError(f"status: unknown value {status!r}")
         status = status.lower()
-    priority = ticket.get("priority")
+    priority = ticket.priority
     if priority is not None:
         if not isinstance(priority, str) or priority.lower() not in _PRIORITIES:
             raise RecordError(f"priority: unknown value {priority!r}")
         priority = priority.lower()
-    kind = ticket.get("type")
+    kind = ticket.type
     if kind is not None and not isinstance(kind, str):
         raise RecordError(f"type: expected text, got {kind!r}")
-    created = required_when(ticket, "created_at")
-    updated = when(ticket.get("updated_at"))
-    tags = ticket.get("tags")
+    created = when(ticket.created_at)
+    if created is None:
+        raise RecordError("missing created_at")
+    updated = when(ticket.updated_at)
+    tags = ticket.tags
     if tags is not None and not isinstance(tags, list):
         raise RecordError(f"tags: expected a list, got {type(tags).__name__}")
-    channel, via_raw = canonical_channel(ticket.get("via"))
-    metric_set = ticket.get("metric_set")
-    solved = when(metric_set.get("solved_at")) if metric_set else None
+    channel, via_raw = canonical_channel(ticket.via)
+    metric_set = ticket.metric_set
+    solved = when(metric_set.solved_at) if metric_set is not None else None
     if solved is None and status in ("solved", "closed"):
         solved = updated  # no metric set sideloaded: the last update is the best we know
-    extra: dict[str, Any] = {"generated_timestamp": ticket.get("generated_timestamp")}
+    extra: dict[str, Any] = {"generated_timestamp": ticket.generated_timestamp}
     if via_raw is not None and via_raw != channel:
         extra["via"] = via_raw
-    fields = custom_fields(ticket.get("custom_fields"))
+    fields = custom_fields(ticket.custom_fields)
     if fields:
         extra["custom_fields"] = fields
     for key in ("organization_id", "brand_id", "ticket_form_id", "external_id"):
-        if ticket.get(key) is not None:
-            extra[key] = ticket[key]
+        value = getattr(ticket, key)
+        if value is not None:
+            extra[key] = value
     metrics = _metrics(metric_set)
     if metrics:
         extra["metrics"] = metrics
-    rating = ticket.get("satisfaction_rating")
+    rating = ticket.satisfaction_rating
     if isinstance(rating, dict) and rating.get("score") not in (None, "unoffered"):
         extra["satisfaction_score"] = rating.get("score")
-    subject = ticket.get("subject")
+    subject = ticket.subject
+    requester = ident(ticket.requester_id)
     row = {
         "id": tid,
         "created_at": created,
@@ -303,9 +314,9 @@ def ticket_rows(ticket: Mapping[str, Any], group_name: Callable[[Any], str | Non
         "priority": priority,
         "channel": channel,
         "status": status,
-        "requester_id": ident(ticket.get("requester_id")),
-        "assignee_id": ident(ticket.get("assignee_id")),
-        "group": group_name(ticket.get("group_id")),
+        "requester_id": requester,
+        "assignee_id": ident(ticket.assignee_id),
+        "group": group_name(ticket.group_id),
         "tags": ";".join(str(t) for t in tags) if tags else None,
         "updated_at": updated,
         "solved_at": solved,
@@ -315,12 +326,9 @@ def ticket_rows(ticket: Mapping[str, Any], group_name: Callable[[Any], str | Non
     }
     rows = [Row("tickets", row)]
     if channel in _SOCIAL and status != "deleted":
-        text = subject or ticket.get("description")
-        reply_minutes = None
-        if metric_set:
-            pair = metric_set.get("reply_time_in_minutes")
-            if isinstance(pair, dict):
-                reply_minutes = pair.get("calendar")
+        text = subject or ticket.description
+        reply = metric_set.reply_time_in_minutes if metric_set is not None else None
+        reply_minutes = reply.get("calendar") if isinstance(reply, dict) else None
         rows.append(
             Row(
                 "social_mentions",
@@ -328,7 +336,7 @@ def ticket_rows(ticket: Mapping[str, Any], group_name: Callable[[Any], str | Non
                     "id": tid,
                     "created_at": created,
                     "network": channel,
-                    "author": ident(ticket.get("requester_id")),
+                    "author": requester,
                     "text": text,
                     "first_reply_at": (
                         created + timedelta(minutes=float(reply_minutes))
@@ -351,47 +359,48 @@ AuthorKind = Callable[[Any], str]
 """user id -> `agent` | `customer` | `bot` | `system`."""
 
 
-def _change(child: Mapping[str, Any], field: str) -> tuple[bool, Any]:
-    """(present, new value) of `field` in a Create/Change child event, in either shape Zendesk
-    uses: the export's `{"status": "open", "previous_value": ...}` or the audit's
-    `{"field_name": "status", "value": "open"}`."""
-    if child.get("field_name") == field:
-        return True, child.get("value")
-    if field in child:
-        return True, child[field]
-    return False, None
+def _changed_field(child: ChildEvent) -> tuple[str | None, Any]:
+    """(`status` | `assignee_id` | None, new value) of a Create/Change child event, in either
+    shape Zendesk uses: the audit's `{"field_name": "status", "value": "open"}` or the export's
+    `{"status": "open", "previous_value": ...}`."""
+    name = child.field_name
+    if name == "status" or name == "assignee_id":
+        return name, child.value
+    if child.status is not UNSET:
+        return "status", child.status
+    if child.assignee_id is not UNSET:
+        return "assignee_id", child.assignee_id
+    return None, None
 
 
-def ticket_event_rows(event: Mapping[str, Any], author_kind: AuthorKind) -> list[Row]:
+def ticket_event_rows(event: TicketEvent, author_kind: AuthorKind) -> list[Row]:
     """One record of the incremental ticket events export (an update with its child events)
     -> `ticket_events` rows: comments (public replies and internal notes), status changes and
     assignments. Other child events (tags, priority, notifications...) are not KPI inputs."""
-    ticket_id = ident(event["ticket_id"])
+    ticket_id = ident(event.ticket_id)
     if ticket_id is None:
         raise RecordError("ticket event without ticket_id")
-    stamp = event.get("created_at")
-    created = when(stamp) if stamp is not None else when(event.get("timestamp"))
+    stamp = event.created_at
+    created = when(stamp) if stamp is not None else when(event.timestamp)
     if created is None:
         raise RecordError("ticket event without created_at/timestamp")
-    updater = event.get("updater_id")
-    children = event.get("child_events") or ()
-    if not isinstance(children, list):
-        raise RecordError("child_events: expected a list")
+    updater = event.updater_id
     rows: list[Row] = []
+    updater_id: str | None = None
     updater_kind: str | None = None
-    for child in children:
-        kind = child.get("event_type") or child.get("type")
-        if kind in ("Comment", "VoiceComment"):
-            author = child.get("author_id", updater)
-            public = child.get("public", True)
+    for child in event.child_events or ():
+        kind = child.event_type or child.type
+        if kind == "Comment" or kind == "VoiceComment":
+            author = updater if child.author_id is UNSET else child.author_id
+            public = child.public
             if not isinstance(public, bool):
                 raise RecordError(f"public: not a boolean: {public!r}")
-            at = child.get("created_at")
+            at = child.created_at
             rows.append(
                 Row(
                     "ticket_events",
                     {
-                        "id": ident(child["id"]),
+                        "id": _child_id(child),
                         "ticket_id": ticket_id,
                         # A comment's time is its update's time: parse it once.
                         "created_at": created if at is None or at == stamp else when(at),
@@ -405,44 +414,44 @@ def ticket_event_rows(event: Mapping[str, Any], author_kind: AuthorKind) -> list
                     },
                 )
             )
-        elif kind in ("Create", "Change"):
-            has_status, status = _change(child, "status")
-            has_assignee, assignee = _change(child, "assignee_id")
-            if not has_status and not has_assignee:
+        elif kind == "Create" or kind == "Change":
+            field, value = _changed_field(child)
+            if field is None:
                 continue
             if updater_kind is None:
-                updater_kind = author_kind(updater)
-            base = {
-                "id": ident(child["id"]),
-                "ticket_id": ticket_id,
-                "created_at": created,
-                "author_id": ident(updater),
-                "author_kind": updater_kind,
-                "public": True,
-                "extra": None,
-            }
-            if has_status:
-                if not isinstance(status, str) or status.lower() not in _TICKET_STATUSES:
-                    raise RecordError(f"status: unknown value {status!r}")
-                rows.append(
-                    Row(
-                        "ticket_events",
-                        {**base, "kind": "status", "status": status.lower(), "assignee_id": None},
-                    )
-                )
+                updater_id, updater_kind = ident(updater), author_kind(updater)
+            status = assignee = None
+            if field == "status":
+                if not isinstance(value, str) or value.lower() not in _TICKET_STATUSES:
+                    raise RecordError(f"status: unknown value {value!r}")
+                status = value.lower()
             else:
-                rows.append(
-                    Row(
-                        "ticket_events",
-                        {
-                            **base,
-                            "kind": "assignment",
-                            "status": None,
-                            "assignee_id": ident(assignee),
-                        },
-                    )
+                assignee = ident(value)
+            rows.append(
+                Row(
+                    "ticket_events",
+                    {
+                        "id": _child_id(child),
+                        "ticket_id": ticket_id,
+                        "created_at": created,
+                        "kind": "status" if status is not None else "assignment",
+                        "author_id": updater_id,
+                        "author_kind": updater_kind,
+                        "public": True,
+                        "status": status,
+                        "assignee_id": assignee,
+                        "extra": None,
+                    },
                 )
+            )
     return rows
+
+
+def _child_id(child: ChildEvent) -> str:
+    cid = ident(child.id)
+    if cid is None:
+        raise RecordError("child event without id")
+    return cid
 
 
 # --- users -----------------------------------------------------------------------------------
@@ -450,67 +459,67 @@ def ticket_event_rows(event: Mapping[str, Any], author_kind: AuthorKind) -> list
 STAFF_ROLES = frozenset({"agent", "admin"})
 
 
-def is_bot(user: Mapping[str, Any]) -> bool:
+def is_bot(user: User) -> bool:
     """Zendesk has no bot role: AI agents and integration users are agents or end users.
     We call a user a bot when the account marks it so: a `bot` tag, a `bot` user field, or
     the `is_bot`/`bot` flag some payloads carry."""
-    if user.get("is_bot") is True or user.get("bot") is True:
+    if user.is_bot is True or user.bot is True:
         return True
-    tags = user.get("tags")
+    tags = user.tags
     if isinstance(tags, list) and "bot" in tags:
         return True
-    fields = user.get("user_fields")
+    fields = user.user_fields
     return isinstance(fields, dict) and fields.get("bot") is True
 
 
-def user_role(user: Mapping[str, Any]) -> str:
-    """`agent` | `admin` | `bot` | `end-user` for a raw user; RecordError on anything else."""
-    role = user.get("role")
+def user_role(user: User) -> str:
+    """`agent` | `admin` | `bot` | `end-user` for a user; RecordError on anything else."""
     if is_bot(user):
         return "bot"
+    role = user.role
     if role in ("agent", "admin", "end-user"):
         return str(role)
     raise RecordError(f"role: unknown value {role!r}")
 
 
-def user_rows(user: Mapping[str, Any], role: str, group_name: Callable[[Any], str | None]) -> Row:
-    uid = ident(user["id"])
+def user_rows(user: User, role: str, group_name: Callable[[Any], str | None]) -> Row:
+    uid = ident(user.id)
     if uid is None:
         raise RecordError("user without id")
-    created = when(user.get("created_at"))
-    active = user.get("active")
+    created = when(user.created_at)
+    active = user.active
     if active is not None and not isinstance(active, bool):
         raise RecordError(f"active: not a boolean: {active!r}")
     if role == "end-user":
-        extra = {"updated_at": user.get("updated_at")}
-        if user.get("tags"):
-            extra["tags"] = user["tags"]
+        extra = {"updated_at": user.updated_at}
+        if user.tags:
+            extra["tags"] = user.tags
         return Row(
             "customers",
             {
                 "id": uid,
-                "name": user.get("name"),
-                "email": user.get("email"),
-                "organization": ident(user.get("organization_id")),
+                "name": user.name,
+                "email": user.email,
+                "organization": ident(user.organization_id),
                 "created_at": created,
                 "churned_at": None,
                 "acquisition_channel": None,
                 "extra": extra,
             },
         )
-    if user.get("suspended") is True:
+    if user.suspended is True:
         active = False
     return Row(
         "agents",
         {
             "id": uid,
-            "name": user.get("name"),
-            "email": user.get("email"),
+            "name": user.name,
+            "email": user.email,
             "role": role,
-            "group": group_name(user.get("default_group_id")),
+            "group": group_name(user.default_group_id),
             "active": active,
             "created_at": created,
-            "extra": {"updated_at": user.get("updated_at"), "zendesk_role": user.get("role")},
+            "extra": {"updated_at": user.updated_at, "zendesk_role": user.role},
         },
     )
 

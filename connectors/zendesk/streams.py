@@ -14,10 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from msgspec import UNSET
+
 from connectors.base import Cursor, Page, Row
 from connectors.errors import AuthError, BadResponse, RecordError, StreamUnavailable
 from connectors.http import HttpClient, Paginator, RejectedRequest, read_ahead
+from connectors.records import Record, RecordType
 from connectors.zendesk import normalise as nz
+from connectors.zendesk import records as zr
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +95,8 @@ EXPORT_PAGE = 1000
 """Records per page of the incremental exports (Zendesk's default and maximum)."""
 LIST_PAGE = 100
 """Records per page of cursor-paginated list endpoints (Zendesk's maximum)."""
+READ_AHEAD = 2
+"""Pages a stream fetches ahead of the one being mapped (a few MB at most)."""
 
 
 def _params(name: str, **values: Any) -> dict[str, Any]:
@@ -166,9 +172,9 @@ class Directory:
     # Lookups load from `pages()` (ensure_*), never from `normalise`: normalising does no I/O,
     # and a lookup that fails surfaces as the stream's own error.
 
-    def ensure_groups(self, records: Iterable[Mapping[str, Any]], key: str) -> None:
+    def ensure_groups(self, group_ids: Iterable[Any]) -> None:
         """Load the group names once per run, as soon as a record names a group."""
-        if self._groups is not None or not any(r.get(key) is not None for r in records):
+        if self._groups is not None or all(g is None for g in group_ids):
             return
         groups: dict[int, str] = {}
         try:
@@ -217,10 +223,11 @@ class Directory:
         try:
             for user in _list_pages(self._client, "staff", "users", params):
                 try:
-                    role = nz.user_role(user)
+                    staff = zr.USERS.value(user)
+                    role = nz.user_role(staff)
                 except RecordError:
                     continue
-                self.note_user(user.get("id"), role)
+                self.note_user(staff.id, role)
         except StreamUnavailable as exc:
             log.warning(
                 "zendesk: cannot list staff (%s); authors not synced as staff count as customers",
@@ -268,7 +275,7 @@ class _Stream:
     def pages(self, cursor: Cursor | None) -> Iterator[Page]:
         """Pages from `cursor`; fetched one page ahead in a worker thread unless disabled."""
         if self.ctx.read_ahead:
-            return read_ahead(self._pages(cursor), name=f"zendesk-{self.name}")
+            return read_ahead(self._pages(cursor), depth=READ_AHEAD, name=f"zendesk-{self.name}")
         return self._pages(cursor)
 
     def _pages(self, cursor: Cursor | None) -> Iterator[Page]:  # pragma: no cover - abstract
@@ -304,7 +311,9 @@ class TicketsStream(_Stream):
             query = _params("tickets", start_time=start, include="metric_sets")
         while True:
             try:
-                body = self.ctx.client.get_json(endpoint.path, query, bucket=INCREMENTAL)
+                body = self.ctx.client.get_json(
+                    endpoint.path, query, bucket=INCREMENTAL, decoder=zr.TICKET_EXPORT
+                )
             except RejectedRequest as exc:
                 # A stored cursor the API no longer takes (400/422): restart from the watermark
                 # instead of failing every sync until a full refresh. Rows upsert, so the
@@ -319,32 +328,43 @@ class TicketsStream(_Stream):
                 token = None
                 query = _params("tickets", start_time=watermark, include="metric_sets")
                 continue
-            tickets = _records(body, "tickets", endpoint.path)
-            metric_sets = body.get("metric_sets") or ()
-            if metric_sets:
-                by_ticket = {m.get("ticket_id"): m for m in metric_sets if isinstance(m, Mapping)}
-                for ticket in tickets:
-                    found = by_ticket.get(ticket.get("id"))
-                    if found is not None:
-                        ticket["metric_set"] = found
-            for ticket in tickets:
-                stamp = ticket.get("generated_timestamp")
+            tickets = zr.TICKETS.wrap_all(body.tickets)
+            _join_metric_sets(tickets, body.metric_sets)
+            for record in tickets:
+                stamp = record.value.generated_timestamp if record.value is not None else None
                 if isinstance(stamp, int) and (watermark is None or stamp > watermark):
                     watermark = stamp
-            self.ctx.directory.ensure_groups(tickets, "group_id")
-            after = body.get("after_cursor") or token
+            self.ctx.directory.ensure_groups(r.value.group_id for r in tickets if r.value)
+            after = body.after_cursor or token
             page_cursor: dict[str, Any] = {"cursor": after}
             if watermark is not None:
                 page_cursor["generated_timestamp"] = watermark
             yield Page(tickets, cursor=page_cursor if after else None)
-            if body.get("end_of_stream") or not after:
+            if body.end_of_stream or not after:
                 return
             paginator.advance(after)
             token = after
             query = _params("tickets", cursor=after, include="metric_sets")
 
     def normalise(self, record: Any) -> Iterable[Row]:
-        return nz.ticket_rows(record, self.ctx.directory.group_name)
+        return nz.ticket_rows(zr.TICKETS.value(record), self.ctx.directory.group_name)
+
+
+def _join_metric_sets(tickets: list[Record[zr.Ticket]], raws: list[Any] | None) -> None:
+    """Attach each ticket's `metric_sets` sideload entry (joined by ticket id). A metric set
+    that does not decode is left out: the ticket still maps, from its own fields."""
+    if not raws:
+        return
+    by_ticket: dict[Any, tuple[zr.MetricSet, Any]] = {}
+    for entry in zr.METRIC_SETS.wrap_all(raws):
+        if entry.value is not None:
+            by_ticket[entry.value.ticket_id] = (entry.value, entry.raw)
+    for record in tickets:
+        found = by_ticket.get(record.value.id if record.value is not None else record.raw_id())
+        if found is not None:
+            if record.value is not None:
+                record.value.metric_set = found[0]
+            record.sideload = {"metric_set": found[1]}
 
 
 class UsersStream(_Stream):
@@ -371,7 +391,9 @@ class UsersStream(_Stream):
             query = _params("users", start_time=0, per_page=EXPORT_PAGE)
         while True:
             try:
-                body = self.ctx.client.get_json(path, query, bucket=INCREMENTAL)
+                body = self.ctx.client.get_json(
+                    path, query, bucket=INCREMENTAL, decoder=zr.USER_EXPORT
+                )
             except RejectedRequest as exc:
                 if token is None or "cursor" not in query:
                     raise
@@ -380,18 +402,20 @@ class UsersStream(_Stream):
                 token, whole = None, True
                 query = _params("users", start_time=0, per_page=EXPORT_PAGE)
                 continue
-            users = _records(body, "users", path)
-            directory.ensure_groups(users, "default_group_id")
+            users = zr.USERS.wrap_all(body.users)
+            directory.ensure_groups(u.value.default_group_id for u in users if u.value)
             # Roles go into the map before the page's cursor is cut, so the cursor holds them.
             for user in users:
-                try:
-                    directory.note_user(user.get("id"), nz.user_role(user))
-                except (RecordError, AttributeError):
+                if user.value is None:
                     continue  # normalise quarantines it
-            after = body.get("after_cursor") or token
+                try:
+                    directory.note_user(user.value.id, nz.user_role(user.value))
+                except RecordError:
+                    continue  # normalise quarantines it
+            after = body.after_cursor or token
             page_cursor = {"cursor": after, "staff": directory.staff_state()} if after else None
             yield Page(users, cursor=page_cursor)
-            if body.get("end_of_stream") or not after:
+            if body.end_of_stream or not after:
                 if whole:
                     directory.staff_complete = True
                 return
@@ -400,8 +424,8 @@ class UsersStream(_Stream):
             query = _params("users", cursor=after, per_page=EXPORT_PAGE)
 
     def normalise(self, record: Any) -> Iterable[Row]:
-        role = nz.user_role(record)
-        return [nz.user_rows(record, role, self.ctx.directory.group_name)]
+        user = zr.USERS.value(record)
+        return [nz.user_rows(user, nz.user_role(user), self.ctx.directory.group_name)]
 
 
 class _TimeBasedStream(_Stream):
@@ -417,15 +441,17 @@ class _TimeBasedStream(_Stream):
     key = ""
     extra_params: tuple[tuple[str, str], ...] = ()
     bucket = INCREMENTAL
+    records: RecordType[Any] = zr.PLAIN
+    """How one record decodes (typed for the big exports, a plain dict for the small ones)."""
 
-    def _done(self, body: Mapping[str, Any], records: list[Any]) -> bool:
-        if "end_of_stream" in body:
-            return bool(body["end_of_stream"])
+    def _done(self, body: zr.TimeExportPage, records: list[Any]) -> bool:
+        if body.end_of_stream is not UNSET:
+            return bool(body.end_of_stream)
         # Older time-based exports carry no end_of_stream: a short page is the last one.
-        count = body.get("count")
+        count = body.count
         if not isinstance(count, int):
             count = len(records)
-        return count < EXPORT_PAGE or not records or body.get("next_page") is None
+        return count < EXPORT_PAGE or not records or body.next_page is None
 
     def _prepare(self) -> None:
         """Load what `normalise` looks up, before the first page with records goes out."""
@@ -444,10 +470,10 @@ class _TimeBasedStream(_Stream):
         previous: set[Any] = set()
         while True:
             body = self._get(path, self._query(start))
-            raw = _records(body, self.key, path)
-            records = [r for r in raw if r.get("id") not in previous] if previous else raw
-            previous = {r.get("id") for r in raw}
-            end_time = body.get("end_time")
+            raw = self.records.wrap_all(getattr(body, self.key))
+            records = [r for r in raw if _record_key(r) not in previous] if previous else raw
+            previous = {_record_key(r) for r in raw}
+            end_time = body.end_time
             if not isinstance(end_time, int):
                 end_time = start
             if records:
@@ -458,8 +484,18 @@ class _TimeBasedStream(_Stream):
             paginator.advance(end_time)
             start = end_time
 
-    def _get(self, path: str, query: dict[str, Any]) -> Any:
-        return self.ctx.client.get_json(path, query, bucket=self.bucket)
+    def _get(self, path: str, query: dict[str, Any]) -> zr.TimeExportPage:
+        body: zr.TimeExportPage = self.ctx.client.get_json(
+            path, query, bucket=self.bucket, decoder=zr.TIME_EXPORT
+        )
+        return body
+
+
+def _record_key(record: Record[Any]) -> Any:
+    """What identifies a record across two pages: its id, or its raw text when it has none."""
+    value = record.value
+    found = value.get("id") if isinstance(value, dict) else getattr(value, "id", None)
+    return found if found is not None else bytes(record.raw)
 
 
 class TicketEventsStream(_TimeBasedStream):
@@ -472,12 +508,14 @@ class TicketEventsStream(_TimeBasedStream):
     extra_params = (("include", "comment_events"),)
 
     name = "ticket_events"
+    records = zr.TICKET_EVENTS
 
     def _prepare(self) -> None:
         self.ctx.directory.ensure_staff()
 
     def normalise(self, record: Any) -> Iterable[Row]:
-        return nz.ticket_event_rows(record, self.ctx.directory.author_kind)
+        event = zr.TICKET_EVENTS.value(record)
+        return nz.ticket_event_rows(event, self.ctx.directory.author_kind)
 
 
 class SlaEventsStream(_TimeBasedStream):
@@ -490,7 +528,7 @@ class SlaEventsStream(_TimeBasedStream):
     name = "sla_events"
 
     def normalise(self, record: Any) -> Iterable[Row]:
-        return nz.sla_rows(record)
+        return nz.sla_rows(zr.PLAIN.value(record))
 
 
 class CallsStream(_TimeBasedStream):
@@ -507,16 +545,16 @@ class CallsStream(_TimeBasedStream):
 
     name = "calls"
 
-    def _done(self, body: Mapping[str, Any], records: list[Any]) -> bool:
-        if body.get("end_of_stream") is True:
+    def _done(self, body: zr.TimeExportPage, records: list[Any]) -> bool:
+        if body.end_of_stream is True:
             return True
-        count = body.get("count")
+        count = body.count
         if not isinstance(count, int):
             count = len(records)
         return count < EXPORT_PAGE
 
     def normalise(self, record: Any) -> Iterable[Row]:
-        return nz.call_rows(record)
+        return nz.call_rows(zr.PLAIN.value(record))
 
 
 class ChatsStream(_Stream):

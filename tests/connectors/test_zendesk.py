@@ -17,6 +17,7 @@ from connectors.errors import (
 )
 from connectors.zendesk import STREAM_NAMES, ZendeskConfig, ZendeskConnector
 from connectors.zendesk import normalise as nz
+from connectors.zendesk import records as zr
 from tests.connectors.zendesk_fakes import (
     BASE,
     TOKEN,
@@ -247,7 +248,7 @@ def test_wrong_types_are_record_errors():
         {"requester_id": {"id": 1}},
     ):
         with pytest.raises(RecordError):
-            nz.ticket_rows({**ticket, **bad}, lambda g: None)
+            nz.ticket_rows(zr.TICKETS.value({**ticket, **bad}), lambda g: None)
 
 
 def test_resuming_sends_the_stored_cursor_only():
@@ -321,7 +322,7 @@ def test_groups_are_fetched_once_per_run(full_run):
 def test_unknown_role_is_a_record_error():
     user = fixture("users_page1.json")["users"][0]
     with pytest.raises(RecordError, match="role"):
-        nz.user_role({**user, "role": "superhero"})
+        nz.user_role(zr.USERS.value({**user, "role": "superhero"}))
 
 
 # --- ticket events ---------------------------------------------------------------------------
@@ -614,12 +615,12 @@ def test_unknown_stream_name_is_a_config_error():
         make_connector(zendesk_router(), streams=["tickets", "macros"])
 
 
-def test_read_ahead_gives_the_same_rows(full_run):
-    result, _, _ = full_run
-    ahead = collect(make_connector(zendesk_router(), read_ahead=True))
-    assert ahead.rows == result.rows
-    assert ahead.cursors == result.cursors
-    assert [r[1]["id"] for r in ahead.rejects] == [r[1]["id"] for r in result.rejects]
+def test_reading_ahead_or_not_gives_the_same_rows(full_run):
+    result, _, _ = full_run  # reads ahead: the default
+    plain = collect(make_connector(zendesk_router(), read_ahead=False))
+    assert plain.rows == result.rows
+    assert plain.cursors == result.cursors
+    assert [r[1]["id"] for r in plain.rejects] == [r[1]["id"] for r in result.rejects]
 
 
 def test_groups_list_forbidden_names_groups_by_id():
@@ -683,3 +684,45 @@ def test_a_rejected_users_cursor_rereads_all_users():
     cursors = {"users": {"cursor": "expired"}}
     result = collect(make_connector(router), cursors=cursors, only={"users"})
     assert len(result.table("agents")) == 4 and len(result.table("customers")) == 3
+
+
+def test_a_record_of_the_wrong_shape_is_quarantined_with_its_raw_json(tmp_path):
+    """The decoder reads only the fields we map, but a quarantined record keeps all of its JSON
+    (and its sideloaded metric set), with the field and the types in the reason."""
+    from sqlalchemy import select
+
+    from sync.engine import run_sync
+    from sync.state import Quarantine
+    from sync.warehouse import Warehouse, table
+
+    page = fixture("tickets_page1.json")
+    page["tickets"][0]["requester_id"] = {"id": 1}
+    page["tickets"][1]["child"] = "ignored"
+    page["end_of_stream"] = True
+    router = zendesk_router()
+    router.get("/api/v2/incremental/tickets/cursor").mock(
+        return_value=httpx.Response(200, json=page)
+    )
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'w.db'}")
+    report = run_sync(warehouse, make_connector(router), streams=["tickets"], writer="inline")
+
+    assert (report.streams[0].records, report.quarantined) == (3, 1)
+    quarantine = table(Quarantine.__tablename__)
+    with warehouse.connect() as connection:
+        (row,) = connection.execute(select(quarantine)).all()
+    assert row.reason == "requester_id: expected `int | str | null`, got `object`"
+    assert row.location == "id=101"
+    assert row.payload["description"] == page["tickets"][0]["description"]
+    assert row.payload["metric_set"]["ticket_id"] == 101
+    warehouse.dispose()
+
+
+def test_a_page_of_the_wrong_shape_is_a_stream_error():
+    from connectors.errors import BadResponse
+
+    router = zendesk_router()
+    router.get("/api/v2/incremental/tickets/cursor").mock(
+        return_value=httpx.Response(200, json={"tickets": {"id": 1}})
+    )
+    with pytest.raises(BadResponse, match="unexpected shape"):
+        collect(make_connector(router), only={"tickets"})

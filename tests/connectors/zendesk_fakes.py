@@ -138,7 +138,8 @@ def collect(
                 try:
                     rows = list(stream.normalise(record))
                 except (RecordError, ValueError, KeyError, TypeError) as exc:
-                    out.rejects.append((stream.name, record, str(exc)))
+                    payload = record.as_payload() if hasattr(record, "as_payload") else record
+                    out.rejects.append((stream.name, payload, str(exc)))
                     continue
                 for row in rows:
                     out.emitted[row.table].append(row.values["id"])

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-import sync.engine as engine_module
+import sync.ledger as ledger_module
 from connectors.errors import AuthError, RetriesExhausted, StreamUnavailable
 from sync.engine import load_cursors, run_sync
 from sync.state import Quarantine, SyncRun
@@ -81,19 +81,24 @@ def test_crash_between_pages_resumes_with_nothing_lost_or_duplicated(
     assert statuses == ["interrupted", "ok"]
 
 
+def fail_second_cursor_save(monkeypatch: pytest.MonkeyPatch, error: BaseException) -> None:
+    """Page 2's rows are upserted, then saving its cursor raises `error` (same transaction)."""
+    real_save = ledger_module.save_cursor
+    calls = {"n": 0}
+
+    def failing_save(connection: Any, source: str, stream: str, cursor: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise error
+        real_save(connection, source, stream, cursor)
+
+    monkeypatch.setattr(ledger_module, "save_cursor", failing_save)
+
+
 def test_crash_inside_a_page_transaction_rolls_the_whole_page_back(
     warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_save = engine_module.save_cursor
-    calls = {"n": 0}
-
-    def dying_save(connection: Any, source: str, stream: str, cursor: Any) -> None:
-        calls["n"] += 1
-        if calls["n"] == 2:  # rows of page 2 are upserted, then the process dies
-            raise Crash()
-        real_save(connection, source, stream, cursor)
-
-    monkeypatch.setattr(engine_module, "save_cursor", dying_save)
+    fail_second_cursor_save(monkeypatch, Crash())  # the process dies mid-transaction
     stream = FakeStream("tickets", pages_of(30, 10))
     with pytest.raises(Crash):
         run_sync(warehouse, FakeConnector(stream))
@@ -103,6 +108,22 @@ def test_crash_inside_a_page_transaction_rolls_the_whole_page_back(
     run_sync(warehouse, FakeConnector(stream))
     assert stream.started_from == [None, 1]
     assert [r[1] for r in ticket_rows(warehouse)] == sorted(str(n) for n in range(30))
+
+
+def test_a_refused_write_stops_the_stream_at_its_last_commit(
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fail_second_cursor_save(monkeypatch, OSError("database or disk is full"))
+    report = run_sync(warehouse, FakeConnector(FakeStream("tickets", pages_of(30, 10))))
+    assert report.status == "partial"
+    (stream,) = report.streams
+    assert stream.status == "failed" and stream.pages == 1 and stream.written == 10
+    assert stream.error == (
+        "tickets: the warehouse refused a page (OSError: database or disk is full); "
+        "nothing after the last committed page was recorded"
+    )
+    assert len(ticket_rows(warehouse)) == 10
+    assert load_cursors(warehouse, "fake") == {"tickets": 1}
 
 
 def test_bad_records_are_quarantined_and_the_rest_goes_on(warehouse: Warehouse) -> None:
