@@ -43,6 +43,10 @@ class Page:
 
 @runtime_checkable
 class Stream(Protocol):
+    """A stream may also say `after = ("users", ...)`: the streams it must wait for. The engine
+    then reads it side by side with the others; a stream that does not say waits for every
+    stream before it."""
+
     name: str
 
     def pages(self, cursor: Cursor | None) -> Iterator[Page]:

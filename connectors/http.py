@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Generator, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import httpcore
 import httpx
@@ -57,6 +57,8 @@ from connectors.errors import (
 )
 
 log = logging.getLogger(__name__)
+
+_R = TypeVar("_R")
 
 DEFAULT_BUCKET = "default"
 """The account-wide budget every request spends, whatever its own bucket."""
@@ -589,6 +591,10 @@ class Paginator:
         self._seen.add(token)
         return True
 
+    def repeats(self, token: Hashable | None) -> bool:
+        """Whether `token` was seen already (`advance` would raise): not worth prefetching."""
+        return token in self._seen
+
     def seen(self, token: Hashable) -> None:
         """Record a token used for the first request (e.g. a stored cursor) without advancing."""
         if token is not None and token != "":
@@ -596,7 +602,37 @@ class Paginator:
 
 
 # --------------------------------------------------------------------------------------------
-# Read-ahead
+# Prefetch and read-ahead
+
+
+class Prefetch(Generic[_R]):
+    """One call started now in a background thread; `result()` waits for it and returns its
+    value or raises its exception, as if it had been called there and then.
+
+    A stream's pages form a chain (the next request needs this response's cursor), so a stream
+    that maps a page before asking for the next one waits for the vendor twice per page. A
+    stream prefetches page n+1 as soon as page n's cursor is known, and decodes and maps page
+    n while the vendor answers.
+    """
+
+    def __init__(self, call: Callable[[], _R], *, name: str = "prefetch") -> None:
+        self._value: _R | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(call,), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, call: Callable[[], _R]) -> None:
+        try:
+            self._value = call()
+        except BaseException as exc:  # handed to whoever asks for the result
+            self._error = exc
+
+    def result(self) -> _R:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
+
 
 _T = TypeVar("_T")
 _DONE = object()
@@ -654,6 +690,7 @@ __all__ = [
     "USER_AGENT",
     "HttpClient",
     "Paginator",
+    "Prefetch",
     "RateLimiter",
     "RejectedRequest",
     "parse_retry_after",

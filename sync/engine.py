@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import gc
 import logging
+import queue
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -50,6 +52,11 @@ SKIPPABLE = (RecordError, InvalidRow, ValueError, KeyError, TypeError)
 WRITER_AFTER_PAGES = 4
 """A run moves its writes to a writer process after this many pages (a backfill, not a quick
 incremental sync, which a process start would only slow down)."""
+
+PARALLEL_STREAMS = 3
+"""Streams read side by side. Each stream is a chain of requests (the next page's cursor comes
+with this one), so one stream waits on the vendor for every page; several keep both the vendor
+and this machine busy. Vendors' per-endpoint rate limits still apply (the client paces each)."""
 
 WRITERS = ("auto", "inline", "process")
 """`auto`: a writer process once a run is big (not for in-memory SQLite); `inline`: always in
@@ -279,41 +286,118 @@ class _Runner:
             "created_at": now(),
         }
 
-    def run_stream(self, stream: Stream) -> bool:
-        """Sync one stream; False when the whole connector must stop."""
+    def run_streams(self, streams: Sequence[Stream], parallel: int) -> None:
+        """Sync `streams`, up to `parallel` at once, each as soon as the streams it comes after
+        have finished (see `_after`). Pages are mapped and committed here, in the order they
+        arrive; each stream's pages arrive in its own order, so each cursor moves page by page."""
+        waiting = list(streams)
+        names = {s.name for s in streams}
+        finished: set[str] = set()
+        feeds: dict[str, _Feed] = {}
+        events: queue.Queue[tuple[_Feed, str, Any]] = queue.Queue()
+        stopped = False
+        try:
+            while True:
+                while not stopped and waiting and len(feeds) < max(1, parallel):
+                    ready = next(
+                        (s for s in waiting if _after(s, waiting, streams) & names <= finished),
+                        None,
+                    )
+                    if ready is None:
+                        break
+                    waiting.remove(ready)
+                    feed = self._start_stream(ready, events)
+                    if feed is None:
+                        finished.add(ready.name)
+                    else:
+                        feeds[ready.name] = feed
+                if not feeds:
+                    return
+                feed, kind, item = events.get()
+                if feeds.get(feed.stream.name) is not feed:  # a stream stopped already
+                    if kind == "page":
+                        feed.taken()
+                    continue
+                if kind == "page":
+                    try:
+                        self.commit_page(feed.stream, item, feed.report)
+                    except DeskpulseError as exc:  # the warehouse refused the page
+                        feed.stop()
+                        kind, item = "error", exc
+                    finally:
+                        feed.taken()
+                if kind == "page":
+                    continue
+                del feeds[feed.stream.name]
+                finished.add(feed.stream.name)
+                if not self._end_stream(feed, item):
+                    stopped = True
+                    for other in list(feeds.values()):
+                        other.stop()
+                        del feeds[other.stream.name]
+                        self._stop_stream(other)
+        finally:
+            for feed in feeds.values():
+                feed.stop()
+
+    def _start_stream(self, stream: Stream, events: queue.Queue[Any]) -> _Feed | None:
         assert self.ledger is not None
         report = StreamReport(stream.name)
         self.report.streams.append(report)
         self._by_name[stream.name] = report
         self.observer.stream_started(self.source, stream.name)
-        cursor = None
-        if not self.full_refresh:
-            with self.warehouse.connect() as connection:
-                cursor = load_cursor(connection, self.source, stream.name)
-        keep_going = True
         try:
+            cursor = None
+            if not self.full_refresh:
+                with self.warehouse.connect() as connection:
+                    cursor = load_cursor(connection, self.source, stream.name)
             self.ledger.stream(report)
-            try:
-                for page in stream.pages(cursor):
-                    self.commit_page(stream, page, report)
-            finally:
-                # Whatever stopped the stream, its pages in flight are committed (or failed) now.
-                self.ledger.drain()
-        except StreamUnavailable as exc:
-            report.status, report.error = "skipped", str(exc)
-            log.warning("%s: stream %s skipped: %s", self.source, stream.name, exc)
-        except FatalError as exc:
-            report.status, report.error = "failed", str(exc)
-            self.report.message = str(exc)
-            keep_going = False
         except DeskpulseError as exc:
-            report.status, report.error = "failed", str(exc)
-            log.error("%s: stream %s stopped: %s", self.source, stream.name, exc)
-        except Exception as exc:  # a bug: record it, keep the other streams going
-            log.debug("unexpected error in %s/%s", self.source, stream.name, exc_info=True)
+            self._end_stream(_Feed.finished(stream, report), exc)
+            return None
+        return _Feed(stream, report, cursor, events)
+
+    def _stop_stream(self, feed: _Feed) -> None:
+        """A stream still reading when another one stopped the connector: keep what it
+        committed, say why it ended early."""
+        assert self.ledger is not None
+        report = feed.report
+        report.status = "failed"
+        report.error = f"stopped: {self.report.message}"
+        with suppress(DeskpulseError):
+            self.ledger.drain(report.name)
+            self.ledger.stream(report)
+        self.observer.stream_finished(self.source, report)
+
+    def _end_stream(self, feed: _Feed, error: BaseException | None) -> bool:
+        """Record how a stream ended; False when the whole connector must stop."""
+        assert self.ledger is not None
+        report = feed.report
+        name = feed.stream.name
+        if error is None:
+            try:
+                # Its pages in flight are committed (or failed) now.
+                self.ledger.drain(name)
+            except DeskpulseError as exc:
+                error = exc
+        if error is not None and not isinstance(error, Exception):
+            raise error  # KeyboardInterrupt, SystemExit: not the stream's to handle
+        keep_going = True
+        if isinstance(error, StreamUnavailable):
+            report.status, report.error = "skipped", str(error)
+            log.warning("%s: stream %s skipped: %s", self.source, name, error)
+        elif isinstance(error, FatalError):
+            report.status, report.error = "failed", str(error)
+            self.report.message = str(error)
+            keep_going = False
+        elif isinstance(error, DeskpulseError):
+            report.status, report.error = "failed", str(error)
+            log.error("%s: stream %s stopped: %s", self.source, name, error)
+        elif error is not None:  # a bug: record it, keep the other streams going
+            log.debug("unexpected error in %s/%s", self.source, name, exc_info=error)
             report.status = "failed"
-            report.error = f"internal error ({exc.__class__.__name__}: {exc}); please report it"
-            log.error("%s: stream %s stopped: %s", self.source, stream.name, report.error)
+            report.error = f"internal error ({error.__class__.__name__}: {error}); please report it"
+            log.error("%s: stream %s stopped: %s", self.source, name, report.error)
         try:
             self.ledger.stream(report)
         except DeskpulseError as exc:  # the writer process is gone: nothing more can be written
@@ -360,12 +444,14 @@ def run_sync(
     full_refresh: bool = False,
     observer: SyncObserver | None = None,
     writer: str = "auto",
+    parallel: int = PARALLEL_STREAMS,
 ) -> RunReport:
     """Sync `connector` into `warehouse`; returns what happened. Never raises for vendor errors.
 
     `streams` limits the run to the named streams. `full_refresh` reads every stream from the
     beginning (rows are upserted, so nothing duplicates); cursors still move only with commits.
-    `writer` says where pages are written (see WRITERS).
+    `writer` says where pages are written (see WRITERS); `parallel` how many streams may read
+    at once (streams say which others they come after; see `_after`).
     """
     runner = _Runner(warehouse, connector, observer or SyncObserver(), full_refresh, writer)
     wanted = connector.streams()
@@ -378,9 +464,7 @@ def run_sync(
     runner.start()
     with _few_collections():
         try:
-            for stream in wanted:
-                if not runner.run_stream(stream):
-                    break
+            runner.run_streams(wanted, parallel)
         except BaseException:
             runner.abandon()  # e.g. Ctrl-C: what was sent is committed; the next run marks it
             raise
@@ -398,6 +482,77 @@ def _few_collections() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*before)
+
+
+def _after(stream: Stream, waiting: Sequence[Stream], order: Sequence[Stream]) -> set[str]:
+    """The streams `stream` must wait for: those named in its `after` attribute, or, for a
+    stream that does not say, every stream before it (the connector's order, one at a time)."""
+    after = getattr(stream, "after", None)
+    if after is not None:
+        return set(after)
+    return {s.name for s in order[: list(order).index(stream)]}
+
+
+class _Feed:
+    """One running stream: a thread reads its pages and hands them to the engine, at most
+    `depth` ahead of the page being committed (memory stays flat however big the stream)."""
+
+    def __init__(
+        self,
+        stream: Stream,
+        report: StreamReport,
+        cursor: Cursor | None,
+        events: queue.Queue[Any],
+        depth: int = 2,
+    ) -> None:
+        self.stream = stream
+        self.report = report
+        self._events = events
+        self._room = threading.Semaphore(depth)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if cursor is not _NO_THREAD:
+            self._thread = threading.Thread(
+                target=self._read, args=(cursor,), name=f"sync-{stream.name}", daemon=True
+            )
+            self._thread.start()
+
+    @classmethod
+    def finished(cls, stream: Stream, report: StreamReport) -> _Feed:
+        """A feed for a stream that could not start (nothing is read)."""
+        return cls(stream, report, _NO_THREAD, queue.Queue())
+
+    def _read(self, cursor: Cursor | None) -> None:
+        pages = iter(self.stream.pages(cursor))
+        try:
+            while True:
+                while not self._room.acquire(timeout=0.1):
+                    if self._stop.is_set():
+                        return
+                if self._stop.is_set():
+                    return
+                try:
+                    page = next(pages)
+                except StopIteration:
+                    self._events.put((self, "end", None))
+                    return
+                self._events.put((self, "page", page))
+        except BaseException as exc:  # forwarded to the engine, after the pages before it
+            self._events.put((self, "error", exc))
+        finally:
+            close = getattr(pages, "close", None)
+            if callable(close):
+                close()
+
+    def taken(self) -> None:
+        """The engine is done with one page: the reader may fetch another."""
+        self._room.release()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+_NO_THREAD: Any = object()
 
 
 def _jsonable(value: Any) -> Any:

@@ -166,7 +166,7 @@ class Ledger:
             self._on_commit(after)
         return after
 
-    def drain(self) -> None:
+    def drain(self, stream: str) -> None:
         """Every page is committed when `commit` returns: nothing to wait for."""
 
     def finish(self, values: Mapping[str, Any], stats: dict[str, int]) -> None:
@@ -344,17 +344,19 @@ class LedgerProcess:
         pages_in.close()
         answers_out.close()
         self._depth = max(1, depth)
-        self._pending: deque[str] = deque()
+        self._pending: deque[tuple[str, str]] = deque()  # (message kind, stream) awaiting answers
         self._on_commit = on_commit
-        self._error: str | None = None
-        self._raised = False  # this stream's failure was raised: later refusals follow from it
+        # Failures by stream (streams run side by side): kept until raised in that stream, and
+        # a stream whose failure was raised ignores the refusals that follow from it.
+        self._errors: dict[str, str] = {}
+        self._raised: set[str] = set()
 
-    def _send(self, kind: str, body: Any) -> None:
+    def _send(self, kind: str, stream: str, body: Any) -> None:
         try:
             self._pages_out.send_bytes(_pack((kind, body)))
         except (BrokenPipeError, OSError):
             raise self._gone() from None
-        self._pending.append(kind)
+        self._pending.append((kind, stream))
 
     def _gone(self) -> FatalError:
         code = self._process.exitcode
@@ -365,49 +367,51 @@ class LedgerProcess:
         )
 
     def _receive(self) -> Any:
-        kind = self._pending.popleft()
+        kind, stream = self._pending.popleft()
         try:
             status, answer = _unpack(self._answers.recv_bytes())
         except (EOFError, OSError):
             raise self._gone() from None
         if status == "error":
-            if not self._raised:
-                self._error = self._error or str(answer)
+            if stream not in self._raised:
+                self._errors.setdefault(stream, str(answer))
             return None
         if kind == "commit" and self._on_commit is not None:
             self._on_commit(_report(answer))
         return answer
 
-    def _check(self) -> None:
-        if self._error is not None:
-            error, self._error = self._error, None
-            self._raised = True
+    def _check(self, stream: str) -> None:
+        error = self._errors.pop(stream, None)
+        if error is not None:
+            self._raised.add(stream)
             raise WarehouseWriteError(error)
 
     def commit(self, page: PageCommit) -> None:
         while len(self._pending) >= self._depth:
             self._receive()
-        self._check()
-        self._send("commit", page.__dict__)
+        self._check(page.stream)
+        self._send("commit", page.stream, page.__dict__)
 
-    def drain(self) -> None:
+    def drain(self, stream: str) -> None:
+        """Wait for every page sent so far; raise `stream`'s first failure."""
         while self._pending:
             self._receive()
-        self._check()
+        self._check(stream)
 
     def stream(self, report: StreamReport) -> StreamReport:
-        self.drain()
-        self._raised = False
-        self._send("stream", _as_message(report))
+        self.drain(report.name)
+        self._raised.discard(report.name)
+        self._send("stream", report.name, _as_message(report))
         answer = self._receive()
-        self._check()
+        self._check(report.name)
         return _report(answer)
 
     def finish(self, values: Mapping[str, Any], stats: dict[str, int]) -> None:
-        self.drain()
-        self._send("finish", {"values": dict(values), "stats": stats})
+        while self._pending:
+            self._receive()
+        self._send("finish", "", {"values": dict(values), "stats": stats})
         self._receive()
-        self._check()
+        self._check("")
 
     def close(self) -> None:
         self._pages_out.close()

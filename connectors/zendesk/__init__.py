@@ -128,7 +128,7 @@ class ZendeskConnector:
         timeout: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         streams: Sequence[str] | None = None,
-        read_ahead: bool = True,
+        read_ahead: bool = False,
         **config_values: Any,
     ) -> None:
         if config is None:

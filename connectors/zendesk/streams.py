@@ -12,13 +12,14 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from msgspec import UNSET
 
 from connectors.base import Cursor, Page, Row
 from connectors.errors import AuthError, BadResponse, RecordError, StreamUnavailable
-from connectors.http import HttpClient, Paginator, RejectedRequest, read_ahead
+from connectors.http import HttpClient, Paginator, Prefetch, RejectedRequest, read_ahead
 from connectors.records import Record, RecordType
 from connectors.zendesk import normalise as nz
 from connectors.zendesk import records as zr
@@ -268,6 +269,8 @@ class Context:
 
 class _Stream:
     name = ""
+    after: tuple[str, ...] = ()
+    """Streams this one must wait for (the engine reads the others side by side)."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -298,7 +301,6 @@ class TicketsStream(_Stream):
     name = "tickets"
 
     def _pages(self, cursor: Cursor | None) -> Iterator[Page]:
-        endpoint = ENDPOINTS["tickets"]
         paginator = Paginator("zendesk tickets")
         state = cursor if isinstance(cursor, Mapping) else {}
         token = state.get("cursor")
@@ -309,11 +311,10 @@ class TicketsStream(_Stream):
         else:
             start = watermark if isinstance(watermark, int) else self.ctx.start_time
             query = _params("tickets", start_time=start, include="metric_sets")
+        pending: Prefetch[zr.TicketExportPage] | None = None
         while True:
             try:
-                body = self.ctx.client.get_json(
-                    endpoint.path, query, bucket=INCREMENTAL, decoder=zr.TICKET_EXPORT
-                )
+                body = pending.result() if pending is not None else self._get(query)
             except RejectedRequest as exc:
                 # A stored cursor the API no longer takes (400/422): restart from the watermark
                 # instead of failing every sync until a full refresh. Rows upsert, so the
@@ -325,9 +326,17 @@ class TicketsStream(_Stream):
                     exc.status,
                     watermark,
                 )
-                token = None
+                token, pending = None, None
                 query = _params("tickets", start_time=watermark, include="metric_sets")
                 continue
+            after = body.after_cursor or token
+            last = bool(body.end_of_stream) or not after
+            pending = None
+            if not last and not paginator.repeats(after):
+                pending = Prefetch(
+                    partial(self._get, _params("tickets", cursor=after, include="metric_sets")),
+                    name="zendesk-tickets",
+                )
             tickets = zr.TICKETS.wrap_all(body.tickets)
             _join_metric_sets(tickets, body.metric_sets)
             for record in tickets:
@@ -335,16 +344,21 @@ class TicketsStream(_Stream):
                 if isinstance(stamp, int) and (watermark is None or stamp > watermark):
                     watermark = stamp
             self.ctx.directory.ensure_groups(r.value.group_id for r in tickets if r.value)
-            after = body.after_cursor or token
             page_cursor: dict[str, Any] = {"cursor": after}
             if watermark is not None:
                 page_cursor["generated_timestamp"] = watermark
             yield Page(tickets, cursor=page_cursor if after else None)
-            if body.end_of_stream or not after:
+            if last:
                 return
             paginator.advance(after)
             token = after
             query = _params("tickets", cursor=after, include="metric_sets")
+
+    def _get(self, query: dict[str, Any]) -> zr.TicketExportPage:
+        body: zr.TicketExportPage = self.ctx.client.get_json(
+            ENDPOINTS["tickets"].path, query, bucket=INCREMENTAL, decoder=zr.TICKET_EXPORT
+        )
+        return body
 
     def normalise(self, record: Any) -> Iterable[Row]:
         return nz.ticket_rows(zr.TICKETS.value(record), self.ctx.directory.group_name)
@@ -468,18 +482,26 @@ class _TimeBasedStream(_Stream):
             start = self.ctx.start_time
         paginator.seen(start)
         previous: set[Any] = set()
+        pending: Prefetch[zr.TimeExportPage] | None = None
         while True:
-            body = self._get(path, self._query(start))
-            raw = self.records.wrap_all(getattr(body, self.key))
-            records = [r for r in raw if _record_key(r) not in previous] if previous else raw
-            previous = {_record_key(r) for r in raw}
+            body = pending.result() if pending is not None else self._get(path, self._query(start))
+            found = getattr(body, self.key) or []
+            done = self._done(body, found)
             end_time = body.end_time
             if not isinstance(end_time, int):
                 end_time = start
+            pending = None
+            if not done and not paginator.repeats(end_time):
+                pending = Prefetch(
+                    partial(self._get, path, self._query(end_time)), name=f"zendesk-{self.name}"
+                )
+            raw = self.records.wrap_all(found)
+            records = [r for r in raw if _record_key(r) not in previous] if previous else raw
+            previous = {_record_key(r) for r in raw}
             if records:
                 self._prepare()
             yield Page(records, cursor={"start_time": end_time})
-            if self._done(body, raw):
+            if done:
                 return
             paginator.advance(end_time)
             start = end_time
@@ -509,6 +531,7 @@ class TicketEventsStream(_TimeBasedStream):
 
     name = "ticket_events"
     records = zr.TICKET_EVENTS
+    after = ("users",)  # authors are agents or customers by the staff map users builds
 
     def _prepare(self) -> None:
         self.ctx.directory.ensure_staff()

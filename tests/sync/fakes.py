@@ -15,21 +15,34 @@ class Crash(BaseException):
 
 
 class FakeStream:
-    def __init__(self, name: str, script: Sequence[Any], table: str = "tickets") -> None:
+    def __init__(
+        self,
+        name: str,
+        script: Sequence[Any],
+        table: str = "tickets",
+        after: tuple[str, ...] | None = None,
+    ) -> None:
         self.name = name
         self.script = list(script)  # each item: list of raw records, or an exception to raise
         self.table = table
         self.started_from: list[Any] = []
+        self.log: list[str] | None = None  # shared by streams whose order a test checks
+        if after is not None:
+            self.after = after  # read side by side with any stream not named here
 
     def pages(self, cursor: Any) -> Iterator[Page]:
         start = int(cursor or 0)
         self.started_from.append(cursor)
+        if self.log is not None:
+            self.log.append(f"{self.name} starts")
         for index in range(start, len(self.script)):
             item = self.script[index]
             if isinstance(item, BaseException):
                 self.script[index] = []  # the fault happens once, like a real outage
                 raise item
             yield Page(records=list(item), cursor=index + 1)
+        if self.log is not None:
+            self.log.append(f"{self.name} ends")
 
     def normalise(self, record: dict[str, Any]) -> Iterable[Row]:
         if record.get("unmappable"):

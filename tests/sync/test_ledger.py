@@ -98,3 +98,66 @@ def test_bad_records_still_quarantine_in_process_mode(tmp_path):
     report = run_sync(warehouse, FakeConnector(FakeStream("tickets", [page] * 6)), writer="process")
     assert report.quarantined == 6 and report.status == "partial"
     assert [r[1] for r in ticket_rows(warehouse)] == ["1", "3"]
+
+
+# --- streams side by side ----------------------------------------------------------------------
+
+
+def test_streams_read_side_by_side_write_what_one_at_a_time_writes(tmp_path):
+    def streams():
+        return [
+            FakeStream("tickets", pages_of(60, 10), after=()),
+            FakeStream("events", [[ticket(n)] for n in range(100, 160)], after=()),
+        ]
+
+    one, both = fresh(tmp_path, "one.db"), fresh(tmp_path, "both.db")
+    alone = run_sync(one, FakeConnector(*streams()), parallel=1)
+    side = run_sync(both, FakeConnector(*streams()), parallel=2)
+    assert ticket_rows(both) == ticket_rows(one) and len(ticket_rows(both)) == 120
+    assert load_cursors(both, "fake") == load_cursors(one, "fake") == {"tickets": 6, "events": 60}
+    assert [(s.name, s.status, s.pages, s.written) for s in side.streams] == [
+        (s.name, s.status, s.pages, s.written) for s in alone.streams
+    ]
+
+
+def test_a_stream_waits_for_the_streams_it_comes_after(tmp_path):
+    log: list[str] = []
+    users = FakeStream("users", pages_of(100, 10), after=())
+    events = FakeStream("events", [[ticket(n)] for n in range(100, 105)], after=("users",))
+    calls = FakeStream("calls", [[ticket(n)] for n in range(200, 230)], after=())
+    for stream in (users, events, calls):
+        stream.log = log
+    report = run_sync(fresh(tmp_path, "w.db"), FakeConnector(users, events, calls), parallel=3)
+    assert report.status == "ok"
+    assert log.index("events starts") > log.index("users ends")
+    assert log.index("calls starts") < log.index("users ends")  # it did not wait its turn
+    assert [s.name for s in report.streams] == ["users", "calls", "events"]
+
+
+def test_a_failing_stream_leaves_the_one_beside_it_running(tmp_path):
+    from connectors.errors import RetriesExhausted
+
+    failing = FakeStream("tickets", [*pages_of(20, 10), RetriesExhausted("503 x6")], after=())
+    other = FakeStream("events", [[ticket(n)] for n in range(100, 140)], after=())
+    warehouse = fresh(tmp_path, "w.db")
+    report = run_sync(warehouse, FakeConnector(failing, other), parallel=2)
+    by_name = {s.name: s for s in report.streams}
+    assert by_name["tickets"].status == "failed" and by_name["events"].status == "ok"
+    assert load_cursors(warehouse, "fake") == {"tickets": 2, "events": 40}
+    assert report.status == "partial"
+
+
+def test_a_fatal_error_stops_the_streams_beside_it(tmp_path):
+    from connectors.errors import AuthError
+
+    slow = FakeStream("events", [[ticket(n)] for n in range(100, 10_100)], after=())
+    fatal = FakeStream("tickets", [AuthError("zendesk: authentication failed (401)")], after=())
+    later = FakeStream("calls", pages_of(5, 5), after=("tickets",))
+    report = run_sync(fresh(tmp_path, "w.db"), FakeConnector(slow, fatal, later), parallel=2)
+    by_name = {s.name: s for s in report.streams}
+    assert report.status == "failed" and "authentication failed" in (report.message or "")
+    assert by_name["tickets"].status == "failed"
+    assert by_name["events"].status == "failed"
+    assert by_name["events"].error == "stopped: zendesk: authentication failed (401)"
+    assert by_name["events"].pages < 10_000  # it stopped early, with what it committed kept
+    assert "calls" not in by_name  # never started
