@@ -48,14 +48,16 @@ Authors of ticket events
 
 from __future__ import annotations
 
+import _random
 import hashlib
 import random
+import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar, overload
 
 T = TypeVar("T")
 
@@ -142,24 +144,36 @@ BOT_REPLIES = (
     "Hi! While you wait, these articles might help: 'Resetting your password', 'Billing FAQ'.",
     "Thanks for contacting us. An agent will be with you shortly.",
 )
+COMMENT_BODIES = (
+    *(text for _, text in TOPICS),
+    *AGENT_REPLIES,
+    *CUSTOMER_REPLIES,
+    *NOTES,
+    *BOT_REPLIES,
+    "Call recording: inbound call",
+    "Chat transcript",
+)
+"""Every comment text the generator writes."""
 TAGS = ("billing", "login", "bug", "refund", "shipping", "vip", "mobile", "feature_request")
 PRODUCTS = ("web_app", "mobile_app", "api", "integrations", "billing_portal")
 REGIONS = ("emea", "amer", "apac")
 
 
 _DAY_PREFIX: dict[int, str] = {}
+_HH_MM = tuple(f"{m // 60:02d}:{m % 60:02d}:" for m in range(DAY // 60))
+_SS_Z = tuple(f"{s:02d}Z" for s in range(60))
 
 
 def ts_iso(ts: int) -> str:
     """Zendesk's timestamp format: ISO-8601 UTC with a trailing Z, whole seconds."""
-    day, sec = divmod(int(ts), DAY)
+    if ts.__class__ is not int:
+        ts = int(ts)
+    day, sec = divmod(ts, DAY)
     prefix = _DAY_PREFIX.get(day)
     if prefix is None:
         prefix = datetime.fromtimestamp(day * DAY, UTC).strftime("%Y-%m-%dT")
         _DAY_PREFIX[day] = prefix
-    h, sec = divmod(sec, HOUR)
-    m, sec = divmod(sec, 60)
-    return f"{prefix}{h:02d}:{m:02d}:{sec:02d}Z"
+    return f"{prefix}{_HH_MM[sec // 60]}{_SS_Z[sec % 60]}"
 
 
 def _mix(*parts: object) -> int:
@@ -168,23 +182,69 @@ def _mix(*parts: object) -> int:
 
 
 class FastRandom(random.Random):
-    """random.Random with a cheaper randrange and a weighted pick (no argument checking).
+    """random.Random with a cheaper randrange (no argument checking: its numbers differ from the
+    stdlib's but are just as deterministic), and `below` / `small_sample`, which draw exactly what
+    the stdlib's choice / sample would, with less work. Weighted picks are inlined where used:
+    `items[bisect_right(cum_weights, random() * total)]`."""
 
-    The numbers differ from the stdlib methods' but are just as deterministic.
-    """
+    @classmethod
+    def from_key(cls, key: int) -> FastRandom:
+        """FastRandom(key) for an int key, seeded directly by the C generator: the same state
+        without the Python layers of Random.__init__ / Random.seed (a measurable share of
+        generating one ticket)."""
+        r = cls.__new__(cls)
+        _random.Random.seed(r, key)
+        r.gauss_next = None  # type: ignore[attr-defined]  # as Random.__init__ leaves it
+        return r
 
     def randrange(self, start: int, stop: int | None = None, step: int = 1) -> int:
         if stop is None:
             return int(self.random() * start)
         return start + int(self.random() * (stop - start))
 
-    def pick(self, items: Sequence[T], cum_weights: Sequence[float]) -> T:
-        """One weighted item; cum_weights are cumulative (as for random.choices)."""
-        return items[bisect_right(cum_weights, self.random() * cum_weights[-1])]
+    def below(self, n: int) -> int:
+        """A number in [0, n), n > 0: the same draw as random.Random's choice/sample make."""
+        k = n.bit_length()
+        x = self.getrandbits(k)
+        while x >= n:
+            x = self.getrandbits(k)
+        return x
+
+    def small_sample(self, population: Sequence[T], k: int) -> list[T]:
+        """random.Random.sample(population, k) for up to 21 items: the same draws, less work."""
+        if k <= 1:
+            return [population[self.below(len(population))]] if k else []
+        pool = list(population)
+        n = len(pool)
+        out: list[T] = []
+        for m in range(n - 1, n - 1 - k, -1):
+            j = self.below(m + 1)
+            out.append(pool[j])
+            pool[j] = pool[m]
+        return out
 
 
 _M64 = (1 << 64) - 1
 _TAG_KEYS: dict[str, int] = {}
+
+
+class _ThreadRandom(threading.local):
+    """One FastRandom per thread, re-seeded for every entity generated on that thread: seeding
+    in place skips allocating (and freeing) the generator's 2.5 KB state each time, and keeps it
+    in the CPU cache. Only for generation that is done before it returns (nothing may keep it)."""
+
+    def __init__(self) -> None:
+        self.rng = FastRandom.from_key(0)
+
+
+_THREAD_RANDOM = _ThreadRandom()
+
+
+def _reseeded(key: int) -> FastRandom:
+    """This thread's generator, in the state FastRandom(key) starts in."""
+    r = _THREAD_RANDOM.rng
+    _random.Random.seed(r, key)
+    return r
 
 
 def _splitmix64(x: int) -> int:
@@ -194,18 +254,23 @@ def _splitmix64(x: int) -> int:
     return x ^ (x >> 31)
 
 
-def entity_key(seed: int, tag: str, i: int) -> int:
-    """A well-mixed 64-bit key for entity `i` of kind `tag` (cheap: no hashing of strings)."""
+def kind_key(seed: int, tag: str) -> int:
+    """The part of entity_key(seed, tag, i) that does not depend on i."""
     tk = _TAG_KEYS.get(tag)
     if tk is None:
         tk = _TAG_KEYS[tag] = _mix(tag)
-    return _splitmix64(_splitmix64((seed & _M64) ^ tk) ^ (i & _M64))
+    return _splitmix64((seed & _M64) ^ tk)
+
+
+def entity_key(seed: int, tag: str, i: int) -> int:
+    """A well-mixed 64-bit key for entity `i` of kind `tag` (cheap: no hashing of strings)."""
+    return _splitmix64(kind_key(seed, tag) ^ (i & _M64))
 
 
 def rng_for(seed: int, *parts: object) -> FastRandom:
     """A private random stream for one entity: same (seed, parts) -> same numbers."""
     if len(parts) == 2 and isinstance(parts[0], str) and isinstance(parts[1], int):
-        return FastRandom(entity_key(seed, parts[0], parts[1]))
+        return FastRandom.from_key(entity_key(seed, parts[0], parts[1]))
     return FastRandom(_mix(seed, *parts))
 
 
@@ -216,6 +281,7 @@ def _cum(weights: Sequence[float]) -> tuple[float, ...]:
 _CHANNEL_CUM = _cum(CHANNEL_WEIGHTS)
 _TYPE_CUM = _cum(TYPE_WEIGHTS)
 _PRIORITY_CUM = _cum(PRIORITY_WEIGHTS)
+_TYPE_TOTAL, _PRIORITY_TOTAL = _TYPE_CUM[-1], _PRIORITY_CUM[-1]
 
 
 # --------------------------------------------------------------------------------------------
@@ -244,7 +310,7 @@ class Audit:
     ts: int
     author_id: int
     via: str | int
-    children: list[Child]
+    children: Sequence[Child]  # often a tuple shared by many audits: never mutated
 
 
 @dataclass(slots=True)
@@ -324,8 +390,6 @@ class Ticket:
     group_id: int | None
     tags: list[str]
     custom_fields: list[dict[str, Any]]
-    audits: list[Audit] = field(default_factory=list)
-    metric_events: list[MetricEvent] = field(default_factory=list)
     rating: Rating | None = None
     calls: list[Call] = field(default_factory=list)
     chats: list[Chat] = field(default_factory=list)
@@ -336,10 +400,50 @@ class Ticket:
     reopens: int = 0
     replies: int = 0
     on_hold_seconds: int = 0
+    # The story's audits and metric events are materialised on first use (a stream needs one or
+    # neither): `audit_log` holds (t, author_id, via, children) and `metric_log` (t, specs) with
+    # specs the MetricEvent fields after its timestamp; t is in seconds since creation, before
+    # `time_scale` compresses a very long story.
+    time_scale: float = 1.0
+    audit_log: list[AuditEntry] = field(default_factory=list, repr=False)
+    metric_log: list[tuple[int, tuple[tuple[Any, ...], ...]]] = field(
+        default_factory=list, repr=False
+    )
+    _audits: list[Audit] | None = field(default=None, repr=False, compare=False)
+    _metric_events: list[MetricEvent] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def audits(self) -> list[Audit]:
+        audits = self._audits
+        if audits is None:
+            created, scale = self.created_ts, self.time_scale
+            audits = [
+                Audit(created + int(t * scale), author, via, children)
+                for t, author, via, children in self.audit_log
+            ]
+            self._audits = audits
+        return audits
+
+    @property
+    def metric_events(self) -> list[MetricEvent]:
+        events = self._metric_events
+        if events is None:
+            created, scale = self.created_ts, self.time_scale
+            events = [
+                MetricEvent(created + int(t * scale), *spec)
+                for t, specs in self.metric_log
+                for spec in specs
+            ]
+            self._metric_events = events
+        return events
+
+
+AuditEntry = tuple[int, int, str | int, Sequence[Child]]
+"""An audit as a ticket's story logs it: (t, author_id, via, children), t relative (see Ticket)."""
 
 
 class TicketRef(NamedTuple):
-    """What the time-ordered streams keep of a ticket while its records wait in a merge heap."""
+    """What the time-ordered streams keep of a ticket while its records wait to be merged."""
 
     id: int
     assignee_id: int | None
@@ -349,6 +453,16 @@ class TicketRef(NamedTuple):
     @classmethod
     def of(cls, t: Ticket) -> TicketRef:
         return cls(t.id, t.assignee_id, t.group_id, t.requester_id)
+
+
+class Story(NamedTuple):
+    """Just what a ticket's audits need (see Account.story): its TicketRef, and its audit log
+    with what turns the log's relative times into timestamps (created + int(t * time_scale))."""
+
+    ref: TicketRef
+    created_ts: int
+    time_scale: float
+    audit_log: list[AuditEntry]
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,6 +523,16 @@ class Account:
         self._burst_mix = _mix(seed, "burst") & 0xFFFF
         self._build_staff()
         self._build_end_users()
+        # Per-ticket generation: entity_key(seed, kind, i) halves, and shared child events.
+        self._ticket_key = kind_key(seed, "ticket")
+        self._traits_key = kind_key(seed, "traits")
+        self._user_key = kind_key(seed, "user")
+        assignable = {uid for pool in self.agents_by_group.values() for uid in pool}
+        self._agent_children = {uid: _AgentChildren.of(uid) for uid in sorted(assignable)}
+        self._group_change = {
+            g.id: Child("Change", "group_id", str(g.id), None) for g in self.groups
+        }
+        self._group_only = {gid: (c,) for gid, c in self._group_change.items()}
 
     # ---- staff, groups ---------------------------------------------------------------------
 
@@ -517,10 +641,10 @@ class Account:
         if k < len(self.staff):
             return self.staff[k]
         j = k - len(self.staff)
-        r = rng_for(self.seed, "user", j)
+        r = _reseeded(_splitmix64(self._user_key ^ (j & _M64)))
         created = self.end_user_created_ts(j)
         first = ("Ana", "Ben", "Chloe", "Dev", "Emma", "Finn", "Gia", "Hugo", "Ines", "Jan")[
-            r.randrange(10)
+            int(r.random() * 10)  # r.randrange(10)
         ]
         return User(
             ENDUSER_BASE + j + 1,
@@ -568,506 +692,514 @@ class Account:
     def traits(self, i: int) -> tuple[str, bool, bool]:
         """(channel, hosts an abandoned/missed call, hosts a missed chat) of ticket i, without
         generating it: lets the calls and chats streams skip most tickets cheaply."""
-        h = entity_key(self.seed, "traits", i)
+        h = _splitmix64(self._traits_key ^ (i & _M64))
         total = _CHANNEL_CUM[-1]
         channel = CHANNELS[bisect_right(_CHANNEL_CUM, (h & 0xFFFF) * total / 65536)]
         return channel, ((h >> 16) & 0xFFFF) < 3932, ((h >> 32) & 0xFFFF) < 1966
 
-    def ticket(self, i: int) -> Ticket:
-        """Generate ticket index i (0-based; its id is i + 1)."""
+    def ticket(self, i: int, *, custom_fields: bool = True, story: bool = True) -> Ticket:
+        """Generate ticket index i (0-based; its id is i + 1).
+
+        For streams that show less of it: `custom_fields=False` leaves `Ticket.custom_fields`
+        empty (they are drawn last, so nothing else about the ticket changes); `story=False`
+        leaves out its story, `Ticket.audits` and `Ticket.metric_events` (the rest, its final
+        state and metric-set facts included, is the same).
+        """
         if not 0 <= i < self.n_tickets:
             raise IndexError(i)
-        return _TicketBuilder(self, i).build()
+        return _build_ticket(self, i, custom_fields, story)
+
+    def story(self, i: int) -> Story:
+        """Ticket i's audits (the same as ticket(i).audits), and no more of it."""
+        if not 0 <= i < self.n_tickets:
+            raise IndexError(i)
+        return _build_ticket(self, i, False, True, as_story=True)
 
 
-class _TicketBuilder:
-    """Simulates one ticket's life in relative seconds, then pins its last update to
-    generated_timestamp."""
+class _AgentChildren(NamedTuple):
+    """The child events an agent's audits share across tickets (never mutated)."""
 
-    def __init__(self, account: Account, i: int) -> None:
-        self.a = account
-        self.i = i
-        self.r = rng_for(account.seed, "ticket", i)
-        self.audits: list[Audit] = []
-        self.metrics: list[MetricEvent] = []
-        self.t = 0
+    assign: Child
+    call: Child
+    chat: Child
+    notes: tuple[tuple[Child], ...]  # each the whole children of an internal-note audit
+    replies: tuple[Child, ...]
+    assign_open: tuple[Child, Child]  # the children of the audit that assigns and opens
 
-    # helpers
-    def gap(self, lo: int, hi: int) -> int:
-        """Advance the clock by a log-uniform gap in [lo, hi] seconds."""
-        r = self.r
-        g = int(lo * (hi / lo) ** r.random()) if lo > 0 else r.randrange(hi + 1)
-        self.t += g
-        return self.t
+    @classmethod
+    def of(cls, uid: int) -> _AgentChildren:
+        def comment(body: str, public: bool = True) -> Child:
+            return Child("Comment", body=body, public=public, author_id=uid)
 
-    def audit(self, author: int, via: str | int, *children: Child) -> Audit:
-        au = Audit(self.t, author, via, list(children))
-        self.audits.append(au)
-        return au
-
-    def metric(self, metric: str, type_: str, instance: int = 1) -> None:
-        self.metrics.append(MetricEvent(self.t, metric, instance, type_))
-
-    def build(self) -> Ticket:
-        a, r, i = self.a, self.r, self.i
-        gen_ts = a.generated_ts(i)
-        channel, orphan_call, orphan_chat = a.traits(i)
-        type_ = r.pick(TYPES, _TYPE_CUM) if r.random() > 0.08 else None
-        priority = r.pick(PRIORITIES, _PRIORITY_CUM) if r.random() > 0.05 else None
-        topic, text = TOPICS[r.randrange(len(TOPICS))]
-        if topic.startswith("Complaint") and r.random() < 0.5:
-            type_ = "complaint"  # free-text type some accounts configure through a custom field
-        subject = f"{topic} #{r.randrange(10_000, 99_999)}" if r.random() < 0.4 else topic
-        group = a.groups[r.randrange(len(a.groups))]
-        if channel == "voice":
-            group = a.groups[5]
-        elif channel in ("twitter", "facebook", "instagram_dm"):
-            group = a.groups[4]
-        pool = a.agents_by_group[group.id] or a.agents_by_group[a.groups[0].id]
-        assignee = pool[r.randrange(len(pool))]
-        # Requesters: end-users created before the ticket (bounded by the ticket's earliest time).
-        j_max = a._max_end_user_before(gen_ts - MAX_SPAN)
-        j = j_max - int(j_max * (r.random() ** 2.5))
-        requester = ENDUSER_BASE + j + 1
-        tags = sorted(set(r.sample(TAGS, r.randrange(0, 3))))
-        if channel in ("twitter", "facebook", "instagram_dm"):
-            tags.append("social")
-        via_name = channel
-        via: str | int = (
-            VIA_IDS[via_name] if (via_name in VIA_IDS and r.random() < 0.04) else via_name
+        assign = Child("Change", "assignee_id", str(uid), None)
+        return cls(
+            assign,
+            comment("Call recording: inbound call"),
+            comment("Chat transcript"),
+            tuple((comment(n, public=False),) for n in NOTES),
+            tuple(comment(a) for a in AGENT_REPLIES),
+            (assign, _STATUS_CHANGE["open", "new"]),
         )
-        recent = gen_ts > a.anchor_ts - 6 * DAY
-        outcome_roll = r.random()
-        # Final outcome: solved (maybe closed), or left new/open/pending/hold, or deleted.
-        if outcome_roll < 0.02:
-            outcome = "deleted"
-        elif outcome_roll < (0.45 if recent else 0.10):
-            outcome = r.choice(("new", "open", "open", "pending", "hold"))
-        else:
-            outcome = "solved"
 
-        agent_started = channel in ("api", "voice") and r.random() < 0.06
-        status = "new"
-        children = [
-            Child(
-                "Comment",
-                body=text if not agent_started else AGENT_REPLIES[0],
-                public=True,
-                author_id=assignee if agent_started else requester,
-            ),
-            Child("Create", "status", "new"),
+
+_STATUSES = ("new", "open", "pending", "hold", "solved", "closed", "deleted")
+# Child events that do not depend on the ticket: shared by every audit that has them.
+_STATUS_CHANGE = {(v, p): Child("Change", "status", v, p) for v in _STATUSES for p in _STATUSES}
+_CREATE_STATUS_NEW = Child("Create", "status", "new")
+_CREATE_PRIORITY = {p: Child("Create", "priority", p) for p in PRIORITIES}
+_CREATE_TYPE = {t: Child("Create", "type", t) for t in (*TYPES, "complaint")}
+_BOT_COMMENTS = tuple(
+    Child("Comment", body=b, public=True, author_id=BOT_USER_ID) for b in BOT_REPLIES
+)
+_CSAT_OFFERED = Child("Change", "satisfaction_score", "offered", "unoffered")
+_CSAT_SCORED = {s: Child("Change", "satisfaction_score", s, "offered") for s in ("good", "bad")}
+# Whole children of audits that have only shared events (immutable, so shared too).
+_STATUS_ONLY = {key: (c,) for key, c in _STATUS_CHANGE.items()}
+_BOT_ONLY = tuple((c,) for c in _BOT_COMMENTS)
+_CSAT_OFFERED_ONLY = (_CSAT_OFFERED,)
+_UNKEPT = Child("Comment")
+"""Stands in for the ticket's own child events when its story is not kept (see Account.ticket)."""
+_TOPIC_TOTAL = len(TOPICS)
+_SOCIAL = ("twitter", "facebook", "instagram_dm")
+
+
+MetricSpecs = tuple[tuple[Any, ...], ...]
+"""Metric events that happen together: (metric, instance_id, type[, sla_target, sla_business,
+policy_priority]) each, as MetricEvent takes them after its timestamp."""
+
+
+def _sla_specs(priority: str) -> MetricSpecs:
+    target = SLA_TARGET_MINUTES[priority]
+    business = priority in ("low", "normal")
+    return (
+        ("reply_time", 1, "apply_sla", target, business, priority),
+        ("resolution_time", 1, "apply_sla", target * 6, business, priority),
+    )
+
+
+_M_ACTIVATED: MetricSpecs = (
+    ("agent_work_time", 1, "activate"),
+    ("requester_wait_time", 1, "activate"),
+    ("resolution_time", 1, "activate"),
+    ("reply_time", 1, "activate"),
+)
+_M_CREATED: dict[str | None, MetricSpecs] = {
+    None: _M_ACTIVATED,
+    **{p: _M_ACTIVATED + _sla_specs(p) for p in PRIORITIES},
+}
+_M_REPLIED: MetricSpecs = (("reply_time", 1, "fulfill"),)
+_M_BREACHED: MetricSpecs = (("reply_time", 1, "breach"),)
+_M_PAUSED: MetricSpecs = (("agent_work_time", 1, "pause"), ("requester_wait_time", 1, "pause"))
+_M_RESUMED: MetricSpecs = (
+    ("agent_work_time", 1, "activate"),
+    ("requester_wait_time", 1, "activate"),
+)
+_M_SOLVED: dict[int, MetricSpecs] = {
+    n: (
+        ("resolution_time", n, "fulfill"),
+        ("agent_work_time", n, "fulfill"),
+        ("requester_wait_time", n, "fulfill"),
+    )
+    for n in (1, 2, 3)
+}
+_M_REOPENED: dict[int, MetricSpecs] = {
+    n: (
+        ("resolution_time", n, "activate"),
+        ("agent_work_time", n, "activate"),
+        ("requester_wait_time", n, "activate"),
+    )
+    for n in (1, 2, 3)
+}
+
+
+@overload
+def _build_ticket(
+    a: Account, i: int, with_fields: bool, story: bool, as_story: Literal[False] = False
+) -> Ticket: ...
+@overload
+def _build_ticket(
+    a: Account, i: int, with_fields: bool, story: bool, as_story: Literal[True]
+) -> Story: ...
+def _build_ticket(
+    a: Account, i: int, with_fields: bool, story: bool, as_story: bool = False
+) -> Ticket | Story:
+    """Simulate ticket i's life in relative seconds (`t`), then pin its last update to
+    generated_timestamp.
+
+    Every draw from `r` happens in a fixed order: the data is a pure function of (seed, i). Hot
+    path: helpers are inlined, and Child events that tickets have in common are shared. Gaps
+    between events are log-uniform: `int(lo * (hi / lo) ** rnd())` seconds, in [lo, hi].
+    """
+    r = _reseeded(_splitmix64(a._ticket_key ^ (i & _M64)))
+    rnd = r.random
+    gen_ts = a.generated_ts(i)
+    channel, orphan_call, orphan_chat = a.traits(i)
+    type_ = TYPES[bisect_right(_TYPE_CUM, rnd() * _TYPE_TOTAL)] if rnd() > 0.08 else None
+    priority = (
+        PRIORITIES[bisect_right(_PRIORITY_CUM, rnd() * _PRIORITY_TOTAL)] if rnd() > 0.05 else None
+    )
+    topic, text = TOPICS[int(rnd() * _TOPIC_TOTAL)]
+    if topic.startswith("Complaint") and rnd() < 0.5:
+        type_ = "complaint"  # free-text type some accounts configure through a custom field
+    subject = f"{topic} #{10_000 + int(rnd() * 89_999)}" if rnd() < 0.4 else topic
+    groups = a.groups
+    group = groups[int(rnd() * len(groups))]
+    social = channel in _SOCIAL
+    if channel == "voice":
+        group = groups[5]
+    elif social:
+        group = groups[4]
+    group_id = group.id
+    pool = a.agents_by_group[group_id] or a.agents_by_group[groups[0].id]
+    assignee = pool[int(rnd() * len(pool))]
+    kids = a._agent_children[assignee]
+    # Requesters: end-users created before the ticket (bounded by the ticket's earliest time).
+    j_max = a._max_end_user_before(gen_ts - MAX_SPAN)
+    j = j_max - int(j_max * (rnd() ** 2.5))
+    requester = ENDUSER_BASE + j + 1
+    tags = sorted(r.small_sample(TAGS, int(rnd() * 3)))  # distinct: sampled without replacement
+    if social:
+        tags.append("social")
+    via: str | int = channel
+    if channel in VIA_IDS and rnd() < 0.04:
+        via = VIA_IDS[channel]
+    recent = gen_ts > a.anchor_ts - 6 * DAY
+    outcome_roll = rnd()
+    # Final outcome: solved (maybe closed), or left new/open/pending/hold, or deleted.
+    if outcome_roll < 0.02:
+        outcome = "deleted"
+    elif outcome_roll < (0.45 if recent else 0.10):
+        outcome = r.choice(("new", "open", "open", "pending", "hold"))
+    else:
+        outcome = "solved"
+
+    agent_started = channel in ("api", "voice") and rnd() < 0.06
+    creator = assignee if agent_started else requester
+    children: list[Child] = []
+    if story:  # (without the story, the ticket's own child events are not made: _UNKEPT)
+        children += (
+            kids.replies[0]
+            if agent_started
+            else Child("Comment", body=text, public=True, author_id=requester),
+            _CREATE_STATUS_NEW,
             Child("Create", "subject", subject),
             Child("Create", "requester_id", str(requester)),
-        ]
+        )
         if priority:
-            children.append(Child("Create", "priority", priority))
+            children.append(_CREATE_PRIORITY[priority])
         if type_:
-            children.append(Child("Create", "type", type_))
+            children.append(_CREATE_TYPE[type_])
         if tags:
             children.append(Child("Create", "tags", list(tags)))
-        creator = assignee if agent_started else requester
-        self.audit(creator, via, *children)
-        self.metric("agent_work_time", "activate")
-        self.metric("requester_wait_time", "activate")
-        self.metric("resolution_time", "activate")
-        self.metric("reply_time", "activate")
-        if priority:
-            target = SLA_TARGET_MINUTES[priority]
-            business = priority in ("low", "normal")
-            self.metrics.append(
-                MetricEvent(self.t, "reply_time", 1, "apply_sla", target, business, priority)
-            )
-            self.metrics.append(
-                MetricEvent(
-                    self.t, "resolution_time", 1, "apply_sla", target * 6, business, priority
-                )
-            )
-        reply_sla_deadline = self.t + SLA_TARGET_MINUTES[priority] * 60 if priority else None
+    t = 0  # the clock, in seconds since the ticket's creation
+    audits: list[AuditEntry] = [(t, creator, via, children)]
+    add = audits.append
+    # Metric events, as (t, specs) groups (see MetricSpecs).
+    metrics: list[tuple[int, MetricSpecs]] = [(t, _M_CREATED[priority])]
+    metric = metrics.append
+    reply_sla_deadline: int | None = None
+    if priority:
+        reply_sla_deadline = t + SLA_TARGET_MINUTES[priority] * 60
 
-        calls: list[Call] = []
-        chats: list[Chat] = []
-        first_reply: int | None = None
-        replies = 0
-        reopens = 0
-        on_hold = 0
-        assigned_ts: int | None = None
-        solved_ts: int | None = None
-        call_id = CALL_BASE + i * 4
+    calls: list[Call] = []
+    chats: list[Chat] = []
+    first_reply: int | None = None
+    replies = 0
+    reopens = 0
+    on_hold = 0
+    assigned_ts: int | None = None
+    solved_ts: int | None = None
+    call_id = CALL_BASE + i * 4
+    group_change = a._group_change[group_id]
+    group_only = a._group_only[group_id]
+    open_from_new = _STATUS_CHANGE["open", "new"]
+    status = "new"
 
-        # Live channels: the conversation starts with the call/chat.
-        if channel == "voice":
-            wait = int(5 + 300 * r.random() ** 3)
-            talk = r.randrange(40, 1500)
-            hold = r.randrange(0, 200) if r.random() < 0.3 else 0
-            wrap = r.randrange(10, 240)
-            outbound = agent_started
-            calls.append(
-                Call(
-                    call_id,
-                    self.t,
-                    0,
-                    "outbound" if outbound else "inbound",
-                    "completed",
-                    assignee,
-                    requester,
-                    i + 1,
-                    group.id,
-                    wait,
-                    talk,
-                    hold,
-                    wrap,
-                    False,
-                    False,
-                )
-            )
-            self.t += wait + talk + hold
-            assigned_ts = self.t - talk - hold
-            self.audit(
+    # Live channels: the conversation starts with the call/chat.
+    if channel == "voice":
+        wait = int(5 + 300 * rnd() ** 3)
+        talk = 40 + int(rnd() * 1460)
+        hold = int(rnd() * 200) if rnd() < 0.3 else 0
+        wrap = 10 + int(rnd() * 230)
+        call = Call(
+            call_id,
+            t,
+            0,
+            "outbound" if agent_started else "inbound",
+            "completed",
+            assignee,
+            requester,
+            i + 1,
+            group_id,
+            wait,
+            talk,
+            hold,
+            wrap,
+            False,
+            False,
+        )
+        calls.append(call)
+        t += wait + talk + hold
+        assigned_ts = t - talk - hold
+        add((t, assignee, via, (kids.call, kids.assign, group_change, open_from_new)))
+        status = "open"
+        first_reply = t
+        replies += 1
+        metric((t, _M_REPLIED))
+        t += wrap
+        call.updated_ts = t
+    elif channel == "chat":
+        start = t
+        first = int(3 + 120 * rnd() ** 2)
+        t += first
+        assigned_ts = t
+        n_v, n_a = 2 + int(rnd() * 10), 2 + int(rnd() * 10)
+        add((t, assignee, via, (kids.chat, kids.assign, group_change, open_from_new)))
+        status = "open"
+        first_reply = t
+        replies += 1
+        metric((t, _M_REPLIED))
+        t += 120 + int(rnd() * 1680)
+        chats.append(
+            Chat(
+                f"{2600 + i % 12}.{ACCOUNT_ID}.{i:07x}C",
+                start,
+                t,
+                t,
+                False,
                 assignee,
-                via,
-                Child(
-                    "Comment", body="Call recording: inbound call", public=True, author_id=assignee
-                ),
-                Child("Change", "assignee_id", str(assignee), None),
-                Child("Change", "group_id", str(group.id), None),
-                Child("Change", "status", "open", "new"),
+                requester,
+                i + 1,
+                first,
+                n_v,
+                n_a,
+                r.choice((None, None, "good", "bad")),
+                group_id,
             )
+        )
+    else:
+        if channel in ("web", "email") and rnd() < 0.25:
+            t += int(5 * (90 / 5) ** rnd())  # 5 s .. 90 s
+            add((t, BOT_USER_ID, "answer_bot", _BOT_ONLY[int(rnd() * 2)]))
+        t += int(30 * (14_400 / 30) ** rnd())  # 30 s .. 4 h
+        add((t, SYSTEM_USER_ID, "rule" if rnd() > 0.1 else VIA_IDS["rule"], group_only))
+        if outcome != "new":
+            t += int(60 * (28_800 / 60) ** rnd())  # 1 min .. 8 h
+            assigned_ts = t
+            add((t, assignee, "web", kids.assign_open))
             status = "open"
-            first_reply = self.t
-            replies += 1
-            self.metric("reply_time", "fulfill")
-            self.t += wrap
-            calls[-1].updated_ts = self.t
-        elif channel == "chat":
-            start = self.t
-            first = int(3 + 120 * r.random() ** 2)
-            self.t += first
-            assigned_ts = self.t
-            n_v, n_a = r.randrange(2, 12), r.randrange(2, 12)
-            self.audit(
-                assignee,
-                via,
-                Child("Comment", body="Chat transcript", public=True, author_id=assignee),
-                Child("Change", "assignee_id", str(assignee), None),
-                Child("Change", "group_id", str(group.id), None),
-                Child("Change", "status", "open", "new"),
-            )
-            status = "open"
-            first_reply = self.t
-            replies += 1
-            self.metric("reply_time", "fulfill")
-            self.t += r.randrange(120, 1800)
-            chats.append(
-                Chat(
-                    f"{2600 + i % 12}.{ACCOUNT_ID}.{i:07x}C",
-                    start,
-                    self.t,
-                    self.t,
-                    False,
-                    assignee,
-                    requester,
-                    i + 1,
-                    first,
-                    n_v,
-                    n_a,
-                    r.choice((None, None, "good", "bad")),
-                    group.id,
-                )
-            )
-        else:
-            if channel in ("web", "email") and r.random() < 0.25:
-                self.gap(5, 90)
-                self.audit(
-                    BOT_USER_ID,
-                    "answer_bot",
-                    Child(
-                        "Comment",
-                        body=BOT_REPLIES[r.randrange(2)],
-                        public=True,
-                        author_id=BOT_USER_ID,
-                    ),
-                )
-            self.gap(30, 4 * HOUR)
-            self.audit(
-                SYSTEM_USER_ID,
-                "rule" if r.random() > 0.1 else VIA_IDS["rule"],
-                Child("Change", "group_id", str(group.id), None),
-            )
-            if outcome != "new":
-                self.gap(60, 8 * HOUR)
-                assigned_ts = self.t
-                self.audit(
-                    assignee,
-                    "web",
-                    Child("Change", "assignee_id", str(assignee), None),
-                    Child("Change", "status", "open", "new"),
-                )
+
+    if outcome != "new":
+        # Rounds of agent reply + customer follow-up before the solve. 0 rounds: the solving
+        # answer is the only agent message (one-touch, first-contact resolution).
+        rounds = bisect_right((45, 75, 92, 100), rnd() * 100)
+        for _ in range(rounds):
+            if rnd() < 0.2:
+                t += int(60 * (7_200 / 60) ** rnd())  # 1 min .. 2 h
+                add((t, assignee, "web", kids.notes[int(rnd() * 3)]))
+            if rnd() < 0.08 and status == "open":
+                t += int(60 * (3_600 / 60) ** rnd())  # 1 min .. 1 h
+                add((t, assignee, "web", _STATUS_ONLY["hold", status]))
+                metric((t, _M_PAUSED))
+                hold_start = t
+                t += int(3_600 * (172_800 / 3_600) ** rnd())  # 1 h .. 2 d
+                on_hold += t - hold_start
+                add((t, assignee, "web", _STATUS_ONLY["open", "hold"]))
+                metric((t, _M_RESUMED))
                 status = "open"
-
-        if outcome == "new":
-            pass
-        else:
-            # Rounds of agent reply + customer follow-up before the solve. 0 rounds: the solving
-            # answer is the only agent message (one-touch, first-contact resolution).
-            rounds = r.pick((0, 1, 2, 3), (45, 75, 92, 100))
-            for _ in range(rounds):
-                if r.random() < 0.2:
-                    self.gap(60, 2 * HOUR)
-                    self.audit(
-                        assignee,
-                        "web",
-                        Child(
-                            "Comment", body=NOTES[r.randrange(3)], public=False, author_id=assignee
-                        ),
-                    )
-                if r.random() < 0.08 and status == "open":
-                    self.gap(60, HOUR)
-                    self.audit(assignee, "web", Child("Change", "status", "hold", status))
-                    self.metric("agent_work_time", "pause")
-                    self.metric("requester_wait_time", "pause")
-                    hold_start = self.t
-                    self.gap(HOUR, 2 * DAY)
-                    on_hold += self.t - hold_start
-                    self.audit(assignee, "web", Child("Change", "status", "open", "hold"))
-                    self.metric("agent_work_time", "activate")
-                    self.metric("requester_wait_time", "activate")
-                    status = "open"
-                self.gap(120, 20 * HOUR)
-                self.audit(
-                    assignee,
-                    "web",
-                    Child(
-                        "Comment",
-                        body=AGENT_REPLIES[r.randrange(len(AGENT_REPLIES))],
-                        public=True,
-                        author_id=assignee,
-                    ),
-                    Child("Change", "status", "pending", status),
-                )
-                status = "pending"
+            t += int(120 * (72_000 / 120) ** rnd())  # 2 min .. 20 h
+            reply = kids.replies[int(rnd() * 5)]
+            add((t, assignee, "web", (reply, _STATUS_CHANGE["pending", status])))
+            status = "pending"
+            replies += 1
+            if first_reply is None:
+                first_reply = t
+                if reply_sla_deadline is not None and t > reply_sla_deadline:
+                    metric((reply_sla_deadline, _M_BREACHED))
+                metric((t, _M_REPLIED))
+            metric((t, _M_PAUSED))
+            t += int(300 * (86_400 / 300) ** rnd())  # 5 min .. 1 d
+            body = CUSTOMER_REPLIES[int(rnd() * 5)]
+            answer = (
+                Child("Comment", body=body, public=True, author_id=requester) if story else _UNKEPT
+            )
+            add((t, requester, via, (answer, _STATUS_CHANGE["open", "pending"])))
+            status = "open"
+            metric((t, _M_RESUMED))
+        if outcome == "solved" or (outcome == "deleted" and rnd() < 0.5):
+            solves = 2 if rnd() < 0.1 else 1
+            for n_solve in range(solves):
+                t += int(120 * (36_000 / 120) ** rnd())  # 2 min .. 10 h
+                add((t, assignee, "web", (kids.replies[3], _STATUS_CHANGE["solved", status])))
+                status = "solved"
                 replies += 1
                 if first_reply is None:
-                    first_reply = self.t
-                    if reply_sla_deadline is not None and self.t > reply_sla_deadline:
-                        t_now = self.t
-                        self.t = reply_sla_deadline
-                        self.metric("reply_time", "breach")
-                        self.t = t_now
-                    self.metric("reply_time", "fulfill")
-                self.metric("agent_work_time", "pause")
-                self.metric("requester_wait_time", "pause")
-                self.gap(300, DAY)
-                self.audit(
-                    requester,
-                    via,
-                    Child(
-                        "Comment",
-                        body=CUSTOMER_REPLIES[r.randrange(len(CUSTOMER_REPLIES))],
-                        public=True,
-                        author_id=requester,
-                    ),
-                    Child("Change", "status", "open", "pending"),
-                )
-                status = "open"
-                self.metric("agent_work_time", "activate")
-                self.metric("requester_wait_time", "activate")
-            if outcome == "solved" or (outcome == "deleted" and r.random() < 0.5):
-                solves = 2 if r.random() < 0.1 else 1
-                for n_solve in range(solves):
-                    self.gap(120, 10 * HOUR)
-                    self.audit(
-                        assignee,
-                        "web",
-                        Child("Comment", body=AGENT_REPLIES[3], public=True, author_id=assignee),
-                        Child("Change", "status", "solved", status),
+                    first_reply = t
+                    metric((t, _M_REPLIED))
+                solved_ts = t
+                n = n_solve + 1
+                metric((t, _M_SOLVED[n]))
+                if n < solves:  # the customer reopens
+                    t += int(3_600 * (172_800 / 3_600) ** rnd())  # 1 h .. 2 d
+                    reopen = (
+                        Child("Comment", body=CUSTOMER_REPLIES[2], public=True, author_id=requester)
+                        if story
+                        else _UNKEPT
                     )
-                    status = "solved"
-                    replies += 1
-                    if first_reply is None:
-                        first_reply = self.t
-                        self.metric("reply_time", "fulfill")
-                    solved_ts = self.t
-                    self.metric("resolution_time", "fulfill", instance=n_solve + 1)
-                    self.metric("agent_work_time", "fulfill", instance=n_solve + 1)
-                    self.metric("requester_wait_time", "fulfill", instance=n_solve + 1)
-                    if n_solve + 1 < solves:  # the customer reopens
-                        self.gap(HOUR, 2 * DAY)
-                        self.audit(
-                            requester,
-                            via,
-                            Child(
-                                "Comment",
-                                body=CUSTOMER_REPLIES[2],
-                                public=True,
-                                author_id=requester,
-                            ),
-                            Child("Change", "status", "open", "solved"),
-                        )
-                        status = "open"
-                        reopens += 1
-                        self.metric("resolution_time", "activate", instance=n_solve + 2)
-                        self.metric("agent_work_time", "activate", instance=n_solve + 2)
-                        self.metric("requester_wait_time", "activate", instance=n_solve + 2)
-            elif outcome in ("pending", "hold"):
-                self.gap(120, 10 * HOUR)
-                self.audit(assignee, "web", Child("Change", "status", outcome, status))
-                status = outcome
-            elif outcome == "open":
-                pass
+                    add((t, requester, via, (reopen, _STATUS_CHANGE["open", "solved"])))
+                    status = "open"
+                    reopens += 1
+                    metric((t, _M_REOPENED[n + 1]))
+        elif outcome in ("pending", "hold"):
+            t += int(120 * (36_000 / 120) ** rnd())  # 2 min .. 10 h
+            add((t, assignee, "web", _STATUS_ONLY[outcome, status]))
+            status = outcome
 
-        rating: Rating | None = None
-        if status == "solved":
-            roll = r.random()
-            rating_id = RATING_BASE + i
-            if roll < 0.05:
-                rating = Rating(rating_id, "unoffered", self.t, self.t, None, None)
-            elif roll < 0.65:
-                self.gap(HOUR, DAY)
-                offered = self.t
-                self.audit(
-                    SYSTEM_USER_ID,
-                    "rule",
-                    Child("Change", "satisfaction_score", "offered", "unoffered"),
+    rating: Rating | None = None
+    if status == "solved":
+        roll = rnd()
+        rating_id = RATING_BASE + i
+        if roll < 0.05:
+            rating = Rating(rating_id, "unoffered", t, t, None, None)
+        elif roll < 0.65:
+            t += int(3_600 * (86_400 / 3_600) ** rnd())  # 1 h .. 1 d
+            offered = t
+            add((t, SYSTEM_USER_ID, "rule", _CSAT_OFFERED_ONLY))
+            rating = Rating(rating_id, "offered", offered, offered, None, None)
+            if rnd() < 0.45:
+                t += int(600 * (86_400 / 600) ** rnd())  # 10 min .. 1 d
+                score = "good" if rnd() < 0.8 else "bad"
+                comment = (
+                    ("Great support!" if score == "good" else "Took far too long.")
+                    if rnd() < 0.4
+                    else None
                 )
-                rating = Rating(rating_id, "offered", offered, offered, None, None)
-                if r.random() < 0.45:
-                    self.gap(10 * 60, DAY)
-                    score = "good" if r.random() < 0.8 else "bad"
-                    comment = (
-                        ("Great support!" if score == "good" else "Took far too long.")
-                        if r.random() < 0.4
-                        else None
-                    )
-                    reason = "The issue took too long to resolve" if score == "bad" else None
-                    self.audit(
-                        requester,
-                        "web",
-                        Child("SatisfactionRating", body=comment, score=score, author_id=requester),
-                        Child("Change", "satisfaction_score", score, "offered"),
-                    )
-                    rating = Rating(rating_id, score, offered, self.t, comment, reason)
-            if r.random() < 0.85 and not recent:
-                self.t += 4 * DAY  # the standard automation closes solved tickets after 4 days
-                self.audit(SYSTEM_USER_ID, "rule", Child("Change", "status", "closed", "solved"))
-                status = "closed"
-        if outcome == "deleted":
-            self.gap(60, DAY)
-            self.audit(assignee, "web", Child("Change", "status", "deleted", status))
-            status = "deleted"
-
-        # Orphans hosted by this ticket: abandoned / missed calls and missed chats, unlinked.
-        if orphan_call:
-            at = r.randrange(0, max(1, self.t))
-            kind = r.pick(("abandoned_in_queue", "abandoned_in_ivr", "voicemail"), (6, 7, 10))
-            wait = r.randrange(2, 400)
-            calls.append(
-                Call(
-                    call_id + 1,
-                    at,
-                    at + wait,
-                    "inbound",
-                    kind,
-                    None,
-                    requester if r.random() < 0.8 else None,
-                    None,
-                    a.groups[5].id,
-                    wait,
-                    0,
-                    0,
-                    0,
-                    kind == "voicemail",
-                    r.random() < 0.1,
+                reason = "The issue took too long to resolve" if score == "bad" else None
+                sat = (
+                    Child("SatisfactionRating", body=comment, score=score, author_id=requester)
+                    if story
+                    else _UNKEPT
                 )
-            )
-        if orphan_chat:
-            at = r.randrange(0, max(1, self.t))
-            wait = r.randrange(30, 600)
-            chats.append(
-                Chat(
-                    f"{2600 + i % 12}.{ACCOUNT_ID}.{i:07x}M",
-                    at,
-                    at + wait,
-                    at + wait,
-                    True,
-                    None,
-                    requester,
-                    None,
-                    None,
-                    r.randrange(1, 4),
-                    0,
-                    None,
-                    None,
-                )
-            )
+                add((t, requester, "web", (sat, _CSAT_SCORED[score])))
+                rating = Rating(rating_id, score, offered, t, comment, reason)
+        if rnd() < 0.85 and not recent:
+            t += 4 * DAY  # the standard automation closes solved tickets after 4 days
+            add((t, SYSTEM_USER_ID, "rule", _STATUS_ONLY["closed", "solved"]))
+            status = "closed"
+    if outcome == "deleted":
+        t += int(60 * (86_400 / 60) ** rnd())  # 1 min .. 1 d
+        add((t, assignee, "web", _STATUS_ONLY["deleted", status]))
+        status = "deleted"
 
-        # Pin the story's end to generated_timestamp; sometimes a later system update bumps
-        # generated_timestamp without a ticket event (so updated_at < generated_timestamp).
-        span = self.t
-        if r.random() < 0.1:
-            span += r.randrange(1, 600)
-        # A rare very long story is compressed to fit MAX_SPAN (order of events is preserved).
-        scale = min(1.0, MAX_SPAN / span) if span else 1.0
-        created = gen_ts - int(span * scale)
-
-        def shift(t: int) -> int:
-            return created + int(t * scale)
-
-        if scale == 1.0:  # the common case, kept cheap
-            for au in self.audits:
-                au.ts += created
-            for me in self.metrics:
-                me.ts += created
-        else:
-            for au in self.audits:
-                au.ts = shift(au.ts)
-            for me in self.metrics:
-                me.ts = shift(me.ts)
-        for c in calls:
-            c.created_ts, c.updated_ts = shift(c.created_ts), shift(c.updated_ts)
-        for ch in chats:
-            ch.start_ts, ch.end_ts, ch.update_ts = (
-                shift(ch.start_ts),
-                shift(ch.end_ts),
-                shift(ch.update_ts),
+    # Orphans hosted by this ticket: abandoned / missed calls and missed chats, unlinked.
+    if orphan_call:
+        at = int(rnd() * max(1, t))
+        kind = ("abandoned_in_queue", "abandoned_in_ivr", "voicemail")[
+            bisect_right((6, 7, 10), rnd() * 10)
+        ]
+        wait = 2 + int(rnd() * 398)
+        calls.append(
+            Call(
+                call_id + 1,
+                at,
+                at + wait,
+                "inbound",
+                kind,
+                None,
+                requester if rnd() < 0.8 else None,
+                None,
+                groups[5].id,
+                wait,
+                0,
+                0,
+                0,
+                kind == "voicemail",
+                rnd() < 0.1,
             )
-        if rating is not None:
-            rating.created_ts, rating.updated_ts = (
-                shift(rating.created_ts),
-                shift(rating.updated_ts),
-            )
-
-        custom_fields = _custom_fields(r, status)
-        return Ticket(
-            idx=i,
-            id=i + 1,
-            generated_ts=gen_ts,
-            created_ts=created,
-            updated_ts=self.audits[-1].ts,
-            channel=channel,
-            via=via,
-            subject=subject,
-            description=text,
-            type=type_,
-            priority=priority,
-            status=status,
-            requester_id=requester,
-            submitter_id=creator,
-            assignee_id=assignee if assigned_ts is not None else None,
-            group_id=group.id,
-            tags=tags,
-            custom_fields=custom_fields,
-            audits=self.audits,
-            metric_events=self.metrics,
-            rating=rating,
-            calls=calls,
-            chats=chats,
-            solved_ts=shift(solved_ts) if solved_ts is not None else None,
-            first_reply_ts=shift(first_reply) if first_reply is not None else None,
-            assigned_ts=shift(assigned_ts) if assigned_ts is not None else None,
-            reopens=reopens,
-            replies=replies,
-            on_hold_seconds=on_hold,
         )
+    if orphan_chat:
+        at = int(rnd() * max(1, t))
+        wait = 30 + int(rnd() * 570)
+        chats.append(
+            Chat(
+                f"{2600 + i % 12}.{ACCOUNT_ID}.{i:07x}M",
+                at,
+                at + wait,
+                at + wait,
+                True,
+                None,
+                requester,
+                None,
+                None,
+                1 + int(rnd() * 3),
+                0,
+                None,
+                None,
+            )
+        )
+
+    # Pin the story's end to generated_timestamp; sometimes a later system update bumps
+    # generated_timestamp without a ticket event (so updated_at < generated_timestamp).
+    span = t
+    if rnd() < 0.1:
+        span += 1 + int(rnd() * 599)
+    # A rare very long story is compressed to fit MAX_SPAN (order of events is preserved).
+    scale = min(1.0, MAX_SPAN / span) if span else 1.0
+    created = gen_ts - int(span * scale)
+
+    if as_story:
+        ref = TicketRef(i + 1, assignee if assigned_ts is not None else None, group_id, requester)
+        return Story(ref, created, scale, audits)
+
+    def shift(t: int) -> int:
+        return created + int(t * scale)
+
+    for c in calls:
+        c.created_ts, c.updated_ts = shift(c.created_ts), shift(c.updated_ts)
+    for ch in chats:
+        ch.start_ts, ch.end_ts, ch.update_ts = (
+            shift(ch.start_ts),
+            shift(ch.end_ts),
+            shift(ch.update_ts),
+        )
+    if rating is not None:
+        rating.created_ts, rating.updated_ts = (
+            shift(rating.created_ts),
+            shift(rating.updated_ts),
+        )
+
+    return Ticket(
+        i,
+        i + 1,
+        gen_ts,
+        created,
+        shift(audits[-1][0]),
+        channel,
+        via,
+        subject,
+        text,
+        type_,
+        priority,
+        status,
+        requester,
+        creator,
+        assignee if assigned_ts is not None else None,
+        group_id,
+        tags,
+        _custom_fields(r) if with_fields else [],
+        rating,
+        calls,
+        chats,
+        shift(solved_ts) if solved_ts is not None else None,
+        shift(first_reply) if first_reply is not None else None,
+        shift(assigned_ts) if assigned_ts is not None else None,
+        reopens,
+        replies,
+        on_hold,
+        scale,
+        audits if story else [],
+        metrics if story else [],
+    )
 
 
 # Ticket fields: one of every type Zendesk serialises differently.
@@ -1082,22 +1214,45 @@ TICKET_FIELDS: tuple[tuple[int, str, str], ...] = (
 )
 
 
-def _custom_fields(r: FastRandom, status: str) -> list[dict[str, Any]]:
-    def maybe(p: float, v: Any) -> Any:
-        return v if r.random() < p else None
+_F_ORDER, _F_SEATS, _F_REFUND, _F_ESCALATED, _F_PRODUCTS, _F_REGION, _F_FOLLOW_UP = (
+    f[0] for f in TICKET_FIELDS
+)
+# Custom field entries that many tickets have in common: shared (rendered straight to JSON and
+# never mutated; a write's override builds new entries).
+_UNSET = {fid: {"id": fid, "value": None} for fid, _, _ in TICKET_FIELDS}
+_ESCALATED = {v: {"id": _F_ESCALATED, "value": v} for v in (False, True)}
+_REGION_SET = {region: {"id": _F_REGION, "value": region} for region in REGIONS}
 
-    return [
-        {"id": FIELD_BASE + 1, "value": maybe(0.5, f"ORD-{r.randrange(100000, 999999)}")},
-        {"id": FIELD_BASE + 2, "value": maybe(0.3, r.randrange(1, 500))},
-        {"id": FIELD_BASE + 3, "value": maybe(0.15, f"{r.randrange(1, 50000) / 100:.2f}")},
-        {"id": FIELD_BASE + 4, "value": r.random() < 0.1},
-        {
-            "id": FIELD_BASE + 5,
-            "value": maybe(0.4, sorted(r.sample(PRODUCTS, r.randrange(1, 3)))),
-        },
-        {"id": FIELD_BASE + 6, "value": maybe(0.8, r.choice(REGIONS))},
-        {
-            "id": FIELD_BASE + 7,
-            "value": maybe(0.1, f"2026-{r.randrange(1, 13):02d}-{r.randrange(1, 29):02d}"),
-        },
-    ]
+
+def _custom_fields(r: FastRandom) -> list[dict[str, Any]]:
+    """The ticket's custom field values: each value is drawn, then whether the field is set
+    (values are only formatted for the fields that are set)."""
+    rnd = r.random
+    u = rnd()
+    order_f = (
+        {"id": _F_ORDER, "value": f"ORD-{100_000 + int(u * 899_999)}"}
+        if rnd() < 0.5
+        else _UNSET[_F_ORDER]
+    )
+    u = rnd()
+    seats_f = {"id": _F_SEATS, "value": 1 + int(u * 499)} if rnd() < 0.3 else _UNSET[_F_SEATS]
+    u = rnd()
+    refund_f = (
+        {"id": _F_REFUND, "value": f"{(1 + int(u * 49_999)) / 100:.2f}"}
+        if rnd() < 0.15
+        else _UNSET[_F_REFUND]
+    )
+    escalated_f = _ESCALATED[rnd() < 0.1]
+    products = r.small_sample(PRODUCTS, 1 + int(rnd() * 2))
+    products_f = (
+        {"id": _F_PRODUCTS, "value": sorted(products)} if rnd() < 0.4 else _UNSET[_F_PRODUCTS]
+    )
+    region = REGIONS[r.below(3)]
+    region_f = _REGION_SET[region] if rnd() < 0.8 else _UNSET[_F_REGION]
+    u, v = rnd(), rnd()
+    follow_up_f = (
+        {"id": _F_FOLLOW_UP, "value": f"2026-{1 + int(u * 12):02d}-{1 + int(v * 28):02d}"}
+        if rnd() < 0.1
+        else _UNSET[_F_FOLLOW_UP]
+    )
+    return [order_f, seats_f, refund_f, escalated_f, products_f, region_f, follow_up_f]

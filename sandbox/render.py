@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sandbox.data import (
     ACCOUNT_ID,
     AUDIT_BASE,
     CHILD_BASE,
+    COMMENT_BODIES,
     METRIC_EVENT_BASE,
     PHONE_NUMBER_ID,
     SLA_POLICY_BASE,
     Account,
-    Audit,
     Call,
     Chat,
+    Child,
     Group,
     Membership,
     MetricEvent,
@@ -26,6 +28,9 @@ from sandbox.data import (
 )
 
 _EMPTY_SOURCE: dict[str, Any] = {"from": {}, "to": {}, "rel": None}
+_NONE: tuple[()] = ()
+"""An empty JSON array (orjson writes tuples as arrays): immutable, so every record shares it."""
+_BOT_TAGS = ("bot",)
 WRITE_AUDIT_BASE = 950_000_000_000
 CUSTOM_STATUS_IDS = {
     "new": 360_020_000_001,
@@ -82,7 +87,7 @@ def ticket_json(t: Ticket, base: str, override: dict[str, Any] | None = None) ->
         "url": f"{base}/api/v2/tickets/{t.id}.json",
         "id": t.id,
         "external_id": None,
-        "via": _via_for(t.via, t),
+        "via": _VIA_CACHE.get(t.via) or _via_for(t.via),
         "created_at": ts_iso(t.created_ts),
         "updated_at": ts_iso(t.updated_ts),
         "generated_timestamp": t.generated_ts,
@@ -98,21 +103,21 @@ def ticket_json(t: Ticket, base: str, override: dict[str, Any] | None = None) ->
         "assignee_id": t.assignee_id,
         "organization_id": None,
         "group_id": t.group_id,
-        "collaborator_ids": [],
-        "follower_ids": [],
-        "email_cc_ids": [],
+        "collaborator_ids": _NONE,
+        "follower_ids": _NONE,
+        "email_cc_ids": _NONE,
         "forum_topic_id": None,
         "problem_id": None,
         "has_incidents": False,
         "is_public": True,
         "due_at": None,
-        "tags": list(t.tags),
+        "tags": t.tags,
         "custom_fields": t.custom_fields,
         "fields": t.custom_fields,
         "satisfaction_rating": satisfaction_field(t),
-        "sharing_agreement_ids": [],
+        "sharing_agreement_ids": _NONE,
         "custom_status_id": CUSTOM_STATUS_IDS[t.status],
-        "followup_ids": [],
+        "followup_ids": _NONE,
         "ticket_form_id": 360_000_000_001,
         "brand_id": 360_000_000_002,
         "allow_channelback": False,
@@ -141,9 +146,14 @@ def apply_override(d: dict[str, Any], ov: dict[str, Any]) -> None:
     d["custom_status_id"] = CUSTOM_STATUS_IDS.get(d["status"], d["custom_status_id"])
 
 
+# Shared by every metric set that has them (rendered straight to JSON, never mutated).
+_NO_MINUTES: dict[str, Any] = {"calendar": None, "business": None}
+_ZERO_MINUTES: dict[str, Any] = {"calendar": 0, "business": None}
+
+
 def _minutes(a: int | None, b: int | None) -> dict[str, int | None]:
     if a is None or b is None:
-        return {"calendar": None, "business": None}
+        return _NO_MINUTES
     m = max(0, (b - a) // 60)
     # Business minutes are not computed by the sandbox (null); deskpulse derives business time
     # from the schedules endpoint itself.
@@ -151,108 +161,54 @@ def _minutes(a: int | None, b: int | None) -> dict[str, int | None]:
 
 
 def metric_set_json(t: Ticket, base: str) -> dict[str, Any]:
+    created_ts = t.created_ts
     solved = t.solved_ts if t.status in ("solved", "closed") else None
     wait = None
     if solved is not None:
         wait = {
-            "calendar": max(0, (solved - t.created_ts - t.on_hold_seconds) // 60),
+            "calendar": max(0, (solved - created_ts - t.on_hold_seconds) // 60),
             "business": None,
         }
+    created = ts_iso(created_ts)
+    updated = ts_iso(t.updated_ts)
+    assigned = ts_iso(t.assigned_ts) if t.assigned_ts else None
+    resolution = _minutes(created_ts, solved)
+    on_hold = t.on_hold_seconds // 60
+    metric_id = 500_000_000_000 + t.id
     return {
-        "url": f"{base}/api/v2/ticket_metrics/{500_000_000_000 + t.id}.json",
-        "id": 500_000_000_000 + t.id,
+        "url": f"{base}/api/v2/ticket_metrics/{metric_id}.json",
+        "id": metric_id,
         "ticket_id": t.id,
-        "created_at": ts_iso(t.created_ts),
-        "updated_at": ts_iso(t.updated_ts),
+        "created_at": created,
+        "updated_at": updated,
         "group_stations": 1,
         "assignee_stations": 1 if t.assigned_ts is not None else 0,
         "reopens": t.reopens,
         "replies": t.replies,
-        "assignee_updated_at": ts_iso(t.assigned_ts) if t.assigned_ts else None,
-        "requester_updated_at": ts_iso(t.created_ts),
-        "status_updated_at": ts_iso(t.updated_ts),
-        "initially_assigned_at": ts_iso(t.assigned_ts) if t.assigned_ts else None,
-        "assigned_at": ts_iso(t.assigned_ts) if t.assigned_ts else None,
+        "assignee_updated_at": assigned,
+        "requester_updated_at": created,
+        "status_updated_at": updated,
+        "initially_assigned_at": assigned,
+        "assigned_at": assigned,
         "solved_at": ts_iso(solved) if solved else None,
-        "latest_comment_added_at": ts_iso(t.updated_ts),
-        "reply_time_in_minutes": _minutes(t.created_ts, t.first_reply_ts),
-        "first_resolution_time_in_minutes": _minutes(t.created_ts, solved),
-        "full_resolution_time_in_minutes": _minutes(t.created_ts, solved),
-        "agent_wait_time_in_minutes": {"calendar": 0 if solved else None, "business": None},
-        "requester_wait_time_in_minutes": wait or {"calendar": None, "business": None},
-        "on_hold_time_in_minutes": {"calendar": t.on_hold_seconds // 60, "business": None},
-        "custom_status_updated_at": ts_iso(t.updated_ts),
+        "latest_comment_added_at": updated,
+        "reply_time_in_minutes": _minutes(created_ts, t.first_reply_ts),
+        "first_resolution_time_in_minutes": resolution,
+        "full_resolution_time_in_minutes": resolution,
+        "agent_wait_time_in_minutes": _ZERO_MINUTES if solved else _NO_MINUTES,
+        "requester_wait_time_in_minutes": wait or _NO_MINUTES,
+        "on_hold_time_in_minutes": (
+            {"calendar": on_hold, "business": None} if on_hold else _ZERO_MINUTES
+        ),
+        "custom_status_updated_at": updated,
     }
 
 
-def _child_json(
-    t: TicketRef,
-    au: Audit,
-    audit_id: int,
-    k: int,
-    comments: bool,
-    via: dict[str, Any],
-    created_at: str,
-) -> dict[str, Any]:
-    c = au.children[k]
-    cid = CHILD_BASE + (audit_id - AUDIT_BASE) * 8 + k
-    if audit_id >= WRITE_AUDIT_BASE:
-        cid = audit_id * 10 + k + 1
-    if c.kind == "Comment":
-        if not comments:
-            return {
-                "id": cid,
-                "via": via,
-                "via_reference_id": None,
-                "comment_present": True,
-                "comment_public": c.public,
-                "event_type": "Comment",
-            }
-        body = c.body or ""
-        return {
-            "id": cid,
-            "via": via,
-            "via_reference_id": None,
-            "type": "Comment",
-            "author_id": c.author_id,
-            "body": body,
-            "html_body": f'<div class="zd-comment" dir="auto"><p dir="auto">{body}</p></div>',
-            "plain_body": body,
-            "public": c.public,
-            "attachments": [],
-            "audit_id": audit_id,
-            "created_at": created_at,
-            "event_type": "Comment",
-        }
-    if c.kind == "SatisfactionRating":
-        return {
-            "id": cid,
-            "via": via,
-            "via_reference_id": None,
-            "type": "SatisfactionRating",
-            "score": c.score,
-            "assignee_id": t.assignee_id,
-            "body": c.body,
-            "event_type": "SatisfactionRating",
-        }
-    d: dict[str, Any] = {
-        "id": cid,
-        "via": via,
-        "via_reference_id": None,
-        # Zendesk's ticket_events export names the changed field as a key ("status": "open");
-        # field_name/value are the Ticket Audits API spelling of the same thing. Both are given.
-        c.field_name or "value": c.value,
-        "field_name": c.field_name,
-        "value": c.value,
-        "event_type": c.kind,
-    }
-    if c.kind == "Change":
-        d["previous_value"] = c.previous_value
-    if c.field_name == "tags":
-        d["added_tags"] = list(c.value or [])
-        d["removed_tags"] = []
-    return d
-
+_HTML_BODIES: dict[str, str] = {
+    body: f'<div class="zd-comment" dir="auto"><p dir="auto">{body}</p></div>'
+    for body in COMMENT_BODIES
+}
+"""html_body of every comment text the generator writes (others are formatted as needed)."""
 
 _SYSTEM: dict[str, Any] = {
     "client": "sandbox",
@@ -262,25 +218,105 @@ _SYSTEM: dict[str, Any] = {
 }
 
 
-def ticket_event_json(t: TicketRef, au: Audit, n: int, comments: bool) -> dict[str, Any]:
+def ticket_event_json(
+    t: TicketRef,
+    ts: int,
+    author_id: int,
+    via_channel: str | int,
+    children: Sequence[Child],
+    n: int,
+    comments: bool,
+) -> dict[str, Any]:
+    """The ticket event of audit n of ticket t (an Audit's fields: see streams.audits_of)."""
     # n < 0: an audit made by a write (see zendesk.WriteLog), numbered apart.
-    audit_id = AUDIT_BASE + t.id * 64 + n if n >= 0 else WRITE_AUDIT_BASE - n
-    via = _via_for(au.via)
-    created_at = ts_iso(au.ts)
+    if n >= 0:
+        audit_id = AUDIT_BASE + t.id * 64 + n
+        cid = CHILD_BASE + (t.id * 64 + n) * 8  # + k for the k-th child event
+    else:
+        audit_id = WRITE_AUDIT_BASE - n
+        cid = audit_id * 10 + 1
+    via = _VIA_CACHE.get(via_channel) or _via_for(via_channel)
+    created_at = ts_iso(ts)
+    events: list[dict[str, Any]] = []
+    add = events.append
+    for c in children:
+        kind = c.kind
+        if kind == "Comment":
+            if comments:
+                body = c.body or ""
+                html = _HTML_BODIES.get(body)
+                if html is None:
+                    html = f'<div class="zd-comment" dir="auto"><p dir="auto">{body}</p></div>'
+                add(
+                    {
+                        "id": cid,
+                        "via": via,
+                        "via_reference_id": None,
+                        "type": "Comment",
+                        "author_id": c.author_id,
+                        "body": body,
+                        "html_body": html,
+                        "plain_body": body,
+                        "public": c.public,
+                        "attachments": _NONE,
+                        "audit_id": audit_id,
+                        "created_at": created_at,
+                        "event_type": "Comment",
+                    }
+                )
+            else:
+                add(
+                    {
+                        "id": cid,
+                        "via": via,
+                        "via_reference_id": None,
+                        "comment_present": True,
+                        "comment_public": c.public,
+                        "event_type": "Comment",
+                    }
+                )
+        elif kind == "SatisfactionRating":
+            add(
+                {
+                    "id": cid,
+                    "via": via,
+                    "via_reference_id": None,
+                    "type": "SatisfactionRating",
+                    "score": c.score,
+                    "assignee_id": t.assignee_id,
+                    "body": c.body,
+                    "event_type": "SatisfactionRating",
+                }
+            )
+        else:  # Create / Change, the most common: built inline (see _change_json)
+            field_name, value = c.field_name, c.value
+            d: dict[str, Any] = {
+                "id": cid,
+                "via": via,
+                "via_reference_id": None,
+                field_name or "value": value,
+                "field_name": field_name,
+                "value": value,
+                "event_type": kind,
+            }
+            if kind == "Change":
+                d["previous_value"] = c.previous_value
+            if field_name == "tags":
+                d["added_tags"] = list(value or [])
+                d["removed_tags"] = _NONE
+            add(d)
+        cid += 1
     return {
         "id": audit_id,
         "ticket_id": t.id,
-        "timestamp": au.ts,
+        "timestamp": ts,
         "created_at": created_at,
-        "updater_id": au.author_id,
+        "updater_id": author_id,
         "via": via,
         "system": _SYSTEM,
-        "merged_ticket_ids": [],
+        "merged_ticket_ids": _NONE,
         "event_type": "Audit",
-        "child_events": [
-            _child_json(t, au, audit_id, k, comments, via, created_at)
-            for k in range(len(au.children))
-        ],
+        "child_events": events,
     }
 
 
@@ -478,20 +514,25 @@ def chat_json(c: Chat, account: Account) -> dict[str, Any]:
     }
 
 
+_IANA_TIME_ZONES = {
+    "Eastern Time (US & Canada)": "America/New_York",
+    "London": "Europe/London",
+    "Berlin": "Europe/Berlin",
+}
+
+
 def user_json(u: User, base: str) -> dict[str, Any]:
+    created = ts_iso(u.created_ts)
+    updated = created if u.updated_ts == u.created_ts else ts_iso(u.updated_ts)
     return {
         "id": u.id,
         "url": f"{base}/api/v2/users/{u.id}.json",
         "name": u.name,
         "email": u.email,
-        "created_at": ts_iso(u.created_ts),
-        "updated_at": ts_iso(u.updated_ts),
+        "created_at": created,
+        "updated_at": updated,
         "time_zone": u.time_zone,
-        "iana_time_zone": {
-            "Eastern Time (US & Canada)": "America/New_York",
-            "London": "Europe/London",
-            "Berlin": "Europe/Berlin",
-        }.get(u.time_zone, "Etc/UTC"),
+        "iana_time_zone": _IANA_TIME_ZONES.get(u.time_zone, "Etc/UTC"),
         "phone": None,
         "shared_phone_number": None,
         "photo": None,
@@ -501,12 +542,12 @@ def user_json(u: User, base: str) -> dict[str, Any]:
         "role": u.role,
         "verified": True,
         "external_id": None,
-        "tags": ["bot"] if u.bot else [],
+        "tags": _BOT_TAGS if u.bot else _NONE,
         "alias": None,
         "active": u.active,
         "shared": False,
         "shared_agent": False,
-        "last_login_at": ts_iso(u.updated_ts) if u.role != "end-user" else None,
+        "last_login_at": updated if u.role != "end-user" else None,
         "two_factor_auth_enabled": None,
         "signature": None,
         "details": None,

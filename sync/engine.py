@@ -41,7 +41,7 @@ from connectors.errors import (
 from kpi_core.canonical import InvalidRow
 from sync.ledger import Ledger, LedgerProcess, PageCommit, StreamReport, now
 from sync.state import SyncRun, SyncState
-from sync.warehouse import Warehouse, prepare_upsert, table
+from sync.warehouse import Warehouse, table
 
 log = logging.getLogger("deskpulse.sync")
 
@@ -243,11 +243,10 @@ class _Runner:
         ):
             self._move_writes()
         self._pages += 1
-        dialect = self.warehouse.dialect
         self.ledger.commit(
             PageCommit(
                 stream.name,
-                {name: prepare_upsert(dialect, name, rows) for name, rows in by_table.items()},
+                dict(by_table),
                 rejects,
                 page.cursor,
                 len(page.records),

@@ -42,7 +42,7 @@ from sqlalchemy import Connection, insert, update
 from connectors.base import Cursor
 from connectors.errors import DeskpulseError, FatalError
 from sync.state import Quarantine, SyncRun, SyncState
-from sync.warehouse import Prepared, Warehouse, execute_upsert, table, upsert
+from sync.warehouse import Warehouse, table, upsert
 
 log = logging.getLogger("deskpulse.sync")
 
@@ -71,7 +71,7 @@ class PageCommit:
     """What one page puts into the warehouse, all in one transaction."""
 
     stream: str
-    tables: dict[str, Prepared]  # rows per table, as `warehouse.prepare_upsert` made them
+    tables: dict[str, list[dict[str, Any]]]  # rows per table
     rejects: list[dict[str, Any]]
     cursor: Cursor | None  # None: the stored cursor stays as it is
     records: int  # vendor records read
@@ -133,9 +133,7 @@ class Ledger:
         before = self.streams.setdefault(page.stream, StreamReport(page.stream))
         try:
             with self.warehouse.begin() as connection:
-                written = sum(
-                    execute_upsert(connection, name, rows) for name, rows in page.tables.items()
-                )
+                written = sum(upsert(connection, name, rows) for name, rows in page.tables.items())
                 if page.rejects:
                     connection.execute(insert(table(Quarantine.__tablename__)), page.rejects)
                 if page.cursor is not None:
@@ -208,7 +206,7 @@ RUN_ROW_EVERY = 1.0
 """Seconds between updates of the run row's counters within a stream (it is updated at each
 stream's start and end too). The cursors move with every page; the counters need not."""
 
-WRITER_CACHE_MB = 64
+WRITER_CACHE_MB = 48
 """SQLite page cache of the writer process: a 100,000-ticket account's indexes stay in it."""
 
 _MSGPACK = b"m"
@@ -235,14 +233,12 @@ def _unpack(data: bytes) -> Any:
 
 
 def _has_naive_datetime(message: Any) -> bool:
-    """Whether a page's rows carry a naive datetime (connectors give aware UTC ones, and on
-    SQLite rows travel as text; checking the first row of each table is enough, since a
-    connector maps every row alike)."""
+    """Whether a page's rows carry a naive datetime (connectors give aware UTC ones; checking
+    the first row of each table is enough, since a connector maps every row alike)."""
     if not isinstance(message, tuple) or message[0] != "commit":
         return False
     for rows in message[1]["tables"].values():
-        first = rows[0] if rows else ()
-        for value in first.values() if isinstance(first, dict) else first:
+        for value in rows[0].values() if rows else ():
             if isinstance(value, datetime) and value.tzinfo is None:
                 return True
     return False

@@ -218,16 +218,13 @@ def _sqlite_upsert(name: str) -> _SqliteUpsert:
 
 
 Prepared = list[Any]
-"""Rows of one table as the upsert statement binds them (`prepare_upsert`): plain values only
-(text, numbers, None, and on PostgreSQL datetimes and JSON objects), so a batch crosses a process
-boundary cheaply (sync.ledger)."""
+"""Rows of one table as the upsert statement binds them (`_prepare_upsert`)."""
 
 
-def prepare_upsert(dialect: str, name: str, rows: Sequence[Mapping[str, Any]]) -> Prepared:
-    """`rows` of table `name` ready for `execute_upsert`: one per key (the last wins), every
+def _prepare_upsert(dialect: str, name: str, rows: Sequence[Mapping[str, Any]]) -> Prepared:
+    """`rows` of table `name` ready for `_execute_upsert`: one per key (the last wins), every
     column present (a column a row does not name is NULL), and on SQLite each value already in
-    the form the driver binds (dates as UTC text, JSON as text) -- the per-row Python work of an
-    upsert, done wherever it is cheapest."""
+    the form the driver binds (dates as UTC text, JSON as text)."""
     if dialect == "sqlite":
         return _prepare_sqlite(name, rows)
     target = table(name)
@@ -238,8 +235,8 @@ def prepare_upsert(dialect: str, name: str, rows: Sequence[Mapping[str, Any]]) -
     return [{c: row.get(c) for c in columns} for row in unique.values()]
 
 
-def execute_upsert(connection: Connection, name: str, prepared: Prepared) -> int:
-    """Insert or update prepared rows (`prepare_upsert`); returns the rows inserted or changed."""
+def _execute_upsert(connection: Connection, name: str, prepared: Prepared) -> int:
+    """Insert or update prepared rows (`_prepare_upsert`); returns the rows inserted or changed."""
     if not prepared:
         return 0
     if connection.dialect.name == "sqlite":
@@ -274,7 +271,7 @@ def upsert(connection: Connection, name: str, rows: Sequence[Mapping[str, Any]])
     name every column: the ones they leave out are NULL."""
     if not rows:
         return 0
-    return execute_upsert(connection, name, prepare_upsert(connection.dialect.name, name, rows))
+    return _execute_upsert(connection, name, _prepare_upsert(connection.dialect.name, name, rows))
 
 
 def _prepare_sqlite(name: str, rows: Sequence[Mapping[str, Any]]) -> Prepared:

@@ -80,7 +80,8 @@ def test_in_memory_sqlite_writes_in_this_process():
 
 def test_messages_keep_their_values_exactly():
     aware = datetime(2026, 3, 1, 12, 30, 5, 7, tzinfo=UTC)
-    commit = {"tables": {"tickets": [["zendesk", "1", aware, True, None, 1.5]]}, "n": 2**70}
+    row = {"source": "zendesk", "id": "1", "at": aware, "ok": True, "x": None, "f": 1.5}
+    commit = {"tables": {"tickets": [row]}, "n": 2**70}
     for message in (("stream", {"name": "x", "rows": 3}), ("commit", commit)):
         assert _unpack(_pack(message)) in (message, list(message))
     naive = ("commit", {"tables": {"t": [{"at": datetime(2026, 3, 1)}]}})
