@@ -320,7 +320,7 @@ class _Runner:
                 if kind == "page":
                     try:
                         self.commit_page(feed.stream, item, feed.report)
-                    except DeskpulseError as exc:  # the warehouse refused the page
+                    except Exception as exc:  # the warehouse refused the page, or a bug
                         feed.stop()
                         kind, item = "error", exc
                     finally:

@@ -162,3 +162,20 @@ def test_a_fatal_error_stops_the_streams_beside_it(tmp_path):
     assert by_name["events"].error == "stopped: zendesk: authentication failed (401)"
     assert by_name["events"].pages < 10_000  # it stopped early, with what it committed kept
     assert "calls" not in by_name  # never started
+
+
+def test_a_bug_while_mapping_fails_that_stream_only(tmp_path):
+    class Buggy(FakeStream):
+        def normalise(self, record):
+            raise AttributeError("'NoneType' object has no attribute 'lower'")
+
+    buggy = Buggy("tickets", pages_of(20, 10), after=())
+    other = FakeStream("events", [[ticket(n)] for n in range(100, 110)], after=())
+    warehouse = fresh(tmp_path, "w.db")
+    report = run_sync(warehouse, FakeConnector(buggy, other), parallel=2)
+    by_name = {s.name: s for s in report.streams}
+    assert by_name["tickets"].status == "failed"
+    assert by_name["tickets"].error.startswith("internal error (AttributeError")
+    assert by_name["events"].status == "ok" and by_name["events"].written == 10
+    assert load_cursors(warehouse, "fake") == {"events": 10}
+    assert run_row(warehouse, report.run_id).status == "partial"
