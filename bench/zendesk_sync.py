@@ -234,10 +234,13 @@ def full_sync(sb: SandboxProcess, tickets: int, streams: tuple[str, ...] | None)
         print(f"  {_verdict(rate >= TICKETS_PER_S_TARGET)} tickets/s >= {TICKETS_PER_S_TARGET:,}")
     writer_rss = writer_usage.ru_maxrss / 1024  # 0 when the run wrote in this process
     both = rss + writer_rss
-    print(
-        f"  {_verdict(both < RSS_TARGET_MB)} peak RSS {both:.0f} MB < {RSS_TARGET_MB} MB "
-        f"(sync process {rss:.0f} MB + writer process {writer_rss:.0f} MB)"
-    )
+    split = f"(sync process {rss:.0f} MB + writer process {writer_rss:.0f} MB)"
+    if streams:
+        print(
+            f"  {_verdict(both < RSS_TARGET_MB)} peak RSS {both:.0f} MB < {RSS_TARGET_MB} MB {split}"
+        )
+    else:  # the targets are the tickets-with-events sync's; this one reads 3 streams at once
+        print(f"  peak RSS {both:.0f} MB {split}, for information")
     print(f"  sync CPU: {own:.1f} s reading and mapping, {writer:.1f} s in the writer process")
     stats = httpx.get(f"{sb.base_url}/__sandbox/stats", timeout=10).json()
     print(
