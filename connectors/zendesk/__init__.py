@@ -109,8 +109,9 @@ class ZendeskConnector:
     `start_time` (aware datetime or epoch seconds) is where a first sync of the time-filtered
     streams begins (default: all history). `rate_limits` paces requests per minute per bucket
     (`None`: no pacing, e.g. against the sandbox); `streams` limits which streams exist;
-    `read_ahead` (on by default) fetches each stream's next page in a worker thread while the
-    engine maps the current one.
+    `read_ahead` runs each stream's page loop one page ahead in a worker thread (off by default:
+    the sync engine already reads each stream in its own thread, and every stream prefetches
+    its next page while it maps the current one).
     """
 
     vendor = "zendesk"
