@@ -25,11 +25,10 @@ from __future__ import annotations
 import collections
 import email.utils
 import logging
-import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Generator, Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Generic, TypeVar
@@ -55,6 +54,7 @@ from connectors.errors import (
     StreamUnavailable,
     UnreachableError,
 )
+from connectors.records import reason
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +73,8 @@ def _version() -> str:
 
 USER_AGENT = f"deskpulse/{_version()}"
 
-# Read response bodies 1 MiB at a time instead of httpcore's 64 KiB. Pages are fetched by a
-# read-ahead thread while the main thread maps the previous page; every socket read gives up
+# Read response bodies 1 MiB at a time instead of httpcore's 64 KiB. Pages are fetched in
+# background threads while the main thread maps the previous page; every socket read gives up
 # the interpreter lock, and getting it back from a busy thread can take the whole switch
 # interval (5 ms). A 2.6 MB page of tickets took 40 reads (up to 200 ms of waiting); now 3.
 httpcore.HTTP11Connection.READ_NUM_BYTES = max(httpcore.HTTP11Connection.READ_NUM_BYTES, 1 << 20)
@@ -333,7 +333,7 @@ class HttpClient:
         self.vendor = vendor
         self.base_url = httpx.URL(base_url.rstrip("/") + "/")
         self.stats = stats if stats is not None else RequestStats()
-        self._stats_lock = threading.Lock()  # read-ahead threads share the client
+        self._stats_lock = threading.Lock()  # streams' reader threads share the client
         self.limiter = rate_limiter if rate_limiter is not None else RateLimiter(sleep=sleep)
         self.max_retries = max_retries
         self.auth_hint = auth_hint
@@ -540,7 +540,7 @@ class HttpClient:
             return decoder.decode(content)
         except msgspec.ValidationError as exc:
             raise BadResponse(
-                f"{self.vendor}: {where} answered an unexpected shape: {exc}"
+                f"{self.vendor}: {where} answered an unexpected shape: {reason(exc)}"
             ) from None
         except msgspec.DecodeError:
             raise _RetryableBody("malformed or truncated JSON") from None
@@ -602,7 +602,7 @@ class Paginator:
 
 
 # --------------------------------------------------------------------------------------------
-# Prefetch and read-ahead
+# Prefetch
 
 
 class Prefetch(Generic[_R]):
@@ -634,57 +634,6 @@ class Prefetch(Generic[_R]):
         return self._value  # type: ignore[return-value]
 
 
-_T = TypeVar("_T")
-_DONE = object()
-
-
-def read_ahead(
-    items: Iterator[_T], *, depth: int = 1, name: str = "read-ahead"
-) -> Generator[_T, None, None]:
-    """Produce `items` in a worker thread, up to `depth` ahead of the consumer.
-
-    A sync spends its time waiting for the vendor and writing the warehouse; fetching page n+1
-    while page n is committed overlaps the two (sockets and SQLite release the GIL). Items and
-    the exception that ends them arrive in order; a consumer that stops early stops the worker
-    at its next hand-over. Only the next `depth` pages are held, so memory stays flat.
-    """
-    slots: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def hand_over(item: tuple[bool, Any]) -> bool:
-        while not stop.is_set():
-            try:
-                slots.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        try:
-            for item in items:
-                if not hand_over((True, item)):
-                    return
-        except BaseException as exc:  # forwarded to the consumer, in order
-            hand_over((False, exc))
-            return
-        hand_over((False, _DONE))
-
-    worker = threading.Thread(target=work, name=name, daemon=True)
-    worker.start()
-    try:
-        while True:
-            ok, item = slots.get()
-            if ok:
-                yield item
-            elif item is _DONE:
-                return
-            else:
-                raise item
-    finally:
-        stop.set()
-
-
 __all__ = [
     "DEFAULT_BUCKET",
     "USER_AGENT",
@@ -694,5 +643,4 @@ __all__ = [
     "RateLimiter",
     "RejectedRequest",
     "parse_retry_after",
-    "read_ahead",
 ]

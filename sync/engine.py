@@ -39,7 +39,7 @@ from connectors.errors import (
     StreamUnavailable,
 )
 from kpi_core.canonical import InvalidRow
-from sync.ledger import Ledger, LedgerProcess, PageCommit, StreamReport, now
+from sync.ledger import SYNC_GC_THRESHOLDS, Ledger, LedgerProcess, PageCommit, StreamReport, now
 from sync.state import SyncRun, SyncState
 from sync.warehouse import Warehouse, table
 
@@ -329,12 +329,12 @@ class _Runner:
                     continue
                 del feeds[feed.stream.name]
                 finished.add(feed.stream.name)
-                if not self._end_stream(feed, item):
+                if not self._end_stream(feed.report, item):
                     stopped = True
                     for other in list(feeds.values()):
                         other.stop()
                         del feeds[other.stream.name]
-                        self._stop_stream(other)
+                        self._stop_stream(other.report)
         finally:
             for feed in feeds.values():
                 feed.stop()
@@ -352,15 +352,14 @@ class _Runner:
                     cursor = load_cursor(connection, self.source, stream.name)
             self.ledger.stream(report)
         except DeskpulseError as exc:
-            self._end_stream(_Feed.finished(stream, report), exc)
+            self._end_stream(report, exc)
             return None
         return _Feed(stream, report, cursor, events)
 
-    def _stop_stream(self, feed: _Feed) -> None:
+    def _stop_stream(self, report: StreamReport) -> None:
         """A stream still reading when another one stopped the connector: keep what it
         committed, say why it ended early."""
         assert self.ledger is not None
-        report = feed.report
         report.status = "failed"
         report.error = f"stopped: {self.report.message}"
         with suppress(DeskpulseError):
@@ -368,11 +367,10 @@ class _Runner:
             self.ledger.stream(report)
         self.observer.stream_finished(self.source, report)
 
-    def _end_stream(self, feed: _Feed, error: BaseException | None) -> bool:
+    def _end_stream(self, report: StreamReport, error: BaseException | None) -> bool:
         """Record how a stream ended; False when the whole connector must stop."""
         assert self.ledger is not None
-        report = feed.report
-        name = feed.stream.name
+        name = report.name
         if error is None:
             try:
                 # Its pages in flight are committed (or failed) now.
@@ -476,7 +474,7 @@ def _few_collections() -> Iterator[None]:
     counting frees; the cycle collector's default pace (every 700 allocations) spent more time
     re-scanning them than the mapping took. Collect rarely while a sync runs."""
     before = gc.get_threshold()
-    gc.set_threshold(100_000, 50, 100)
+    gc.set_threshold(*SYNC_GC_THRESHOLDS)
     try:
         yield
     finally:
@@ -509,17 +507,9 @@ class _Feed:
         self._events = events
         self._room = threading.Semaphore(depth)
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        if cursor is not _NO_THREAD:
-            self._thread = threading.Thread(
-                target=self._read, args=(cursor,), name=f"sync-{stream.name}", daemon=True
-            )
-            self._thread.start()
-
-    @classmethod
-    def finished(cls, stream: Stream, report: StreamReport) -> _Feed:
-        """A feed for a stream that could not start (nothing is read)."""
-        return cls(stream, report, _NO_THREAD, queue.Queue())
+        threading.Thread(
+            target=self._read, args=(cursor,), name=f"sync-{stream.name}", daemon=True
+        ).start()
 
     def _read(self, cursor: Cursor | None) -> None:
         pages = iter(self.stream.pages(cursor))
@@ -549,9 +539,6 @@ class _Feed:
 
     def stop(self) -> None:
         self._stop.set()
-
-
-_NO_THREAD: Any = object()
 
 
 def _jsonable(value: Any) -> Any:

@@ -202,12 +202,18 @@ class Ledger:
 # --------------------------------------------------------------------------------------------
 # The writer process
 
+SYNC_GC_THRESHOLDS = (100_000, 50, 100)
+"""The cycle collector's pace while a sync runs, in both processes (see
+sync.engine._few_collections): millions of short-lived containers, freed by reference counting,
+need not be re-scanned every 700 allocations."""
+
 RUN_ROW_EVERY = 1.0
 """Seconds between updates of the run row's counters within a stream (it is updated at each
 stream's start and end too). The cursors move with every page; the counters need not."""
 
 WRITER_CACHE_MB = 48
-"""SQLite page cache of the writer process: a 100,000-ticket account's indexes stay in it."""
+"""SQLite page cache of the writer process (the default is 2 MB): most index pages a big backfill
+touches stay in it, and the two processes of a sync stay under 300 MB together."""
 
 _MSGPACK = b"m"
 _PICKLE = b"p"
@@ -265,7 +271,7 @@ def _serve(
     # Ctrl-C reaches the whole process group: the sync process decides, and this one finishes
     # the pages it was sent and ends when the sync closes the pipe.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    gc.set_threshold(100_000, 50, 100)  # see sync.engine._few_collections
+    gc.set_threshold(*SYNC_GC_THRESHOLDS)
     warehouse = Warehouse(url, migrate=False, cache_mb=WRITER_CACHE_MB)
     ledger = Ledger(warehouse, run_id, source, streams=[StreamReport(**s) for s in streams])
     try:

@@ -108,10 +108,7 @@ class ZendeskConnector:
 
     `start_time` (aware datetime or epoch seconds) is where a first sync of the time-filtered
     streams begins (default: all history). `rate_limits` paces requests per minute per bucket
-    (`None`: no pacing, e.g. against the sandbox); `streams` limits which streams exist;
-    `read_ahead` runs each stream's page loop one page ahead in a worker thread (off by default:
-    the sync engine already reads each stream in its own thread, and every stream prefetches
-    its next page while it maps the current one).
+    (`None`: no pacing, e.g. against the sandbox); `streams` limits which streams exist.
     """
 
     vendor = "zendesk"
@@ -129,7 +126,6 @@ class ZendeskConnector:
         timeout: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         streams: Sequence[str] | None = None,
-        read_ahead: bool = False,
         **config_values: Any,
     ) -> None:
         if config is None:
@@ -161,7 +157,6 @@ class ZendeskConnector:
             else "check ZENDESK_SUBDOMAIN / network",
         )
         self._start = start_epoch(start_time)
-        self._read_ahead = read_ahead
         self.stats: RequestStats = self.client.stats
 
     def streams(self) -> list[Stream]:
@@ -171,7 +166,6 @@ class ZendeskConnector:
             Directory(self.client),
             self._start,
             oauth=self.config.uses_oauth,
-            read_ahead=self._read_ahead,
         )
         return [kind(ctx) for kind in STREAM_TYPES if kind.name in self._wanted]
 

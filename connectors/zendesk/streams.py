@@ -19,7 +19,7 @@ from msgspec import UNSET
 
 from connectors.base import Cursor, Page, Row
 from connectors.errors import AuthError, BadResponse, RecordError, StreamUnavailable
-from connectors.http import HttpClient, Paginator, Prefetch, RejectedRequest, read_ahead
+from connectors.http import HttpClient, Paginator, Prefetch, RejectedRequest
 from connectors.records import Record, RecordType
 from connectors.zendesk import normalise as nz
 from connectors.zendesk import records as zr
@@ -96,8 +96,6 @@ EXPORT_PAGE = 1000
 """Records per page of the incremental exports (Zendesk's default and maximum)."""
 LIST_PAGE = 100
 """Records per page of cursor-paginated list endpoints (Zendesk's maximum)."""
-READ_AHEAD = 2
-"""Pages a stream fetches ahead of the one being mapped (a few MB at most)."""
 
 
 def _params(name: str, **values: Any) -> dict[str, Any]:
@@ -264,7 +262,6 @@ class Context:
     directory: Directory
     start_time: int
     oauth: bool = False
-    read_ahead: bool = False
 
 
 class _Stream:
@@ -275,13 +272,8 @@ class _Stream:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
-    def pages(self, cursor: Cursor | None) -> Iterator[Page]:
-        """Pages from `cursor`; fetched one page ahead in a worker thread unless disabled."""
-        if self.ctx.read_ahead:
-            return read_ahead(self._pages(cursor), depth=READ_AHEAD, name=f"zendesk-{self.name}")
-        return self._pages(cursor)
-
-    def _pages(self, cursor: Cursor | None) -> Iterator[Page]:  # pragma: no cover - abstract
+    def pages(self, cursor: Cursor | None) -> Iterator[Page]:  # pragma: no cover - abstract
+        """Pages from `cursor` (each stream asks for its next page while this one is mapped)."""
         raise NotImplementedError
 
     def normalise(self, record: Any) -> Iterable[Row]:  # pragma: no cover - abstract
@@ -300,7 +292,7 @@ class TicketsStream(_Stream):
 
     name = "tickets"
 
-    def _pages(self, cursor: Cursor | None) -> Iterator[Page]:
+    def pages(self, cursor: Cursor | None) -> Iterator[Page]:
         paginator = Paginator("zendesk tickets")
         state = cursor if isinstance(cursor, Mapping) else {}
         token = state.get("cursor")
@@ -389,7 +381,7 @@ class UsersStream(_Stream):
 
     name = "users"
 
-    def _pages(self, cursor: Cursor | None) -> Iterator[Page]:
+    def pages(self, cursor: Cursor | None) -> Iterator[Page]:
         path = ENDPOINTS["users"].path
         directory = self.ctx.directory
         paginator = Paginator("zendesk users")
@@ -473,7 +465,7 @@ class _TimeBasedStream(_Stream):
     def _query(self, start: int) -> dict[str, Any]:
         return _params(self.endpoint, start_time=start, **dict(self.extra_params))
 
-    def _pages(self, cursor: Cursor | None) -> Iterator[Page]:
+    def pages(self, cursor: Cursor | None) -> Iterator[Page]:
         path = ENDPOINTS[self.endpoint].path
         paginator = Paginator(f"zendesk {self.name}")
         state = cursor if isinstance(cursor, Mapping) else {}
@@ -590,7 +582,7 @@ class ChatsStream(_Stream):
 
     name = "chats"
 
-    def _pages(self, cursor: Cursor | None) -> Iterator[Page]:
+    def pages(self, cursor: Cursor | None) -> Iterator[Page]:
         path = ENDPOINTS["chats"].path
         paginator = Paginator("zendesk chats")
         state = cursor if isinstance(cursor, Mapping) else {}
@@ -645,7 +637,7 @@ class SatisfactionRatingsStream(_Stream):
 
     name = "satisfaction_ratings"
 
-    def _pages(self, cursor: Cursor | None) -> Iterator[Page]:
+    def pages(self, cursor: Cursor | None) -> Iterator[Page]:
         path = ENDPOINTS["satisfaction_ratings"].path
         paginator = Paginator("zendesk satisfaction_ratings")
         state = cursor if isinstance(cursor, Mapping) else {}
@@ -683,7 +675,7 @@ class SchedulesStream(_Stream):
 
     name = "schedules"
 
-    def _pages(self, cursor: Cursor | None) -> Iterator[Page]:
+    def pages(self, cursor: Cursor | None) -> Iterator[Page]:
         path = ENDPOINTS["schedules"].path
         body = self.ctx.client.get_json(path)
         schedules = _records(body, "schedules", path)

@@ -21,9 +21,9 @@ from connectors.http import (
     USER_AGENT,
     HttpClient,
     Paginator,
+    Prefetch,
     RateLimiter,
     parse_retry_after,
-    read_ahead,
 )
 
 BASE = "https://acme.zendesk.com"
@@ -282,36 +282,22 @@ def test_paginator_detects_loops() -> None:
     assert fresh.advance("a")
 
 
-def test_read_ahead_keeps_order_and_forwards_the_ending_error():
-    def produce():
-        yield 1
-        yield 2
+def test_prefetch_hands_over_the_value_or_the_error_of_its_call():
+    started = threading.Event()
+
+    def fetch() -> int:
+        started.set()
+        return 42
+
+    ahead = Prefetch(fetch, name="prefetch-under-test")
+    assert started.wait(timeout=5)  # it runs before anyone asks
+    assert ahead.result() == 42
+
+    def loop() -> int:
         raise PaginationLoopError("loop")
 
-    got = []
     with pytest.raises(PaginationLoopError):
-        for item in read_ahead(produce()):
-            got.append(item)
-    assert got == [1, 2]
-    assert list(read_ahead(iter(range(50)), depth=3)) == list(range(50))
-
-
-def test_read_ahead_stops_the_worker_when_the_consumer_stops():
-    produced: list[int] = []
-
-    def produce():
-        for i in range(1000):
-            produced.append(i)
-            yield i
-
-    pages = read_ahead(produce(), depth=1, name="read-ahead-under-test")
-    assert next(pages) == 0
-    pages.close()
-    for thread in threading.enumerate():
-        if thread.name == "read-ahead-under-test":
-            thread.join(timeout=5)
-            assert not thread.is_alive()
-    assert len(produced) <= 3  # one handed over, at most one more waiting: never the rest
+        Prefetch(loop).result()
 
 
 def test_limiter_with_an_injected_sleep_does_not_spin_on_the_real_clock():

@@ -615,12 +615,11 @@ def test_unknown_stream_name_is_a_config_error():
         make_connector(zendesk_router(), streams=["tickets", "macros"])
 
 
-def test_reading_ahead_or_not_gives_the_same_rows(full_run):
-    result, _, _ = full_run  # no read-ahead: the default
-    ahead = collect(make_connector(zendesk_router(), read_ahead=True))
-    assert ahead.rows == result.rows
-    assert ahead.cursors == result.cursors
-    assert [r[1]["id"] for r in ahead.rejects] == [r[1]["id"] for r in result.rejects]
+def test_prefetching_asks_for_no_page_past_the_end(full_run):
+    _, router, _ = full_run
+    paths = [c.request.url.path for c in router.calls]
+    assert paths.count("/api/v2/incremental/tickets/cursor") == 2  # page 2 says end_of_stream
+    assert paths.count("/api/v2/incremental/ticket_events") == 2
 
 
 def test_groups_list_forbidden_names_groups_by_id():
