@@ -18,7 +18,7 @@ $(DEVSTAMP): $(STAMP)
 	touch $(DEVSTAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m sync.demo
+	$(BIN)/python -m deskpulse.sync.demo
 
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check .

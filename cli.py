@@ -23,7 +23,7 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from sync.engine import SyncObserver
+from deskpulse.sync.engine import SyncObserver
 
 EXIT_PARTIAL = 3
 
@@ -68,8 +68,8 @@ def friendly_errors() -> Iterator[None]:
     """Turn every expected failure into one clear line (set DESKPULSE_LOG_LEVEL=DEBUG for more)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from connectors.errors import DeskpulseError
-    from kpi_core.registry import KpiError
+    from deskpulse.connectors.errors import DeskpulseError
+    from deskpulse.kpi_core.registry import KpiError
 
     try:
         yield
@@ -92,7 +92,7 @@ def friendly_errors() -> Iterator[None]:
 
 
 def _setup(level: str | None = None) -> Any:
-    from sync.settings import load_settings
+    from deskpulse.sync.settings import load_settings
 
     settings = load_settings()
     logging.basicConfig(
@@ -205,9 +205,9 @@ def sync(
     """Pull new and changed records from every configured source into the warehouse."""
     with friendly_errors():
         settings = _setup()
-        from sync.engine import run_sync
-        from sync.sources import build_connectors
-        from sync.warehouse import Warehouse
+        from deskpulse.sync.engine import run_sync
+        from deskpulse.sync.sources import build_connectors
+        from deskpulse.sync.warehouse import Warehouse
 
         warehouse = Warehouse(settings.database_url)
         connectors = build_connectors(settings, only=source)
@@ -241,9 +241,9 @@ def import_files(
     """Import canonical CSV/JSONL files (KPI_CATALOG.md section 1). Re-importing is safe."""
     with friendly_errors():
         settings = _setup()
-        from connectors.files import FilesConnector
-        from sync.engine import run_sync
-        from sync.warehouse import Warehouse
+        from deskpulse.connectors.files import FilesConnector
+        from deskpulse.sync.engine import run_sync
+        from deskpulse.sync.warehouse import Warehouse
 
         connector = FilesConnector(source, folder)
         if not connector.files():
@@ -259,7 +259,7 @@ def import_files(
 
 
 def _quarantine_lines(warehouse: Any, run_id: int, limit: int = 20) -> list[str]:
-    from sync.status import quarantined
+    from deskpulse.sync.status import quarantined
 
     rows = quarantined(warehouse, run_id=run_id, limit=limit + 1)
     lines = [
@@ -285,8 +285,8 @@ def status(
     """Sources, their last run, rows per table and quarantined records."""
     with friendly_errors():
         settings = _setup()
-        from sync.status import collect_status
-        from sync.warehouse import Warehouse
+        from deskpulse.sync.status import collect_status
+        from deskpulse.sync.warehouse import Warehouse
 
         data = collect_status(Warehouse(settings.database_url), settings)
         if format is StatusFormat.json:
@@ -331,8 +331,8 @@ def quarantine(
     """Records that could not enter the warehouse, with the reason."""
     with friendly_errors():
         settings = _setup()
-        from sync.status import quarantined
-        from sync.warehouse import Warehouse
+        from deskpulse.sync.status import quarantined
+        from deskpulse.sync.warehouse import Warehouse
 
         rows = quarantined(Warehouse(settings.database_url), source=source, limit=limit)
         if format is StatusFormat.json:
@@ -403,12 +403,12 @@ def kpi(
     """Compute customer-service KPIs over a period, optionally sliced and bucketed."""
     with friendly_errors():
         settings = _setup()
-        from sync import render
+        from deskpulse.sync import render
 
         if list_metrics:
             out.print(render.metric_list_table())
             return
-        from sync.reporting import compute_kpis
+        from deskpulse.sync.reporting import compute_kpis
 
         params = _parse_params(param)
         with err.status("computing KPIs…", spinner="dots"):
@@ -424,7 +424,7 @@ def kpi(
                 sources=source,
             )
         if not metric and query.by:
-            from kpi_core import plan
+            from deskpulse.kpi_core import plan
 
             skipped = sorted(plan(None, query)[1])
             if skipped:
@@ -450,7 +450,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Create or upgrade the warehouse schema (also done automatically on first use)."""
     with friendly_errors():
         settings = _setup()
-        from sync.warehouse import Warehouse, current_revision, upgrade
+        from deskpulse.sync.warehouse import Warehouse, current_revision, upgrade
 
         warehouse = Warehouse(settings.database_url, migrate=False)
         upgrade(warehouse.engine, revision)
@@ -464,7 +464,7 @@ def db_current() -> None:
     """Show the schema revision of the warehouse."""
     with friendly_errors():
         settings = _setup()
-        from sync.warehouse import Warehouse, current_revision, head_revision
+        from deskpulse.sync.warehouse import Warehouse, current_revision, head_revision
 
         warehouse = Warehouse(settings.database_url, migrate=False)
         with warehouse.engine.connect() as connection:
@@ -524,8 +524,8 @@ def sandbox(
     """Serve a Zendesk-compatible help desk on loopback from generated data (Ctrl-C stops it)."""
     with friendly_errors():
         _setup()
-        from sandbox.command import run_sandbox
-        from sandbox.limits import Faults
+        from deskpulse.sandbox.command import run_sandbox
+        from deskpulse.sandbox.limits import Faults
 
         if not 100 <= tickets <= 1_000_000:
             fail("--tickets must be between 100 and 1,000,000", 2)

@@ -32,9 +32,9 @@ from typing import Any
 from sqlalchemy import create_engine, event
 from sqlmodel import SQLModel
 
-import kpi_core.models  # noqa: F401 - registers the tables
-from kpi_core import REGISTRY, KpiQuery, compute
-from kpi_core.config import KpiConfig, SlaPolicy, Target
+import deskpulse.kpi_core.models  # noqa: F401 - registers the tables
+from deskpulse.kpi_core import REGISTRY, KpiQuery, compute
+from deskpulse.kpi_core.config import KpiConfig, SlaPolicy, Target
 
 GENERATOR_VERSION = 3
 MONTH_TARGET_S = 10.0

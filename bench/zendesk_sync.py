@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 import orjson
 
-from sandbox.command import SandboxProcess, start_subprocess
+from deskpulse.sandbox.command import SandboxProcess, start_subprocess
 
 TICKETS_PER_S_TARGET = 5_000
 RSS_TARGET_MB = 300
@@ -145,9 +145,9 @@ def raw_throughput(sb: SandboxProcess, max_pages: int = 20) -> None:
 
 def _sync_modules() -> tuple[Any, Any, Any] | None:
     try:
-        from connectors.zendesk import ZendeskConnector
-        from sync.engine import run_sync
-        from sync.warehouse import Warehouse
+        from deskpulse.connectors.zendesk import ZendeskConnector
+        from deskpulse.sync.engine import run_sync
+        from deskpulse.sync.warehouse import Warehouse
     except ImportError as exc:  # the engine or connector is not there yet
         print(f"  full sync skipped: {exc}")
         return None

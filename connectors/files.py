@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from connectors.base import Cursor, Page, RequestStats, Row
-from connectors.errors import ConfigError, RecordError
-from kpi_core.canonical import InvalidRow, coerce_row
-from kpi_core.models import CANONICAL_MODELS
+from deskpulse.connectors.base import Cursor, Page, RequestStats, Row
+from deskpulse.connectors.errors import ConfigError, RecordError
+from deskpulse.kpi_core.canonical import InvalidRow, coerce_row
+from deskpulse.kpi_core.models import CANONICAL_MODELS
 
 log = logging.getLogger("deskpulse.files")
 PAGE_ROWS = 5000

@@ -44,8 +44,8 @@ from tenacity import (
     stop_after_attempt,
 )
 
-from connectors.base import RequestStats
-from connectors.errors import (
+from deskpulse.connectors.base import RequestStats
+from deskpulse.connectors.errors import (
     AuthError,
     BadResponse,
     ConnectorError,
@@ -54,7 +54,7 @@ from connectors.errors import (
     StreamUnavailable,
     UnreachableError,
 )
-from connectors.records import reason
+from deskpulse.connectors.records import reason
 
 log = logging.getLogger(__name__)
 

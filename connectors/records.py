@@ -23,7 +23,7 @@ from typing import Any, Generic, TypeVar, get_origin
 import msgspec
 import orjson
 
-from connectors.errors import RecordError
+from deskpulse.connectors.errors import RecordError
 
 T = TypeVar("T")
 

@@ -17,16 +17,16 @@ from collections.abc import Callable
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-from connectors.base import Connector
-from connectors.errors import ConfigError
+from deskpulse.connectors.base import Connector
+from deskpulse.connectors.errors import ConfigError
 
 ConnectorFactory = Callable[..., Connector]
 
 GROUP = "deskpulse.connectors"
 
 BUILTIN: tuple[str, ...] = (
-    "files = connectors.files:FilesConnector",
-    "zendesk = connectors.zendesk:ZendeskConnector",
+    "files = deskpulse.connectors.files:FilesConnector",
+    "zendesk = deskpulse.connectors.zendesk:ZendeskConnector",
 )
 """Entry point specs (`vendor = module:attr`) of the connectors shipped with deskpulse."""
 

@@ -7,8 +7,8 @@ The KPI API: `compute(conn, metric_ids, KpiQuery(...)) -> list[KpiValue]` (see k
 `REGISTRY` (metric id -> `Metric`), configuration in kpi_core.config, periods in kpi_core.periods.
 """
 
-from kpi_core import metrics as _metrics  # noqa: F401 - registers the catalog
-from kpi_core.engine import compute, plan
-from kpi_core.registry import REGISTRY, KpiError, KpiQuery, KpiValue, Metric, Param
+from deskpulse.kpi_core import metrics as _metrics  # noqa: F401 - registers the catalog
+from deskpulse.kpi_core.engine import compute, plan
+from deskpulse.kpi_core.registry import REGISTRY, KpiError, KpiQuery, KpiValue, Metric, Param
 
 __all__ = ["REGISTRY", "KpiError", "KpiQuery", "KpiValue", "Metric", "Param", "compute", "plan"]

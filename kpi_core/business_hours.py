@@ -103,7 +103,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Connection, select
 
-from kpi_core.models import Schedule as ScheduleRow
+from deskpulse.kpi_core.models import Schedule as ScheduleRow
 
 MINUTES_PER_DAY = 1440
 MINUTES_PER_WEEK = 7 * MINUTES_PER_DAY

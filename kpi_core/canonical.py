@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from kpi_core.models import CANONICAL_MODELS, WAREHOUSE_MODELS
+from deskpulse.kpi_core.models import CANONICAL_MODELS, WAREHOUSE_MODELS
 
 CHANNELS = frozenset(
     {

@@ -63,7 +63,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kpi_core.registry import DIMENSIONS, REGISTRY, KpiError
+from deskpulse.kpi_core.registry import DIMENSIONS, REGISTRY, KpiError
 
 ENV_VAR = "DESKPULSE_KPI_CONFIG"
 

@@ -2,8 +2,8 @@
 
 Callers (the CLI) do::
 
-    from kpi_core import KpiQuery, compute
-    from kpi_core.config import load_config
+    from deskpulse.kpi_core import KpiQuery, compute
+    from deskpulse.kpi_core.config import load_config
     values = compute(conn, ["first_response_time"], KpiQuery(start, end, every="week",
                      by="priority", tz=ZoneInfo("Europe/Berlin"), config=load_config(path)))
 
@@ -73,10 +73,18 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
-from kpi_core.config import KpiConfig, Target
-from kpi_core.periods import Periods, bucket_case, from_ms, periods
-from kpi_core.registry import DIMENSIONS, REGISTRY, KpiError, KpiQuery, KpiValue, Metric, Unit
-from kpi_core.stats import summarize
+from deskpulse.kpi_core.config import KpiConfig, Target
+from deskpulse.kpi_core.periods import Periods, bucket_case, from_ms, periods
+from deskpulse.kpi_core.registry import (
+    DIMENSIONS,
+    REGISTRY,
+    KpiError,
+    KpiQuery,
+    KpiValue,
+    Metric,
+    Unit,
+)
+from deskpulse.kpi_core.stats import summarize
 
 T = TypeVar("T")
 GroupKey = tuple[Any, ...]

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Column, Index
 from sqlmodel import Field, SQLModel
 
-from kpi_core.types import JSONValue, UTCDateTime
+from deskpulse.kpi_core.types import JSONValue, UTCDateTime
 
 
 def _when(*, index: bool = False, nullable: bool = True) -> Any:

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Table
 
-from kpi_core import models
+from deskpulse.kpi_core import models
 
 
 def _table(model: Any) -> Table:

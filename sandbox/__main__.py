@@ -1,6 +1,6 @@
 """`python -m sandbox`: the Zendesk sandbox in the foreground (see sandbox.command)."""
 
-from sandbox.command import main
+from deskpulse.sandbox.command import main
 
 if __name__ == "__main__":
     main()

@@ -24,9 +24,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from sandbox.data import DEFAULT_ANCHOR
-from sandbox.limits import Faults
-from sandbox.server import DEFAULT_EMAIL, DEFAULT_TOKEN, SandboxServer
+import deskpulse
+from deskpulse.sandbox.data import DEFAULT_ANCHOR
+from deskpulse.sandbox.limits import Faults
+from deskpulse.sandbox.server import DEFAULT_EMAIL, DEFAULT_TOKEN, SandboxServer
 
 
 def tune_gc() -> None:
@@ -184,13 +185,14 @@ def start_subprocess(
     Returns a SandboxProcess whose `.env` holds ZENDESK_BASE_URL etc. (and ZENDESK_OAUTH_TOKEN
     with `oauth=True`).
     """
-    root = str(Path(__file__).resolve().parent.parent)
+    # The folder that holds the `deskpulse` package (a checkout or site-packages).
+    root = str(Path(deskpulse.__file__).parent.parent)
     env = dict(os.environ)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     args = [
         python or sys.executable,
         "-m",
-        "sandbox",
+        "deskpulse.sandbox",
         "--port",
         str(port),
         "--host",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sandbox.data import (
+from deskpulse.sandbox.data import (
     ACCOUNT_ID,
     AUDIT_BASE,
     CHILD_BASE,

@@ -31,9 +31,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from sandbox.data import DEFAULT_ANCHOR, Account
-from sandbox.limits import Clock, FaultInjector, Faults, RateLimiter, RateLimits
-from sandbox.zendesk import (
+from deskpulse.sandbox.data import DEFAULT_ANCHOR, Account
+from deskpulse.sandbox.limits import Clock, FaultInjector, Faults, RateLimiter, RateLimits
+from deskpulse.sandbox.zendesk import (
     JSON_TYPE,
     Request,
     Response,

@@ -22,7 +22,7 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import Any
 
-from sandbox.data import MAX_SPAN, Account, TicketRef
+from deskpulse.sandbox.data import MAX_SPAN, Account, TicketRef
 
 Record = tuple[int, Any, Any]
 """(timestamp, sort id, payload): ordered by (timestamp, sort id); ids are unique per stream.

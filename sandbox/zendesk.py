@@ -204,8 +204,8 @@ from urllib.parse import urlencode
 
 import orjson
 
-from sandbox import render, streams
-from sandbox.data import (
+from deskpulse.sandbox import render, streams
+from deskpulse.sandbox.data import (
     SCHEDULE_BASE,
     Account,
     Audit,
@@ -215,7 +215,7 @@ from sandbox.data import (
     User,
     ts_iso,
 )
-from sandbox.streams import Peekable, Record, ResumeCache
+from deskpulse.sandbox.streams import Peekable, Record, ResumeCache
 
 JSON_TYPE = "application/json; charset=utf-8"
 

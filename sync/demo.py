@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from sandbox.server import SandboxServer
+from deskpulse.sandbox.server import SandboxServer
 
 DB = Path("demo.db")
 TICKETS = 3000
@@ -33,7 +33,7 @@ def _month_before(anchor: datetime) -> tuple[str, str]:
 def _run(title: str, *args: str, env: dict[str, str]) -> int:
     console.rule(f"[bold]$ deskpulse {' '.join(args)}[/bold]  [dim]{title}[/dim]")
     started = time.perf_counter()
-    code = subprocess.call([sys.executable, "-m", "cli", *args], env=env)
+    code = subprocess.call([sys.executable, "-m", "deskpulse.cli", *args], env=env)
     console.print(f"[dim]exit {code}, {time.perf_counter() - started:.1f} s[/dim]\n")
     return code
 

@@ -31,17 +31,24 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from connectors.base import Connector, Cursor, Page, Stream
-from connectors.errors import (
+from deskpulse.connectors.base import Connector, Cursor, Page, Stream
+from deskpulse.connectors.errors import (
     DeskpulseError,
     FatalError,
     RecordError,
     StreamUnavailable,
 )
-from kpi_core.canonical import InvalidRow
-from sync.ledger import SYNC_GC_THRESHOLDS, Ledger, LedgerProcess, PageCommit, StreamReport, now
-from sync.state import SyncRun, SyncState
-from sync.warehouse import Warehouse, table
+from deskpulse.kpi_core.canonical import InvalidRow
+from deskpulse.sync.ledger import (
+    SYNC_GC_THRESHOLDS,
+    Ledger,
+    LedgerProcess,
+    PageCommit,
+    StreamReport,
+    now,
+)
+from deskpulse.sync.state import SyncRun, SyncState
+from deskpulse.sync.warehouse import Warehouse, table
 
 log = logging.getLogger("deskpulse.sync")
 

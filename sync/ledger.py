@@ -39,10 +39,10 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, insert, update
 
-from connectors.base import Cursor
-from connectors.errors import DeskpulseError, FatalError
-from sync.state import Quarantine, SyncRun, SyncState
-from sync.warehouse import Warehouse, table, upsert
+from deskpulse.connectors.base import Cursor
+from deskpulse.connectors.errors import DeskpulseError, FatalError
+from deskpulse.sync.state import Quarantine, SyncRun, SyncState
+from deskpulse.sync.warehouse import Warehouse, table, upsert
 
 log = logging.getLogger("deskpulse.sync")
 

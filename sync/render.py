@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 from rich.table import Table
 from rich.text import Text
 
-from kpi_core import KpiValue
-from kpi_core.registry import REGISTRY
+from deskpulse.kpi_core import KpiValue
+from deskpulse.kpi_core.registry import REGISTRY
 
 SPARKS = "▁▂▃▄▅▆▇█"
 

@@ -8,12 +8,12 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from kpi_core import KpiError, KpiQuery, KpiValue, compute
-from kpi_core.business_hours import ScheduleSet, load_schedules, schedules_from_warehouse
-from kpi_core.config import load_config
-from kpi_core.periods import local_midnight, parse_when
-from sync.settings import Settings
-from sync.warehouse import Warehouse, table
+from deskpulse.kpi_core import KpiError, KpiQuery, KpiValue, compute
+from deskpulse.kpi_core.business_hours import ScheduleSet, load_schedules, schedules_from_warehouse
+from deskpulse.kpi_core.config import load_config
+from deskpulse.kpi_core.periods import local_midnight, parse_when
+from deskpulse.sync.settings import Settings
+from deskpulse.sync.warehouse import Warehouse, table
 
 DEFAULT_DAYS = 30
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from connectors.base import Connector
-from connectors.errors import ConfigError
-from kpi_core.canonical import InvalidRow, parse_datetime
-from sync.settings import Settings
+from deskpulse.connectors.base import Connector
+from deskpulse.connectors.errors import ConfigError
+from deskpulse.kpi_core.canonical import InvalidRow, parse_datetime
+from deskpulse.sync.settings import Settings
 
 NO_SOURCE = (
     "no source configured: set ZENDESK_SUBDOMAIN, ZENDESK_EMAIL and ZENDESK_API_TOKEN "
@@ -75,8 +75,8 @@ def build_connectors(settings: Settings, only: Sequence[str] | None = None) -> l
 
 
 def _build(name: str, settings: Settings) -> Connector:
-    from connectors.registry import create
-    from connectors.zendesk import DEFAULT_RATE_LIMITS, ZendeskConfig
+    from deskpulse.connectors.registry import create
+    from deskpulse.connectors.zendesk import DEFAULT_RATE_LIMITS, ZendeskConfig
 
     config = ZendeskConfig(
         subdomain=settings.zendesk_subdomain,

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Column, Index, Text
 from sqlmodel import Field, SQLModel
 
-from kpi_core.types import JSONValue, UTCDateTime
+from deskpulse.kpi_core.types import JSONValue, UTCDateTime
 
 
 class SyncState(SQLModel, table=True):

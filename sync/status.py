@@ -6,9 +6,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from sync.settings import Settings
-from sync.state import Quarantine, SyncRun
-from sync.warehouse import Warehouse, current_revision, table
+from deskpulse.sync.settings import Settings
+from deskpulse.sync.state import Quarantine, SyncRun
+from deskpulse.sync.warehouse import Warehouse, current_revision, table
 
 
 def quarantined(

@@ -38,10 +38,10 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlmodel import SQLModel
 
-import sync.state  # noqa: F401  (registers the bookkeeping tables)
-from connectors.errors import ConfigError
-from kpi_core.models import WAREHOUSE_MODELS
-from kpi_core.types import UTCDateTime
+import deskpulse.sync.state  # noqa: F401  (registers the bookkeeping tables)
+from deskpulse.connectors.errors import ConfigError
+from deskpulse.kpi_core.models import WAREHOUSE_MODELS
+from deskpulse.kpi_core.types import UTCDateTime
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

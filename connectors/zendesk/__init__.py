@@ -82,11 +82,11 @@ from typing import Any
 
 import httpx
 
-from connectors.base import RequestStats, Stream
-from connectors.errors import ConfigError
-from connectors.http import DEFAULT_BUCKET, HttpClient, RateLimiter
-from connectors.zendesk.config import Secret, ZendeskConfig
-from connectors.zendesk.streams import (
+from deskpulse.connectors.base import RequestStats, Stream
+from deskpulse.connectors.errors import ConfigError
+from deskpulse.connectors.http import DEFAULT_BUCKET, HttpClient, RateLimiter
+from deskpulse.connectors.zendesk.config import Secret, ZendeskConfig
+from deskpulse.connectors.zendesk.streams import (
     CHAT,
     ENDPOINTS,
     INCREMENTAL,

@@ -8,7 +8,7 @@ from typing import Protocol
 
 import httpx
 
-from connectors.errors import ConfigError
+from deskpulse.connectors.errors import ConfigError
 
 
 class _HasSecret(Protocol):

@@ -16,11 +16,18 @@ from typing import Any
 
 from msgspec import UNSET
 
-from connectors.base import Row
-from connectors.errors import RecordError
-from connectors.zendesk.records import ChildEvent, MetricSet, Ticket, TicketEvent, User, Via
-from connectors.zendesk.timezones import iana_zone
-from kpi_core.canonical import PRIORITIES, SOCIAL_CHANNELS, TICKET_STATUSES
+from deskpulse.connectors.base import Row
+from deskpulse.connectors.errors import RecordError
+from deskpulse.connectors.zendesk.records import (
+    ChildEvent,
+    MetricSet,
+    Ticket,
+    TicketEvent,
+    User,
+    Via,
+)
+from deskpulse.connectors.zendesk.timezones import iana_zone
+from deskpulse.kpi_core.canonical import PRIORITIES, SOCIAL_CHANNELS, TICKET_STATUSES
 
 # --- small parsers ---------------------------------------------------------------------------
 

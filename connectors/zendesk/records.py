@@ -16,7 +16,7 @@ from typing import Any
 
 from msgspec import UNSET, Raw, Struct, UnsetType
 
-from connectors.records import RecordType, page_decoder
+from deskpulse.connectors.records import RecordType, page_decoder
 
 Id = int | str | None
 Stamp = str | int | float | None

@@ -17,12 +17,12 @@ from typing import Any
 
 from msgspec import UNSET
 
-from connectors.base import Cursor, Page, Row
-from connectors.errors import AuthError, BadResponse, RecordError, StreamUnavailable
-from connectors.http import HttpClient, Paginator, Prefetch, RejectedRequest
-from connectors.records import Record, RecordType
-from connectors.zendesk import normalise as nz
-from connectors.zendesk import records as zr
+from deskpulse.connectors.base import Cursor, Page, Row
+from deskpulse.connectors.errors import AuthError, BadResponse, RecordError, StreamUnavailable
+from deskpulse.connectors.http import HttpClient, Paginator, Prefetch, RejectedRequest
+from deskpulse.connectors.records import Record, RecordType
+from deskpulse.connectors.zendesk import normalise as nz
+from deskpulse.connectors.zendesk import records as zr
 
 log = logging.getLogger(__name__)
 

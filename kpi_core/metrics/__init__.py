@@ -7,14 +7,14 @@ social media.
 """
 
 # isort: skip_file
-from kpi_core.metrics import tickets_speed
-from kpi_core.metrics import contacts
-from kpi_core.metrics import volume
-from kpi_core.metrics import tickets_volume
-from kpi_core.metrics import tickets_quality
-from kpi_core.metrics import surveys
-from kpi_core.metrics import customers
-from kpi_core.metrics import social
+from deskpulse.kpi_core.metrics import tickets_speed
+from deskpulse.kpi_core.metrics import contacts
+from deskpulse.kpi_core.metrics import volume
+from deskpulse.kpi_core.metrics import tickets_volume
+from deskpulse.kpi_core.metrics import tickets_quality
+from deskpulse.kpi_core.metrics import surveys
+from deskpulse.kpi_core.metrics import customers
+from deskpulse.kpi_core.metrics import social
 
 __all__ = [
     "contacts",

@@ -38,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import Subquery
 
-from kpi_core.engine import (
+from deskpulse.kpi_core.engine import (
     Cell,
     CellKey,
     bucket_sql,
@@ -55,9 +55,9 @@ from kpi_core.engine import (
     source_filter,
     window,
 )
-from kpi_core.periods import Periods
-from kpi_core.registry import KpiQuery, KpiValue, Metric, Param, metric
-from kpi_core.tables import AGENTS, CALLS, CHATS
+from deskpulse.kpi_core.periods import Periods
+from deskpulse.kpi_core.registry import KpiQuery, KpiValue, Metric, Param, metric
+from deskpulse.kpi_core.tables import AGENTS, CALLS, CHATS
 
 LIVE_DIMENSIONS = ("agent", "group", "channel", "source")
 

@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
-from kpi_core.engine import (
+from deskpulse.kpi_core.engine import (
     Cell,
     CellKey,
     bucket_sql,
@@ -49,11 +49,11 @@ from kpi_core.engine import (
     source_filter,
     window,
 )
-from kpi_core.metrics.volume import contact_counts
-from kpi_core.periods import edge_index
-from kpi_core.registry import KpiError, KpiQuery, KpiValue, Metric, Param, metric
-from kpi_core.tables import CALLS, CHATS, COSTS, CUSTOMERS, ORDERS, TICKETS
-from kpi_core.tables import ENGAGEMENT_EVENTS as EVENTS
+from deskpulse.kpi_core.metrics.volume import contact_counts
+from deskpulse.kpi_core.periods import edge_index
+from deskpulse.kpi_core.registry import KpiError, KpiQuery, KpiValue, Metric, Param, metric
+from deskpulse.kpi_core.tables import CALLS, CHATS, COSTS, CUSTOMERS, ORDERS, TICKETS
+from deskpulse.kpi_core.tables import ENGAGEMENT_EVENTS as EVENTS
 
 INACTIVITY = Param(
     "inactivity_days",

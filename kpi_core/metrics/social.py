@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from kpi_core.engine import (
+from deskpulse.kpi_core.engine import (
     Cell,
     CellKey,
     bucket_sql,
@@ -29,9 +29,9 @@ from kpi_core.engine import (
     source_filter,
     window,
 )
-from kpi_core.periods import from_ms
-from kpi_core.registry import KpiQuery, KpiValue, Metric, metric
-from kpi_core.tables import SOCIAL_MENTIONS as MENTIONS
+from deskpulse.kpi_core.periods import from_ms
+from deskpulse.kpi_core.registry import KpiQuery, KpiValue, Metric, metric
+from deskpulse.kpi_core.tables import SOCIAL_MENTIONS as MENTIONS
 
 NETWORK = func.coalesce(func.lower(MENTIONS.c.network), "other")
 SOCIAL_DIMENSIONS = ("channel", "source")

@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy import Connection, and_, false, func, literal, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from kpi_core.canonical import DEFAULT_SCALES
-from kpi_core.engine import (
+from deskpulse.kpi_core.canonical import DEFAULT_SCALES
+from deskpulse.kpi_core.engine import (
     TICKET_DIMENSIONS,
     Cell,
     CellKey,
@@ -38,11 +38,11 @@ from kpi_core.engine import (
     source_filter,
     window,
 )
-from kpi_core.registry import DIMENSIONS, KpiQuery, KpiValue, Metric, Param, metric
-from kpi_core.tables import KB_ARTICLES as KB
-from kpi_core.tables import REVIEWS, TICKETS
-from kpi_core.tables import SURVEY_RESPONSES as SURVEYS
-from kpi_core.tables import TICKET_EVENTS as EVENTS
+from deskpulse.kpi_core.registry import DIMENSIONS, KpiQuery, KpiValue, Metric, Param, metric
+from deskpulse.kpi_core.tables import KB_ARTICLES as KB
+from deskpulse.kpi_core.tables import REVIEWS, TICKETS
+from deskpulse.kpi_core.tables import SURVEY_RESPONSES as SURVEYS
+from deskpulse.kpi_core.tables import TICKET_EVENTS as EVENTS
 
 
 def _scale(survey: str) -> tuple[ColumnElement[Any], ColumnElement[Any]]:

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, case, func, or_
 from sqlalchemy.sql.elements import ColumnElement
 
-from kpi_core.engine import (
+from deskpulse.kpi_core.engine import (
     TICKET_DIMENSIONS,
     CellKey,
     Clock,
@@ -24,10 +24,10 @@ from kpi_core.engine import (
     group_names,
     window,
 )
-from kpi_core.facts import SOLVED, TicketFacts, load_facts
-from kpi_core.periods import Periods
-from kpi_core.registry import KpiQuery, KpiValue, Metric
-from kpi_core.tables import TICKETS
+from deskpulse.kpi_core.facts import SOLVED, TicketFacts, load_facts
+from deskpulse.kpi_core.periods import Periods
+from deskpulse.kpi_core.registry import KpiQuery, KpiValue, Metric
+from deskpulse.kpi_core.tables import TICKETS
 
 DAY_MS = 86_400_000
 # Tickets created this long before the window are loaded even without activity in it, for the

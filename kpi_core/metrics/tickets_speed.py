@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, select
 
-from kpi_core.config import KpiConfig
-from kpi_core.engine import (
+from deskpulse.kpi_core.config import KpiConfig
+from deskpulse.kpi_core.engine import (
     Cell,
     CellKey,
     Clock,
@@ -27,8 +27,8 @@ from kpi_core.engine import (
     source_filter,
     window,
 )
-from kpi_core.facts import SOLVED, TICKET_FACTS, TicketFacts, tag_list
-from kpi_core.metrics.tickets_common import (
+from deskpulse.kpi_core.facts import SOLVED, TICKET_FACTS, TicketFacts, tag_list
+from deskpulse.kpi_core.metrics.tickets_common import (
     DAY_MS,
     TICKET_COLUMNS,
     Calendar,
@@ -41,8 +41,8 @@ from kpi_core.metrics.tickets_common import (
     not_deleted,
     now_ms,
 )
-from kpi_core.registry import KpiQuery, KpiValue, Metric, Param, metric
-from kpi_core.tables import SLA_EVENTS, TICKETS
+from deskpulse.kpi_core.registry import KpiQuery, KpiValue, Metric, Param, metric
+from deskpulse.kpi_core.tables import SLA_EVENTS, TICKETS
 
 _CLOCK_NOTE = " In calendar or business time (--business-hours)."
 

@@ -31,8 +31,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
-from kpi_core.canonical import DEFAULT_SCALES
-from kpi_core.engine import (
+from deskpulse.kpi_core.canonical import DEFAULT_SCALES
+from deskpulse.kpi_core.engine import (
     Cell,
     CellKey,
     GroupKey,
@@ -49,7 +49,7 @@ from kpi_core.engine import (
     source_filter,
     window,
 )
-from kpi_core.facts import (
+from deskpulse.kpi_core.facts import (
     SOLVED,
     TICKET_FACTS,
     concat_events,
@@ -57,7 +57,7 @@ from kpi_core.facts import (
     raw_rows,
     tag_list,
 )
-from kpi_core.metrics.tickets_common import (
+from deskpulse.kpi_core.metrics.tickets_common import (
     DAY_MS,
     TICKET_COLUMNS,
     facts,
@@ -65,11 +65,11 @@ from kpi_core.metrics.tickets_common import (
     not_deleted,
     solve_time_sql,
 )
-from kpi_core.registry import KpiQuery, KpiValue, Metric, Param, metric
-from kpi_core.stats import median
-from kpi_core.tables import SURVEY_RESPONSES as SURVEYS
-from kpi_core.tables import TICKET_EVENTS as EVENTS
-from kpi_core.tables import TICKETS
+from deskpulse.kpi_core.registry import KpiQuery, KpiValue, Metric, Param, metric
+from deskpulse.kpi_core.stats import median
+from deskpulse.kpi_core.tables import SURVEY_RESPONSES as SURVEYS
+from deskpulse.kpi_core.tables import TICKET_EVENTS as EVENTS
+from deskpulse.kpi_core.tables import TICKETS
 
 
 def _ticket_filter(query: KpiQuery) -> ColumnElement[bool]:

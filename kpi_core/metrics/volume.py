@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import Subquery
 
-from kpi_core.engine import (
+from deskpulse.kpi_core.engine import (
     Cell,
     CellKey,
     bucket_sql,
@@ -46,11 +46,11 @@ from kpi_core.engine import (
     source_filter,
     window,
 )
-from kpi_core.periods import edge_index
-from kpi_core.registry import KpiQuery, KpiValue, Metric, metric
-from kpi_core.tables import AGENT_SESSIONS as SESSIONS
-from kpi_core.tables import CALLS, CHATS, TICKETS
-from kpi_core.tables import SOCIAL_MENTIONS as MENTIONS
+from deskpulse.kpi_core.periods import edge_index
+from deskpulse.kpi_core.registry import KpiQuery, KpiValue, Metric, metric
+from deskpulse.kpi_core.tables import AGENT_SESSIONS as SESSIONS
+from deskpulse.kpi_core.tables import CALLS, CHATS, TICKETS
+from deskpulse.kpi_core.tables import SOCIAL_MENTIONS as MENTIONS
 
 
 def _no_ticket(table: Any) -> Any:

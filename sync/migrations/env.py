@@ -6,8 +6,8 @@ from alembic import context
 from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
-import kpi_core.models  # noqa: F401  (registers the warehouse tables)
-import sync.state  # noqa: F401
+import deskpulse.kpi_core.models
+import deskpulse.sync.state  # noqa: F401
 
 target_metadata = SQLModel.metadata
 config = context.config

@@ -17,11 +17,11 @@ from typing import Any
 import orjson
 import pytest
 
-from connectors import registry
-from connectors.base import Connector, Page, RequestStats, Row, Stream
-from connectors.errors import RecordError
-from kpi_core.canonical import ENUMS, REQUIRED, columns
-from kpi_core.models import WAREHOUSE_MODELS
+from deskpulse.connectors import registry
+from deskpulse.connectors.base import Connector, Page, RequestStats, Row, Stream
+from deskpulse.connectors.errors import RecordError
+from deskpulse.kpi_core.canonical import ENUMS, REQUIRED, columns
+from deskpulse.kpi_core.models import WAREHOUSE_MODELS
 from tests.connectors.zendesk_fakes import make_connector, zendesk_router
 
 KNOWN_CAPABILITIES = frozenset({"read", "write_back"})

@@ -9,7 +9,7 @@ import httpx
 import pytest
 import respx
 
-from connectors.errors import (
+from deskpulse.connectors.errors import (
     AuthError,
     BadResponse,
     PaginationLoopError,
@@ -17,7 +17,7 @@ from connectors.errors import (
     StreamUnavailable,
     UnreachableError,
 )
-from connectors.http import (
+from deskpulse.connectors.http import (
     USER_AGENT,
     HttpClient,
     Paginator,

@@ -6,9 +6,9 @@ from importlib.metadata import EntryPoint
 
 import pytest
 
-from connectors import registry
-from connectors.errors import ConfigError
-from connectors.zendesk import ZendeskConnector
+from deskpulse.connectors import registry
+from deskpulse.connectors.errors import ConfigError
+from deskpulse.connectors.zendesk import ZendeskConnector
 
 
 @pytest.fixture

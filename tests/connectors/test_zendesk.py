@@ -7,17 +7,17 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from connectors.base import Connector, Stream
-from connectors.errors import (
+from deskpulse.connectors.base import Connector, Stream
+from deskpulse.connectors.errors import (
     AuthError,
     ConfigError,
     PaginationLoopError,
     RecordError,
     StreamUnavailable,
 )
-from connectors.zendesk import STREAM_NAMES, ZendeskConfig, ZendeskConnector
-from connectors.zendesk import normalise as nz
-from connectors.zendesk import records as zr
+from deskpulse.connectors.zendesk import STREAM_NAMES, ZendeskConfig, ZendeskConnector
+from deskpulse.connectors.zendesk import normalise as nz
+from deskpulse.connectors.zendesk import records as zr
 from tests.connectors.zendesk_fakes import (
     BASE,
     TOKEN,
@@ -135,7 +135,7 @@ def test_tickets_map_onto_canonical_rows(full_run):
     assert t["extra"]["metrics"]["reply_time_in_minutes"] == {"calendar": 12, "business": 12}
     assert t["extra"]["satisfaction_score"] == "good"
     # every column of the warehouse table is present (the engine upserts whole rows)
-    from kpi_core.canonical import columns
+    from deskpulse.kpi_core.canonical import columns
 
     assert set(t) == set(columns("tickets"))
 
@@ -482,7 +482,7 @@ def test_schedules_with_iana_zones_and_holidays(full_run):
 def test_every_rails_zone_is_a_real_iana_key():
     from zoneinfo import ZoneInfo
 
-    from connectors.zendesk.timezones import RAILS_TO_IANA
+    from deskpulse.connectors.zendesk.timezones import RAILS_TO_IANA
 
     for key in RAILS_TO_IANA.values():
         ZoneInfo(key)
@@ -659,7 +659,7 @@ def test_a_rejected_ticket_cursor_restarts_from_the_watermark():
 
 
 def test_a_rejected_request_without_a_watermark_is_a_stream_error():
-    from connectors.errors import BadResponse
+    from deskpulse.connectors.errors import BadResponse
 
     router = zendesk_router()
     router.get("/api/v2/incremental/tickets/cursor").mock(return_value=httpx.Response(422))
@@ -690,9 +690,9 @@ def test_a_record_of_the_wrong_shape_is_quarantined_with_its_raw_json(tmp_path):
     (and its sideloaded metric set), with the field and the types in the reason."""
     from sqlalchemy import select
 
-    from sync.engine import run_sync
-    from sync.state import Quarantine
-    from sync.warehouse import Warehouse, table
+    from deskpulse.sync.engine import run_sync
+    from deskpulse.sync.state import Quarantine
+    from deskpulse.sync.warehouse import Warehouse, table
 
     page = fixture("tickets_page1.json")
     page["tickets"][0]["requester_id"] = {"id": 1}
@@ -717,7 +717,7 @@ def test_a_record_of_the_wrong_shape_is_quarantined_with_its_raw_json(tmp_path):
 
 
 def test_a_page_of_the_wrong_shape_is_a_stream_error():
-    from connectors.errors import BadResponse
+    from deskpulse.connectors.errors import BadResponse
 
     router = zendesk_router()
     router.get("/api/v2/incremental/tickets/cursor").mock(

@@ -15,15 +15,15 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from connectors.base import Cursor, Page, RequestStats, Stream
-from connectors.zendesk import ZendeskConfig, ZendeskConnector
-from kpi_core.models import WAREHOUSE_MODELS
+from deskpulse.connectors.base import Cursor, Page, RequestStats, Stream
+from deskpulse.connectors.zendesk import ZendeskConfig, ZendeskConnector
+from deskpulse.kpi_core.models import WAREHOUSE_MODELS
 
-server = pytest.importorskip("sandbox.server")
-data = pytest.importorskip("sandbox.data")
-limits = pytest.importorskip("sandbox.limits")
-engine = pytest.importorskip("sync.engine")
-warehouse_mod = pytest.importorskip("sync.warehouse")
+server = pytest.importorskip("deskpulse.sandbox.server")
+data = pytest.importorskip("deskpulse.sandbox.data")
+limits = pytest.importorskip("deskpulse.sandbox.limits")
+engine = pytest.importorskip("deskpulse.sync.engine")
+warehouse_mod = pytest.importorskip("deskpulse.sync.warehouse")
 
 SEED = 11
 TICKETS = 600

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from connectors.zendesk.streams import ENDPOINTS
+from deskpulse.connectors.zendesk.streams import ENDPOINTS
 from tests.connectors.zendesk_fakes import BASE, collect, make_connector, zendesk_router
 
 SPEC = (

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import respx
 
-from connectors.base import Connector, Page, Stream
-from connectors.errors import RecordError
-from connectors.zendesk import ZendeskConnector
+from deskpulse.connectors.base import Connector, Page, Stream
+from deskpulse.connectors.errors import RecordError
+from deskpulse.connectors.zendesk import ZendeskConnector
 
 FIXTURES = Path(__file__).parent / "fixtures" / "zendesk"
 BASE = "https://acme.zendesk.com"

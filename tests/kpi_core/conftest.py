@@ -18,10 +18,10 @@ from sqlalchemy import Connection, Engine, create_engine, insert
 from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel
 
-import kpi_core.models  # noqa: F401 - registers the tables on SQLModel.metadata
-from kpi_core import KpiQuery, KpiValue, compute
-from kpi_core.canonical import coerce_row
-from kpi_core.models import WAREHOUSE_MODELS
+import deskpulse.kpi_core.models  # noqa: F401 - registers the tables on SQLModel.metadata
+from deskpulse.kpi_core import KpiQuery, KpiValue, compute
+from deskpulse.kpi_core.canonical import coerce_row
+from deskpulse.kpi_core.models import WAREHOUSE_MODELS
 from tests.pg import postgres_schema_url
 
 

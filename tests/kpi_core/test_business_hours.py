@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
-from kpi_core.business_hours import (
+from deskpulse.kpi_core.business_hours import (
     Schedule,
     ScheduleError,
     business_seconds,
@@ -18,7 +18,7 @@ from kpi_core.business_hours import (
     schedules_from_dict,
     schedules_from_warehouse,
 )
-from kpi_core.models import Schedule as ScheduleRow
+from deskpulse.kpi_core.models import Schedule as ScheduleRow
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -309,7 +309,7 @@ def test_schedules_from_warehouse() -> None:
 
 def test_docstring_example_loads(tmp_path: Path) -> None:
     """The TOML example in the module docstring (copied to the README) is valid as written."""
-    import kpi_core.business_hours as module
+    import deskpulse.kpi_core.business_hours as module
 
     doc = module.__doc__ or ""
     example = doc.split("```toml\n", 1)[1].split("```", 1)[0]

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-import kpi_core.metrics.contacts  # noqa: F401 - registers the metrics
-from kpi_core.business_hours import schedules_from_dict
+import deskpulse.kpi_core.metrics.contacts  # noqa: F401 - registers the metrics
+from deskpulse.kpi_core.business_hours import schedules_from_dict
 from tests.kpi_core.conftest import Wh
 
 START = datetime(2026, 3, 2, tzinfo=UTC)  # Monday

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-import kpi_core.metrics.customers  # noqa: F401 - registers the metrics
-from kpi_core.metrics.customers import calendar_months, cost_span
+import deskpulse.kpi_core.metrics.customers  # noqa: F401 - registers the metrics
+from deskpulse.kpi_core.metrics.customers import calendar_months, cost_span
 from tests.kpi_core.conftest import Wh
 
 START = datetime(2026, 3, 1, tzinfo=UTC)

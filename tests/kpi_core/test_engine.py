@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from kpi_core import REGISTRY, KpiError, KpiQuery, compute, plan
-from kpi_core.config import ConfigError, KpiConfig, load_config
-from kpi_core.engine import Cell, emit, shared
-from kpi_core.registry import Metric, Param, metric
+from deskpulse.kpi_core import REGISTRY, KpiError, KpiQuery, compute, plan
+from deskpulse.kpi_core.config import ConfigError, KpiConfig, load_config
+from deskpulse.kpi_core.engine import Cell, emit, shared
+from deskpulse.kpi_core.registry import Metric, Param, metric
 
 MARCH = KpiQuery(datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC))
 
@@ -170,8 +170,8 @@ def test_workers_give_the_same_rows_as_one_process(tmp_path: Path) -> None:
     from sqlalchemy import create_engine, insert
     from sqlmodel import SQLModel
 
-    from kpi_core.canonical import coerce_row
-    from kpi_core.models import WAREHOUSE_MODELS
+    from deskpulse.kpi_core.canonical import coerce_row
+    from deskpulse.kpi_core.models import WAREHOUSE_MODELS
 
     engine = create_engine(f"sqlite:///{tmp_path / 'w.db'}")
     SQLModel.metadata.create_all(engine)

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from kpi_core import KpiQuery
-from kpi_core.facts import TicketRow, iter_facts, tag_list, ticket_facts
-from kpi_core.periods import to_ms
+from deskpulse.kpi_core import KpiQuery
+from deskpulse.kpi_core.facts import TicketRow, iter_facts, tag_list, ticket_facts
+from deskpulse.kpi_core.periods import to_ms
 
 MIN = 60_000
 T0 = to_ms(datetime(2026, 3, 2, 10, 0, tzinfo=UTC))

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from kpi_core.periods import local_midnight, month_window, parse_when, periods, to_ms
-from kpi_core.stats import percentile, ratio, summarize
+from deskpulse.kpi_core.periods import local_midnight, month_window, parse_when, periods, to_ms
+from deskpulse.kpi_core.stats import percentile, ratio, summarize
 
 NY = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -132,8 +132,8 @@ def test_sql_bucketing_agrees_with_python_at_every_edge(wh) -> None:
     edges belong to the later bucket, across the October DST change in Berlin."""
     from sqlalchemy import select
 
-    from kpi_core.periods import bucket_case
-    from kpi_core.tables import TICKETS
+    from deskpulse.kpi_core.periods import bucket_case
+    from deskpulse.kpi_core.tables import TICKETS
 
     tz = ZoneInfo("Europe/Berlin")
     p = periods(datetime(2026, 10, 1, tzinfo=tz), datetime(2026, 11, 1, tzinfo=tz), "day", tz)

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-import kpi_core.metrics.social  # noqa: F401 - registers the metrics
-from kpi_core.business_hours import schedules_from_dict
+import deskpulse.kpi_core.metrics.social  # noqa: F401 - registers the metrics
+from deskpulse.kpi_core.business_hours import schedules_from_dict
 from tests.kpi_core.conftest import Wh
 
 START = datetime(2026, 3, 2, tzinfo=UTC)

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy import insert
 
-import kpi_core.metrics.surveys  # noqa: F401 - registers the metrics
-from kpi_core.canonical import parse_datetime
-from kpi_core.models import SurveyResponse
+import deskpulse.kpi_core.metrics.surveys  # noqa: F401 - registers the metrics
+from deskpulse.kpi_core.canonical import parse_datetime
+from deskpulse.kpi_core.models import SurveyResponse
 from tests.kpi_core.conftest import Wh
 
 START = datetime(2026, 3, 1, tzinfo=UTC)

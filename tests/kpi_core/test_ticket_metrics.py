@@ -31,14 +31,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from kpi_core import REGISTRY, KpiQuery, KpiValue, compute
-from kpi_core.business_hours import Schedule, ScheduleSet
-from kpi_core.config import KpiConfig, SlaPolicy, Target, from_dict
-from kpi_core.registry import KpiError
+from deskpulse.kpi_core import REGISTRY, KpiQuery, KpiValue, compute
+from deskpulse.kpi_core.business_hours import Schedule, ScheduleSet
+from deskpulse.kpi_core.config import KpiConfig, SlaPolicy, Target, from_dict
+from deskpulse.kpi_core.registry import KpiError
 
 MARCH = (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC))
 TICKET_METRICS = [
-    m.id for m in REGISTRY.values() if m.compute.__module__.startswith("kpi_core.metrics.tickets_")
+    m.id
+    for m in REGISTRY.values()
+    if m.compute.__module__.startswith("deskpulse.kpi_core.metrics.tickets_")
 ]
 
 

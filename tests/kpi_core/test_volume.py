@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-import kpi_core.metrics.volume  # noqa: F401 - registers the metrics
+import deskpulse.kpi_core.metrics.volume  # noqa: F401 - registers the metrics
 from tests.kpi_core.conftest import Wh
 
 START = datetime(2026, 3, 2, tzinfo=UTC)

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from sandbox import SandboxServer
+from deskpulse.sandbox import SandboxServer
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from sandbox import start_subprocess
+from deskpulse.sandbox import start_subprocess
 
 
 def test_subprocess_prints_env_lines_and_serves() -> None:

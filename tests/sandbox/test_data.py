@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sandbox.data import (
+from deskpulse.sandbox.data import (
     BOT_USER_ID,
     MAX_SPAN,
     SYSTEM_USER_ID,

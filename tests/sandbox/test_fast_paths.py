@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import orjson
 
-from sandbox import render, streams
-from sandbox.data import Account, FastRandom, TicketRef, ts_iso
-from sandbox.zendesk import JSONArray, Response
+from deskpulse.sandbox import render, streams
+from deskpulse.sandbox.data import Account, FastRandom, TicketRef, ts_iso
+from deskpulse.sandbox.zendesk import JSONArray, Response
 
 
 def test_partial_tickets_agree_with_full_ones() -> None:

@@ -7,7 +7,7 @@ import base64
 import httpx
 import pytest
 
-from sandbox import Faults, RateLimits, SandboxServer
+from deskpulse.sandbox import Faults, RateLimits, SandboxServer
 from tests.sandbox.conftest import FakeClock
 
 EVENTS = "/api/v2/incremental/ticket_events.json"

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from sandbox import SandboxServer
+from deskpulse.sandbox import SandboxServer
 
 
 def _query(url: str) -> dict[str, str]:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from sync.warehouse import Warehouse
+from deskpulse.sync.warehouse import Warehouse
 from tests.pg import postgres_schema_url
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from connectors.base import Page, RequestStats, Row
-from connectors.errors import RecordError
-from kpi_core.canonical import coerce_row
+from deskpulse.connectors.base import Page, RequestStats, Row
+from deskpulse.connectors.errors import RecordError
+from deskpulse.kpi_core.canonical import coerce_row
 
 
 class Crash(BaseException):

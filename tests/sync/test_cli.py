@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli import app
+from deskpulse.cli import app
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +75,7 @@ def test_an_unreachable_database_is_one_line_without_the_password(
 
 
 def test_secrets_never_show_in_settings_output(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sync.settings import load_settings
+    from deskpulse.sync.settings import load_settings
 
     monkeypatch.setenv("ZENDESK_API_TOKEN", "tok-very-secret")
     monkeypatch.setenv("DESKPULSE_DATABASE_URL", "postgresql+psycopg://u:pw-secret@h/db")
@@ -110,12 +110,12 @@ def test_python_cli_py_is_the_same_program() -> None:
 
 
 def test_an_unexpected_error_is_still_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sync.reporting
+    import deskpulse.sync.reporting
 
     def broken(*args: object, **kwargs: object) -> None:
         raise ValueError("max_workers must be greater than 0")
 
-    monkeypatch.setattr(sync.reporting, "compute_kpis", broken)
+    monkeypatch.setattr(deskpulse.sync.reporting, "compute_kpis", broken)
     line = one_error_line(runner.invoke(app, ["kpi"]))
     assert line == (
         "error: internal error (ValueError: max_workers must be greater than 0); please report "

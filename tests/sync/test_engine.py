@@ -5,11 +5,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-import sync.ledger as ledger_module
-from connectors.errors import AuthError, RetriesExhausted, StreamUnavailable
-from sync.engine import load_cursors, run_sync
-from sync.state import Quarantine, SyncRun
-from sync.warehouse import Warehouse, table
+import deskpulse.sync.ledger as ledger_module
+from deskpulse.connectors.errors import AuthError, RetriesExhausted, StreamUnavailable
+from deskpulse.sync.engine import load_cursors, run_sync
+from deskpulse.sync.state import Quarantine, SyncRun
+from deskpulse.sync.warehouse import Warehouse, table
 from tests.sync.fakes import Crash, FakeConnector, FakeStream, pages_of, ticket
 
 
@@ -177,7 +177,7 @@ def test_a_fatal_error_stops_the_connector_with_its_message(warehouse: Warehouse
 
 
 def test_asking_for_an_unknown_stream_names_the_real_ones(warehouse: Warehouse) -> None:
-    from connectors.errors import DeskpulseError
+    from deskpulse.connectors.errors import DeskpulseError
 
     with pytest.raises(DeskpulseError, match=r"unknown stream nope \(this source has: tickets\)"):
         run_sync(warehouse, FakeConnector(FakeStream("tickets", [])), streams=["nope"])

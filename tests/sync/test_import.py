@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from cli import app
-from sync.warehouse import Warehouse, table
+from deskpulse.cli import app
+from deskpulse.sync.warehouse import Warehouse, table
 
 runner = CliRunner()
 

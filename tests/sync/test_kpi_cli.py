@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli import app
+from deskpulse.cli import app
 
 runner = CliRunner()
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample"

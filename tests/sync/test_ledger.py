@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
-from sync.engine import WRITER_AFTER_PAGES, load_cursors, run_sync
-from sync.ledger import _pack, _unpack
-from sync.state import SyncRun
-from sync.warehouse import Warehouse, table
+from deskpulse.sync.engine import WRITER_AFTER_PAGES, load_cursors, run_sync
+from deskpulse.sync.ledger import _pack, _unpack
+from deskpulse.sync.state import SyncRun
+from deskpulse.sync.warehouse import Warehouse, table
 from tests.sync.fakes import FakeConnector, FakeStream, pages_of, ticket
 
 
@@ -136,7 +136,7 @@ def test_a_stream_waits_for_the_streams_it_comes_after(tmp_path):
 
 
 def test_a_failing_stream_leaves_the_one_beside_it_running(tmp_path):
-    from connectors.errors import RetriesExhausted
+    from deskpulse.connectors.errors import RetriesExhausted
 
     failing = FakeStream("tickets", [*pages_of(20, 10), RetriesExhausted("503 x6")], after=())
     other = FakeStream("events", [[ticket(n)] for n in range(100, 140)], after=())
@@ -149,7 +149,7 @@ def test_a_failing_stream_leaves_the_one_beside_it_running(tmp_path):
 
 
 def test_a_fatal_error_stops_the_streams_beside_it(tmp_path):
-    from connectors.errors import AuthError
+    from deskpulse.connectors.errors import AuthError
 
     slow = FakeStream("events", [[ticket(n)] for n in range(100, 10_100)], after=())
     fatal = FakeStream("tickets", [AuthError("zendesk: authentication failed (401)")], after=())

@@ -4,7 +4,14 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from sqlalchemy import inspect, select, text
 
-from sync.warehouse import Warehouse, current_revision, head_revision, table, upgrade, upsert
+from deskpulse.sync.warehouse import (
+    Warehouse,
+    current_revision,
+    head_revision,
+    table,
+    upgrade,
+    upsert,
+)
 
 
 def ticket(**fields: object) -> dict[str, object]:

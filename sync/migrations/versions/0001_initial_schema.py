@@ -12,7 +12,7 @@ import sqlmodel.sql.sqltypes
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import kpi_core.types
+import deskpulse.kpi_core.types
 
 revision = "0001"
 down_revision = None
@@ -26,8 +26,10 @@ def upgrade() -> None:
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
         sa.Column("agent_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("started_at", kpi_core.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("ended_at", kpi_core.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "started_at", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column("ended_at", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("state", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column(
             "extra",
@@ -50,7 +52,7 @@ def upgrade() -> None:
         sa.Column("role", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("group", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("active", sa.Boolean(), nullable=True),
-        sa.Column("created_at", kpi_core.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column(
             "extra",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
@@ -62,12 +64,14 @@ def upgrade() -> None:
         "calls",
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-        sa.Column("queued_at", kpi_core.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("queued_at", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("direction", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("customer_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("agent_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-        sa.Column("answered_at", kpi_core.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("ended_at", kpi_core.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "answered_at", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column("ended_at", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("talk_seconds", sa.Float(), nullable=True),
         sa.Column("hold_seconds", sa.Float(), nullable=True),
         sa.Column("wrap_seconds", sa.Float(), nullable=True),
@@ -87,11 +91,15 @@ def upgrade() -> None:
         "chats",
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-        sa.Column("requested_at", kpi_core.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "requested_at", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column("customer_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("agent_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-        sa.Column("answered_at", kpi_core.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("ended_at", kpi_core.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "answered_at", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column("ended_at", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("outcome", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("messages", sa.Integer(), nullable=True),
         sa.Column("ticket_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
@@ -109,8 +117,12 @@ def upgrade() -> None:
         "costs",
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-        sa.Column("period_start", kpi_core.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("period_end", kpi_core.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "period_start", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "period_end", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column("amount", sa.Float(), nullable=False),
         sa.Column("currency", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("category", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
@@ -131,8 +143,8 @@ def upgrade() -> None:
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("email", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("organization", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-        sa.Column("created_at", kpi_core.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("churned_at", kpi_core.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("churned_at", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("acquisition_channel", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column(
             "extra",
@@ -150,7 +162,9 @@ def upgrade() -> None:
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
         sa.Column("customer_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("created_at", kpi_core.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column(
             "extra",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
@@ -171,7 +185,7 @@ def upgrade() -> None:
         sa.Column("views", sa.Integer(), nullable=True),
         sa.Column("helpful_votes", sa.Integer(), nullable=True),
         sa.Column("unhelpful_votes", sa.Integer(), nullable=True),
-        sa.Column("updated_at", kpi_core.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column(
             "extra",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
@@ -185,7 +199,9 @@ def upgrade() -> None:
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
         sa.Column("customer_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("amount", sa.Float(), nullable=False),
-        sa.Column("created_at", kpi_core.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column("currency", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("margin", sa.Float(), nullable=True),
         sa.Column("refunded", sa.Boolean(), nullable=True),
@@ -213,7 +229,9 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=True,
         ),
-        sa.Column("created_at", kpi_core.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("quarantine", schema=None) as batch_op:
@@ -224,9 +242,13 @@ def upgrade() -> None:
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
         sa.Column("rating", sa.Float(), nullable=False),
-        sa.Column("created_at", kpi_core.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column("customer_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-        sa.Column("responded_at", kpi_core.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "responded_at", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("text", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column(
             "extra",
@@ -268,7 +290,7 @@ def upgrade() -> None:
         sa.Column("ticket_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("metric", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("type", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("time", kpi_core.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("time", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("target_minutes", sa.Float(), nullable=True),
         sa.Column("business_hours", sa.Boolean(), nullable=True),
         sa.Column(
@@ -286,11 +308,15 @@ def upgrade() -> None:
         "social_mentions",
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-        sa.Column("created_at", kpi_core.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column("network", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("author", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("text", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-        sa.Column("first_reply_at", kpi_core.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "first_reply_at", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("sentiment", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("is_question", sa.Boolean(), nullable=True),
         sa.Column("ticket_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
@@ -312,7 +338,9 @@ def upgrade() -> None:
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
         sa.Column("survey", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("score", sa.Float(), nullable=True),
-        sa.Column("created_at", kpi_core.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column("scale_min", sa.Float(), nullable=True),
         sa.Column("scale_max", sa.Float(), nullable=True),
         sa.Column("ticket_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
@@ -336,8 +364,10 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("vendor", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("started_at", kpi_core.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("ended_at", kpi_core.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "started_at", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column("ended_at", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("full_refresh", sa.Boolean(), nullable=False),
         sa.Column("rows", sa.Integer(), nullable=False),
@@ -365,7 +395,9 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=True,
         ),
-        sa.Column("updated_at", kpi_core.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "updated_at", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.PrimaryKeyConstraint("source", "stream"),
     )
     op.create_table(
@@ -373,7 +405,9 @@ def upgrade() -> None:
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
         sa.Column("ticket_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("created_at", kpi_core.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("author_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("author_kind", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
@@ -399,7 +433,9 @@ def upgrade() -> None:
         "tickets",
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-        sa.Column("created_at", kpi_core.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column("subject", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("type", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("priority", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
@@ -409,9 +445,9 @@ def upgrade() -> None:
         sa.Column("assignee_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("group", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("tags", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-        sa.Column("updated_at", kpi_core.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("solved_at", kpi_core.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("closed_at", kpi_core.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("solved_at", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("closed_at", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column(
             "extra",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),

@@ -12,7 +12,7 @@ import sqlmodel.sql.sqltypes
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import kpi_core.types
+import deskpulse.kpi_core.types
 
 revision = "0002"
 down_revision = "0001"
@@ -35,8 +35,10 @@ def upgrade() -> None:
         ),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
-        sa.Column("created_at", kpi_core.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("sent_at", kpi_core.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "created_at", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column("sent_at", deskpulse.kpi_core.types.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("write_back_log", schema=None) as batch_op:
