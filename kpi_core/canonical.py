@@ -37,6 +37,10 @@ TICKET_STATUSES = frozenset({"new", "open", "pending", "hold", "solved", "closed
 SOLVED_STATUSES = frozenset({"solved", "closed"})
 PRIORITIES = frozenset({"low", "normal", "high", "urgent"})
 SURVEYS = frozenset({"csat", "nps", "ces", "iqs", "employee"})
+# The help desks' SLA activity, whatever the vendor calls it (meanings: models.SlaEvent).
+SLA_EVENT_TYPES = frozenset(
+    {"applied", "started", "paused", "fulfilled", "breached", "measured", "updated"}
+)
 DEFAULT_SCALES: dict[str, tuple[float, float]] = {
     "csat": (1, 5),
     "nps": (0, 10),
@@ -62,6 +66,7 @@ ENUMS: dict[tuple[str, str], frozenset[str]] = {
     ("social_mentions", "sentiment"): frozenset({"positive", "neutral", "negative"}),
     ("survey_responses", "survey"): SURVEYS,
     ("agent_sessions", "state"): frozenset({"available", "busy", "away"}),
+    ("sla_events", "type"): SLA_EVENT_TYPES,
 }
 
 # Required columns beyond `id` (costs has no id in files: the importer derives one).
@@ -237,6 +242,7 @@ __all__ = [
     "ENUMS",
     "PRIORITIES",
     "REQUIRED",
+    "SLA_EVENT_TYPES",
     "SOCIAL_CHANNELS",
     "SOLVED_STATUSES",
     "SURVEYS",

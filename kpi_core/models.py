@@ -6,7 +6,8 @@ the primary key, so re-syncing a row updates it and never duplicates it. Referen
 file or vendor gives beyond these land in `extra` (JSON), never dropped.
 
 Extensions beyond the catalog, both fed by help desks that report them:
-`sla_events` (Zendesk ticket metric events: SLA activity) and `schedules` (business hours).
+`sla_events` (the help desk's own SLA activity, in the vocabulary of `SlaEvent`) and
+`schedules` (business hours).
 A `survey_responses` row whose `score` is null records a survey that was offered and not answered.
 """
 
@@ -217,13 +218,33 @@ class KbArticle(Keyed, table=True):
 
 
 class SlaEvent(Keyed, table=True):
-    """One SLA activity record (Zendesk ticket metric event): apply, fulfill, breach, ..."""
+    """One SLA activity record reported by a help desk, in a vendor-neutral vocabulary.
+
+    Each connector maps its vendor's words onto these; `raw_type` keeps the vendor's own word
+    (for people, never read by a metric). `type` is one of `canonical.SLA_EVENT_TYPES`:
+
+    - `applied`: a policy set a target on this ticket's clock: `target_minutes` and
+      `business_hours` give it, `extra.policy` / `extra.policy_id` name the policy.
+    - `started`: the clock started, or resumed after a pause.
+    - `paused`: the clock stopped without a verdict (e.g. the ticket went pending).
+    - `fulfilled`: the target was met (or the clock ended) at `time`.
+    - `breached`: the target ran out at `time`.
+    - `measured`: the help desk reported the clock's value, no verdict (`extra.status`).
+    - `updated`: the clock's state was recomputed (e.g. the policy changed), no verdict.
+
+    `metric` names the clock: `reply_time` (until an agent's public reply, first or next),
+    `resolution_time`, `requester_wait_time`, `agent_work_time`, `periodic_update_time`,
+    `pausable_update_time`, `group_ownership_time`; another vendor's clock that means none of
+    these keeps its own name. `extra.instance_id` tells repeated cycles of one clock apart (a
+    ticket's second reply target); `extra.deleted` true marks an event the help desk withdrew.
+    """
 
     __tablename__ = "sla_events"
     __table_args__ = (Index("ix_sla_events_ticket", "source", "ticket_id"),)
     ticket_id: str
     metric: str
     type: str
+    raw_type: str | None = None
     time: datetime = _required_when(index=True)
     target_minutes: float | None = None
     business_hours: bool | None = None

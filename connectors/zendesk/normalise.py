@@ -564,47 +564,6 @@ def rating_rows(rating: Mapping[str, Any]) -> list[Row]:
     ]
 
 
-# --- ticket metric events (SLA) --------------------------------------------------------------
-
-
-def sla_rows(event: Mapping[str, Any]) -> list[Row]:
-    metric = event.get("metric")
-    kind = event.get("type")
-    if not isinstance(metric, str) or not isinstance(kind, str):
-        raise RecordError("ticket metric event without metric/type")
-    sla = event.get("sla")
-    target = business = None
-    extra: dict[str, Any] = {"instance_id": event.get("instance_id")}
-    if isinstance(sla, dict):
-        target = number(sla.get("target"), "sla.target")
-        business = sla.get("business_hours")
-        if business is not None and not isinstance(business, bool):
-            raise RecordError(f"sla.business_hours: not a boolean: {business!r}")
-        policy = sla.get("policy")
-        if isinstance(policy, dict):
-            extra["policy_id"] = policy.get("id")
-            extra["policy"] = policy.get("title")
-    if isinstance(event.get("status"), dict):
-        extra["status"] = event["status"]
-    if event.get("deleted") is True:
-        extra["deleted"] = True
-    return [
-        Row(
-            "sla_events",
-            {
-                "id": ident(event["id"]),
-                "ticket_id": ident(event["ticket_id"]),
-                "metric": metric,
-                "type": kind,
-                "time": required_when(event, "time"),
-                "target_minutes": target,
-                "business_hours": business,
-                "extra": extra,
-            },
-        )
-    ]
-
-
 # --- business hours --------------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from deskpulse.connectors.http import HttpClient, Paginator, Prefetch, RejectedR
 from deskpulse.connectors.records import Record, RecordType
 from deskpulse.connectors.zendesk import normalise as nz
 from deskpulse.connectors.zendesk import records as zr
+from deskpulse.connectors.zendesk.sla import sla_rows
 
 log = logging.getLogger(__name__)
 
@@ -534,8 +535,8 @@ class TicketEventsStream(_TimeBasedStream):
 
 
 class SlaEventsStream(_TimeBasedStream):
-    """Ticket metric events (SLA apply/fulfill/breach, metric activate/pause/measure) ->
-    `sla_events`, time-based from `start_time`."""
+    """Ticket metric events -> `sla_events` in the neutral vocabulary (`zendesk.sla`),
+    time-based from `start_time`."""
 
     endpoint = "ticket_metric_events"
     key = "ticket_metric_events"
@@ -543,7 +544,7 @@ class SlaEventsStream(_TimeBasedStream):
     name = "sla_events"
 
     def normalise(self, record: Any) -> Iterable[Row]:
-        return nz.sla_rows(zr.PLAIN.value(record))
+        return sla_rows(zr.PLAIN.value(record))
 
 
 class CallsStream(_TimeBasedStream):

@@ -340,18 +340,15 @@ def _helpdesk_sla(conn: Connection, query: KpiQuery) -> dict[CellKey, Cell] | No
 
     One item per applied target (ticket, metric, instance): breached at the earliest breach that
     is not marked deleted, when it precedes the fulfilment; else met at the fulfilment; else
-    still running and left out.
+    still running and left out. Reads only the neutral vocabulary (models.SlaEvent).
     """
     events = SLA_EVENTS
-    if (
-        conn.execute(select(events.c.id).where(events.c.type == "apply_sla").limit(1)).first()
-        is None
-    ):
+    if conn.execute(select(events.c.id).where(events.c.type == "applied").limit(1)).first() is None:
         return None
     decided = (
         select(events.c.source, events.c.ticket_id)
         .where(
-            events.c.type.in_(("fulfill", "breach")),
+            events.c.type.in_(("fulfilled", "breached")),
             in_window(events.c.time, query),
             source_filter(events.c.source, query),
         )
@@ -367,18 +364,18 @@ def _helpdesk_sla(conn: Connection, query: KpiQuery) -> dict[CellKey, Cell] | No
         .join(decided, and_(decided.c.source == events.c.source,
                             decided.c.ticket_id == events.c.ticket_id))
         .join(TICKETS, and_(TICKETS.c.source == events.c.source, TICKETS.c.id == events.c.ticket_id))
-        .where(events.c.type.in_(("apply_sla", "fulfill", "breach")), not_deleted())
+        .where(events.c.type.in_(("applied", "fulfilled", "breached")), not_deleted())
     )  # fmt: skip
     targets: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in rows:
         extra = row.extra or {}
         item = targets.setdefault(
             (row.source, row.ticket_id, row.metric, extra.get("instance_id")),
-            {"applied": False, "fulfill": None, "breach": None, "group": tuple(row[6:])},
+            {"applied": False, "fulfilled": None, "breached": None, "group": tuple(row[6:])},
         )
-        if row.type == "apply_sla":
+        if row.type == "applied":
             item["applied"] = True
-        elif (row.type == "fulfill" or not extra.get("deleted")) and (
+        elif (row.type == "fulfilled" or not extra.get("deleted")) and (
             item[row.type] is None or row.time < item[row.type]
         ):
             item[row.type] = row.time
@@ -387,7 +384,7 @@ def _helpdesk_sla(conn: Connection, query: KpiQuery) -> dict[CellKey, Cell] | No
     for item in targets.values():
         if not item["applied"]:
             continue
-        breach, fulfil = item["breach"], item["fulfill"]
+        breach, fulfil = item["breached"], item["fulfilled"]
         if breach is not None and (fulfil is None or breach < fulfil):
             met, at = 0, breach
         elif fulfil is not None:
@@ -415,9 +412,9 @@ def _helpdesk_sla(conn: Connection, query: KpiQuery) -> dict[CellKey, Cell] | No
         "Each ticket x target counts once: met at the fulfilling event, breached when the "
         "target ran out; targets still running are excluded. A solved-then-reopened ticket's "
         "resolution target runs until its final solve. Without a configured policy, the help "
-        "desk's own SLA verdicts are used where it reports them (Zendesk ticket metric events: "
-        "each applied SLA target counts as met at its fulfil event, or as breached at its "
-        "breach event when that came first); otherwise null, with a note in details."
+        "desk's own SLA verdicts are used where it reports them (sla_events: each applied SLA "
+        "target counts as met at its fulfilled event, or as breached at its breached event "
+        "when that came first); otherwise null, with a note in details."
     ),
     unit="ratio",
     direction="higher",

@@ -18,6 +18,8 @@ from deskpulse.connectors.errors import (
 from deskpulse.connectors.zendesk import STREAM_NAMES, ZendeskConfig, ZendeskConnector
 from deskpulse.connectors.zendesk import normalise as nz
 from deskpulse.connectors.zendesk import records as zr
+from deskpulse.connectors.zendesk.sla import sla_rows
+from deskpulse.kpi_core.canonical import SLA_EVENT_TYPES
 from tests.connectors.zendesk_fakes import (
     BASE,
     TOKEN,
@@ -459,8 +461,43 @@ def test_sla_events(full_run):
     assert set(sla) == {"9001", "9002", "9003", "9004"}
     assert sla["9001"]["target_minutes"] == 60.0 and sla["9001"]["business_hours"] is True
     assert sla["9001"]["extra"]["policy"] == "Urgent"
-    assert sla["9003"]["type"] == "breach" and sla["9003"]["time"] == utc("2025-03-01T11:30:00")
+    assert sla["9003"]["time"] == utc("2025-03-01T11:30:00")
+    # Zendesk's event words become the neutral vocabulary; the vendor's own word is kept.
+    assert {k: (r["type"], r["raw_type"]) for k, r in sla.items()} == {
+        "9001": ("applied", "apply_sla"),
+        "9002": ("fulfilled", "fulfill"),
+        "9003": ("breached", "breach"),
+        "9004": ("measured", "measure"),
+    }
     assert result.cursors["sla_events"] == {"start_time": 1740828600}
+
+
+@pytest.mark.parametrize(
+    ("zendesk", "neutral"),
+    [
+        ("apply_sla", "applied"),
+        ("apply_group_sla", "applied"),
+        ("activate", "started"),
+        ("pause", "paused"),
+        ("fulfill", "fulfilled"),
+        ("breach", "breached"),
+        ("measure", "measured"),
+        ("update_status", "updated"),
+    ],
+)
+def test_every_ticket_metric_event_type_maps_to_the_neutral_vocabulary(zendesk, neutral):
+    event = {"id": 1, "ticket_id": 2, "metric": "reply_time", "instance_id": 1,
+             "type": zendesk, "time": "2025-03-01T10:00:00Z"}  # fmt: skip
+    (row,) = sla_rows(event)
+    assert (row.values["type"], row.values["raw_type"]) == (neutral, zendesk)
+    assert neutral in SLA_EVENT_TYPES
+
+
+def test_an_unknown_ticket_metric_event_type_is_a_record_error():
+    event = {"id": 1, "ticket_id": 2, "metric": "reply_time", "type": "teleport",
+             "time": "2025-03-01T10:00:00Z"}  # fmt: skip
+    with pytest.raises(RecordError, match="type: unknown value 'teleport'"):
+        sla_rows(event)
 
 
 def test_schedules_with_iana_zones_and_holidays(full_run):

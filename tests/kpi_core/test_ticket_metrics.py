@@ -33,6 +33,7 @@ import pytest
 
 from deskpulse.kpi_core import REGISTRY, KpiQuery, KpiValue, compute
 from deskpulse.kpi_core.business_hours import Schedule, ScheduleSet
+from deskpulse.kpi_core.canonical import SLA_EVENT_TYPES, InvalidRow, coerce_row
 from deskpulse.kpi_core.config import KpiConfig, SlaPolicy, Target, from_dict
 from deskpulse.kpi_core.registry import KpiError
 
@@ -444,24 +445,24 @@ def test_sla_attainment_from_the_help_desks_own_sla_events(wh: Any) -> None:
     wh.add(
         "sla_events",
         # T1 reply: applied, fulfilled before its target (a stale breach marked deleted) -> met.
-        event(1, "1", "reply_time", "apply_sla", "2026-03-02T09:00:00Z"),
-        event(2, "1", "reply_time", "breach", "2026-03-02T10:00:00Z", deleted=True),
-        event(3, "1", "reply_time", "fulfill", "2026-03-02T09:30:00Z"),
+        event(1, "1", "reply_time", "applied", "2026-03-02T09:00:00Z"),
+        event(2, "1", "reply_time", "breached", "2026-03-02T10:00:00Z", deleted=True),
+        event(3, "1", "reply_time", "fulfilled", "2026-03-02T09:30:00Z"),
         # T1 resolution: breached at 17:00, fulfilled later at 18:00 -> missed.
-        event(4, "1", "resolution_time", "apply_sla", "2026-03-02T09:00:00Z"),
-        event(5, "1", "resolution_time", "breach", "2026-03-02T17:00:00Z"),
-        event(6, "1", "resolution_time", "fulfill", "2026-03-02T18:00:00Z"),
+        event(4, "1", "resolution_time", "applied", "2026-03-02T09:00:00Z"),
+        event(5, "1", "resolution_time", "breached", "2026-03-02T17:00:00Z"),
+        event(6, "1", "resolution_time", "fulfilled", "2026-03-02T18:00:00Z"),
         # T2 reply: fulfilled -> met. T2 resolution: applied, still running -> left out.
-        event(7, "2", "reply_time", "apply_sla", "2026-03-02T09:00:00Z"),
-        event(8, "2", "reply_time", "fulfill", "2026-03-02T09:10:00Z"),
-        event(9, "2", "resolution_time", "apply_sla", "2026-03-02T09:00:00Z"),
+        event(7, "2", "reply_time", "applied", "2026-03-02T09:00:00Z"),
+        event(8, "2", "reply_time", "fulfilled", "2026-03-02T09:10:00Z"),
+        event(9, "2", "resolution_time", "applied", "2026-03-02T09:00:00Z"),
         # T3 reply: breached -> missed. T3 agent_work_time: fulfilled, no SLA applied -> ignored.
-        event(10, "3", "reply_time", "apply_sla", "2026-03-03T09:00:00Z"),
-        event(11, "3", "reply_time", "breach", "2026-03-03T17:00:00Z"),
-        event(12, "3", "agent_work_time", "fulfill", "2026-03-03T12:00:00Z"),
+        event(10, "3", "reply_time", "applied", "2026-03-03T09:00:00Z"),
+        event(11, "3", "reply_time", "breached", "2026-03-03T17:00:00Z"),
+        event(12, "3", "agent_work_time", "fulfilled", "2026-03-03T12:00:00Z"),
         # T4 is deleted: left out.
-        event(13, "4", "reply_time", "apply_sla", "2026-03-03T09:00:00Z"),
-        event(14, "4", "reply_time", "fulfill", "2026-03-03T09:05:00Z"),
+        event(13, "4", "reply_time", "applied", "2026-03-03T09:00:00Z"),
+        event(14, "4", "reply_time", "fulfilled", "2026-03-03T09:05:00Z"),
     )
     (total,) = wh.kpi("sla_attainment", *march)
     # Met: T1 reply, T2 reply. Missed: T1 resolution, T3 reply. 2 of 4.
@@ -471,3 +472,19 @@ def test_sla_attainment_from_the_help_desks_own_sla_events(wh: Any) -> None:
         v.group["priority"]: (v.value, v.n) for v in wh.kpi("sla_attainment", *march, by="priority")
     }
     assert by_priority == {"high": (2 / 3, 3), "low": (0.0, 1)}
+
+
+def test_sla_events_take_only_the_neutral_vocabulary() -> None:
+    """A vendor's own event names (Zendesk's `apply_sla`, `fulfill`, ...) are mapped by its
+    connector; kpi_core never sees them, so the canonical contract refuses them."""
+    base = {"id": "1", "ticket_id": "1", "metric": "reply_time", "time": "2026-03-02T09:00:00Z"}
+    for vendor_word in ("apply_sla", "fulfill", "breach", "activate", "pause", "measure"):
+        with pytest.raises(InvalidRow, match="type: unknown value"):
+            coerce_row("sla_events", {**base, "type": vendor_word}, source="zd")
+    row = coerce_row(
+        "sla_events", {**base, "type": "applied", "raw_type": "apply_sla"}, source="zd"
+    )
+    assert (row["type"], row["raw_type"]) == ("applied", "apply_sla")
+    assert {
+        "applied", "started", "paused", "fulfilled", "breached", "measured", "updated",
+    } == SLA_EVENT_TYPES  # fmt: skip

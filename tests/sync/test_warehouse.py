@@ -96,3 +96,39 @@ def test_sqlite_runs_in_wal_mode(tmp_path) -> None:
     wh = Warehouse(f"sqlite:///{tmp_path / 'w.db'}")
     with wh.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
+
+
+def test_upgrading_turns_zendesk_sla_event_words_into_the_neutral_vocabulary(
+    warehouse: Warehouse,
+) -> None:
+    """Warehouses synced before the neutral SLA vocabulary held Zendesk's own event words."""
+    raw = Warehouse(warehouse.url, migrate=False)
+    upgrade(raw.engine, "0002")
+    zendesk_words = ["apply_sla", "apply_group_sla", "activate", "pause", "fulfill", "breach",
+                     "measure", "update_status"]  # fmt: skip
+    with raw.engine.begin() as connection:
+        for n, word in enumerate(zendesk_words):
+            connection.execute(
+                text(
+                    "INSERT INTO sla_events (source, id, ticket_id, metric, type, time) "
+                    "VALUES ('zendesk', :id, '7', 'reply_time', :type, :at)"
+                ),
+                {"id": str(n), "type": word, "at": datetime(2026, 3, 2)},
+            )
+    raw.dispose()
+
+    warehouse.ensure_schema()
+
+    events = table("sla_events")
+    with warehouse.connect() as connection:
+        rows = connection.execute(select(events.c.raw_type, events.c.type)).all()
+    assert dict(rows) == {
+        "apply_sla": "applied",
+        "apply_group_sla": "applied",
+        "activate": "started",
+        "pause": "paused",
+        "fulfill": "fulfilled",
+        "breach": "breached",
+        "measure": "measured",
+        "update_status": "updated",
+    }
