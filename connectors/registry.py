@@ -1,7 +1,8 @@
 """Which connector serves which vendor: built-ins and plugins register the same way.
 
 A connector factory is any callable `factory(source, **options) -> Connector` (a connector class
-is one). Plugins publish it as an entry point in the group `deskpulse.connectors`, named by vendor:
+is one). `deskpulse sync` builds sources from factories that also carry a `settings_class` and a
+`from_settings` classmethod (the configuration contract in connectors.base). Plugins publish it as an entry point in the group `deskpulse.connectors`, named by vendor:
 
     [project.entry-points."deskpulse.connectors"]
     acme = "acme_deskpulse:AcmeConnector"

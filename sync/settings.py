@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from deskpulse.connectors.errors import ConfigError
@@ -33,14 +33,13 @@ class Settings(BaseSettings):
     # First sync of an incremental stream starts here (ISO date or epoch); default: all history.
     start_date: str | None = Field(None, alias="DESKPULSE_START_DATE")
 
-    zendesk_subdomain: str | None = Field(None, alias="ZENDESK_SUBDOMAIN")
-    zendesk_email: str | None = Field(None, alias="ZENDESK_EMAIL")
-    zendesk_api_token: SecretStr | None = Field(None, alias="ZENDESK_API_TOKEN")
-    zendesk_oauth_token: SecretStr | None = Field(None, alias="ZENDESK_OAUTH_TOKEN")
-    zendesk_base_url: str | None = Field(None, alias="ZENDESK_BASE_URL")
-    # Client-side pacing, requests per minute per bucket: "off", or e.g. "incremental=30"
-    # (the High Volume add-on) over the defaults default=700, incremental=10, talk=10, chat=200.
-    zendesk_rate_limits: str | None = Field(None, alias="ZENDESK_RATE_LIMITS")
+    # Sources to sync: "zendesk, zendesk_eu=zendesk" (name, or name=vendor). Unset: one source
+    # per installed vendor, named after it, when its variables are set (see sync.sources).
+    sources: str | None = Field(None, alias="DESKPULSE_SOURCES")
+
+    # The env file these settings were read from (None: the environment only); sources read
+    # their vendors' settings from the same file.
+    _env_file: Path | None = PrivateAttr(None)
 
     @field_validator("timezone")
     @classmethod
@@ -70,19 +69,32 @@ class Settings(BaseSettings):
         return ZoneInfo(self.timezone)
 
     @property
-    def zendesk_configured(self) -> bool:
-        return bool(
-            (self.zendesk_subdomain or self.zendesk_base_url)
-            and (self.zendesk_oauth_token or (self.zendesk_email and self.zendesk_api_token))
-        )
+    def env_file(self) -> Path | None:
+        return self._env_file
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read settings; a bad value becomes one `ConfigError` line naming the variable."""
+DEFAULT_ENV_FILE = Path(".env")
+
+
+def load_settings(env_file: Path | str | None = DEFAULT_ENV_FILE, **overrides: object) -> Settings:
+    """Read settings from the environment and `env_file` (None: the environment only); a bad
+    value becomes one `ConfigError` line naming the variable."""
+    path = Path(env_file) if env_file is not None else None
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(_env_file=path, **overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else "settings"
-        alias = Settings.model_fields[field].alias if field in Settings.model_fields else field
-        raise ConfigError(f"invalid setting {alias}: {first['msg']}") from None
+        raise ConfigError(setting_error(exc, Settings)) from None
+    settings._env_file = path
+    return settings
+
+
+def setting_error(exc: ValidationError, model: type[BaseSettings], prefix: str = "") -> str:
+    """'invalid setting NAME: reason' for the first error of a settings class's validation."""
+    first = exc.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else ""
+    info = model.model_fields.get(field)
+    name = info.alias if info is not None and info.alias else f"{prefix}{field}".upper()
+    reason = str(first["msg"]).removeprefix("Value error, ")
+    if first["type"] == "missing":
+        reason = "required, not set"
+    return f"invalid setting {name or 'settings'}: {reason}"

@@ -1,24 +1,50 @@
 """Which sources are configured, and the connectors that read them.
 
-One Zendesk source comes from the ZENDESK_* variables and is named `zendesk`. Further sources of
-the same vendor (e.g. two Zendesk brands) get their own names through the same factory path in
-connectors.registry; the warehouse keys every row by source, so they never collide.
+A source is a name, a vendor and that vendor's settings read under the name's env prefix:
+
+    DESKPULSE_SOURCES="zendesk, zendesk_eu=zendesk"
+    -> source `zendesk`    (vendor zendesk) from ZENDESK_SUBDOMAIN, ZENDESK_API_TOKEN, ...
+    -> source `zendesk_eu` (vendor zendesk) from ZENDESK_EU_SUBDOMAIN, ZENDESK_EU_API_TOKEN, ...
+
+Unset, every registered vendor (plugins included) with a settings class is a candidate source
+named after itself, and it is built when any of its variables is set. A source named in
+DESKPULSE_SOURCES must be configured. Each source has its own connector instance: its own
+cursors (the warehouse keys them by source name) and its own rate-limit budget.
+
+The vendor's settings class, its `from_settings` and the `SourceOptions` it receives are the
+contract of connectors.base; this module knows no vendor.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
-from deskpulse.connectors.base import Connector
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings, DotEnvSettingsSource, EnvSettingsSource
+
+from deskpulse.connectors.base import Connector, SourceOptions
 from deskpulse.connectors.errors import ConfigError
 from deskpulse.kpi_core.canonical import InvalidRow, parse_datetime
-from deskpulse.sync.settings import Settings
+from deskpulse.sync.settings import Settings, setting_error
 
-NO_SOURCE = (
-    "no source configured: set ZENDESK_SUBDOMAIN, ZENDESK_EMAIL and ZENDESK_API_TOKEN "
-    "(see .env.example), or load files with `deskpulse import DIR`"
-)
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One entry of DESKPULSE_SOURCES."""
+
+    name: str
+    vendor: str
+
+    @property
+    def env_prefix(self) -> str:
+        return f"{self.name.upper()}_"
 
 
 def start_time(settings: Settings) -> datetime | None:
@@ -33,64 +59,134 @@ def start_time(settings: Settings) -> datetime | None:
         ) from None
 
 
-def rate_limits(text: str | None, defaults: Mapping[str, int]) -> dict[str, int] | None:
-    """`ZENDESK_RATE_LIMITS`: "off", or `bucket=per_minute` pairs over the defaults."""
+def _factories() -> dict[str, Any]:
+    """Registered vendors that `sync` can build from settings: those with a settings class
+    (the `files` connector has none: it is read by `deskpulse import`)."""
+    from deskpulse.connectors import registry
+
+    return {
+        vendor: factory
+        for vendor, factory in registry.load().items()
+        if getattr(factory, "settings_class", None) is not None
+    }
+
+
+def no_source_message(vendors: Sequence[str]) -> str:
+    """Names every vendor `sync` can read, with its variables' prefix."""
+    hints = ", ".join(f"{v} ({v.upper()}_*)" for v in vendors) or "none installed"
+    return (
+        f"no source configured: set the variables of a vendor: {hints}; see .env.example "
+        "(or load files with `deskpulse import DIR`)"
+    )
+
+
+def parse_sources(text: str | None, vendors: Sequence[str]) -> list[SourceSpec] | None:
+    """DESKPULSE_SOURCES as specs; None when unset (every vendor is a candidate)."""
     if text is None or not text.strip():
-        return dict(defaults)
-    if text.strip().lower() in ("off", "none", "0"):
         return None
-    limits = dict(defaults)
+    specs: list[SourceSpec] = []
     for item in text.split(","):
-        name, _, value = item.partition("=")
-        name = name.strip()
-        if name not in defaults or not value.strip().isdigit() or int(value) <= 0:
+        if not item.strip():
+            continue
+        name, _, vendor = item.partition("=")
+        name, vendor = name.strip().lower(), (vendor.strip() or name.strip()).lower()
+        if not _NAME.match(name):
             raise ConfigError(
-                f"invalid setting ZENDESK_RATE_LIMITS: {item.strip()!r} (use off, or e.g. "
-                f"incremental=30; buckets: {', '.join(defaults)})"
+                f"invalid setting DESKPULSE_SOURCES: {name!r} is not a source name "
+                "(lower-case letters, digits and _, starting with a letter)"
             )
-        limits[name] = int(value)
-    return limits
+        if vendor not in vendors:
+            raise ConfigError(
+                f"invalid setting DESKPULSE_SOURCES: {item.strip()!r}: unknown vendor "
+                f"{vendor!r} (installed: {', '.join(vendors)})"
+            )
+        if any(s.name == name for s in specs):
+            raise ConfigError(f"invalid setting DESKPULSE_SOURCES: source {name!r} is listed twice")
+        specs.append(SourceSpec(name, vendor))
+    return specs
 
 
-def configured(settings: Settings) -> list[str]:
-    """Names of the sources the settings describe."""
-    names = []
-    if settings.zendesk_subdomain or settings.zendesk_base_url:
-        names.append("zendesk")
-    return names
+def _present(settings_class: type[BaseSettings], prefix: str, env_file: Path | None) -> bool:
+    """Whether any variable of the settings class is set under `prefix` (environment or file)."""
+    fields = set(settings_class.model_fields)
+    found = dict(EnvSettingsSource(settings_class, env_prefix=prefix, env_ignore_empty=True)())
+    if env_file is not None:
+        dotenv = DotEnvSettingsSource(
+            settings_class, env_file=env_file, env_prefix=prefix, env_ignore_empty=True
+        )
+        found.update(dotenv())
+    return any(key in fields and value not in (None, "") for key, value in found.items())
+
+
+def load_source_settings(
+    settings_class: type[BaseSettings], prefix: str, env_file: Path | None
+) -> BaseSettings:
+    """A vendor's settings under `prefix`; a bad value is one ConfigError naming the variable."""
+    try:
+        return settings_class(_env_prefix=prefix, _env_file=env_file)
+    except ValidationError as exc:
+        raise ConfigError(setting_error(exc, settings_class, prefix)) from None
+
+
+def configured(settings: Settings) -> list[SourceSpec]:
+    """The sources the settings describe, in order (DESKPULSE_SOURCES, else vendor order)."""
+    factories = _factories()
+    vendors = sorted(factories)
+    specs = parse_sources(settings.sources, vendors)
+    if specs is None:
+        return [
+            SourceSpec(v, v)
+            for v in vendors
+            if _present(factories[v].settings_class, f"{v.upper()}_", settings.env_file)
+        ]
+    for spec in specs:
+        if not _present(factories[spec.vendor].settings_class, spec.env_prefix, settings.env_file):
+            raise ConfigError(
+                f"source {spec.name} ({spec.vendor}) is listed in DESKPULSE_SOURCES but none of "
+                f"its {spec.env_prefix}* variables is set (see .env.example)"
+            )
+    return specs
 
 
 def build_connectors(settings: Settings, only: Sequence[str] | None = None) -> list[Connector]:
-    names = configured(settings)
-    if not names:
-        raise ConfigError(NO_SOURCE)
+    """A connector per configured source (`only`: just these names)."""
+    specs = configured(settings)
+    if not specs:
+        raise ConfigError(no_source_message(sorted(_factories())))
+    names = [s.name for s in specs]
     if only:
         unknown = sorted(set(only) - set(names))
         if unknown:
             raise ConfigError(
                 f"unknown source {', '.join(unknown)} (configured: {', '.join(names)})"
             )
-        names = [n for n in names if n in only]
-    return [_build(name, settings) for name in names]
+        specs = [s for s in specs if s.name in only]
+    begin = start_time(settings)
+    connectors: list[Connector] = []
+    try:
+        for spec in specs:
+            connectors.append(build(spec, settings, start=begin))
+    except BaseException:
+        for connector in connectors:
+            connector.close()
+        raise
+    return connectors
 
 
-def _build(name: str, settings: Settings) -> Connector:
-    from deskpulse.connectors.registry import create
-    from deskpulse.connectors.zendesk import DEFAULT_RATE_LIMITS, ZendeskConfig
-
-    config = ZendeskConfig(
-        subdomain=settings.zendesk_subdomain,
-        email=settings.zendesk_email,
-        api_token=settings.zendesk_api_token,  # type: ignore[arg-type]
-        oauth_token=settings.zendesk_oauth_token,  # type: ignore[arg-type]
-        base_url=settings.zendesk_base_url,
+def build(
+    spec: SourceSpec, settings: Settings, *, start: datetime | None = None, **options: Any
+) -> Connector:
+    """One source's connector: its vendor's settings under its prefix, plus the shared options."""
+    factory = _factories()[spec.vendor]
+    vendor_settings = load_source_settings(
+        factory.settings_class, spec.env_prefix, settings.env_file
     )
-    return create(
-        "zendesk",
-        name,
-        config=config,
+    shared = SourceOptions(
+        env_prefix=spec.env_prefix,
         timeout=settings.http_timeout,
         max_retries=settings.max_retries,
-        start_time=start_time(settings),
-        rate_limits=rate_limits(settings.zendesk_rate_limits, DEFAULT_RATE_LIMITS),
+        start_time=start,
+        **options,
     )
+    connector: Connector = factory.from_settings(spec.name, vendor_settings, shared)
+    return connector

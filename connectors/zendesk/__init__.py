@@ -82,23 +82,22 @@ from typing import Any
 
 import httpx
 
-from deskpulse.connectors.base import RequestStats, Stream
+from deskpulse.connectors.base import RequestStats, SourceOptions, Stream
 from deskpulse.connectors.errors import ConfigError
-from deskpulse.connectors.http import DEFAULT_BUCKET, HttpClient, RateLimiter
+from deskpulse.connectors.http import HttpClient, RateLimiter
 from deskpulse.connectors.zendesk.config import Secret, ZendeskConfig
+from deskpulse.connectors.zendesk.settings import (
+    DEFAULT_RATE_LIMITS,
+    ZendeskSettings,
+    parse_rate_limits,
+)
 from deskpulse.connectors.zendesk.streams import (
-    CHAT,
     ENDPOINTS,
-    INCREMENTAL,
     STREAM_TYPES,
-    TALK,
     Context,
     Directory,
     start_epoch,
 )
-
-DEFAULT_RATE_LIMITS: Mapping[str, int] = {DEFAULT_BUCKET: 700, INCREMENTAL: 10, TALK: 10, CHAT: 200}
-"""Requests per minute per bucket on real Zendesk (Enterprise plan; lower plans: 200-400)."""
 
 STREAM_NAMES: tuple[str, ...] = tuple(t.name for t in STREAM_TYPES)
 
@@ -113,6 +112,30 @@ class ZendeskConnector:
 
     vendor = "zendesk"
     capabilities = frozenset({"read", "write_back"})
+    settings_class = ZendeskSettings
+
+    @classmethod
+    def from_settings(
+        cls, source: str, settings: ZendeskSettings, options: SourceOptions
+    ) -> ZendeskConnector:
+        """The source's connector from its `<PREFIX>*` settings (see connectors.base)."""
+        config = ZendeskConfig(
+            subdomain=settings.subdomain,
+            email=settings.email,
+            api_token=settings.api_token,  # type: ignore[arg-type]
+            oauth_token=settings.oauth_token,  # type: ignore[arg-type]
+            base_url=settings.base_url,
+            prefix=options.env_prefix,
+        )
+        return cls(
+            source,
+            config,
+            start_time=options.start_time,
+            rate_limits=parse_rate_limits(settings.rate_limits, DEFAULT_RATE_LIMITS),
+            max_retries=options.max_retries,
+            timeout=options.timeout,
+            sleep=options.sleep,
+        )
 
     def __init__(
         self,
@@ -152,9 +175,7 @@ class ZendeskConnector:
             rate_limiter=RateLimiter(rate_limits, sleep=sleep),
             sleep=sleep,
             auth_hint=config.auth_hint,
-            reach_hint="check ZENDESK_BASE_URL / network"
-            if config.base_url
-            else "check ZENDESK_SUBDOMAIN / network",
+            reach_hint=f"{config.url_hint} / network",
         )
         self._start = start_epoch(start_time)
         self.stats: RequestStats = self.client.stats
@@ -191,4 +212,5 @@ __all__ = [
     "Secret",
     "ZendeskConfig",
     "ZendeskConnector",
+    "ZendeskSettings",
 ]

@@ -85,23 +85,21 @@ class ZendeskConfig:
     api_token: Secret | str | None = field(default=None, repr=False)
     oauth_token: Secret | str | None = field(default=None, repr=False)
     base_url: str | None = None
+    # Names the variables in messages: "ZENDESK_" for source `zendesk`, "ZENDESK_EU_" for another.
+    prefix: str = "ZENDESK_"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "api_token", _secret(self.api_token))
         object.__setattr__(self, "oauth_token", _secret(self.oauth_token))
+        var = self.prefix
         if not self.base_url and not self.subdomain:
-            raise ConfigError("zendesk: set ZENDESK_SUBDOMAIN (or ZENDESK_BASE_URL)")
-        if self.base_url and not self.base_url.startswith(("http://", "https://")):
-            raise ConfigError("zendesk: ZENDESK_BASE_URL must start with http:// or https://")
-        if self.subdomain and not self.base_url and not _valid_subdomain(self.subdomain):
-            raise ConfigError(
-                "zendesk: ZENDESK_SUBDOMAIN must be the subdomain alone, e.g. 'acme' for "
-                "acme.zendesk.com"
-            )
+            raise ConfigError(f"zendesk: set {var}SUBDOMAIN (or {var}BASE_URL)")
+        if self.base_url and (problem := base_url_problem(self.base_url)):
+            raise ConfigError(f"zendesk: {var}BASE_URL {problem}")
+        if self.subdomain and not self.base_url and (problem := subdomain_problem(self.subdomain)):
+            raise ConfigError(f"zendesk: {var}SUBDOMAIN {problem}")
         if self.oauth_token is None and not (self.email and self.api_token is not None):
-            raise ConfigError(
-                "zendesk: set ZENDESK_EMAIL and ZENDESK_API_TOKEN (or ZENDESK_OAUTH_TOKEN)"
-            )
+            raise ConfigError(f"zendesk: set {var}EMAIL and {var}API_TOKEN (or {var}OAUTH_TOKEN)")
 
     @property
     def url(self) -> str:
@@ -124,9 +122,22 @@ class ZendeskConfig:
     @property
     def auth_hint(self) -> str:
         if self.uses_oauth:
-            return "check ZENDESK_OAUTH_TOKEN"
-        return "check ZENDESK_EMAIL and ZENDESK_API_TOKEN"
+            return f"check {self.prefix}OAUTH_TOKEN"
+        return f"check {self.prefix}EMAIL and {self.prefix}API_TOKEN"
+
+    @property
+    def url_hint(self) -> str:
+        """What to check when the host is wrong or unreachable."""
+        return f"check {self.prefix}BASE_URL" if self.base_url else f"check {self.prefix}SUBDOMAIN"
 
 
-def _valid_subdomain(value: str) -> bool:
-    return bool(value) and all(c.isalnum() or c == "-" for c in value)
+def base_url_problem(value: str) -> str | None:
+    if not value.strip().lower().startswith(("http://", "https://")):
+        return "must start with http:// or https://"
+    return None
+
+
+def subdomain_problem(value: str) -> str | None:
+    if not value or not all(c.isalnum() or c == "-" for c in value):
+        return "must be the subdomain alone, e.g. 'acme' for acme.zendesk.com"
+    return None

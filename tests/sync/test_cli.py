@@ -44,14 +44,14 @@ def one_error_line(result) -> str:
 
 def test_sync_without_any_source_says_what_to_set() -> None:
     line = one_error_line(runner.invoke(app, ["sync"]))
-    assert line.startswith("error: no source configured: set ZENDESK_SUBDOMAIN")
+    assert line.startswith("error: no source configured: set the variables of a vendor: zendesk")
 
 
 def test_a_bad_time_zone_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DESKPULSE_TIMEZONE", "Mars/Olympus")
     line = one_error_line(runner.invoke(app, ["status"]))
     assert line == (
-        "error: invalid setting DESKPULSE_TIMEZONE: Value error, unknown IANA time zone "
+        "error: invalid setting DESKPULSE_TIMEZONE: unknown IANA time zone "
         "'Mars/Olympus' (e.g. Europe/Berlin)"
     )
 
