@@ -20,6 +20,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -440,6 +441,62 @@ def kpi(
 
 def _day(moment: datetime, tz: Any) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M").removesuffix(" 00:00")
+
+
+@app.command()
+def report(
+    out_file: Annotated[
+        Path, typer.Option("--out", "-o", help="Where to write the HTML report.")
+    ] = Path("report.html"),
+    start: Annotated[
+        str | None,
+        typer.Option("--from", help="Start date/time (inclusive). Default: 30 days ago."),
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="End date/time (exclusive). Default: tomorrow 00:00.")
+    ] = None,
+    every: Annotated[
+        Every | None,
+        typer.Option("--every", help="Trend buckets. Default: by day up to 2 months, then week."),
+    ] = None,
+    by: Annotated[
+        str, typer.Option("--by", help="Breakdown: agent, group, channel, type, priority, source.")
+    ] = "agent",
+    business_hours: Annotated[
+        bool, typer.Option("--business-hours", help="Durations in business time.")
+    ] = False,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", help="Only rows of this source (repeatable).")
+    ] = None,
+) -> None:
+    """Write a self-contained HTML report: headline KPIs, trends, breakdowns, distributions."""
+    with friendly_errors():
+        settings = _setup()
+        from deskpulse.kpi_core.registry import DIMENSIONS
+        from deskpulse.sync.report import build_report, render_html
+
+        if by not in DIMENSIONS:
+            fail(f"--by takes one of {', '.join(DIMENSIONS)}, got {by!r}", 2)
+        with err.status("computing the report…", spinner="dots"):
+            built = build_report(
+                settings,
+                start=start,
+                end=end,
+                every=every.value if every else None,
+                by=by,
+                business_hours=business_hours,
+                sources=source,
+            )
+            page = render_html(built)
+        try:
+            out_file.write_text(page, encoding="utf-8")
+        except OSError as exc:
+            fail(f"cannot write the report to {out_file}: {exc.strerror or exc}")
+        shown = sum(1 for v in built.values if v.n)
+        err.print(
+            f"report written to {escape(str(out_file.resolve()))} "
+            f"({len(page) // 1024:,} KiB; {shown} values, {len(built.missing)} metrics without data)"
+        )
 
 
 # ------------------------------------------------------------------------------------------ db

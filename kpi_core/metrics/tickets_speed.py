@@ -64,11 +64,12 @@ _CLOCK_NOTE = " In calendar or business time (--business-hours)."
     anchor="the first response",
 )
 def first_response_time(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValue]:
-    def measure(f: TicketFacts, clk: Clock) -> tuple[float, float] | None:
-        at = f.first_reply_ms
-        return None if at is None else (at, clk.seconds(f, f.created_ms, at))
+    return duration_metric(conn, query, m, _first_response, calendar=Calendar("first_reply_ms"))
 
-    return duration_metric(conn, query, m, measure, calendar=Calendar("first_reply_ms"))
+
+def _first_response(f: TicketFacts, clk: Clock) -> tuple[float, float] | None:
+    at = f.first_reply_ms
+    return None if at is None else (at, clk.seconds(f, f.created_ms, at))
 
 
 @metric(
@@ -491,3 +492,22 @@ def sla_attainment(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValu
                 },
             )
     return emit(m, query, cells)
+
+
+MEASURES: dict[str, Measure] = {
+    "first_response_time": _first_response,
+    "resolution_time": _full_resolution,
+}
+"""Per-ticket measures of the duration metrics: (anchor epoch-ms, seconds) for one ticket."""
+
+
+def ticket_durations(conn: Connection, query: KpiQuery, metric_id: str) -> list[float]:
+    """The per-ticket seconds behind a duration metric over the query's whole window (ungrouped):
+    the same tickets and clock as the metric, so their mean, median and p90 are the metric's."""
+    measure, clk, p = MEASURES[metric_id], clock(query), window(query)
+    durations = []
+    for f in facts(conn, query):
+        item = measure(f, clk)
+        if item is not None and p.start_ms <= item[0] < p.end_ms:
+            durations.append(item[1])
+    return durations
