@@ -214,13 +214,14 @@ def test_sync_through_faults_ends_identical(clean_run, tmp_path):
     faults = limits.Faults(
         error_rate=0.2,
         timeout_rate=0.05,
-        timeout_seconds=0.5,
+        timeout_seconds=2.5,
         truncate_rate=0.05,
         malformed_rate=0.05,
         seed=3,
     )
     with server.SandboxServer(seed=SEED, tickets=TICKETS, rate_limit=False, faults=faults) as sb:
-        connector = make_connector(sb, timeout=0.2, max_retries=10)
+        # A timeout well above a loaded machine's answer time, below the injected delay.
+        connector = make_connector(sb, timeout=1.5, max_retries=10)
         warehouse = new_warehouse(tmp_path, "faults")
         report = engine.run_sync(warehouse, connector)
         assert report.status == "ok", report.message
