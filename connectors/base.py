@@ -9,7 +9,8 @@ quarantined with the reason and the raw payload, and the page goes on. Any other
 with a "this is a bug in the <vendor> connector" line, and nothing is quarantined.
 
 Capability flags (`Connector.capabilities`) say what a connector can do beyond reading, instead of
-empty methods.
+empty methods: `"read"`, and for writing results back into the help desk `WRITE_TICKET_FIELDS`,
+`WRITE_USER_FIELDS` and `WRITE_POSTS`, each with its small protocol at the end of this module.
 
 Configuration: a connector owns its settings (the seam `deskpulse sync` builds sources through)
     class AcmeSettings(BaseSettings):          # pydantic-settings; SecretStr for keys
@@ -38,7 +39,7 @@ Configuration: a connector owns its settings (the seam `deskpulse sync` builds s
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol, runtime_checkable
@@ -121,3 +122,98 @@ class SourceOptions:
         """The environment variable behind a settings field: `var("base_url")` ->
         `ZENDESK_EU_BASE_URL`."""
         return f"{self.env_prefix}{field}".upper()
+
+
+# --- write-back -------------------------------------------------------------------------------
+#
+# A connector that can write results back says which kinds in `capabilities` and implements the
+# matching protocol below, nothing else: a connector without WRITE_POSTS has no post methods.
+# Writes are batched per call; the connector decides how (Zendesk: bulk `update_many` jobs of up
+# to 100 records; LiveAgent: one `PUT /tickets/{id}` each) and paces them within the vendor's
+# limits. Every record gets a `WriteResult`, so the caller's ledger retries only the failures.
+# A write must be safe to repeat with the same values (a retry after a crash sends it again);
+# the `read_*` / `find_post` methods let the caller check what already arrived before resending.
+
+WRITE_TICKET_FIELDS = "write:ticket_fields"
+"""Capability: per-ticket custom field values (`TicketFieldWriter`)."""
+WRITE_USER_FIELDS = "write:user_fields"
+"""Capability: per-customer values on user/profile records (`UserFieldWriter`)."""
+WRITE_POSTS = "write:posts"
+"""Capability: summary posts, e.g. a KPI digest (`Poster`)."""
+WRITE_CAPABILITIES = (WRITE_TICKET_FIELDS, WRITE_USER_FIELDS, WRITE_POSTS)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldValues:
+    """Values for one vendor record (a ticket or a user), keyed by the vendor's field key
+    (Zendesk: the custom ticket field's id, or the user field's key; Klaviyo: the property)."""
+
+    record_id: str
+    values: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """A summary post. `key` is its idempotency key (e.g. `digest:weekly:2026-W48`): the
+    connector stores it with the post at the vendor so that `find_post(key)` finds it again."""
+
+    key: str
+    title: str
+    body: str
+
+
+OK = "ok"
+FAILED = "failed"
+RETRY = "retry"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What became of one record's write: `ok`; `failed` (the vendor refused it: `reason` says
+    why; the caller may try again on a later run); or `retry` (throttled or unavailable, try
+    again after `retry_after` seconds when given). `ref` is the vendor's id for a created post."""
+
+    record_id: str
+    status: str = OK
+    reason: str | None = None
+    retry_after: float | None = None
+    ref: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+
+@runtime_checkable
+class TicketFieldWriter(Protocol):
+    def write_ticket_fields(self, batch: Sequence[FieldValues]) -> list[WriteResult]:
+        """Write each ticket's field values; one result per record of `batch`."""
+        ...
+
+    def read_ticket_fields(
+        self, record_ids: Sequence[str], fields: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        """The current values of `fields` on these tickets (missing tickets are left out)."""
+        ...
+
+
+@runtime_checkable
+class UserFieldWriter(Protocol):
+    def write_user_fields(self, batch: Sequence[FieldValues]) -> list[WriteResult]:
+        """Write each user's (customer's) field values; one result per record of `batch`."""
+        ...
+
+    def read_user_fields(
+        self, record_ids: Sequence[str], fields: Sequence[str]
+    ) -> dict[str, dict[str, Any]]: ...
+
+
+@runtime_checkable
+class Poster(Protocol):
+    def post(self, post: Post) -> WriteResult:
+        """Publish `post`; the result's `record_id` is the post's key, `ref` the vendor's id."""
+        ...
+
+    def find_post(self, key: str) -> str | None:
+        """The vendor's id of the post published under `key`, or None."""
+        ...

@@ -450,20 +450,16 @@ def raw_rows(conn: Connection, stmt: Any, size: int = 20_000) -> Iterator[Sequen
         result.close()
 
 
-def _statements(
-    conn: Connection, query: KpiQuery, lookback_ms: int, with_extra: bool
-) -> tuple[Callable[[datetime, datetime], Any], datetime, list[Any]]:
-    """(recent(lo, hi) -> statement for tickets created in [lo, hi), lo, [older statement])."""
+def _columns(with_extra: bool) -> list[Any]:
+    """The loader's columns: a `TicketRow`'s, then the ticket's event tokens (see derive)."""
     t, e = TICKETS, EVENTS
-    lo = query.start if not lookback_ms else _shift(query.start, -lookback_ms)
-    keep = and_(_not_deleted(), source_filter(t.c.source, query))
     events = (
         select(concat_events(_event_token(), e.c.created_at, e.c.id))
         .where(e.c.source == t.c.source, e.c.ticket_id == t.c.id, _counted_events())
         .correlate(t)
         .scalar_subquery()
     )
-    columns = [
+    return [
         t.c.source,
         t.c.id,
         epoch_ms(t.c.created_at),
@@ -481,6 +477,25 @@ def _statements(
         t.c.extra if with_extra else literal(None),
         events,
     ]
+
+
+def facts_where(
+    conn: Connection, *where: ColumnElement[bool], with_extra: bool = True
+) -> Iterator[TicketFacts]:
+    """The facts of every non-deleted ticket matching `where` (conditions on the tickets table),
+    with status spans, and `extra` when `with_extra` (business hours read schedules from it)."""
+    stmt = select(*_columns(with_extra)).where(_not_deleted(), *where)
+    return _derive_rows(conn, stmt, keep_spans=True)
+
+
+def _statements(
+    conn: Connection, query: KpiQuery, lookback_ms: int, with_extra: bool
+) -> tuple[Callable[[datetime, datetime], Any], datetime, list[Any]]:
+    """(recent(lo, hi) -> statement for tickets created in [lo, hi), lo, [older statement])."""
+    t = TICKETS
+    lo = query.start if not lookback_ms else _shift(query.start, -lookback_ms)
+    keep = and_(_not_deleted(), source_filter(t.c.source, query))
+    columns = _columns(with_extra)
 
     def recent(since: datetime, until: datetime) -> Any:
         return select(*columns).where(t.c.created_at >= since, t.c.created_at < until, keep)
@@ -557,6 +572,7 @@ __all__ = [
     "Event",
     "TicketFacts",
     "TicketRow",
+    "facts_where",
     "iter_facts",
     "load_facts",
     "tag_list",

@@ -32,6 +32,8 @@ _NONE: tuple[()] = ()
 """An empty JSON array (orjson writes tuples as arrays): immutable, so every record shares it."""
 _BOT_TAGS = ("bot",)
 WRITE_AUDIT_BASE = 950_000_000_000
+CREATED_TICKET_BASE = 900_000_000
+"""Ids of tickets created through the API (summary posts), apart from generated ones."""
 CUSTOM_STATUS_IDS = {
     "new": 360_020_000_001,
     "open": 360_020_000_002,

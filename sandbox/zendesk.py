@@ -149,6 +149,16 @@ PUT /api/v2/tickets/{id}.json  body `{"ticket": {custom_fields, status, priority
 PUT /api/v2/tickets/update_many.json?ids=1,2 body `{"ticket": {...}}`, or body
     `{"tickets": [{id, ...}, ...]}` -> 200 `{job_status: {id, url, status: "queued", ...}}`;
     GET /api/v2/job_statuses/{id}.json -> `{job_status: {status: "completed", results: [...]}}`.
+    Per-ticket failures are job results `{id, success: false, error, details}`, as Zendesk
+    reports them: an unknown id (RecordNotFound), a closed ticket (RecordInvalid), or a ticket
+    a test made refuse (`WriteLog.refuse[id] = n`: its next n bulk updates fail).
+GET /api/v2/tickets/show_many.json?ids=1,2 and /api/v2/users/show_many.json?ids= (<= 100 ids)
+    -> `{tickets|users: [...]}` with the writes applied; unknown ids are left out.
+PUT /api/v2/users/update_many.json body `{"users": [{id, user_fields: {...}}]}` -> a job as
+    above; the written user_fields show in user show / show_many (not in the users export).
+POST /api/v2/tickets.json body `{"ticket": {subject, comment: {body, public}, external_id,
+    tags}}` -> 201 `{ticket}` (ids from 900000001); GET /api/v2/tickets.json?external_id= lists
+    them. Created tickets are recorded but not served by the exports (a sandbox gap).
 
 Fault injection (SandboxServer(faults=sandbox.limits.Faults(...)); per path prefix with `paths`)
 ----------------------------------------------------------------------------------------------
@@ -327,6 +337,20 @@ def _int_arg(req: Request, name: str, default: int, lo: int, hi: int) -> int:
     return val
 
 
+def _record_id(raw: Any) -> int:
+    try:
+        return int(str(raw).strip())
+    except ValueError:
+        raise _bad(f"invalid id {raw!r}") from None
+
+
+def _ids_arg(req: Request) -> list[int]:
+    raw = [part for part in (req.arg("ids") or "").split(",") if part.strip()]
+    if not raw or len(raw) > 100:
+        raise _bad("ids: 1 to 100 comma-separated ids")
+    return [_record_id(part) for part in raw]
+
+
 def _b64(s: str) -> str:
     return base64.urlsafe_b64encode(s.encode()).decode()
 
@@ -351,7 +375,12 @@ class WriteLog:
         self.overrides: dict[int, dict[str, Any]] = {}
         self.tail: list[tuple[int, int]] = []  # (generated_ts, ticket id) of updated tickets
         self._seq = 0
-        self.jobs: dict[str, list[int]] = {}
+        # job id -> [(record id, failure or None)]; a failure is (error, details).
+        self.jobs: dict[str, list[tuple[int, tuple[str, str] | None]]] = {}
+        self.user_fields: dict[int, dict[str, Any]] = {}  # user id -> written user_fields
+        self.created: list[dict[str, Any]] = []  # tickets created through the API (posts)
+        # Ticket id -> how many more bulk updates of it fail (tests' transient failures).
+        self.refuse: dict[int, int] = {}
         # Ticket events produced by writes: records as streams.audits_of makes them.
         self.audits: list[Record] = []
 
@@ -385,6 +414,17 @@ class WriteLog:
             self.tail.clear()
             self.jobs.clear()
             self.audits.clear()
+            self.user_fields.clear()
+            self.created.clear()
+            self.refuse.clear()
+
+    def refused(self, ticket_id: int) -> bool:
+        """Whether this update of `ticket_id` is to fail (and count it down)."""
+        with self._lock:
+            left = self.refuse.get(ticket_id, 0)
+            if left > 0:
+                self.refuse[ticket_id] = left - 1
+            return left > 0
 
     def add_audit(self, ref: TicketRef, audit: Audit, seq: int) -> None:
         with self._lock:
@@ -483,6 +523,8 @@ ROUTES: tuple[Route, ...] = (
         "incremental-exports-cursor",
     ),
     _r("GET", "/api/v2/users", "users", "users_list"),
+    _r("PUT", "/api/v2/users/update_many", "writes", "users_update_many"),
+    _r("GET", "/api/v2/users/show_many", "users", "users_show_many"),
     _r("GET", "/api/v2/users/me", "users", "user_me"),
     _r("GET", "/api/v2/users/{id}", "users", "user_show"),
     _r("GET", "/api/v2/groups", "groups", "groups"),
@@ -499,6 +541,9 @@ ROUTES: tuple[Route, ...] = (
     _r("GET", "/api/v2/business_hours/schedules", "business_hours", "schedules"),
     _r("GET", "/api/v2/business_hours/schedules/{id}/holidays", "business_hours", "holidays"),
     _r("PUT", "/api/v2/tickets/update_many", "writes", "update_many"),
+    _r("GET", "/api/v2/tickets/show_many", "tickets", "tickets_show_many"),
+    _r("GET", "/api/v2/tickets", "tickets", "tickets_by_external_id"),
+    _r("POST", "/api/v2/tickets", "writes", "ticket_create"),
     _r("GET", "/api/v2/tickets/{id}", "tickets", "ticket_show"),
     _r("PUT", "/api/v2/tickets/{id}", "writes", "ticket_update"),
     _r("GET", "/api/v2/job_statuses/{id}", "writes", "job_status"),
@@ -678,7 +723,7 @@ class ZendeskAPI:
             k = None
         if k is None:
             raise ApiError(404, "RecordNotFound", "Not found")
-        return Response.json(200, {"user": render.user_json(self.account.user(k), self.base_url)})
+        return Response.json(200, {"user": self._user_json(k)})
 
     # ---- groups, memberships (list endpoints with dual pagination) ----------------------
 
@@ -1190,46 +1235,142 @@ class ZendeskAPI:
 
     def h_update_many(self, req: Request, _: dict[str, str]) -> Response:
         body = self._parse_body(req)
-        batch: list[tuple[Ticket, dict[str, Any]]] = []
+        batch: list[tuple[int, dict[str, Any]]] = []
         if isinstance(body.get("tickets"), list):
             for item in body["tickets"]:
                 if not isinstance(item, dict) or "id" not in item:
                     raise _bad("each ticket needs an id")
-                batch.append((self._ticket_or_404(str(item["id"])), item))
+                batch.append((_record_id(item["id"]), item))
         elif isinstance(body.get("ticket"), dict) and req.arg("ids"):
             for raw in (req.arg("ids") or "").split(","):
-                batch.append((self._ticket_or_404(raw.strip()), body["ticket"]))
+                batch.append((_record_id(raw), body["ticket"]))
         else:
             raise _bad("expected {tickets: [...]} or ?ids= with {ticket: {...}}")
         if len(batch) > 100:
             raise _bad("update_many accepts at most 100 tickets")
-        self.writes.record(self._write_entry(req, body, [t.id for t, _ in batch]))
-        for t, changes in batch:
-            self._update(t, changes)
+        self.writes.record(self._write_entry(req, body, [tid for tid, _ in batch]))
+        outcome: list[tuple[int, tuple[str, str] | None]] = []
+        for tid, changes in batch:
+            # Per-ticket failures are job results, as Zendesk reports them, not HTTP errors.
+            if not 1 <= tid <= self.account.n_tickets:
+                outcome.append((tid, ("RecordNotFound", "Ticket not found")))
+                continue
+            t = self._ticket_or_404(str(tid))
+            if self._ticket_json(t)["status"] == "closed":
+                outcome.append((tid, ("RecordInvalid", "Status: closed prevents ticket update")))
+            elif self.writes.refused(tid):
+                outcome.append((tid, ("TicketUpdateFailed", "Ticket could not be updated")))
+            else:
+                self._update(t, changes)
+                outcome.append((tid, None))
+        return self._queue_job(outcome)
+
+    def _queue_job(self, outcome: list[tuple[int, tuple[str, str] | None]]) -> Response:
         job_id = _b64(f"job:{len(self.writes.writes)}").rstrip("=")
-        self.writes.jobs[job_id] = [t.id for t, _ in batch]
+        self.writes.jobs[job_id] = outcome
         return Response.json(200, {"job_status": self._job(job_id, done=False)})
 
     def _job(self, job_id: str, done: bool) -> dict[str, Any]:
-        ids = self.writes.jobs[job_id]
+        outcome = self.writes.jobs[job_id]
+        results: list[dict[str, Any]] = []
+        for i, failure in outcome:
+            if failure is None:
+                results.append({"id": i, "action": "update", "success": True, "status": "Updated"})
+            else:
+                error, details = failure
+                results.append(
+                    {"id": i, "action": "update", "success": False, "error": error,
+                     "details": details}
+                )  # fmt: skip
         return {
             "id": job_id,
             "url": f"{self.base_url}/api/v2/job_statuses/{job_id}.json",
-            "total": len(ids),
-            "progress": len(ids) if done else 0,
+            "total": len(outcome),
+            "progress": len(outcome) if done else 0,
             "status": "completed" if done else "queued",
             "message": "Completed at " + ts_iso(self.account.anchor_ts) if done else None,
-            "results": [
-                {"id": i, "action": "update", "success": True, "status": "Updated"} for i in ids
-            ]
-            if done
-            else None,
+            "results": results if done else None,
         }
 
     def h_job_status(self, _: Request, params: dict[str, str]) -> Response:
         if params["id"] not in self.writes.jobs:
             raise ApiError(404, "RecordNotFound", "Not found")
         return Response.json(200, {"job_status": self._job(params["id"], done=True)})
+
+    def h_tickets_show_many(self, req: Request, _: dict[str, str]) -> Response:
+        tickets = []
+        for tid in _ids_arg(req):
+            if 1 <= tid <= self.account.n_tickets:
+                tickets.append(self._ticket_json(self._ticket_or_404(str(tid))))
+        return Response.json(200, {"tickets": tickets})
+
+    def h_tickets_by_external_id(self, req: Request, _: dict[str, str]) -> Response:
+        # Only the external_id filter is served: the list of every ticket is the export's job.
+        external_id = req.arg("external_id")
+        if external_id is None:
+            raise _bad("the sandbox lists tickets by external_id only")
+        tickets = [t for t in self.writes.created if t.get("external_id") == external_id]
+        return Response.json(200, {"tickets": tickets, "next_page": None, "previous_page": None,
+                                   "count": len(tickets)})  # fmt: skip
+
+    def h_ticket_create(self, req: Request, _: dict[str, str]) -> Response:
+        body = self._parse_body(req)
+        ticket = body.get("ticket")
+        if not isinstance(ticket, dict) or not isinstance(ticket.get("comment"), dict):
+            raise ApiError(422, "RecordInvalid", "Description: cannot be blank")
+        self.writes.record(self._write_entry(req, body, []))
+        comment = ticket["comment"]
+        created = {
+            "id": render.CREATED_TICKET_BASE + len(self.writes.created) + 1,
+            "url": None,
+            "external_id": ticket.get("external_id"),
+            "subject": ticket.get("subject"),
+            "description": comment.get("body"),
+            "status": "new",
+            "tags": list(ticket.get("tags") or []),
+            "requester_id": self.account.staff[1].id,
+            "created_at": ts_iso(self.account.anchor_ts),
+            "comment_public": bool(comment.get("public", True)),
+        }
+        created["url"] = f"{self.base_url}/api/v2/tickets/{created['id']}.json"
+        self.writes.created.append(created)
+        return Response.json(201, {"ticket": created})
+
+    def h_users_update_many(self, req: Request, _: dict[str, str]) -> Response:
+        body = self._parse_body(req)
+        users = body.get("users")
+        if not isinstance(users, list) or len(users) > 100:
+            raise _bad("expected {users: [...]} with at most 100 users")
+        self.writes.record(self._write_entry(req, body, []))
+        outcome: list[tuple[int, tuple[str, str] | None]] = []
+        for item in users:
+            if not isinstance(item, dict) or "id" not in item:
+                raise _bad("each user needs an id")
+            uid = _record_id(item["id"])
+            if self.account.user_index_by_id(uid) is None:
+                outcome.append((uid, ("RecordNotFound", "User not found")))
+                continue
+            fields = item.get("user_fields")
+            if isinstance(fields, dict):
+                with self.writes._lock:
+                    self.writes.user_fields.setdefault(uid, {}).update(fields)
+            outcome.append((uid, None))
+        return self._queue_job(outcome)
+
+    def h_users_show_many(self, req: Request, _: dict[str, str]) -> Response:
+        users = []
+        for uid in _ids_arg(req):
+            k = self.account.user_index_by_id(uid)
+            if k is not None:
+                users.append(self._user_json(k))
+        return Response.json(200, {"users": users})
+
+    def _user_json(self, k: int) -> dict[str, Any]:
+        user = render.user_json(self.account.user(k), self.base_url)
+        written = self.writes.user_fields.get(user["id"])
+        if written:
+            user["user_fields"] = {**(user.get("user_fields") or {}), **written}
+        return user
 
     def _write_entry(self, req: Request, body: dict[str, Any], ids: list[int]) -> dict[str, Any]:
         return {

@@ -82,7 +82,17 @@ from typing import Any
 
 import httpx
 
-from deskpulse.connectors.base import RequestStats, SourceOptions, Stream
+from deskpulse.connectors.base import (
+    WRITE_POSTS,
+    WRITE_TICKET_FIELDS,
+    WRITE_USER_FIELDS,
+    FieldValues,
+    Post,
+    RequestStats,
+    SourceOptions,
+    Stream,
+    WriteResult,
+)
 from deskpulse.connectors.errors import ConfigError
 from deskpulse.connectors.http import HttpClient, RateLimiter
 from deskpulse.connectors.zendesk.config import Secret, ZendeskConfig
@@ -98,6 +108,7 @@ from deskpulse.connectors.zendesk.streams import (
     Directory,
     start_epoch,
 )
+from deskpulse.connectors.zendesk.writeback import ZendeskWriter
 
 STREAM_NAMES: tuple[str, ...] = tuple(t.name for t in STREAM_TYPES)
 
@@ -111,7 +122,7 @@ class ZendeskConnector:
     """
 
     vendor = "zendesk"
-    capabilities = frozenset({"read", "write_back"})
+    capabilities = frozenset({"read", WRITE_TICKET_FIELDS, WRITE_USER_FIELDS, WRITE_POSTS})
     settings_class = ZendeskSettings
 
     @classmethod
@@ -179,6 +190,7 @@ class ZendeskConnector:
         )
         self._start = start_epoch(start_time)
         self.stats: RequestStats = self.client.stats
+        self.writer = ZendeskWriter(self.client, sleep=sleep)
 
     def streams(self) -> list[Stream]:
         """Fresh stream objects sharing one run's directory, in dependency order (users first)."""
@@ -196,7 +208,29 @@ class ZendeskConnector:
     def __repr__(self) -> str:
         return f"ZendeskConnector(source={self.source!r}, url={self.config.url!r})"
 
-    # write-back ------------------------------------------------------------------------------
+    # write-back (connectors.base write protocols; the work is in zendesk.writeback) ---------
+
+    def write_ticket_fields(self, batch: Sequence[FieldValues]) -> list[WriteResult]:
+        return self.writer.write_ticket_fields(batch)
+
+    def read_ticket_fields(
+        self, record_ids: Sequence[str], fields: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        return self.writer.read_ticket_fields(record_ids, fields)
+
+    def write_user_fields(self, batch: Sequence[FieldValues]) -> list[WriteResult]:
+        return self.writer.write_user_fields(batch)
+
+    def read_user_fields(
+        self, record_ids: Sequence[str], fields: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        return self.writer.read_user_fields(record_ids, fields)
+
+    def post(self, post: Post) -> WriteResult:
+        return self.writer.post(post)
+
+    def find_post(self, key: str) -> str | None:
+        return self.writer.find_post(key)
 
     def update_ticket(self, ticket_id: int | str, fields: Mapping[str, Any]) -> dict[str, Any]:
         """`PUT /api/v2/tickets/{ticket_id}` with `{"ticket": fields}`; returns the ticket."""

@@ -15,8 +15,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from deskpulse.connectors.http import DEFAULT_BUCKET
 from deskpulse.connectors.zendesk.config import base_url_problem, subdomain_problem
 from deskpulse.connectors.zendesk.streams import CHAT, INCREMENTAL, TALK
+from deskpulse.connectors.zendesk.writeback import WRITES
 
-DEFAULT_RATE_LIMITS: Mapping[str, int] = {DEFAULT_BUCKET: 700, INCREMENTAL: 10, TALK: 10, CHAT: 200}
+DEFAULT_RATE_LIMITS: Mapping[str, int] = {
+    DEFAULT_BUCKET: 700,
+    INCREMENTAL: 10,
+    TALK: 10,
+    CHAT: 200,
+    WRITES: 100,
+}
 """Requests per minute per bucket on real Zendesk (Enterprise plan; lower plans: 200-400)."""
 
 

@@ -23,6 +23,7 @@ from deskpulse.connectors.http import HttpClient, Paginator, Prefetch, RejectedR
 from deskpulse.connectors.records import Record, RecordType
 from deskpulse.connectors.zendesk import normalise as nz
 from deskpulse.connectors.zendesk import records as zr
+from deskpulse.connectors.zendesk import writeback as wb
 from deskpulse.connectors.zendesk.sla import sla_rows
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,14 @@ ENDPOINTS: dict[str, Endpoint] = {
     ),
     "ticket_metric_events": _ep("GET", "/api/v2/incremental/ticket_metric_events", "start_time"),
     "update_ticket": _ep("PUT", "/api/v2/tickets/{ticket_id}"),
+    # write-back (connectors.zendesk.writeback)
+    "update_many_tickets": _ep("PUT", wb.UPDATE_MANY_TICKETS),
+    "update_many_users": _ep("PUT", wb.UPDATE_MANY_USERS),
+    "show_many_tickets": _ep("GET", wb.SHOW_MANY_TICKETS, "ids"),
+    "show_many_users": _ep("GET", wb.SHOW_MANY_USERS, "ids"),
+    "job_status": _ep("GET", wb.JOB_STATUS),
+    "find_post": _ep("GET", wb.TICKETS, "external_id"),
+    "create_post": _ep("POST", wb.TICKETS),
     # Not in the Support OpenAPI document (see the package docstring for their sources).
     "schedules": _ep(
         "GET",

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, select
 
-from deskpulse.kpi_core.config import KpiConfig
+from deskpulse.kpi_core.config import KpiConfig, SlaPolicy
 from deskpulse.kpi_core.engine import (
     Cell,
     CellKey,
@@ -263,7 +263,7 @@ def on_hold_time(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValue]
 # --- first-response service level and SLA targets ---------------------------------------------
 
 
-def _first_response_outcome(
+def first_response_outcome(
     f: TicketFacts, clk: Clock, limit_s: float, now: int
 ) -> tuple[bool, float] | tuple[None, None]:
     """(met, settled_at_ms) for a first-response target of `limit_s`, or (None, None) while
@@ -315,7 +315,7 @@ def ticket_service_level(conn: Connection, query: KpiQuery, m: Metric) -> list[K
     met: dict[CellKey, int] = defaultdict(int)
     total: dict[CellKey, int] = defaultdict(int)
     for f in facts(conn, query, needed_ms):
-        ok, at = _first_response_outcome(f, clk, limit_s, now)
+        ok, at = first_response_outcome(f, clk, limit_s, now)
         if ok is None or at is None:
             continue
         b = p.index_ms(at) if ok else due_bucket(clk, f, p, f.created_ms, limit_s)
@@ -329,6 +329,24 @@ def ticket_service_level(conn: Connection, query: KpiQuery, m: Metric) -> list[K
         for k, n in total.items()
     }
     return emit(m, query, cells)
+
+
+def resolution_outcome(f: TicketFacts, clk: Clock, limit_s: float, now: int) -> bool | None:
+    """Whether a resolution target of `limit_s` was met (the final solve within it), breached
+    (not solved now, and the limit has run out), or None while it still runs."""
+    if f.solved and f.last_solve_ms is not None:
+        return clk.seconds(f, f.created_ms, f.last_solve_ms) <= limit_s
+    return False if clk.seconds(f, f.created_ms, now) > limit_s else None
+
+
+def policy_clock(policy: SlaPolicy, schedules: Any, fallback: Clock) -> Clock | None:
+    """The clock an SLA policy is measured with: pinned to business hours (None when there
+    are no schedules to measure them with) or to calendar time, else `fallback`."""
+    if policy.business_hours is True:
+        return Clock(schedules) if schedules is not None else None
+    if policy.business_hours is False:
+        return Clock(None)
+    return fallback
 
 
 def _policies(query: KpiQuery) -> KpiConfig:
@@ -432,8 +450,7 @@ def sla_attainment(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValu
     longest = max(max(p.first_response_minutes or 0, p.resolution_minutes or 0) for p in config.sla)
     p = window(query)
     key = key_function(group_names(query))
-    calendar = Clock(None)
-    business = clock(query) if query.business_hours else None
+    fallback = clock(query)
     schedules = query.schedules
     now = now_ms()
     counts: dict[CellKey, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # fr met/all, res met/all
@@ -445,18 +462,13 @@ def sla_attainment(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValu
         policy = config.sla_policy(f.priority)
         if policy is None:
             continue
-        if policy.business_hours is True:
-            if schedules is None:
-                continue  # cannot measure; compute() refuses business queries without schedules
-            clk = Clock(schedules)
-        elif policy.business_hours is False:
-            clk = calendar
-        else:
-            clk = business or calendar
+        clk = policy_clock(policy, schedules, fallback)
+        if clk is None:
+            continue  # cannot measure; compute() refuses business queries without schedules
         key_tail = key(f)
         if policy.first_response_minutes is not None:
             limit_s = policy.first_response_minutes * 60
-            ok, at = _first_response_outcome(f, clk, limit_s, now)
+            ok, at = first_response_outcome(f, clk, limit_s, now)
             if ok is not None and at is not None:
                 b = p.index_ms(at) if ok else due_bucket(clk, f, p, f.created_ms, limit_s)
                 if b is not None:
@@ -465,11 +477,7 @@ def sla_attainment(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValu
                     c[1] += 1
         if policy.resolution_minutes is not None:
             limit_s = policy.resolution_minutes * 60
-            if f.solved and f.last_solve_ms is not None:
-                took = clk.seconds(f, f.created_ms, f.last_solve_ms)
-                res_ok: bool | None = took <= limit_s
-            else:
-                res_ok = False if clk.seconds(f, f.created_ms, now) > limit_s else None
+            res_ok = resolution_outcome(f, clk, limit_s, now)
             if res_ok is not None:
                 if res_ok:
                     b = p.index_ms(f.last_solve_ms)

@@ -18,13 +18,30 @@ import orjson
 import pytest
 
 from deskpulse.connectors import registry
-from deskpulse.connectors.base import Connector, Page, RequestStats, Row, Stream
+from deskpulse.connectors.base import (
+    WRITE_POSTS,
+    WRITE_TICKET_FIELDS,
+    WRITE_USER_FIELDS,
+    Connector,
+    Page,
+    Poster,
+    RequestStats,
+    Row,
+    Stream,
+    TicketFieldWriter,
+    UserFieldWriter,
+)
 from deskpulse.connectors.errors import RecordError
 from deskpulse.kpi_core.canonical import ENUMS, REQUIRED, columns
 from deskpulse.kpi_core.models import WAREHOUSE_MODELS
 from tests.connectors.zendesk_fakes import make_connector, zendesk_router
 
-KNOWN_CAPABILITIES = frozenset({"read", "write_back"})
+WRITE_PROTOCOLS = {
+    WRITE_TICKET_FIELDS: TicketFieldWriter,
+    WRITE_USER_FIELDS: UserFieldWriter,
+    WRITE_POSTS: Poster,
+}
+KNOWN_CAPABILITIES = frozenset({"read", *WRITE_PROTOCOLS})
 
 
 def _zendesk(tmp_path: Path) -> Connector:
@@ -72,6 +89,9 @@ def test_protocol(connector):
     assert isinstance(instance.capabilities, frozenset)
     assert "read" in instance.capabilities
     assert instance.capabilities <= KNOWN_CAPABILITIES
+    for capability, protocol in WRITE_PROTOCOLS.items():
+        # A write capability is a promise of its protocol, and the protocol implies the flag.
+        assert (capability in instance.capabilities) == isinstance(instance, protocol), capability
     assert isinstance(instance.stats, RequestStats)
     streams = instance.streams()
     assert streams, "a connector has at least one stream"

@@ -49,7 +49,9 @@ def test_implements_the_connector_protocol():
     connector = make_connector(zendesk_router())
     assert isinstance(connector, Connector)
     assert connector.vendor == "zendesk"
-    assert {"read", "write_back"} <= connector.capabilities
+    assert {"read", "write:ticket_fields", "write:user_fields", "write:posts"} <= (
+        connector.capabilities
+    )
     streams = connector.streams()
     assert all(isinstance(s, Stream) for s in streams)
     assert [s.name for s in streams] == list(STREAM_NAMES)
