@@ -64,3 +64,8 @@ def wh(kpi_engine: Engine) -> Iterator[Wh]:
             yield Wh(conn)
         finally:
             trans.rollback()
+
+
+# The ticket metrics' small help desk (documented in test_ticket_metrics), shared with the
+# per-ticket tests.
+from tests.kpi_core.test_ticket_metrics import desk  # noqa: E402, F401
