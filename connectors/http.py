@@ -8,8 +8,9 @@ for an async twin) and adds what every vendor needs, once:
   truncated JSON bodies are retried; the wait is the server's `Retry-After` (seconds or HTTP-date)
   when it gives one, else exponential backoff with jitter; after `max_retries` retries the last
   failure is mapped onto the error tree of `connectors.errors`,
-* a client-side `RateLimiter` fed by the vendor's rate-limit headers, plus optional steady pacing
-  per bucket, so a sync spends the budget without provoking a 429,
+* a client-side `RateLimiter` fed with what the vendor's rate-limit headers say (the connector
+  reads them: a `LimitReader` returning `Observed(bucket, remaining, reset)`), plus optional
+  steady pacing per bucket, so a sync spends the budget without provoking a 429,
 * counters in `stats` (requests, retries, 429s seen, final errors),
 * error messages that name the host and path only: never headers, credentials or query strings
   (a query parameter may hold a token).
@@ -28,10 +29,10 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import httpcore
 import httpx
@@ -91,31 +92,39 @@ class _Bucket:
     sent: collections.deque[float] = field(default_factory=collections.deque)
 
 
-def _parse_endpoint_header(value: str) -> tuple[int | None, float | None]:
-    """`total=10; remaining=9; resets=45` -> (remaining, resets seconds)."""
-    remaining: int | None = None
-    resets: float | None = None
-    for part in value.split(";"):
-        key, _, raw = part.strip().partition("=")
-        try:
-            if key == "remaining":
-                remaining = int(raw)
-            elif key == "resets":
-                resets = float(raw)
-        except ValueError:
-            continue
-    return remaining, resets
+class Observed(NamedTuple):
+    """What a response's headers say about one budget: `remaining` requests in `bucket`, which
+    refills in `reset` seconds (None: unknown, the limiter assumes its window)."""
+
+    bucket: str
+    remaining: int
+    reset: float | None = None
 
 
-def _int_header(headers: httpx.Headers, *names: str) -> int | None:
+LimitReader = Callable[[str, httpx.Headers], Iterable[Observed]]
+"""A vendor's reading of its rate-limit headers: `read(bucket_of_the_request, headers)`. The
+connector passes one to `HttpClient(read_limits=...)`; the helper knows no vendor's headers."""
+
+
+def header_number(headers: httpx.Headers, *names: str) -> float | None:
+    """The first of `names` present with a numeric value (for LimitReaders)."""
     for name in names:
         raw = headers.get(name)
         if raw is not None:
             try:
-                return int(float(raw))
+                return float(raw)
             except ValueError:
                 continue
     return None
+
+
+def ietf_limits(bucket: str, headers: httpx.Headers) -> list[Observed]:
+    """The IETF draft's `RateLimit-Remaining`/`RateLimit-Reset` (seconds), for the request's
+    own bucket: a LimitReader for vendors that send exactly these."""
+    remaining = header_number(headers, "ratelimit-remaining")
+    if remaining is None:
+        return []
+    return [Observed(bucket, int(remaining), header_number(headers, "ratelimit-reset"))]
 
 
 class RateLimiter:
@@ -123,11 +132,9 @@ class RateLimiter:
 
     Two mechanisms, both optional:
 
-    * reactive: after each response, `update` reads the vendor's headers; when a bucket's
-      remaining count reaches 0 the next request in that bucket waits for the reset.
-      Zendesk sends `ratelimit-remaining`/`ratelimit-reset` (account, falling back to
-      `X-Rate-Limit-Remaining` with a 60 s window) and endpoint buckets as
-      `Zendesk-RateLimit-<endpoint>: total=10; remaining=9; resets=45`.
+    * reactive: `observe(bucket, remaining, reset)` is told what a response's headers say (the
+      connector's `LimitReader` reads them); when a bucket's remaining count reaches 0 the
+      next request in that bucket waits for the reset (or a whole window when none is given).
     * steady pacing: `per_minute={"default": 700, "incremental": 10}` keeps at most that many
       requests in any trailing 60 s per bucket (a sliding window, so neither a fixed nor a
       sliding vendor window can be overrun).
@@ -210,23 +217,10 @@ class RateLimiter:
             b = self._bucket(bucket)
             b.blocked_until = max(b.blocked_until, self._clock() + max(0.0, seconds))
 
-    def update(self, bucket: str, headers: httpx.Headers) -> None:
-        """Read the vendor's rate-limit headers from a response to a request in `bucket`."""
-        remaining = _int_header(headers, "ratelimit-remaining", "x-rate-limit-remaining")
-        if remaining is not None and remaining <= 0:
-            reset = _int_header(headers, "ratelimit-reset")
-            self.block(DEFAULT_BUCKET, float(reset) if reset is not None else self._window)
-        for name, value in headers.items():
-            lowered = name.lower()
-            if not lowered.startswith("zendesk-ratelimit-"):
-                continue
-            left, resets = _parse_endpoint_header(value)
-            if left is not None and left <= 0:
-                # The endpoint header describes the endpoint just called, i.e. this bucket.
-                target = (
-                    bucket if bucket != DEFAULT_BUCKET else lowered[len("zendesk-ratelimit-") :]
-                )
-                self.block(target, resets if resets is not None else self._window)
+    def observe(self, bucket: str, remaining: int, reset: float | None = None) -> None:
+        """The vendor says `remaining` requests are left in `bucket`, refilling in `reset` s."""
+        if remaining <= 0:
+            self.block(bucket, reset if reset is not None else self._window)
 
 
 class RejectedRequest(BadResponse):
@@ -309,6 +303,8 @@ class HttpClient:
 
     `vendor` names the API in error messages; `auth_hint` and `reach_hint` tell the user what to
     check ("check ZENDESK_EMAIL and ZENDESK_API_TOKEN", "check ZENDESK_BASE_URL / network").
+    `read_limits` is the vendor's reading of its rate-limit headers (see `LimitReader`); without
+    one the client reacts to 429s only.
     """
 
     def __init__(
@@ -325,6 +321,7 @@ class HttpClient:
         backoff_max: float = 120.0,
         stats: RequestStats | None = None,
         rate_limiter: RateLimiter | None = None,
+        read_limits: LimitReader | None = None,
         sleep: Callable[[float], None] = time.sleep,
         auth_hint: str = "check the credentials",
         reach_hint: str = "check the base URL / network",
@@ -335,6 +332,7 @@ class HttpClient:
         self.stats = stats if stats is not None else RequestStats()
         self._stats_lock = threading.Lock()  # streams' reader threads share the client
         self.limiter = rate_limiter if rate_limiter is not None else RateLimiter(sleep=sleep)
+        self._read_limits = read_limits
         self.max_retries = max_retries
         self.auth_hint = auth_hint
         self.reach_hint = reach_hint
@@ -497,7 +495,9 @@ class HttpClient:
                     "not retried (not idempotent)"
                 ) from None
             raise _RetryableTransport(exc) from None
-        self.limiter.update(bucket, response.headers)
+        if self._read_limits is not None:
+            for seen in self._read_limits(bucket, response.headers):
+                self.limiter.observe(*seen)
         status = response.status_code
         if status == 429:
             self._count("throttled")
@@ -638,9 +638,13 @@ __all__ = [
     "DEFAULT_BUCKET",
     "USER_AGENT",
     "HttpClient",
+    "LimitReader",
+    "Observed",
     "Paginator",
     "Prefetch",
     "RateLimiter",
     "RejectedRequest",
+    "header_number",
+    "ietf_limits",
     "parse_retry_after",
 ]

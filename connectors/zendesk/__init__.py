@@ -46,8 +46,9 @@ Rate limits
     `ratelimit-reset`, `X-Rate-Limit-Remaining` headers) and 10/minute on the incremental exports
     (`Zendesk-RateLimit-incremental-exports: total=10; remaining=9; resets=45`, and
     `Zendesk-RateLimit-incremental-exports-cursor` on the users export; 30 with the High Volume
-    add-on). Talk's exports have their own 10/minute, the Chat API 200/minute. The client paces both buckets (`rate_limits`) and also waits whenever a header
-    says remaining=0, so a sync spends the budget without provoking a 429; a 429's `Retry-After` is
+    add-on). Talk's exports have their own 10/minute, the Chat API 200/minute. The client paces
+    each bucket (`rate_limits`) and also waits whenever a header says remaining=0 (read in
+    `limits.py`), so a sync spends the budget without provoking a 429; a 429's `Retry-After` is
     honoured anyway.
 
 Known traps (each has a test)
@@ -96,6 +97,7 @@ from deskpulse.connectors.base import (
 from deskpulse.connectors.errors import ConfigError
 from deskpulse.connectors.http import HttpClient, RateLimiter
 from deskpulse.connectors.zendesk.config import Secret, ZendeskConfig
+from deskpulse.connectors.zendesk.limits import read_limits
 from deskpulse.connectors.zendesk.settings import (
     DEFAULT_RATE_LIMITS,
     ZendeskSettings,
@@ -184,6 +186,7 @@ class ZendeskConnector:
             timeout=timeout,
             max_retries=max_retries,
             rate_limiter=RateLimiter(rate_limits, sleep=sleep),
+            read_limits=read_limits,
             sleep=sleep,
             auth_hint=config.auth_hint,
             reach_hint=f"{config.url_hint} / network",

@@ -20,9 +20,12 @@ from deskpulse.connectors.errors import (
 from deskpulse.connectors.http import (
     USER_AGENT,
     HttpClient,
+    LimitReader,
+    Observed,
     Paginator,
     Prefetch,
     RateLimiter,
+    ietf_limits,
     parse_retry_after,
 )
 
@@ -51,6 +54,7 @@ def make_client(
     clock: FakeClock | None = None,
     max_retries: int = 3,
     per_minute: dict[str, int] | None = None,
+    read_limits: LimitReader | None = None,
 ) -> tuple[HttpClient, FakeClock]:
     clock = clock or FakeClock()
     limiter = RateLimiter(per_minute, clock=clock, sleep=clock.sleep)
@@ -61,6 +65,7 @@ def make_client(
         transport=httpx.MockTransport(router.handler),
         max_retries=max_retries,
         rate_limiter=limiter,
+        read_limits=read_limits,
         sleep=clock.sleep,
         auth_hint="check ZENDESK_EMAIL and ZENDESK_API_TOKEN",
         reach_hint="check ZENDESK_BASE_URL / network",
@@ -187,38 +192,43 @@ def test_malformed_json_retried_then_bad_response(router: respx.Router) -> None:
         client.get_json("/api/v2/users")
 
 
-def test_rate_limiter_waits_when_remaining_is_zero(router: respx.Router) -> None:
-    router.get("/api/v2/incremental/tickets/cursor").mock(
+def test_the_vendors_reader_says_when_a_budget_is_spent(router: respx.Router) -> None:
+    """The helper knows no vendor's headers: the connector's reader turns them into
+    observations, and a spent budget holds the next request in that bucket only."""
+    router.get("/export").mock(
         side_effect=[
-            httpx.Response(
-                200,
-                json={"n": 1},
-                headers={
-                    "Zendesk-RateLimit-incremental-exports": "total=10; remaining=0; resets=45"
-                },
-            ),
+            httpx.Response(200, json={"n": 1}, headers={"x-acme-left": "0"}),
             httpx.Response(200, json={"n": 2}),
         ]
     )
-    router.get("/api/v2/groups").mock(
-        side_effect=[
-            httpx.Response(
-                200, json={}, headers={"ratelimit-remaining": "0", "ratelimit-reset": "9"}
-            ),
-            httpx.Response(200, json={}),
-        ]
+    router.get("/other").mock(return_value=httpx.Response(200, json={}))
+
+    def read(bucket: str, headers: httpx.Headers) -> list[Observed]:
+        left = headers.get("x-acme-left")
+        return [Observed(bucket, int(left), 12.0)] if left is not None else []
+
+    client, clock = make_client(router, read_limits=read)
+    client.get_json("/export", bucket="export")
+    client.get_json("/other")  # another bucket is not held back
+    assert clock.sleeps == []
+    client.get_json("/export", bucket="export")
+    assert clock.sleeps == [12.0]
+
+
+def test_without_a_reader_headers_are_not_read(router: respx.Router) -> None:
+    router.get("/export").mock(
+        return_value=httpx.Response(200, json={}, headers={"ratelimit-remaining": "0"})
     )
     client, clock = make_client(router)
-    client.get_json("/api/v2/incremental/tickets/cursor", bucket="incremental")
+    client.get_json("/export")
+    client.get_json("/export")
     assert clock.sleeps == []
-    # another bucket is not held back by the endpoint limit
-    client.get_json("/api/v2/groups")
-    assert clock.sleeps == []
-    # ...but the account-wide limit holds every bucket
-    client.get_json("/api/v2/incremental/tickets/cursor", bucket="incremental")
-    assert clock.sleeps == [45.0]  # max(9 account, 45 endpoint) from the same instant
-    client.get_json("/api/v2/groups")
-    assert clock.sleeps == [45.0]
+
+
+def test_ietf_reader() -> None:
+    headers = httpx.Headers({"RateLimit-Remaining": "0", "RateLimit-Reset": "7"})
+    assert ietf_limits("export", headers) == [Observed("export", 0, 7.0)]
+    assert ietf_limits("export", httpx.Headers({"RateLimit-Reset": "7"})) == []
 
 
 def test_steady_pacing_never_exceeds_budget() -> None:

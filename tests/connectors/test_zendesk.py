@@ -604,9 +604,25 @@ def test_a_stream_the_plan_forbids_is_unavailable(status):
 # --- rate limits, retries, write-back --------------------------------------------------------
 
 
+def _endless_ticket_export(router, pages: int, sent: list[float], clock: list[float], headers=None):
+    """The tickets export as `pages` empty pages; records when each request arrived."""
+
+    def page(request: httpx.Request) -> httpx.Response:
+        sent.append(clock[0])
+        n = len(sent)
+        body = {"tickets": [], "after_cursor": f"c{n}", "end_of_stream": n >= pages}
+        return httpx.Response(200, json=body, headers=(headers or {}).get(n, {}))
+
+    router.get("/api/v2/incremental/tickets/cursor").mock(side_effect=page)
+
+
 def test_default_pacing_spends_the_incremental_budget_without_429():
+    """The connector's own requests (not the limiter alone): the tickets export is paced at
+    Zendesk's 10 a minute, and the budget is spent, not wasted."""
     router = zendesk_router()
     clock = [0.0]
+    sent: list[float] = []
+    _endless_ticket_export(router, 25, sent, clock)
 
     def sleep(seconds: float) -> None:
         clock[0] += seconds
@@ -618,10 +634,34 @@ def test_default_pacing_spends_the_incremental_budget_without_429():
         sleep=sleep,
     )
     connector.client.limiter._clock = lambda: clock[0]
-    limiter = connector.client.limiter
-    for _ in range(25):
-        limiter.acquire("incremental")
-    assert clock[0] == 120.0  # 10 now, 10 a minute later, 5 a minute after that
+    collect(connector, only={"tickets"})
+    assert len(sent) == 25
+    assert all(sum(1 for t in sent if s <= t < s + 60) <= 10 for s in sent)
+    assert sent[9] == 0.0 and sent[10] == 60.0 and sent[20] == 120.0  # 10, 10 a minute later, 5
+
+
+def test_zendesk_rate_limit_headers_hold_the_next_request():
+    """`Zendesk-RateLimit-incremental-exports: remaining=0; resets=45` holds the next export
+    request 45 s; the account-wide `ratelimit-remaining: 0` holds every request."""
+    router = zendesk_router()
+    sent: list[float] = []
+    headers = {
+        1: {"Zendesk-RateLimit-incremental-exports": "total=10; remaining=0; resets=45"},
+        3: {"ratelimit-remaining": "0", "ratelimit-reset": "9"},
+    }
+    clock = [0.0]
+    _endless_ticket_export(router, 4, sent, clock, headers)
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock[0] += seconds
+
+    connector = make_connector(router, sleep=sleep)  # no pacing: only the headers hold it
+    connector.client.limiter._clock = lambda: clock[0]
+    collect(connector, only={"tickets"})
+    assert sent == [0.0, 45.0, 45.0, 54.0]
+    assert sleeps == [45.0, 9.0]
 
 
 def test_429_on_an_export_is_retried_after_retry_after():

@@ -97,12 +97,8 @@ def make_connector(
     options.setdefault("api_token", TOKEN)
     options.setdefault("rate_limits", None)
     options.setdefault("max_retries", 2)
-    return ZendeskConnector(
-        "zendesk",
-        transport=httpx.MockTransport(router.handler),
-        sleep=(sleeps if sleeps is not None else []).append,
-        **options,
-    )
+    options.setdefault("sleep", (sleeps if sleeps is not None else []).append)
+    return ZendeskConnector("zendesk", transport=httpx.MockTransport(router.handler), **options)
 
 
 @dataclass
