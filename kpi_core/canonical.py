@@ -3,11 +3,20 @@
 Connectors and the `files` importer both hand rows through `coerce_row`, which turns text (CSV) or
 JSON values into the warehouse types and raises `InvalidRow` with a one-line reason on anything it
 cannot take: a missing required column, an unparseable date, an unknown enum value, a wrong type.
+
+A row `coerce_row` accepts is one every warehouse stores, so one bad value costs its own row and
+never the page it came in: times lie in [1900-01-01, 2200-01-01) UTC (outside that they are typos
+or epoch units gone wrong, and near year 1 or 9999 an offset overflows Python's datetime); text,
+including what lands in `extra`, holds no NUL character and no lone surrogate (PostgreSQL's text
+and jsonb cannot, and a surrogate cannot be encoded at all); JSON holds no NaN or infinity
+(PostgreSQL's jsonb refuses them); whole numbers fit a 32-bit integer column; keys fit their
+column's length.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -87,6 +96,14 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "kb_articles": ("id",),
 }
 
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+"""Times outside [EARLIEST, LATEST) are refused (see the module docstring)."""
+_RANGE = f"out of range ({EARLIEST.year}-{LATEST.year - 1})"
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1  # INTEGER columns are 32-bit on PostgreSQL
+UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
+"""What no warehouse stores in text: NUL (PostgreSQL refuses it) and lone surrogates."""
+
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0"})
 
@@ -99,6 +116,7 @@ class InvalidRow(ValueError):
 class ColumnSpec:
     name: str
     kind: type  # str, int, float, bool, datetime, dict or list
+    max_length: int | None = None
 
 
 def _column_kind(annotation: Any) -> type:
@@ -114,8 +132,13 @@ def _column_kind(annotation: Any) -> type:
 def columns(table: str) -> dict[str, ColumnSpec]:
     """Column name -> spec for a warehouse table, `source` excluded."""
     model = WAREHOUSE_MODELS[table]
+    sa_columns = model.__table__.columns  # type: ignore[attr-defined]
     return {
-        name: ColumnSpec(name, _column_kind(field.annotation))
+        name: ColumnSpec(
+            name,
+            _column_kind(field.annotation),
+            getattr(sa_columns[name].type, "length", None),
+        )
         for name, field in model.model_fields.items()
         if name != "source"
     }
@@ -125,12 +148,17 @@ _COLUMNS = {table: columns(table) for table in WAREHOUSE_MODELS}
 
 
 def parse_datetime(value: Any) -> datetime:
-    """ISO-8601 text, a date, an aware or naive datetime, or epoch seconds -> aware UTC."""
+    """ISO-8601 text, a date, an aware or naive datetime, or epoch seconds -> aware UTC.
+
+    Raises `InvalidRow` for anything else and for times outside [EARLIEST, LATEST)."""
     if isinstance(value, datetime):
         result = value
     elif isinstance(value, date):
         result = datetime(value.year, value.month, value.day)
     elif isinstance(value, int | float) and not isinstance(value, bool):
+        # Checked before converting: 1e20 overflows, and NaN compares false to both bounds.
+        if not EARLIEST.timestamp() <= value < LATEST.timestamp():
+            raise InvalidRow(f"{_RANGE}: {value!r}")
         return datetime.fromtimestamp(value, UTC)
     elif isinstance(value, str):
         text = value.strip()
@@ -142,7 +170,33 @@ def parse_datetime(value: Any) -> datetime:
             raise InvalidRow(f"not an ISO-8601 date/time: {value!r}") from None
     else:
         raise InvalidRow(f"not a date/time: {value!r}")
-    return result.replace(tzinfo=UTC) if result.tzinfo is None else result.astimezone(UTC)
+    if not EARLIEST.year <= result.year < LATEST.year:
+        raise InvalidRow(f"{_RANGE}: {value!r}")  # before converting: an offset may overflow
+    moment = result.replace(tzinfo=UTC) if result.tzinfo is None else result.astimezone(UTC)
+    if not EARLIEST <= moment < LATEST:
+        raise InvalidRow(f"{_RANGE}: {value!r}")
+    return moment
+
+
+def _storable(name: str, value: Any) -> None:
+    """Refuse what no warehouse stores, anywhere in a value (text or JSON): NUL characters, lone
+    surrogates, NaN and infinities."""
+    if isinstance(value, str):
+        found = UNSTORABLE_TEXT.search(value)
+        if found is not None:
+            if found.group() == "\x00":
+                raise InvalidRow(f"{name}: contains a NUL character")
+            raise InvalidRow(f"{name}: not valid Unicode (a lone surrogate)")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidRow(f"{name}: not a finite number: {value!r}")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _storable(name, key)
+            _storable(name, item)
+    elif isinstance(value, list):
+        for item in value:
+            _storable(name, item)
 
 
 def _coerce(table: str, spec: ColumnSpec, value: Any) -> Any:
@@ -172,12 +226,17 @@ def _coerce(table: str, spec: ColumnSpec, value: Any) -> Any:
         if kind is int:
             if not number.is_integer():
                 raise InvalidRow(f"{spec.name}: not a whole number: {value!r}")
+            if not _INT_MIN <= number <= _INT_MAX:
+                raise InvalidRow(f"{spec.name}: out of range: {value!r}")
             return int(number)
         return number
     if kind is str:
         if isinstance(value, dict | list):
             raise InvalidRow(f"{spec.name}: expected text, got {type(value).__name__}")
         text = value if isinstance(value, str) else str(value)
+        _storable(spec.name, text)
+        if spec.max_length is not None and len(text) > spec.max_length:
+            raise InvalidRow(f"{spec.name}: longer than {spec.max_length} characters")
         allowed = ENUMS.get((table, spec.name))
         if allowed is not None:
             text = text.strip().lower()
@@ -187,6 +246,7 @@ def _coerce(table: str, spec: ColumnSpec, value: Any) -> Any:
                     f"{', '.join(sorted(allowed))})"
                 )
         return text
+    _storable(spec.name, value)
     return value  # JSON columns pass through
 
 
@@ -231,6 +291,9 @@ def coerce_row(table: str, raw: Mapping[str, Any], *, source: str) -> dict[str, 
         row.setdefault(name, None)
     if "public" in cols and row.get("public") is None and table == "ticket_events":
         row["public"] = True
+    for name, value in extra.items():
+        _storable(str(name), name)
+        _storable(str(name), value)
     row["extra"] = extra or None
     return row
 
@@ -239,7 +302,9 @@ __all__ = [
     "CANONICAL_MODELS",
     "CHANNELS",
     "DEFAULT_SCALES",
+    "EARLIEST",
     "ENUMS",
+    "LATEST",
     "PRIORITIES",
     "REQUIRED",
     "SLA_EVENT_TYPES",
@@ -247,6 +312,7 @@ __all__ = [
     "SOLVED_STATUSES",
     "SURVEYS",
     "TICKET_STATUSES",
+    "UNSTORABLE_TEXT",
     "InvalidRow",
     "coerce_row",
     "columns",

@@ -19,7 +19,10 @@ What the engine does with each kind of error (see connectors.errors):
 from __future__ import annotations
 
 import gc
+import hashlib
+import json
 import logging
+import math
 import queue
 import threading
 from collections import defaultdict
@@ -38,7 +41,7 @@ from deskpulse.connectors.errors import (
     RecordError,
     StreamUnavailable,
 )
-from deskpulse.kpi_core.canonical import InvalidRow
+from deskpulse.kpi_core.canonical import UNSTORABLE_TEXT, InvalidRow
 from deskpulse.sync.ledger import (
     SYNC_GC_THRESHOLDS,
     Ledger,
@@ -262,7 +265,9 @@ class _Runner:
             )
         )
         for reject in rejects:
-            log.warning(
+            # INFO: the run's summary and `deskpulse quarantine` show them; a warning per
+            # record would say each one twice (and flood a big sync).
+            log.info(
                 "%s/%s: quarantined %s: %s",
                 self.source,
                 stream.name,
@@ -282,13 +287,15 @@ class _Runner:
         reason = str(exc) or exc.__class__.__name__
         if isinstance(exc, KeyError):
             reason = f"missing field {exc.args[0]!r}"
+        stored = _jsonable(payload)
         return {
             "run_id": self.report.run_id,
             "source": self.source,
             "stream": stream,
             "location": location,
-            "reason": reason,
-            "payload": _jsonable(payload),
+            "reason": _storable_text(reason),
+            "payload": stored,
+            "fingerprint": fingerprint(stream, location, stored),
             "created_at": now(),
         }
 
@@ -548,17 +555,39 @@ class _Feed:
         self._stop.set()
 
 
+def _storable_text(text: str) -> str:
+    """`text` as every warehouse stores it: NUL and lone surrogates (which PostgreSQL's text and
+    jsonb refuse, and which no encoder takes) written out as escapes."""
+    if UNSTORABLE_TEXT.search(text) is None:
+        return text
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _jsonable(value: Any) -> Any:
-    """The raw payload as JSON can hold it (dates and other objects become text)."""
+    """The raw payload as JSON can hold it (dates and other objects become text), storable in
+    every warehouse (no NUL, lone surrogate, NaN or infinity: the record is bad, its
+    quarantine entry must not be)."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {_storable_text(str(k)): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, str | int | float | bool):
+    if isinstance(value, str):
+        return _storable_text(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if value is None or isinstance(value, int | bool):
         return value
     if isinstance(value, datetime):
         return value.isoformat()
-    return str(value)
+    return _storable_text(str(value))
+
+
+def fingerprint(stream: str, location: str | None, payload: Any) -> str:
+    """What makes a quarantined record the same one when it comes again (a re-import, a
+    re-read page): its stream, where it was, and its content. The quarantine keeps one entry
+    per fingerprint."""
+    text = json.dumps([stream, location, payload], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 Clock = Callable[[], datetime]

@@ -37,7 +37,8 @@ from multiprocessing.connection import Connection as Pipe
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from deskpulse.connectors.base import Cursor
 from deskpulse.connectors.errors import DeskpulseError, FatalError
@@ -91,6 +92,23 @@ def save_cursor(connection: Connection, source: str, stream: str, cursor: Cursor
     )
 
 
+def save_rejects(connection: Connection, rejects: Sequence[Mapping[str, Any]]) -> None:
+    """Quarantine records; one seen before (same source and fingerprint) is not added again,
+    its entry takes this run and reason (see `sync.state.Quarantine`)."""
+    target = table(Quarantine.__tablename__)
+    # One statement may not touch a row twice (PostgreSQL): the last of a repeat wins.
+    unique = list({(r["source"], r["fingerprint"]): r for r in rejects}.values())
+    dialect = sqlite.insert if connection.dialect.name == "sqlite" else postgresql.insert
+    statement = dialect(target)
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=["source", "fingerprint"],
+            set_={"run_id": statement.excluded.run_id, "reason": statement.excluded.reason},
+        ),
+        unique,
+    )
+
+
 class Ledger:
     """Commits pages of one run and keeps its run row current."""
 
@@ -135,7 +153,7 @@ class Ledger:
             with self.warehouse.begin() as connection:
                 written = sum(upsert(connection, name, rows) for name, rows in page.tables.items())
                 if page.rejects:
-                    connection.execute(insert(table(Quarantine.__tablename__)), page.rejects)
+                    save_rejects(connection, page.rejects)
                 if page.cursor is not None:
                     save_cursor(connection, self.source, page.stream, page.cursor)
                 after = replace(

@@ -45,10 +45,19 @@ class SyncRun(SQLModel, table=True):
 
 
 class Quarantine(SQLModel, table=True):
-    """A record that could not enter the warehouse, kept with the reason and its raw payload."""
+    """A record that could not enter the warehouse, kept with the reason and its raw payload.
+
+    One entry per record: `fingerprint` (stream, location and content, see
+    `sync.engine.fingerprint`) is unique per source, so a record that comes again (a re-import,
+    a re-read page) updates its entry's `run_id` (the last run that saw it) and `reason`
+    instead of adding a second one; `created_at` stays when it was first seen.
+    """
 
     __tablename__ = "quarantine"
-    __table_args__ = (Index("ix_quarantine_source_stream", "source", "stream"),)
+    __table_args__ = (
+        Index("ix_quarantine_source_stream", "source", "stream"),
+        Index("ux_quarantine_fingerprint", "source", "fingerprint", unique=True),
+    )
     id: int | None = Field(default=None, primary_key=True)
     run_id: int | None = None
     source: str = Field(max_length=64)
@@ -56,6 +65,7 @@ class Quarantine(SQLModel, table=True):
     location: str | None = Field(default=None, max_length=512)
     reason: str = Field(sa_column=Column(Text, nullable=False))
     payload: Any = Field(default=None, sa_column=Column(JSONValue, nullable=True))
+    fingerprint: str = Field(max_length=64)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 

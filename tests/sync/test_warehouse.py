@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
 from sqlalchemy import inspect, select, text
@@ -132,3 +133,34 @@ def test_upgrading_turns_zendesk_sla_event_words_into_the_neutral_vocabulary(
         "measure": "measured",
         "update_status": "updated",
     }
+
+
+def test_upgrading_collapses_repeated_quarantine_entries(warehouse: Warehouse) -> None:
+    """Before fingerprints, each re-import added its bad rows to the quarantine again."""
+    raw = Warehouse(warehouse.url, migrate=False)
+    upgrade(raw.engine, "0003")
+    insert_entry = text(
+        "INSERT INTO quarantine (run_id, source, stream, location, reason, payload, created_at) "
+        "VALUES (:run, 'files', 'tickets', :location, 'bad date', :payload, :at)"
+    )
+    with raw.engine.begin() as connection:
+        for run in (1, 2, 3):
+            for location in ("tickets.csv:3", "tickets.csv:9"):
+                payload = json.dumps({"location": location, "row": {"id": "7"}, "error": None})
+                connection.execute(
+                    insert_entry,
+                    {
+                        "run": run,
+                        "location": location,
+                        "payload": payload,
+                        "at": datetime(2026, 3, 2),
+                    },
+                )
+    raw.dispose()
+
+    warehouse.ensure_schema()
+
+    q = table("quarantine")
+    with warehouse.connect() as connection:
+        rows = connection.execute(select(q.c.location, q.c.run_id).order_by(q.c.location)).all()
+    assert rows == [("tickets.csv:3", 3), ("tickets.csv:9", 3)]
