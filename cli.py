@@ -535,7 +535,12 @@ def db_current() -> None:
 @app.command()
 def sandbox(
     port: Annotated[
-        int, typer.Option("--port", help="Port on 127.0.0.1 (0 = any free port).")
+        int,
+        typer.Option(
+            "--port",
+            help="Port on 127.0.0.1 of the first vendor (Zendesk); each other vendor takes the "
+            "next one (0 = any free ports).",
+        ),
     ] = 8765,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same data.")] = 42,
     tickets: Annotated[
@@ -578,7 +583,8 @@ def sandbox(
         float, typer.Option("--latency", help="Seconds added to every response.")
     ] = 0.0,
 ) -> None:
-    """Serve a Zendesk-compatible help desk on loopback from generated data (Ctrl-C stops it)."""
+    """Serve a generated help desk on loopback, in each vendor's API on its own port (Ctrl-C
+    stops it)."""
     with friendly_errors():
         _setup()
         from deskpulse.sandbox.command import run_sandbox

@@ -1,4 +1,4 @@
-"""`python -m sandbox`: the Zendesk sandbox in the foreground (see sandbox.command)."""
+"""`python -m sandbox`: the sandbox (every dialect) in the foreground (see sandbox.command)."""
 
 from deskpulse.sandbox.command import main
 

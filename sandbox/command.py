@@ -2,7 +2,8 @@
 process / background thread for the demo, the benchmark and tests.
 
 `run_sandbox` prints exactly the settings that point deskpulse at the sandbox, one `NAME=value`
-line each, then serves until interrupted::
+line each, every registered dialect's in turn (sandbox.dialects), then an empty line, then
+serves until interrupted::
 
     ZENDESK_BASE_URL=http://127.0.0.1:8765
     ZENDESK_SUBDOMAIN=sandbox
@@ -27,7 +28,7 @@ from typing import IO, Any
 import deskpulse
 from deskpulse.sandbox.data import DEFAULT_ANCHOR
 from deskpulse.sandbox.limits import Faults
-from deskpulse.sandbox.server import DEFAULT_EMAIL, DEFAULT_TOKEN, SandboxServer
+from deskpulse.sandbox.server import SandboxServer
 
 
 def tune_gc() -> None:
@@ -50,19 +51,18 @@ def run_sandbox(
     *,
     anchor: datetime = DEFAULT_ANCHOR,
     days: int = 365,
-    email: str = DEFAULT_EMAIL,
-    api_token: str = DEFAULT_TOKEN,
     rate_limit: bool = True,
     forbid: Iterable[str] = (),
     faults: Faults | None = None,
     oauth: bool = False,
     out: IO[str] | None = None,
 ) -> None:
-    """Start the Zendesk sandbox in the foreground and print the env lines for deskpulse.
+    """Start the sandbox in the foreground and print the env lines for deskpulse.
 
-    Blocks until KeyboardInterrupt (Ctrl-C) or SIGTERM. `port=0` picks a free port (the printed
-    ZENDESK_BASE_URL says which). `oauth=True` also prints ZENDESK_OAUTH_TOKEN (needed for chats:
-    the Chat API takes OAuth only).
+    Blocks until KeyboardInterrupt (Ctrl-C) or SIGTERM. Each dialect serves on its own port,
+    from `port` up; `port=0` picks free ports (the printed *_BASE_URL lines say which).
+    `oauth=True` also prints ZENDESK_OAUTH_TOKEN (needed for chats: the Chat API takes OAuth
+    only). The lines end with an empty line.
     """
     out = out or sys.stdout
     server = SandboxServer(
@@ -72,21 +72,22 @@ def run_sandbox(
         port=port,
         anchor=anchor,
         days=days,
-        email=email,
-        api_token=api_token,
         rate_limit=rate_limit,
         forbid=forbid,
         faults=faults,
     )
-    lines = dict(server.env(oauth=oauth))
-    if not rate_limit:  # nothing to pace against: tell deskpulse not to
-        lines["ZENDESK_RATE_LIMITS"] = "off"
-    for name, value in lines.items():
-        print(f"{name}={value}", file=out)
-    out.flush()
+    print_env(server, oauth=oauth, out=out)
     tune_gc()
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
+
+
+def print_env(server: SandboxServer, *, oauth: bool, out: IO[str]) -> None:
+    """Every dialect's `NAME=value` lines, then an empty line (start_subprocess reads up to it)."""
+    for name, value in server.env(oauth=oauth).items():
+        print(f"{name}={value}", file=out)
+    print(file=out)
+    out.flush()
 
 
 def _parse_anchor(raw: str) -> datetime:
@@ -97,7 +98,7 @@ def _parse_anchor(raw: str) -> datetime:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m sandbox", description="Zendesk sandbox server")
+    p = argparse.ArgumentParser(prog="python -m sandbox", description="help-desk sandbox server")
     p.add_argument("--port", type=int, default=8765, help="0 = any free port")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--seed", type=int, default=1)
@@ -182,8 +183,8 @@ def start_subprocess(
 ) -> SandboxProcess:
     """Start `python -m sandbox` and wait until it prints its env lines (it is then listening).
 
-    Returns a SandboxProcess whose `.env` holds ZENDESK_BASE_URL etc. (and ZENDESK_OAUTH_TOKEN
-    with `oauth=True`).
+    Returns a SandboxProcess whose `.env` holds every dialect's lines: ZENDESK_BASE_URL etc.
+    (and ZENDESK_OAUTH_TOKEN with `oauth=True`).
     """
     # The folder that holds the `deskpulse` package (a checkout or site-packages).
     root = str(Path(deskpulse.__file__).parent.parent)
@@ -209,11 +210,13 @@ def start_subprocess(
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env, cwd=root)
     assert proc.stdout is not None
     lines: dict[str, str] = {}
-    while len(lines) < (5 if oauth else 4):
+    while True:
         line = proc.stdout.readline()
         if not line:
             proc.wait()
             raise RuntimeError(f"sandbox exited early with code {proc.returncode}")
+        if not line.strip():
+            break
         name, _, value = line.strip().partition("=")
         lines[name] = value
     return SandboxProcess(proc, lines)

@@ -1,99 +1,61 @@
-"""Zendesk-style rate limits and fault injection for the sandbox server."""
+"""Rate limits and fault injection for the sandbox server, vendor-neutral: a dialect names its
+budgets and renders the headers (see sandbox.dialect)."""
 
 from __future__ import annotations
 
 import math
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 Clock = Callable[[], float]
 
-ACCOUNT = "account"
-INCREMENTAL_MESSAGE = "Number of allowed incremental export API requests per minute exceeded"
-ACCOUNT_MESSAGE = "Number of allowed API requests per minute exceeded"
-
-# Buckets that Zendesk reports in a `Zendesk-RateLimit-<name>` header.
-HEADER_BUCKETS = frozenset({"incremental-exports", "incremental-exports-cursor"})
-
-
-@dataclass(frozen=True)
-class RateLimits:
-    """Requests per minute. Defaults are Zendesk's real limits (Enterprise plan account-wide)."""
-
-    account: int = 700
-    incremental_exports: int = 10
-    incremental_exports_cursor: int = 20
-    talk_incremental_exports: int = 10
-    chat: int = 200
-
-    def for_bucket(self, bucket: str) -> int:
-        return {
-            ACCOUNT: self.account,
-            "incremental-exports": self.incremental_exports,
-            "incremental-exports-cursor": self.incremental_exports_cursor,
-            "talk-incremental-exports": self.talk_incremental_exports,
-            "chat": self.chat,
-        }[bucket]
-
 
 @dataclass
-class Verdict:
+class Usage:
+    """A request's verdict: the budgets it touched, after it was counted."""
+
     allowed: bool
-    headers: list[tuple[str, str]]
-    retry_after: int = 0
-    message: str = ACCOUNT_MESSAGE
+    limits: dict[str, int]  # bucket -> requests per window (the buckets of this request)
+    remaining: dict[str, int]
+    reset: int  # seconds until the window ends (at least 1)
+    over: tuple[str, ...] = ()  # the buckets that refused it
 
 
 class RateLimiter:
-    """Fixed 60-second windows aligned to the clock's minute; 429s do not spend budget."""
+    """Fixed windows (`window` seconds, aligned to the clock); 429s do not spend budget. Buckets
+    without a budget are not limited."""
 
-    def __init__(self, limits: RateLimits, clock: Clock) -> None:
-        self.limits = limits
+    def __init__(self, budgets: Mapping[str, int], clock: Clock, window: float = 60.0) -> None:
+        self.budgets = dict(budgets)
         self.clock = clock
+        self.window = window
         self._lock = threading.Lock()
         self._window = -1
         self._counts: dict[str, int] = {}
 
-    def check(self, bucket: str | None, spend: bool = True) -> Verdict:
-        """Spend one request from the account budget and `bucket`'s (if given); with
-        `spend=False` only report the budgets (for answers that cost nothing, e.g. a 401)."""
+    def check(self, buckets: Sequence[str], spend: bool = True) -> Usage:
+        """Spend one request from each of `buckets`; with `spend=False` only report them (for
+        answers that cost nothing, e.g. a 401)."""
         now = self.clock()
-        window = int(now // 60)
-        reset = max(1, math.ceil((window + 1) * 60 - now))
-        buckets = [ACCOUNT] if bucket is None else [ACCOUNT, bucket]
+        window = int(now // self.window)
+        reset = max(1, math.ceil((window + 1) * self.window - now))
+        limited = [b for b in buckets if b in self.budgets]
         with self._lock:
             if window != self._window:
                 self._window = window
                 self._counts = {}
-            over = [b for b in buckets if self._counts.get(b, 0) >= self.limits.for_bucket(b)]
+            over = tuple(b for b in limited if self._counts.get(b, 0) >= self.budgets[b])
             if not over and spend:
-                for b in buckets:
+                for b in limited:
                     self._counts[b] = self._counts.get(b, 0) + 1
-            counts = dict(self._counts)
+            counts = {b: self._counts.get(b, 0) for b in limited}
+        limits = {b: self.budgets[b] for b in limited}
+        remaining = {b: max(0, limits[b] - counts[b]) for b in limited}
         if not spend:
-            over = []
-        headers: list[tuple[str, str]] = []
-        acc_limit = self.limits.account
-        acc_left = max(0, acc_limit - counts.get(ACCOUNT, 0))
-        headers += [
-            ("X-Rate-Limit", str(acc_limit)),
-            ("X-Rate-Limit-Remaining", str(acc_left)),
-            ("ratelimit-limit", str(acc_limit)),
-            ("ratelimit-remaining", str(acc_left)),
-            ("ratelimit-reset", str(reset)),
-        ]
-        if bucket in HEADER_BUCKETS:
-            total = self.limits.for_bucket(bucket)
-            left = max(0, total - counts.get(bucket, 0))
-            headers.append(
-                (f"Zendesk-RateLimit-{bucket}", f"total={total}; remaining={left}; resets={reset}")
-            )
-        if over:
-            msg = ACCOUNT_MESSAGE if over == [ACCOUNT] else INCREMENTAL_MESSAGE
-            return Verdict(False, headers, reset, msg)
-        return Verdict(True, headers)
+            over = ()
+        return Usage(not over, limits, remaining, reset, over)
 
 
 @dataclass(frozen=True)

@@ -1,28 +1,29 @@
-"""The sandbox as a real HTTP server on loopback.
+"""The sandbox as real HTTP servers on loopback: one account, one port per dialect.
 
-In tests (a background thread)::
+In tests (background threads)::
 
     with SandboxServer(seed=7, tickets=200) as sb:
-        client = httpx.Client(base_url=sb.base_url, auth=sb.basic_auth)
+        client = sb.client()  # the first dialect's (Zendesk's) host, with valid credentials
         client.get("/api/v2/incremental/tickets/cursor.json", params={"start_time": 0})
 
 In the foreground: `SandboxServer(...).serve_forever()` (see sandbox.command). As a separate
 process (demo, benchmark): `sandbox.command.start_subprocess(...)`.
 
-Request pipeline: control paths (/__sandbox/...) -> route lookup (404/405) -> auth (401) ->
-forbidden streams (403) -> rate limits (429) -> fault injection -> the Zendesk dialect
-(sandbox.zendesk). Every response is counted in the stats.
+Every registered dialect (sandbox.dialects) gets its own port, like a separate vendor host, and
+they all serve the same generated Account. The request pipeline is shared (sandbox.dialect draws
+it): control paths (/__sandbox/...) -> route lookup (404/405) -> auth (401) -> forbidden streams
+(403) -> route-specific auth rules -> rate limits (429) -> fault injection -> the dialect's handler. Every response is counted
+in that host's stats.
 """
 
 from __future__ import annotations
 
-import base64
 import re
 import threading
 import time
 import traceback
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -32,28 +33,12 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from deskpulse.sandbox.data import DEFAULT_ANCHOR, Account
-from deskpulse.sandbox.limits import Clock, FaultInjector, Faults, RateLimiter, RateLimits
-from deskpulse.sandbox.zendesk import (
-    JSON_TYPE,
-    Request,
-    Response,
-    Route,
-    WriteLog,
-    ZendeskAPI,
-    match_route,
-)
-
-DEFAULT_EMAIL = "agent@sandbox.test"
-DEFAULT_TOKEN = "sandbox-token"
-DEFAULT_OAUTH = "sandbox-oauth-token"
-DEFAULT_SUBDOMAIN = "sandbox"
+from deskpulse.sandbox.dialect import BudgetSet, Dialect, DialectFactory, Route
+from deskpulse.sandbox.dialects import DIALECTS
+from deskpulse.sandbox.limits import Clock, FaultInjector, Faults, RateLimiter
+from deskpulse.sandbox.wire import JSON_TYPE, Request, Response
 
 _ID_RE = re.compile(r"/\d+(?=/|$)")
-_FORBIDDEN = {
-    "error": "Forbidden",
-    "description": "You do not have access to this page. Please contact the account owner of "
-    "this help desk for further help.",
-}
 
 
 class _Stats:
@@ -97,7 +82,7 @@ class _HTTPServer(ThreadingHTTPServer):
     block_on_close = False
     allow_reuse_address = True
     request_queue_size = 256
-    sandbox: SandboxServer
+    host: Host
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -123,7 +108,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch()
 
     def _dispatch(self) -> None:
-        sb = self.server.sandbox
+        host = self.server.host
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
@@ -135,14 +120,14 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
         )
         try:
-            resp, plan_truncate = sb.respond(req)
+            resp, plan_truncate = host.respond(req)
         except Exception:  # a sandbox bug must look like a 500, not a dropped connection
             traceback.print_exc()
-            resp = Response.json(500, {"error": "InternalError", "description": "sandbox bug"})
+            resp = host.dialect.error(500, "sandbox bug")
             plan_truncate = False
         self._send(resp, truncate=plan_truncate)
         if not req.path.startswith("/__sandbox/"):
-            sb.stats.add(req.method, req.path, resp.status, len(resp.body))
+            host.stats.add(req.method, req.path, resp.status, len(resp.body))
 
     def _send(self, resp: Response, truncate: bool = False) -> None:
         self.send_response(resp.status)
@@ -159,15 +144,145 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(resp.body)
 
 
+class Host:
+    """One dialect on its own port: its HTTP server, budgets, faults and stats."""
+
+    def __init__(
+        self,
+        sandbox: SandboxServer,
+        factory: DialectFactory,
+        address: tuple[str, int],
+        options: Mapping[str, Any],
+        budgets: dict[str, int] | None,
+        clock: Clock,
+        faults: Faults | None,
+    ) -> None:
+        self.sandbox = sandbox
+        self.httpd = _HTTPServer(address, _Handler)
+        self.httpd.host = self
+        h, p = self.httpd.server_address[:2]
+        self.port = int(p)
+        self.base_url = f"http://{h!s}:{self.port}"
+        self.dialect: Dialect = factory(sandbox.account, self.base_url, **options)
+        if budgets is None:
+            budgets = self.dialect.budgets()
+        self.limiter = RateLimiter(budgets, clock) if budgets else None
+        self.faults = FaultInjector(faults) if faults else None
+        self.stats = _Stats()
+        self.thread: threading.Thread | None = None
+
+    def respond(self, req: Request) -> tuple[Response, bool]:
+        """(response, truncate the body). Runs in a handler thread."""
+        if req.path.startswith("/__sandbox/"):
+            return self._control(req), False
+        dialect = self.dialect
+        route, params, known = dialect.match(req.method, req.path)
+        early = self._early_answer(req, route, known)
+        if early is not None:
+            # Rejected before any work: reported budgets, nothing spent.
+            if self.limiter is not None:
+                usage = self.limiter.check(self._buckets(route), spend=False)
+                early.headers += dialect.rate_headers(usage, route)
+            return early, False
+        assert route is not None
+        rate_headers: list[tuple[str, str]] = []
+        if self.limiter is not None:
+            usage = self.limiter.check(self._buckets(route))
+            rate_headers = dialect.rate_headers(usage, route)
+            if not usage.allowed:
+                resp = dialect.too_many(usage)
+                resp.headers += [*rate_headers, ("Retry-After", str(usage.reset))]
+                return resp, False
+        truncate = False
+        if self.faults is not None:
+            plan = self.faults.plan(req.path)
+            if plan.sleep:
+                time.sleep(plan.sleep)
+            if plan.status is not None:
+                resp = self._fault_response(plan.status)
+                resp.headers += rate_headers
+                return resp, False
+            truncate = plan.truncate
+            if plan.malformed:
+                resp = dialect.handle(req, route, params)
+                resp.body = resp.body[: max(1, len(resp.body) // 3)] + b"<html>oops"
+                resp.headers += rate_headers
+                return resp, False
+        resp = dialect.handle(req, route, params)
+        resp.headers += rate_headers
+        return resp, truncate
+
+    def _buckets(self, route: Route | None) -> tuple[str, ...]:
+        base = self.dialect.base_buckets
+        return base if route is None or route.bucket is None else (*base, route.bucket)
+
+    def _early_answer(self, req: Request, route: Route | None, known: bool) -> Response | None:
+        """404/405 for unknown paths and methods, 401 for bad credentials, 403 for forbidden
+        streams; None when the request may proceed."""
+        if route is None:
+            return self.dialect.error(405 if known else 404)
+        denied = self.dialect.authenticate(req)
+        if denied is None and route.stream in self.sandbox.forbid:
+            denied = self.dialect.error(403)
+        return denied or self.dialect.authorise(req, route)
+
+    def _fault_response(self, status: int) -> Response:
+        if status == 502:  # from a proxy in front of the vendor: HTML, whatever the vendor
+            return Response(
+                502, b"<html><body>502 Bad Gateway</body></html>", [("Content-Type", "text/html")]
+            )
+        resp = self.dialect.error(status)
+        if status in (429, 503):
+            resp.headers.append(("Retry-After", "1"))
+        return resp
+
+    def _control(self, req: Request) -> Response:
+        path = req.path.rstrip("/")
+        if path == "/__sandbox/writes":
+            if req.method == "GET":
+                return Response.json(200, {"writes": list(self.dialect.writes.writes)})
+            if req.method == "DELETE":
+                self.dialect.writes.clear()
+                return Response(204, b"", [("Content-Type", JSON_TYPE)])
+        if path == "/__sandbox/stats":
+            if req.method == "GET":
+                return Response.json(200, self.stats.snapshot())
+            if req.method == "DELETE":
+                self.stats.clear()
+                return Response(204, b"", [("Content-Type", JSON_TYPE)])
+        if path == "/__sandbox/info" and req.method == "GET":
+            a = self.sandbox.account
+            return Response.json(
+                200,
+                {
+                    "seed": a.seed,
+                    "tickets": a.n_tickets,
+                    "users": a.n_users,
+                    "anchor": a.anchor.isoformat(),
+                    "start_time": a.start_ts,
+                    "end_time": a.anchor_ts,
+                    "dialect": self.dialect.name,
+                    "env": self.sandbox.env(),
+                },
+            )
+        return Response.json(404, {"error": "InvalidEndpoint", "description": "Not found"})
+
+
 class SandboxServer:
-    """A Zendesk sandbox on loopback. Port 0 picks a free port; see `base_url`.
+    """The sandbox on loopback: one generated account, each dialect on its own port.
 
     Parameters mirror `deskpulse sandbox`: `seed`, `tickets` (100 .. 1,000,000 is the supported
-    range), `anchor` (the account's "now"; data covers `days` before it), credentials,
-    `rate_limit` (True: Zendesk's real limits, False: none, or a RateLimits), `forbid` (stream
-    names answered with 403, e.g. ("talk", "chat")), `faults` (sandbox.limits.Faults), `clock`
-    (seconds; drives the rate-limit windows, injectable for tests), `chat_basic_auth` (accept
-    API-token auth on the Chat API too; real Zendesk does not: OAuth only).
+    range), `anchor` (the account's "now"; data covers `days` before it), `port` (the first
+    dialect's; the others take the next ones; 0 picks free ports), `rate_limit` (True: each
+    vendor's real limits, False: none, or a BudgetSet such as sandbox.zendesk.RateLimits for
+    its dialect), `forbid` (stream names answered with 403, e.g. ("talk", "chat")), `faults`
+    (sandbox.limits.Faults, per host), `clock` (seconds; drives the rate-limit windows,
+    injectable for tests), `dialects` (names to serve; default every registered one), `options`
+    (per dialect name, keyword options for its constructor, e.g.
+    `{"zendesk": {"chat_basic_auth": True}}`).
+
+    `base_url`, `stats`, `client()` are the first dialect's (Zendesk's); `dialect(name)` and
+    `host(name)` give any one's.
     """
 
     def __init__(
@@ -179,66 +294,91 @@ class SandboxServer:
         port: int = 0,
         anchor: datetime = DEFAULT_ANCHOR,
         days: int = 365,
-        email: str = DEFAULT_EMAIL,
-        api_token: str = DEFAULT_TOKEN,
-        oauth_token: str = DEFAULT_OAUTH,
-        subdomain: str = DEFAULT_SUBDOMAIN,
-        rate_limit: bool | RateLimits = True,
+        rate_limit: bool | BudgetSet = True,
         forbid: Iterable[str] = (),
         faults: Faults | None = None,
         clock: Clock = time.time,
-        chat_basic_auth: bool = False,
+        dialects: Iterable[str] | None = None,
+        options: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
+        names = list(DIALECTS) if dialects is None else list(dialects)
+        unknown = [n for n in names if n not in DIALECTS]
+        if unknown or not names:
+            raise ValueError(f"unknown sandbox dialect {unknown} (known: {', '.join(DIALECTS)})")
         self.account = Account(seed=seed, tickets=tickets, anchor=anchor, days=days)
-        self.email = email
-        self.api_token = api_token
-        self.oauth_token = oauth_token
-        self.subdomain = subdomain
         self.forbid = frozenset(forbid)
-        self.chat_basic_auth = chat_basic_auth
-        if rate_limit is True:
-            rate_limit = RateLimits()
-        self.limiter = RateLimiter(rate_limit, clock) if rate_limit else None
-        self.faults = FaultInjector(faults) if faults else None
-        self.stats = _Stats()
-        self._httpd = _HTTPServer((host, port), _Handler)
-        self._httpd.sandbox = self
-        h, p = self._httpd.server_address[:2]
-        self.host = str(h)
-        self.port = int(p)
-        self.base_url = f"http://{self.host}:{self.port}"
-        self.writes = WriteLog(self.account.anchor_ts)
-        self.api = ZendeskAPI(self.account, self.base_url, self.writes)
-        self._basic = "Basic " + base64.b64encode(f"{email}/token:{api_token}".encode()).decode()
-        self._thread: threading.Thread | None = None
+        self.rate_limited = rate_limit is not False
+        self.hosts: dict[str, Host] = {}
+        options = options or {}
+        for k, name in enumerate(names):
+            budgets: dict[str, int] | None = {}
+            if rate_limit is True or (rate_limit and rate_limit.dialect != name):
+                budgets = None  # the dialect's defaults
+            elif rate_limit:
+                budgets = rate_limit.budgets()
+            self.hosts[name] = Host(
+                self,
+                DIALECTS[name],
+                (host, port + k if port else 0),
+                options.get(name, {}),
+                budgets,
+                clock,
+                faults,
+            )
+        known = frozenset().union(*(h.dialect.streams for h in self.hosts.values()))
+        if self.forbid - known:
+            raise ValueError(
+                f"unknown stream {', '.join(sorted(self.forbid - known))} "
+                f"(known: {', '.join(sorted(known))})"
+            )
+        first = next(iter(self.hosts.values()))
+        self.host = host
+        self.port = first.port
+        self.base_url = first.base_url
+        self.stats = first.stats
+
+    def dialect(self, name: str | None = None) -> Dialect:
+        """The named dialect (default: the first, Zendesk)."""
+        return self.host_of(name).dialect
+
+    def host_of(self, name: str | None = None) -> Host:
+        return self.hosts[name] if name else next(iter(self.hosts.values()))
 
     # ---- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> SandboxServer:
-        """Serve in a daemon thread; returns self."""
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._httpd.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"sandbox-{self.port}",
-                daemon=True,
-            )
-            self._thread.start()
+        """Serve in daemon threads; returns self."""
+        for h in self.hosts.values():
+            if h.thread is None:
+                h.thread = threading.Thread(
+                    target=h.httpd.serve_forever,
+                    kwargs={"poll_interval": 0.05},
+                    name=f"sandbox-{h.port}",
+                    daemon=True,
+                )
+                h.thread.start()
         return self
 
     def serve_forever(self) -> None:
-        """Serve in the calling thread until interrupted."""
+        """Serve in the calling thread until interrupted (the other hosts in threads)."""
+        first, *others = self.hosts.values()
+        for h in others:
+            h.thread = threading.Thread(
+                target=h.httpd.serve_forever, name=f"sandbox-{h.port}", daemon=True
+            )
+            h.thread.start()
         try:
-            self._httpd.serve_forever(poll_interval=0.2)
+            first.httpd.serve_forever(poll_interval=0.2)
         finally:
-            self._httpd.server_close()
+            self.stop()
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._httpd.server_close()
+        for h in self.hosts.values():
+            if h.thread is not None:
+                h.httpd.shutdown()
+                h.thread.join(timeout=5)
+                h.thread = None
+            h.httpd.server_close()
 
     def __enter__(self) -> SandboxServer:
         return self.start()
@@ -253,161 +393,19 @@ class SandboxServer:
 
     # ---- conveniences for tests and the CLI -----------------------------------------------
 
-    @property
-    def basic_auth(self) -> tuple[str, str]:
-        """httpx `auth=` tuple: Zendesk API-token basic auth."""
-        return (f"{self.email}/token", self.api_token)
-
-    def client(self, **kwargs: Any) -> httpx.Client:
-        """An httpx client already pointed at the sandbox with valid credentials."""
+    def client(self, dialect: str | None = None, **kwargs: Any) -> httpx.Client:
+        """An httpx client pointed at a dialect's host (default the first) with valid
+        credentials."""
+        h = self.host_of(dialect)
         kwargs.setdefault("timeout", 10.0)
-        return httpx.Client(base_url=self.base_url, auth=self.basic_auth, **kwargs)
+        headers = {**h.dialect.auth_headers(), **kwargs.pop("headers", {})}
+        return httpx.Client(base_url=h.base_url, headers=headers, **kwargs)
 
     def env(self, oauth: bool = False) -> dict[str, str]:
-        """The settings that point deskpulse at this sandbox.
-
-        `oauth=True` adds ZENDESK_OAUTH_TOKEN: the Chat API accepts OAuth only, so a sync that
-        should include chats needs it (deskpulse then uses the token for every request).
-        """
-        env = {
-            "ZENDESK_BASE_URL": self.base_url,
-            "ZENDESK_SUBDOMAIN": self.subdomain,
-            "ZENDESK_EMAIL": self.email,
-            "ZENDESK_API_TOKEN": self.api_token,
-        }
-        if oauth:
-            env["ZENDESK_OAUTH_TOKEN"] = self.oauth_token
+        """The settings that point deskpulse at this sandbox: every dialect's, in order.
+        `oauth=True` adds optional OAuth lines (Zendesk: ZENDESK_OAUTH_TOKEN, which the Chat API
+        needs)."""
+        env: dict[str, str] = {}
+        for h in self.hosts.values():
+            env.update(h.dialect.env(oauth=oauth, limited=self.rate_limited))
         return env
-
-    # ---- the pipeline ---------------------------------------------------------------------
-
-    def _bearer(self, headers: dict[str, str]) -> bool:
-        auth = headers.get("authorization", "")
-        return auth.startswith("Bearer ") and auth[7:].strip() == self.oauth_token
-
-    def _authorised(self, headers: dict[str, str]) -> bool:
-        auth = headers.get("authorization", "")
-        if auth == self._basic:
-            return True
-        if auth.startswith("Bearer ") and auth[7:].strip() == self.oauth_token:
-            return True
-        if auth.startswith("Basic "):
-            try:
-                raw = base64.b64decode(auth[6:].strip()).decode()
-            except ValueError:
-                return False
-            return raw == f"{self.email}/token:{self.api_token}"
-        return False
-
-    def respond(self, req: Request) -> tuple[Response, bool]:
-        """(response, truncate the body). Runs in a handler thread."""
-        if req.path.startswith("/__sandbox/"):
-            return self._control(req), False
-        route, params, known = match_route(req.method, req.path)
-        early = self._early_answer(req, route, known)
-        if early is not None:
-            # Rejected before any work: reported budgets, nothing spent.
-            if self.limiter is not None:
-                early.headers += self.limiter.check(route.bucket if route else None, False).headers
-            return early, False
-        assert route is not None
-        rate_headers: list[tuple[str, str]] = []
-        if self.limiter is not None:
-            verdict = self.limiter.check(route.bucket)
-            rate_headers = verdict.headers
-            if not verdict.allowed:
-                resp = Response.json(
-                    429, {"error": "APIRateLimitExceeded", "description": verdict.message}
-                )
-                resp.headers += [*rate_headers, ("Retry-After", str(verdict.retry_after))]
-                return resp, False
-        truncate = False
-        if self.faults is not None:
-            plan = self.faults.plan(req.path)
-            if plan.sleep:
-                time.sleep(plan.sleep)
-            if plan.status is not None:
-                resp = self._fault_response(plan.status)
-                resp.headers += rate_headers
-                return resp, False
-            truncate = plan.truncate
-            if plan.malformed:
-                resp = self.api.handle(req, route, params)
-                resp.body = resp.body[: max(1, len(resp.body) // 3)] + b"<html>oops"
-                resp.headers += rate_headers
-                return resp, False
-        resp = self.api.handle(req, route, params)
-        resp.headers += rate_headers
-        return resp, truncate
-
-    def _early_answer(self, req: Request, route: Route | None, known: bool) -> Response | None:
-        """404/405 for unknown paths and methods, 401 for bad credentials, 403 for forbidden
-        streams; None when the request may proceed."""
-        if route is None:
-            if known:
-                return Response.json(
-                    405, {"error": "MethodNotAllowed", "description": "Method not allowed"}
-                )
-            return Response.json(404, {"error": "InvalidEndpoint", "description": "Not found"})
-        if not self._authorised(req.headers):
-            resp = Response.json(401, {"error": "Couldn't authenticate you"})
-            resp.headers.append(("WWW-Authenticate", 'Basic realm="Web Password"'))
-            return resp
-        if route.stream in self.forbid:
-            return Response.json(403, _FORBIDDEN)
-        if route.stream == "chat" and not self.chat_basic_auth and not self._bearer(req.headers):
-            # The Chat API takes OAuth access tokens only; Zendesk API tokens get a 401.
-            return Response.json(
-                401, {"error": "invalid_token", "error_description": "The access token is invalid"}
-            )
-        return None
-
-    @staticmethod
-    def _fault_response(status: int) -> Response:
-        if status == 429:
-            resp = Response.json(
-                429, {"error": "APIRateLimitExceeded", "description": "Rate limit exceeded"}
-            )
-            resp.headers.append(("Retry-After", "1"))
-            return resp
-        if status == 503:
-            resp = Response.json(
-                503, {"error": "ServiceUnavailable", "description": "Please try again later"}
-            )
-            resp.headers.append(("Retry-After", "1"))
-            return resp
-        if status == 502:
-            return Response(
-                502, b"<html><body>502 Bad Gateway</body></html>", [("Content-Type", "text/html")]
-            )
-        return Response.json(500, {"error": "InternalError", "description": "Something broke"})
-
-    def _control(self, req: Request) -> Response:
-        path = req.path.rstrip("/")
-        if path == "/__sandbox/writes":
-            if req.method == "GET":
-                return Response.json(200, {"writes": list(self.writes.writes)})
-            if req.method == "DELETE":
-                self.writes.clear()
-                return Response(204, b"", [("Content-Type", JSON_TYPE)])
-        if path == "/__sandbox/stats":
-            if req.method == "GET":
-                return Response.json(200, self.stats.snapshot())
-            if req.method == "DELETE":
-                self.stats.clear()
-                return Response(204, b"", [("Content-Type", JSON_TYPE)])
-        if path == "/__sandbox/info" and req.method == "GET":
-            a = self.account
-            return Response.json(
-                200,
-                {
-                    "seed": a.seed,
-                    "tickets": a.n_tickets,
-                    "users": a.n_users,
-                    "anchor": a.anchor.isoformat(),
-                    "start_time": a.start_ts,
-                    "end_time": a.anchor_ts,
-                    "env": self.env(),
-                },
-            )
-        return Response.json(404, {"error": "InvalidEndpoint", "description": "Not found"})

@@ -52,10 +52,9 @@ def main() -> int:
         )
         env = {
             **os.environ,
-            **sandbox.env(),
-            # The Chat API takes OAuth only, as on real Zendesk: use the sandbox's OAuth token.
-            "ZENDESK_OAUTH_TOKEN": sandbox.oauth_token,
-            "ZENDESK_RATE_LIMITS": "off",  # the sandbox runs without limits here
+            # With the OAuth token: the Chat API takes OAuth only, as on real Zendesk. The
+            # sandbox runs without limits here, and its lines say so (ZENDESK_RATE_LIMITS=off).
+            **sandbox.env(oauth=True),
             "DESKPULSE_DATABASE_URL": f"sqlite:///{DB}",
             "DESKPULSE_TIMEZONE": os.environ.get("DESKPULSE_TIMEZONE", "UTC"),
             "COLUMNS": str(max(console.width, 140)),  # tables are wide; children see no tty

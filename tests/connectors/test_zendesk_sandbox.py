@@ -46,7 +46,9 @@ def sandbox() -> Iterator[Any]:
 
 def make_connector(sb: Any, **options: Any) -> ZendeskConnector:
     # OAuth: the Chat API refuses API tokens (the connector would skip chats with one).
-    config = ZendeskConfig(base_url=sb.base_url, oauth_token=sb.oauth_token)
+    config = ZendeskConfig(
+        base_url=sb.base_url, oauth_token=sb.env(oauth=True)["ZENDESK_OAUTH_TOKEN"]
+    )
     options.setdefault("rate_limits", None)
     return ZendeskConnector("zendesk", config, sleep=lambda seconds: None, **options)
 
@@ -238,7 +240,11 @@ def test_real_rate_limits_are_never_hit_with_pacing(tmp_path):
         clock[0] += seconds
 
     with server.SandboxServer(seed=SEED, tickets=150, clock=lambda: clock[0]) as sb:
-        config = ZendeskConfig(base_url=sb.base_url, email=sb.email, api_token=sb.api_token)
+        config = ZendeskConfig(
+            base_url=sb.base_url,
+            email=sb.env()["ZENDESK_EMAIL"],
+            api_token=sb.env()["ZENDESK_API_TOKEN"],
+        )
         connector = ZendeskConnector("zendesk", config, sleep=sleep)
         connector.client.limiter._clock = lambda: clock[0]
         report = engine.run_sync(new_warehouse(tmp_path, "paced"), connector)

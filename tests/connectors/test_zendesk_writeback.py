@@ -38,7 +38,10 @@ def sandbox() -> Iterator[Any]:
 
 
 def connect(sb: Any) -> ZendeskConnector:
-    config = ZendeskConfig(base_url=sb.base_url, email=sb.email, api_token=sb.api_token)
+    env = sb.env()
+    config = ZendeskConfig(
+        base_url=sb.base_url, email=env["ZENDESK_EMAIL"], api_token=env["ZENDESK_API_TOKEN"]
+    )
     return ZendeskConnector("zendesk", config, rate_limits=None, sleep=lambda s: None)
 
 
@@ -85,7 +88,7 @@ def test_failed_tickets_come_back_per_record_and_only_they_are_retried(sandbox: 
     now = statuses(connector, list(range(1, 301)))
     closed = next(i for i, s in now.items() if s == "closed")
     good = [i for i, s in now.items() if s != "closed"][:3]
-    sandbox.writes.refuse[good[1]] = 1  # its next bulk update fails once
+    sandbox.dialect("zendesk").writes.refuse[good[1]] = 1  # its next bulk update fails once
     batch = [FieldValues(str(i), {FIELD: "x"}) for i in [*good, closed]]
     results = {r.record_id: r for r in connector.write_ticket_fields(batch)}
     assert {k: r.status for k, r in results.items()} == {

@@ -14,7 +14,9 @@ def test_subprocess_prints_env_lines_and_serves() -> None:
             "ZENDESK_SUBDOMAIN",
             "ZENDESK_EMAIL",
             "ZENDESK_API_TOKEN",
+            "ZENDESK_RATE_LIMITS",
         ]
+        assert proc.env["ZENDESK_RATE_LIMITS"] == "off"  # started without limits: no pacing
         assert proc.base_url.startswith("http://127.0.0.1:")
         auth = (f"{proc.env['ZENDESK_EMAIL']}/token", proc.env["ZENDESK_API_TOKEN"])
         r = httpx.get(f"{proc.base_url}/api/v2/groups.json", auth=auth, timeout=10)

@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 
 import orjson
 
-from deskpulse.sandbox import render, streams
+from deskpulse.sandbox import streams
 from deskpulse.sandbox.data import Account, FastRandom, TicketRef, ts_iso
-from deskpulse.sandbox.zendesk import JSONArray, Response
+from deskpulse.sandbox.wire import JSONArray, Response
+from deskpulse.sandbox.zendesk import render
 
 
 def test_partial_tickets_agree_with_full_ones() -> None:

@@ -19,13 +19,16 @@ def test_auth_required(sb: SandboxServer) -> None:
         r = anon.get("/api/v2/groups.json")
         assert r.status_code == 401
         assert r.json() == {"error": "Couldn't authenticate you"}
-        wrong = anon.get("/api/v2/groups.json", auth=(f"{sb.email}/token", "nope"))
+        wrong = anon.get("/api/v2/groups.json", auth=(f"{sb.env()['ZENDESK_EMAIL']}/token", "nope"))
         assert wrong.status_code == 401
         bearer = anon.get(
-            "/api/v2/groups.json", headers={"Authorization": f"Bearer {sb.oauth_token}"}
+            "/api/v2/groups.json",
+            headers={"Authorization": f"Bearer {sb.env(oauth=True)['ZENDESK_OAUTH_TOKEN']}"},
         )
         assert bearer.status_code == 200
-        raw = base64.b64encode(f"{sb.email}/token:{sb.api_token}".encode()).decode()
+        raw = base64.b64encode(
+            f"{sb.env()['ZENDESK_EMAIL']}/token:{sb.env()['ZENDESK_API_TOKEN']}".encode()
+        ).decode()
         basic = anon.get("/api/v2/groups.json", headers={"Authorization": f"Basic {raw}"})
         assert basic.status_code == 200
 

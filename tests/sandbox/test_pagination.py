@@ -177,13 +177,13 @@ def test_talk_calls_next_page_is_never_null(client: httpx.Client) -> None:
 def test_chats_need_oauth(client: httpx.Client, sb: SandboxServer) -> None:
     path = "/api/v2/chat/incremental/chats"
     assert client.get(path, params={"start_time": 0}).status_code == 401
-    bearer = {"Authorization": f"Bearer {sb.oauth_token}"}
+    bearer = {"Authorization": f"Bearer {sb.env(oauth=True)['ZENDESK_OAUTH_TOKEN']}"}
     with httpx.Client(base_url=sb.base_url, headers=bearer) as oauth:
         assert oauth.get(path, params={"start_time": 0}).status_code == 200
 
 
 def test_chats_start_id_paging_has_no_duplicates(sb: SandboxServer) -> None:
-    bearer = {"Authorization": f"Bearer {sb.oauth_token}"}
+    bearer = {"Authorization": f"Bearer {sb.env(oauth=True)['ZENDESK_OAUTH_TOKEN']}"}
     with httpx.Client(base_url=sb.base_url, headers=bearer) as client:
         path = "/api/v2/chat/incremental/chats"
         q: dict[str, Any] = {"start_time": 0, "limit": 7, "fields": "chats(*)"}

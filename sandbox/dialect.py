@@ -1,0 +1,139 @@
+"""The sandbox's dialect seam: one generated help desk, served in each vendor's shapes.
+
+`sandbox.data.Account` is the vendor-neutral help desk (people, tickets, conversations, calls,
+chats, ratings, SLA events). A *dialect* serves that one account the way one vendor's API does.
+Each registered dialect (`sandbox.dialects.DIALECTS`, one line each) listens on its own loopback
+port, like a separate vendor host, inside one `SandboxServer` sharing one Account.
+
+The server runs the shared pipeline for every request (sandbox.server); a dialect says only what
+is vendor-specific::
+
+    /__sandbox/...  control paths (stats, writes, info): the server's, never limited or faulted
+    match()         the route, or None: 404 (path unknown) / 405 (method), bodies from error()
+    authenticate()  None to go on, or the vendor's 401 for missing or wrong credentials
+    --forbid        route.stream in the forbidden set: 403, body from error(403)
+    authorise()     None, or the answer to a route's own rule (e.g. an API that takes OAuth only)
+    rate limits     budgets() per bucket and window; a request spends base_buckets + route.bucket;
+                    rate_headers() go on every answer; too_many() is the 429 (server adds
+                    Retry-After)
+    faults          the server's Faults (latency, hangs, truncated or malformed bodies); an
+                    injected 429/500/503 takes its body from error(status); 502 is a proxy's HTML
+    handle()        the answer; writes go to `writes` (GET/DELETE /__sandbox/writes)
+    env()           the `NAME=value` lines that point deskpulse at this host (`deskpulse sandbox`)
+
+A dialect class is constructed as `Factory(account, base_url, **options)`; options are its own
+(credentials, switches) and have defaults, so a bare `SandboxServer()` serves every dialect.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from deskpulse.sandbox.limits import Usage
+from deskpulse.sandbox.wire import Request, Response
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    stream: str  # what --forbid names (and stats group by path)
+    handler_name: str
+    bucket: str | None = None  # endpoint-specific rate-limit bucket
+
+
+def route(method: str, path: str, stream: str, handler: str, bucket: str | None = None) -> Route:
+    """A route for `path` with `{name}` placeholders (one path segment each)."""
+    rx = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)
+    return Route(method, re.compile(f"^{rx}$"), stream, handler, bucket)
+
+
+Match = tuple[Route | None, dict[str, str], bool]
+"""(route, path params, path known): known is True when only the method is wrong (405)."""
+
+
+def match_route(routes: Sequence[Route], method: str, path: str) -> Match:
+    known = False
+    for r in routes:
+        m = r.pattern.match(path)
+        if m:
+            if r.method == method:
+                return r, m.groupdict(), True
+            known = True
+    return None, {}, known
+
+
+class WriteRecorder(Protocol):
+    """What a dialect recorded of the writes it accepted (served at /__sandbox/writes)."""
+
+    @property
+    def writes(self) -> list[dict[str, Any]]: ...
+
+    def clear(self) -> None: ...
+
+
+class Dialect(Protocol):
+    """One vendor's API over the shared account (see the module docstring for the pipeline)."""
+
+    @property
+    def name(self) -> str:
+        """The dialect's name ("zendesk"): its key in sandbox.dialects and in info."""
+        ...
+
+    @property
+    def streams(self) -> frozenset[str]:
+        """The stream names its routes use (what --forbid accepts)."""
+        ...
+
+    @property
+    def base_buckets(self) -> tuple[str, ...]:
+        """Budgets every request spends (e.g. an account-wide one)."""
+        ...
+
+    @property
+    def writes(self) -> WriteRecorder: ...
+
+    def match(self, method: str, path: str) -> Match: ...
+
+    def authenticate(self, req: Request) -> Response | None: ...
+
+    def authorise(self, req: Request, route: Route) -> Response | None: ...
+
+    def error(self, status: int, description: str | None = None) -> Response:
+        """The vendor's error answer for `status` (400, 403, 404, 405, 413, 429, 500, 503)."""
+        ...
+
+    def budgets(self) -> dict[str, int]:
+        """Requests per rate-limit window, per bucket (the vendor's documented defaults)."""
+        ...
+
+    def rate_headers(self, usage: Usage, route: Route | None) -> list[tuple[str, str]]: ...
+
+    def too_many(self, usage: Usage) -> Response: ...
+
+    def handle(self, req: Request, route: Route, params: dict[str, str]) -> Response: ...
+
+    def env(self, *, oauth: bool = False, limited: bool = True) -> dict[str, str]:
+        """Settings that point deskpulse at this host. `oauth`: add optional OAuth lines;
+        `limited=False`: the sandbox enforces no limits (a dialect may tell deskpulse so)."""
+        ...
+
+    def auth_headers(self) -> dict[str, str]:
+        """Headers a client with valid credentials sends (for tests and `SandboxServer.client`)."""
+        ...
+
+
+DialectFactory = Callable[..., Dialect]
+"""`factory(account, base_url, **options)`: a dialect class."""
+
+
+class BudgetSet(Protocol):
+    """Rate limits for one dialect other than its defaults (e.g. sandbox.zendesk.RateLimits)."""
+
+    @property
+    def dialect(self) -> str: ...
+
+    def budgets(self) -> dict[str, int]: ...

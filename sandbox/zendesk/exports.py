@@ -1,0 +1,375 @@
+"""The Zendesk dialect's exports: the cursor-based ticket and user exports, the time-based
+exports (ticket events, ticket metric events, Talk calls, Chat chats) and the cursor-paginated
+satisfaction ratings. Shapes and paging rules: sandbox.zendesk's docstring."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from deskpulse.sandbox import streams
+from deskpulse.sandbox.streams import Peekable, Record
+from deskpulse.sandbox.wire import CHUNK, JSONArray, Request, Response
+from deskpulse.sandbox.zendesk import render
+from deskpulse.sandbox.zendesk.common import APIBase, b64, bad, int_arg, unb64
+
+
+class _Deferred(Iterator[Record]):
+    """Iterates what `fetch()` returns, calling it only when first needed (after the merge)."""
+
+    def __init__(self, fetch: Callable[[], list[Record]]) -> None:
+        self._fetch = fetch
+        self._it: Iterator[Record] | None = None
+
+    def __next__(self) -> Record:
+        if self._it is None:
+            self._it = iter(self._fetch())
+        return next(self._it)
+
+
+class Exports(APIBase):
+    # ---- tickets (cursor export) --------------------------------------------------------
+
+    def _tickets_position(self, start_time: int) -> int:
+        a = self.account
+        j = a.first_ticket_at(start_time)
+        if j < a.n_tickets:
+            return j
+        tail = self.writes.tail
+        k = 0
+        while k < len(tail) and tail[k][0] < start_time:
+            k += 1
+        return a.n_tickets + k
+
+    def h_tickets_cursor(self, req: Request, _: dict[str, str]) -> Response:
+        a = self.account
+        per_page = int_arg(req, "per_page", 1000, 1, 1000)
+        include = set((req.arg("include") or "").split(","))
+        exclude_deleted = (req.arg("exclude_deleted") or "").lower() == "true"
+        cursor = req.arg("cursor")
+        start = req.arg("start_time")
+        if cursor:
+            pos = self._decode_pos(cursor)
+        elif start is not None:
+            pos = self._tickets_position(int_arg(req, "start_time", 0, 0, 2**40))
+        else:
+            raise bad("start_time or cursor is required")
+        tickets, metric_sets = JSONArray(), JSONArray()
+        overrides = self.writes.overrides
+        tail = list(self.writes.tail)
+        end = a.n_tickets + len(tail)
+        last_ts, last_id = 0, 0
+        base, with_metric_sets = self.base_url, "metric_sets" in include
+        while pos < end and len(tickets) < per_page:
+            if pos < a.n_tickets:
+                tid = pos + 1
+                if tid in overrides:  # served from the tail instead
+                    pos += 1
+                    continue
+                t = a.ticket(pos, story=False)  # the export shows no audits, no metric events
+                d = render.ticket_json(t, base)
+            else:
+                _ts, tid = tail[pos - a.n_tickets]
+                t = a.ticket(tid - 1, story=False)
+                d = render.ticket_json(t, base, overrides.get(tid))
+            pos += 1
+            last_ts, last_id = d["generated_timestamp"], tid
+            if exclude_deleted and d["status"] == "deleted":
+                continue
+            tickets.append(d)
+            if with_metric_sets:
+                metric_sets.append(render.metric_set_json(t, base))
+        if last_id == 0 and cursor:
+            token = cursor
+        else:
+            if last_id == 0:
+                last_ts = int(req.arg("start_time") or 0)
+            token = b64(f"{last_ts}.0||{last_id}|{pos}")
+        body: dict[str, Any] = {
+            "tickets": tickets,
+            "after_url": self.url("/api/v2/incremental/tickets/cursor.json", {"cursor": token}),
+            "after_cursor": token,
+            "before_url": None,
+            "before_cursor": None,
+            "end_of_stream": pos >= end,
+        }
+        if with_metric_sets:
+            body["metric_sets"] = metric_sets
+        return Response.json(200, body)
+
+    # ---- users --------------------------------------------------------------------------
+
+    def h_users_cursor(self, req: Request, _: dict[str, str]) -> Response:
+        a = self.account
+        per_page = int_arg(req, "per_page", 1000, 1, 1000)
+        cursor = req.arg("cursor")
+        if cursor:
+            pos = self._decode_pos(cursor)
+        elif req.arg("start_time") is not None:
+            pos = a.first_user_at(int_arg(req, "start_time", 0, 0, 2**40))
+        else:
+            raise bad("start_time or cursor is required")
+        n = a.n_users
+        users = JSONArray()
+        last_ts = int(req.arg("start_time") or 0)
+        last_id = 0
+        stop = min(n, pos + per_page)
+        base = self.base_url
+        for k in range(pos, stop):
+            u = a.user(k)
+            users.append(render.user_json(u, base))
+            last_ts, last_id = u.updated_ts, u.id
+        token = cursor if (cursor and not users) else b64(f"{last_ts}.0||{last_id}|{stop}")
+        return Response.json(
+            200,
+            {
+                "users": users,
+                "after_url": self.url("/api/v2/incremental/users/cursor.json", {"cursor": token}),
+                "after_cursor": token,
+                "before_url": None,
+                "before_cursor": None,
+                "end_of_stream": stop >= n,
+            },
+        )
+
+    # ---- time-based exports -------------------------------------------------------------
+
+    def _time_iter(self, stream: str, extract: streams.Extractor, start: int) -> Peekable:
+        it = self._resume.take((stream, start))
+        if it is None:
+            merged = streams.merged(self.account, extract, start)
+            if stream == "ticket_events":  # writes come after every generated event
+                merged = itertools.chain(merged, _Deferred(lambda: self.writes.audits_from(start)))
+            it = Peekable(merged)
+        return it
+
+    def _time_export(
+        self,
+        req: Request,
+        stream: str,
+        extract: streams.Extractor,
+        default_size: int = 1000,
+    ) -> tuple[list[Record], int, bool]:
+        """(records, end_time, end_of_stream) for one Zendesk time-based page."""
+        raw = req.arg("start_time")
+        if raw is None:
+            raise bad("start_time is required")
+        start = int_arg(req, "start_time", 0, 0, 2**40)
+        per_page = int_arg(req, "per_page", default_size, 1, default_size)
+        it = self._time_iter(stream, extract, start)
+        recs, eos = streams.time_page(it, per_page)
+        end_time = recs[-1][0] if recs else start
+        # The next page starts at end_time inclusive: hand it the boundary second again. An
+        # exhausted iterator is not kept: a later poll must see writes made in between.
+        if not eos:
+            it.push_front(streams.last_second(recs))
+            self._resume.put((stream, end_time), it)
+        return recs, end_time, eos
+
+    @staticmethod
+    def _next_params(
+        req: Request, end_time: int, keep: tuple[str, ...] = ("per_page",)
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {"start_time": end_time}
+        for name in keep:
+            if req.arg(name):
+                params[name] = req.arg(name)
+        return params
+
+    def h_ticket_events(self, req: Request, _: dict[str, str]) -> Response:
+        path = "/api/v2/incremental/ticket_events.json"
+        recs, end_time, eos = self._time_export(req, "ticket_events", streams.audits_of)
+        comments = "comment_events" in (req.arg("include") or "").split(",")
+        events = JSONArray()
+        for lo in range(0, len(recs), CHUNK):
+            events.extend(
+                [
+                    render.ticket_event_json(ref, ts, author, via, children, n, comments)
+                    for ts, _, (ref, author, via, children, n) in recs[lo : lo + CHUNK]
+                ]
+            )
+        params = self._next_params(req, end_time, ("include", "per_page"))
+        return Response.json(
+            200,
+            {
+                "ticket_events": events,
+                "next_page": self.url(path, params),
+                "count": len(events),
+                "end_time": end_time,
+                "end_of_stream": eos,
+            },
+        )
+
+    def h_metric_events(self, req: Request, _: dict[str, str]) -> Response:
+        path = "/api/v2/incremental/ticket_metric_events.json"
+        if req.arg("page[size]") is not None or req.arg("page[after]") is not None:
+            return self._cursor_stream(
+                req,
+                "ticket_metric_events",
+                streams.metric_events_of,
+                path,
+                "ticket_metric_events",
+                lambda rec: render.metric_event_json(*rec[2]),
+            )
+        recs, end_time, eos = self._time_export(
+            req, "ticket_metric_events", streams.metric_events_of
+        )
+        events = [render.metric_event_json(ref, me, n) for _, _, (ref, me, n) in recs]
+        return Response.json(
+            200,
+            {
+                "ticket_metric_events": events,
+                "next_page": self.url(path, self._next_params(req, end_time)),
+                "count": len(events),
+                "end_time": end_time,
+                "end_of_stream": eos,
+            },
+        )
+
+    def h_calls(self, req: Request, _: dict[str, str]) -> Response:
+        path = "/api/v2/channels/voice/stats/incremental/calls.json"
+        recs, end_time, _eos = self._time_export(req, "calls", streams.calls_of)
+        calls = [render.call_json(c) for _, _, c in recs]
+        # Talk never returns a null next_page (see module docstring).
+        return Response.json(
+            200,
+            {
+                "calls": calls,
+                "next_page": self.url(path, self._next_params(req, end_time)),
+                "count": len(calls),
+                "end_time": end_time,
+            },
+        )
+
+    def h_chats(self, req: Request, _: dict[str, str]) -> Response:
+        path = "/api/v2/chat/incremental/chats"
+        if req.arg("start_time") is None:
+            raise bad("start_time is required")
+        start = int_arg(req, "start_time", 0, 0, 2**40)
+        start_id = req.arg("start_id") or ""
+        limit = int_arg(req, "limit", 1000, 1, 1000)
+        key = ("chats", start, start_id)
+        it = self._resume.take(key)
+        if it is None:
+            it = Peekable(streams.merged(self.account, streams.chats_of, start))
+            if start_id:
+                for rec in it:
+                    if (rec[0], rec[1]) > (start, start_id):
+                        it.push_front([rec])
+                        break
+        recs, _more = streams.cursor_page(it, limit)
+        end_time = recs[-1][0] if recs else start
+        end_id = recs[-1][1] if recs else start_id
+        self._resume.put(("chats", end_time, end_id), it)
+        chats = [render.chat_json(c, self.account) for _, _, c in recs]
+        params = {
+            "fields": req.arg("fields") or "chats(*)",
+            "limit": limit,
+            "start_id": end_id,
+            "start_time": end_time,
+        }
+        return Response.json(
+            200,
+            {
+                "chats": chats,
+                "next_page": self.url(path, params),
+                "count": len(chats),
+                "end_time": end_time,
+                "end_id": end_id or None,
+            },
+        )
+
+    # ---- satisfaction ratings (cursor pagination over a time-ordered stream) ------------
+
+    def _cursor_stream(
+        self,
+        req: Request,
+        stream: str,
+        extract: streams.Extractor,
+        path: str,
+        key: str,
+        to_json: Callable[[Record], dict[str, Any]],
+        accept: Callable[[Record], bool] | None = None,
+        extra_params: dict[str, Any] | None = None,
+    ) -> Response:
+        size = int_arg(req, "page[size]", 100, 1, 100)
+        after = req.arg("page[after]")
+        start = int_arg(req, "start_time", 0, 0, 2**40)
+        end = int_arg(req, "end_time", 2**40, 0, 2**40)
+        filt = (extra_params or {}).get("score")
+        cache_key: tuple[Any, ...]
+        if after:
+            raw = unb64(after)
+            try:
+                ts_s, id_s = raw.split(":", 1)
+                pos = (int(ts_s), int(id_s))
+            except ValueError:
+                raise bad("invalid cursor", "InvalidPaginationParameter") from None
+            cache_key = (stream, start, end, filt, pos)
+            it = self._resume.take(cache_key)
+            if it is None:
+                it = Peekable(streams.merged(self.account, extract, pos[0]))
+                for rec in it:
+                    if (rec[0], rec[1]) > pos:
+                        it.push_front([rec])
+                        break
+        else:
+            it = Peekable(streams.merged(self.account, extract, start))
+
+        def filtered() -> Iterator[Record]:
+            for rec in it:
+                if rec[0] >= end:
+                    it.push_front([rec])
+                    return
+                if accept is None or accept(rec):
+                    yield rec
+
+        fit = Peekable(filtered())
+        recs, has_more = streams.cursor_page(fit, size)
+        # Put the peeked record back on the underlying iterator before caching it.
+        if has_more:
+            it.push_front([next(fit)])
+        after_cursor = b64(f"{recs[-1][0]}:{recs[-1][1]}") if recs else None
+        if recs:
+            self._resume.put((stream, start, end, filt, (recs[-1][0], recs[-1][1])), it)
+        params: dict[str, Any] = {"page[after]": after_cursor, "page[size]": size}
+        for name in ("start_time", "end_time"):
+            if req.arg(name) is not None:
+                params[name] = req.arg(name)
+        params.update(extra_params or {})
+        return Response.json(
+            200,
+            {
+                key: [to_json(r) for r in recs],
+                "meta": {
+                    "has_more": has_more,
+                    "after_cursor": after_cursor,
+                    "before_cursor": b64(f"{recs[0][0]}:{recs[0][1]}") if recs else None,
+                },
+                "links": {"next": self.url(path, params) if has_more else None, "prev": None},
+            },
+        )
+
+    def h_ratings(self, req: Request, _: dict[str, str]) -> Response:
+        score = req.arg("score")
+        accept: Callable[[Record], bool] | None = None
+        if score:
+            wanted = {"received": {"good", "bad"}}.get(score, {score})
+            valid = {"offered", "unoffered", "good", "bad", "received"}
+            if score not in valid:
+                raise bad(f"invalid score {score}")
+
+            def accept(rec: Record) -> bool:
+                return rec[2][1].score in wanted
+
+        return self._cursor_stream(
+            req,
+            "satisfaction_ratings",
+            streams.ratings_of,
+            "/api/v2/satisfaction_ratings.json",
+            "satisfaction_ratings",
+            lambda rec: render.rating_json(rec[2][0], rec[2][1], self.base_url),
+            accept,
+            {"score": score} if score else None,
+        )

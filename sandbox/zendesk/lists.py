@@ -1,0 +1,244 @@
+"""The Zendesk dialect's list and show endpoints: users, groups, group memberships (offset and
+cursor pagination), one ticket, and business-hours schedules with their holidays."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, overload
+
+from deskpulse.sandbox.data import SCHEDULE_BASE, Account, User, ts_iso
+from deskpulse.sandbox.wire import Request, Response
+from deskpulse.sandbox.zendesk import render
+from deskpulse.sandbox.zendesk.common import (
+    APIBase,
+    b64,
+    bad,
+    ids_arg,
+    int_arg,
+    not_found,
+    unb64,
+)
+
+
+class _LazyUsers(Sequence[dict[str, Any]]):
+    """Staff, then every end-user, rendered only when a page slices them."""
+
+    def __init__(self, account: Account, staff: list[User], base: str) -> None:
+        self._a = account
+        self._staff = staff
+        self._base = base
+
+    def __len__(self) -> int:
+        return len(self._staff) + self._a.n_end_users
+
+    @overload
+    def __getitem__(self, i: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[dict[str, Any]]: ...
+    def __getitem__(self, i: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if i < len(self._staff):
+            return render.user_json(self._staff[i], self._base)
+        return render.user_json(self._a.user(len(self._a.staff) + i - len(self._staff)), self._base)
+
+
+class Lists(APIBase):
+    def h_ticket_show(self, _: Request, params: dict[str, str]) -> Response:
+        t = self._ticket_or_404(params["id"])
+        return Response.json(200, {"ticket": self._ticket_json(t)})
+
+    def h_user_me(self, _: Request, __: dict[str, str]) -> Response:
+        return Response.json(200, {"user": render.user_json(self.account.staff[1], self.base_url)})
+
+    def h_user_show(self, _: Request, params: dict[str, str]) -> Response:
+        try:
+            k = self.account.user_index_by_id(int(params["id"]))
+        except ValueError:
+            k = None
+        if k is None:
+            raise not_found()
+        return Response.json(200, {"user": self._user_json(k)})
+
+    # ---- groups, memberships (list endpoints with dual pagination) ----------------------
+
+    def _list(
+        self,
+        req: Request,
+        path: str,
+        key: str,
+        items: Sequence[dict[str, Any]],
+        keep: dict[str, Any] | None = None,
+    ) -> Response:
+        """A list endpoint with both of Zendesk's paginations. `keep`: params links repeat."""
+        keep = keep or {}
+        size_raw = req.arg("page[size]")
+        if size_raw is not None or req.arg("page[after]") is not None:
+            size = int_arg(req, "page[size]", 100, 1, 100)
+            after = req.arg("page[after]")
+            start = int(unb64(after)) if after else 0
+            page = items[start : start + size]
+            has_more = start + size < len(items)
+            after_cursor = b64(str(start + len(page))) if page else None
+            before_cursor = b64(str(start)) if page else None
+            return Response.json(
+                200,
+                {
+                    key: page,
+                    "meta": {
+                        "has_more": has_more,
+                        "after_cursor": after_cursor,
+                        "before_cursor": before_cursor,
+                    },
+                    "links": {
+                        "next": self.url(
+                            path, {**keep, "page[after]": after_cursor, "page[size]": size}
+                        )
+                        if has_more
+                        else None,
+                        "prev": None,
+                    },
+                },
+            )
+        per_page = int_arg(req, "per_page", 100, 1, 100)
+        page_no = int_arg(req, "page", 1, 1, 10_000)
+        lo = (page_no - 1) * per_page
+        chunk = items[lo : lo + per_page]
+        return Response.json(
+            200,
+            {
+                key: chunk,
+                "next_page": self.url(path, {**keep, "page": page_no + 1, "per_page": per_page})
+                if lo + per_page < len(items)
+                else None,
+                "previous_page": self.url(path, {**keep, "page": page_no - 1, "per_page": per_page})
+                if page_no > 1
+                else None,
+                "count": len(items),
+            },
+        )
+
+    def h_users_list(self, req: Request, _: dict[str, str]) -> Response:
+        roles = [r for r in (req.query.get("role[]", []) + req.query.get("role", [])) if r]
+        valid = {"end-user", "agent", "admin"}
+        if any(r not in valid for r in roles):
+            raise bad("role must be end-user, agent or admin")
+        a = self.account
+        items: Sequence[dict[str, Any]]
+        if roles and "end-user" not in roles:
+            items = [render.user_json(u, self.base_url) for u in a.staff if u.role in roles]
+        else:
+            staff_roles = set(roles or valid)
+            staff = [u for u in a.staff if u.role in staff_roles]
+            items = _LazyUsers(a, staff, self.base_url)
+        keep = {"role[]": roles} if roles else {}
+        return self._list(req, "/api/v2/users.json", "users", items, keep)
+
+    def h_groups(self, req: Request, _: dict[str, str]) -> Response:
+        items = [render.group_json(g, self.base_url) for g in self.account.groups]
+        return self._list(req, "/api/v2/groups.json", "groups", items)
+
+    def h_memberships(self, req: Request, _: dict[str, str]) -> Response:
+        items = [render.membership_json(m, self.base_url) for m in self.account.memberships]
+        return self._list(req, "/api/v2/group_memberships.json", "group_memberships", items)
+
+    # ---- business hours -----------------------------------------------------------------
+
+    def schedules(self) -> list[dict[str, Any]]:
+        created = ts_iso(self.account.start_ts - 200 * 86_400)
+
+        def week(start_h: int, end_h: int) -> list[dict[str, int]]:
+            return [
+                {"start_time": d * 1440 + start_h * 60, "end_time": d * 1440 + end_h * 60}
+                for d in range(1, 6)
+            ]
+
+        return [
+            {
+                "id": SCHEDULE_BASE + 1,
+                "name": "Americas support",
+                "time_zone": "Eastern Time (US & Canada)",
+                "intervals": week(9, 17),
+                "created_at": created,
+                "updated_at": created,
+            },
+            {
+                "id": SCHEDULE_BASE + 2,
+                "name": "EMEA support",
+                "time_zone": "London",
+                "intervals": [
+                    *[
+                        iv
+                        for d in range(1, 6)
+                        for iv in (
+                            {"start_time": d * 1440 + 8 * 60, "end_time": d * 1440 + 12 * 60},
+                            {"start_time": d * 1440 + 13 * 60, "end_time": d * 1440 + 18 * 60},
+                        )
+                    ]
+                ],
+                "created_at": created,
+                "updated_at": created,
+            },
+        ]
+
+    def h_schedules(self, _: Request, __: dict[str, str]) -> Response:
+        return Response.json(200, {"schedules": self.schedules()})
+
+    def h_holidays(self, _: Request, params: dict[str, str]) -> Response:
+        try:
+            sid = int(params["id"])
+        except ValueError:
+            sid = 0
+        if sid not in (SCHEDULE_BASE + 1, SCHEDULE_BASE + 2):
+            raise not_found()
+        years = sorted(
+            {int(ts_iso(self.account.start_ts)[:4]), int(ts_iso(self.account.anchor_ts)[:4])}
+        )
+        hol: list[dict[str, Any]] = []
+        for y in years:
+            if sid == SCHEDULE_BASE + 1:
+                days = [
+                    ("New Year's Day", f"{y}-01-01", f"{y}-01-01"),
+                    ("Independence Day", f"{y}-07-04", f"{y}-07-04"),
+                    ("Thanksgiving", f"{y}-11-26", f"{y}-11-27"),
+                    ("Christmas", f"{y}-12-25", f"{y}-12-25"),
+                ]
+            else:
+                days = [
+                    ("New Year's Day", f"{y}-01-01", f"{y}-01-01"),
+                    ("Christmas", f"{y}-12-25", f"{y}-12-26"),
+                ]
+            for n, (name, s, e) in enumerate(days):
+                hol.append(
+                    {
+                        "id": sid * 100 + (y % 100) * 10 + n,
+                        "name": name,
+                        "start_date": s,
+                        "end_date": e,
+                    }
+                )
+        return Response.json(200, {"holidays": hol})
+
+    def h_tickets_show_many(self, req: Request, _: dict[str, str]) -> Response:
+        tickets = []
+        for tid in ids_arg(req):
+            if 1 <= tid <= self.account.n_tickets:
+                tickets.append(self._ticket_json(self._ticket_or_404(str(tid))))
+        return Response.json(200, {"tickets": tickets})
+
+    def h_users_show_many(self, req: Request, _: dict[str, str]) -> Response:
+        users = []
+        for uid in ids_arg(req):
+            k = self.account.user_index_by_id(uid)
+            if k is not None:
+                users.append(self._user_json(k))
+        return Response.json(200, {"users": users})
+
+    def _user_json(self, k: int) -> dict[str, Any]:
+        user = render.user_json(self.account.user(k), self.base_url)
+        written = self.writes.user_fields.get(user["id"])
+        if written:
+            user["user_fields"] = {**(user.get("user_fields") or {}), **written}
+        return user
