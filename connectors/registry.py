@@ -27,6 +27,7 @@ GROUP = "deskpulse.connectors"
 
 BUILTIN: tuple[str, ...] = (
     "files = deskpulse.connectors.files:FilesConnector",
+    "klaviyo = deskpulse.connectors.klaviyo:KlaviyoConnector",
     "zendesk = deskpulse.connectors.zendesk:ZendeskConnector",
 )
 """Entry point specs (`vendor = module:attr`) of the connectors shipped with deskpulse."""

@@ -5,9 +5,11 @@ the primary key, so re-syncing a row updates it and never duplicates it. Referen
 (`ticket_id`, `customer_id`, `agent_id`, ...) hold vendor ids within the same source. Columns a
 file or vendor gives beyond these land in `extra` (JSON), never dropped.
 
-Extensions beyond the catalog, both fed by help desks that report them:
-`sla_events` (the help desk's own SLA activity, in the vocabulary of `SlaEvent`) and
-`schedules` (business hours).
+Extensions beyond the catalog: `sla_events` (the help desk's own SLA activity, in the
+vocabulary of `SlaEvent`) and `schedules` (business hours), fed by help desks that report them,
+and `order_adjustments` (refunds and cancellations reported apart from their order, e.g.
+Klaviyo's "Refunded Order" events: an order is left out of value metrics when a cancellation or
+a refund covering its amount points at it, whichever arrives first).
 A `survey_responses` row whose `score` is null records a survey that was offered and not answered.
 """
 
@@ -264,6 +266,24 @@ class Schedule(Keyed, table=True):
     extra: dict[str, Any] | None = _extra()
 
 
+class OrderAdjustment(Keyed, table=True):
+    """A refund or cancellation of an order (`order_id`, same source), reported as its own event.
+
+    `kind` is `refund` or `cancel`; `amount` is what was refunded (null: not said, taken as
+    all of it). Kept apart from `orders` so that either may arrive first and a re-read of the
+    order never undoes its refund.
+    """
+
+    __tablename__ = "order_adjustments"
+    __table_args__ = (Index("ix_order_adjustments_order", "source", "order_id"),)
+    order_id: str
+    kind: str
+    amount: float | None = None
+    created_at: datetime = _required_when()
+    customer_id: str | None = None
+    extra: dict[str, Any] | None = _extra()
+
+
 CANONICAL_MODELS: dict[str, type[Keyed]] = {
     model.__tablename__: model
     for model in (
@@ -288,6 +308,7 @@ CANONICAL_MODELS: dict[str, type[Keyed]] = {
 EXTENSION_MODELS: dict[str, type[Keyed]] = {
     SlaEvent.__tablename__: SlaEvent,
     Schedule.__tablename__: Schedule,
+    OrderAdjustment.__tablename__: OrderAdjustment,
 }
 
 WAREHOUSE_MODELS: dict[str, type[Keyed]] = {**CANONICAL_MODELS, **EXTENSION_MODELS}

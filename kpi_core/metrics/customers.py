@@ -10,8 +10,11 @@ Shared readings:
   a window reaching into the future does not count customers as lost before their time is up.
 - Customers at an instant t: acquired before t (or with no created_at) and not lost before t.
   Each period bucket is its own [start, end) for these counts.
-- Money: amounts are summed as given; refunded orders are left out of value metrics. `currency`
-  appears in details when every amount shares one currency.
+- Money: amounts are summed as given; refunded orders are left out of value metrics. An order
+  is refunded when its `refunded` is true, or when an `order_adjustments` row of its source
+  points at it: a cancellation, or a refund of its whole amount (or of an amount not given);
+  a partial refund keeps the order. `currency` appears in details when every amount shares one
+  currency.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from deskpulse.kpi_core.periods import edge_index
 from deskpulse.kpi_core.registry import KpiError, KpiQuery, KpiValue, Metric, Param, metric
 from deskpulse.kpi_core.tables import CALLS, CHATS, COSTS, CUSTOMERS, ORDERS, TICKETS
 from deskpulse.kpi_core.tables import ENGAGEMENT_EVENTS as EVENTS
+from deskpulse.kpi_core.tables import ORDER_ADJUSTMENTS as ADJUSTMENTS
 
 INACTIVITY = Param(
     "inactivity_days",
@@ -63,7 +67,22 @@ INACTIVITY = Param(
 
 
 def _not_refunded() -> ColumnElement[bool]:
-    return or_(ORDERS.c.refunded.is_(None), ORDERS.c.refunded.is_(False))
+    adjusted = (
+        select(literal_column("1"))
+        .select_from(ADJUSTMENTS)
+        .where(
+            ADJUSTMENTS.c.source == ORDERS.c.source,
+            ADJUSTMENTS.c.order_id == ORDERS.c.id,
+            or_(
+                ADJUSTMENTS.c.kind == "cancel",
+                ADJUSTMENTS.c.amount.is_(None),
+                # a refund of the whole amount, with a cent's tolerance for rounding
+                ADJUSTMENTS.c.amount >= ORDERS.c.amount - 0.005,
+            ),
+        )
+        .exists()
+    )
+    return and_(or_(ORDERS.c.refunded.is_(None), ORDERS.c.refunded.is_(False)), ~adjusted)
 
 
 # --- customer base ---------------------------------------------------------------------------

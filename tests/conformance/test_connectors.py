@@ -34,6 +34,7 @@ from deskpulse.connectors.base import (
 from deskpulse.connectors.errors import RecordError
 from deskpulse.kpi_core.canonical import ENUMS, REQUIRED, columns
 from deskpulse.kpi_core.models import WAREHOUSE_MODELS
+from tests.connectors.klaviyo_fakes import FakeKlaviyo
 from tests.connectors.zendesk_fakes import make_connector, zendesk_router
 
 WRITE_PROTOCOLS = {
@@ -59,7 +60,15 @@ def _files(tmp_path: Path) -> Connector:
     return factory("files", path=tmp_path)
 
 
-SAMPLES: dict[str, Callable[[Path], Connector]] = {"zendesk": _zendesk, "files": _files}
+def _klaviyo(tmp_path: Path) -> Connector:
+    return FakeKlaviyo(page_size=3).connector()
+
+
+SAMPLES: dict[str, Callable[[Path], Connector]] = {
+    "zendesk": _zendesk,
+    "files": _files,
+    "klaviyo": _klaviyo,
+}
 
 
 def _vendors() -> list[str]:

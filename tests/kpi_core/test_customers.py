@@ -277,3 +277,39 @@ def test_cost_span() -> None:
 def test_empty_window_is_null(wh: Wh, metric: str) -> None:
     v = one(wh, metric)
     assert (v.value, v.n) == (None, 0)
+
+
+def test_refunds_and_cancellations_reported_apart_leave_their_orders_out(wh: Wh) -> None:
+    # Klaviyo-style: refunds and cancellations are their own events, matched by order id.
+    wh.add(
+        "orders",
+        {"id": "1001", "customer_id": "a", "amount": 100, "created_at": "2025-02-01T00:00:00Z"},
+        {"id": "1002", "customer_id": "b", "amount": 40.5, "created_at": "2025-03-01T00:00:00Z"},
+        {"id": "1003", "customer_id": "a", "amount": 60, "created_at": "2025-04-01T00:00:00Z"},
+        {"id": "1004", "customer_id": "c", "amount": 25, "created_at": "2025-05-01T00:00:00Z"},
+        {"id": "1005", "customer_id": "c", "amount": 80, "created_at": "2025-06-01T00:00:00Z"},
+        source="kl",
+    )
+    wh.add(
+        "order_adjustments",
+        # a full refund (the same amount): 1002 is out
+        {"id": "RF1", "order_id": "1002", "kind": "refund", "amount": 40.5,
+         "created_at": "2025-03-05T00:00:00Z"},
+        # a partial refund: 1003 stays
+        {"id": "RF2", "order_id": "1003", "kind": "refund", "amount": 10,
+         "created_at": "2025-04-05T00:00:00Z"},
+        # a cancellation (no amount): 1004 is out
+        {"id": "CX1", "order_id": "1004", "kind": "cancel", "created_at": "2025-05-02T00:00:00Z"},
+        source="kl",
+    )  # fmt: skip
+    # Another source's adjustment of an order with the same id changes nothing here.
+    wh.add(
+        "order_adjustments",
+        {"id": "X", "order_id": "1005", "kind": "cancel", "created_at": "2025-06-02T00:00:00Z"},
+        source="other",
+    )
+    # historical: a 100 + 60 = 160, c 80 (b has nothing left: not a customer who ordered)
+    # -> (160 + 80) / 2 = 120.
+    v = one(wh, "customer_lifetime_value", *YEAR, params={"variant": "historical"})
+    assert v.value == pytest.approx(120.0)
+    assert v.n == 2
