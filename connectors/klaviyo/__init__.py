@@ -65,7 +65,7 @@ from typing import Any
 
 import httpx
 
-from deskpulse.connectors.base import RequestStats, Stream
+from deskpulse.connectors.base import RequestStats, SourceOptions, Stream
 from deskpulse.connectors.errors import ConfigError
 from deskpulse.connectors.http import HttpClient
 from deskpulse.connectors.klaviyo.api import KlaviyoLimiter, KlaviyoTransport
@@ -92,7 +92,7 @@ class KlaviyoConnector:
     """
 
     vendor = "klaviyo"
-    capabilities = frozenset({"read", "write_back"})
+    capabilities = frozenset({"read"})
     settings_class = KlaviyoSettings
 
     def __init__(
@@ -108,6 +108,7 @@ class KlaviyoConnector:
         clock: Callable[[], float] = time.monotonic,
         streams: Sequence[str] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        key_variable: str = "KLAVIYO_API_KEY",
         **values: Any,
     ) -> None:
         if settings is None:
@@ -121,7 +122,7 @@ class KlaviyoConnector:
                     f"klaviyo: unknown stream {', '.join(unknown)} "
                     f"(streams: {', '.join(STREAM_NAMES)})"
                 )
-        key = require_key(settings)
+        key = require_key(settings, key_variable)
         warning = revision_warning(settings.revision)
         if warning:
             log.warning("%s", warning)
@@ -147,14 +148,18 @@ class KlaviyoConnector:
         self.stats: RequestStats = self.client.stats
 
     @classmethod
-    def from_settings(cls, source: str, settings: KlaviyoSettings, options: Any) -> Any:
-        """The connector for `settings` with the shared sync options (timeout, retries, start)."""
+    def from_settings(
+        cls, source: str, settings: KlaviyoSettings, options: SourceOptions
+    ) -> KlaviyoConnector:
+        """The source's connector from its `<PREFIX>*` settings (see connectors.base)."""
         return cls(
             source,
             settings,
-            timeout=getattr(options, "timeout", 30.0),
-            max_retries=getattr(options, "max_retries", 5),
-            start_time=getattr(options, "start_time", None),
+            timeout=options.timeout,
+            max_retries=options.max_retries,
+            start_time=options.start_time,
+            sleep=options.sleep,
+            key_variable=options.var("api_key"),
         )
 
     def streams(self) -> list[Stream]:

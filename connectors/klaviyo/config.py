@@ -34,7 +34,7 @@ class KlaviyoSettings(BaseSettings):
     """One Klaviyo account, from `KLAVIYO_*` variables (or a `.env` line each)."""
 
     model_config = SettingsConfigDict(
-        env_prefix="KLAVIYO_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="KLAVIYO_", extra="ignore", env_ignore_empty=True, env_file=None
     )
 
     api_key: SecretStr | None = Field(None, repr=False)
@@ -87,7 +87,8 @@ def load(**values: object) -> KlaviyoSettings:
     except ValidationError as exc:
         error = exc.errors()[0]
         name = "KLAVIYO_" + str(error["loc"][0]).upper() if error["loc"] else "KLAVIYO_*"
-        raise ConfigError(f"invalid setting {name}: {error['msg']}") from None
+        reason = str(error["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"invalid setting {name}: {reason}") from None
 
 
 def revision_date(revision: str) -> date:
@@ -123,10 +124,10 @@ class KlaviyoAuth(httpx.Auth):
         return "KlaviyoAuth(**********)"
 
 
-def require_key(settings: KlaviyoSettings) -> SecretStr:
+def require_key(settings: KlaviyoSettings, variable: str = "KLAVIYO_API_KEY") -> SecretStr:
     if not settings.configured:
         raise ConfigError(
-            "klaviyo: set KLAVIYO_API_KEY (a private API key with read access to profiles, "
+            f"klaviyo: set {variable} (a private API key with read access to profiles, "
             "events and metrics; see .env.example)"
         )
     assert settings.api_key is not None

@@ -287,3 +287,30 @@ def test_bad_settings_are_one_config_line(
     monkeypatch.delenv("KLAVIYO_API_KEY", raising=False)
     with pytest.raises(ConfigError, match=message):
         KlaviyoConnector("klaviyo", **values)
+
+
+def test_sync_builds_klaviyo_sources_from_their_variables(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    import os
+
+    from deskpulse.sync.settings import load_settings
+    from deskpulse.sync.sources import build_connectors
+
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith(("ZENDESK", "KLAVIYO", "DESKPULSE_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("KLAVIYO_API_KEY", KEY)
+    monkeypatch.setenv("KLAVIYO_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("KLAVIYO_EU_PREDICTIVE", "true")  # a second account, missing its key
+    monkeypatch.setenv("DESKPULSE_SOURCES", "klaviyo")
+    (connector,) = build_connectors(load_settings())
+    assert isinstance(connector, KlaviyoConnector)
+    assert connector.source == "klaviyo"
+    assert str(connector.client.base_url) == "http://127.0.0.1:9/"
+    assert KEY not in repr(connector)
+    connector.close()
+    monkeypatch.setenv("DESKPULSE_SOURCES", "klaviyo, klaviyo_eu=klaviyo")
+    with pytest.raises(ConfigError, match="set KLAVIYO_EU_API_KEY"):
+        build_connectors(load_settings())
