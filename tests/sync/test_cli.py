@@ -44,7 +44,8 @@ def one_error_line(result) -> str:
 
 def test_sync_without_any_source_says_what_to_set() -> None:
     line = one_error_line(runner.invoke(app, ["sync"]))
-    assert line.startswith("error: no source configured: set the variables of a vendor: zendesk")
+    assert line.startswith("error: no source configured: set the variables of a vendor: ")
+    assert "zendesk (ZENDESK_*)" in line
 
 
 def test_a_bad_time_zone_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
