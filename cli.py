@@ -183,7 +183,7 @@ def _exit_for(reports: list[Any]) -> None:
                     if r.message.startswith(f"{r.source}:")
                     else f"{r.source}: {r.message}"
                 )
-                err.print(f"[bold red]error:[/bold red] {said}", highlight=False)
+                err.print(f"[bold red]error:[/bold red] {said}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     if any(r.status == "partial" for r in reports):
         if any(r.quarantined for r in reports):

@@ -44,7 +44,21 @@ class UnreachableError(FatalError):
 
 
 class StreamUnavailable(ConnectorError):
-    pass
+    """`status` and `url` (no query) say what answered; `hint` what to check when every stream
+    of a source answers so, i.e. the base URL is wrong rather than one stream forbidden."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        url: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.url = url
+        self.hint = hint
 
 
 class StreamError(ConnectorError):

@@ -44,6 +44,7 @@ from tenacity import (
     retry_if_exception_type,
     stop_after_attempt,
 )
+from tenacity.stop import stop_base
 
 from deskpulse.connectors.base import RequestStats
 from deskpulse.connectors.errors import (
@@ -253,6 +254,27 @@ class _RetryableTransport(_Retryable):
     def __init__(self, exc: httpx.TransportError) -> None:
         super().__init__(type(exc).__name__)
         self.connect = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+        # No connection at all (unknown host, refused port): minutes of backoff will not heal
+        # a wrong URL, so these get CONNECT_RETRIES, not the whole budget.
+        self.refused = isinstance(exc, httpx.ConnectError)
+
+
+CONNECT_RETRIES = 2
+"""Retries of a request whose connection failed outright (DNS failure, connection refused):
+enough for a blip (about 3 s of backoff), not the ~45 s of the full budget."""
+
+
+class _ConnectionRefused(stop_base):
+    """Stop once a connection that failed outright has had its CONNECT_RETRIES."""
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        return (
+            isinstance(exc, _RetryableTransport)
+            and exc.refused
+            and retry_state.attempt_number > CONNECT_RETRIES
+        )
 
 
 class _RetryableBody(_Retryable):
@@ -301,8 +323,9 @@ class _Wait:
 class HttpClient:
     """A vendor API client: base URL, auth, retries, rate limiting, error mapping.
 
-    `vendor` names the API in error messages; `auth_hint` and `reach_hint` tell the user what to
-    check ("check ZENDESK_EMAIL and ZENDESK_API_TOKEN", "check ZENDESK_BASE_URL / network").
+    `vendor` names the API in error messages; `auth_hint`, `reach_hint` and `url_hint` tell the
+    user what to check ("check ZENDESK_EMAIL and ZENDESK_API_TOKEN", "check ZENDESK_BASE_URL /
+    network" when the host cannot be reached, "check ZENDESK_BASE_URL" when it answers 404).
     `read_limits` is the vendor's reading of its rate-limit headers (see `LimitReader`); without
     one the client reacts to 429s only.
     """
@@ -325,6 +348,7 @@ class HttpClient:
         sleep: Callable[[float], None] = time.sleep,
         auth_hint: str = "check the credentials",
         reach_hint: str = "check the base URL / network",
+        url_hint: str = "check the base URL",
         rng: random.Random | None = None,
     ) -> None:
         self.vendor = vendor
@@ -336,6 +360,7 @@ class HttpClient:
         self.max_retries = max_retries
         self.auth_hint = auth_hint
         self.reach_hint = reach_hint
+        self.url_hint = url_hint
         self._sleep = sleep
         self._wait = _Wait(backoff_initial, backoff_max, rng or random.Random())
         default_headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
@@ -393,7 +418,7 @@ class HttpClient:
         retrying = Retrying(
             retry=retry_if_exception_type(retry_on),
             wait=self._wait,
-            stop=stop_after_attempt(self.max_retries + 1),
+            stop=stop_after_attempt(self.max_retries + 1) | _ConnectionRefused(),
             sleep=self._sleep,
             before_sleep=self._before_sleep(method, url),
             reraise=True,
@@ -405,7 +430,8 @@ class HttpClient:
             return box.pop()
         except _Retryable as exc:
             self._count("errors")
-            raise self._exhausted(exc, url) from None
+            attempts = int(retrying.statistics.get("attempt_number", self.max_retries + 1))
+            raise self._exhausted(exc, url, attempts) from None
         except ConnectorError:
             self._count("errors")
             raise
@@ -521,7 +547,10 @@ class HttpClient:
         if status in (403, 404):
             raise StreamUnavailable(
                 f"{self.vendor}: {where} answered {status}: not available to this account "
-                "(plan or role); skipped"
+                "(plan or role); skipped",
+                status=status,
+                url=where,
+                hint=self.url_hint,
             )
         if status >= 400:
             raise RejectedRequest(status, f"{self.vendor}: HTTP {status} on {method} {where}")
@@ -545,9 +574,8 @@ class HttpClient:
         except msgspec.DecodeError:
             raise _RetryableBody("malformed or truncated JSON") from None
 
-    def _exhausted(self, exc: _Retryable, url: httpx.URL) -> Exception:
+    def _exhausted(self, exc: _Retryable, url: httpx.URL, attempts: int) -> Exception:
         where = self.where(url)
-        attempts = self.max_retries + 1
         if isinstance(exc, _RetryableTransport) and exc.connect:
             return UnreachableError(
                 f"{self.vendor}: cannot reach host {url.host} ({where}) after {attempts} attempts: "

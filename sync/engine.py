@@ -9,7 +9,8 @@ pages and writing the last ones use two cores.
 
 What the engine does with each kind of error (see connectors.errors):
 - FatalError: this connector stops; the run is `failed` with the error's one-line message.
-- StreamUnavailable: the stream is skipped with one warning; the others go on.
+- StreamUnavailable: the stream is skipped with one warning; the others go on. When every stream
+  of the run answered 403/404, the run is `failed`: the base URL is wrong, not one stream.
 - StreamError (and any other DeskpulseError): this stream stops at its last committed page; the
   others go on; the run ends `partial`.
 - RecordError / InvalidRow / ValueError / KeyError / TypeError raised while normalising one record:
@@ -172,6 +173,7 @@ class _Runner:
         self.ledger: Ledger | LedgerProcess | None = None
         self._by_name: dict[str, StreamReport] = {}
         self._pages = 0
+        self._unavailable: list[StreamUnavailable] = []
 
     def start(self) -> None:
         _mark_interrupted_runs(self.warehouse, self.source)
@@ -396,6 +398,7 @@ class _Runner:
         keep_going = True
         if isinstance(error, StreamUnavailable):
             report.status, report.error = "skipped", str(error)
+            self._unavailable.append(error)
             log.warning("%s: stream %s skipped: %s", self.source, name, error)
         elif isinstance(error, FatalError):
             report.status, report.error = "failed", str(error)
@@ -418,9 +421,25 @@ class _Runner:
         self.observer.stream_finished(self.source, report)
         return keep_going
 
+    def _nowhere(self) -> str | None:
+        """When every stream answered 403/404, the base URL (or host) is wrong, not a plan
+        that forbids a stream: the run failed, and the line says what to check."""
+        streams = self.report.streams
+        answered = [e for e in self._unavailable if e.status in (403, 404)]
+        if not streams or len(self._unavailable) < len(streams) or not answered:
+            return None
+        statuses = " or ".join(sorted({str(e.status) for e in answered}))
+        first = answered[0]
+        hint = first.hint or "check the base URL"
+        if all(e.status == 403 for e in answered):
+            hint += " and the API user's role"
+        return f"{self.source}: every stream answered {statuses} (e.g. at {first.url}): {hint}"
+
     def finish(self) -> RunReport:
         report = self.report
         report.ended_at = now()
+        if report.message is None:
+            report.message = self._nowhere()
         failed = [s for s in report.streams if s.status == "failed"]
         if report.message is not None:
             report.status = "failed"

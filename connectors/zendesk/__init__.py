@@ -190,6 +190,7 @@ class ZendeskConnector:
             sleep=sleep,
             auth_hint=config.auth_hint,
             reach_hint=f"{config.url_hint} / network",
+            url_hint=config.url_hint,
         )
         self._start = start_epoch(start_time)
         self.stats: RequestStats = self.client.stats
@@ -202,6 +203,7 @@ class ZendeskConnector:
             Directory(self.client),
             self._start,
             oauth=self.config.uses_oauth,
+            prefix=self.config.prefix,
         )
         return [kind(ctx) for kind in STREAM_TYPES if kind.name in self._wanted]
 

@@ -272,6 +272,7 @@ class Context:
     directory: Directory
     start_time: int
     oauth: bool = False
+    prefix: str = "ZENDESK_"  # the source's variables, for messages
 
 
 class _Stream:
@@ -611,8 +612,8 @@ class ChatsStream(_Stream):
                 if self.ctx.oauth:
                     raise
                 raise StreamUnavailable(
-                    "zendesk: the Chat API refused API-token auth (it needs ZENDESK_OAUTH_TOKEN); "
-                    "chats skipped"
+                    f"zendesk: the Chat API refused API-token auth (it needs "
+                    f"{self.ctx.prefix}OAUTH_TOKEN); chats skipped"
                 ) from None
             records = _records(body, "chats", path)
             end_time = body.get("end_time")

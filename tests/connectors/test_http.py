@@ -176,6 +176,47 @@ def test_connect_error_after_retries_is_unreachable(router: respx.Router) -> Non
     assert str(info.value).endswith("check ZENDESK_BASE_URL / network")
 
 
+def test_an_unknown_host_fails_after_a_few_seconds_not_the_whole_budget(
+    router: respx.Router,
+) -> None:
+    route = router.get("/api/v2/groups").mock(
+        side_effect=httpx.ConnectError("[Errno -2] Name or service not known")
+    )
+    client, clock = make_client(router, max_retries=6)
+    with pytest.raises(UnreachableError) as info:
+        client.get_json("/api/v2/groups")
+    assert route.call_count == 3
+    assert sum(clock.sleeps) <= 3.0  # backoff 1 s then 2 s at most (jitter below that)
+    assert str(info.value) == (
+        "zendesk: cannot reach host acme.zendesk.com (https://acme.zendesk.com/api/v2/groups) "
+        "after 3 attempts: check ZENDESK_BASE_URL / network"
+    )
+
+
+def test_a_refused_port_fails_fast() -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on: bound, never listening
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        clock = FakeClock()
+        client = HttpClient(
+            f"http://127.0.0.1:{port}", vendor="acme", max_retries=6, sleep=clock.sleep
+        )
+        with pytest.raises(UnreachableError, match="after 3 attempts"):
+            client.get_json("/export")
+    assert client.stats.requests == 3
+    assert sum(clock.sleeps) <= 3.0
+
+
+def test_a_connect_timeout_may_heal_and_keeps_the_whole_budget(router: respx.Router) -> None:
+    route = router.get("/api/v2/groups").mock(side_effect=httpx.ConnectTimeout("slow"))
+    client, _ = make_client(router, max_retries=5)
+    with pytest.raises(UnreachableError, match="after 6 attempts"):
+        client.get_json("/api/v2/groups")
+    assert route.call_count == 6
+
+
 def test_malformed_json_retried_then_bad_response(router: respx.Router) -> None:
     route = router.get("/api/v2/groups").mock(
         side_effect=[
