@@ -588,13 +588,15 @@ def sandbox(
     with friendly_errors():
         _setup()
         from deskpulse.sandbox.command import run_sandbox
-        from deskpulse.sandbox.limits import Faults
+        from deskpulse.sandbox.limits import Faults, SandboxConfigError
 
         if not 100 <= tickets <= 1_000_000:
             fail("--tickets must be between 100 and 1,000,000", 2)
         rates = (error_rate, timeout_rate, malformed_rate, truncate_rate)
         if any(not 0 <= rate <= 1 for rate in rates):
             fail("fault rates are shares between 0 and 1", 2)
+        if not 0 <= latency <= 3600:
+            fail("--latency is seconds added to every response: 0 to 3600", 2)
         faults = None
         if any(rates) or latency:
             faults = Faults(
@@ -605,10 +607,13 @@ def sandbox(
                 latency=latency,
                 seed=seed,
             )
-        err.print(
-            f"[dim]sandbox: {tickets:,} tickets, seed {seed}; point deskpulse at it with these "
-            "lines (in .env or exported); Ctrl-C stops it[/dim]"
-        )
+
+        def banner(_: object) -> None:
+            err.print(
+                f"[dim]sandbox: {tickets:,} tickets, seed {seed}; point deskpulse at it with "
+                "these lines (in .env or exported); Ctrl-C stops it[/dim]"
+            )
+
         try:
             run_sandbox(
                 port=port,
@@ -618,7 +623,10 @@ def sandbox(
                 forbid=forbid or (),
                 faults=faults,
                 oauth=oauth,
+                on_ready=banner,
             )
+        except SandboxConfigError as exc:
+            fail(str(exc), 2)
         except OSError as exc:
             fail(f"cannot serve on 127.0.0.1:{port}: {exc.strerror} (try --port 0)")
 

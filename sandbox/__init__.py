@@ -12,13 +12,14 @@ demo/benchmark helpers (`start_subprocess`).
 """
 
 from deskpulse.sandbox.command import SandboxProcess, run_sandbox, start_subprocess, start_thread
-from deskpulse.sandbox.limits import Faults
+from deskpulse.sandbox.limits import Faults, SandboxConfigError
 from deskpulse.sandbox.server import SandboxServer
 from deskpulse.sandbox.zendesk import RateLimits
 
 __all__ = [
     "Faults",
     "RateLimits",
+    "SandboxConfigError",
     "SandboxProcess",
     "SandboxServer",
     "run_sandbox",

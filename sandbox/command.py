@@ -19,7 +19,7 @@ import gc
 import os
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -27,7 +27,7 @@ from typing import IO, Any
 
 import deskpulse
 from deskpulse.sandbox.data import DEFAULT_ANCHOR
-from deskpulse.sandbox.limits import Faults
+from deskpulse.sandbox.limits import Faults, SandboxConfigError
 from deskpulse.sandbox.server import SandboxServer
 
 
@@ -56,13 +56,15 @@ def run_sandbox(
     faults: Faults | None = None,
     oauth: bool = False,
     out: IO[str] | None = None,
+    on_ready: Callable[[SandboxServer], None] | None = None,
 ) -> None:
     """Start the sandbox in the foreground and print the env lines for deskpulse.
 
     Blocks until KeyboardInterrupt (Ctrl-C) or SIGTERM. Each dialect serves on its own port,
     from `port` up; `port=0` picks free ports (the printed *_BASE_URL lines say which).
     `oauth=True` also prints ZENDESK_OAUTH_TOKEN (needed for chats: the Chat API takes OAuth
-    only). The lines end with an empty line.
+    only). The lines end with an empty line. `on_ready(server)` runs once the ports are bound,
+    before the lines (the CLI prints its banner there: nothing is printed for a bad option).
     """
     out = out or sys.stdout
     server = SandboxServer(
@@ -76,6 +78,8 @@ def run_sandbox(
         forbid=forbid,
         faults=faults,
     )
+    if on_ready is not None:
+        on_ready(server)
     print_env(server, oauth=oauth, out=out)
     tune_gc()
     with contextlib.suppress(KeyboardInterrupt):
@@ -97,6 +101,16 @@ def _parse_anchor(raw: str) -> datetime:
     return dt
 
 
+def _seconds(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {raw!r}") from None
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError("seconds from 0 to 3600")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m sandbox", description="help-desk sandbox server")
     p.add_argument("--port", type=int, default=8765, help="0 = any free port")
@@ -108,29 +122,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-rate-limit", action="store_true")
     p.add_argument("--forbid", action="append", default=[], help="stream to answer with 403")
     p.add_argument("--error-rate", type=float, default=0.0)
-    p.add_argument("--latency", type=float, default=0.0)
+    p.add_argument("--latency", type=_seconds, default=0.0)
     p.add_argument("--fault-seed", type=int, default=0)
     p.add_argument("--oauth", action="store_true", help="also print ZENDESK_OAUTH_TOKEN")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    faults = None
-    if args.error_rate or args.latency:
-        faults = Faults(error_rate=args.error_rate, latency=args.latency, seed=args.fault_seed)
-    run_sandbox(
-        args.port,
-        args.seed,
-        args.tickets,
-        args.host,
-        anchor=args.anchor,
-        days=args.days,
-        rate_limit=not args.no_rate_limit,
-        forbid=args.forbid,
-        faults=faults,
-        oauth=args.oauth,
-    )
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        faults = None
+        if args.error_rate or args.latency:
+            faults = Faults(error_rate=args.error_rate, latency=args.latency, seed=args.fault_seed)
+        run_sandbox(
+            args.port,
+            args.seed,
+            args.tickets,
+            args.host,
+            anchor=args.anchor,
+            days=args.days,
+            rate_limit=not args.no_rate_limit,
+            forbid=args.forbid,
+            faults=faults,
+            oauth=args.oauth,
+        )
+    except SandboxConfigError as exc:
+        parser.error(str(exc))  # one usage line, exit 2
 
 
 class SandboxProcess:

@@ -12,6 +12,11 @@ from dataclasses import dataclass, field
 Clock = Callable[[], float]
 
 
+class SandboxConfigError(ValueError):
+    """A sandbox option that makes no sense (a negative latency, an unknown stream to forbid):
+    the CLI says it in one line, as a usage error."""
+
+
 @dataclass
 class Usage:
     """A request's verdict: the budgets it touched, after it was counted."""
@@ -82,6 +87,15 @@ class Faults:
     malformed_rate: float = 0.0
     seed: int = 0
     paths: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        rates = ("error_rate", "timeout_rate", "truncate_rate", "malformed_rate")
+        for name in rates:
+            if not 0 <= getattr(self, name) <= 1:
+                raise SandboxConfigError(f"{name} is a share between 0 and 1")
+        for name in ("latency", "timeout_seconds"):
+            if not 0 <= getattr(self, name) < float("inf"):
+                raise SandboxConfigError(f"{name} must be 0 or more seconds")
 
     def applies_to(self, path: str) -> bool:
         return not self.paths or any(path.startswith(p) for p in self.paths)

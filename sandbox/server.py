@@ -35,10 +35,12 @@ import httpx
 from deskpulse.sandbox.data import DEFAULT_ANCHOR, Account
 from deskpulse.sandbox.dialect import BudgetSet, Dialect, DialectFactory, Route
 from deskpulse.sandbox.dialects import DIALECTS
-from deskpulse.sandbox.limits import Clock, FaultInjector, Faults, RateLimiter
+from deskpulse.sandbox.limits import Clock, FaultInjector, Faults, RateLimiter, SandboxConfigError
 from deskpulse.sandbox.wire import JSON_TYPE, Request, Response
 
 _ID_RE = re.compile(r"/\d+(?=/|$)")
+MAX_BODY = 10 * 1024 * 1024
+"""Largest request body read (bytes); a larger Content-Length is answered 413 unread."""
 
 
 class _Stats:
@@ -92,6 +94,12 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server: _HTTPServer
 
+    def setup(self) -> None:
+        # A socket timeout: a client that connects and goes quiet (no request, half a body)
+        # is dropped after idle_timeout instead of holding a thread forever.
+        super().setup()
+        self.connection.settimeout(self.server.host.sandbox.idle_timeout)
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
@@ -110,7 +118,19 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         host = self.server.host
         parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
+        raw_length = self.headers.get("Content-Length") or "0"
+        length = int(raw_length) if raw_length.strip().isdigit() else -1
+        if length < 0 or length > MAX_BODY:
+            # The body is left unread, so the connection cannot carry another request.
+            resp = (
+                host.dialect.error(400, "Content-Length must be a whole number of bytes")
+                if length < 0
+                else host.dialect.error(413, f"The request body is over {MAX_BODY} bytes")
+            )
+            self.close_connection = True
+            self._send(resp, close=True)
+            host.stats.add(self.command, parts.path, resp.status, len(resp.body))
+            return
         body = self.rfile.read(length) if length else b""
         req = Request(
             method=self.command,
@@ -129,12 +149,12 @@ class _Handler(BaseHTTPRequestHandler):
         if not req.path.startswith("/__sandbox/"):
             host.stats.add(req.method, req.path, resp.status, len(resp.body))
 
-    def _send(self, resp: Response, truncate: bool = False) -> None:
+    def _send(self, resp: Response, truncate: bool = False, close: bool = False) -> None:
         self.send_response(resp.status)
         for name, value in resp.headers:
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(resp.body)))
-        if truncate:
+        if truncate or close:
             self.send_header("Connection", "close")
         self.end_headers()
         if truncate:
@@ -279,7 +299,8 @@ class SandboxServer:
     (sandbox.limits.Faults, per host), `clock` (seconds; drives the rate-limit windows,
     injectable for tests), `dialects` (names to serve; default every registered one), `options`
     (per dialect name, keyword options for its constructor, e.g.
-    `{"zendesk": {"chat_basic_auth": True}}`).
+    `{"zendesk": {"chat_basic_auth": True}}`), `idle_timeout` (seconds a connection may stay
+    quiet, also mid-request, before it is closed; 75 like nginx's keep-alive default).
 
     `base_url`, `stats`, `client()` are the first dialect's (Zendesk's); `dialect(name)` and
     `host(name)` give any one's.
@@ -300,11 +321,15 @@ class SandboxServer:
         clock: Clock = time.time,
         dialects: Iterable[str] | None = None,
         options: Mapping[str, Mapping[str, Any]] | None = None,
+        idle_timeout: float = 75.0,
     ) -> None:
         names = list(DIALECTS) if dialects is None else list(dialects)
         unknown = [n for n in names if n not in DIALECTS]
         if unknown or not names:
-            raise ValueError(f"unknown sandbox dialect {unknown} (known: {', '.join(DIALECTS)})")
+            raise SandboxConfigError(
+                f"unknown sandbox dialect {unknown} (known: {', '.join(DIALECTS)})"
+            )
+        self.idle_timeout = idle_timeout
         self.account = Account(seed=seed, tickets=tickets, anchor=anchor, days=days)
         self.forbid = frozenset(forbid)
         self.rate_limited = rate_limit is not False
@@ -327,7 +352,8 @@ class SandboxServer:
             )
         known = frozenset().union(*(h.dialect.streams for h in self.hosts.values()))
         if self.forbid - known:
-            raise ValueError(
+            self.stop()
+            raise SandboxConfigError(
                 f"unknown stream {', '.join(sorted(self.forbid - known))} "
                 f"(known: {', '.join(sorted(known))})"
             )

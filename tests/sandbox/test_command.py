@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import httpx
+import pytest
+from typer.testing import CliRunner
 
-from deskpulse.sandbox import start_subprocess
+from deskpulse.cli import app
+from deskpulse.sandbox import Faults, SandboxConfigError, start_subprocess
+from deskpulse.sandbox.command import main
 
 
 def test_subprocess_prints_env_lines_and_serves() -> None:
@@ -22,3 +26,34 @@ def test_subprocess_prints_env_lines_and_serves() -> None:
         r = httpx.get(f"{proc.base_url}/api/v2/groups.json", auth=auth, timeout=10)
         assert r.status_code == 200 and r.json()["groups"]
     assert proc.proc.poll() is not None  # stopped
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--latency", "-1"], "--latency"),
+        (["--forbid", "tickts"], "unknown stream tickts"),
+        (["--error-rate", "2"], "fault rates"),
+    ],
+)
+def test_cli_refuses_bad_options_in_one_line(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, ["sandbox", "--port", "0", *args])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("args", [["--latency", "-1"], ["--forbid", "tickts"]])
+def test_module_entry_refuses_bad_options(args: list[str], capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--port", "0", *args])
+    assert exit_info.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_faults_refuse_nonsense() -> None:
+    with pytest.raises(SandboxConfigError, match="latency"):
+        Faults(latency=-1)
+    with pytest.raises(SandboxConfigError, match="error_rate"):
+        Faults(error_rate=1.5)

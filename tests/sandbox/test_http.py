@@ -247,3 +247,47 @@ def test_same_seed_same_bytes() -> None:
             r = c.get(EVENTS, params={"start_time": 0, "include": "comment_events"})
             bodies.append(r.content.replace(sb.base_url.encode(), b"BASE"))
     assert bodies[0] == bodies[1]
+
+
+def _raw(sb: SandboxServer, request: bytes, timeout: float = 5.0) -> bytes:
+    """Send bytes on a fresh connection; everything the server answers until it closes."""
+    import socket
+
+    with socket.create_connection((sb.host, sb.port), timeout=timeout) as s:
+        s.sendall(request)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize(
+    ("length", "status"),
+    [("-5", 400), ("abc", 400), ("99999999999999999999", 413), (str(64 * 1024 * 1024), 413)],
+)
+def test_bad_content_length_is_a_client_error(sb: SandboxServer, length: str, status: int) -> None:
+    head = (
+        f"PUT /api/v2/tickets/1.json HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n"
+        "Content-Type: application/json\r\n\r\n"
+    )
+    answer = _raw(sb, head.encode() + b"{}")
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line.split()[1] == str(status).encode()
+    assert b"Connection: close" in rest  # the body was not read: the connection cannot go on
+    body = rest.partition(b"\r\n\r\n")[2]
+    assert httpx.Response(status, content=body).json()["error"]
+    # The server is still fine.
+    with sb.client() as c:
+        assert c.get("/api/v2/groups.json").status_code == 200
+
+
+def test_idle_connections_time_out() -> None:
+    with SandboxServer(seed=1, tickets=50, rate_limit=False, idle_timeout=0.3) as sb:
+        import time
+
+        started = time.monotonic()
+        assert _raw(sb, b"") == b""  # never sent a request: closed by the server
+        # Half a body, then silence: closed too, without an answer.
+        partial = b"PUT /api/v2/tickets/1.json HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{"
+        assert _raw(sb, partial) == b""
+        assert time.monotonic() - started < 4
