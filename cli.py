@@ -321,6 +321,77 @@ def status(
             f"quarantined records: [bold]{q['total']:,}[/bold]"
             + (" (see `deskpulse quarantine`)" if q["total"] else "")
         )
+        if data["write_back"]:
+            out.print(_write_back_table(data["write_back"]))
+
+
+def _write_back_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="write-back (DESKPULSE_WRITEBACK)", header_style="bold")
+    for name in ("target", "sent", "pending", "in doubt", "failed", "last error, next retry"):
+        table.add_column(name, justify="right" if name in ("sent", "pending", "failed") else "left")
+    for r in rows:
+        error = r["last_error"] or ""
+        if error:
+            error += f" (next retry {r.get('next_attempt_at') or 'when the value changes'})"
+        table.add_row(
+            escape(r["target"]), f"{r['sent']:,}", f"{r['pending']:,}", f"{r['sending']:,}",
+            f"{r['failed']:,}", escape(error),
+        )  # fmt: skip
+    return table
+
+
+@app.command()
+def push(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be written, and why; write nothing.")
+    ] = False,
+    target: Annotated[
+        list[str] | None,
+        typer.Option("--target", help="Only this action or source (repeatable)."),
+    ] = None,
+    format: Annotated[StatusFormat, typer.Option("--format", help="table or json")] = (
+        StatusFormat.table
+    ),
+) -> None:
+    """Write KPI values and digests into the help desk (DESKPULSE_WRITEBACK), each once."""
+    with friendly_errors():
+        settings = _setup()
+        from deskpulse.sync.push import run_push
+
+        report = run_push(settings, targets=target, dry_run=dry_run)
+        rows = [
+            {"target": i.target, "record": i.record_id, "field": i.field, "value": i.value,
+             "why": i.reason, "outcome": i.outcome or ("would write" if dry_run else ""),
+             "error": i.error}
+            for i in report.items
+        ]  # fmt: skip
+        if format is StatusFormat.json:
+            payload = {"dry_run": dry_run, "unchanged": report.unchanged, "writes": rows}
+            sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+        else:
+            table = Table(title="would write" if dry_run else "writes", header_style="bold")
+            for name in ("target", "record", "field", "value", "why", "outcome"):
+                table.add_column(name)
+            for r in rows[:200]:
+                outcome = r["outcome"] + (f": {r['error']}" if r["error"] else "")
+                table.add_row(*(escape(str(r[k])) for k in ("target", "record", "field", "value", "why")), escape(outcome))  # fmt: skip
+            if rows:
+                out.print(table)
+            if len(rows) > 200:
+                out.print(f"... and {len(rows) - 200:,} more (--format json lists all)")
+            verb = "to write" if dry_run else "written"
+            done = len(rows) if dry_run else report.count("sent") + report.count("verified")
+            out.print(
+                f"{done:,} {verb}, {report.unchanged:,} unchanged (not rewritten)"
+                + (
+                    f", [red]{report.failed:,} failed[/red] (retried on the next push; "
+                    "`deskpulse status`)"
+                    if report.failed
+                    else ""
+                )
+            )
+        if report.failed:
+            raise typer.Exit(EXIT_PARTIAL)
 
 
 @app.command()

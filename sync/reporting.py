@@ -14,6 +14,7 @@ from deskpulse.kpi_core.config import load_config
 from deskpulse.kpi_core.periods import local_midnight, parse_when
 from deskpulse.sync.settings import Settings
 from deskpulse.sync.warehouse import Warehouse, table
+from deskpulse.sync.writeback import Context
 
 DEFAULT_DAYS = 30
 
@@ -45,6 +46,13 @@ def _schedules(settings: Settings, warehouse: Warehouse) -> ScheduleSet | None:
             raise KpiError(f"DESKPULSE_SCHEDULES ({settings.schedules}): {exc}") from None
     with warehouse.connect() as connection:
         return schedules_from_warehouse(connection)
+
+
+def writeback_context(settings: Settings, warehouse: Warehouse) -> Context:
+    """What per-ticket values are computed with: the schedules and the KPI config."""
+    return Context(
+        schedules=_schedules(settings, warehouse), config=load_config(settings.kpi_config)
+    )
 
 
 def compute_kpis(

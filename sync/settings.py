@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     timezone: str = Field("UTC", alias="DESKPULSE_TIMEZONE")
     schedules: Path | None = Field(None, alias="DESKPULSE_SCHEDULES")
     kpi_config: Path | None = Field(None, alias="DESKPULSE_KPI_CONFIG")
+    # Write-back actions (TOML, see sync.actions): what `push` and the daemon write back.
+    writeback: Path | None = Field(None, alias="DESKPULSE_WRITEBACK")
     log_level: str = Field("WARNING", alias="DESKPULSE_LOG_LEVEL")
     # Processes that compute the KPI catalog side by side (0: one per CPU core, at most 4).
     kpi_workers: int = Field(0, alias="DESKPULSE_KPI_WORKERS", ge=0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, Text
+from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from deskpulse.kpi_core.types import JSONValue, UTCDateTime
@@ -70,20 +70,36 @@ class Quarantine(SQLModel, table=True):
 
 
 class WriteBack(SQLModel, table=True):
-    """One write deskpulse made (or tried) in a help desk: what, where, and how it went.
+    """The write-back ledger: one row per value deskpulse means to write into a help desk.
 
-    The write-back job reads this log to stay idempotent: a value already written is not sent again.
+    `key` is the idempotency key, unique: `<target>|<record>|<field>|v<version>` for field values
+    (the version goes up each time the value to write changes, so A -> B -> A writes A again),
+    `<target>|<period>` for a digest. A row is planned (`pending`) and committed before anything
+    is sent, marked `sending` (committed) just before its request, and `sent` or `failed` after.
+    A row left `sending` by a crash is in doubt: the next push reads the help desk back and
+    marks it sent if the value is there, instead of writing it twice.
     """
 
     __tablename__ = "write_back_log"
-    __table_args__ = (Index("ix_write_back_target", "source", "target_kind", "target_id"),)
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_write_back_key"),
+        Index("ix_write_back_record", "target", "record_id", "field"),
+        Index("ix_write_back_status", "status"),
+    )
     id: int | None = Field(default=None, primary_key=True)
-    run_id: int | None = None
-    source: str = Field(max_length=64)
-    target_kind: str = Field(max_length=32)  # ticket_field | summary_post | ...
-    target_id: str = Field(max_length=128)
-    payload: Any = Field(default=None, sa_column=Column(JSONValue, nullable=True))
-    status: str = Field(default="pending", max_length=16)  # pending | sent | failed | skipped
+    key: str = Field(max_length=512)
+    target: str = Field(max_length=128)  # the action's name in DESKPULSE_WRITEBACK
+    source: str = Field(max_length=64)  # the source whose connector writes it
+    kind: str = Field(max_length=16)  # ticket_field | user_field | post
+    record_id: str = Field(max_length=128)  # ticket / user id, or the digest's period
+    field: str = Field(max_length=128)
+    version: int = 1
+    value: Any = Field(default=None, sa_column=Column(JSONValue, nullable=True))
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # pending | sending | sent | failed | superseded
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

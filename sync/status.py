@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from deskpulse.sync.settings import Settings
 from deskpulse.sync.state import Quarantine, SyncRun
 from deskpulse.sync.warehouse import Warehouse, current_revision, table
+from deskpulse.sync.writeback import ledger_summary
 
 
 def quarantined(
@@ -64,4 +65,5 @@ def collect_status(warehouse: Warehouse, settings: Settings) -> dict[str, Any]:
         "sources": sources,
         "tables": warehouse.counts(),
         "quarantine": {"total": sum(per_source.values()), "by_source": per_source},
+        "write_back": ledger_summary(warehouse),
     }

@@ -1,0 +1,248 @@
+"""Write-back actions: what `deskpulse push` (and the daemon) writes into the help desk.
+
+The file is named by DESKPULSE_WRITEBACK (TOML). Each action has a `source` (a configured source
+whose connector offers that kind of write) and an optional `name` (default
+`<source>:<kind>:<field>`), which is the action's key in the write-back ledger: renaming an
+action writes its values again.
+
+```toml
+# Per-ticket KPI values into custom ticket fields (Zendesk: the field's numeric id).
+[[ticket_field]]
+source = "zendesk"
+field = "360000000101"
+value = "first_response_minutes"   # any name of kpi_core.per_ticket.VALUE_NAMES
+round = 0                          # decimals; 0 writes an integer (default: 0)
+days = 30                          # tickets changed in the last N days (default: 30)
+
+[[ticket_field]]
+source = "zendesk"
+field = "360000000102"
+value = "sla_met"                  # booleans: a checkbox field takes true / false...
+map = { true = "sla_met", false = "sla_missed" }   # ...a drop-down field takes its tags
+
+# A KPI digest as a summary post (Zendesk: an internal-note ticket), once per period.
+[[digest]]
+source = "zendesk"
+every = "week"                     # day | week (ISO weeks, starting Monday)
+metrics = ["first_response_time", "resolution_time", "csat", "sla_attainment"]
+at = "08:00"                       # the daemon posts at this local time (DESKPULSE_TIMEZONE)
+by = "group"                       # the slices the worst performers are picked from
+```
+
+A value that is None (no first response yet, no SLA policy) is not written, unless an earlier
+value was: then the field is cleared (written as null).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from pathlib import Path
+from typing import Any
+
+from deskpulse.connectors.errors import ConfigError
+from deskpulse.kpi_core.per_ticket import VALUE_NAMES
+
+TICKET_FIELD = "ticket_field"
+DIGEST = "digest"
+KINDS = (TICKET_FIELD, DIGEST)
+EVERY = ("day", "week")
+DEFAULT_DIGEST_METRICS = (
+    "first_response_time",
+    "resolution_time",
+    "ticket_service_level",
+    "sla_attainment",
+    "csat",
+    "request_volume",
+)
+
+
+@dataclass(frozen=True)
+class TicketFieldAction:
+    name: str
+    source: str
+    field: str
+    value: str
+    decimals: int = 0  # `round` in the file
+    days: int = 30
+    map: Mapping[str, Any] = dataclass_field(default_factory=dict)
+    kind: str = TICKET_FIELD
+
+    def render(self, value: Any) -> Any:
+        """The value as the help desk gets it: rounded, then mapped."""
+        if isinstance(value, float):
+            value = round(value, self.decimals) if self.decimals > 0 else round(value)
+        if self.map:
+            key = str(value).lower() if isinstance(value, bool) else str(value)
+            if key in self.map:
+                return self.map[key]
+        return value
+
+
+@dataclass(frozen=True)
+class DigestAction:
+    name: str
+    source: str
+    every: str = "week"
+    metrics: tuple[str, ...] = DEFAULT_DIGEST_METRICS
+    at: str = "08:00"
+    by: str | None = "group"
+    kind: str = DIGEST
+
+
+Action = TicketFieldAction | DigestAction
+
+
+@dataclass(frozen=True)
+class Actions:
+    ticket_fields: tuple[TicketFieldAction, ...] = ()
+    digests: tuple[DigestAction, ...] = ()
+
+    def all(self) -> list[Action]:
+        return [*self.ticket_fields, *self.digests]
+
+    def only(self, names: Sequence[str] | None) -> Actions:
+        """The actions named (or of the sources named) in `names`; all when None."""
+        if not names:
+            return self
+        known = {a.name for a in self.all()} | {a.source for a in self.all()}
+        unknown = sorted(set(names) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown write-back target {', '.join(unknown)} "
+                f"(actions: {', '.join(a.name for a in self.all()) or 'none'})"
+            )
+        keep = set(names)
+        return Actions(
+            tuple(a for a in self.ticket_fields if a.name in keep or a.source in keep),
+            tuple(a for a in self.digests if a.name in keep or a.source in keep),
+        )
+
+
+def load_actions(path: Path | str | None) -> Actions:
+    """The actions of the TOML file at `path` (None: no actions); errors name file and entry."""
+    if path is None:
+        return Actions()
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"DESKPULSE_WRITEBACK: cannot read {path}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"DESKPULSE_WRITEBACK ({path}): not valid TOML: {exc}") from None
+    return actions_from_dict(data, origin=str(path))
+
+
+def actions_from_dict(data: Mapping[str, Any], *, origin: str = "write-back") -> Actions:
+    unknown = sorted(set(data) - set(KINDS))
+    if unknown:
+        raise ConfigError(
+            f"{origin}: unknown section {', '.join(unknown)} (expected {', '.join(KINDS)})"
+        )
+    fields = [
+        _ticket_field(e, f"{origin}: ticket_field #{i + 1}")
+        for i, e in _entries(data, TICKET_FIELD, origin)
+    ]
+    digests = [_digest(e, f"{origin}: digest #{i + 1}") for i, e in _entries(data, DIGEST, origin)]
+    names = [a.name for a in fields] + [a.name for a in digests]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"{origin}: two actions named {', '.join(twice)}: give each a `name`")
+    return Actions(tuple(fields), tuple(digests))
+
+
+def _entries(
+    data: Mapping[str, Any], kind: str, origin: str
+) -> list[tuple[int, Mapping[str, Any]]]:
+    raw = data.get(kind, [])
+    if not isinstance(raw, list) or not all(isinstance(e, Mapping) for e in raw):
+        raise ConfigError(f"{origin}: `{kind}` must be a list of tables ([[{kind}]])")
+    return list(enumerate(raw))
+
+
+def _check_keys(entry: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(entry) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key {', '.join(unknown)} (expected {', '.join(sorted(allowed))})"
+        )
+
+
+def _text(entry: Mapping[str, Any], key: str, where: str, default: str | None = None) -> str:
+    value = entry.get(key, default)
+    if value is None:
+        raise ConfigError(f"{where}: `{key}` is required")
+    if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
+        raise ConfigError(f"{where}: `{key}` must be a non-empty text")
+    return str(value).strip()
+
+
+def _int(entry: Mapping[str, Any], key: str, where: str, default: int, lo: int, hi: int) -> int:
+    value = entry.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ConfigError(f"{where}: `{key}` must be a whole number from {lo} to {hi}")
+    return value
+
+
+def _ticket_field(entry: Mapping[str, Any], where: str) -> TicketFieldAction:
+    _check_keys(entry, {"name", "source", "field", "value", "round", "days", "map"}, where)
+    source = _text(entry, "source", where)
+    fld = _text(entry, "field", where)
+    value = _text(entry, "value", where)
+    if value not in VALUE_NAMES:
+        raise ConfigError(f"{where}: unknown value {value!r} (one of {', '.join(VALUE_NAMES)})")
+    mapping = entry.get("map", {})
+    if not isinstance(mapping, Mapping):
+        raise ConfigError(f'{where}: `map` must be a table, e.g. {{ true = "yes" }}')
+    return TicketFieldAction(
+        name=_text(entry, "name", where, f"{source}:ticket_field:{fld}"),
+        source=source,
+        field=fld,
+        value=value,
+        decimals=_int(entry, "round", where, 0, 0, 6),
+        days=_int(entry, "days", where, 30, 1, 3660),
+        map={
+            str(k).lower() if str(k).lower() in ("true", "false") else str(k): v
+            for k, v in mapping.items()
+        },
+    )
+
+
+def _digest(entry: Mapping[str, Any], where: str) -> DigestAction:
+    _check_keys(entry, {"name", "source", "every", "metrics", "at", "by"}, where)
+    source = _text(entry, "source", where)
+    every = _text(entry, "every", where, "week")
+    if every not in EVERY:
+        raise ConfigError(f"{where}: `every` must be day or week, not {every!r}")
+    metrics = entry.get("metrics", list(DEFAULT_DIGEST_METRICS))
+    if not isinstance(metrics, list) or not metrics or not all(isinstance(m, str) for m in metrics):
+        raise ConfigError(f"{where}: `metrics` must be a list of metric ids")
+    at = _text(entry, "at", where, "08:00")
+    hour, _, minute = at.partition(":")
+    if not (hour.isdigit() and minute.isdigit() and int(hour) < 24 and int(minute) < 60):
+        raise ConfigError(f"{where}: `at` must be a local time HH:MM, not {at!r}")
+    by = entry.get("by", "group")
+    if by is not None and not isinstance(by, str):
+        raise ConfigError(f"{where}: `by` must be a dimension name")
+    return DigestAction(
+        name=_text(entry, "name", where, f"{source}:digest:{every}"),
+        source=source,
+        every=every,
+        metrics=tuple(metrics),
+        at=at,
+        by=by or None,
+    )
+
+
+__all__ = [
+    "DIGEST",
+    "TICKET_FIELD",
+    "Action",
+    "Actions",
+    "DigestAction",
+    "TicketFieldAction",
+    "actions_from_dict",
+    "load_actions",
+]

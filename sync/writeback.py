@@ -1,0 +1,448 @@
+"""`deskpulse push`: write KPI values and digests into the help desk, exactly once.
+
+Three steps, each committed before the next, so that no crash, retry or second run writes a
+value twice or loses one (the ledger is sync.state.WriteBack):
+
+1. Plan. For each action (sync.actions) the values it should write now are compared with the
+   ledger's latest row for the same (action, record, field): unchanged and sent -> nothing to do;
+   new or changed -> a new `pending` row (version + 1) whose reason says what changed; a row still
+   pending, failed and due, or in doubt is carried over. The plan is committed (`--dry-run` shows
+   it and stops here, writing nothing anywhere).
+2. In-doubt rows (left `sending` by a crash between a request and its commit) are read back from
+   the help desk: a value already there is marked sent, not written again.
+3. Send, in batches of at most 100 records: the batch's rows are marked `sending` and committed,
+   the connector writes (Zendesk: one bulk job), and each row becomes `sent`, or `failed` with the
+   reason and the time of its next attempt (exponential backoff, or the vendor's Retry-After).
+   A row that failed MAX_ATTEMPTS times stays failed until its value changes.
+
+The idempotency key is unique in the ledger, so two pushes at once cannot both plan a write;
+the second one stops with one line.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from deskpulse.connectors.base import (
+    WRITE_POSTS,
+    WRITE_TICKET_FIELDS,
+    Connector,
+    FieldValues,
+    Post,
+    Poster,
+    TicketFieldWriter,
+    WriteResult,
+)
+from deskpulse.connectors.errors import ConfigError, DeskpulseError
+from deskpulse.kpi_core.config import KpiConfig
+from deskpulse.kpi_core.per_ticket import ticket_values
+from deskpulse.sync.actions import Actions, TicketFieldAction
+from deskpulse.sync.warehouse import Warehouse, table
+
+log = logging.getLogger(__name__)
+
+BATCH = 100
+MAX_ATTEMPTS = 8
+BACKOFF_FIRST = timedelta(minutes=1)
+BACKOFF_MAX = timedelta(hours=6)
+
+PENDING, SENDING, SENT, FAILED, SUPERSEDED = "pending", "sending", "sent", "failed", "superseded"
+TICKET_FIELD, POST = "ticket_field", "post"
+
+
+class WriteBackError(DeskpulseError):
+    pass
+
+
+@dataclass
+class Item:
+    """One value to write (a ledger row, planned or carried over), and what became of it."""
+
+    target: str
+    source: str
+    kind: str
+    record_id: str
+    field: str
+    value: Any
+    reason: str
+    version: int = 1
+    row_id: int | None = None
+    status: str = PENDING  # the ledger status when planned
+    attempts: int = 0
+    outcome: str | None = None  # sent | failed | verified (found in the help desk) | None
+    error: str | None = None
+
+    @property
+    def key(self) -> str:
+        if self.kind == POST:
+            return f"{self.target}|{self.record_id}"
+        return f"{self.target}|{self.record_id}|{self.field}|v{self.version}"
+
+
+@dataclass
+class PushReport:
+    items: list[Item] = field(default_factory=list)
+    unchanged: int = 0
+    dry_run: bool = False
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for i in self.items if i.outcome == outcome)
+
+    @property
+    def failed(self) -> int:
+        return self.count(FAILED)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What values are computed with: business-hours schedules, the KPI config (SLA policies)."""
+
+    schedules: Any = None
+    config: KpiConfig | None = None
+
+
+def _ledger() -> Any:
+    return table("write_back_log")
+
+
+def latest_rows(conn: Connection, target: str) -> dict[tuple[str, str], Any]:
+    """(record, field) -> the latest non-superseded ledger row of `target`."""
+    wb = _ledger()
+    top = (
+        select(wb.c.record_id, wb.c.field, func.max(wb.c.version).label("version"))
+        .where(wb.c.target == target, wb.c.status != SUPERSEDED)
+        .group_by(wb.c.record_id, wb.c.field)
+        .subquery()
+    )
+    stmt = (
+        select(wb)
+        .join(
+            top,
+            and_(
+                wb.c.record_id == top.c.record_id,
+                wb.c.field == top.c.field,
+                wb.c.version == top.c.version,
+            ),
+        )
+        .where(wb.c.target == target, wb.c.status != SUPERSEDED)
+    )
+    return {(r.record_id, r.field): r for r in conn.execute(stmt)}
+
+
+def _due(row: Any, now: datetime) -> bool:
+    if row.status in (PENDING, SENDING):
+        return True
+    if row.status == FAILED:
+        return row.next_attempt_at is not None and row.next_attempt_at <= now
+    return False
+
+
+def _carry(row: Any, action_kind: str, reason: str) -> Item:
+    return Item(
+        row.target, row.source, action_kind, row.record_id, row.field, row.value, reason,
+        row.version, row.id, row.status, row.attempts,
+    )  # fmt: skip
+
+
+def _carried_reason(row: Any) -> str:
+    if row.status == SENDING:
+        return "in doubt (a push stopped while sending it): check, then write if missing"
+    if row.status == FAILED:
+        return f"retry {row.attempts + 1} (failed: {row.error})"
+    return row.reason or "pending"
+
+
+def plan_ticket_field(
+    conn: Connection, action: TicketFieldAction, ctx: Context, now: datetime
+) -> tuple[list[Item], list[int], int]:
+    """(items to write, ids of rows they supersede, unchanged count) for one action."""
+    values = ticket_values(
+        conn,
+        since=now - timedelta(days=action.days),
+        sources=[action.source],
+        schedules=ctx.schedules,
+        config=ctx.config,
+        now=now,
+    )
+    latest = latest_rows(conn, action.name)
+    items: list[Item] = []
+    superseded: list[int] = []
+    unchanged = 0
+    seen: set[str] = set()
+    for (_, ticket_id), tv in sorted(values.items()):
+        seen.add(ticket_id)
+        value = action.render(tv.get(action.value))
+        row = latest.get((ticket_id, action.field))
+        if row is None:
+            if value is not None:
+                items.append(
+                    Item(action.name, action.source, TICKET_FIELD, ticket_id, action.field,
+                         value, f"new: {action.value} = {value!r}")
+                )  # fmt: skip
+            continue
+        if row.value == value:
+            if row.status == SENT or not _due(row, now):
+                unchanged += row.status == SENT
+                continue
+            items.append(_carry(row, TICKET_FIELD, _carried_reason(row)))
+            continue
+        if value is None and row.status != SENT:
+            superseded.append(row.id)  # never written: nothing to clear
+            continue
+        if row.status != SENT:
+            superseded.append(row.id)
+        items.append(
+            Item(action.name, action.source, TICKET_FIELD, ticket_id, action.field, value,
+                 f"changed: {action.value} {row.value!r} -> {value!r}", row.version + 1)
+        )  # fmt: skip
+    # Retries of tickets outside the window (older than `days`) are not forgotten.
+    for (record, _), row in latest.items():
+        if record not in seen and row.status != SENT and _due(row, now):
+            items.append(_carry(row, TICKET_FIELD, _carried_reason(row)))
+    return items, superseded, unchanged
+
+
+def plan(
+    warehouse: Warehouse,
+    actions: Actions,
+    ctx: Context,
+    now: datetime,
+    *,
+    extra: Callable[[Connection], Iterable[Item]] | None = None,
+) -> tuple[list[Item], list[int], int]:
+    """Every action's items (see plan_ticket_field); `extra` adds items (the digests)."""
+    items: list[Item] = []
+    superseded: list[int] = []
+    unchanged = 0
+    with warehouse.connect() as conn:
+        for action in actions.ticket_fields:
+            i, s, u = plan_ticket_field(conn, action, ctx, now)
+            items += i
+            superseded += s
+            unchanged += u
+        if extra is not None:
+            items += extra(conn)
+    return items, superseded, unchanged
+
+
+def commit_plan(
+    warehouse: Warehouse, items: list[Item], superseded: list[int], now: datetime
+) -> None:
+    """Record the plan: new rows pending, replaced rows superseded (one transaction)."""
+    wb = _ledger()
+    rows = [
+        {
+            "key": i.key, "target": i.target, "source": i.source, "kind": i.kind,
+            "record_id": i.record_id, "field": i.field, "version": i.version, "value": i.value,
+            "reason": i.reason, "status": PENDING, "attempts": 0, "created_at": now,
+        }
+        for i in items
+        if i.row_id is None
+    ]  # fmt: skip
+    try:
+        with warehouse.begin() as conn:
+            for chunk in _chunks(superseded, 500):
+                conn.execute(update(wb).where(wb.c.id.in_(chunk)).values(status=SUPERSEDED))
+            for chunk in _chunks(rows, 500):
+                conn.execute(insert(wb), chunk)
+    except IntegrityError:
+        raise WriteBackError(
+            "another push planned the same writes at the same time (is the daemon running?); "
+            "nothing was written: try again"
+        ) from None
+    # Learn the new rows' ids (one query per target).
+    with warehouse.connect() as conn:
+        by_key = {i.key: i for i in items if i.row_id is None}
+        for chunk in _chunks(list(by_key), 500):
+            for row_id, key in conn.execute(select(wb.c.id, wb.c.key).where(wb.c.key.in_(chunk))):
+                by_key[key].row_id = row_id
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class Sender:
+    """Step 2 and 3 for one source's connector."""
+
+    def __init__(self, warehouse: Warehouse, connector: Connector, clock: Callable[[], datetime]):
+        self.warehouse = warehouse
+        self.connector = connector
+        self.clock = clock
+
+    def run(self, items: list[Item]) -> None:
+        fields = [i for i in items if i.kind == TICKET_FIELD]
+        posts = [i for i in items if i.kind == POST]
+        if fields:
+            self._fields(fields)
+        for post in posts:
+            self._post(post)
+
+    def _need(self, capability: str, protocol: type) -> Any:
+        c = self.connector
+        if capability not in c.capabilities or not isinstance(c, protocol):
+            raise ConfigError(
+                f"source {c.source} ({c.vendor}) cannot {capability.split(':')[1].replace('_', ' ')}"
+                " : remove that action from DESKPULSE_WRITEBACK"
+            )
+        return c
+
+    def _fields(self, items: list[Item]) -> None:
+        writer: TicketFieldWriter = self._need(WRITE_TICKET_FIELDS, TicketFieldWriter)
+        doubt = [i for i in items if i.status == SENDING]
+        if doubt:
+            records = sorted({i.record_id for i in doubt})
+            there = writer.read_ticket_fields(records, sorted({i.field for i in doubt}))
+            for i in doubt:
+                if i.record_id in there and same(there[i.record_id].get(i.field), i.value):
+                    i.outcome = "verified"
+            self._settle([i for i in doubt if i.outcome == "verified"], {})
+        todo = [i for i in items if i.outcome is None]
+        by_record: dict[str, list[Item]] = defaultdict(list)
+        for i in todo:
+            by_record[i.record_id].append(i)
+        records = list(by_record)
+        for chunk in _chunks(records, BATCH):
+            batch = [i for r in chunk for i in by_record[r]]
+            self._mark_sending(batch)
+            payload = [FieldValues(r, {i.field: i.value for i in by_record[r]}) for r in chunk]
+            results = {res.record_id: res for res in writer.write_ticket_fields(payload)}
+            self._settle(batch, results)
+
+    def _post(self, item: Item) -> None:
+        poster: Poster = self._need(WRITE_POSTS, Poster)
+        if item.status == SENDING and poster.find_post(item.key) is not None:
+            item.outcome = "verified"
+            self._settle([item], {})
+            return
+        self._mark_sending([item])
+        value = item.value or {}
+        result = poster.post(
+            Post(item.key, str(value.get("title", "")), str(value.get("body", "")))
+        )
+        self._settle([item], {item.record_id: result})
+
+    def _mark_sending(self, items: list[Item]) -> None:
+        wb = _ledger()
+        with self.warehouse.begin() as conn:
+            for chunk in _chunks([i.row_id for i in items], 500):
+                conn.execute(
+                    update(wb)
+                    .where(wb.c.id.in_(chunk))
+                    .values(status=SENDING, attempts=wb.c.attempts + 1)
+                )
+        for i in items:
+            i.attempts += 1
+
+    def _settle(self, items: list[Item], results: Mapping[str, WriteResult]) -> None:
+        """Record each item's outcome: verified items and ok results are sent, the rest failed."""
+        wb = _ledger()
+        now = self.clock()
+        with self.warehouse.begin() as conn:
+            for i in items:
+                result = results.get(i.record_id)
+                if i.outcome == "verified" or (result is not None and result.ok):
+                    i.outcome = i.outcome or SENT
+                    values: dict[str, Any] = {"status": SENT, "sent_at": now, "error": None,
+                                              "next_attempt_at": None}  # fmt: skip
+                else:
+                    i.outcome = FAILED
+                    i.error = (result.reason if result else None) or "no result for this record"
+                    values = {"status": FAILED, "error": i.error,
+                              "next_attempt_at": _next_attempt(i.attempts, result, now)}  # fmt: skip
+                conn.execute(update(wb).where(wb.c.id == i.row_id).values(**values))
+
+
+def same(found: Any, value: Any) -> bool:
+    """Whether a value read back from the help desk is the one written (help desks may answer
+    numbers as text, e.g. "42" for 42, and booleans as "true")."""
+    if found == value:
+        return True
+    if found is None or value is None:
+        return False
+    return str(found).lower() == str(value).lower()
+
+
+def _next_attempt(attempts: int, result: WriteResult | None, now: datetime) -> datetime | None:
+    if attempts >= MAX_ATTEMPTS:
+        return None  # given up until the value changes
+    wait: timedelta = min(BACKOFF_FIRST * (2 ** max(attempts - 1, 0)), BACKOFF_MAX)
+    if result is not None and result.retry_after:
+        wait = max(wait, timedelta(seconds=result.retry_after))
+    return now + wait
+
+
+def push(
+    warehouse: Warehouse,
+    actions: Actions,
+    connectors: Mapping[str, Connector],
+    ctx: Context,
+    *,
+    dry_run: bool = False,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    extra: Callable[[Connection], Iterable[Item]] | None = None,
+) -> PushReport:
+    """Plan, commit and send (see the module docstring); `connectors` by source name."""
+    now = clock()
+    missing = sorted({a.source for a in actions.all()} - set(connectors))
+    if missing and not dry_run:
+        raise ConfigError(
+            f"write-back source {', '.join(missing)} is not configured "
+            f"(configured: {', '.join(sorted(connectors)) or 'none'})"
+        )
+    items, superseded, unchanged = plan(warehouse, actions, ctx, now, extra=extra)
+    report = PushReport(items, unchanged, dry_run)
+    if dry_run or not items:
+        return report
+    commit_plan(warehouse, items, superseded, now)
+    by_source: dict[str, list[Item]] = defaultdict(list)
+    for i in items:
+        by_source[i.source].append(i)
+    for source, group in by_source.items():
+        Sender(warehouse, connectors[source], clock).run(group)
+    return report
+
+
+def ledger_summary(warehouse: Warehouse) -> list[dict[str, Any]]:
+    """Per target: rows sent, pending, in doubt and failed, and the last error (for status)."""
+    wb = _ledger()
+    out: dict[str, dict[str, Any]] = {}
+    with warehouse.connect() as conn:
+        stmt = select(wb.c.target, wb.c.status, func.count()).group_by(wb.c.target, wb.c.status)
+        for target, status, n in conn.execute(stmt):
+            entry = out.setdefault(target, {"target": target, SENT: 0, PENDING: 0, SENDING: 0,
+                                            FAILED: 0, "last_error": None})  # fmt: skip
+            if status in entry:
+                entry[status] = int(n)
+        failed = (
+            select(wb.c.target, wb.c.error, wb.c.next_attempt_at)
+            .where(wb.c.status == FAILED)
+            .order_by(wb.c.id.desc())
+        )
+        for target, error, next_at in conn.execute(failed):
+            entry = out[target]
+            if entry["last_error"] is None:
+                entry["last_error"] = error
+                entry["next_attempt_at"] = next_at.isoformat() if next_at else None
+    return sorted(out.values(), key=lambda e: e["target"])
+
+
+__all__ = [
+    "MAX_ATTEMPTS",
+    "Context",
+    "Item",
+    "PushReport",
+    "WriteBackError",
+    "ledger_summary",
+    "plan",
+    "push",
+]
