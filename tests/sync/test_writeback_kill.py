@@ -69,7 +69,9 @@ def _child(script: Path, sb: Any, db: str) -> subprocess.Popen[str]:
 
 def test_killed_pushes_deliver_every_value_exactly_once(tmp_path: Path) -> None:
     # Each write request takes 30 ms more: a push of ~100 tickets in batches of 4 takes a while.
-    faults = limits.Faults(latency=0.03, paths=("/api/v2/tickets/update_many", "/api/v2/job_statuses"))
+    faults = limits.Faults(
+        latency=0.03, paths=("/api/v2/tickets/update_many", "/api/v2/job_statuses")
+    )
     with server.SandboxServer(seed=7, tickets=100, rate_limit=False, faults=faults) as sb:
         db = f"sqlite:///{tmp_path / 'kill.db'}"
         warehouse = Warehouse(db)
