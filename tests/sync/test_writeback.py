@@ -153,7 +153,7 @@ def test_a_changed_value_is_written_again_and_a_failure_retried_after_backoff(de
             conn.execute(update(events).where(events.c.id == event_id).values(created_at=moved))
     with warehouse.connect() as conn:
         key = ("zendesk", str(changed))
-        new_frt = round(ticket_values(conn, [key])[key].first_response_minutes)
+        new_frt = round(ticket_values(conn, [key])[key].first_response_minutes or 0)
     assert new_frt != want[(changed, FRT)]
     before = len(writes(sb))
     # Before the retry is due only the changed value goes out...
