@@ -43,7 +43,7 @@ def test_dry_run_push_and_status(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("DESKPULSE_WRITEBACK", str(tmp_path / "wb.toml"))
     with server.SandboxServer(seed=3, tickets=60, rate_limit=False) as sb:
         monkeypatch.setenv("ZENDESK_BASE_URL", sb.base_url)
-        monkeypatch.setenv("ZENDESK_OAUTH_TOKEN", sb.oauth_token)
+        monkeypatch.setenv("ZENDESK_OAUTH_TOKEN", sb.env(oauth=True)["ZENDESK_OAUTH_TOKEN"])
         assert runner.invoke(app, ["sync"]).exit_code in (0, 3)
 
         dry = runner.invoke(app, ["push", "--dry-run", "--format", "json"])

@@ -42,7 +42,9 @@ ACTIONS = actions_from_dict(
 
 
 def connector(sb: Any) -> ZendeskConnector:
-    config = ZendeskConfig(base_url=sb.base_url, oauth_token=sb.oauth_token)
+    config = ZendeskConfig(
+        base_url=sb.base_url, oauth_token=sb.env(oauth=True)["ZENDESK_OAUTH_TOKEN"]
+    )
     return ZendeskConnector("zendesk", config, rate_limits=None, sleep=lambda s: None)
 
 
@@ -134,7 +136,7 @@ def test_a_changed_value_is_written_again_and_a_failure_retried_after_backoff(de
     closed = closed_ids(sb, {t for t, _ in want})
     open_tickets = sorted({t for t, f in want if f == FRT and t not in closed})
     flaky, changed = open_tickets[0], open_tickets[1]
-    sb.writes.refuse[flaky] = 1  # its first bulk update fails
+    sb.dialect("zendesk").writes.refuse[flaky] = 1  # its first bulk update fails
     now = [datetime(2026, 12, 1, 12, 0, tzinfo=UTC)]
     first = push(warehouse, ACTIONS, {"zendesk": c}, Context(), clock=lambda: now[0])
     assert {int(i.record_id) for i in first.items if i.outcome == "failed"} == closed & {

@@ -60,7 +60,7 @@ def _child(script: Path, sb: Any, db: str) -> subprocess.Popen[str]:
     root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
     return subprocess.Popen(
-        [sys.executable, str(script), sb.base_url, sb.oauth_token, db],
+        [sys.executable, str(script), sb.base_url, sb.env(oauth=True)["ZENDESK_OAUTH_TOKEN"], db],
         stdout=subprocess.PIPE,
         text=True,
         env=env,
@@ -75,10 +75,12 @@ def test_killed_pushes_deliver_every_value_exactly_once(tmp_path: Path) -> None:
     with server.SandboxServer(seed=7, tickets=100, rate_limit=False, faults=faults) as sb:
         db = f"sqlite:///{tmp_path / 'kill.db'}"
         warehouse = Warehouse(db)
-        config = ZendeskConfig(base_url=sb.base_url, oauth_token=sb.oauth_token)
+        config = ZendeskConfig(
+            base_url=sb.base_url, oauth_token=sb.env(oauth=True)["ZENDESK_OAUTH_TOKEN"]
+        )
         connector = ZendeskConnector("zendesk", config, rate_limits=None, sleep=lambda s: None)
         assert run_sync(warehouse, connector).status in ("ok", "partial")
-        sb.writes.clear()
+        sb.dialect("zendesk").writes.clear()
         script = tmp_path / "child.py"
         script.write_text(CHILD)
         ledger = table("write_back_log")

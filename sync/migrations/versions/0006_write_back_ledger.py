@@ -3,8 +3,8 @@
 One row per value to write, with a unique idempotency key, its version, status, attempts and
 the time of its next retry (see sync.state.WriteBack).
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-01 13:00:00
 """
 
@@ -17,8 +17,8 @@ from sqlalchemy.dialects import postgresql
 
 import deskpulse.kpi_core.types
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
