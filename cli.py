@@ -23,6 +23,7 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from deskpulse.sync.engine import SyncObserver
 
@@ -59,8 +60,13 @@ class Every(StrEnum):
     month = "month"
 
 
+def _error_line(message: str) -> None:
+    # The message is text (it may quote a vendor or a file: "[/oops]"), never markup.
+    err.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    _error_line(message)
     raise typer.Exit(code)
 
 
@@ -69,12 +75,14 @@ def friendly_errors() -> Iterator[None]:
     """Turn every expected failure into one clear line (set DESKPULSE_LOG_LEVEL=DEBUG for more)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from deskpulse.connectors.errors import DeskpulseError
+    from deskpulse.connectors.errors import ConfigError, DeskpulseError
     from deskpulse.kpi_core.registry import KpiError
 
     try:
         yield
-    except (DeskpulseError, KpiError) as exc:
+    except (ConfigError, KpiError) as exc:  # the user's to fix: settings, options, metric ids
+        fail(str(exc), 2)
+    except DeskpulseError as exc:
         fail(str(exc))
     except SQLAlchemyError as exc:
         logging.getLogger("deskpulse").debug("database error", exc_info=True)
@@ -183,7 +191,7 @@ def _exit_for(reports: list[Any]) -> None:
                     if r.message.startswith(f"{r.source}:")
                     else f"{r.source}: {r.message}"
                 )
-                err.print(f"[bold red]error:[/bold red] {said}", highlight=False, soft_wrap=True)
+                _error_line(said)
         raise typer.Exit(1)
     if any(r.status == "partial" for r in reports):
         if any(r.quarantined for r in reports):
@@ -207,12 +215,14 @@ def sync(
     with friendly_errors():
         settings = _setup()
         from deskpulse.sync.engine import run_sync
+        from deskpulse.sync.locks import LockHeld
         from deskpulse.sync.sources import build_connectors
         from deskpulse.sync.warehouse import Warehouse
 
         warehouse = Warehouse(settings.database_url)
         connectors = build_connectors(settings, only=source)
         reports = []
+        refused: list[str] = []  # sources another process is syncing: the others go on
         with _progress() as bars:
             for connector in connectors:
                 try:
@@ -225,11 +235,17 @@ def sync(
                             observer=bars,
                         )
                     )
+                except LockHeld as exc:
+                    refused.append(str(exc))
                 finally:
                     connector.close()
         for report in reports:
             _print_run(report)
+        for line in refused:
+            _error_line(line)
         _exit_for(reports)
+        if refused:
+            raise typer.Exit(1)
 
 
 @app.command("import")

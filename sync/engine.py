@@ -51,6 +51,7 @@ from deskpulse.sync.ledger import (
     StreamReport,
     now,
 )
+from deskpulse.sync.locks import SourceLock, source_lock
 from deskpulse.sync.state import SyncRun, SyncState
 from deskpulse.sync.warehouse import Warehouse, table
 
@@ -135,7 +136,8 @@ def load_cursors(warehouse: Warehouse, source: str) -> dict[str, Cursor]:
 
 
 def _mark_interrupted_runs(warehouse: Warehouse, source: str) -> None:
-    """A run still `running` when a new one starts was killed: say so in its record."""
+    """A run still `running` when a new one starts (holding the source's lock, so no other
+    process is running it) was killed: say so in its record."""
     runs = table(SyncRun.__tablename__)
     with warehouse.begin() as connection:
         connection.execute(
@@ -161,12 +163,8 @@ class _Runner:
         self.source = connector.source
         self.observer = observer
         self.full_refresh = full_refresh
-        in_memory = warehouse.dialect == "sqlite" and warehouse.engine.url.database in (
-            None,
-            "",
-            ":memory:",
-        )
-        self.writer = "inline" if in_memory else writer
+        self.writer = "inline" if warehouse.in_memory else writer
+        self.lock: SourceLock | None = None
         self.report = RunReport(
             run_id=0, source=self.source, vendor=connector.vendor, started_at=now()
         )
@@ -232,6 +230,11 @@ class _Runner:
 
     def commit_page(self, stream: Stream, page: Page, report: StreamReport) -> None:
         assert self.ledger is not None
+        if self.lock is not None and self.lock.lost.is_set():
+            raise FatalError(
+                f"lost the lock on source {self.source} (no heartbeat reached the warehouse for "
+                "a whole lease); stopped so as not to sync beside another process"
+            )
         by_table: dict[str, list[dict[str, Any]]] = defaultdict(list)
         rejects: list[dict[str, Any]] = []
         source = self.source
@@ -491,14 +494,18 @@ def run_sync(
             names = ", ".join(s.name for s in wanted)
             raise DeskpulseError(f"unknown stream {', '.join(unknown)} (this source has: {names})")
         wanted = [s for s in wanted if s.name in streams]
-    runner.start()
-    with _few_collections():
-        try:
-            runner.run_streams(wanted, parallel)
-        except BaseException:
-            runner.abandon()  # e.g. Ctrl-C: what was sent is committed; the next run marks it
-            raise
-        return runner.finish()
+    # One run per source at a time: a run still `running` is then a dead one (start() marks it
+    # interrupted), and a second process stops here with LockHeld, touching nothing.
+    with source_lock(warehouse, connector.source) as lock:
+        runner.lock = lock
+        runner.start()
+        with _few_collections():
+            try:
+                runner.run_streams(wanted, parallel)
+            except BaseException:
+                runner.abandon()  # e.g. Ctrl-C: what was sent is committed; the next run marks it
+                raise
+            return runner.finish()
 
 
 @contextmanager

@@ -103,3 +103,16 @@ class WriteBack(SQLModel, table=True):
     next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class SourceLockRow(SQLModel, table=True):
+    """Who is syncing a source right now (sync.locks): one row while a process holds the lock."""
+
+    __tablename__ = "source_locks"
+    source: str = Field(primary_key=True, max_length=64)
+    owner: str = Field(max_length=32)  # a random token per holder: only it may beat or release
+    pid: int
+    host: str = Field(max_length=255)  # shown in the refusal message
+    node: str = Field(max_length=255)  # host and pid namespace: where `pid` can be checked
+    acquired_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    heartbeat_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

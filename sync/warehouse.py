@@ -33,17 +33,26 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    text,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlmodel import SQLModel
 
 import deskpulse.sync.state  # noqa: F401  (registers the bookkeeping tables)
-from deskpulse.connectors.errors import ConfigError
+from deskpulse.connectors.errors import ConfigError, DeskpulseError
 from deskpulse.kpi_core.models import WAREHOUSE_MODELS
 from deskpulse.kpi_core.types import UTCDateTime
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class WarehouseError(DeskpulseError):
+    """The warehouse database cannot be opened or its schema cannot be brought up to date."""
+
+
+def _reason(exc: DBAPIError) -> str:
+    return (str(exc.orig) if exc.orig else str(exc)).splitlines()[0]
 
 
 def table(name: str) -> Table:
@@ -107,9 +116,55 @@ def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
+def known_revisions() -> set[str]:
+    return {script.revision for script in ScriptDirectory(str(MIGRATIONS)).walk_revisions()}
+
+
+def check_known(revision: str | None) -> None:
+    """A warehouse at a revision this version has no migration for was made by a newer one."""
+    if revision is not None and revision not in known_revisions():
+        raise ConfigError(
+            f"this warehouse was created by a newer deskpulse (schema {revision}, this version "
+            f"knows up to {head_revision()}): upgrade deskpulse"
+        )
+
+
+@contextmanager
+def _migration_transaction(connection: Connection) -> Iterator[None]:
+    """One transaction for a whole migration, taken by one process at a time.
+
+    SQLite: Python's driver commits before every DDL statement on its own, so a migration that
+    failed half-way (disk full) used to leave half a schema; here the driver's transaction
+    handling is off and BEGIN IMMEDIATE takes the write lock first (a second process waits for
+    it, up to the busy timeout), so the migration is all or nothing and never interleaved.
+    PostgreSQL: DDL is transactional; a transaction-scoped advisory lock, keyed by database and
+    schema, makes a second process wait and then find the schema done."""
+    if connection.dialect.name == "sqlite":
+        raw: Any = connection.connection.dbapi_connection
+        before = raw.isolation_level
+        raw.isolation_level = None
+        try:
+            with connection.begin():
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                yield
+        finally:
+            raw.isolation_level = before
+        return
+    with connection.begin():
+        connection.execute(
+            text(
+                "SELECT pg_advisory_xact_lock(hashtextextended("
+                "'deskpulse.migrate:' || current_database() || '.' || current_schema(), 0))"
+            )
+        )
+        yield
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply migrations up to `revision` (alembic upgrade)."""
-    with engine.begin() as connection:
+    """Apply migrations up to `revision` (alembic upgrade), all or nothing, one process at a
+    time (a second one waits and finds them applied)."""
+    with engine.connect() as connection, _migration_transaction(connection):
+        check_known(current_revision(connection))
         command.upgrade(alembic_config(connection), revision)
 
 
@@ -125,19 +180,31 @@ class Warehouse:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    @property
+    def in_memory(self) -> bool:
+        """An in-memory SQLite database: private to this process."""
+        return self.dialect == "sqlite" and self.engine.url.database in (None, "", ":memory:")
+
     def ensure_schema(self) -> None:
         if self._ready:
             return
         try:
             with self.engine.connect() as connection:
-                at_head = current_revision(connection) == head_revision()
-            if not at_head:
-                upgrade(self.engine)
+                at = current_revision(connection)
         except OperationalError as exc:
-            reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
-            raise ConfigError(
-                f"cannot open the warehouse database: {reason}; check DESKPULSE_DATABASE_URL"
+            raise WarehouseError(
+                f"cannot open the warehouse database: {_reason(exc)}; check DESKPULSE_DATABASE_URL"
             ) from None
+        check_known(at)
+        if at != head_revision():
+            try:
+                upgrade(self.engine)
+            except OperationalError as exc:  # disk full, read-only file, lost connection
+                raise WarehouseError(
+                    f"could not {'upgrade' if at else 'create'} the warehouse schema: "
+                    f"{_reason(exc)}; nothing was changed: fix that and run the command again "
+                    "(or `deskpulse db upgrade`)"
+                ) from None
         self._ready = True
 
     @contextmanager

@@ -108,6 +108,6 @@ def test_jsonl_with_a_broken_line_imports_the_others(env: Path) -> None:
 
 def test_a_missing_folder_is_one_clear_line(env: Path) -> None:
     result = runner.invoke(app, ["import", str(env / "nowhere")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error: the user names the folder
     assert result.stderr.strip().startswith("error: no such folder")
     assert "Traceback" not in result.output

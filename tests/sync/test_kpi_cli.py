@@ -104,5 +104,5 @@ def test_an_unknown_metric_is_one_line(imported: Path) -> None:
         mp.chdir(imported)
         mp.setenv("DESKPULSE_DATABASE_URL", f"sqlite:///{imported / 'w.db'}")
         result = runner.invoke(app, ["kpi", "--metric", "happiness"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error
     assert result.stderr.strip().startswith("error: unknown metric")
