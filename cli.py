@@ -124,13 +124,15 @@ class _Bars(SyncObserver):
         self.tasks: dict[tuple[str, str], Any] = {}
 
     def stream_started(self, source: str, stream: str) -> None:
-        self.tasks[(source, stream)] = self.progress.add_task(f"{source}/{stream}", total=None)
+        label = escape(f"{source}/{stream}")
+        self.tasks[(source, stream)] = self.progress.add_task(label, total=None)
 
     def page_committed(self, source: str, stream: str, report: Any) -> None:
         self.progress.update(
             self.tasks[(source, stream)],
             completed=report.records,
-            description=f"{source}/{stream}  [dim]{report.records:,} records, {report.pages} pages",
+            description=f"{escape(f'{source}/{stream}')}  "
+            f"[dim]{report.records:,} records, {report.pages} pages",
         )
 
     def stream_finished(self, source: str, report: Any) -> None:
@@ -155,7 +157,7 @@ def _progress() -> Iterator[_Bars]:
 
 def _print_run(report: Any) -> None:
     table = Table(
-        title=f"{_source_label(report)} run {report.run_id}: {report.status}",
+        title=Text(f"{_source_label(report)} run {report.run_id}: {report.status}"),
         header_style="bold",
     )
     for name in ("stream", "status", "records", "written", "quarantined", "note"):
@@ -165,12 +167,12 @@ def _print_run(report: Any) -> None:
     style = {"ok": "green", "skipped": "yellow", "failed": "red"}
     for s in report.streams:
         table.add_row(
-            s.name,
-            f"[{style.get(s.status, '')}]{s.status}",
+            Text(s.name),
+            Text(s.status, style=style.get(s.status, "")),
             f"{s.records:,}",
             f"{s.written:,}",
             f"{s.quarantined:,}",
-            s.error or "",
+            Text(s.error or ""),
         )
     if report.requests:
         table.caption = f"{report.requests:,} requests, {report.retries:,} retries"
@@ -271,7 +273,7 @@ def import_files(
         _print_run(report)
         if report.quarantined:
             for line in _quarantine_lines(warehouse, report.run_id):
-                err.print(f"[yellow]{line}[/yellow]", highlight=False)
+                err.print(Text(line, style="yellow"), highlight=False)
         _exit_for([report])
 
 
@@ -309,7 +311,7 @@ def status(
         if format is StatusFormat.json:
             sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
             return
-        out.print(f"warehouse: [bold]{data['database']}[/bold]  schema {data['schema']}")
+        out.print(f"warehouse: [bold]{escape(data['database'])}[/bold]  schema {data['schema']}")
         runs = Table(title="sources", header_style="bold")
         for name in ("source", "vendor", "last run (UTC)", "status", "rows", "requests", "message"):
             runs.add_column(name, justify="right" if name in ("rows", "requests") else "left")
@@ -317,13 +319,13 @@ def status(
             last = s["last_run"] or {}
             when = last.get("started_at")
             runs.add_row(
-                s["source"],
-                s["vendor"],
+                Text(s["source"]),
+                Text(s["vendor"]),
                 f"{when:%Y-%m-%d %H:%M:%S}" if when else "never",
-                str(last.get("status", "")),
+                Text(str(last.get("status", ""))),
                 f"{last.get('rows', 0):,}",
                 f"{last.get('requests', 0):,}",
-                last.get("message") or "",
+                Text(last.get("message") or ""),
             )
         out.print(runs)
         counts = Table(title="rows per table", header_style="bold")
@@ -432,10 +434,10 @@ def quarantine(
         for r in rows:
             table.add_row(
                 str(r["created_at"])[:19],
-                r["source"],
-                r["stream"],
-                r["location"] or "",
-                r["reason"],
+                Text(r["source"]),
+                Text(r["stream"]),
+                Text(r["location"] or ""),
+                Text(r["reason"]),
             )
         out.print(table)
 
@@ -496,7 +498,7 @@ def kpi(
         if list_metrics:
             out.print(render.metric_list_table())
             return
-        from deskpulse.sync.reporting import compute_kpis
+        from deskpulse.sync.reporting import compute_kpis, day_label
 
         params = _parse_params(param)
         with err.status("computing KPIs…", spinner="dots"):
@@ -516,18 +518,19 @@ def kpi(
 
             skipped = sorted(plan(None, query)[1])
             if skipped:
-                err.print(f"[dim]not sliced by {query.by}, so left out: {', '.join(skipped)}[/dim]")
+                err.print(
+                    Text(f"not sliced by {query.by}, so left out: {', '.join(skipped)}", "dim")
+                )
         if format is Format.json:
             sys.stdout.write(render.kpi_json(values) + "\n")
         elif format is Format.csv:
             sys.stdout.write(render.kpi_csv(values))
         else:
-            title = f"KPIs {_day(query.start, query.tz)} → {_day(query.end, query.tz)} ({settings.timezone})"
+            span = f"{day_label(query.start, query.tz)} → {day_label(query.end, query.tz)}"
+            title = f"KPIs {span} ({settings.timezone})"
             out.print(render.kpi_table(values, query.tz, every=query.every, title=title))
 
 
-def _day(moment: datetime, tz: Any) -> str:
-    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M").removesuffix(" 00:00")
 
 
 @app.command()
@@ -600,7 +603,9 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
         upgrade(warehouse.engine, revision)
         with warehouse.engine.connect() as connection:
             at = current_revision(connection)
-        out.print(f"warehouse {settings.database_url_display} is at schema revision {at}")
+        out.print(
+            Text(f"warehouse {settings.database_url_display} is at schema revision {at}")
+        )
 
 
 @db_app.command("current")

@@ -182,6 +182,23 @@ def parse_when(text: str, tz: ZoneInfo) -> datetime:
     return parsed
 
 
+def count_periods(start: datetime, end: datetime, every: Every | None, tz: ZoneInfo) -> int:
+    """How many buckets `periods(start, end, every, tz)` makes (weeks: at most one more), by
+    arithmetic, so a caller can refuse an absurd window before the edges are built."""
+    if every is None:
+        return 1
+    local_end = end.astimezone(tz)
+    first, last = start.astimezone(tz).date(), local_end.date()
+    cut = local_end.time() != time(0)  # the window ends inside its last day
+    if every == "month":
+        count = (last.year - first.year) * 12 + last.month - first.month + (cut or last.day > 1)
+    elif every == "day":
+        count = (last - first).days + cut
+    else:
+        count = (last - first).days // 7 + 2
+    return max(count, 1)
+
+
 def month_window(year: int, month: int, tz: ZoneInfo) -> tuple[datetime, datetime]:
     """[first local midnight of the month, first of the next) in `tz`."""
     first = date(year, month, 1)
@@ -192,6 +209,7 @@ __all__ = [
     "Every",
     "Periods",
     "bucket_case",
+    "count_periods",
     "edge_index",
     "floor_date",
     "from_ms",

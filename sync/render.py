@@ -95,7 +95,8 @@ def kpi_table(
     rows: dict[tuple[str, str], dict[tuple[datetime, datetime], KpiValue]] = {}
     for v in values:
         rows.setdefault((v.metric, group_label(v.group)), {})[(v.start, v.end)] = v
-    table = Table(title=title, header_style="bold")
+    # Group names come from the help desk (agent names): text, never markup.
+    table = Table(title=Text(title) if title else None, header_style="bold")
     table.add_column("metric", style="cyan", no_wrap=True)
     table.add_column("group")
     if every is None:
@@ -117,7 +118,7 @@ def kpi_table(
                 cells_out += [_optional(v.target, v.unit), _mark(v)]
             if with_trend:
                 cells_out.append(sparkline([c.value for c in series]) if len(series) > 1 else "")
-            table.add_row(metric_id, group, *cells_out)
+            table.add_row(metric_id, Text(group), *cells_out)
         return table
     periods = sorted({(v.start, v.end) for v in values})
     shown = periods[-12:]
@@ -127,7 +128,7 @@ def kpi_table(
     for (metric_id, group), cells in rows.items():
         texts = [format_value(cells[p].value, cells[p].unit) if p in cells else "–" for p in shown]
         trend = sparkline([cells[p].value if p in cells else None for p in periods])
-        table.add_row(metric_id, group, *texts, trend)
+        table.add_row(metric_id, Text(group), *texts, trend)
     if len(periods) > len(shown):
         table.caption = f"last {len(shown)} of {len(periods)} periods shown; --format csv has all"
     return table

@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select
 
 from deskpulse.kpi_core import KpiError, KpiQuery, KpiValue, compute
 from deskpulse.kpi_core.business_hours import ScheduleSet, load_schedules, schedules_from_warehouse
 from deskpulse.kpi_core.config import load_config
-from deskpulse.kpi_core.periods import local_midnight, parse_when
+from deskpulse.kpi_core.periods import count_periods, local_midnight, parse_when
+from deskpulse.kpi_core.registry import REGISTRY
 from deskpulse.sync.settings import Settings
 from deskpulse.sync.warehouse import Warehouse, table
 from deskpulse.sync.writeback import Context
 
 DEFAULT_DAYS = 30
+
+
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+"""`--from/--to` lie in [EARLIEST, LATEST): beyond, date arithmetic overflows (year 1 minus an
+offset, year 9999 plus a day), and no help desk has data there."""
+
+SERIES = frozenset({"ticket_backlog", "ticket_backlog_aged"})
+"""Metrics that are a daily series when no --every is asked (kpi_core.metrics.tickets_volume)."""
 
 
 def window(start: str | None, end: str | None, settings: Settings) -> tuple[datetime, datetime]:
@@ -29,8 +40,12 @@ def window(start: str | None, end: str | None, settings: Settings) -> tuple[date
             else local_midnight(datetime.now(tz).date(), tz) + timedelta(days=1)
         )
         begin = parse_when(start, tz) if start else stop - timedelta(days=DEFAULT_DAYS)
-    except ValueError as exc:
-        raise KpiError(f"--from/--to: {exc}") from None
+        for moment, given in ((begin, start), (stop, end)):
+            if not EARLIEST <= moment < LATEST:
+                raise ValueError(f"{given!r} is out of range ({EARLIEST:%Y-%m-%d} to 2199-12-31)")
+    except (ValueError, OverflowError) as exc:
+        reason = str(exc) if isinstance(exc, ValueError) else "date out of range"
+        raise KpiError(f"--from/--to: {reason}") from None
     if begin >= stop:
         raise KpiError(
             f"--from ({begin:%Y-%m-%d %H:%M}) must be before --to ({stop:%Y-%m-%d %H:%M})"
@@ -69,6 +84,7 @@ def compute_kpis(
     warehouse: Warehouse | None = None,
 ) -> tuple[list[KpiValue], KpiQuery]:
     begin, stop = window(start, end, settings)
+    _check_size(settings, begin, stop, every, metrics)
     warehouse = warehouse or Warehouse(settings.database_url)
     query = KpiQuery(
         start=begin,
@@ -88,6 +104,37 @@ def compute_kpis(
         )
         _name_agents(connection, values)
     return values, query
+
+
+def _check_size(
+    settings: Settings,
+    begin: datetime,
+    stop: datetime,
+    every: str | None,
+    metrics: Sequence[str] | None,
+) -> None:
+    """Refuse a query whose periods or values would not fit, before any is made. Groups (--by)
+    multiply the values further; they are not known before the query runs."""
+    asked = list(metrics) if metrics else list(REGISTRY)
+    cut = every or ("day" if SERIES & set(asked) else None)
+    buckets = count_periods(begin, stop, cut, settings.tz)  # type: ignore[arg-type]
+    span = f"{day_label(begin, settings.tz)} → {day_label(stop, settings.tz)} by {cut}"
+    if buckets > settings.kpi_max_buckets:
+        raise KpiError(
+            f"{span} is {buckets:,} periods, more than DESKPULSE_KPI_MAX_BUCKETS "
+            f"({settings.kpi_max_buckets:,}): use a shorter window or a longer --every"
+        )
+    if buckets * len(asked) > settings.kpi_max_rows:
+        raise KpiError(
+            f"{span} for {len(asked)} metrics is {buckets * len(asked):,} values, more than "
+            f"DESKPULSE_KPI_MAX_ROWS ({settings.kpi_max_rows:,}): ask fewer metrics, use a "
+            "shorter window or a longer --every"
+        )
+
+
+def day_label(moment: datetime, tz: ZoneInfo) -> str:
+    """A window edge as people write it: the date, and the time unless it is midnight."""
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M").removesuffix(" 00:00")
 
 
 def _name_agents(connection: Connection, values: list[KpiValue]) -> None:

@@ -16,6 +16,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from deskpulse.connectors.errors import ConfigError
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
@@ -28,6 +31,10 @@ class Settings(BaseSettings):
     # Write-back actions (TOML, see sync.actions): what `push` and the daemon write back.
     writeback: Path | None = Field(None, alias="DESKPULSE_WRITEBACK")
     log_level: str = Field("WARNING", alias="DESKPULSE_LOG_LEVEL")
+    # `kpi` refuses a window cut into more periods than this (a day per period over two
+    # centuries would fill memory before the first number), and more values than max_rows.
+    kpi_max_buckets: int = Field(10_000, alias="DESKPULSE_KPI_MAX_BUCKETS", ge=1)
+    kpi_max_rows: int = Field(1_000_000, alias="DESKPULSE_KPI_MAX_ROWS", ge=1)
     # Processes that compute the KPI catalog side by side (0: one per CPU core, at most 4).
     kpi_workers: int = Field(0, alias="DESKPULSE_KPI_WORKERS", ge=0)
     http_timeout: float = Field(30.0, alias="DESKPULSE_HTTP_TIMEOUT", gt=0)
@@ -51,6 +58,13 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown IANA time zone {value!r} (e.g. Europe/Berlin)") from None
         return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.upper() not in LOG_LEVELS:
+            raise ValueError(f"unknown log level {value!r} ({', '.join(LOG_LEVELS[:-1])} or CRITICAL)")
+        return value.upper()
 
     @property
     def database_url_display(self) -> str:
@@ -86,6 +100,11 @@ def load_settings(env_file: Path | str | None = DEFAULT_ENV_FILE, **overrides: o
         settings = Settings(_env_file=path, **overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise ConfigError(setting_error(exc, Settings)) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not a UTF-8 text file (byte 0x{exc.object[exc.start]:02x} at position "
+            f"{exc.start}): fix or remove it (it holds settings as NAME=value lines)"
+        ) from None
     settings._env_file = path
     return settings
 

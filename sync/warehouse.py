@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from alembic import command
 from alembic.config import Config
+from alembic.util import CommandError
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import (
@@ -163,9 +164,18 @@ def _migration_transaction(connection: Connection) -> Iterator[None]:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply migrations up to `revision` (alembic upgrade), all or nothing, one process at a
     time (a second one waits and finds them applied)."""
+    known = known_revisions()
+    if revision != "head" and revision not in known:
+        raise ConfigError(
+            f"unknown schema revision {revision!r} "
+            f"(known: {min(known)} to {head_revision()}, or head)"
+        )
     with engine.connect() as connection, _migration_transaction(connection):
         check_known(current_revision(connection))
-        command.upgrade(alembic_config(connection), revision)
+        try:
+            command.upgrade(alembic_config(connection), revision)
+        except CommandError as exc:  # e.g. a revision older than the warehouse's
+            raise ConfigError(f"cannot upgrade to schema revision {revision}: {exc}") from None
 
 
 class Warehouse:

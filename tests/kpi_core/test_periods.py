@@ -146,3 +146,21 @@ def test_sql_bucketing_agrees_with_python_at_every_edge(wh) -> None:
     ).all()
     assert len(rows) == len(probes) == 31 * 3
     assert all(int(b) == p.index(at) for at, b in rows)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "every"),
+    [
+        ("2026-01-01", "2026-02-01", "day"),
+        ("2026-01-01 15:00", "2026-02-01 09:00", "day"),
+        ("2026-01-15", "2026-03-01", "month"),
+        ("2026-01-01", "2027-02-10 12:00", "month"),
+        ("2026-03-28", "2026-04-02", "day"),  # over the DST change
+    ],
+)
+def test_count_periods_is_the_number_of_buckets(start: str, end: str, every: str) -> None:
+    from deskpulse.kpi_core.periods import count_periods, parse_when, periods
+
+    tz = ZoneInfo("Europe/Berlin")
+    begin, stop = parse_when(start, tz), parse_when(end, tz)
+    assert count_periods(begin, stop, every, tz) == len(periods(begin, stop, every, tz))  # type: ignore[arg-type]

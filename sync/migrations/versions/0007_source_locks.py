@@ -1,7 +1,7 @@
 """The per-source sync lock (sync.locks).
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-01 12:30:00.000000
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import deskpulse.kpi_core.types
 
-revision = "0003"
-down_revision = "0002"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
