@@ -12,7 +12,6 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -531,8 +530,6 @@ def kpi(
             out.print(render.kpi_table(values, query.tz, every=query.every, title=title))
 
 
-
-
 @app.command()
 def report(
     out_file: Annotated[
@@ -603,9 +600,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
         upgrade(warehouse.engine, revision)
         with warehouse.engine.connect() as connection:
             at = current_revision(connection)
-        out.print(
-            Text(f"warehouse {settings.database_url_display} is at schema revision {at}")
-        )
+        out.print(Text(f"warehouse {settings.database_url_display} is at schema revision {at}"))
 
 
 @db_app.command("current")

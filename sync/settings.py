@@ -15,7 +15,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from deskpulse.connectors.errors import ConfigError
 
-
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -63,7 +62,9 @@ class Settings(BaseSettings):
     @classmethod
     def _known_level(cls, value: str) -> str:
         if value.upper() not in LOG_LEVELS:
-            raise ValueError(f"unknown log level {value!r} ({', '.join(LOG_LEVELS[:-1])} or CRITICAL)")
+            raise ValueError(
+                f"unknown log level {value!r} ({', '.join(LOG_LEVELS[:-1])} or CRITICAL)"
+            )
         return value.upper()
 
     @property

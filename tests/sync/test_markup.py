@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from rich.console import Console
@@ -80,8 +81,8 @@ def test_kpi_tables_print_group_names_literally() -> None:
         group={"agent": "7", "agent_name": "[/oops] [red]Ann[/red]"},
     )
     console = Console(width=120, record=True)
-    console.print(render.kpi_table([value], UTC, title="KPIs [Q1]"))
-    console.print(render.kpi_table([value], UTC, every="day"))
+    console.print(render.kpi_table([value], ZoneInfo("UTC"), title="KPIs [Q1]"))
+    console.print(render.kpi_table([value], ZoneInfo("UTC"), every="day"))
     shown = console.export_text()
     assert shown.count("[/oops] [red]Ann[/red]") == 2
     assert "KPIs [Q1]" in shown
