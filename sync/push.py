@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection
 
 from deskpulse.connectors.base import Connector
 from deskpulse.connectors.errors import ConfigError
 from deskpulse.sync.actions import Actions, load_actions
+from deskpulse.sync.digest import plan_digests
 from deskpulse.sync.reporting import writeback_context
 from deskpulse.sync.settings import Settings
 from deskpulse.sync.sources import build_connectors
 from deskpulse.sync.warehouse import Warehouse
-from deskpulse.sync.writeback import PushReport, push
+from deskpulse.sync.writeback import Item, PushReport, push
 
 
 def configured_actions(settings: Settings, targets: Sequence[str] | None = None) -> Actions:
@@ -37,10 +41,13 @@ def run_push(
     if sources:
         for connector in build_connectors(settings, only=sources):
             connectors[connector.source] = connector
+    ctx = writeback_context(settings, warehouse)
+
+    def digests(conn: Connection, now: datetime) -> list[Item]:
+        return plan_digests(conn, actions.digests, ctx, now)
+
     try:
-        return push(
-            warehouse, actions, connectors, writeback_context(settings, warehouse), dry_run=dry_run
-        )
+        return push(warehouse, actions, connectors, ctx, dry_run=dry_run, extra=digests)
     finally:
         for connector in connectors.values():
             connector.close()

@@ -25,8 +25,10 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from dataclasses import field as dataclass_field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -103,10 +105,16 @@ class PushReport:
 
 @dataclass(frozen=True)
 class Context:
-    """What values are computed with: business-hours schedules, the KPI config (SLA policies)."""
+    """What values are computed with: business-hours schedules, the KPI config (SLA policies,
+    targets) and the reporting time zone (digest periods)."""
 
     schedules: Any = None
     config: KpiConfig | None = None
+    tz: ZoneInfo = dataclass_field(default_factory=lambda: ZoneInfo("UTC"))
+
+
+Extra = Callable[[Connection, datetime], Iterable[Item]]
+"""More items to plan (the digests), from a connection and the push's `now`."""
 
 
 def _ledger() -> Any:
@@ -137,7 +145,7 @@ def latest_rows(conn: Connection, target: str) -> dict[tuple[str, str], Any]:
     return {(r.record_id, r.field): r for r in conn.execute(stmt)}
 
 
-def _due(row: Any, now: datetime) -> bool:
+def due(row: Any, now: datetime) -> bool:
     if row.status in (PENDING, SENDING):
         return True
     if row.status == FAILED:
@@ -189,7 +197,7 @@ def plan_ticket_field(
                 )  # fmt: skip
             continue
         if row.value == value:
-            if row.status == SENT or not _due(row, now):
+            if row.status == SENT or not due(row, now):
                 unchanged += row.status == SENT
                 continue
             items.append(_carry(row, TICKET_FIELD, _carried_reason(row)))
@@ -205,7 +213,7 @@ def plan_ticket_field(
         )  # fmt: skip
     # Retries of tickets outside the window (older than `days`) are not forgotten.
     for (record, _), row in latest.items():
-        if record not in seen and row.status != SENT and _due(row, now):
+        if record not in seen and row.status != SENT and due(row, now):
             items.append(_carry(row, TICKET_FIELD, _carried_reason(row)))
     return items, superseded, unchanged
 
@@ -216,7 +224,7 @@ def plan(
     ctx: Context,
     now: datetime,
     *,
-    extra: Callable[[Connection], Iterable[Item]] | None = None,
+    extra: Extra | None = None,
 ) -> tuple[list[Item], list[int], int]:
     """Every action's items (see plan_ticket_field); `extra` adds items (the digests)."""
     items: list[Item] = []
@@ -229,7 +237,7 @@ def plan(
             superseded += s
             unchanged += u
         if extra is not None:
-            items += extra(conn)
+            items += extra(conn, now)
     return items, superseded, unchanged
 
 
@@ -389,7 +397,7 @@ def push(
     *,
     dry_run: bool = False,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    extra: Callable[[Connection], Iterable[Item]] | None = None,
+    extra: Extra | None = None,
 ) -> PushReport:
     """Plan, commit and send (see the module docstring); `connectors` by source name."""
     now = clock()

@@ -23,6 +23,11 @@ source = "zendesk"
 field = "360000000101"
 value = "first_response_minutes"
 days = 3650
+
+[[digest]]
+source = "zendesk"
+every = "day"
+metrics = ["first_response_time", "request_volume"]
 """
 
 
@@ -60,14 +65,20 @@ def test_dry_run_push_and_status(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         assert pushed.exit_code in (0, 3), pushed.output
         assert "written" in pushed.stdout
         received = sb.client().get("/__sandbox/writes").json()["writes"]
-        assert received
+        posts = [w for w in received if w["method"] == "POST"]
+        assert len(posts) == 1  # the digest: an internal note, keyed by its period
+        note = posts[0]["body"]["ticket"]
+        assert note["external_id"].startswith("zendesk:digest:day|")
+        assert note["comment"]["public"] is False
+        assert "First response time" in note["comment"]["body"]
 
-        again = runner.invoke(app, ["push", "--target", "frt"])
+        again = runner.invoke(app, ["push"])
         assert "0 written" in again.stdout and "unchanged" in again.stdout
         assert len(sb.client().get("/__sandbox/writes").json()["writes"]) == len(received)
 
         status = json.loads(runner.invoke(app, ["status", "--format", "json"]).stdout)
-        (frt,) = status["write_back"]
+        frt, digest = status["write_back"]
         assert frt["target"] == "frt" and frt["sent"] > 0
+        assert digest["target"] == "zendesk:digest:day" and digest["sent"] == 1
         table = runner.invoke(app, ["status"]).stdout
         assert "write-back" in table and "frt" in table

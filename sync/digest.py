@@ -1,0 +1,156 @@
+"""The KPI digest: a summary post per period (day or ISO week) in the reporting time zone.
+
+For the last complete period before `now` (yesterday; last Monday-to-Monday week), each metric of
+the action against its target (KPI config) and its change since the period before, then the
+worst slices by the action's dimension (`by`, e.g. group): the three with the worst value in the
+metric's direction among slices with data. Plain text, one line per fact, so it reads the same
+in an internal note, a help-center post or a terminal.
+
+The digest's ledger key is `<action>|<period>` (e.g. `zendesk:digest:week|2026-W48`), whatever
+its content: once posted (or found posted after a crash) it is never posted again, even when
+later syncs change the numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection
+
+from deskpulse.kpi_core import KpiQuery, KpiValue, compute
+from deskpulse.kpi_core.periods import local_midnight
+from deskpulse.kpi_core.registry import REGISTRY, KpiError
+from deskpulse.sync.actions import DigestAction
+from deskpulse.sync.render import format_value
+from deskpulse.sync.writeback import FAILED, POST, SENT, Context, Item, due, latest_rows
+
+FIELD = "digest"
+WORST = 3
+
+
+def last_period(every: str, now: datetime, tz: ZoneInfo) -> tuple[str, datetime, datetime]:
+    """(id, start, end) of the last complete day or ISO week before `now`, local to `tz`."""
+    today = now.astimezone(tz).date()
+    if every == "day":
+        day = today - timedelta(days=1)
+        return day.isoformat(), local_midnight(day, tz), local_midnight(today, tz)
+    monday = today - timedelta(days=today.weekday())
+    start = monday - timedelta(days=7)
+    year, week, _ = start.isocalendar()
+    return f"{year}-W{week:02d}", local_midnight(start, tz), local_midnight(monday, tz)
+
+
+def _previous(every: str, start: datetime, tz: ZoneInfo) -> datetime:
+    day: date = start.astimezone(tz).date() - timedelta(days=1 if every == "day" else 7)
+    return local_midnight(day, tz)
+
+
+def render_digest(
+    conn: Connection, action: DigestAction, ctx: Context, now: datetime
+) -> tuple[str, dict[str, str]]:
+    """(period id, {"title", "body"}) of the action's digest for the last complete period."""
+    tz = ctx.tz
+    period, start, end = last_period(action.every, now, tz)
+    before = _previous(action.every, start, tz)
+    metrics = [m for m in action.metrics if m in REGISTRY]
+    base = KpiQuery(
+        start=before, end=end, every=action.every, tz=tz,  # type: ignore[arg-type]
+        schedules=ctx.schedules, config=ctx.config,
+    )  # fmt: skip
+    rows = compute(conn, metrics, base) if metrics else []
+    by_metric: dict[str, list[KpiValue]] = {}
+    for v in rows:
+        if v.group is None:
+            by_metric.setdefault(v.metric, []).append(v)
+    slices: dict[str, list[KpiValue]] = {}
+    if action.by:
+        sliceable = [m for m in metrics if action.by in REGISTRY[m].dimensions]
+        query = KpiQuery(
+            start=start, end=end, by=action.by, tz=tz, schedules=ctx.schedules, config=ctx.config
+        )
+        try:
+            for v in compute(conn, sliceable, query) if sliceable else []:
+                slices.setdefault(v.metric, []).append(v)
+        except KpiError:
+            slices = {}
+    label = "Day" if action.every == "day" else "Week"
+    shown = start.astimezone(tz).date().isoformat()
+    title = f"deskpulse KPI digest: {label} {period}" + (
+        f" (from {shown})" if label == "Week" else ""
+    )
+    lines = [
+        f"{label} {period}, {tz.key}: each KPI against its target and the {action.every} before."
+    ]
+    for m in metrics:
+        lines.append(_line(m, by_metric.get(m, []), start))
+        worst = _worst(m, slices.get(m, []), action.by)
+        if worst:
+            lines.append("    worst by " + f"{action.by}: " + "; ".join(worst))
+    unknown = [m for m in action.metrics if m not in REGISTRY]
+    if unknown:
+        lines.append(f"(unknown metrics skipped: {', '.join(unknown)})")
+    return period, {"title": title, "body": "\n".join(lines) + "\n"}
+
+
+def _line(metric_id: str, values: Sequence[KpiValue], start: datetime) -> str:
+    m = REGISTRY[metric_id]
+    current = next((v for v in values if v.start >= start), None)
+    previous = next((v for v in values if v.start < start), None)
+    if current is None or current.value is None:
+        return f"- {m.title}: no data"
+    text = f"- {m.title}: {format_value(current.value, m.unit)}"
+    if current.target is not None:
+        text += f" (target {format_value(current.target, m.unit)}: {'met' if current.met else 'MISSED'})"
+    if previous is not None and previous.value is not None:
+        delta = current.value - previous.value
+        better = (delta < 0) if m.direction == "lower" else (delta > 0)
+        sign = "+" if delta >= 0 else "-"
+        change = format_value(abs(delta), m.unit)
+        verdict = "" if delta == 0 else (", better" if better else ", worse")
+        text += f", {sign}{change} vs previous{verdict}"
+    return text
+
+
+def _worst(metric_id: str, values: Sequence[KpiValue], by: str | None) -> list[str]:
+    m = REGISTRY[metric_id]
+    have = [v for v in values if v.value is not None and v.group and v.n > 0]
+    have.sort(key=lambda v: v.value or 0, reverse=m.direction == "lower")
+    out = []
+    for v in have[:WORST]:
+        group = v.group or {}
+        name = group.get(f"{by}_name") or group.get(by or "")
+        out.append(f"{name} {format_value(v.value, m.unit)}")
+    return out if len(have) > 1 else []
+
+
+def plan_digests(
+    conn: Connection, actions: Sequence[DigestAction], ctx: Context, now: datetime
+) -> list[Item]:
+    """A post per action for its last complete period, unless the ledger already has it."""
+    items: list[Item] = []
+    for action in actions:
+        period, _, _ = last_period(action.every, now, ctx.tz)
+        row = latest_rows(conn, action.name).get((period, FIELD))
+        if row is not None:
+            if row.status != SENT and due(row, now):
+                reason = (
+                    "in doubt: look for it, then post if missing"
+                    if row.status == "sending"
+                    else (f"retry (failed: {row.error})" if row.status == FAILED else "pending")
+                )
+                items.append(
+                    Item(row.target, row.source, POST, period, FIELD, row.value, reason,
+                         row.version, row.id, row.status, row.attempts)
+                )  # fmt: skip
+            continue
+        _, content = render_digest(conn, action, ctx, now)
+        items.append(
+            Item(action.name, action.source, POST, period, FIELD, content,
+                 f"new: {action.every} digest for {period}")
+        )  # fmt: skip
+    return items
+
+
+__all__ = ["last_period", "plan_digests", "render_digest"]

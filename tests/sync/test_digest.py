@@ -1,0 +1,145 @@
+"""The KPI digest: periods in the reporting time zone, hand-worked content, and posted once per
+period and target whatever happens (a second push, a changed number)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import insert
+
+from deskpulse.connectors.base import WRITE_POSTS, Post, RequestStats, WriteResult
+from deskpulse.kpi_core.canonical import coerce_row
+from deskpulse.kpi_core.config import KpiConfig, Target
+from deskpulse.sync.actions import actions_from_dict
+from deskpulse.sync.digest import last_period, plan_digests, render_digest
+from deskpulse.sync.warehouse import Warehouse, table
+from deskpulse.sync.writeback import Context, push
+
+BERLIN = ZoneInfo("Europe/Berlin")
+# Tuesday 2026-12-01 10:00 UTC: yesterday is Monday 11-30; last week is 11-23 .. 11-30 (W48).
+NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+
+
+def test_last_complete_period_in_the_reporting_zone() -> None:
+    assert last_period("day", NOW, BERLIN) == (
+        "2026-11-30",
+        datetime(2026, 11, 30, tzinfo=BERLIN),
+        datetime(2026, 12, 1, tzinfo=BERLIN),
+    )
+    assert last_period("week", NOW, BERLIN) == (
+        "2026-W48",
+        datetime(2026, 11, 23, tzinfo=BERLIN),
+        datetime(2026, 11, 30, tzinfo=BERLIN),
+    )
+    # 23:30 UTC on Monday is already Tuesday in Berlin: Monday is then complete.
+    assert last_period("day", datetime(2026, 11, 30, 23, 30, tzinfo=UTC), BERLIN)[0] == "2026-11-30"
+    # A week across the end of October's DST change is 169 hours long.
+    _, start, end = last_period("week", datetime(2026, 10, 28, tzinfo=UTC), BERLIN)
+    hours = (end.astimezone(UTC) - start.astimezone(UTC)).total_seconds() / 3600
+    assert (start.isoformat(), end.isoformat(), hours) == (
+        "2026-10-19T00:00:00+02:00",
+        "2026-10-26T00:00:00+01:00",
+        169.0,
+    )
+
+
+def ticket(tid: str, created: str, replied: str, group: str) -> tuple[dict[str, Any], ...]:
+    return (
+        {"id": tid, "created_at": created, "status": "open", "group": group},
+        {"id": f"{tid}-c", "ticket_id": tid, "created_at": created, "kind": "message",
+         "author_kind": "customer"},
+        {"id": f"{tid}-a", "ticket_id": tid, "created_at": replied, "kind": "message",
+         "author_kind": "agent"},
+    )  # fmt: skip
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Warehouse:
+    wh = Warehouse(f"sqlite:///{tmp_path / 'digest.db'}")
+    rows = [
+        # The week before (W47): one ticket answered in 60 min.
+        ticket("1", "2026-11-17T09:00:00Z", "2026-11-17T10:00:00Z", "billing"),
+        # W48: billing 30 and 90 min, support 10 min: mean 130 / 3 = 43.3 min.
+        ticket("2", "2026-11-24T09:00:00Z", "2026-11-24T09:30:00Z", "billing"),
+        ticket("3", "2026-11-25T09:00:00Z", "2026-11-25T10:30:00Z", "billing"),
+        ticket("4", "2026-11-26T09:00:00Z", "2026-11-26T09:10:00Z", "support"),
+    ]
+    with wh.begin() as conn:
+        for t, c, a in rows:
+            conn.execute(insert(table("tickets")), [coerce_row("tickets", t, source="zendesk")])
+            conn.execute(
+                insert(table("ticket_events")),
+                [coerce_row("ticket_events", e, source="zendesk") for e in (c, a)],
+            )
+    return wh
+
+
+ACTIONS = actions_from_dict(
+    {"digest": [{"source": "zendesk", "every": "week", "metrics": ["first_response_time"]}]}
+)
+CTX = Context(config=KpiConfig(targets=(Target("first_response_time", max=45.0),)), tz=BERLIN)
+
+
+def test_digest_content_is_hand_worked(warehouse: Warehouse) -> None:
+    with warehouse.connect() as conn:
+        period, post = render_digest(conn, ACTIONS.digests[0], CTX, NOW)
+    assert period == "2026-W48"
+    assert post["title"] == "deskpulse KPI digest: Week 2026-W48 (from 2026-11-23)"
+    assert post["body"].splitlines() == [
+        "Week 2026-W48, Europe/Berlin: each KPI against its target and the week before.",
+        # 43.3 min against a 45 min target, 16.7 min faster than W47's 60.
+        "- First response time: 43.3 min (target 45.0 min: met), -16.7 min vs previous, better",
+        # Worst first (highest, as lower is better): billing mean(30, 90) = 60, support 10.
+        "    worst by group: billing 1.0 h; support 10.0 min",
+    ]
+
+
+class FakePoster:
+    """A help desk that keeps posts by key (as Zendesk keeps external_id)."""
+
+    vendor = "fake"
+    source = "zendesk"
+    capabilities = frozenset({"read", WRITE_POSTS})
+    stats = RequestStats()
+
+    def __init__(self) -> None:
+        self.posts: dict[str, Post] = {}
+        self.calls = 0
+
+    def streams(self) -> list[Any]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+    def post(self, post: Post) -> WriteResult:
+        self.calls += 1
+        self.posts[post.key] = post
+        return WriteResult(post.key, ref=str(len(self.posts)))
+
+    def find_post(self, key: str) -> str | None:
+        return "1" if key in self.posts else None
+
+
+def test_a_digest_is_posted_once_per_period_and_target(warehouse: Warehouse) -> None:
+    poster = FakePoster()
+
+    def extra(conn: Any, now: datetime) -> Any:
+        return plan_digests(conn, ACTIONS.digests, CTX, now)
+
+    first = push(warehouse, ACTIONS, {"zendesk": poster}, CTX, clock=lambda: NOW, extra=extra)
+    assert [(i.record_id, i.outcome) for i in first.items] == [("2026-W48", "sent")]
+    assert list(poster.posts) == ["zendesk:digest:week|2026-W48"]
+    # Again the same day, and after the numbers changed: nothing new to post.
+    with warehouse.begin() as conn:
+        conn.execute(table("tickets").delete().where(table("tickets").c.id == "4"))
+    again = push(warehouse, ACTIONS, {"zendesk": poster}, CTX, clock=lambda: NOW, extra=extra)
+    assert again.items == [] and poster.calls == 1
+    # The next week gets its own post.
+    later = datetime(2026, 12, 8, 10, tzinfo=UTC)
+    push(warehouse, ACTIONS, {"zendesk": poster}, CTX, clock=lambda: later, extra=extra)
+    assert list(poster.posts) == ["zendesk:digest:week|2026-W48", "zendesk:digest:week|2026-W49"]
