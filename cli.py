@@ -327,6 +327,16 @@ def status(
                 Text(last.get("message") or ""),
             )
         out.print(runs)
+        for s in data["sources"]:
+            # Named counts the last run's streams kept (e.g. Zendesk's metric sets): a stream
+            # that silently lost a sideload shows here as a missing or small number.
+            for stream, report in ((s["last_run"] or {}).get("streams") or {}).items():
+                for name, n in (report.get("counts") or {}).items():
+                    out.print(
+                        f"{s['source']} last run, {stream}: {name.replace('_', ' ')}: {n:,} stored",
+                        highlight=False,
+                        markup=False,
+                    )
         counts = Table(title="rows per table", header_style="bold")
         counts.add_column("table")
         counts.add_column("rows", justify="right")

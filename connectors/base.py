@@ -67,6 +67,9 @@ class Page:
     cursor: Cursor | None = None
     # Rows the stream already normalised outside `normalise` (e.g. sideloads); committed with it.
     rows: list[Row] = field(default_factory=list)
+    # Named counts of what the page carried (e.g. Zendesk's metric sets): summed per stream in
+    # the run record, so a silent loss shows in `deskpulse status`.
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 @runtime_checkable

@@ -226,6 +226,7 @@ class _Runner:
         report = self._by_name[counted.name]
         report.records, report.rows, report.written = counted.records, counted.rows, counted.written
         report.pages, report.quarantined = counted.pages, counted.quarantined
+        report.counts = counted.counts
         self.observer.page_committed(self.source, report.name, report)
 
     def commit_page(self, stream: Stream, page: Page, report: StreamReport) -> None:
@@ -267,6 +268,7 @@ class _Runner:
                 len(page.records),
                 sum(len(rows) for rows in by_table.values()),
                 self._stats(),
+                page.counts,
             )
         )
         for reject in rejects:

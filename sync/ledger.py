@@ -31,7 +31,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection as Pipe
 from typing import Any
@@ -62,6 +62,7 @@ class StreamReport:
     pages: int = 0
     quarantined: int = 0
     error: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)  # the pages' named counts, summed
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "name"}
@@ -78,6 +79,16 @@ class PageCommit:
     records: int  # vendor records read
     rows: int  # rows they mapped to
     stats: dict[str, int]  # the connector's request counters so far
+    counts: dict[str, int] = field(default_factory=dict)  # Page.counts
+
+
+def _add_counts(before: dict[str, int], page: dict[str, int]) -> dict[str, int]:
+    if not page:
+        return before
+    total = dict(before)
+    for name, n in page.items():
+        total[name] = total.get(name, 0) + n
+    return total
 
 
 def now() -> datetime:
@@ -163,6 +174,7 @@ class Ledger:
                     written=before.written + written,
                     pages=before.pages + 1,
                     quarantined=before.quarantined + len(page.rejects),
+                    counts=_add_counts(before.counts, page.counts),
                 )
                 self.streams[page.stream] = after
                 self.stats = page.stats

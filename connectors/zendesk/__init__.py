@@ -23,7 +23,12 @@ Pagination and cursors (what each stream persists after a page commits)
                `cursor=after_cursor`, stop on `end_of_stream`. Cursor
                `{"cursor": after_cursor, "generated_timestamp": max seen}`. The watermark is
                `generated_timestamp` (moves on every update, system ones too), never `updated_at`.
-               `include=metric_sets` sideloads solve/reply metrics, joined by ticket id.
+               `include=metric_sets` sideloads solve/reply metrics. The live API embeds each
+               ticket's own `metric_set` (Singer's tap-zendesk reads it there); older
+               recordings show a top-level `metric_sets` list: both are read (the list joined by
+               `ticket_id`). A bad metric set costs only itself; non-deleted tickets that come
+               without one are reported in one warning per run, and the run record counts the
+               metric sets read (`streams.tickets.counts.metric_sets`).
     users      cursor-based incremental export, `per_page=1000`; cursor
                `{"cursor": ..., "staff": {"<id>": role}}` (the staff map, see the traps).
                Always from the beginning of time, whatever `start_time` says (dimensions).

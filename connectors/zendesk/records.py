@@ -72,7 +72,8 @@ class Ticket(Struct, gc=False):
     external_id: Any = None
     satisfaction_rating: Any = None
     metric_set: MetricSet | None = None
-    """Not Zendesk's: the `metric_sets` sideload entry for this ticket, joined by the stream."""
+    """`include=metric_sets`: embedded in the ticket by the live API, or joined from the page's
+    `metric_sets` list by the stream."""
 
 
 class ChildEvent(Struct, gc=False):

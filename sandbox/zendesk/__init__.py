@@ -56,8 +56,11 @@ Endpoints
 ---------
 GET /api/v2/incremental/tickets/cursor.json?start_time=<epoch>[&per_page=1..1000][&include=metric_sets][&exclude_deleted=true]
 GET /api/v2/incremental/tickets/cursor.json?cursor=<after_cursor>[&per_page][&include]
-    `{tickets, [metric_sets], after_cursor, after_url, before_cursor: null, before_url: null,
-    end_of_stream}`. Ordered by (generated_timestamp, id); default and max per_page 1000.
+    `{tickets, after_cursor, after_url, before_cursor: null, before_url: null,
+    end_of_stream}`. With include=metric_sets each ticket embeds its own `metric_set` (ticket
+    metrics: reply/resolution/wait minutes, solved_at, reopens, ...), as the live API answers
+    and Singer's tap-zendesk reads it (`ticket["metric_set"]`); there is no top-level
+    `metric_sets` list. Ordered by (generated_timestamp, id); default and max per_page 1000.
     `after_cursor` is always set, also on the last page (end_of_stream true): keep it and poll
     later. Deleted tickets are included with `status: "deleted"` unless exclude_deleted=true.
     Tickets changed through the write endpoints move to the end of the stream with a new

@@ -55,7 +55,7 @@ class Exports(APIBase):
             pos = self._tickets_position(int_arg(req, "start_time", 0, 0, 2**40))
         else:
             raise bad("start_time or cursor is required")
-        tickets, metric_sets = JSONArray(), JSONArray()
+        tickets = JSONArray()
         overrides = self.writes.overrides
         tail = list(self.writes.tail)
         end = a.n_tickets + len(tail)
@@ -77,9 +77,9 @@ class Exports(APIBase):
             last_ts, last_id = d["generated_timestamp"], tid
             if exclude_deleted and d["status"] == "deleted":
                 continue
+            if with_metric_sets:  # embedded in the ticket, as the live API answers
+                d["metric_set"] = render.metric_set_json(t, base)
             tickets.append(d)
-            if with_metric_sets:
-                metric_sets.append(render.metric_set_json(t, base))
         if last_id == 0 and cursor:
             token = cursor
         else:
@@ -94,8 +94,6 @@ class Exports(APIBase):
             "before_cursor": None,
             "end_of_stream": pos >= end,
         }
-        if with_metric_sets:
-            body["metric_sets"] = metric_sets
         return Response.json(200, body)
 
     # ---- users --------------------------------------------------------------------------

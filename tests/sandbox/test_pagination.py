@@ -61,7 +61,15 @@ def test_ticket_cursor_export_start_time_and_sideload(sb: SandboxServer, client:
     ).json()
     assert all(t["generated_timestamp"] >= mid for t in body["tickets"])
     assert body["tickets"][0]["id"] == sb.account.first_ticket_at(mid) + 1
-    assert [m["ticket_id"] for m in body["metric_sets"]] == [t["id"] for t in body["tickets"]]
+    # Embedded in each ticket, as the live API answers (README: the sandbox section's evidence).
+    assert "metric_sets" not in body
+    assert [t["metric_set"]["ticket_id"] for t in body["tickets"]] == [
+        t["id"] for t in body["tickets"]
+    ]
+    plain = client.get(
+        "/api/v2/incremental/tickets/cursor.json", params={"start_time": mid, "per_page": 5}
+    ).json()
+    assert all("metric_set" not in t for t in plain["tickets"])
     excl = client.get(
         "/api/v2/incremental/tickets/cursor.json",
         params={"start_time": 0, "exclude_deleted": "true"},
