@@ -302,8 +302,8 @@ class SandboxServer:
     `{"zendesk": {"chat_basic_auth": True}}`), `idle_timeout` (seconds a connection may stay
     quiet, also mid-request, before it is closed; 75 like nginx's keep-alive default).
 
-    `base_url`, `stats`, `client()` are the first dialect's (Zendesk's); `dialect(name)` and
-    `host(name)` give any one's.
+    `base_url`, `stats`, `client()` are the first dialect's (Zendesk's), and so is any other
+    attribute (`sb.oauth_token`); `dialect(name)` and `host_of(name)` give any one's.
     """
 
     def __init__(
@@ -362,6 +362,13 @@ class SandboxServer:
         self.port = first.port
         self.base_url = first.base_url
         self.stats = first.stats
+
+    def __getattr__(self, name: str) -> Any:
+        """Any other attribute is the first dialect's (Zendesk's `oauth_token`, `writes`...),
+        as before dialects had their own hosts."""
+        if name.startswith("_") or "hosts" not in self.__dict__:
+            raise AttributeError(name)
+        return getattr(self.host_of().dialect, name)
 
     def dialect(self, name: str | None = None) -> Dialect:
         """The named dialect (default: the first, Zendesk)."""

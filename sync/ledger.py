@@ -65,7 +65,8 @@ class StreamReport:
     counts: dict[str, int] = field(default_factory=dict)  # the pages' named counts, summed
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "name"}
+        # Counts only where a stream reported some (most report none).
+        return {k: v for k, v in self.__dict__.items() if k != "name" and (v or k != "counts")}
 
 
 @dataclass
