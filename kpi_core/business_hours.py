@@ -25,7 +25,9 @@ Which schedule applies to a ticket (`ScheduleSet.schedule_history`), first match
 1. `tickets.extra["schedule_changes"]`: a list of `{"at": ISO-8601, "schedule": NAME}`. Before
    the first change the ticket runs on the schedule of the steps below; from each `at` on, on the
    named one. Time is summed piecewise across changes. (The row's `extra` may be a dict or the
-   JSON text of one; an `at` without an offset is UTC, as everywhere in the warehouse.)
+   JSON text of one; an `at` without an offset is UTC, as everywhere in the warehouse. The
+   import takes the list from JSONL, or from a CSV cell as `AT=NAME;AT=NAME` or JSON text, and
+   stores it in this form: `canonical.schedule_changes`.)
 2. `tickets.extra["schedule"]`: the ticket's schedule name (or warehouse schedule id).
 3. The `[[assign]]` rules, in file order: every key a rule gives (`source`, `group`,
    `priority`, `channel`, `type`) must equal the ticket's value.

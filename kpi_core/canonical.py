@@ -15,6 +15,7 @@ column's length.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import types
@@ -250,6 +251,47 @@ def _coerce(table: str, spec: ColumnSpec, value: Any) -> Any:
     return value  # JSON columns pass through
 
 
+_CHANGES = 'expected AT=SCHEDULE pairs separated by ";", or a JSON list of {"at", "schedule"}'
+
+
+def schedule_changes(value: Any) -> list[dict[str, str]]:
+    """A ticket's `schedule_changes` (see kpi_core.business_hours) in the one stored form:
+    `[{"at": ISO-8601 UTC, "schedule": NAME}, ...]`.
+
+    Taken as that list (JSONL), as its JSON text, or, handier in a CSV cell, as
+    `AT=SCHEDULE` pairs separated by `;` (`2026-03-03T17:00:00Z=us; 2026-03-10=eu`).
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                raise InvalidRow(f"schedule_changes: not valid JSON: {value!r}") from None
+        else:
+            pairs = []
+            for part in filter(None, (p.strip() for p in text.split(";"))):
+                moment, sep, named = (piece.strip() for piece in part.partition("="))
+                if not sep or not moment or not named:
+                    raise InvalidRow(f"schedule_changes: {_CHANGES}, got {part!r}")
+                pairs.append({"at": moment, "schedule": named})
+            value = pairs
+    if not isinstance(value, list):
+        raise InvalidRow(f"schedule_changes: {_CHANGES}")
+    changes = []
+    for item in value:
+        at = item.get("at") if isinstance(item, dict) else None
+        name = item.get("schedule") if isinstance(item, dict) else None
+        if at is None or not isinstance(name, str | int) or str(name).strip() == "":
+            raise InvalidRow(f"schedule_changes: {_CHANGES}, got {item!r}")
+        try:
+            when = parse_datetime(at)
+        except InvalidRow as exc:
+            raise InvalidRow(f"schedule_changes: {exc}") from None
+        changes.append({"at": when.isoformat(), "schedule": str(name).strip()})
+    return changes
+
+
 def coerce_row(table: str, raw: Mapping[str, Any], *, source: str) -> dict[str, Any]:
     """Map one raw row onto `table`'s columns; unknown columns go to `extra`.
 
@@ -291,6 +333,8 @@ def coerce_row(table: str, raw: Mapping[str, Any], *, source: str) -> dict[str, 
         row.setdefault(name, None)
     if "public" in cols and row.get("public") is None and table == "ticket_events":
         row["public"] = True
+    if table == "tickets" and "schedule_changes" in extra:
+        extra["schedule_changes"] = schedule_changes(extra["schedule_changes"])
     for name, value in extra.items():
         _storable(str(name), name)
         _storable(str(name), value)
@@ -317,4 +361,5 @@ __all__ = [
     "coerce_row",
     "columns",
     "parse_datetime",
+    "schedule_changes",
 ]

@@ -551,10 +551,12 @@ def _shift(when: datetime, delta_ms: int) -> datetime:
 def load_facts(conn: Connection, query: KpiQuery, lookback_ms: int = 0) -> list[TicketFacts]:
     """The facts of the window's tickets as a list, shared by every metric of one `compute()`.
 
-    Status spans are kept only for business-time queries (calendar time uses the facts'
-    precomputed sums); `status_spans` is then [] for tickets with status events.
+    Status spans and `extra` are kept only when the query carries schedules (business-time
+    queries, and calendar ones whose SLA policies pin business hours): calendar time uses the
+    facts' precomputed sums, so `status_spans` is otherwise [] for tickets with status events.
+    A ticket's schedule comes from `extra` (`schedule`, `schedule_changes`).
     """
-    with_extra = query.business_hours and query.schedules is not None
+    with_extra = query.schedules is not None
     key = (
         TICKET_FACTS,
         query.start,

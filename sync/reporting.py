@@ -86,6 +86,9 @@ def compute_kpis(
     begin, stop = window(start, end, settings)
     _check_size(settings, begin, stop, every, metrics)
     warehouse = warehouse or Warehouse(settings.database_url)
+    config = load_config(settings.kpi_config)
+    # SLA policies pinned to business hours need the schedules in a calendar-time query too.
+    pinned = any(policy.business_hours is True for policy in config.sla)
     query = KpiQuery(
         start=begin,
         end=stop,
@@ -94,8 +97,8 @@ def compute_kpis(
         business_hours=business_hours,
         tz=settings.tz,
         params=dict(params or {}),
-        schedules=_schedules(settings, warehouse) if business_hours else None,
-        config=load_config(settings.kpi_config),
+        schedules=_schedules(settings, warehouse) if business_hours or pinned else None,
+        config=config,
         sources=list(sources) if sources else None,
     )
     with warehouse.connect() as connection:

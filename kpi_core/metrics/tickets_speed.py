@@ -41,7 +41,7 @@ from deskpulse.kpi_core.metrics.tickets_common import (
     not_deleted,
     now_ms,
 )
-from deskpulse.kpi_core.registry import KpiQuery, KpiValue, Metric, Param, metric
+from deskpulse.kpi_core.registry import KpiError, KpiQuery, KpiValue, Metric, Param, metric
 from deskpulse.kpi_core.tables import SLA_EVENTS, TICKETS
 
 _CLOCK_NOTE = " In calendar or business time (--business-hours)."
@@ -349,6 +349,10 @@ def policy_clock(policy: SlaPolicy, schedules: Any, fallback: Clock) -> Clock | 
     return fallback
 
 
+def _policy_name(policy: SlaPolicy) -> str:
+    return f"priority {policy.priority!r}" if policy.priority else "every other priority"
+
+
 def _policies(query: KpiQuery) -> KpiConfig:
     config = query.config
     return config if isinstance(config, KpiConfig) else KpiConfig()
@@ -427,7 +431,9 @@ def _helpdesk_sla(conn: Connection, query: KpiQuery) -> dict[CellKey, Cell] | No
         "Share of SLA targets met. Targets come from the configured SLA policies ([[sla]] in the "
         "KPI config): per ticket priority, a first-response target (first_response_time within "
         "N minutes) and a resolution target (resolution_time: final solve within N minutes), "
-        "each in calendar or business time (the policy's business_hours, else the query's). "
+        "each in calendar or business time: a policy with business_hours = true is always "
+        "measured in business hours, on each ticket's own schedule (changes included), even in "
+        "a calendar-time query; false pins calendar time; unset follows the query. "
         "Each ticket x target counts once: met at the fulfilling event, breached when the "
         "target ran out; targets still running are excluded. A solved-then-reopened ticket's "
         "resolution target runs until its final solve. Without a configured policy, the help "
@@ -447,6 +453,15 @@ def sla_attainment(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValu
             return emit(m, query, reported)
         note = {"note": "no SLA policy configured: add [[sla]] entries to the KPI config"}
         return emit(m, query, {}, fill=Cell(None, 0, details=note))
+    pinned = [pol for pol in config.sla if pol.business_hours is True]
+    if pinned and query.schedules is None:
+        # Measuring them on the calendar instead would give other numbers than the policy's.
+        raise KpiError(
+            f"the SLA policy for {_policy_name(pinned[0])} is pinned to business hours "
+            "(business_hours = true in [[sla]]), but no business-hours schedule is configured: "
+            "set DESKPULSE_SCHEDULES to a schedules file or sync a help desk that provides "
+            "schedules"
+        )
     longest = max(max(p.first_response_minutes or 0, p.resolution_minutes or 0) for p in config.sla)
     p = window(query)
     key = key_function(group_names(query))
@@ -463,8 +478,7 @@ def sla_attainment(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValu
         if policy is None:
             continue
         clk = policy_clock(policy, schedules, fallback)
-        if clk is None:
-            continue  # cannot measure; compute() refuses business queries without schedules
+        assert clk is not None  # pinned policies without schedules were refused above
         key_tail = key(f)
         if policy.first_response_minutes is not None:
             limit_s = policy.first_response_minutes * 60
