@@ -43,12 +43,21 @@ class Route:
     stream: str  # what --forbid names (and stats group by path)
     handler_name: str
     bucket: str | None = None  # endpoint-specific rate-limit bucket
+    path: str = ""  # the template, e.g. "/api/v2/tickets/{id}"
+    params: tuple[str, ...] = ()  # the query parameters the handler reads (others are ignored)
 
 
-def route(method: str, path: str, stream: str, handler: str, bucket: str | None = None) -> Route:
+def route(
+    method: str,
+    path: str,
+    stream: str,
+    handler: str,
+    bucket: str | None = None,
+    params: tuple[str, ...] = (),
+) -> Route:
     """A route for `path` with `{name}` placeholders (one path segment each)."""
     rx = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)
-    return Route(method, re.compile(f"^{rx}$"), stream, handler, bucket)
+    return Route(method, re.compile(f"^{rx}$"), stream, handler, bucket, path, params)
 
 
 Match = tuple[Route | None, dict[str, str], bool]

@@ -75,6 +75,38 @@ def merged_batches(account: Account, extract: Extractor, start_ts: int) -> Itera
         yield batch
 
 
+def merged_desc(
+    account: Account, extract: Extractor, before: tuple[int, int] | None = None
+) -> Iterator[Record]:
+    """All records before `before` ((timestamp, id), exclusive; None: every record), newest
+    first: the mirror of `merged`. Walks tickets from the newest down and releases a bucket once
+    no older ticket can add to it (a ticket's records are at or before its generated_ts)."""
+    buckets: defaultdict[int, list[Record]] = defaultdict(list)
+    generated_ts = account.generated_ts
+    j = account.n_tickets - 1
+    if before is not None:  # tickets generated after before + MAX_SPAN have nothing before it
+        j = min(j, account.first_ticket_at(before[0] + MAX_SPAN + 1) - 1)
+    hi = -1  # the highest bucket key that may hold records not yet released
+    while j >= 0:
+        ready = generated_ts(j) // _BUCKET  # buckets above this one are complete
+        while hi > ready:
+            batch = buckets.pop(hi, None)
+            hi -= 1
+            if batch:
+                batch.sort(reverse=True)
+                yield from batch
+        for rec in extract(account, j):
+            if before is None or (rec[0], rec[1]) < before:
+                key = rec[0] // _BUCKET
+                buckets[key].append(rec)
+                hi = max(hi, key)
+        j -= 1
+    for key in sorted(buckets, reverse=True):
+        batch = buckets[key]
+        batch.sort(reverse=True)
+        yield from batch
+
+
 def merged(account: Account, extract: Extractor, start_ts: int) -> Iterator[Record]:
     """All records with timestamp >= start_ts, in (timestamp, id) order."""
     return itertools.chain.from_iterable(merged_batches(account, extract, start_ts))

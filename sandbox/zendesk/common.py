@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from deskpulse.sandbox.data import Account, Ticket
 from deskpulse.sandbox.streams import ResumeCache
-from deskpulse.sandbox.wire import ApiError, Request
+from deskpulse.sandbox.wire import ApiError, Request, Response
 from deskpulse.sandbox.zendesk import render
 
 if TYPE_CHECKING:
@@ -56,6 +57,21 @@ def ids_arg(req: Request) -> list[int]:
     return [record_id(part) for part in raw]
 
 
+def time_arg(req: Request, name: str, default: int = 0) -> int:
+    """An epoch-seconds parameter: an integer, or a decimal number (Zendesk takes both; the
+    fraction is dropped)."""
+    raw = req.arg(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw) if any(c in raw for c in ".eE") else int(raw)
+    except ValueError:
+        raise bad(f"{name} must be a number of seconds") from None
+    if not 0 <= value <= 2**40:
+        raise bad(f"{name} must be between 0 and {2**40}", "InvalidPaginationParameter")
+    return int(value)
+
+
 def b64(s: str) -> str:
     return base64.urlsafe_b64encode(s.encode()).decode()
 
@@ -69,6 +85,10 @@ def unb64(token: str) -> str:
 
 def not_found() -> ApiError:
     return api_error(404, "RecordNotFound", "Not found")
+
+
+OFFSET_LIMIT = 10_000
+"""Records offset pagination serves (page * per_page), as on Zendesk."""
 
 
 class APIBase:
@@ -102,3 +122,65 @@ class APIBase:
 
     def _ticket_json(self, t: Ticket) -> dict[str, Any]:
         return render.ticket_json(t, self.base_url, self.writes.overrides.get(t.id))
+
+    def _list(
+        self,
+        req: Request,
+        path: str,
+        key: str,
+        items: Sequence[dict[str, Any]],
+        keep: dict[str, Any] | None = None,
+    ) -> Response:
+        """A list endpoint with both of Zendesk's paginations. `keep`: params links repeat."""
+        keep = keep or {}
+        size_raw = req.arg("page[size]")
+        if size_raw is not None or req.arg("page[after]") is not None:
+            size = int_arg(req, "page[size]", 100, 1, 100)
+            after = req.arg("page[after]")
+            start = int(unb64(after)) if after else 0
+            page = items[start : start + size]
+            has_more = start + size < len(items)
+            after_cursor = b64(str(start + len(page))) if page else None
+            before_cursor = b64(str(start)) if page else None
+            return Response.json(
+                200,
+                {
+                    key: page,
+                    "meta": {
+                        "has_more": has_more,
+                        "after_cursor": after_cursor,
+                        "before_cursor": before_cursor,
+                    },
+                    "links": {
+                        "next": self.url(
+                            path, {**keep, "page[after]": after_cursor, "page[size]": size}
+                        )
+                        if has_more
+                        else None,
+                        "prev": None,
+                    },
+                },
+            )
+        per_page = int_arg(req, "per_page", 100, 1, 100)
+        page_no = int_arg(req, "page", 1, 1, 2**31)
+        lo = (page_no - 1) * per_page
+        if lo >= OFFSET_LIMIT:  # as Zendesk: offset pagination ends at 10,000 records
+            raise bad(
+                f"Offset pagination is limited to the first {OFFSET_LIMIT:,} records "
+                "(100 pages); use cursor pagination (page[size], page[after])",
+                "InvalidPaginationParameter",
+            )
+        chunk = items[lo : lo + per_page]
+        return Response.json(
+            200,
+            {
+                key: chunk,
+                "next_page": self.url(path, {**keep, "page": page_no + 1, "per_page": per_page})
+                if lo + per_page < len(items)
+                else None,
+                "previous_page": self.url(path, {**keep, "page": page_no - 1, "per_page": per_page})
+                if page_no > 1
+                else None,
+                "count": len(items),
+            },
+        )

@@ -12,7 +12,7 @@ from deskpulse.sandbox import streams
 from deskpulse.sandbox.streams import Peekable, Record
 from deskpulse.sandbox.wire import CHUNK, JSONArray, Request, Response
 from deskpulse.sandbox.zendesk import render
-from deskpulse.sandbox.zendesk.common import APIBase, b64, bad, int_arg, unb64
+from deskpulse.sandbox.zendesk.common import APIBase, b64, bad, int_arg, time_arg, unb64
 
 
 class _Deferred(Iterator[Record]):
@@ -42,26 +42,17 @@ class Exports(APIBase):
             k += 1
         return a.n_tickets + k
 
-    def h_tickets_cursor(self, req: Request, _: dict[str, str]) -> Response:
+    def _export_tickets(
+        self, pos: int, with_metric_sets: bool
+    ) -> Iterator[tuple[int, int, dict[str, Any]]]:
+        """(position after it, ticket id, its JSON) of each ticket from export position `pos`:
+        generated tickets in generated_timestamp order, then the written ones (the tail)."""
         a = self.account
-        per_page = int_arg(req, "per_page", 1000, 1, 1000)
-        include = set((req.arg("include") or "").split(","))
-        exclude_deleted = (req.arg("exclude_deleted") or "").lower() == "true"
-        cursor = req.arg("cursor")
-        start = req.arg("start_time")
-        if cursor:
-            pos = self._decode_pos(cursor)
-        elif start is not None:
-            pos = self._tickets_position(int_arg(req, "start_time", 0, 0, 2**40))
-        else:
-            raise bad("start_time or cursor is required")
-        tickets = JSONArray()
         overrides = self.writes.overrides
         tail = list(self.writes.tail)
         end = a.n_tickets + len(tail)
-        last_ts, last_id = 0, 0
-        base, with_metric_sets = self.base_url, "metric_sets" in include
-        while pos < end and len(tickets) < per_page:
+        base = self.base_url
+        while pos < end:
             if pos < a.n_tickets:
                 tid = pos + 1
                 if tid in overrides:  # served from the tail instead
@@ -74,17 +65,38 @@ class Exports(APIBase):
                 t = a.ticket(tid - 1, story=False)
                 d = render.ticket_json(t, base, overrides.get(tid))
             pos += 1
-            last_ts, last_id = d["generated_timestamp"], tid
-            if exclude_deleted and d["status"] == "deleted":
-                continue
             if with_metric_sets:  # embedded in the ticket, as the live API answers
                 d["metric_set"] = render.metric_set_json(t, base)
-            tickets.append(d)
+            yield pos, tid, d
+
+    def _export_end(self) -> int:
+        return self.account.n_tickets + len(self.writes.tail)
+
+    def h_tickets_cursor(self, req: Request, _: dict[str, str]) -> Response:
+        per_page = int_arg(req, "per_page", 1000, 1, 1000)
+        include = set((req.arg("include") or "").split(","))
+        exclude_deleted = (req.arg("exclude_deleted") or "").lower() == "true"
+        cursor = req.arg("cursor")
+        start = req.arg("start_time")
+        if cursor:
+            pos = self._decode_pos(cursor)
+        elif start is not None:
+            pos = self._tickets_position(time_arg(req, "start_time"))
+        else:
+            raise bad("start_time or cursor is required")
+        tickets = JSONArray()
+        last_ts, last_id = 0, 0
+        for after, tid, d in self._export_tickets(pos, "metric_sets" in include):
+            pos, last_ts, last_id = after, d["generated_timestamp"], tid
+            if not (exclude_deleted and d["status"] == "deleted"):
+                tickets.append(d)
+                if len(tickets) >= per_page:
+                    break
         if last_id == 0 and cursor:
             token = cursor
         else:
             if last_id == 0:
-                last_ts = int(req.arg("start_time") or 0)
+                last_ts = time_arg(req, "start_time")
             token = b64(f"{last_ts}.0||{last_id}|{pos}")
         body: dict[str, Any] = {
             "tickets": tickets,
@@ -92,9 +104,44 @@ class Exports(APIBase):
             "after_cursor": token,
             "before_url": None,
             "before_cursor": None,
-            "end_of_stream": pos >= end,
+            "end_of_stream": pos >= self._export_end(),
         }
         return Response.json(200, body)
+
+    def h_tickets_time(self, req: Request, _: dict[str, str]) -> Response:
+        """Time-based ticket export: up to per_page tickets from start_time, extended to the
+        end of the last one's second; next_page starts at end_time, inclusive (the boundary
+        second comes again: dedupe on id)."""
+        if req.arg("start_time") is None:
+            raise bad("start_time is required")
+        start = time_arg(req, "start_time")
+        per_page = int_arg(req, "per_page", 1000, 1, 1000)
+        include = set((req.arg("include") or "").split(","))
+        exclude_deleted = (req.arg("exclude_deleted") or "").lower() == "true"
+        tickets = JSONArray()
+        last_ts: int | None = None
+        eos = True
+        rows = self._export_tickets(self._tickets_position(start), "metric_sets" in include)
+        for _pos, _tid, d in rows:
+            ts = d["generated_timestamp"]
+            if len(tickets) >= per_page and ts != last_ts:
+                eos = False
+                break
+            last_ts = ts
+            if not (exclude_deleted and d["status"] == "deleted"):
+                tickets.append(d)
+        end_time = start if last_ts is None else last_ts
+        params = self._next_params(req, end_time, ("include", "per_page", "exclude_deleted"))
+        return Response.json(
+            200,
+            {
+                "tickets": tickets,
+                "next_page": self.url("/api/v2/incremental/tickets.json", params),
+                "count": len(tickets),
+                "end_time": end_time,
+                "end_of_stream": eos,
+            },
+        )
 
     # ---- users --------------------------------------------------------------------------
 
@@ -105,12 +152,12 @@ class Exports(APIBase):
         if cursor:
             pos = self._decode_pos(cursor)
         elif req.arg("start_time") is not None:
-            pos = a.first_user_at(int_arg(req, "start_time", 0, 0, 2**40))
+            pos = a.first_user_at(time_arg(req, "start_time"))
         else:
             raise bad("start_time or cursor is required")
         n = a.n_users
         users = JSONArray()
-        last_ts = int(req.arg("start_time") or 0)
+        last_ts = time_arg(req, "start_time")
         last_id = 0
         stop = min(n, pos + per_page)
         base = self.base_url
@@ -153,7 +200,7 @@ class Exports(APIBase):
         raw = req.arg("start_time")
         if raw is None:
             raise bad("start_time is required")
-        start = int_arg(req, "start_time", 0, 0, 2**40)
+        start = time_arg(req, "start_time")
         per_page = int_arg(req, "per_page", default_size, 1, default_size)
         it = self._time_iter(stream, extract, start)
         recs, eos = streams.time_page(it, per_page)
@@ -244,7 +291,7 @@ class Exports(APIBase):
         path = "/api/v2/chat/incremental/chats"
         if req.arg("start_time") is None:
             raise bad("start_time is required")
-        start = int_arg(req, "start_time", 0, 0, 2**40)
+        start = time_arg(req, "start_time")
         start_id = req.arg("start_id") or ""
         limit = int_arg(req, "limit", 1000, 1, 1000)
         key = ("chats", start, start_id)
@@ -293,8 +340,8 @@ class Exports(APIBase):
     ) -> Response:
         size = int_arg(req, "page[size]", 100, 1, 100)
         after = req.arg("page[after]")
-        start = int_arg(req, "start_time", 0, 0, 2**40)
-        end = int_arg(req, "end_time", 2**40, 0, 2**40)
+        start = time_arg(req, "start_time")
+        end = time_arg(req, "end_time", 2**40)
         filt = (extra_params or {}).get("score")
         cache_key: tuple[Any, ...]
         if after:

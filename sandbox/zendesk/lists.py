@@ -11,12 +11,9 @@ from deskpulse.sandbox.wire import Request, Response
 from deskpulse.sandbox.zendesk import render
 from deskpulse.sandbox.zendesk.common import (
     APIBase,
-    b64,
     bad,
     ids_arg,
-    int_arg,
     not_found,
-    unb64,
 )
 
 
@@ -63,62 +60,6 @@ class Lists(APIBase):
         return Response.json(200, {"user": self._user_json(k)})
 
     # ---- groups, memberships (list endpoints with dual pagination) ----------------------
-
-    def _list(
-        self,
-        req: Request,
-        path: str,
-        key: str,
-        items: Sequence[dict[str, Any]],
-        keep: dict[str, Any] | None = None,
-    ) -> Response:
-        """A list endpoint with both of Zendesk's paginations. `keep`: params links repeat."""
-        keep = keep or {}
-        size_raw = req.arg("page[size]")
-        if size_raw is not None or req.arg("page[after]") is not None:
-            size = int_arg(req, "page[size]", 100, 1, 100)
-            after = req.arg("page[after]")
-            start = int(unb64(after)) if after else 0
-            page = items[start : start + size]
-            has_more = start + size < len(items)
-            after_cursor = b64(str(start + len(page))) if page else None
-            before_cursor = b64(str(start)) if page else None
-            return Response.json(
-                200,
-                {
-                    key: page,
-                    "meta": {
-                        "has_more": has_more,
-                        "after_cursor": after_cursor,
-                        "before_cursor": before_cursor,
-                    },
-                    "links": {
-                        "next": self.url(
-                            path, {**keep, "page[after]": after_cursor, "page[size]": size}
-                        )
-                        if has_more
-                        else None,
-                        "prev": None,
-                    },
-                },
-            )
-        per_page = int_arg(req, "per_page", 100, 1, 100)
-        page_no = int_arg(req, "page", 1, 1, 10_000)
-        lo = (page_no - 1) * per_page
-        chunk = items[lo : lo + per_page]
-        return Response.json(
-            200,
-            {
-                key: chunk,
-                "next_page": self.url(path, {**keep, "page": page_no + 1, "per_page": per_page})
-                if lo + per_page < len(items)
-                else None,
-                "previous_page": self.url(path, {**keep, "page": page_no - 1, "per_page": per_page})
-                if page_no > 1
-                else None,
-                "count": len(items),
-            },
-        )
 
     def h_users_list(self, req: Request, _: dict[str, str]) -> Response:
         roles = [r for r in (req.query.get("role[]", []) + req.query.get("role", [])) if r]

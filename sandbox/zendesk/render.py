@@ -322,6 +322,50 @@ def ticket_event_json(
     }
 
 
+_AUDIT_DROP = ("event_type", "via", "via_reference_id")
+
+
+def audit_json(
+    t: TicketRef,
+    ts: int,
+    author_id: int,
+    via_channel: str | int,
+    children: Sequence[Child],
+    n: int,
+) -> dict[str, Any]:
+    """Audit n of ticket t as the Ticket Audits API spells it: the same ids as its ticket event
+    in the incremental export (so the two can be joined or deduplicated), `events` with a
+    `type` and `field_name`/`value` (the export's field-named key is left out)."""
+    event = ticket_event_json(t, ts, author_id, via_channel, children, n, True)
+    events: list[dict[str, Any]] = []
+    for child in event["child_events"]:
+        e = {k: v for k, v in child.items() if k not in _AUDIT_DROP}
+        kind = child["event_type"]
+        if kind in ("Create", "Change"):
+            e.pop(child.get("field_name") or "value", None)
+            e["value"] = child["value"]
+        e["type"] = kind
+        events.append(e)
+    return {
+        "id": event["id"],
+        "ticket_id": t.id,
+        "created_at": event["created_at"],
+        "author_id": author_id,
+        "metadata": {"system": _SYSTEM, "custom": {}},
+        "via": event["via"],
+        "events": events,
+    }
+
+
+def comments_json(audit: dict[str, Any]) -> list[dict[str, Any]]:
+    """The comments of an audit (audit_json) as the Ticket Comments API lists them."""
+    return [
+        {**e, "via": audit["via"], "metadata": audit["metadata"], "created_at": audit["created_at"]}
+        for e in audit["events"]
+        if e["type"] == "Comment"
+    ]
+
+
 def metric_event_json(t: TicketRef, me: MetricEvent, n: int) -> dict[str, Any]:
     d: dict[str, Any] = {
         "id": METRIC_EVENT_BASE + t.id * 64 + n,

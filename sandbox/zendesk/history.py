@@ -1,0 +1,148 @@
+"""The Zendesk dialect's ticket history read record by record (not through the incremental
+exports): a ticket's audits, comments and metrics, the account-wide ticket audits (cursor
+pagination, newest first, archived tickets left out as the spec says) and the ticket metrics
+list. Ids are the exports' (an audit's id is its ticket event's id), so a client may read history
+here and changes through the ticket events export and deduplicate at the hand-over.
+
+Archiving: a ticket closed more than ARCHIVE_AFTER (120 days) before the anchor is archived, as
+Zendesk archives closed tickets: `/ticket_audits` leaves its audits out, and its own
+`/tickets/{id}/audits` answers them all at once (no pagination, as for archived tickets).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from typing import Any, overload
+
+from deskpulse.sandbox import streams
+from deskpulse.sandbox.data import DAY, Account
+from deskpulse.sandbox.streams import Peekable, Record
+from deskpulse.sandbox.wire import Request, Response
+from deskpulse.sandbox.zendesk import render
+from deskpulse.sandbox.zendesk.common import APIBase, b64, bad, int_arg, unb64
+
+ARCHIVE_AFTER = 120 * DAY
+
+
+def archived(account: Account, audits: Sequence[Record]) -> bool:
+    """Whether the ticket with these audit records (streams.audits_of) is archived: its last
+    audit closed it more than ARCHIVE_AFTER before the anchor."""
+    if not audits:
+        return False
+    ts, _, (_, _, _, children, _) = audits[-1]
+    if ts >= account.anchor_ts - ARCHIVE_AFTER or not children:
+        return False
+    first = children[0]
+    return bool(first.field_name == "status" and first.value == "closed")
+
+
+def live_audits_of(account: Account, j: int) -> Iterable[Record]:
+    """streams.audits_of without archived tickets' audits (what /ticket_audits serves)."""
+    recs = list(streams.audits_of(account, j))
+    return () if archived(account, recs) else recs
+
+
+class _LazyMetrics(Sequence[dict[str, Any]]):
+    """Every ticket's metric set, rendered only when a page slices it."""
+
+    def __init__(self, account: Account, base: str) -> None:
+        self._a = account
+        self._base = base
+
+    def __len__(self) -> int:
+        return self._a.n_tickets
+
+    @overload
+    def __getitem__(self, i: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[dict[str, Any]]: ...
+    def __getitem__(self, i: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        t = self._a.ticket(i, custom_fields=False, story=False)
+        return render.metric_set_json(t, self._base)
+
+
+class History(APIBase):
+    def _ticket_audits(self, raw_id: str) -> tuple[list[dict[str, Any]], bool]:
+        """(the ticket's audits as audit_json, oldest first, writes included; archived)."""
+        t = self._ticket_or_404(raw_id)
+        recs = list(streams.audits_of(self.account, t.idx))
+        recs += [r for r in self.writes.audits_from(0) if r[2][0].id == t.id]
+        audits = [render.audit_json(ref, ts, a, via, ch, n) for ts, _, (ref, a, via, ch, n) in recs]
+        return audits, archived(self.account, recs)
+
+    def h_ticket_audits_of(self, req: Request, params: dict[str, str]) -> Response:
+        audits, is_archived = self._ticket_audits(params["id"])
+        path = f"/api/v2/tickets/{params['id']}/audits.json"
+        if is_archived:  # archived tickets' audits come all at once
+            return Response.json(
+                200,
+                {"audits": audits, "next_page": None, "previous_page": None, "count": len(audits)},
+            )
+        return self._list(req, path, "audits", audits)
+
+    def h_ticket_comments_of(self, req: Request, params: dict[str, str]) -> Response:
+        audits, _ = self._ticket_audits(params["id"])
+        comments = [c for a in audits for c in render.comments_json(a)]
+        if (req.arg("sort_order") or "asc") == "desc":
+            comments.reverse()
+        path = f"/api/v2/tickets/{params['id']}/comments.json"
+        keep = {"sort_order": req.arg("sort_order")} if req.arg("sort_order") else None
+        return self._list(req, path, "comments", comments, keep)
+
+    def h_ticket_metrics_of(self, _: Request, params: dict[str, str]) -> Response:
+        t = self._ticket_or_404(params["id"])
+        return Response.json(200, {"ticket_metric": render.metric_set_json(t, self.base_url)})
+
+    def h_ticket_metrics(self, req: Request, _: dict[str, str]) -> Response:
+        items = _LazyMetrics(self.account, self.base_url)
+        return self._list(req, "/api/v2/ticket_metrics.json", "ticket_metrics", items)
+
+    def h_ticket_audits(self, req: Request, _: dict[str, str]) -> Response:
+        """Every live ticket's audits, newest first, cursor-paginated (page[size] <= 100)."""
+        size = int_arg(req, "page[size]", 100, 1, 100)
+        after = req.arg("page[after]")
+        before: tuple[int, int] | None = None
+        if after:
+            try:
+                ts_s, id_s = unb64(after).split(":", 1)
+                before = (int(ts_s), int(id_s))
+            except ValueError:
+                raise bad("invalid cursor", "InvalidPaginationParameter") from None
+        it = self._resume.take(("ticket_audits", before))
+        if it is None:
+            written = sorted(
+                (r for r in self.writes.audits_from(0) if before is None or r[:2] < before),
+                key=lambda r: (r[0], r[1]),
+                reverse=True,
+            )
+            it = Peekable(
+                itertools.chain(written, streams.merged_desc(self.account, live_audits_of, before))
+            )
+        recs, has_more = streams.cursor_page(it, size)
+        after_cursor = b64(f"{recs[-1][0]}:{recs[-1][1]}") if recs else None
+        if has_more and recs:
+            self._resume.put(("ticket_audits", (recs[-1][0], recs[-1][1])), it)
+        audits = [render.audit_json(ref, ts, a, via, ch, n) for ts, _, (ref, a, via, ch, n) in recs]
+        path = "/api/v2/ticket_audits.json"
+        return Response.json(
+            200,
+            {
+                "audits": audits,
+                "meta": {
+                    "has_more": has_more,
+                    "after_cursor": after_cursor,
+                    "before_cursor": b64(f"{recs[0][0]}:{recs[0][1]}") if recs else None,
+                },
+                "links": {
+                    "next": self.url(path, {"page[after]": after_cursor, "page[size]": size})
+                    if has_more
+                    else None,
+                    "prev": None,
+                },
+            },
+        )
