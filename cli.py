@@ -679,6 +679,20 @@ def sandbox(
     latency: Annotated[
         float, typer.Option("--latency", help="Seconds added to every response.")
     ] = 0.0,
+    plan: Annotated[
+        str | None,
+        typer.Option(
+            "--plan",
+            help="Zendesk plan budgets: team (200/min), professional (400), enterprise (700).",
+        ),
+    ] = None,
+    time_scale: Annotated[
+        float,
+        typer.Option(
+            "--time-scale",
+            help="Rate-limit windows K times shorter (1 to 60): an hour in 60/K min.",
+        ),
+    ] = 1.0,
 ) -> None:
     """Serve a generated help desk on loopback, in each vendor's API on its own port (Ctrl-C
     stops it)."""
@@ -694,6 +708,8 @@ def sandbox(
             fail("fault rates are shares between 0 and 1", 2)
         if not 0 <= latency <= 3600:
             fail("--latency is seconds added to every response: 0 to 3600", 2)
+        if plan is not None and not rate_limit:
+            fail("--plan sets rate limits; it does not go with --no-rate-limit", 2)
         faults = None
         if any(rates) or latency:
             faults = Faults(
@@ -720,6 +736,8 @@ def sandbox(
                 forbid=forbid or (),
                 faults=faults,
                 oauth=oauth,
+                plan=plan,
+                time_scale=time_scale,
                 on_ready=banner,
             )
         except SandboxConfigError as exc:

@@ -29,6 +29,7 @@ import deskpulse
 from deskpulse.sandbox.data import DEFAULT_ANCHOR
 from deskpulse.sandbox.limits import Faults, SandboxConfigError
 from deskpulse.sandbox.server import SandboxServer
+from deskpulse.sandbox.zendesk import RateLimits
 
 
 def tune_gc() -> None:
@@ -55,6 +56,8 @@ def run_sandbox(
     forbid: Iterable[str] = (),
     faults: Faults | None = None,
     oauth: bool = False,
+    plan: str | None = None,
+    time_scale: float = 1.0,
     out: IO[str] | None = None,
     on_ready: Callable[[SandboxServer], None] | None = None,
 ) -> None:
@@ -63,7 +66,9 @@ def run_sandbox(
     Blocks until KeyboardInterrupt (Ctrl-C) or SIGTERM. Each dialect serves on its own port,
     from `port` up; `port=0` picks free ports (the printed *_BASE_URL lines say which).
     `oauth=True` also prints ZENDESK_OAUTH_TOKEN (needed for chats: the Chat API takes OAuth
-    only). The lines end with an empty line. `on_ready(server)` runs once the ports are bound,
+    only). `plan` applies a Zendesk plan's budgets (team, professional, enterprise) and
+    `time_scale` K makes every rate-limit window K times shorter. The lines end with an empty
+    line. `on_ready(server)` runs once the ports are bound,
     before the lines (the CLI prints its banner there: nothing is printed for a bad option).
     """
     out = out or sys.stdout
@@ -74,9 +79,10 @@ def run_sandbox(
         port=port,
         anchor=anchor,
         days=days,
-        rate_limit=rate_limit,
+        rate_limit=RateLimits.for_plan(plan) if plan and rate_limit else rate_limit,
         forbid=forbid,
         faults=faults,
+        time_scale=time_scale,
     )
     if on_ready is not None:
         on_ready(server)
@@ -125,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency", type=_seconds, default=0.0)
     p.add_argument("--fault-seed", type=int, default=0)
     p.add_argument("--oauth", action="store_true", help="also print ZENDESK_OAUTH_TOKEN")
+    p.add_argument("--plan", help="Zendesk plan budgets: team, professional, enterprise")
+    p.add_argument("--time-scale", type=float, default=1.0, help="rate-limit windows K x shorter")
     return p
 
 
@@ -146,6 +154,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             forbid=args.forbid,
             faults=faults,
             oauth=args.oauth,
+            plan=args.plan,
+            time_scale=args.time_scale,
         )
     except SandboxConfigError as exc:
         parser.error(str(exc))  # one usage line, exit 2

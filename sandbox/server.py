@@ -176,6 +176,7 @@ class Host:
         budgets: dict[str, int] | None,
         clock: Clock,
         faults: Faults | None,
+        window: float = 60.0,
     ) -> None:
         self.sandbox = sandbox
         self.httpd = _HTTPServer(address, _Handler)
@@ -186,7 +187,7 @@ class Host:
         self.dialect: Dialect = factory(sandbox.account, self.base_url, **options)
         if budgets is None:
             budgets = self.dialect.budgets()
-        self.limiter = RateLimiter(budgets, clock) if budgets else None
+        self.limiter = RateLimiter(budgets, clock, window) if budgets else None
         self.faults = FaultInjector(faults) if faults else None
         self.stats = _Stats()
         self.thread: threading.Thread | None = None
@@ -282,6 +283,8 @@ class Host:
                     "start_time": a.start_ts,
                     "end_time": a.anchor_ts,
                     "dialect": self.dialect.name,
+                    "budgets": self.limiter.budgets if self.limiter else None,
+                    "window_seconds": self.limiter.window if self.limiter else None,
                     "env": self.sandbox.env(),
                 },
             )
@@ -299,7 +302,8 @@ class SandboxServer:
     (sandbox.limits.Faults, per host), `clock` (seconds; drives the rate-limit windows,
     injectable for tests), `dialects` (names to serve; default every registered one), `options`
     (per dialect name, keyword options for its constructor, e.g.
-    `{"zendesk": {"chat_basic_auth": True}}`), `idle_timeout` (seconds a connection may stay
+    `{"zendesk": {"chat_basic_auth": True}}`), `time_scale` (K: every rate-limit window is K times shorter, so an hour of budget passes in
+    60/K minutes; 1 to 60), `idle_timeout` (seconds a connection may stay
     quiet, also mid-request, before it is closed; 75 like nginx's keep-alive default).
 
     `base_url`, `stats`, `client()` are the first dialect's (Zendesk's), and so is any other
@@ -322,7 +326,10 @@ class SandboxServer:
         dialects: Iterable[str] | None = None,
         options: Mapping[str, Mapping[str, Any]] | None = None,
         idle_timeout: float = 75.0,
+        time_scale: float = 1.0,
     ) -> None:
+        if not 1 <= time_scale <= 60:
+            raise SandboxConfigError("the time scale is 1 (real time) to 60 (a minute a second)")
         names = list(DIALECTS) if dialects is None else list(dialects)
         unknown = [n for n in names if n not in DIALECTS]
         if unknown or not names:
@@ -349,6 +356,7 @@ class SandboxServer:
                 budgets,
                 clock,
                 faults,
+                60.0 / time_scale,
             )
         known = frozenset().union(*(h.dialect.streams for h in self.hosts.values()))
         if self.forbid - known:

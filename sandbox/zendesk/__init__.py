@@ -362,7 +362,7 @@ ROUTES: tuple[Route, ...] = (
     route("GET", "/api/v2/tickets", "tickets", "tickets_by_external_id", None, ("external_id",)),
     route("POST", "/api/v2/tickets", "writes", "ticket_create"),
     route("GET", "/api/v2/tickets/{id}", "tickets", "ticket_show"),
-    route("PUT", "/api/v2/tickets/{id}", "writes", "ticket_update"),
+    route("PUT", "/api/v2/tickets/{id}", "writes", "ticket_update", "ticket-updates"),
     route(
         "GET",
         "/api/v2/tickets/{id}/audits",

@@ -34,6 +34,9 @@ def test_subprocess_prints_env_lines_and_serves() -> None:
         (["--latency", "-1"], "--latency"),
         (["--forbid", "tickts"], "unknown stream tickts"),
         (["--error-rate", "2"], "fault rates"),
+        (["--plan", "gold"], "unknown plan"),
+        (["--time-scale", "0"], "time scale"),
+        (["--plan", "team", "--no-rate-limit"], "--plan"),
     ],
 )
 def test_cli_refuses_bad_options_in_one_line(args: list[str], message: str) -> None:

@@ -7,7 +7,7 @@ import base64
 import httpx
 import pytest
 
-from deskpulse.sandbox import Faults, RateLimits, SandboxServer
+from deskpulse.sandbox import Faults, RateLimits, SandboxConfigError, SandboxServer
 from tests.sandbox.conftest import FakeClock
 
 EVENTS = "/api/v2/incremental/ticket_events.json"
@@ -291,3 +291,37 @@ def test_idle_connections_time_out() -> None:
         partial = b"PUT /api/v2/tickets/1.json HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{"
         assert _raw(sb, partial) == b""
         assert time.monotonic() - started < 4
+
+
+def test_plan_budgets_and_the_update_ticket_limit() -> None:
+    clock = FakeClock()
+    limits = RateLimits.for_plan("professional")
+    with SandboxServer(seed=1, tickets=100, rate_limit=limits, clock=clock) as sb, sb.client() as c:
+        assert c.get("/api/v2/groups.json").headers["X-Rate-Limit"] == "400"
+        r = c.get(EVENTS, params={"start_time": 0})
+        assert r.headers["Zendesk-RateLimit-incremental-exports"].startswith("total=10;")
+        update = {"ticket": {"tags": ["checked"]}}
+        statuses = [c.put("/api/v2/tickets/3.json", json=update).status_code for _ in range(101)]
+        assert statuses[:100] == [200] * 100 and statuses[100] == 429  # 100 a minute
+        assert c.get("/api/v2/groups.json").status_code == 200  # other endpoints go on
+    with pytest.raises(SandboxConfigError, match="unknown plan"):
+        RateLimits.for_plan("gold")
+
+
+def test_time_scale_makes_every_window_shorter() -> None:
+    clock = FakeClock()
+    limits = RateLimits(incremental_exports=2)
+    with (
+        SandboxServer(seed=1, tickets=100, rate_limit=limits, clock=clock, time_scale=60) as sb,
+        sb.client() as c,
+    ):
+        statuses = [c.get(EVENTS, params={"start_time": 0}).status_code for _ in range(3)]
+        assert statuses == [200, 200, 429]
+        r = c.get(EVENTS, params={"start_time": 0})
+        assert r.status_code == 429 and r.headers["Retry-After"] == "1"
+        clock.now += 1  # a "minute" of budget is a second at 60x
+        assert c.get(EVENTS, params={"start_time": 0}).status_code == 200
+        info = c.get("/__sandbox/info").json()
+        assert info["window_seconds"] == 1.0 and info["budgets"]["incremental-exports"] == 2
+    with pytest.raises(SandboxConfigError, match="time scale"):
+        SandboxServer(tickets=50, time_scale=0)
