@@ -11,7 +11,7 @@ from typing import Any
 from deskpulse.sandbox import streams
 from deskpulse.sandbox.streams import Peekable, Record
 from deskpulse.sandbox.wire import CHUNK, JSONArray, Request, Response
-from deskpulse.sandbox.zendesk import render
+from deskpulse.sandbox.zendesk import render, render_channels
 from deskpulse.sandbox.zendesk.common import APIBase, b64, bad, int_arg, time_arg, unb64
 
 
@@ -275,7 +275,7 @@ class Exports(APIBase):
     def h_calls(self, req: Request, _: dict[str, str]) -> Response:
         path = "/api/v2/channels/voice/stats/incremental/calls.json"
         recs, end_time, _eos = self._time_export(req, "calls", streams.calls_of)
-        calls = [render.call_json(c) for _, _, c in recs]
+        calls = [render_channels.call_json(c) for _, _, c in recs]
         # Talk never returns a null next_page (see module docstring).
         return Response.json(
             200,
@@ -307,7 +307,7 @@ class Exports(APIBase):
         end_time = recs[-1][0] if recs else start
         end_id = recs[-1][1] if recs else start_id
         self._resume.put(("chats", end_time, end_id), it)
-        chats = [render.chat_json(c, self.account) for _, _, c in recs]
+        chats = [render_channels.chat_json(c, self.account) for _, _, c in recs]
         params = {
             "fields": req.arg("fields") or "chats(*)",
             "limit": limit,
