@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, overload
 from urllib.parse import urlencode
 
 from deskpulse.sandbox.data import Account, Ticket
@@ -85,6 +85,31 @@ def unb64(token: str) -> str:
 
 def not_found() -> ApiError:
     return api_error(404, "RecordNotFound", "Not found")
+
+
+class LazyList(Sequence[dict[str, Any]]):
+    """`length` items, each rendered by `render(i)` only when a page slices it (list endpoints
+    over the whole account must not build every record)."""
+
+    def __init__(self, length: int, render: Callable[[int], dict[str, Any]]) -> None:
+        self._length = length
+        self._render = render
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, i: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[dict[str, Any]]: ...
+    def __getitem__(self, i: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(i, slice):
+            return [self._render(k) for k in range(*i.indices(self._length))]
+        if i < 0:
+            i += self._length
+        if not 0 <= i < self._length:
+            raise IndexError(i)
+        return self._render(i)
 
 
 OFFSET_LIMIT = 10_000

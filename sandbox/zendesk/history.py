@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
-from typing import Any, overload
+from typing import Any
 
 from deskpulse.sandbox import streams
 from deskpulse.sandbox.data import DAY, Account
 from deskpulse.sandbox.streams import Peekable, Record
 from deskpulse.sandbox.wire import Request, Response
 from deskpulse.sandbox.zendesk import render
-from deskpulse.sandbox.zendesk.common import APIBase, b64, bad, int_arg, unb64
+from deskpulse.sandbox.zendesk.common import APIBase, LazyList, b64, bad, int_arg, unb64
 
 ARCHIVE_AFTER = 120 * DAY
 
@@ -41,29 +41,6 @@ def live_audits_of(account: Account, j: int) -> Iterable[Record]:
     """streams.audits_of without archived tickets' audits (what /ticket_audits serves)."""
     recs = list(streams.audits_of(account, j))
     return () if archived(account, recs) else recs
-
-
-class _LazyMetrics(Sequence[dict[str, Any]]):
-    """Every ticket's metric set, rendered only when a page slices it."""
-
-    def __init__(self, account: Account, base: str) -> None:
-        self._a = account
-        self._base = base
-
-    def __len__(self) -> int:
-        return self._a.n_tickets
-
-    @overload
-    def __getitem__(self, i: int) -> dict[str, Any]: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[dict[str, Any]]: ...
-    def __getitem__(self, i: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
-        if isinstance(i, slice):
-            return [self[k] for k in range(*i.indices(len(self)))]
-        if i < 0:
-            i += len(self)
-        t = self._a.ticket(i, custom_fields=False, story=False)
-        return render.metric_set_json(t, self._base)
 
 
 class History(APIBase):
@@ -99,7 +76,11 @@ class History(APIBase):
         return Response.json(200, {"ticket_metric": render.metric_set_json(t, self.base_url)})
 
     def h_ticket_metrics(self, req: Request, _: dict[str, str]) -> Response:
-        items = _LazyMetrics(self.account, self.base_url)
+        a, base = self.account, self.base_url
+        items = LazyList(
+            a.n_tickets,
+            lambda i: render.metric_set_json(a.ticket(i, custom_fields=False, story=False), base),
+        )
         return self._list(req, "/api/v2/ticket_metrics.json", "ticket_metrics", items)
 
     def h_ticket_audits(self, req: Request, _: dict[str, str]) -> Response:

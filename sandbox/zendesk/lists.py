@@ -4,42 +4,18 @@ cursor pagination), one ticket, and business-hours schedules with their holidays
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, overload
+from typing import Any
 
-from deskpulse.sandbox.data import SCHEDULE_BASE, Account, User, ts_iso
+from deskpulse.sandbox.data import SCHEDULE_BASE, ts_iso
 from deskpulse.sandbox.wire import Request, Response
 from deskpulse.sandbox.zendesk import render
 from deskpulse.sandbox.zendesk.common import (
     APIBase,
+    LazyList,
     bad,
     ids_arg,
     not_found,
 )
-
-
-class _LazyUsers(Sequence[dict[str, Any]]):
-    """Staff, then every end-user, rendered only when a page slices them."""
-
-    def __init__(self, account: Account, staff: list[User], base: str) -> None:
-        self._a = account
-        self._staff = staff
-        self._base = base
-
-    def __len__(self) -> int:
-        return len(self._staff) + self._a.n_end_users
-
-    @overload
-    def __getitem__(self, i: int) -> dict[str, Any]: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[dict[str, Any]]: ...
-    def __getitem__(self, i: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
-        if isinstance(i, slice):
-            return [self[k] for k in range(*i.indices(len(self)))]
-        if i < 0:
-            i += len(self)
-        if i < len(self._staff):
-            return render.user_json(self._staff[i], self._base)
-        return render.user_json(self._a.user(len(self._a.staff) + i - len(self._staff)), self._base)
 
 
 class Lists(APIBase):
@@ -73,7 +49,14 @@ class Lists(APIBase):
         else:
             staff_roles = set(roles or valid)
             staff = [u for u in a.staff if u.role in staff_roles]
-            items = _LazyUsers(a, staff, self.base_url)
+            base, n_staff = self.base_url, len(a.staff)
+
+            def user_at(k: int) -> dict[str, Any]:  # chosen staff, then every end-user
+                if k < len(staff):
+                    return render.user_json(staff[k], base)
+                return render.user_json(a.user(n_staff + k - len(staff)), base)
+
+            items = LazyList(len(staff) + a.n_end_users, user_at)
         keep = {"role[]": roles} if roles else {}
         return self._list(req, "/api/v2/users.json", "users", items, keep)
 
