@@ -23,7 +23,7 @@ from deskpulse.kpi_core import KpiQuery, KpiValue, compute
 from deskpulse.kpi_core.periods import local_midnight
 from deskpulse.kpi_core.registry import REGISTRY, KpiError
 from deskpulse.sync.actions import DigestAction
-from deskpulse.sync.render import format_value
+from deskpulse.sync.render import kpi_line, worst_slices
 from deskpulse.sync.writeback import FAILED, POST, SENT, Context, Item, due, latest_rows
 
 FIELD = "digest"
@@ -84,45 +84,17 @@ def render_digest(
         f"{label} {period}, {tz.key}: each KPI against its target and the {action.every} before."
     ]
     for m in metrics:
-        lines.append(_line(m, by_metric.get(m, []), start))
-        worst = _worst(m, slices.get(m, []), action.by)
+        values = by_metric.get(m, [])
+        current = next((v for v in values if v.start >= start), None)
+        previous = next((v for v in values if v.start < start), None)
+        lines.append(kpi_line(m, current, previous))
+        worst = worst_slices(m, slices.get(m, []), WORST)
         if worst:
             lines.append("    worst by " + f"{action.by}: " + "; ".join(worst))
     unknown = [m for m in action.metrics if m not in REGISTRY]
     if unknown:
         lines.append(f"(unknown metrics skipped: {', '.join(unknown)})")
     return period, {"title": title, "body": "\n".join(lines) + "\n"}
-
-
-def _line(metric_id: str, values: Sequence[KpiValue], start: datetime) -> str:
-    m = REGISTRY[metric_id]
-    current = next((v for v in values if v.start >= start), None)
-    previous = next((v for v in values if v.start < start), None)
-    if current is None or current.value is None:
-        return f"- {m.title}: no data"
-    text = f"- {m.title}: {format_value(current.value, m.unit)}"
-    if current.target is not None:
-        text += f" (target {format_value(current.target, m.unit)}: {'met' if current.met else 'MISSED'})"
-    if previous is not None and previous.value is not None:
-        delta = current.value - previous.value
-        better = (delta < 0) if m.direction == "lower" else (delta > 0)
-        sign = "+" if delta >= 0 else "-"
-        change = format_value(abs(delta), m.unit)
-        verdict = "" if delta == 0 else (", better" if better else ", worse")
-        text += f", {sign}{change} vs previous{verdict}"
-    return text
-
-
-def _worst(metric_id: str, values: Sequence[KpiValue], by: str | None) -> list[str]:
-    m = REGISTRY[metric_id]
-    have = [v for v in values if v.value is not None and v.group and v.n > 0]
-    have.sort(key=lambda v: v.value or 0, reverse=m.direction == "lower")
-    out = []
-    for v in have[:WORST]:
-        group = v.group or {}
-        name = group.get(f"{by}_name") or group.get(by or "")
-        out.append(f"{name} {format_value(v.value, m.unit)}")
-    return out if len(have) > 1 else []
 
 
 def plan_digests(

@@ -66,6 +66,45 @@ def group_label(group: dict[str, Any] | None) -> str:
     return ", ".join(f"{v}" if v is not None else "(none)" for v in shown.values())
 
 
+def change_text(unit: str, direction: str, current: float | None, previous: float | None) -> str:
+    """The change since the previous period in the metric's unit (ratios in percentage points),
+    and whether it is better: "-16.7 min vs previous, better". Empty without both values."""
+    if current is None or previous is None:
+        return ""
+    delta = current - previous
+    sign = "+" if delta >= 0 else "-"
+    size = f"{abs(delta) * 100:.1f} pts" if unit == "ratio" else format_value(abs(delta), unit)
+    if delta == 0 or direction == "neutral":
+        verdict = ""
+    else:
+        verdict = ", better" if (delta < 0) == (direction == "lower") else ", worse"
+    return f"{sign}{size} vs previous{verdict}"
+
+
+def kpi_line(metric_id: str, current: KpiValue | None, previous: KpiValue | None) -> str:
+    """One KPI as a line of a summary post: value, target met or MISSED, change since before."""
+    m = REGISTRY[metric_id]
+    if current is None or current.value is None:
+        return f"- {m.title}: no data"
+    text = f"- {m.title}: {format_value(current.value, m.unit)}"
+    if current.target is not None:
+        verdict = "met" if current.met else "MISSED"
+        text += f" (target {format_value(current.target, m.unit)}: {verdict})"
+    before = previous.value if previous is not None else None
+    change = change_text(m.unit, m.direction, current.value, before)
+    return f"{text}, {change}" if change else text
+
+
+def worst_slices(metric_id: str, values: Sequence[KpiValue], count: int = 3) -> list[str]:
+    """The `count` groups with the worst value in the metric's direction ("billing 1.0 h"), when
+    there are at least two groups with data to compare."""
+    m = REGISTRY[metric_id]
+    have = [v for v in values if v.value is not None and v.group and v.n > 0]
+    have.sort(key=lambda v: v.value or 0, reverse=m.direction == "lower")
+    shown = [f"{group_label(v.group)} {format_value(v.value, m.unit)}" for v in have[:count]]
+    return shown if len(have) > 1 else []
+
+
 def _period_label(start: datetime, end: datetime, tz: ZoneInfo) -> str:
     local_start, local_end = start.astimezone(tz), end.astimezone(tz)
     days = (local_end.date() - local_start.date()).days

@@ -1,5 +1,5 @@
-"""A report as one self-contained HTML page (inline SVG charts, inline CSS, no script to run),
-and as a short Markdown summary for help-desk posts (the digest).
+"""A report as one self-contained HTML page (inline SVG charts, inline CSS, no script to run).
+Its headline speaks as the digest posted in the help desk does (sync.render.change_text).
 
 Every text from vendors or users (agent, group and tag names) goes through Jinja's HTML escaping;
 the embedded values are JSON with `<` escaped, so no value can end the script element early.
@@ -17,7 +17,7 @@ from jinja2 import Environment, select_autoescape
 import deskpulse
 from deskpulse.kpi_core import KpiValue
 from deskpulse.kpi_core.registry import REGISTRY
-from deskpulse.sync.render import format_value, group_label, kpi_json
+from deskpulse.sync.render import change_text, format_value, group_label, kpi_json
 from deskpulse.sync.report import charts
 from deskpulse.sync.report.content import MAX_GROUPS, Headline, Report
 
@@ -37,17 +37,10 @@ def _span(start: datetime, end: datetime, tz: ZoneInfo) -> str:
     return f"{_day(start, tz)} → {_day(end, tz)}"
 
 
-def change_text(h: Headline) -> str:
-    """The change since the previous window in the metric's unit (ratios in percentage points)."""
-    change = h.change
-    if change is None:
-        return "no previous value" if h.previous is None or h.previous.value is None else "–"
-    if change == 0:
-        return "unchanged"
-    unit = h.metric.unit
-    sign = "+" if change > 0 else "−"
-    size = f"{abs(change) * 100:.1f} pts" if unit == "ratio" else format_value(abs(change), unit)
-    return f"{sign}{size} vs previous period"
+def _change(h: Headline) -> str:
+    previous = h.previous.value if h.previous is not None else None
+    text = change_text(h.metric.unit, h.metric.direction, h.value.value, previous)
+    return text or ("no previous value" if previous is None else "–")
 
 
 def _headline(h: Headline) -> dict[str, Any]:
@@ -61,7 +54,7 @@ def _headline(h: Headline) -> dict[str, Any]:
         "value": format_value(v.value, v.unit),
         "target": None if v.target is None else format_value(v.target, v.unit),
         "met": v.met,
-        "change": change_text(h),
+        "change": _change(h),
         "trend": "same" if better is None else "better" if better else "worse",
     }
 
@@ -127,27 +120,3 @@ def render_html(report: Report, *, now: datetime | None = None) -> str:
         "generated": generated.strftime("%Y-%m-%d %H:%M %Z"),
     }
     return str(_template().render(context))
-
-
-def summary_markdown(report: Report, *, worst: int = 3) -> str:
-    """The headline as Markdown: each KPI against its target and its change, then the
-    worst-performing groups of each sliced KPI. For help-desk posts (the digest)."""
-    tz = ZoneInfo(report.tz)
-    lines = [f"**KPIs {_span(report.start, report.end, tz)} ({report.tz})**", ""]
-    for h in report.headlines:
-        v = h.value
-        target = ""
-        if v.target is not None:
-            target = f" (target {format_value(v.target, v.unit)}: {'met' if v.met else 'missed'})"
-        lines.append(
-            f"- {h.metric.title}: {format_value(v.value, v.unit)}{target}, {change_text(h)}"
-        )
-    for s in report.breakdowns:
-        # Breakdown rows are sorted best first: the worst are at the end.
-        tail = [v for v in s.values if v.value is not None][-worst:][::-1]
-        if tail and len(s.values) > 1:
-            names = ", ".join(
-                f"{group_label(v.group)} {format_value(v.value, v.unit)}" for v in tail
-            )
-            lines.append(f"- Worst by {report.by} for {s.metric.title}: {names}")
-    return "\n".join(lines) + "\n"

@@ -150,18 +150,14 @@ def test_metrics_without_data_say_which_source_would_supply_them(page: str) -> N
     assert set(rows) < set(REGISTRY)
 
 
-def test_summary_markdown_for_posts(home: Path) -> None:
-    from deskpulse.sync.report import build_report, summary_markdown
-    from deskpulse.sync.settings import load_settings
+def test_the_headline_change_reads_as_the_digest_line() -> None:
+    from deskpulse.sync.render import change_text
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(home)
-        mp.setenv("DESKPULSE_DATABASE_URL", f"sqlite:///{home / 'w.db'}")
-        mp.setenv("DESKPULSE_KPI_CONFIG", str(home / "kpi.toml"))
-        settings = load_settings()
-        text = summary_markdown(build_report(settings, start="2026-01-01", end="2026-02-01"))
-    assert text.startswith("**KPIs 2026-01-01 → 2026-02-01 (UTC)**\n")
-    assert "- First response time: 53.0 min (target 1.0 h: met), no previous value" in text
+    # A ratio moves in percentage points; a duration in its own unit; neutral metrics have no verdict.
+    assert change_text("ratio", "higher", 0.75, 0.72) == "+3.0 pts vs previous, better"
+    assert change_text("minutes", "lower", 43.3, 60.0) == "-16.7 min vs previous, better"
+    assert change_text("count", "neutral", 10, 12) == "-2 vs previous"
+    assert change_text("minutes", "lower", 43.3, None) == ""
 
 
 def test_a_bad_dimension_is_a_usage_error(home: Path) -> None:
