@@ -7,8 +7,10 @@ next on P+1, ...) and of their env lines.
 from __future__ import annotations
 
 from deskpulse.sandbox.dialect import DialectFactory
+from deskpulse.sandbox.klaviyo import KlaviyoDialect
 from deskpulse.sandbox.zendesk import ZendeskDialect
 
 DIALECTS: dict[str, DialectFactory] = {
     "zendesk": ZendeskDialect,
+    "klaviyo": KlaviyoDialect,
 }

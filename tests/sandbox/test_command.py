@@ -19,8 +19,13 @@ def test_subprocess_prints_env_lines_and_serves() -> None:
             "ZENDESK_EMAIL",
             "ZENDESK_API_TOKEN",
             "ZENDESK_RATE_LIMITS",
+            "KLAVIYO_BASE_URL",
+            "KLAVIYO_API_KEY",
+            "KLAVIYO_LIST_ID",
+            "KLAVIYO_RATE_LIMITS",
         ]
         assert proc.env["ZENDESK_RATE_LIMITS"] == "off"  # started without limits: no pacing
+        assert proc.env["KLAVIYO_RATE_LIMITS"] == "off"
         assert proc.base_url.startswith("http://127.0.0.1:")
         auth = (f"{proc.env['ZENDESK_EMAIL']}/token", proc.env["ZENDESK_API_TOKEN"])
         r = httpx.get(f"{proc.base_url}/api/v2/groups.json", auth=auth, timeout=10)

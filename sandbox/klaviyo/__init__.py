@@ -1,0 +1,624 @@
+"""The Klaviyo dialect of the sandbox: Klaviyo's JSON:API over the account's shop (shop.py).
+
+Everything a connector sees follows shared/specs/klaviyo/stable.json (revision 2026-07-15):
+
+Auth and revision
+    `Authorization: Klaviyo-API-Key <key>` (default `pk_sandbox_klaviyo`), else 401
+    `not_authenticated`. Every call needs a `revision: YYYY-MM-DD` header: missing or malformed
+    -> 400; a revision more than two years before the account's anchor is retired -> 410.
+JSON:API
+    `{data: [{type, id, attributes, relationships, links}], links: {self, next}}`; `links.next`
+    is an absolute URL with `page[cursor]` (opaque; a cursor the sandbox did not issue -> 400
+    "Invalid cursor provided."). Errors are `{errors: [{id, status, code, title, detail,
+    source}]}`. Filters: `op(field,value)`, comma-joined; strings quoted, datetimes unquoted (a
+    quoted datetime -> 400 invalid filter); `any(email,["a","b"])` takes a list.
+Endpoints
+    GET   /api/metrics                         every metric, 10 a page
+    GET   /api/profiles                        filter greater-than/less-than(updated|created),
+                                               equals/any(id|email); sort created|updated|id;
+                                               page[size] 1-100 (default 20);
+                                               additional-fields[profile]=subscriptions,
+                                               predictive_analytics
+    PATCH /api/profiles/{id}                   `attributes.properties` merged (recorded write);
+                                               `updated` moves to the anchor + n seconds
+    GET   /api/events                          filter equals(metric_id,"..") and datetime or
+                                               timestamp comparisons; sort datetime|-datetime;
+                                               page[size] 1-1000 (default 200)
+    GET   /api/lists                           the one list, "Newsletter" (id `NwsLtr`)
+    GET   /api/lists/{id}/profiles             its members; filter any/equals(email, ...)
+    POST  /api/profile-subscription-bulk-create-jobs
+                                               202, no body; the job runs `job_delay` seconds
+                                               (default 0.5), then its profiles are on the list
+                                               and SUBSCRIBED, except the ones it fails (an
+                                               invalid e-mail, or one in twelve at random, as
+                                               real jobs drop profiles): those never appear
+Rate limits
+    Per operation, the spec's steady limits per minute (profiles 750, events 3500, metrics 150,
+    writes 750) in fixed windows; answers carry `RateLimit-Limit`, `RateLimit-Remaining`,
+    `RateLimit-Reset` (not on 429s, which carry only `Retry-After` and the `throttled` body).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from deskpulse.sandbox.data import Account, ts_iso
+from deskpulse.sandbox.dialect import Match, Route, match_route, route
+from deskpulse.sandbox.klaviyo.shop import METRICS, Event, Profile, Shop
+from deskpulse.sandbox.limits import Usage
+from deskpulse.sandbox.wire import ApiError, Request, Response
+
+DEFAULT_KEY = "pk_sandbox_klaviyo"
+LIST_ID = "NwsLtr"
+JSON_API = "application/vnd.api+json"
+
+ROUTES = (
+    route("GET", "/api/metrics", "metrics", "metrics", "get_metrics"),
+    route("GET", "/api/profiles", "profiles", "profiles", "get_profiles"),
+    route("PATCH", "/api/profiles/{id}", "profile_writes", "update_profile", "update_profile"),
+    route("GET", "/api/events", "events", "events", "get_events"),
+    route("GET", "/api/lists", "lists", "lists", "get_lists"),
+    route("GET", "/api/lists/{id}/profiles", "lists", "list_profiles", "get_profiles_for_list"),
+    route(
+        "POST",
+        "/api/profile-subscription-bulk-create-jobs",
+        "subscriptions",
+        "subscribe",
+        "bulk_subscribe_profiles",
+    ),
+)
+
+BUDGETS = {
+    "get_metrics": 150,
+    "get_profiles": 750,
+    "update_profile": 750,
+    "get_events": 3500,
+    "get_lists": 750,
+    "get_profiles_for_list": 750,
+    "bulk_subscribe_profiles": 750,
+}
+"""Steady limits per minute from the spec's x-klaviyo-ratelimit (burst limits are not applied:
+the shared limiter has one window)."""
+
+_ERRORS = {
+    400: ("invalid", "Invalid input."),
+    401: ("not_authenticated", "Authentication credentials were not provided."),
+    403: ("permission_denied", "You do not have permission to perform this action."),
+    404: ("not_found", "Not found."),
+    405: ("method_not_allowed", "Method not allowed."),
+    410: ("gone", "This revision is no longer available."),
+    413: ("request_too_large", "Request too large."),
+    429: ("throttled", "Request was throttled."),
+    500: ("error", "A server error occurred."),
+    503: ("service_unavailable", "Service unavailable."),
+}
+
+_FILTER = re.compile(r"([a-z-]+)\(([\w.$]+),(\[[^\]]*\]|\"[^\"]*\"|'[^']*'|[^,()]*)\)(?:,|$)")
+_REVISION = re.compile(r"^(\d{4}-\d{2}-\d{2})(\.[a-z0-9]+)?$")
+
+
+def _fail(status: int, detail: str) -> ApiError:
+    code, title = _ERRORS.get(status, _ERRORS[400])
+    return ApiError(status, _error_body(status, code, title, detail))
+
+
+def _error_body(status: int, code: str, title: str, detail: str) -> dict[str, Any]:
+    return {
+        "errors": [
+            {
+                "id": f"sandbox-{status}",
+                "status": status,
+                "code": code,
+                "title": title,
+                "detail": detail,
+                "source": {"pointer": "/data/"},
+            }
+        ]
+    }
+
+
+def _json(status: int, body: Any) -> Response:
+    return Response(status, orjson.dumps(body), [("Content-Type", JSON_API)])
+
+
+def parse_filter(text: str | None) -> list[tuple[str, str, Any]]:
+    """`op(field,value),...` -> [(op, field, value)]: strings unquoted, lists as lists, bare
+    values (datetimes, numbers) as the text; anything else is a 400."""
+    if not text:
+        return []
+    found: list[tuple[str, str, Any]] = []
+    pos = 0
+    for m in _FILTER.finditer(text):
+        if m.start() != pos:
+            break
+        pos = m.end()
+        raw = m.group(3).strip()
+        value: Any
+        if raw.startswith("["):
+            try:
+                value = [str(v) for v in orjson.loads(raw.replace("'", '"'))]
+            except orjson.JSONDecodeError:
+                raise _fail(400, f"Invalid filter provided: {text}") from None
+        elif raw[:1] in ("'", '"'):
+            value = ("quoted", raw[1:-1])
+        else:
+            value = ("bare", raw)
+        found.append((m.group(1), m.group(2), value))
+    if pos != len(text) or not found:
+        raise _fail(400, f"Invalid filter provided: {text}")
+    return found
+
+
+def _moment(value: Any, field: str) -> int:
+    """A datetime filter argument (unquoted ISO 8601) as epoch seconds."""
+    kind, text = value if isinstance(value, tuple) else ("list", "")
+    if kind != "bare":
+        raise _fail(400, f"Invalid filter provided: datetime values of {field} are not quoted")
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T"))
+    except ValueError:
+        raise _fail(400, f"Invalid filter provided: {text!r} is not a datetime") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp())
+
+
+def _compare(op: str, left: int, right: int) -> bool:
+    return {
+        "greater-than": left > right,
+        "greater-or-equal": left >= right,
+        "less-than": left < right,
+        "less-or-equal": left <= right,
+    }[op]
+
+
+class _Writes:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.writes: list[dict[str, Any]] = []
+
+    def add(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self.writes.append(entry)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.writes.clear()
+
+
+class KlaviyoDialect:
+    """Klaviyo's API over the shared account (sandbox.dialect.Dialect). Thread-safe.
+
+    Options: `api_key` (the private key it accepts), `job_delay` (seconds a subscription job
+    runs before its profiles show on the list).
+    """
+
+    name = "klaviyo"
+    streams = frozenset(r.stream for r in ROUTES)
+    base_buckets: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        account: Account,
+        base_url: str,
+        *,
+        api_key: str = DEFAULT_KEY,
+        job_delay: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.account = account
+        self.base_url = base_url
+        self.api_key = api_key
+        self.job_delay = job_delay
+        self.clock = clock
+        self.shop = Shop(account)
+        self.writes = _Writes()
+        self._lock = threading.Lock()
+        self._properties: dict[str, dict[str, Any]] = {}  # profile id -> written properties
+        self._updated: dict[str, int] = {}  # profile id -> updated_ts after a write
+        self._members: dict[str, tuple[float, str]] = {}  # email -> (visible at, profile id)
+        self._consent: dict[str, str] = {}  # profile id -> consent after a subscription
+        self._new_profiles: dict[str, Profile] = {}  # email -> profile created by a job
+        self._write_seq = 0
+        self.retired_before = account.anchor.date() - timedelta(days=730)
+
+    # ---- the seam -----------------------------------------------------------------------
+
+    def match(self, method: str, path: str) -> Match:
+        return match_route(ROUTES, method, path.rstrip("/") or "/")
+
+    def authenticate(self, req: Request) -> Response | None:
+        if req.headers.get("authorization", "") != f"Klaviyo-API-Key {self.api_key}":
+            return self.error(401, "Incorrect authentication credentials.")
+        return None
+
+    def authorise(self, req: Request, route: Route) -> Response | None:
+        revision = req.headers.get("revision")
+        if not revision:
+            return self.error(400, "The revision header is required.")
+        m = _REVISION.match(revision.strip())
+        try:
+            released = date.fromisoformat(m.group(1)) if m else None
+        except ValueError:
+            released = None
+        if released is None:
+            return self.error(400, f"Invalid revision {revision!r}: use YYYY-MM-DD.")
+        if released < self.retired_before:
+            return self.error(410, f"The revision {revision} has been retired.")
+        return None
+
+    def error(self, status: int, description: str | None = None) -> Response:
+        code, title = _ERRORS.get(status, _ERRORS[500])
+        return _json(status, _error_body(status, code, title, description or title))
+
+    def budgets(self) -> dict[str, int]:
+        return dict(BUDGETS)
+
+    def rate_headers(self, usage: Usage, route: Route | None) -> list[tuple[str, str]]:
+        if usage.over or route is None or route.bucket not in usage.limits:
+            return []  # Klaviyo sends no RateLimit-* headers on a 429
+        bucket = route.bucket
+        return [
+            ("RateLimit-Limit", str(usage.limits[bucket])),
+            ("RateLimit-Remaining", str(usage.remaining[bucket])),
+            ("RateLimit-Reset", str(usage.reset)),
+        ]
+
+    def too_many(self, usage: Usage) -> Response:
+        return self.error(
+            429, f"Request was throttled. Expected available in {usage.reset} seconds."
+        )
+
+    def handle(self, req: Request, route: Route, params: dict[str, str]) -> Response:
+        handler: Callable[[Request, dict[str, str]], Response] = getattr(
+            self, "h_" + route.handler_name
+        )
+        try:
+            return handler(req, params)
+        except ApiError as e:
+            return _json(e.status, e.payload)
+
+    def env(self, *, oauth: bool = False, limited: bool = True) -> dict[str, str]:
+        env = {
+            "KLAVIYO_BASE_URL": self.base_url,
+            "KLAVIYO_API_KEY": self.api_key,
+            "KLAVIYO_LIST_ID": LIST_ID,
+        }
+        if not limited:
+            env["KLAVIYO_RATE_LIMITS"] = "off"
+        return env
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Klaviyo-API-Key {self.api_key}", "revision": "2026-07-15"}
+
+    # ---- paging ------------------------------------------------------------------------
+
+    def _page(
+        self, req: Request, items: list[Any], default: int, maximum: int
+    ) -> tuple[list[Any], dict[str, str]]:
+        raw_size = req.arg("page[size]")
+        try:
+            size = int(raw_size) if raw_size is not None else default
+        except ValueError:
+            raise _fail(400, f"page[size] must be an integer, got {raw_size!r}") from None
+        if not 1 <= size <= maximum:
+            raise _fail(400, f"page[size] must be between 1 and {maximum}")
+        offset = self._offset(req.arg("page[cursor]"))
+        page = items[offset : offset + size]
+        path = req.path if req.path.endswith("/") else req.path + "/"
+        links = {"self": self._url(path, req, None)}
+        if offset + size < len(items):
+            links["next"] = self._url(path, req, self._token(offset + size))
+        return page, links
+
+    def _token(self, offset: int) -> str:
+        raw = f"sbx:{offset}:{self.account.seed}".encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    def _offset(self, cursor: str | None) -> int:
+        if not cursor:
+            return 0
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+            tag, offset, seed = raw.split(":")
+            if tag != "sbx" or int(seed) != self.account.seed:
+                raise ValueError
+            return int(offset)
+        except ValueError:
+            raise _fail(400, "Invalid cursor provided.") from None
+
+    def _url(self, path: str, req: Request, cursor: str | None) -> str:
+        from urllib.parse import urlencode
+
+        pairs = [(k, v) for k, vs in req.query.items() if k != "page[cursor]" for v in vs]
+        if cursor is not None:
+            pairs.append(("page[cursor]", cursor))
+        query = urlencode(pairs)
+        return f"{self.base_url}{path}" + (f"?{query}" if query else "")
+
+    # ---- metrics ------------------------------------------------------------------------
+
+    def h_metrics(self, req: Request, params: dict[str, str]) -> Response:
+        items = [
+            {
+                "type": "metric",
+                "id": metric_id,
+                "attributes": {
+                    "name": name,
+                    "created": ts_iso(self.account.start_ts - 400 * 86_400),
+                    "updated": ts_iso(self.account.start_ts - 400 * 86_400),
+                    "integration": {"name": integration, "category": "ecommerce"},
+                },
+                "links": {"self": f"{self.base_url}/api/metrics/{metric_id}/"},
+            }
+            for metric_id, name, integration in METRICS
+        ]
+        page, links = self._page(req, items, 10, 10)
+        return _json(200, {"data": page, "links": links})
+
+    # ---- profiles -----------------------------------------------------------------------
+
+    def _all_profiles(self) -> list[Profile]:
+        with self._lock:
+            extra = list(self._new_profiles.values())
+        return self.shop.profiles() + extra
+
+    def _updated_ts(self, p: Profile) -> int:
+        return self._updated.get(p.id, p.updated_ts)
+
+    def h_profiles(self, req: Request, params: dict[str, str]) -> Response:
+        profiles = self._all_profiles()
+        for op, field, value in parse_filter(req.arg("filter")):
+            profiles = self._filter_profiles(profiles, op, field, value)
+        sort = req.arg("sort") or "id"
+        keys: dict[str, Callable[[Profile], Any]] = {
+            "id": lambda p: p.id,
+            "created": lambda p: (p.created_ts, p.id),
+            "updated": lambda p: (self._updated_ts(p), p.id),
+            "email": lambda p: (p.email, p.id),
+        }
+        key = keys.get(sort.lstrip("-"))
+        if key is None:
+            raise _fail(400, f"Invalid sort field: {sort}")
+        profiles = sorted(profiles, key=key, reverse=sort.startswith("-"))
+        extra = set((req.arg("additional-fields[profile]") or "").split(",")) - {""}
+        if extra - {"subscriptions", "predictive_analytics"}:
+            raise _fail(400, f"Invalid additional-fields: {','.join(sorted(extra))}")
+        page, links = self._page(req, profiles, 20, 100)
+        return _json(200, {"data": [self._profile(p, extra) for p in page], "links": links})
+
+    def _filter_profiles(
+        self, profiles: list[Profile], op: str, field: str, value: Any
+    ) -> list[Profile]:
+        if field in ("updated", "created") and op in ("greater-than", "less-than"):
+            bound = _moment(value, field)
+            when: Callable[[Profile], int] = (
+                self._updated_ts if field == "updated" else (lambda p: p.created_ts)
+            )
+            return [p for p in profiles if _compare(op, when(p), bound)]
+        if field in ("id", "email") and op in ("equals", "any"):
+            wanted = set(value) if isinstance(value, list) else {value[1]}
+            if field == "email":
+                return [p for p in profiles if p.email.strip().lower() in _lower(wanted)]
+            return [p for p in profiles if p.id in wanted]
+        raise _fail(400, f"Invalid filter provided: {op}({field}) is not supported")
+
+    def _profile(self, p: Profile, extra: set[str]) -> dict[str, Any]:
+        attributes: dict[str, Any] = {
+            "email": p.email,
+            "phone_number": None,
+            "external_id": f"shop-{p.index + 1}",
+            "first_name": p.first_name,
+            "last_name": p.last_name,
+            "organization": None,
+            "locale": "en-US",
+            "title": None,
+            "image": None,
+            "created": ts_iso(p.created_ts).replace("Z", "+00:00"),
+            "updated": ts_iso(self._updated_ts(p)).replace("Z", "+00:00"),
+            "last_event_date": None,
+            "location": None,
+            "properties": {
+                **({"Acquisition Channel": p.channel} if p.channel else {}),
+                **self._properties.get(p.id, {}),
+            },
+        }
+        if "subscriptions" in extra:
+            consent = self._consent.get(p.id, p.consent)
+            attributes["subscriptions"] = {
+                "email": {
+                    "marketing": {
+                        "can_receive_email_marketing": consent == "SUBSCRIBED",
+                        "consent": consent,
+                    }
+                }
+            }
+        if "predictive_analytics" in extra:
+            attributes["predictive_analytics"] = self.shop.predictive(p)
+        return {
+            "type": "profile",
+            "id": p.id,
+            "attributes": attributes,
+            "links": {"self": f"{self.base_url}/api/profiles/{p.id}/"},
+        }
+
+    def h_update_profile(self, req: Request, params: dict[str, str]) -> Response:
+        profile_id = params["id"]
+        profile = self.shop.profile(profile_id)
+        if profile is None:
+            raise _fail(404, f"A profile with id {profile_id} does not exist.")
+        data = _body(req).get("data")
+        if not isinstance(data, dict) or data.get("type") != "profile":
+            raise _fail(400, "data.type must be 'profile'")
+        if data.get("id") != profile_id:
+            raise _fail(400, "data.id must match the id in the path")
+        attributes = data.get("attributes") or {}
+        properties = attributes.get("properties") if isinstance(attributes, dict) else None
+        if not isinstance(properties, dict):
+            raise _fail(400, "attributes.properties must be an object")
+        with self._lock:
+            self._write_seq += 1
+            self._properties.setdefault(profile_id, {}).update(properties)
+            self._updated[profile_id] = self.account.anchor_ts + self._write_seq
+        self.writes.add({"method": "PATCH", "profile_id": profile_id, "properties": properties})
+        return _json(200, {"data": self._profile(profile, set())})
+
+    # ---- events -------------------------------------------------------------------------
+
+    def h_events(self, req: Request, params: dict[str, str]) -> Response:
+        filters = parse_filter(req.arg("filter"))
+        metric = next((v[1] for op, f, v in filters if f == "metric_id" and op == "equals"), None)
+        known = {m for m, _, _ in METRICS}
+        metrics = [metric] if metric is not None else sorted(known)
+        events: list[Event] = []
+        for m in metrics:
+            if m not in known:
+                continue
+            events.extend(self.shop.events(m))
+        for op, field, value in filters:
+            if field == "metric_id" and op == "equals":
+                continue
+            if field in ("datetime", "timestamp") and op in (
+                "greater-than",
+                "greater-or-equal",
+                "less-than",
+                "less-or-equal",
+            ):
+                bound = _moment(value, field) if field == "datetime" else int(float(value[1]))
+                events = [e for e in events if _compare(op, e.ts, bound)]
+                continue
+            if field == "profile_id" and op == "equals":
+                index = self.shop.profile(value[1])
+                events = [e for e in events if index is not None and e.profile == index.index]
+                continue
+            raise _fail(400, f"Invalid filter provided: {op}({field}) is not supported")
+        sort = req.arg("sort")
+        if sort in ("datetime", "timestamp", "-datetime", "-timestamp") or metric is None:
+            events.sort(key=lambda e: (e.ts, e.id), reverse=bool(sort and sort.startswith("-")))
+        elif sort is not None:
+            raise _fail(400, f"Invalid sort field: {sort}")
+        page, links = self._page(req, events, 200, 1000)
+        ids = self.shop.ids
+        return _json(200, {"data": [self._event(e, ids) for e in page], "links": links})
+
+    def _event(self, e: Event, profiles: dict[int, str]) -> dict[str, Any]:
+        return {
+            "type": "event",
+            "id": e.id,
+            "attributes": {
+                "timestamp": e.ts,
+                "event_properties": e.properties,
+                "datetime": ts_iso(e.ts).replace("Z", "+00:00"),
+                "uuid": f"sbx-{e.id}",
+            },
+            "relationships": {
+                "profile": {"data": {"type": "profile", "id": profiles[e.profile]}},
+                "metric": {"data": {"type": "metric", "id": e.metric}},
+            },
+            "links": {"self": f"{self.base_url}/api/events/{e.id}/"},
+        }
+
+    # ---- lists and subscriptions ---------------------------------------------------------
+
+    def h_lists(self, req: Request, params: dict[str, str]) -> Response:
+        item = {
+            "type": "list",
+            "id": LIST_ID,
+            "attributes": {"name": "Newsletter", "opt_in_process": "single_opt_in"},
+            "links": {"self": f"{self.base_url}/api/lists/{LIST_ID}/"},
+        }
+        return _json(200, {"data": [item], "links": {"self": f"{self.base_url}/api/lists/"}})
+
+    def h_list_profiles(self, req: Request, params: dict[str, str]) -> Response:
+        if params["id"] != LIST_ID:
+            raise _fail(404, f"A list with id {params['id']} does not exist.")
+        now = self.clock()
+        with self._lock:
+            members = [pid for at, pid in self._members.values() if at <= now]
+        profiles = [p for p in self._all_profiles() if p.id in set(members)]
+        for op, field, value in parse_filter(req.arg("filter")):
+            if field != "email" or op not in ("any", "equals"):
+                raise _fail(400, f"Invalid filter provided: {op}({field}) is not supported")
+            wanted = _lower(set(value) if isinstance(value, list) else {value[1]})
+            profiles = [p for p in profiles if p.email.strip().lower() in wanted]
+        extra = set((req.arg("additional-fields[profile]") or "").split(",")) - {""}
+        page, links = self._page(req, profiles, 20, 100)
+        return _json(200, {"data": [self._profile(p, extra) for p in page], "links": links})
+
+    def h_subscribe(self, req: Request, params: dict[str, str]) -> Response:
+        data = _body(req).get("data")
+        if not isinstance(data, dict) or data.get("type") != "profile-subscription-bulk-create-job":
+            raise _fail(400, "data.type must be 'profile-subscription-bulk-create-job'")
+        relationships = data.get("relationships") or {}
+        list_id = ((relationships.get("list") or {}).get("data") or {}).get("id")
+        if list_id != LIST_ID:
+            raise _fail(404, f"A list with id {list_id} does not exist.")
+        entries = (((data.get("attributes") or {}).get("profiles") or {}).get("data")) or []
+        if not isinstance(entries, list) or not 1 <= len(entries) <= 1000:
+            raise _fail(400, "attributes.profiles.data must hold 1 to 1000 profiles")
+        visible = self.clock() + self.job_delay
+        emails = []
+        for entry in entries:
+            attributes = entry.get("attributes") if isinstance(entry, dict) else None
+            email = attributes.get("email") if isinstance(attributes, dict) else None
+            if not isinstance(email, str):
+                raise _fail(400, "each profile needs attributes.email")
+            emails.append(email)
+            if _job_drops(email):
+                continue
+            profile = self._find_or_create(email)
+            with self._lock:
+                self._members[email.strip().lower()] = (visible, profile.id)
+                self._consent[profile.id] = "SUBSCRIBED"
+        self.writes.add(
+            {"method": "POST", "job": "subscribe", "list_id": list_id, "emails": emails}
+        )
+        return Response(202, b"", [("Content-Type", JSON_API)])
+
+    def _find_or_create(self, email: str) -> Profile:
+        key = email.strip().lower()
+        for p in self._all_profiles():
+            if p.email.strip().lower() == key:
+                return p
+        with self._lock:
+            n = len(self._new_profiles) + 1
+            p = Profile(
+                -n, f"01JSBXNEW{n:017d}", key, "", "", self.account.anchor_ts,
+                self.account.anchor_ts, None, "SUBSCRIBED", None,
+            )  # fmt: skip
+            self._new_profiles[key] = p
+            return p
+
+
+def _lower(values: set[Any]) -> set[str]:
+    return {str(v).strip().lower() for v in values}
+
+
+def _job_drops(email: str) -> bool:
+    """Whether the job fails this profile: an invalid address, or one in twelve by a stable
+    hash of the address (real jobs drop suppressed or rejected profiles silently)."""
+    text = email.strip().lower()
+    if "@" not in text or text.startswith("@") or "." not in text.rsplit("@", 1)[-1]:
+        return True
+    return sum(text.encode()) % 12 == 0
+
+
+def _body(req: Request) -> dict[str, Any]:
+    try:
+        body = orjson.loads(req.body or b"null")
+    except orjson.JSONDecodeError:
+        raise _fail(400, "The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise _fail(400, "The request body must be a JSON:API document.")
+    return body
+
+
+__all__ = ["DEFAULT_KEY", "LIST_ID", "KlaviyoDialect"]
