@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -538,6 +539,76 @@ def kpi(
             span = f"{day_label(query.start, query.tz)} → {day_label(query.end, query.tz)}"
             title = f"KPIs {span} ({settings.timezone})"
             out.print(render.kpi_table(values, query.tz, every=query.every, title=title))
+
+
+@app.command()
+def revenue(
+    target_minutes: Annotated[
+        float, typer.Option("--target-minutes", help="First response target, minutes.")
+    ] = 60.0,
+    at: Annotated[
+        str | None, typer.Option("--at", help="Evaluate at this date (default: now).")
+    ] = None,
+    inactivity_days: Annotated[
+        int,
+        typer.Option("--inactivity-days", help="A customer with no order for this long is lost."),
+    ] = 90,
+    format: Annotated[StatusFormat, typer.Option("--format", help="table or json")] = (
+        StatusFormat.table
+    ),
+) -> None:
+    """Support to revenue: customers' lifetime value and churn by first-response experience,
+    people matched across sources by e-mail."""
+    with friendly_errors():
+        settings = _setup()
+        from deskpulse.kpi_core.canonical import InvalidRow, parse_datetime
+        from deskpulse.kpi_core.identity import revenue_by_experience
+        from deskpulse.sync.warehouse import Warehouse
+
+        try:
+            moment = parse_datetime(at) if at else datetime.now(UTC)
+        except InvalidRow:
+            fail(f"--at: {at!r} is not a date (use YYYY-MM-DD)", 2)
+        if not target_minutes > 0:
+            fail("--target-minutes must be positive", 2)
+        with Warehouse(settings.database_url).connect() as conn:
+            rows, matched = revenue_by_experience(
+                conn, now=moment, target_minutes=target_minutes, inactivity_days=inactivity_days
+            )
+        if format is StatusFormat.json:
+            payload = {"at": moment.isoformat(), "target_minutes": target_minutes,
+                       "groups": rows, "people_by_sources": matched}  # fmt: skip
+            sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+            return
+        table = Table(
+            title=f"customers by first-response experience (target {target_minutes:g} min)",
+            header_style="bold",
+        )
+        columns = ("first response", "people", "customers", "CLV (historical)", "churn",
+                   "vendor predicted CLV", "vendor churn prob.")  # fmt: skip
+        for name in columns:
+            table.add_column(name, justify="left" if name == "first response" else "right")
+        for r in rows:
+            table.add_row(
+                r["first_response"].replace("_", " "),
+                f"{r['people']:,}",
+                f"{r['customers']:,}",
+                _money(r["clv_historical"]),
+                _share(r["churn_rate"]),
+                _money(r["vendor_predicted_clv"]),
+                _share(r["vendor_churn_probability"]),
+            )
+        out.print(table)
+        parts = [f"{escape(k)} {v:,}" for k, v in matched.items()]
+        out.print("people by the sources they appear in: " + (" · ".join(parts) or "none"))
+
+
+def _money(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.2f}"
+
+
+def _share(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
 
 
 @app.command()

@@ -144,6 +144,8 @@ WRITE_USER_FIELDS = "write:user_fields"
 WRITE_POSTS = "write:posts"
 """Capability: summary posts, e.g. a KPI digest (`Poster`)."""
 WRITE_CAPABILITIES = (WRITE_TICKET_FIELDS, WRITE_USER_FIELDS, WRITE_POSTS)
+WRITE_SUBSCRIPTIONS = "write:subscriptions"
+"""Capability: subscribing people who consented to a marketing list (`Subscriber`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,4 +221,12 @@ class Poster(Protocol):
 
     def find_post(self, key: str) -> str | None:
         """The vendor's id of the post published under `key`, or None."""
+        ...
+
+
+@runtime_checkable
+class Subscriber(Protocol):
+    def subscribe(self, list_id: str, emails: Sequence[str]) -> list[WriteResult]:
+        """Subscribe these people (who consented) to `list_id`; one result per e-mail, whose
+        `record_id` is the e-mail as given. Safe to repeat: subscribing twice changes nothing."""
         ...

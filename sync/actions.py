@@ -29,6 +29,22 @@ at = "08:00"                       # the daemon posts at this local time (DESKPU
 by = "group"                       # the slices the worst performers are picked from
 ```
 
+# What support knows about a person, as properties of their marketing profile (Klaviyo:
+# `deskpulse_<value>`), matched by e-mail (kpi_core.identity).
+[[profile_fields]]
+source = "klaviyo"
+values = ["ticket_count", "open_tickets", "last_csat", "first_response_experience"]
+target_minutes = 60                # first response target of first_response_experience
+days = 365                         # tickets created in the last N days
+
+# Subscribe the requesters of tickets that say they opted in to a marketing list. Only those:
+# consent comes from the ticket (a tag, or a custom field's value), never from deskpulse.
+[[subscribe]]
+source = "klaviyo"
+list = "NwsLtr"                    # the list id (Klaviyo: Lists > the list > Settings)
+tag = "newsletter_opt_in"          # or: field = "360000000104" and value = true
+```
+
 A value that is None (no first response yet, no SLA policy) is not written, unless an earlier
 value was: then the field is cleared (written as null).
 """
@@ -43,11 +59,15 @@ from pathlib import Path
 from typing import Any
 
 from deskpulse.connectors.errors import ConfigError
+from deskpulse.kpi_core.identity import SUPPORT_VALUES
 from deskpulse.kpi_core.per_ticket import VALUE_NAMES
 
 TICKET_FIELD = "ticket_field"
 DIGEST = "digest"
-KINDS = (TICKET_FIELD, DIGEST)
+PROFILE_FIELDS = "profile_fields"
+SUBSCRIBE = "subscribe"
+KINDS = (TICKET_FIELD, DIGEST, PROFILE_FIELDS, SUBSCRIBE)
+PROPERTY_PREFIX = "deskpulse_"
 EVERY = ("day", "week")
 DEFAULT_DIGEST_METRICS = (
     "first_response_time",
@@ -92,16 +112,43 @@ class DigestAction:
     kind: str = DIGEST
 
 
-Action = TicketFieldAction | DigestAction
+@dataclass(frozen=True)
+class ProfileFieldsAction:
+    """Support values on the person's profile in `source` (property `deskpulse_<value>`)."""
+
+    name: str
+    source: str
+    values: tuple[str, ...] = SUPPORT_VALUES
+    target_minutes: float = 60.0
+    days: int = 365
+    kind: str = PROFILE_FIELDS
+
+
+@dataclass(frozen=True)
+class SubscribeAction:
+    """Subscribe requesters of tickets with the opt-in `tag` (or custom `field` = `value`)."""
+
+    name: str
+    source: str
+    list_id: str
+    tag: str | None = None
+    field: str | None = None
+    value: Any = True
+    kind: str = SUBSCRIBE
+
+
+Action = TicketFieldAction | DigestAction | ProfileFieldsAction | SubscribeAction
 
 
 @dataclass(frozen=True)
 class Actions:
     ticket_fields: tuple[TicketFieldAction, ...] = ()
     digests: tuple[DigestAction, ...] = ()
+    profile_fields: tuple[ProfileFieldsAction, ...] = ()
+    subscriptions: tuple[SubscribeAction, ...] = ()
 
     def all(self) -> list[Action]:
-        return [*self.ticket_fields, *self.digests]
+        return [*self.ticket_fields, *self.digests, *self.profile_fields, *self.subscriptions]
 
     def only(self, names: Sequence[str] | None) -> Actions:
         """The actions named (or of the sources named) in `names`; all when None."""
@@ -118,6 +165,8 @@ class Actions:
         return Actions(
             tuple(a for a in self.ticket_fields if a.name in keep or a.source in keep),
             tuple(a for a in self.digests if a.name in keep or a.source in keep),
+            tuple(a for a in self.profile_fields if a.name in keep or a.source in keep),
+            tuple(a for a in self.subscriptions if a.name in keep or a.source in keep),
         )
 
 
@@ -146,11 +195,19 @@ def actions_from_dict(data: Mapping[str, Any], *, origin: str = "write-back") ->
         for i, e in _entries(data, TICKET_FIELD, origin)
     ]
     digests = [_digest(e, f"{origin}: digest #{i + 1}") for i, e in _entries(data, DIGEST, origin)]
-    names = [a.name for a in fields] + [a.name for a in digests]
+    profiles = [
+        _profile_fields(e, f"{origin}: profile_fields #{i + 1}")
+        for i, e in _entries(data, PROFILE_FIELDS, origin)
+    ]
+    subscriptions = [
+        _subscribe(e, f"{origin}: subscribe #{i + 1}") for i, e in _entries(data, SUBSCRIBE, origin)
+    ]
+    actions = Actions(tuple(fields), tuple(digests), tuple(profiles), tuple(subscriptions))
+    names = [a.name for a in actions.all()]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise ConfigError(f"{origin}: two actions named {', '.join(twice)}: give each a `name`")
-    return Actions(tuple(fields), tuple(digests))
+    return actions
 
 
 def _entries(
@@ -236,12 +293,53 @@ def _digest(entry: Mapping[str, Any], where: str) -> DigestAction:
     )
 
 
+def _profile_fields(entry: Mapping[str, Any], where: str) -> ProfileFieldsAction:
+    _check_keys(entry, {"name", "source", "values", "target_minutes", "days"}, where)
+    source = _text(entry, "source", where)
+    values = entry.get("values", list(SUPPORT_VALUES))
+    if not isinstance(values, list) or not values or not all(v in SUPPORT_VALUES for v in values):
+        raise ConfigError(f"{where}: `values` must be a list of {', '.join(SUPPORT_VALUES)}")
+    target = entry.get("target_minutes", 60)
+    if isinstance(target, bool) or not isinstance(target, int | float) or not 0 < target < 10**6:
+        raise ConfigError(f"{where}: `target_minutes` must be a positive number of minutes")
+    return ProfileFieldsAction(
+        name=_text(entry, "name", where, f"{source}:profile_fields"),
+        source=source,
+        values=tuple(values),
+        target_minutes=float(target),
+        days=_int(entry, "days", where, 365, 1, 3660),
+    )
+
+
+def _subscribe(entry: Mapping[str, Any], where: str) -> SubscribeAction:
+    _check_keys(entry, {"name", "source", "list", "tag", "field", "value"}, where)
+    source = _text(entry, "source", where)
+    list_id = _text(entry, "list", where)
+    tag = entry.get("tag")
+    fld = entry.get("field")
+    if (tag is None) == (fld is None):
+        raise ConfigError(f"{where}: give the opt-in rule as `tag`, or as `field` and `value`")
+    return SubscribeAction(
+        name=_text(entry, "name", where, f"{source}:subscribe:{list_id}"),
+        source=source,
+        list_id=list_id,
+        tag=_text(entry, "tag", where) if tag is not None else None,
+        field=_text(entry, "field", where) if fld is not None else None,
+        value=entry.get("value", True),
+    )
+
+
 __all__ = [
     "DIGEST",
+    "PROFILE_FIELDS",
+    "PROPERTY_PREFIX",
+    "SUBSCRIBE",
     "TICKET_FIELD",
     "Action",
     "Actions",
     "DigestAction",
+    "ProfileFieldsAction",
+    "SubscribeAction",
     "TicketFieldAction",
     "actions_from_dict",
     "load_actions",

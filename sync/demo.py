@@ -2,8 +2,10 @@
 
 Starts the sandbox help desk on loopback, syncs it into a fresh SQLite warehouse (`demo.db`), runs
 a second sync to show that nothing changes, prints the KPI table for the sandbox's last full month
-(against the targets in examples/kpi.toml) and a weekly trend, then the warehouse status, writes
-the month's HTML report (`demo-report.html`), and stops the sandbox. Under a minute on a laptop.
+(against the targets in examples/kpi.toml) and a weekly trend, then the warehouse status, the
+customer KPIs from the Klaviyo dialect and the support-to-revenue view (customers' value and
+churn by first-response experience), writes the month's HTML report (`demo-report.html`), pushes
+support values to the Klaviyo profiles, and stops the sandbox. Under a minute on a laptop.
 """
 
 from __future__ import annotations
@@ -22,6 +24,14 @@ from deskpulse.sandbox.server import SandboxServer
 DB = Path("demo.db")
 REPORT = Path("demo-report.html")
 KPI_CONFIG = Path(__file__).resolve().parents[1] / "examples" / "kpi.toml"
+KLAVIYO_WRITEBACK = Path(__file__).resolve().parents[1] / "examples" / "writeback-klaviyo.toml"
+BUSINESS_METRICS = (
+    "churn_rate",
+    "retention_rate",
+    "customer_lifetime_value",
+    "customer_engagement",
+    "referral_rate",
+)
 TICKETS = 3000
 console = Console()
 
@@ -48,7 +58,8 @@ def main() -> int:
     with SandboxServer(seed=42, tickets=TICKETS, rate_limit=False) as sandbox:
         console.print(
             f"[bold]sandbox help desk[/bold] at {sandbox.base_url}: {TICKETS:,} generated tickets "
-            "speaking Zendesk's API (seed 42)\n"
+            "speaking Zendesk's API (seed 42); its customers' shop speaks Klaviyo's at "
+            f"{sandbox.host_of('klaviyo').base_url}\n"
         )
         env = {
             **os.environ,
@@ -58,6 +69,7 @@ def main() -> int:
             "DESKPULSE_DATABASE_URL": f"sqlite:///{DB}",
             "DESKPULSE_TIMEZONE": os.environ.get("DESKPULSE_TIMEZONE", "UTC"),
             "COLUMNS": str(max(console.width, 140)),  # tables are wide; children see no tty
+            "KLAVIYO_PREDICTIVE": "true",  # Klaviyo's own CLV and churn beside ours
         }
         if KPI_CONFIG.exists():  # a checkout; an installed wheel has no examples/
             env.setdefault("DESKPULSE_KPI_CONFIG", str(KPI_CONFIG))
@@ -85,6 +97,25 @@ def main() -> int:
             ),
             _run("what is in the warehouse", "status", env=env),
             _run(
+                "customers and revenue, from the Klaviyo dialect",
+                "kpi",
+                "--from",
+                start,
+                "--to",
+                end,
+                "--source",
+                "klaviyo",
+                *(arg for m in BUSINESS_METRICS for arg in ("--metric", m)),
+                env=env,
+            ),
+            _run(
+                "support to revenue: customers by their first-response experience",
+                "revenue",
+                "--at",
+                end,
+                env=env,
+            ),
+            _run(
                 "the month as an HTML report",
                 "report",
                 "--from",
@@ -96,6 +127,17 @@ def main() -> int:
                 env=env,
             ),
         ]
+        if KLAVIYO_WRITEBACK.exists():
+            # Exit 3: the subscription job drops some profiles (as real jobs do); the push
+            # reports them and retries them on the next push.
+            pushed = _run(
+                "support values onto Klaviyo profiles; opted-in requesters onto the newsletter",
+                "push",
+                "--target",
+                "klaviyo",
+                env={**env, "DESKPULSE_WRITEBACK": str(KLAVIYO_WRITEBACK)},
+            )
+            codes.append(0 if pushed == 3 else pushed)
     console.print(f"[bold]report:[/bold] open {REPORT.resolve().as_uri()} in a browser")
     console.print(
         f"[bold green]demo done[/bold green] in {time.perf_counter() - started:.0f} s. "

@@ -35,12 +35,16 @@ from sqlalchemy.exc import IntegrityError
 
 from deskpulse.connectors.base import (
     WRITE_POSTS,
+    WRITE_SUBSCRIPTIONS,
     WRITE_TICKET_FIELDS,
+    WRITE_USER_FIELDS,
     Connector,
     FieldValues,
     Post,
     Poster,
+    Subscriber,
     TicketFieldWriter,
+    UserFieldWriter,
     WriteResult,
 )
 from deskpulse.connectors.errors import ConfigError, DeskpulseError
@@ -48,6 +52,7 @@ from deskpulse.kpi_core.config import KpiConfig
 from deskpulse.kpi_core.per_ticket import ticket_values
 from deskpulse.sync.actions import Actions, TicketFieldAction
 from deskpulse.sync.warehouse import Warehouse, table
+from deskpulse.sync.writeback_people import plan_profile_fields, plan_subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +63,7 @@ BACKOFF_MAX = timedelta(hours=6)
 
 PENDING, SENDING, SENT, FAILED, SUPERSEDED = "pending", "sending", "sent", "failed", "superseded"
 TICKET_FIELD, POST = "ticket_field", "post"
+USER_FIELD, SUBSCRIPTION = "user_field", "subscription"
 
 
 class WriteBackError(DeskpulseError):
@@ -180,27 +186,42 @@ def plan_ticket_field(
         config=ctx.config,
         now=now,
     )
-    latest = latest_rows(conn, action.name)
+    wanted = (
+        (ticket_id, action.field, action.render(tv.get(action.value)), action.value)
+        for (_, ticket_id), tv in sorted(values.items())
+    )
+    return plan_values(conn, action.name, action.source, TICKET_FIELD, wanted, now)
+
+
+Wanted = Iterable[tuple[str, str, Any, str]]
+"""(record id, field, value, what the value is) to have in the help desk now."""
+
+
+def plan_values(
+    conn: Connection, target: str, source: str, kind: str, wanted: Wanted, now: datetime
+) -> tuple[list[Item], list[int], int]:
+    """Compare the values a target should hold now with its ledger: (items to write, ids of
+    rows they supersede, unchanged count). New values are written; changed ones get a new
+    version; unchanged and sent ones are not written again; failed ones are retried when due."""
+    latest = latest_rows(conn, target)
     items: list[Item] = []
     superseded: list[int] = []
     unchanged = 0
     seen: set[str] = set()
-    for (_, ticket_id), tv in sorted(values.items()):
-        seen.add(ticket_id)
-        value = action.render(tv.get(action.value))
-        row = latest.get((ticket_id, action.field))
+    for record_id, fld, value, label in wanted:
+        seen.add(record_id)
+        row = latest.get((record_id, fld))
         if row is None:
             if value is not None:
                 items.append(
-                    Item(action.name, action.source, TICKET_FIELD, ticket_id, action.field,
-                         value, f"new: {action.value} = {value!r}")
-                )  # fmt: skip
+                    Item(target, source, kind, record_id, fld, value, f"new: {label} = {value!r}")
+                )
             continue
         if row.value == value:
             if row.status == SENT or not due(row, now):
                 unchanged += row.status == SENT
                 continue
-            items.append(_carry(row, TICKET_FIELD, _carried_reason(row)))
+            items.append(_carry(row, kind, _carried_reason(row)))
             continue
         if value is None and row.status != SENT:
             superseded.append(row.id)  # never written: nothing to clear
@@ -208,13 +229,13 @@ def plan_ticket_field(
         if row.status != SENT:
             superseded.append(row.id)
         items.append(
-            Item(action.name, action.source, TICKET_FIELD, ticket_id, action.field, value,
-                 f"changed: {action.value} {row.value!r} -> {value!r}", row.version + 1)
+            Item(target, source, kind, record_id, fld, value,
+                 f"changed: {label} {row.value!r} -> {value!r}", row.version + 1)
         )  # fmt: skip
-    # Retries of tickets outside the window (older than `days`) are not forgotten.
+    # Retries of records outside the window (e.g. tickets older than `days`) are not forgotten.
     for (record, _), row in latest.items():
         if record not in seen and row.status != SENT and due(row, now):
-            items.append(_carry(row, TICKET_FIELD, _carried_reason(row)))
+            items.append(_carry(row, kind, _carried_reason(row)))
     return items, superseded, unchanged
 
 
@@ -231,8 +252,10 @@ def plan(
     superseded: list[int] = []
     unchanged = 0
     with warehouse.connect() as conn:
-        for action in actions.ticket_fields:
-            i, s, u = plan_ticket_field(conn, action, ctx, now)
+        planned = [plan_ticket_field(conn, action, ctx, now) for action in actions.ticket_fields]
+        planned += [plan_profile_fields(conn, action, now) for action in actions.profile_fields]
+        planned += [plan_subscriptions(conn, action, now) for action in actions.subscriptions]
+        for i, s, u in planned:
             items += i
             superseded += s
             unchanged += u
@@ -294,6 +317,50 @@ class Sender:
             self._fields(fields)
         for post in posts:
             self._post(post)
+        profiles = [i for i in items if i.kind == USER_FIELD]
+        if profiles:
+            writer: UserFieldWriter = self._need(WRITE_USER_FIELDS, UserFieldWriter)
+            self._records(profiles, writer.read_user_fields, writer.write_user_fields)
+        subscriptions = [i for i in items if i.kind == SUBSCRIPTION]
+        if subscriptions:
+            self._subscribe(subscriptions)
+
+    def _records(
+        self,
+        items: list[Item],
+        read: Callable[[Sequence[str], Sequence[str]], Mapping[str, Mapping[str, Any]]],
+        write: Callable[[Sequence[FieldValues]], list[WriteResult]],
+    ) -> None:
+        """Field values per record: in-doubt ones read back first, the rest written in batches."""
+        doubt = [i for i in items if i.status == SENDING]
+        if doubt:
+            there = read(sorted({i.record_id for i in doubt}), sorted({i.field for i in doubt}))
+            for i in doubt:
+                if i.record_id in there and same(there[i.record_id].get(i.field), i.value):
+                    i.outcome = "verified"
+            self._settle([i for i in doubt if i.outcome == "verified"], {})
+        by_record: dict[str, list[Item]] = defaultdict(list)
+        for i in items:
+            if i.outcome is None:
+                by_record[i.record_id].append(i)
+        for chunk in _chunks(list(by_record), BATCH):
+            batch = [i for r in chunk for i in by_record[r]]
+            self._mark_sending(batch)
+            payload = [FieldValues(r, {i.field: i.value for i in by_record[r]}) for r in chunk]
+            self._settle(batch, {res.record_id: res for res in write(payload)})
+
+    def _subscribe(self, items: list[Item]) -> None:
+        """Subscriptions per list; subscribing twice changes nothing, so in-doubt ones are
+        simply sent again."""
+        subscriber: Subscriber = self._need(WRITE_SUBSCRIPTIONS, Subscriber)
+        by_list: dict[str, list[Item]] = defaultdict(list)
+        for i in items:
+            by_list[i.field].append(i)
+        for list_id, group in by_list.items():
+            for chunk in _chunks(group, 1000):
+                self._mark_sending(list(chunk))
+                results = subscriber.subscribe(list_id, [i.record_id for i in chunk])
+                self._settle(list(chunk), {r.record_id: r for r in results})
 
     def _need(self, capability: str, protocol: type) -> Any:
         c = self.connector
@@ -306,25 +373,7 @@ class Sender:
 
     def _fields(self, items: list[Item]) -> None:
         writer: TicketFieldWriter = self._need(WRITE_TICKET_FIELDS, TicketFieldWriter)
-        doubt = [i for i in items if i.status == SENDING]
-        if doubt:
-            records = sorted({i.record_id for i in doubt})
-            there = writer.read_ticket_fields(records, sorted({i.field for i in doubt}))
-            for i in doubt:
-                if i.record_id in there and same(there[i.record_id].get(i.field), i.value):
-                    i.outcome = "verified"
-            self._settle([i for i in doubt if i.outcome == "verified"], {})
-        todo = [i for i in items if i.outcome is None]
-        by_record: dict[str, list[Item]] = defaultdict(list)
-        for i in todo:
-            by_record[i.record_id].append(i)
-        records = list(by_record)
-        for chunk in _chunks(records, BATCH):
-            batch = [i for r in chunk for i in by_record[r]]
-            self._mark_sending(batch)
-            payload = [FieldValues(r, {i.field: i.value for i in by_record[r]}) for r in chunk]
-            results = {res.record_id: res for res in writer.write_ticket_fields(payload)}
-            self._settle(batch, results)
+        self._records(items, writer.read_ticket_fields, writer.write_ticket_fields)
 
     def _post(self, item: Item) -> None:
         poster: Poster = self._need(WRITE_POSTS, Poster)

@@ -65,7 +65,15 @@ from typing import Any
 
 import httpx
 
-from deskpulse.connectors.base import RequestStats, SourceOptions, Stream
+from deskpulse.connectors.base import (
+    WRITE_SUBSCRIPTIONS,
+    WRITE_USER_FIELDS,
+    FieldValues,
+    RequestStats,
+    SourceOptions,
+    Stream,
+    WriteResult,
+)
 from deskpulse.connectors.errors import ConfigError
 from deskpulse.connectors.http import HttpClient
 from deskpulse.connectors.klaviyo.api import KlaviyoLimiter, KlaviyoTransport
@@ -77,6 +85,7 @@ from deskpulse.connectors.klaviyo.config import (
     revision_warning,
 )
 from deskpulse.connectors.klaviyo.streams import STREAM_TYPES, Context
+from deskpulse.connectors.klaviyo.writes import KlaviyoWriter
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +101,7 @@ class KlaviyoConnector:
     """
 
     vendor = "klaviyo"
-    capabilities = frozenset({"read"})
+    capabilities = frozenset({"read", WRITE_USER_FIELDS, WRITE_SUBSCRIPTIONS})
     settings_class = KlaviyoSettings
 
     def __init__(
@@ -109,6 +118,7 @@ class KlaviyoConnector:
         streams: Sequence[str] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         key_variable: str = "KLAVIYO_API_KEY",
+        job_wait: float = 120.0,
         **values: Any,
     ) -> None:
         if settings is None:
@@ -146,6 +156,9 @@ class KlaviyoConnector:
             reach_hint="check KLAVIYO_BASE_URL / network",
         )
         self.stats: RequestStats = self.client.stats
+        self.writer = KlaviyoWriter(
+            self.client, sleep=sleep, clock=clock, job_wait=job_wait, source=source
+        )
 
     @classmethod
     def from_settings(
@@ -177,6 +190,21 @@ class KlaviyoConnector:
 
     def __repr__(self) -> str:
         return f"KlaviyoConnector(source={self.source!r}, url={self.settings.base_url!r})"
+
+    # write-back (see `writes`) ------------------------------------------------------------
+
+    def write_user_fields(self, batch: Sequence[FieldValues]) -> list[WriteResult]:
+        """Profile properties (`deskpulse_*`), one PATCH per profile."""
+        return self.writer.write_user_fields(batch)
+
+    def read_user_fields(
+        self, record_ids: Sequence[str], fields: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        return self.writer.read_user_fields(record_ids, fields)
+
+    def subscribe(self, list_id: str, emails: Sequence[str]) -> list[WriteResult]:
+        """Bulk subscription jobs, polled to their end (see `writes`)."""
+        return self.writer.subscribe(list_id, emails)
 
 
 __all__ = ["STREAM_NAMES", "KlaviyoConnector", "KlaviyoSettings"]

@@ -10,6 +10,7 @@ from typing import Any
 
 from deskpulse.connectors.base import Row
 from deskpulse.connectors.errors import RecordError
+from deskpulse.kpi_core.identity import normalise_email
 
 ACQUISITION_PROPERTIES = ("acquisition_channel", "Acquisition Channel", "$source", "source")
 """Profile properties that say how a customer was acquired, first match wins."""
@@ -70,14 +71,6 @@ def _attributes(resource: Any, kind: str) -> Mapping[str, Any]:
     if not isinstance(attributes, Mapping):
         raise RecordError(f"{kind} {resource['id']}: attributes missing")
     return attributes
-
-
-def normalise_email(email: Any) -> str | None:
-    """The form two sources' e-mails are compared in: trimmed, lower case; None if empty."""
-    if not isinstance(email, str):
-        return None
-    text = email.strip().lower()
-    return text or None
 
 
 def acquisition_channel(properties: Any) -> str | None:

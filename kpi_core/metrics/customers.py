@@ -66,7 +66,9 @@ INACTIVITY = Param(
 )
 
 
-def _not_refunded() -> ColumnElement[bool]:
+def not_refunded() -> ColumnElement[bool]:
+    """Orders that count for value: not flagged refunded, and no cancellation or full refund
+    in `order_adjustments` (see the module docstring)."""
     adjusted = (
         select(literal_column("1"))
         .select_from(ADJUSTMENTS)
@@ -292,7 +294,7 @@ def customer_lifetime_value(conn: Connection, query: KpiQuery, m: Metric) -> lis
             select(bucket, *groups, *aggregates)
             .where(
                 in_window(ORDERS.c.created_at, query),
-                _not_refunded(),
+                not_refunded(),
                 source_filter(ORDERS.c.source, query),
             )
             .group_by(bucket, *groups)
@@ -348,7 +350,7 @@ def _cumulative_orders(
     edges = window(query).edges
     buckets = len(edges) - 1
     base = and_(
-        ORDERS.c.created_at < query.end, _not_refunded(), source_filter(ORDERS.c.source, query)
+        ORDERS.c.created_at < query.end, not_refunded(), source_filter(ORDERS.c.source, query)
     )
     idx = edge_index(ORDERS.c.created_at, edges).label("idx")
     per_bucket: dict[tuple[Any, ...], dict[int, dict[str, Any]]] = {}

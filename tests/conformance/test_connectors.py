@@ -20,6 +20,7 @@ import pytest
 from deskpulse.connectors import registry
 from deskpulse.connectors.base import (
     WRITE_POSTS,
+    WRITE_SUBSCRIPTIONS,
     WRITE_TICKET_FIELDS,
     WRITE_USER_FIELDS,
     Connector,
@@ -28,6 +29,7 @@ from deskpulse.connectors.base import (
     RequestStats,
     Row,
     Stream,
+    Subscriber,
     TicketFieldWriter,
     UserFieldWriter,
 )
@@ -41,6 +43,7 @@ WRITE_PROTOCOLS = {
     WRITE_TICKET_FIELDS: TicketFieldWriter,
     WRITE_USER_FIELDS: UserFieldWriter,
     WRITE_POSTS: Poster,
+    WRITE_SUBSCRIPTIONS: Subscriber,
 }
 KNOWN_CAPABILITIES = frozenset({"read", *WRITE_PROTOCOLS})
 

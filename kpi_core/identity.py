@@ -1,0 +1,265 @@
+"""People across sources: one person, one customer, whichever tools they appear in.
+
+A help desk and a marketing tool each keep their own customer records (`customers` rows of
+their source). A person is the trimmed, lower-cased e-mail of a row (`person_key`); a row
+without an e-mail is a person of its own (`source:id`). This is how deskpulse joins support
+experience to purchases: the tickets a person opened in Zendesk, the orders their Klaviyo
+profile placed.
+
+* `people(conn)`: person -> their customer rows and the sources they come from (the match,
+  visible: `deskpulse revenue` prints how many people each combination of sources holds).
+* `support_values(conn, ...)`: per person, what support knows about them (tickets, open
+  tickets, last CSAT, first-response experience): the values written back to marketing
+  profiles as `deskpulse_*` properties.
+* `revenue_by_experience(conn, ...)`: customers grouped by their first-response experience
+  (every first response within the target, or at least one missed), with their historical
+  lifetime value, churn and, when the marketing tool reports them, its predictive values.
+
+Matching is exact on the normalised e-mail (no fuzzy rules): two rows of one source with one
+e-mail are one person too.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, case, select
+
+from deskpulse.kpi_core.metrics.customers import not_refunded
+from deskpulse.kpi_core.per_ticket import ticket_values
+from deskpulse.kpi_core.tables import CUSTOMERS, ORDERS, SURVEY_RESPONSES, TICKETS
+
+OPEN = frozenset({"new", "open", "pending", "hold"})
+WITHIN, MISSED = "within_target", "missed_target"
+
+
+def normalise_email(email: Any) -> str | None:
+    """Trimmed and lower-cased; None for no e-mail."""
+    if not isinstance(email, str):
+        return None
+    text = email.strip().lower()
+    return text or None
+
+
+def person_key(source: str, customer_id: str, email: Any) -> str:
+    return normalise_email(email) or f"{source}:{customer_id}"
+
+
+@dataclass
+class Person:
+    key: str
+    rows: list[tuple[str, str]] = field(default_factory=list)  # (source, customer id)
+    extra: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return tuple(sorted({s for s, _ in self.rows}))
+
+
+def people(conn: Connection, sources: Sequence[str] | None = None) -> dict[str, Person]:
+    """Every person of the `customers` table (of `sources`, when given)."""
+    stmt = select(CUSTOMERS.c.source, CUSTOMERS.c.id, CUSTOMERS.c.email, CUSTOMERS.c.extra)
+    if sources:
+        stmt = stmt.where(CUSTOMERS.c.source.in_(list(sources)))
+    out: dict[str, Person] = {}
+    for source, cid, email, extra in conn.execute(stmt):
+        key = person_key(source, cid, email)
+        person = out.setdefault(key, Person(key))
+        person.rows.append((source, cid))
+        if extra:
+            person.extra[(source, cid)] = extra
+    return out
+
+
+def match_summary(everyone: dict[str, Person]) -> dict[str, int]:
+    """People per combination of sources, e.g. {"klaviyo+zendesk": 1380, "zendesk": 120}."""
+    counts: dict[str, int] = defaultdict(int)
+    for person in everyone.values():
+        counts["+".join(person.sources)] += 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _owner(everyone: dict[str, Person]) -> dict[tuple[str, str], str]:
+    return {row: p.key for p in everyone.values() for row in p.rows}
+
+
+@dataclass
+class Support:
+    """What support knows about one person."""
+
+    tickets: int = 0
+    open_tickets: int = 0
+    answered: int = 0
+    missed: int = 0  # first responses later than the target, or none yet after it
+    last_csat: float | None = None
+    last_csat_at: datetime | None = None
+
+    @property
+    def experience(self) -> str | None:
+        if self.missed:
+            return MISSED
+        return WITHIN if self.answered else None
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "ticket_count": self.tickets,
+            "open_tickets": self.open_tickets,
+            "last_csat": self.last_csat,
+            "first_response_experience": self.experience,
+        }
+
+
+SUPPORT_VALUES = ("ticket_count", "open_tickets", "last_csat", "first_response_experience")
+
+
+def support_values(
+    conn: Connection,
+    *,
+    everyone: dict[str, Person] | None = None,
+    help_sources: Sequence[str] | None = None,
+    target_minutes: float = 60.0,
+    since: datetime | None = None,
+    now: datetime,
+) -> dict[str, Support]:
+    """Per person: their tickets (created since `since`), open tickets, last CSAT score and
+    first-response experience against `target_minutes` (calendar time, as first_response_time
+    measures it; a ticket still waiting longer than the target counts as missed)."""
+    everyone = everyone if everyone is not None else people(conn)
+    owner = _owner(everyone)
+    out: dict[str, Support] = defaultdict(Support)
+    stmt = select(
+        TICKETS.c.source,
+        TICKETS.c.id,
+        TICKETS.c.requester_id,
+        TICKETS.c.status,
+        TICKETS.c.created_at,
+    ).where(TICKETS.c.status != "deleted")
+    if help_sources:
+        stmt = stmt.where(TICKETS.c.source.in_(list(help_sources)))
+    if since is not None:
+        stmt = stmt.where(TICKETS.c.created_at >= since)
+    tickets = {(s, i): (r, st, c) for s, i, r, st, c in conn.execute(stmt)}
+    values = ticket_values(conn, list(tickets), now=now)
+    target = timedelta(minutes=target_minutes)
+    for key, (requester, status, created) in tickets.items():
+        person = owner.get((key[0], requester or ""))
+        if person is None:
+            continue
+        s = out[person]
+        s.tickets += 1
+        s.open_tickets += status in OPEN
+        tv = values.get(key)
+        minutes = tv.first_response_minutes if tv is not None else None
+        if minutes is not None:
+            s.answered += 1
+            s.missed += minutes > target_minutes
+        elif status in OPEN and created is not None and now - created > target:
+            s.missed += 1
+    csat = select(
+        SURVEY_RESPONSES.c.source,
+        SURVEY_RESPONSES.c.customer_id,
+        SURVEY_RESPONSES.c.score,
+        SURVEY_RESPONSES.c.created_at,
+    ).where(SURVEY_RESPONSES.c.survey == "csat", SURVEY_RESPONSES.c.score.is_not(None))
+    if help_sources:
+        csat = csat.where(SURVEY_RESPONSES.c.source.in_(list(help_sources)))
+    for source, cid, score, created in conn.execute(csat):
+        person = owner.get((source, cid or ""))
+        if person is None:
+            continue
+        s = out[person]
+        if s.last_csat_at is None or created > s.last_csat_at:
+            s.last_csat, s.last_csat_at = float(score), created
+    return dict(out)
+
+
+@dataclass
+class Group:
+    experience: str
+    people: int = 0
+    customers: int = 0  # people with at least one order
+    value: float = 0.0
+    lost: int = 0
+    predicted: list[float] = field(default_factory=list)
+    churn_probability: list[float] = field(default_factory=list)
+
+    def row(self) -> dict[str, Any]:
+        def mean(xs: Iterable[float]) -> float | None:
+            xs = list(xs)
+            return sum(xs) / len(xs) if xs else None
+
+        return {
+            "first_response": self.experience,
+            "people": self.people,
+            "customers": self.customers,
+            "clv_historical": self.value / self.customers if self.customers else None,
+            "churn_rate": self.lost / self.customers if self.customers else None,
+            "vendor_predicted_clv": mean(self.predicted),
+            "vendor_churn_probability": mean(self.churn_probability),
+        }
+
+
+def revenue_by_experience(
+    conn: Connection,
+    *,
+    now: datetime,
+    target_minutes: float = 60.0,
+    inactivity_days: int = 90,
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """(one row per first-response experience: within target, missed, no tickets; the match
+    summary). A customer is a person with an order; their historical value is the sum of
+    their orders that were not refunded or cancelled (as customer_lifetime_value `historical`
+    with margin 1); lost when their last order is more than `inactivity_days` before `now`."""
+    everyone = people(conn)
+    owner = _owner(everyone)
+    support = support_values(conn, everyone=everyone, target_minutes=target_minutes, now=now)
+    value: dict[str, float] = defaultdict(float)
+    last: dict[str, datetime] = {}
+    counts = case((not_refunded(), ORDERS.c.amount), else_=0.0)
+    stmt = select(ORDERS.c.source, ORDERS.c.customer_id, counts, ORDERS.c.created_at).where(
+        ORDERS.c.created_at < now
+    )
+    for source, cid, amount, created in conn.execute(stmt):
+        person = owner.get((source, cid), f"{source}:{cid}")
+        last[person] = max(last.get(person, created), created)
+        value[person] += float(amount)
+    groups = {k: Group(k) for k in (WITHIN, MISSED, "no_tickets")}
+    gap = timedelta(days=inactivity_days)
+    for key in set(everyone) | set(last):
+        s = support.get(key)
+        experience = (s.experience if s is not None else None) or "no_tickets"
+        g = groups[experience]
+        g.people += 1
+        if key not in last:
+            continue
+        g.customers += 1
+        g.value += value.get(key, 0.0)
+        g.lost += last[key] < now - gap
+        found = everyone.get(key)
+        for extra in found.extra.values() if found else ():
+            predictive = extra.get("klaviyo_predictive") if isinstance(extra, dict) else None
+            if isinstance(predictive, dict):
+                if isinstance(predictive.get("predicted_clv"), int | float):
+                    g.predicted.append(float(predictive["predicted_clv"]))
+                if isinstance(predictive.get("churn_probability"), int | float):
+                    g.churn_probability.append(float(predictive["churn_probability"]))
+    return [g.row() for g in groups.values()], match_summary(everyone)
+
+
+__all__ = [
+    "MISSED",
+    "SUPPORT_VALUES",
+    "WITHIN",
+    "Person",
+    "Support",
+    "match_summary",
+    "normalise_email",
+    "people",
+    "person_key",
+    "revenue_by_experience",
+    "support_values",
+]
