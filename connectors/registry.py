@@ -29,6 +29,7 @@ BUILTIN: tuple[str, ...] = (
     "files = deskpulse.connectors.files:FilesConnector",
     "klaviyo = deskpulse.connectors.klaviyo:KlaviyoConnector",
     "zendesk = deskpulse.connectors.zendesk:ZendeskConnector",
+    "liveagent = deskpulse.connectors.liveagent:LiveAgentConnector",
 )
 """Entry point specs (`vendor = module:attr`) of the connectors shipped with deskpulse."""
 

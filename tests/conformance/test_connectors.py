@@ -36,6 +36,7 @@ from deskpulse.connectors.base import (
 from deskpulse.connectors.errors import RecordError
 from deskpulse.kpi_core.canonical import ENUMS, REQUIRED, columns
 from deskpulse.kpi_core.models import WAREHOUSE_MODELS
+from tests.connectors import liveagent_fakes
 from tests.connectors.klaviyo_fakes import FakeKlaviyo
 from tests.connectors.zendesk_fakes import make_connector, zendesk_router
 
@@ -67,10 +68,15 @@ def _klaviyo(tmp_path: Path) -> Connector:
     return FakeKlaviyo(page_size=3).connector()
 
 
+def _liveagent(tmp_path: Path) -> Connector:
+    return liveagent_fakes.make_connector(liveagent_fakes.liveagent_router())
+
+
 SAMPLES: dict[str, Callable[[Path], Connector]] = {
     "zendesk": _zendesk,
     "files": _files,
     "klaviyo": _klaviyo,
+    "liveagent": _liveagent,
 }
 
 

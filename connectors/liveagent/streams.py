@@ -1,0 +1,415 @@
+"""The LiveAgent streams: what each reads, in which order, and what cursor it keeps.
+
+Every request the connector can send is declared in `ENDPOINTS` (method, path as the reconstructed
+spec writes it, query parameters); a test checks the table against that document. Streams share
+a per-run `Directory` (agents, departments, tags) and never read the warehouse.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+import orjson
+
+from deskpulse.connectors.base import Cursor, Page, Row
+from deskpulse.connectors.errors import RecordError, StreamUnavailable
+from deskpulse.connectors.http import HttpClient
+from deskpulse.connectors.liveagent import normalise as nl
+from deskpulse.connectors.liveagent.mapping import (
+    CALL_DIRECTIONS,
+    TICKET_STATUSES,
+    UnknownCodes,
+    format_when,
+    text_id,
+)
+from deskpulse.connectors.liveagent.paging import (
+    ChangedSince,
+    HeaderCursor,
+    HeaderTap,
+    numbered,
+    records,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    params: frozenset[str] = frozenset()
+
+
+_LIST = frozenset({"_page", "_perPage", "_filters", "_sortField", "_sortDir"})
+ENDPOINTS: dict[str, Endpoint] = {
+    "tickets": Endpoint("GET", "/tickets", _LIST),
+    "messages": Endpoint("GET", "/tickets/{ticketId}/messages", frozenset({"_page", "_perPage"})),
+    "history": Endpoint("GET", "/tickets/history", frozenset({"_perPage", "_cursor", "_filters"})),
+    "agents": Endpoint("GET", "/agents", frozenset({"_page", "_perPage"})),
+    "departments": Endpoint("GET", "/departments", frozenset({"_page", "_perPage"})),
+    "tags": Endpoint("GET", "/tags"),
+    "contacts": Endpoint("GET", "/contacts", _LIST),
+    "calls": Endpoint("GET", "/calls", frozenset({"_perPage", "_cursor", "_filters"})),
+    "chats": Endpoint("GET", "/chats", _LIST),
+    "update_ticket": Endpoint("PUT", "/tickets/{ticketId}"),
+    "create_ticket": Endpoint("POST", "/tickets"),
+    "ticket": Endpoint("GET", "/tickets/{ticketId}"),
+}
+
+LIST_PAGE = 100
+"""Records per list page (LiveAgent's documented maximum for `_perPage` is 100... and a bigger
+page only makes each request slower, not the budget larger)."""
+TICKET_PAGE = 50
+"""Tickets per page of the tickets stream: each ticket then costs one conversation request, and a
+page (tickets + conversations) is committed in one transaction with its cursor."""
+TICKET = "ticket"
+MESSAGES = "messages"
+SKIP_CONVERSATION = frozenset({"X", "B"})
+"""Deleted and spam conversations: their ticket row is a tombstone; no conversation is read."""
+
+
+# --------------------------------------------------------------------------------------------
+# Per-run lookups
+
+
+class Directory:
+    """What one run learns once and shares: agents (author kinds), departments, tag names.
+
+    Lookups load from `pages()` (`ensure`), never from `normalise`: normalising does no I/O, and a
+    lookup that fails surfaces as the stream's own error.
+    """
+
+    def __init__(self, client: HttpClient, page_size: int = LIST_PAGE) -> None:
+        self._client = client
+        self._page_size = page_size
+        self.agents: list[Mapping[str, Any]] | None = None
+        self.agent_ids: set[str] = set()
+        self.departments: dict[str, str] = {}
+        self.agent_department: dict[str, str] = {}
+        self.tags: dict[str, str] = {}
+        self._loaded = False
+
+    def ensure(self) -> None:
+        if self._loaded:
+            return
+        agents: list[Mapping[str, Any]] = []
+        for page in numbered(self._client, ENDPOINTS["agents"].path, self._page_size):
+            agents.extend(a for a in page if isinstance(a, Mapping))
+        self.agents = agents
+        self.agent_ids = {str(a["id"]) for a in agents if a.get("id") not in (None, "")}
+        try:
+            for page in numbered(self._client, ENDPOINTS["departments"].path, self._page_size):
+                for dept in page:
+                    if not isinstance(dept, Mapping):
+                        continue
+                    did = dept.get("department_id")
+                    if did in (None, ""):
+                        continue
+                    name = str(dept.get("name") or did)
+                    self.departments[str(did)] = name
+                    for agent in dept.get("agent_ids") or ():
+                        self.agent_department.setdefault(str(agent), name)
+        except StreamUnavailable as exc:
+            log.warning("liveagent: cannot list departments (%s); groups are named by id", exc)
+        try:
+            body = self._client.get_json(ENDPOINTS["tags"].path)
+            for tag in records(body, ENDPOINTS["tags"].path):
+                if isinstance(tag, Mapping) and tag.get("id") not in (None, ""):
+                    self.tags[str(tag["id"])] = str(tag.get("name") or tag["id"])
+        except StreamUnavailable as exc:
+            log.warning("liveagent: cannot list tags (%s); tags are kept as ids", exc)
+        self._loaded = True
+
+    def department(self, department_id: Any) -> str | None:
+        if department_id in (None, ""):
+            return None
+        return self.departments.get(str(department_id), str(department_id))
+
+    def tag(self, tag_id: Any) -> str:
+        return self.tags.get(str(tag_id), str(tag_id))
+
+    def author_kind(self, user_id: Any) -> str:
+        """`agent` for an agent's id, `system` for none, `customer` for anyone else."""
+        if user_id in (None, "", "system"):
+            return "system"
+        return "agent" if str(user_id) in self.agent_ids else "customer"
+
+
+@dataclass
+class Context:
+    client: HttpClient
+    tap: HeaderTap
+    directory: Directory
+    tz: tzinfo
+    start: datetime
+    overlap: timedelta
+    codes: UnknownCodes = field(default_factory=UnknownCodes)
+    page_size: int = LIST_PAGE
+    ticket_page: int = TICKET_PAGE
+
+
+# --------------------------------------------------------------------------------------------
+# Records that carry their context
+
+
+class Part:
+    """One vendor record and the context LiveAgent does not put in it (e.g. which ticket a message
+    group belongs to). `as_payload()` is what the quarantine keeps: the record as sent, plus that
+    context under `_deskpulse`."""
+
+    __slots__ = ("context", "raw")
+
+    def __init__(self, raw: Any, **context: Any) -> None:
+        self.raw = raw
+        self.context = context
+
+    def as_payload(self) -> Any:
+        if isinstance(self.raw, Mapping):
+            return {**self.raw, "_deskpulse": self.context}
+        return {"record": self.raw, "_deskpulse": self.context}
+
+    def __repr__(self) -> str:
+        return f"Part({self.context!r})"
+
+
+class _Stream:
+    name = ""
+    after: tuple[str, ...] = ()
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def pages(self, cursor: Cursor | None) -> Iterator[Page]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def normalise(self, record: Any) -> Iterable[Row]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class AgentsStream(_Stream):
+    """`GET /agents` -> `agents` (a small full read every run; it also fills the directory)."""
+
+    name = "agents"
+
+    def pages(self, cursor: Cursor | None) -> Iterator[Page]:
+        self.ctx.directory.ensure()
+        yield Page(list(self.ctx.directory.agents or ()), cursor=None)
+
+    def normalise(self, record: Any) -> Iterable[Row]:
+        return nl.agent_rows(record, self.ctx)
+
+
+class ContactsStream(_Stream):
+    """`GET /contacts` by `date_changed` -> `customers`."""
+
+    name = "contacts"
+
+    def pages(self, cursor: Cursor | None) -> Iterator[Page]:
+        reader = ChangedSince(
+            self.ctx.client,
+            ENDPOINTS["contacts"].path,
+            "date_changed",
+            tz=self.ctx.tz,
+            per_page=self.ctx.page_size,
+            start=self.ctx.start,
+            overlap=self.ctx.overlap,
+        )
+        for found, after in reader.pages(cursor):
+            yield Page(found, cursor=after)
+
+    def normalise(self, record: Any) -> Iterable[Row]:
+        return nl.contact_rows(record, self.ctx)
+
+
+class TicketsStream(_Stream):
+    """`GET /tickets` by `date_changed`, and for each changed ticket its conversation
+    (`GET /tickets/{id}/messages`) -> `tickets`, message `ticket_events`, ratings into
+    `survey_responses`, and Facebook/Twitter conversations into `social_mentions` as well.
+
+    A page of tickets and their conversations is one unit: committed with one cursor, so a ticket
+    never lands without its messages. Authors are agents when their id is an agent's (the directory
+    lists them once per run), hence `after = ("agents",)`.
+    """
+
+    name = "tickets"
+    after = ("agents",)
+
+    def pages(self, cursor: Cursor | None) -> Iterator[Page]:
+        directory = self.ctx.directory
+        directory.ensure()
+        reader = ChangedSince(
+            self.ctx.client,
+            ENDPOINTS["tickets"].path,
+            "date_changed",
+            tz=self.ctx.tz,
+            per_page=self.ctx.ticket_page,
+            start=self.ctx.start,
+            overlap=self.ctx.overlap,
+        )
+        for found, after in reader.pages(cursor):
+            parts: list[Any] = []
+            for ticket in found:
+                tid = _ticket_id(ticket)
+                if tid is None or not isinstance(ticket, Mapping):
+                    parts.append(ticket)  # normalise quarantines it
+                    continue
+                if ticket.get("status") in SKIP_CONVERSATION:
+                    parts.append(Part(ticket, kind=TICKET, ticket_id=tid))
+                    continue
+                groups = self._conversation(tid)
+                first_reply = nl.first_agent_reply(groups, self.ctx)
+                parts.append(Part(ticket, kind=TICKET, ticket_id=tid, first_reply_at=first_reply))
+                agent = ticket.get("agentid")
+                parts.extend(
+                    Part(group, kind=MESSAGES, ticket_id=tid, agent_id=agent) for group in groups
+                )
+            yield Page(parts, cursor=after)
+
+    def _conversation(self, ticket_id: str) -> list[Any]:
+        path = ENDPOINTS["messages"].path.format(ticketId=ticket_id)
+        groups: list[Any] = []
+        try:
+            for page in numbered(self.ctx.client, path, self.ctx.page_size):
+                groups.extend(page)
+        except StreamUnavailable:
+            # Deleted between the list and this read (404): the ticket row says what is known.
+            log.info("liveagent: conversation of ticket %s is gone", ticket_id)
+        return groups
+
+    def normalise(self, record: Any) -> Iterable[Row]:
+        if not isinstance(record, Part):
+            return nl.ticket_rows(record, {}, self.ctx)
+        if record.context.get("kind") == MESSAGES:
+            return nl.message_group_rows(record.raw, record.context, self.ctx)
+        return nl.ticket_rows(record.raw, record.context, self.ctx)
+
+
+def _ticket_id(ticket: Any) -> str | None:
+    if not isinstance(ticket, Mapping):
+        return None
+    try:
+        return text_id(ticket.get("id"), "id")
+    except RecordError:
+        return None
+
+
+class HistoryStream(_Stream):
+    """`GET /tickets/history` (header cursor) -> status and assignment `ticket_events`.
+
+    A history row is one stretch of a ticket's life in one status with one agent: its `date_from`
+    is a status change (and, when the agent differs from the ticket's previous row, an
+    assignment). Rows only ever append, so the cursor is the last committed row's id.
+    """
+
+    name = "history"
+
+    def pages(self, cursor: Cursor | None) -> Iterator[Page]:
+        params: dict[str, Any] = {}
+        if self.ctx.start.timestamp() > 0:  # used on a first run only (a cursor overrides it)
+            since = format_when(self.ctx.start, self.ctx.tz)
+            params["_filters"] = orjson.dumps([["date_from", "D>=", since]]).decode()
+        reader = HeaderCursor(
+            self.ctx.client,
+            self.ctx.tap,
+            ENDPOINTS["history"].path,
+            per_page=self.ctx.page_size,
+            params=params,
+        )
+        last_agent: dict[Any, Any] = {}
+        for found, after in reader.pages(cursor):
+            parts: list[Any] = []
+            for row in found:
+                if not isinstance(row, Mapping):
+                    parts.append(row)
+                    continue
+                conversation = row.get("conversation_id")
+                previous = last_agent.get(conversation, _UNKNOWN)
+                agent = row.get("agent_id") or None
+                last_agent[conversation] = agent
+                parts.append(Part(row, assigned=agent is not None and agent != previous))
+            yield Page(parts, cursor=after)
+
+    def normalise(self, record: Any) -> Iterable[Row]:
+        if isinstance(record, Part):
+            return nl.history_rows(record.raw, record.context, self.ctx)
+        return nl.history_rows(record, {"assigned": True}, self.ctx)
+
+
+_UNKNOWN = object()
+
+
+class CallsStream(_Stream):
+    """`GET /calls` (header cursor) -> `calls`. A call still ringing or talking holds the stored
+    cursor back, so the next run reads it again once it ended."""
+
+    name = "calls"
+
+    def pages(self, cursor: Cursor | None) -> Iterator[Page]:
+        params: dict[str, Any] = {}
+        reader = HeaderCursor(
+            self.ctx.client,
+            self.ctx.tap,
+            ENDPOINTS["calls"].path,
+            per_page=self.ctx.page_size,
+            params=params,
+            settled=_call_settled,
+        )
+        for found, after in reader.pages(cursor):
+            yield Page(found, cursor=after)
+
+    def normalise(self, record: Any) -> Iterable[Row]:
+        return nl.call_rows(record, self.ctx)
+
+
+def _call_settled(call: Any) -> bool:
+    if not isinstance(call, Mapping):
+        return True
+    if CALL_DIRECTIONS.get(str(call.get("type"))) is None and call.get("type") in ("T", "int"):
+        return True  # internal calls are skipped anyway
+    return call.get("dateFinished") not in (None, "")
+
+
+class ChatsStream(_Stream):
+    """`GET /chats` by `date_created` (chats have no change date; the overlap re-reads the chats
+    that were still running at the last sync) -> `chats`."""
+
+    name = "chats"
+
+    def pages(self, cursor: Cursor | None) -> Iterator[Page]:
+        reader = ChangedSince(
+            self.ctx.client,
+            ENDPOINTS["chats"].path,
+            "date_created",
+            tz=self.ctx.tz,
+            per_page=self.ctx.page_size,
+            start=self.ctx.start,
+            overlap=self.ctx.overlap,
+        )
+        for found, after in reader.pages(cursor):
+            yield Page(found, cursor=after)
+
+    def normalise(self, record: Any) -> Iterable[Row]:
+        return nl.chat_rows(record, self.ctx)
+
+
+STREAM_TYPES: tuple[type[_Stream], ...] = (
+    AgentsStream,
+    ContactsStream,
+    TicketsStream,
+    HistoryStream,
+    CallsStream,
+    ChatsStream,
+)
+
+__all__ = [
+    "ENDPOINTS",
+    "STREAM_TYPES",
+    "TICKET_STATUSES",
+    "Context",
+    "Directory",
+    "Part",
+]

@@ -1,0 +1,585 @@
+"""The LiveAgent dialect of the sandbox: LiveAgent's API v3 over the generated help desk.
+
+`LiveAgentSandbox` serves the same `sandbox.data.Account` as the Zendesk dialect (same people,
+tickets, conversations, calls and chats; see sandbox.liveagent_render for how each looks here) on
+its own loopback port, under `/api/v3`, the way LiveAgent answers:
+
+* Auth: header `apikey: <key>` (default `sandbox-liveagent-key`); otherwise 401
+  `{"message": "Invalid API key"}`.
+* Lists are bare JSON arrays without totals. `_page` (1-based) / `_perPage` (1..100, default 10)
+  on tickets, contacts, chats, agents, departments and conversations; `_filters` as a JSON object
+  `{"col": "value"}` or a list `[["col", "op", "value"]]`, with `D>=` / `D>` / `D<` / `D<=` date
+  operators on `date_changed` (tickets, contacts) and `date_created` (chats), `_sortField` /
+  `_sortDir` (ASC by default). Dates are `YYYY-MM-DD HH:MM:SS` in the account's time zone.
+* `GET /calls` and `GET /tickets/history` page by `_cursor` = base64 `{"id": "<last id>"}`
+  ("records after that id"), and send the next one in the `next_page_cursor` response header.
+* Errors: `{"message": ...}`; unknown path 404, bad parameter 400.
+* Rate limit (`rate_limit=True`): 180 requests per fixed minute per API key (the injectable
+  clock's minute); over it 429 `{"message": "Too many requests"}` with `Retry-After`.
+* Faults on request: `faults=sandbox.limits.Faults(...)`, as in the Zendesk dialect.
+* Writes: `PUT /tickets/{id}` (status, agentid, tags, subject, custom_fields by code) is recorded,
+  applied to the ticket (its `date_changed` moves to anchor + n, so the next incremental read
+  finds it) and adds a history row when the status or agent changes; `POST /tickets` creates a
+  ticket (recorded, served by `GET /tickets/{id}` and in the list). `GET /__sandbox/writes` lists
+  the writes, `GET /__sandbox/stats` the requests.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, tzinfo
+from types import TracebackType
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from deskpulse.sandbox import liveagent_render as render
+from deskpulse.sandbox.data import CALL_BASE, DEFAULT_ANCHOR, TAGS, Account
+from deskpulse.sandbox.limits import Clock, FaultInjector, Faults
+from deskpulse.sandbox.server import _Handler, _HTTPServer, _Stats
+from deskpulse.sandbox.zendesk import JSON_TYPE, Request, Response
+
+DEFAULT_KEY = "sandbox-liveagent-key"
+PREFIX = "/api/v3"
+RATE_LIMIT = 180
+MAX_PER_PAGE = 100
+
+
+class _Error(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _json(status: int, obj: Any, headers: Iterable[tuple[str, str]] = ()) -> Response:
+    return Response(status, orjson.dumps(obj), [("Content-Type", JSON_TYPE), *headers])
+
+
+def _error(status: int, message: str) -> Response:
+    return _json(status, {"message": message})
+
+
+def _int(req: Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = req.arg(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _Error(400, f"{name} must be an integer") from None
+    if not lo <= value <= hi:
+        raise _Error(400, f"{name} must be between {lo} and {hi}")
+    return value
+
+
+def _cursor_id(req: Request) -> int | None:
+    raw = req.arg("_cursor")
+    if not raw:
+        return None
+    try:
+        value = orjson.loads(base64.b64decode(raw.encode(), validate=True))
+        return int(value["id"])
+    except (binascii.Error, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        raise _Error(400, "Invalid cursor") from None
+
+
+def _cursor(last_id: str) -> str:
+    return base64.b64encode(orjson.dumps({"id": last_id})).decode()
+
+
+class LiveAgentAPI:
+    """Serves one generated account in LiveAgent's shapes. Thread-safe."""
+
+    def __init__(self, account: Account, tz: tzinfo) -> None:
+        self.account = account
+        self.tz = tz
+        self._lock = threading.Lock()
+        self.writes: list[dict[str, Any]] = []
+        self.overrides: dict[int, dict[str, Any]] = {}
+        self.created: list[dict[str, Any]] = []
+        self.extra_history: list[dict[str, Any]] = []
+        self._seq = 0
+        self._chats: list[dict[str, Any]] | None = None
+
+    # ---- routing ------------------------------------------------------------------------------
+
+    def handle(self, req: Request) -> Response:
+        path = req.path[len(PREFIX) :].rstrip("/") or "/"
+        routes: list[tuple[str, str, Callable[..., Response]]] = [
+            ("GET", r"/tickets", self.tickets),
+            ("POST", r"/tickets", self.create_ticket),
+            ("GET", r"/tickets/history", self.history),
+            ("GET", r"/tickets/(?P<id>[^/]+)/messages", self.messages),
+            ("GET", r"/tickets/(?P<id>[^/]+)", self.ticket),
+            ("PUT", r"/tickets/(?P<id>[^/]+)", self.update_ticket),
+            ("GET", r"/agents", self.agents),
+            ("GET", r"/departments", self.departments),
+            ("GET", r"/tags", self.tags),
+            ("GET", r"/contacts", self.contacts),
+            ("GET", r"/calls", self.calls),
+            ("GET", r"/chats", self.chats),
+            ("GET", r"/ping", lambda req: _json(200, {})),
+        ]
+        known = False
+        for method, pattern, handler in routes:
+            m = re.fullmatch(pattern, path)
+            if m is None:
+                continue
+            known = True
+            if method != req.method:
+                continue
+            try:
+                return handler(req, **m.groupdict())
+            except _Error as exc:
+                return _error(exc.status, exc.message)
+        return _error(405 if known else 404, "Method not allowed" if known else "Not found")
+
+    # ---- filters ------------------------------------------------------------------------------
+
+    def _since(self, req: Request, field: str) -> int | None:
+        """The lower bound of a `D>=` / `D>` filter on `field`, as epoch seconds."""
+        raw = req.arg("_filters")
+        if not raw:
+            return None
+        try:
+            filters = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise _Error(400, "Invalid _filters: not JSON") from None
+        if isinstance(filters, dict):
+            return None
+        if not isinstance(filters, list):
+            raise _Error(400, "Invalid _filters")
+        bound: int | None = None
+        for item in filters:
+            if not (isinstance(item, list) and len(item) == 3):
+                raise _Error(400, "Invalid _filters: expected [column, operator, value]")
+            column, operator, value = item
+            if column != field or operator not in ("D>=", "D>"):
+                continue
+            try:
+                moment = datetime.strptime(str(value), "%Y-%m-%d %H:%M:%S")
+            except ValueError:
+                raise _Error(400, f"Invalid date in _filters: {value!r}") from None
+            ts = int(moment.replace(tzinfo=self.tz).astimezone(UTC).timestamp())
+            bound = ts + 1 if operator == "D>" else ts
+        return bound
+
+    def _page(self, req: Request) -> tuple[int, int]:
+        page = _int(req, "_page", 1, 1, 10_000_000)
+        per_page = _int(req, "_perPage", 10, 1, MAX_PER_PAGE)
+        return (page - 1) * per_page, per_page
+
+    # ---- tickets ------------------------------------------------------------------------------
+
+    def _ticket_json(self, index: int) -> dict[str, Any]:
+        t = self.account.ticket(index)
+        return render.ticket_json(self.account, t, self.tz, self.overrides.get(t.id))
+
+    def tickets(self, req: Request) -> Response:
+        if req.arg("_sortField") not in (None, "", "date_changed"):
+            raise _Error(400, "Unsupported _sortField")
+        since = self._since(req, "date_changed") or 0
+        offset, per_page = self._page(req)
+        a = self.account
+        out: list[dict[str, Any]] = []
+        i = a.first_ticket_at(since)
+        skipped = 0
+        with self._lock:
+            moved = set(self.overrides)
+            tail = sorted(
+                [(ov["_ts"], tid) for tid, ov in self.overrides.items()]
+                + [(c["_ts"], -n - 1) for n, c in enumerate(self.created)]
+            )
+        while i < a.n_tickets and len(out) < per_page:
+            if i + 1 not in moved:
+                if skipped < offset:
+                    skipped += 1
+                else:
+                    out.append(self._ticket_json(i))
+            i += 1
+        for ts, tid in tail:
+            if len(out) >= per_page or ts < since:
+                continue
+            if skipped < offset:
+                skipped += 1
+                continue
+            out.append(self._ticket_json(tid - 1) if tid > 0 else self._created(-tid - 1))
+        return _json(200, out)
+
+    def _index(self, la_id: str) -> int:
+        number = render.ticket_number(la_id)
+        if number is None or not 1 <= number <= self.account.n_tickets:
+            raise _Error(404, "Ticket not found")
+        return number - 1
+
+    def _created(self, n: int) -> dict[str, Any]:
+        return {k: v for k, v in self.created[n].items() if k != "_ts"}
+
+    def ticket(self, req: Request, id: str) -> Response:
+        for n, created in enumerate(self.created):
+            if created["id"] == id:
+                return _json(200, self._created(n))
+        return _json(200, self._ticket_json(self._index(id)))
+
+    def messages(self, req: Request, id: str) -> Response:
+        if any(c["id"] == id for c in self.created):
+            return _json(200, [])
+        index = self._index(id)
+        offset, per_page = self._page(req)
+        groups = render.conversation(self.account.ticket(index, custom_fields=False), self.tz)
+        return _json(200, groups[offset : offset + per_page])
+
+    def history(self, req: Request) -> Response:
+        after = _cursor_id(req)
+        per_page = _int(req, "_perPage", 10, 1, MAX_PER_PAGE)
+        since = self._since(req, "date_from")
+        a = self.account
+        out: list[dict[str, Any]] = []
+        start = 0 if after is None else after // render.HISTORY_SLOTS
+        for i in range(max(0, start - 1), a.n_tickets):
+            if len(out) >= per_page:
+                break
+            for row in render.history(a.ticket(i, custom_fields=False), a, self.tz):
+                if after is not None and int(row["id"]) <= after:
+                    continue
+                if since is not None and self._ts(row["date_from"]) < since:
+                    continue
+                out.append(row)
+        with self._lock:
+            extra = list(self.extra_history)
+        for row in extra:
+            if len(out) < per_page and (after is None or int(row["id"]) > after):
+                out.append(row)
+        out = out[:per_page]
+        headers = [("next_page_cursor", _cursor(out[-1]["id"]))] if out else []
+        return _json(200, out, headers)
+
+    def _ts(self, text: str) -> int:
+        moment = datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=self.tz)
+        return int(moment.astimezone(UTC).timestamp())
+
+    # ---- writes -------------------------------------------------------------------------------
+
+    def _body(self, req: Request) -> dict[str, Any]:
+        try:
+            body = orjson.loads(req.body or b"{}")
+        except orjson.JSONDecodeError:
+            raise _Error(400, "Invalid JSON body") from None
+        if not isinstance(body, dict):
+            raise _Error(400, "Expected a JSON object")
+        return body
+
+    def _record(self, req: Request, body: dict[str, Any]) -> int:
+        with self._lock:
+            self._seq += 1
+            self.writes.append(
+                {"method": req.method, "path": req.path, "body": body, "seq": self._seq}
+            )
+            return self._seq
+
+    def update_ticket(self, req: Request, id: str) -> Response:
+        index = self._index(id)
+        body = self._body(req)
+        status = body.get("status")
+        if status is not None and status not in render.STATUS.values() and status not in "ITPB":
+            raise _Error(400, f"Invalid status {status!r}")
+        fields = body.get("custom_fields") or []
+        if not isinstance(fields, list) or not all(
+            isinstance(f, dict) and isinstance(f.get("code"), str) for f in fields
+        ):
+            raise _Error(400, "custom_fields must be a list of {code, value}")
+        before = self._ticket_json(index)
+        seq = self._record(req, body)
+        ts = self.account.anchor_ts + seq
+        with self._lock:
+            ov = dict(self.overrides.get(index + 1, {}))
+            for key in ("status", "agentid", "tags", "subject"):
+                if key in body:
+                    ov[key] = body[key]
+            if fields:
+                merged = {f["code"]: f for f in ov.get("custom_fields", [])}
+                merged.update(
+                    {f["code"]: {"code": f["code"], "value": f.get("value")} for f in fields}
+                )
+                ov["custom_fields"] = list(merged.values())
+            ov["_ts"] = ts
+            self.overrides[index + 1] = ov
+            if ov.get("status", before["status"]) != before["status"] or (
+                "agentid" in body and body["agentid"] != before["agentid"]
+            ):
+                self.extra_history.append(
+                    {
+                        "id": str((self.account.n_tickets + 1) * render.HISTORY_SLOTS + seq),
+                        "conversation_id": id,
+                        "conversation_code": before["code"],
+                        "department_id": before["departmentid"],
+                        "department_name": None,
+                        "agent_id": ov.get("agentid", before["agentid"]),
+                        "status": ov.get("status", before["status"]),
+                        "date_from": render.wall(ts, self.tz),
+                        "date_to": None,
+                        "elapsed_time": None,
+                    }
+                )
+        return _json(200, self._ticket_json(index))
+
+    def create_ticket(self, req: Request) -> Response:
+        body = self._body(req)
+        for key in ("subject", "message", "recipient", "useridentifier"):
+            if not isinstance(body.get(key), str) or not body[key]:
+                raise _Error(400, f"{key} is required")
+        seq = self._record(req, body)
+        ts = self.account.anchor_ts + seq
+        ticket = {
+            "id": "n" + render.base36(seq),
+            "ownerid": None,
+            "owner_contactid": body["useridentifier"],
+            "departmentid": body.get("departmentid"),
+            "agentid": None,
+            "status": body.get("status") or "N",
+            "tags": [],
+            "code": f"NEW-{seq:03d}-API",
+            "channel_type": "E",
+            "date_created": render.wall(ts, self.tz),
+            "date_changed": render.wall(ts, self.tz),
+            "subject": body["subject"],
+            "custom_fields": [],
+            "_ts": ts,
+        }
+        with self._lock:
+            self.created.append(ticket)
+        return _json(200, {k: v for k, v in ticket.items() if k != "_ts"})
+
+    # ---- people -------------------------------------------------------------------------------
+
+    def agents(self, req: Request) -> Response:
+        offset, per_page = self._page(req)
+        agents = [render.agent_json(u) for u in self.account.staff if not u.bot]
+        return _json(200, agents[offset : offset + per_page])
+
+    def departments(self, req: Request) -> Response:
+        offset, per_page = self._page(req)
+        a = self.account
+        out = []
+        for n, group in enumerate(a.groups):
+            members = [
+                render.user_la_id(m.user_id) for m in a.memberships if m.group_id == group.id
+            ]
+            out.append(
+                {
+                    "department_id": "d" + render.base36(n + 1),
+                    "agent_count": len(members),
+                    "name": group.name,
+                    "online_status": "F",
+                    "agent_ids": members,
+                    "mailaccount_id": None,
+                }
+            )
+        return _json(200, out[offset : offset + per_page])
+
+    def tags(self, req: Request) -> Response:
+        return _json(
+            200,
+            [
+                {"id": render.tag_la_id(name), "name": name, "color": "FFFFFF",
+                 "background_color": "000000", "is_public": "Y", "is_archived": "N"}
+                for name in TAGS
+            ],
+        )  # fmt: skip
+
+    def contacts(self, req: Request) -> Response:
+        since = self._since(req, "date_changed") or 0
+        offset, per_page = self._page(req)
+        a = self.account
+        lo, hi = len(a.staff), a.n_users
+        while lo < hi:  # end-users are in date_changed order: the first at or after `since`
+            mid = (lo + hi) // 2
+            if a.user(mid).updated_ts < since:
+                lo = mid + 1
+            else:
+                hi = mid
+        first = lo + offset
+        out = [
+            render.contact_json(a.user(k), self.tz)
+            for k in range(first, min(a.n_users, first + per_page))
+        ]
+        return _json(200, out)
+
+    # ---- live contacts ------------------------------------------------------------------------
+
+    def calls(self, req: Request) -> Response:
+        after = _cursor_id(req)
+        per_page = _int(req, "_perPage", 10, 1, MAX_PER_PAGE)
+        a = self.account
+        out: list[dict[str, Any]] = []
+        start = 0 if after is None else max(0, (after - CALL_BASE) // 4 - 1)
+        for i in range(start, a.n_tickets):
+            if len(out) >= per_page:
+                break
+            channel, orphan_call, _ = a.traits(i)
+            if channel != "voice" and not orphan_call:
+                continue
+            for call in a.ticket(i, custom_fields=False, story=False).calls:
+                if after is None or call.id > after:
+                    out.append(render.call_json(call, self.tz))
+        out = out[:per_page]
+        headers = [("next_page_cursor", _cursor(out[-1]["id"]))] if out else []
+        return _json(200, out, headers)
+
+    def chats(self, req: Request) -> Response:
+        if self._chats is None:
+            chats = [
+                render.chat_json(c, self.account, self.tz) for c in render.all_chats(self.account)
+            ]
+            chats.sort(key=lambda c: (c["date_created"], c["id"]))
+            self._chats = chats
+        since = self._since(req, "date_created")
+        offset, per_page = self._page(req)
+        rows = self._chats
+        if since is not None:
+            rows = [c for c in rows if self._ts(c["date_created"]) >= since]
+        return _json(200, rows[offset : offset + per_page])
+
+
+class LiveAgentSandbox:
+    """The LiveAgent dialect on its own loopback port (port 0 picks a free one)."""
+
+    def __init__(
+        self,
+        seed: int = 1,
+        tickets: int = 1000,
+        *,
+        account: Account | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        anchor: datetime = DEFAULT_ANCHOR,
+        days: int = 365,
+        api_key: str = DEFAULT_KEY,
+        timezone: str = "UTC",
+        rate_limit: bool | int = True,
+        faults: Faults | None = None,
+        clock: Clock = time.time,
+    ) -> None:
+        self.account = account or Account(seed=seed, tickets=tickets, anchor=anchor, days=days)
+        self.api_key = api_key
+        self.timezone = timezone
+        self.tz: tzinfo = UTC if timezone == "UTC" else ZoneInfo(timezone)
+        self.per_minute = (
+            (RATE_LIMIT if rate_limit is True else int(rate_limit)) if rate_limit else 0
+        )
+        self.clock = clock
+        self._window = -1
+        self._count = 0
+        self._limit_lock = threading.Lock()
+        self.faults = FaultInjector(faults) if faults else None
+        self.stats = _Stats()
+        self.api = LiveAgentAPI(self.account, self.tz)
+        self._httpd = _HTTPServer((host, port), _Handler)
+        self._httpd.sandbox = self  # type: ignore[assignment]
+        h, p = self._httpd.server_address[:2]
+        self.host, self.port = str(h), int(p)
+        self.base_url = f"http://{self.host}:{self.port}"
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> LiveAgentSandbox:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"sandbox-liveagent-{self.port}",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._httpd.server_close()
+
+    def serve_forever(self) -> None:
+        try:
+            self._httpd.serve_forever(poll_interval=0.2)
+        finally:
+            self._httpd.server_close()
+
+    def __enter__(self) -> LiveAgentSandbox:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def env(self) -> dict[str, str]:
+        """The settings that point deskpulse at this dialect."""
+        return {
+            "LIVEAGENT_URL": self.base_url,
+            "LIVEAGENT_API_KEY": self.api_key,
+            "LIVEAGENT_TIMEZONE": self.timezone,
+        }
+
+    # ---- the pipeline ---------------------------------------------------------------------
+
+    def _spend(self) -> int | None:
+        """None when within the minute's budget, else seconds to the next minute."""
+        if not self.per_minute:
+            return None
+        now = self.clock()
+        window = int(now // 60)
+        with self._limit_lock:
+            if window != self._window:
+                self._window, self._count = window, 0
+            if self._count >= self.per_minute:
+                return max(1, math.ceil((window + 1) * 60 - now))
+            self._count += 1
+        return None
+
+    def respond(self, req: Request) -> tuple[Response, bool]:
+        if req.path.startswith("/__sandbox/"):
+            return self._control(req), False
+        if not req.path.startswith(PREFIX + "/") and req.path != PREFIX:
+            return _error(404, "Not found"), False
+        if req.headers.get("apikey") != self.api_key:
+            return _error(401, "Invalid API key"), False
+        wait = self._spend()
+        if wait is not None:
+            return _json(429, {"message": "Too many requests"}, [("Retry-After", str(wait))]), False
+        truncate = False
+        if self.faults is not None:
+            plan = self.faults.plan(req.path)
+            if plan.sleep:
+                time.sleep(plan.sleep)
+            if plan.status is not None:
+                headers = [("Retry-After", "1")] if plan.status in (429, 503) else []
+                return _json(plan.status, {"message": "Injected fault"}, headers), False
+            truncate = plan.truncate
+            if plan.malformed:
+                resp = self.api.handle(req)
+                resp.body = resp.body[: max(1, len(resp.body) // 3)] + b"<html>oops"
+                return resp, False
+        return self.api.handle(req), truncate
+
+    def _control(self, req: Request) -> Response:
+        path = req.path.rstrip("/")
+        if path == "/__sandbox/writes" and req.method == "GET":
+            return _json(200, {"writes": list(self.api.writes)})
+        if path == "/__sandbox/stats":
+            if req.method == "DELETE":
+                self.stats.clear()
+                return Response(204, b"", [("Content-Type", JSON_TYPE)])
+            return _json(200, self.stats.snapshot())
+        return _error(404, "Not found")
