@@ -152,14 +152,15 @@ def test_sync_through_faults_ends_identical(zendesk, clean_run, tmp_path):
     _, _, clean = clean_run
     faults = Faults(
         error_rate=0.15,
-        timeout_rate=0.03,
-        timeout_seconds=0.5,
+        timeout_rate=0.02,
+        timeout_seconds=2.5,
         truncate_rate=0.05,
         malformed_rate=0.05,
         seed=5,
     )
     with LiveAgentSandbox(account=zendesk.account, rate_limit=False, faults=faults) as sb:
-        connector = make_connector(sb, timeout=0.3, max_retries=10)
+        # A client timeout well above a loaded machine's answer time, below the injected stall.
+        connector = make_connector(sb, timeout=2.0, max_retries=10)
         warehouse = new_warehouse(tmp_path, "faults")
         report = engine.run_sync(warehouse, connector)
         assert report.status == "ok", report.message
