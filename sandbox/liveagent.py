@@ -17,6 +17,8 @@ its own loopback port, under `/api/v3`, the way LiveAgent answers:
 * Rate limit (`rate_limit=True`): 180 requests per fixed minute per API key (the injectable
   clock's minute); over it 429 `{"message": "Too many requests"}` with `Retry-After`.
 * Faults on request: `faults=sandbox.limits.Faults(...)`, as in the Zendesk dialect.
+* `_filters={"subject": text}` on `GET /tickets` is a "contains" search, as on LiveAgent (the
+  sandbox searches only tickets created or changed through its API).
 * Writes: `PUT /tickets/{id}` (status, agentid, tags, subject, custom_fields by code) is recorded,
   applied to the ticket (its `date_changed` moves to anchor + n, so the next incremental read
   finds it) and adds a history row when the status or agent changes; `POST /tickets` creates a
@@ -183,9 +185,27 @@ class LiveAgentAPI:
         t = self.account.ticket(index)
         return render.ticket_json(self.account, t, self.tz, self.overrides.get(t.id))
 
+    def _subject_search(self, req: Request) -> str | None:
+        """`_filters={"subject": text}`: LiveAgent's "contains" search on the subject."""
+        raw = req.arg("_filters")
+        try:
+            filters = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            raise _Error(400, "Invalid _filters: not JSON") from None
+        if isinstance(filters, dict) and isinstance(filters.get("subject"), str):
+            return str(filters["subject"]).lower()
+        return None
+
     def tickets(self, req: Request) -> Response:
         if req.arg("_sortField") not in (None, "", "date_changed"):
             raise _Error(400, "Unsupported _sortField")
+        search = self._subject_search(req)
+        if search is not None:
+            # The sandbox searches the tickets written through the API only.
+            with self._lock:
+                found = [self._created(n) for n in range(len(self.created))]
+                found += [self._ticket_json(tid - 1) for tid in self.overrides]
+            return _json(200, [t for t in found if search in str(t["subject"]).lower()])
         since = self._since(req, "date_changed") or 0
         offset, per_page = self._page(req)
         a = self.account

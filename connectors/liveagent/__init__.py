@@ -57,24 +57,33 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from deskpulse.connectors.base import RequestStats, Stream
+from deskpulse.connectors.base import (
+    WRITE_POSTS,
+    WRITE_TICKET_FIELDS,
+    FieldValues,
+    Post,
+    RequestStats,
+    SourceOptions,
+    Stream,
+    WriteResult,
+)
 from deskpulse.connectors.errors import ConfigError
 from deskpulse.connectors.http import DEFAULT_BUCKET, HttpClient, RateLimiter
 from deskpulse.connectors.liveagent.mapping import STATUS_CODES, UnknownCodes, zone
 from deskpulse.connectors.liveagent.paging import HeaderTap
 from deskpulse.connectors.liveagent.streams import (
-    ENDPOINTS,
     LIST_PAGE,
     STREAM_TYPES,
     Context,
     Directory,
 )
+from deskpulse.connectors.liveagent.writeback import LiveAgentWriter, field_text
 
 RATE_LIMIT = 180
 """LiveAgent's documented limit: API requests per minute per API key."""
@@ -87,11 +96,17 @@ STREAM_NAMES: tuple[str, ...] = tuple(t.name for t in STREAM_TYPES)
 class LiveAgentSettings(BaseSettings):
     """`LIVEAGENT_*` variables."""
 
-    model_config = SettingsConfigDict(env_prefix="LIVEAGENT_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="LIVEAGENT_", extra="ignore", env_ignore_empty=True, env_file=None
+    )
 
     url: str = Field(description="https://{account}.ladesk.com")
     api_key: SecretStr = Field(repr=False)
     timezone: str = "UTC"
+    post_recipient: str | None = None
+    """The support mailbox summary posts are addressed to (posts are off without it)."""
+    post_owner: str = "deskpulse@deskpulse.invalid"
+    """The contact that owns summary posts."""
     rate_limit: int = Field(DEFAULT_PACE, ge=0, le=10_000)
     """Requests per minute the connector paces itself at; 0 = no pacing (the sandbox)."""
     overlap_minutes: float = Field(DEFAULT_OVERLAP.total_seconds() / 60, ge=0, le=24 * 60)
@@ -112,19 +127,6 @@ class LiveAgentSettings(BaseSettings):
         except Exception:
             raise ValueError(f"unknown IANA time zone {value!r} (e.g. Europe/Bratislava)") from None
         return value
-
-
-class _Options(Protocol):
-    """What `from_settings` reads of the shared source options (connectors.base.SourceOptions)."""
-
-    @property
-    def timeout(self) -> float: ...
-    @property
-    def max_retries(self) -> int: ...
-    @property
-    def start_time(self) -> datetime | None: ...
-    @property
-    def sleep(self) -> Callable[[float], None]: ...
 
 
 class ApiKeyAuth(httpx.Auth):
@@ -170,7 +172,7 @@ class LiveAgentConnector:
     """A LiveAgent account as a set of streams (see the module docstring for the quirks)."""
 
     vendor = "liveagent"
-    capabilities = frozenset({"read", "write_back"})
+    capabilities = frozenset({"read", WRITE_TICKET_FIELDS, WRITE_POSTS})
     settings_class = LiveAgentSettings
 
     def __init__(
@@ -189,6 +191,9 @@ class LiveAgentConnector:
         sleep: Callable[[float], None] = time.sleep,
         streams: Sequence[str] | None = None,
         page_size: int | None = None,
+        post_recipient: str | None = None,
+        post_owner: str = "deskpulse@deskpulse.invalid",
+        hints: tuple[str, str] = ("LIVEAGENT_API_KEY", "LIVEAGENT_URL"),
     ) -> None:
         key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
         if not key.get_secret_value():
@@ -224,15 +229,18 @@ class LiveAgentConnector:
             max_retries=max_retries,
             rate_limiter=shared_limiter(url, key, rate_limit, sleep),
             sleep=sleep,
-            auth_hint="check LIVEAGENT_API_KEY",
-            reach_hint="check LIVEAGENT_URL / network",
+            auth_hint=f"check {hints[0]}",
+            reach_hint=f"check {hints[1]} / network",
         )
         self.stats: RequestStats = self.client.stats
         self.codes = UnknownCodes()
+        self.writer = LiveAgentWriter(
+            self.client, post_recipient=post_recipient, post_owner=post_owner
+        )
 
     @classmethod
     def from_settings(
-        cls, source: str, settings: LiveAgentSettings, options: _Options
+        cls, source: str, settings: LiveAgentSettings, options: SourceOptions
     ) -> LiveAgentConnector:
         return cls(
             source,
@@ -245,6 +253,9 @@ class LiveAgentConnector:
             max_retries=options.max_retries,
             timeout=options.timeout,
             sleep=options.sleep,
+            post_recipient=settings.post_recipient,
+            post_owner=settings.post_owner,
+            hints=(options.var("api_key"), options.var("url")),
         )
 
     def streams(self) -> list[Stream]:
@@ -271,7 +282,21 @@ class LiveAgentConnector:
     def __repr__(self) -> str:
         return f"LiveAgentConnector(source={self.source!r}, url={self.url!r})"
 
-    # write-back ------------------------------------------------------------------------------
+    # write-back (connectors.base write protocols; the work is in liveagent.writeback) -------
+
+    def write_ticket_fields(self, batch: Sequence[FieldValues]) -> list[WriteResult]:
+        return self.writer.write_ticket_fields(batch)
+
+    def read_ticket_fields(
+        self, record_ids: Sequence[str], fields: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        return self.writer.read_ticket_fields(record_ids, fields)
+
+    def post(self, post: Post) -> WriteResult:
+        return self.writer.post(post)
+
+    def find_post(self, key: str) -> str | None:
+        return self.writer.find_post(key)
 
     def update_ticket(
         self,
@@ -286,7 +311,7 @@ class LiveAgentConnector:
         body: dict[str, Any] = {}
         if custom_fields:
             body["custom_fields"] = [
-                {"code": code, "value": _field_text(value)} for code, value in custom_fields.items()
+                {"code": code, "value": field_text(value)} for code, value in custom_fields.items()
             ]
         if status is not None:
             if status not in STATUS_CODES:
@@ -294,50 +319,7 @@ class LiveAgentConnector:
             body["status"] = STATUS_CODES[status]
         if tags is not None:
             body["tags"] = list(tags)
-        path = ENDPOINTS["update_ticket"].path.format(ticketId=ticket_id)
-        answer = self.client.put_json(path, body)
-        return dict(answer) if isinstance(answer, Mapping) else {}
-
-    def create_ticket(
-        self,
-        *,
-        subject: str,
-        message: str,
-        recipient: str,
-        useridentifier: str,
-        department_id: str | None = None,
-        status: str = "resolved",
-    ) -> dict[str, Any]:
-        """`POST /tickets`: a new conversation (a summary post). `do_not_send_mail` keeps it from
-        mailing anyone; a resolved status keeps it out of the agents' queue."""
-        body: dict[str, Any] = {
-            "subject": subject,
-            "message": message,
-            "recipient": recipient,
-            "useridentifier": useridentifier,
-            "do_not_send_mail": "Y",
-            "is_html_message": "N",
-            "status": STATUS_CODES.get(status, "R"),
-        }
-        if department_id:
-            body["departmentid"] = department_id
-        answer = self.client.post_json(ENDPOINTS["create_ticket"].path, body)
-        return dict(answer) if isinstance(answer, Mapping) else {}
-
-    def get_ticket(self, ticket_id: str) -> dict[str, Any]:
-        answer = self.client.get_json(ENDPOINTS["ticket"].path.format(ticketId=ticket_id))
-        return dict(answer) if isinstance(answer, Mapping) else {}
-
-
-def _field_text(value: Any) -> str:
-    """Custom field values are text in LiveAgent: numbers as written, booleans as Y/N."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "Y" if value else "N"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
+        return self.writer.update_ticket(ticket_id, body)
 
 
 __all__ = [

@@ -12,6 +12,7 @@ import httpx
 import pytest
 import respx
 
+from deskpulse.connectors.base import FieldValues, Post, SourceOptions
 from deskpulse.connectors.errors import AuthError, PaginationLoopError
 from deskpulse.connectors.liveagent import LiveAgentConnector, LiveAgentSettings
 from deskpulse.connectors.liveagent.mapping import parse_when
@@ -312,21 +313,59 @@ def test_write_back_sends_custom_fields_by_code():
     assert cursor("5") == "eyJpZCI6IjUifQ=="  # LiveAgent's documented example
 
 
-def test_from_settings_builds_a_paced_connector():
-    class Options:
-        timeout = 12.0
-        max_retries = 3
-        start_time = None
-
-        @staticmethod
-        def sleep(seconds: float) -> None:
-            return None
-
+def test_from_settings_builds_a_paced_connector_per_source():
     settings = LiveAgentSettings(url="https://acme.ladesk.com/", api_key="k-1", rate_limit=120)
-    connector = LiveAgentConnector.from_settings("la_eu", settings, Options())
+    options = SourceOptions(env_prefix="LA_EU_", timeout=12.0, max_retries=3)
+    connector = LiveAgentConnector.from_settings("la_eu", settings, options)
     assert connector.source == "la_eu"
     assert str(connector.client.base_url) == "https://acme.ladesk.com/api/v3/"
-    assert (
-        connector.client.limiter
-        is LiveAgentConnector.from_settings("la_other", settings, Options()).client.limiter
-    )  # one limiter per API key
+    assert connector.client.auth_hint == "check LA_EU_API_KEY"
+    other = LiveAgentConnector.from_settings("la_other", settings, options)
+    assert connector.client.limiter is other.client.limiter  # one limiter per API key
+
+
+def test_ticket_fields_are_written_one_ticket_at_a_time_with_a_result_each():
+    router = respx.Router(assert_all_called=False)
+    ok = router.put(f"{API}/tickets/gv6dy7vk").mock(
+        return_value=httpx.Response(200, json={"id": "gv6dy7vk"})
+    )
+    router.put(f"{API}/tickets/gone0000").mock(
+        return_value=httpx.Response(404, json={"message": "Ticket not found"})
+    )
+    router.put(f"{API}/tickets/busy0000").mock(
+        return_value=httpx.Response(503, json={"message": "Try later"})
+    )
+    connector = make_connector(router, max_retries=1)
+    results = connector.write_ticket_fields(
+        [
+            FieldValues("gv6dy7vk", {"frt_minutes": 12.5, "sla_met": True}),
+            FieldValues("gone0000", {"frt_minutes": 3}),
+            FieldValues("busy0000", {"frt_minutes": 4}),
+        ]
+    )
+    assert [(r.record_id, r.status) for r in results] == [
+        ("gv6dy7vk", "ok"),
+        ("gone0000", "failed"),
+        ("busy0000", "retry"),
+    ]
+    assert json.loads(ok.calls[0].request.content) == {
+        "custom_fields": [
+            {"code": "frt_minutes", "value": "12.5"},
+            {"code": "sla_met", "value": "Y"},
+        ]
+    }
+
+
+def test_posts_need_a_recipient_and_carry_their_key_in_the_subject():
+    router = respx.Router(assert_all_called=False)
+    created = router.post(f"{API}/tickets").mock(
+        return_value=httpx.Response(200, json={"id": "n0000001", "code": "NEW-001"})
+    )
+    post = Post("digest:weekly:2026-W48", "Weekly KPI digest", "FRT median 42 min")
+    result = make_connector(router).post(post)
+    assert result.status == "failed" and "LIVEAGENT_POST_RECIPIENT" in (result.reason or "")
+    result = make_connector(router, post_recipient="support@acme.example").post(post)
+    assert (result.status, result.ref) == ("ok", "n0000001")
+    body = json.loads(created.calls[0].request.content)
+    assert body["subject"] == "Weekly KPI digest [digest:weekly:2026-W48]"
+    assert (body["do_not_send_mail"], body["status"]) == ("Y", "R")

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from deskpulse.connectors.base import FieldValues, Post
 from deskpulse.connectors.liveagent import LiveAgentConnector
 from deskpulse.connectors.zendesk import ZendeskConfig, ZendeskConnector
 from deskpulse.kpi_core.business_hours import schedules_from_dict
@@ -295,29 +296,31 @@ def test_over_the_limit_the_sandbox_answers_429_and_the_connector_waits(zendesk,
 def test_write_back_shows_up_in_the_next_incremental_sync(zendesk, tmp_path):
     with LiveAgentSandbox(account=zendesk.account, rate_limit=False) as sb:
         warehouse = new_warehouse(tmp_path, "writeback")
-        connector = make_connector(sb)
+        connector = make_connector(sb, post_recipient="support@acme.example")
         assert engine.run_sync(warehouse, connector).status == "ok"
         ticket = next(
             r for r in dump(warehouse)["tickets"] if r["status"] not in ("closed", "deleted")
         )
-        answer = connector.update_ticket(
-            ticket["id"], custom_fields={"frt_minutes": 42}, status="hold"
+        results = connector.write_ticket_fields(
+            [FieldValues(ticket["id"], {"frt_minutes": 42}), FieldValues("t9999999", {"x": 1})]
         )
-        assert answer["status"] == "W"
-        created = connector.create_ticket(
-            subject="Weekly KPI digest",
-            message="FRT median 42 min",
-            recipient="support@acme.example",
-            useridentifier="digest@deskpulse.example",
-        )
+        assert [r.status for r in results] == ["ok", "failed"]
+        assert connector.read_ticket_fields([ticket["id"]], ["frt_minutes"]) == {
+            ticket["id"]: {"frt_minutes": "42"}
+        }
+        assert connector.update_ticket(ticket["id"], status="hold")["status"] == "W"
+        post = Post("digest:weekly:2026-W44", "Weekly KPI digest", "FRT median 42 min")
+        assert connector.find_post(post.key) is None
+        posted = connector.post(post)
+        assert posted.ok and connector.find_post(post.key) == posted.ref
         writes = httpx.get(f"{sb.base_url}/__sandbox/writes").json()["writes"]
-        assert [w["method"] for w in writes] == ["PUT", "POST"]
+        assert [w["method"] for w in writes] == ["PUT", "PUT", "POST"]  # the 404 is not a write
         report = engine.run_sync(warehouse, make_connector(sb))
         assert report.status == "ok", report.message
         rows = {r["id"]: r for r in dump(warehouse)["tickets"]}
         assert rows[ticket["id"]]["status"] == "hold"
         assert rows[ticket["id"]]["extra"]["custom_fields"]["frt_minutes"] == "42"
-        assert rows[created["id"]]["subject"] == "Weekly KPI digest"
+        assert rows[str(posted.ref)]["subject"] == "Weekly KPI digest [digest:weekly:2026-W44]"
         held = [
             e for e in dump(warehouse)["ticket_events"]
             if e["ticket_id"] == ticket["id"] and e["kind"] == "status" and e["status"] == "hold"

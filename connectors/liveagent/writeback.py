@@ -1,0 +1,132 @@
+"""Writing results back into LiveAgent: ticket custom fields and summary posts.
+
+Ticket fields
+    `PUT /tickets/{id}` with `{"custom_fields": [{"code": ..., "value": ...}]}`: one request per
+    ticket (LiveAgent has no bulk update), inside the same per-key budget as the reads. Fields
+    are named by their *code* (Configuration > Tickets > Custom fields), values are text:
+    numbers as written, booleans `Y`/`N`. Setting the same value again is harmless, so a retry
+    after a crash may resend. A 404 (ticket deleted or merged) or 400 (unknown field code) fails
+    that ticket only; 429/5xx after the client's retries leave it `retry`.
+Read-back
+    `GET /tickets/{id}` (its `custom_fields`), one ticket at a time.
+Posts
+    A post is a new ticket (`POST /tickets`) created resolved and without mailing anyone
+    (`do_not_send_mail: Y`), owned by `LIVEAGENT_POST_OWNER` and addressed to
+    `LIVEAGENT_POST_RECIPIENT` (the support mailbox it belongs to). LiveAgent keeps no external
+    id on a ticket, so the post's idempotency key goes into its subject as `[key]`, and
+    `find_post` searches `GET /tickets?_filters={"subject": key}` (a "contains" search on
+    LiveAgent) and checks the subject exactly. POST is not retried where LiveAgent may have acted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from deskpulse.connectors.base import FAILED, RETRY, FieldValues, Post, WriteResult
+from deskpulse.connectors.errors import (
+    BadResponse,
+    RetriesExhausted,
+    StreamError,
+    StreamUnavailable,
+)
+from deskpulse.connectors.http import HttpClient, RejectedRequest
+from deskpulse.connectors.liveagent.normalise import custom_fields
+from deskpulse.connectors.liveagent.streams import ENDPOINTS
+
+
+def field_text(value: Any) -> str:
+    """Custom field values are text in LiveAgent: numbers as written, booleans as Y/N."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "Y" if value else "N"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def post_subject(post: Post) -> str:
+    return f"{post.title} [{post.key}]"
+
+
+class LiveAgentWriter:
+    """The write-back protocols of connectors.base over one LiveAgent client."""
+
+    def __init__(self, client: HttpClient, *, post_recipient: str | None, post_owner: str) -> None:
+        self.client = client
+        self.post_recipient = post_recipient
+        self.post_owner = post_owner
+
+    def update_ticket(self, ticket_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        path = ENDPOINTS["update_ticket"].path.format(ticketId=ticket_id)
+        answer = self.client.put_json(path, dict(body))
+        return dict(answer) if isinstance(answer, Mapping) else {}
+
+    def write_ticket_fields(self, batch: Sequence[FieldValues]) -> list[WriteResult]:
+        results: list[WriteResult] = []
+        for record in batch:
+            fields = [
+                {"code": code, "value": field_text(value)} for code, value in record.values.items()
+            ]
+            try:
+                self.update_ticket(record.record_id, {"custom_fields": fields})
+            except (RejectedRequest, StreamUnavailable) as exc:
+                results.append(WriteResult(record.record_id, FAILED, str(exc)))
+            except (RetriesExhausted, BadResponse, StreamError) as exc:
+                results.append(WriteResult(record.record_id, RETRY, str(exc)))
+            else:
+                results.append(WriteResult(record.record_id))
+        return results
+
+    def read_ticket_fields(
+        self, record_ids: Sequence[str], fields: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        wanted = set(fields)
+        out: dict[str, dict[str, Any]] = {}
+        for record_id in record_ids:
+            try:
+                ticket = self.client.get_json(ENDPOINTS["ticket"].path.format(ticketId=record_id))
+            except StreamUnavailable:
+                continue  # gone: left out
+            if not isinstance(ticket, Mapping):
+                continue
+            values = custom_fields(ticket.get("custom_fields")) or {}
+            out[record_id] = {k: v for k, v in values.items() if k in wanted}
+        return out
+
+    def find_post(self, key: str) -> str | None:
+        query = {"_filters": orjson.dumps({"subject": key}).decode(), "_perPage": 100}
+        body = self.client.get_json(ENDPOINTS["tickets"].path, query)
+        marker = f"[{key}]"
+        for ticket in body if isinstance(body, list) else ():
+            if isinstance(ticket, Mapping) and str(ticket.get("subject") or "").endswith(marker):
+                return str(ticket.get("id"))
+        return None
+
+    def post(self, post: Post) -> WriteResult:
+        if not self.post_recipient:
+            return WriteResult(
+                post.key,
+                FAILED,
+                "liveagent: set LIVEAGENT_POST_RECIPIENT (the support mailbox posts go to)",
+            )
+        body = {
+            "subject": post_subject(post),
+            "message": post.body,
+            "recipient": self.post_recipient,
+            "useridentifier": self.post_owner,
+            "do_not_send_mail": "Y",
+            "is_html_message": "N",
+            "status": "R",
+        }
+        try:
+            answer = self.client.post_json(ENDPOINTS["create_ticket"].path, body)
+        except (RejectedRequest, StreamUnavailable) as exc:
+            return WriteResult(post.key, FAILED, str(exc))
+        except (RetriesExhausted, BadResponse, StreamError) as exc:
+            return WriteResult(post.key, RETRY, str(exc))
+        ref = answer.get("id") if isinstance(answer, Mapping) else None
+        return WriteResult(post.key, ref=None if ref is None else str(ref))
