@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from deskpulse.sandbox.dialect import DialectFactory
 from deskpulse.sandbox.klaviyo import KlaviyoDialect
+from deskpulse.sandbox.liveagent import LiveAgentDialect
 from deskpulse.sandbox.zendesk import ZendeskDialect
 
 DIALECTS: dict[str, DialectFactory] = {
     "zendesk": ZendeskDialect,
     "klaviyo": KlaviyoDialect,
+    "liveagent": LiveAgentDialect,
 }

@@ -1,8 +1,9 @@
 """The LiveAgent dialect of the sandbox: LiveAgent's API v3 over the generated help desk.
 
-`LiveAgentSandbox` serves the same `sandbox.data.Account` as the Zendesk dialect (same people,
-tickets, conversations, calls and chats; see sandbox.liveagent_render for how each looks here) on
-its own loopback port, under `/api/v3`, the way LiveAgent answers:
+`LiveAgentDialect` (sandbox.dialect.Dialect, registered in sandbox.dialects) serves the same
+`sandbox.data.Account` as the Zendesk dialect (same people, tickets, conversations, calls and
+chats; see sandbox.liveagent_render for how each looks here) on its own loopback port, under
+`/api/v3`, the way LiveAgent answers:
 
 * Auth: header `apikey: <key>` (default `sandbox-liveagent-key`); otherwise 401
   `{"message": "Invalid API key"}`.
@@ -14,44 +15,70 @@ its own loopback port, under `/api/v3`, the way LiveAgent answers:
 * `GET /calls` and `GET /tickets/history` page by `_cursor` = base64 `{"id": "<last id>"}`
   ("records after that id"), and send the next one in the `next_page_cursor` response header.
 * Errors: `{"message": ...}`; unknown path 404, bad parameter 400.
-* Rate limit (`rate_limit=True`): 180 requests per fixed minute per API key (the injectable
-  clock's minute); over it 429 `{"message": "Too many requests"}` with `Retry-After`.
-* Faults on request: `faults=sandbox.limits.Faults(...)`, as in the Zendesk dialect.
+* Rate limit: 180 requests per fixed minute per API key (the server's injectable clock); over
+  it 429 `{"message": "Too many requests"}` with `Retry-After`. No rate-limit headers (LiveAgent
+  documents none).
+* Faults on request: the server's `faults` (sandbox.limits.Faults), bodies `{"message": ...}`.
+* Options: `api_key`, `timezone` (the account's zone its dates are written in, default UTC).
 * `_filters={"subject": text}` on `GET /tickets` is a "contains" search, as on LiveAgent (the
   sandbox searches only tickets created or changed through its API).
 * Writes: `PUT /tickets/{id}` (status, agentid, tags, subject, custom_fields by code) is recorded,
   applied to the ticket (its `date_changed` moves to anchor + n, so the next incremental read
   finds it) and adds a history row when the status or agent changes; `POST /tickets` creates a
   ticket (recorded, served by `GET /tickets/{id}` and in the list). `GET /__sandbox/writes` lists
-  the writes, `GET /__sandbox/stats` the requests.
+  the writes (the server's control paths).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import math
-import re
 import threading
-import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, tzinfo
-from types import TracebackType
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
 
 from deskpulse.sandbox import liveagent_render as render
-from deskpulse.sandbox.data import CALL_BASE, DEFAULT_ANCHOR, TAGS, Account
-from deskpulse.sandbox.limits import Clock, FaultInjector, Faults
-from deskpulse.sandbox.server import _Handler, _HTTPServer, _Stats
-from deskpulse.sandbox.zendesk import JSON_TYPE, Request, Response
+from deskpulse.sandbox.data import CALL_BASE, TAGS, Account
+from deskpulse.sandbox.dialect import Match, Route, match_route, route
+from deskpulse.sandbox.limits import Usage
+from deskpulse.sandbox.wire import JSON_TYPE, Request, Response
 
 DEFAULT_KEY = "sandbox-liveagent-key"
 PREFIX = "/api/v3"
 RATE_LIMIT = 180
 MAX_PER_PAGE = 100
+KEY_BUCKET = "apikey"
+
+ROUTES: tuple[Route, ...] = (
+    route("GET", f"{PREFIX}/tickets", "tickets", "tickets"),
+    route("POST", f"{PREFIX}/tickets", "writes", "create_ticket"),
+    route("GET", f"{PREFIX}/tickets/history", "history", "history"),
+    route("GET", f"{PREFIX}/tickets/{{id}}/messages", "tickets", "messages"),
+    route("GET", f"{PREFIX}/tickets/{{id}}", "tickets", "ticket"),
+    route("PUT", f"{PREFIX}/tickets/{{id}}", "writes", "update_ticket"),
+    route("GET", f"{PREFIX}/agents", "agents", "agents"),
+    route("GET", f"{PREFIX}/departments", "agents", "departments"),
+    route("GET", f"{PREFIX}/tags", "tickets", "tags"),
+    route("GET", f"{PREFIX}/contacts", "contacts", "contacts"),
+    route("GET", f"{PREFIX}/calls", "calls", "calls"),
+    route("GET", f"{PREFIX}/chats", "chats", "chats"),
+    route("GET", f"{PREFIX}/ping", "ping", "ping"),
+)
+_ERRORS = {
+    400: "Bad request",
+    401: "Invalid API key",
+    403: "Access denied",
+    404: "Not found",
+    405: "Method not allowed",
+    413: "Request too large",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
 
 
 class _Error(Exception):
@@ -97,52 +124,90 @@ def _cursor(last_id: str) -> str:
     return base64.b64encode(orjson.dumps({"id": last_id})).decode()
 
 
-class LiveAgentAPI:
-    """Serves one generated account in LiveAgent's shapes. Thread-safe."""
+class WriteRecord:
+    """The writes the dialect accepted (the server serves them at /__sandbox/writes)."""
 
-    def __init__(self, account: Account, tz: tzinfo) -> None:
-        self.account = account
-        self.tz = tz
-        self._lock = threading.Lock()
+    def __init__(self) -> None:
         self.writes: list[dict[str, Any]] = []
+
+    def clear(self) -> None:
+        self.writes.clear()
+
+
+class LiveAgentDialect:
+    """LiveAgent's API v3 over the shared account (sandbox.dialect.Dialect). Thread-safe."""
+
+    name = "liveagent"
+    streams = frozenset(r.stream for r in ROUTES)
+    base_buckets = (KEY_BUCKET,)
+
+    def __init__(
+        self,
+        account: Account,
+        base_url: str,
+        *,
+        api_key: str = DEFAULT_KEY,
+        timezone: str = "UTC",
+    ) -> None:
+        self.account = account
+        self.base_url = base_url
+        self.api_key = api_key
+        self.timezone = timezone
+        self.tz: tzinfo = UTC if timezone == "UTC" else ZoneInfo(timezone)
+        self._lock = threading.Lock()
+        self.writes = WriteRecord()
         self.overrides: dict[int, dict[str, Any]] = {}
         self.created: list[dict[str, Any]] = []
         self.extra_history: list[dict[str, Any]] = []
         self._seq = 0
         self._chats: list[dict[str, Any]] | None = None
 
-    # ---- routing ------------------------------------------------------------------------------
+    # ---- the seam -------------------------------------------------------------------------
 
-    def handle(self, req: Request) -> Response:
-        path = req.path[len(PREFIX) :].rstrip("/") or "/"
-        routes: list[tuple[str, str, Callable[..., Response]]] = [
-            ("GET", r"/tickets", self.tickets),
-            ("POST", r"/tickets", self.create_ticket),
-            ("GET", r"/tickets/history", self.history),
-            ("GET", r"/tickets/(?P<id>[^/]+)/messages", self.messages),
-            ("GET", r"/tickets/(?P<id>[^/]+)", self.ticket),
-            ("PUT", r"/tickets/(?P<id>[^/]+)", self.update_ticket),
-            ("GET", r"/agents", self.agents),
-            ("GET", r"/departments", self.departments),
-            ("GET", r"/tags", self.tags),
-            ("GET", r"/contacts", self.contacts),
-            ("GET", r"/calls", self.calls),
-            ("GET", r"/chats", self.chats),
-            ("GET", r"/ping", lambda req: _json(200, {})),
-        ]
-        known = False
-        for method, pattern, handler in routes:
-            m = re.fullmatch(pattern, path)
-            if m is None:
-                continue
-            known = True
-            if method != req.method:
-                continue
-            try:
-                return handler(req, **m.groupdict())
-            except _Error as exc:
-                return _error(exc.status, exc.message)
-        return _error(405 if known else 404, "Method not allowed" if known else "Not found")
+    def match(self, method: str, path: str) -> Match:
+        return match_route(ROUTES, method, path.rstrip("/") or "/")
+
+    def authenticate(self, req: Request) -> Response | None:
+        return None if req.headers.get("apikey") == self.api_key else self.error(401)
+
+    def authorise(self, req: Request, route: Route) -> Response | None:
+        return None
+
+    def error(self, status: int, description: str | None = None) -> Response:
+        return _error(status, description or _ERRORS.get(status, _ERRORS[500]))
+
+    def budgets(self) -> dict[str, int]:
+        return {KEY_BUCKET: RATE_LIMIT}
+
+    def rate_headers(self, usage: Usage, route: Route | None) -> list[tuple[str, str]]:
+        return []
+
+    def too_many(self, usage: Usage) -> Response:
+        return self.error(429)
+
+    def handle(self, req: Request, route: Route, params: dict[str, str]) -> Response:
+        handler: Callable[..., Response] = getattr(self, route.handler_name)
+        try:
+            return handler(req, **params)
+        except _Error as exc:
+            return _error(exc.status, exc.message)
+
+    def env(self, *, oauth: bool = False, limited: bool = True) -> dict[str, str]:
+        """LIVEAGENT_* settings; without the sandbox's limits, deskpulse need not pace."""
+        env = {
+            "LIVEAGENT_URL": self.base_url,
+            "LIVEAGENT_API_KEY": self.api_key,
+            "LIVEAGENT_TIMEZONE": self.timezone,
+        }
+        if not limited:
+            env["LIVEAGENT_RATE_LIMIT"] = "0"
+        return env
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"apikey": self.api_key}
+
+    def ping(self, req: Request) -> Response:
+        return _json(200, {})
 
     # ---- filters ------------------------------------------------------------------------------
 
@@ -300,7 +365,7 @@ class LiveAgentAPI:
     def _record(self, req: Request, body: dict[str, Any]) -> int:
         with self._lock:
             self._seq += 1
-            self.writes.append(
+            self.writes.writes.append(
                 {"method": req.method, "path": req.path, "body": body, "seq": self._seq}
             )
             return self._seq
@@ -467,139 +532,3 @@ class LiveAgentAPI:
         if since is not None:
             rows = [c for c in rows if self._ts(c["date_created"]) >= since]
         return _json(200, rows[offset : offset + per_page])
-
-
-class LiveAgentSandbox:
-    """The LiveAgent dialect on its own loopback port (port 0 picks a free one)."""
-
-    def __init__(
-        self,
-        seed: int = 1,
-        tickets: int = 1000,
-        *,
-        account: Account | None = None,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        anchor: datetime = DEFAULT_ANCHOR,
-        days: int = 365,
-        api_key: str = DEFAULT_KEY,
-        timezone: str = "UTC",
-        rate_limit: bool | int = True,
-        faults: Faults | None = None,
-        clock: Clock = time.time,
-    ) -> None:
-        self.account = account or Account(seed=seed, tickets=tickets, anchor=anchor, days=days)
-        self.api_key = api_key
-        self.timezone = timezone
-        self.tz: tzinfo = UTC if timezone == "UTC" else ZoneInfo(timezone)
-        self.per_minute = (
-            (RATE_LIMIT if rate_limit is True else int(rate_limit)) if rate_limit else 0
-        )
-        self.clock = clock
-        self._window = -1
-        self._count = 0
-        self._limit_lock = threading.Lock()
-        self.faults = FaultInjector(faults) if faults else None
-        self.stats = _Stats()
-        self.api = LiveAgentAPI(self.account, self.tz)
-        self._httpd = _HTTPServer((host, port), _Handler)
-        self._httpd.sandbox = self  # type: ignore[assignment]
-        h, p = self._httpd.server_address[:2]
-        self.host, self.port = str(h), int(p)
-        self.base_url = f"http://{self.host}:{self.port}"
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> LiveAgentSandbox:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._httpd.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"sandbox-liveagent-{self.port}",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._httpd.server_close()
-
-    def serve_forever(self) -> None:
-        try:
-            self._httpd.serve_forever(poll_interval=0.2)
-        finally:
-            self._httpd.server_close()
-
-    def __enter__(self) -> LiveAgentSandbox:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def env(self) -> dict[str, str]:
-        """The settings that point deskpulse at this dialect."""
-        return {
-            "LIVEAGENT_URL": self.base_url,
-            "LIVEAGENT_API_KEY": self.api_key,
-            "LIVEAGENT_TIMEZONE": self.timezone,
-        }
-
-    # ---- the pipeline ---------------------------------------------------------------------
-
-    def _spend(self) -> int | None:
-        """None when within the minute's budget, else seconds to the next minute."""
-        if not self.per_minute:
-            return None
-        now = self.clock()
-        window = int(now // 60)
-        with self._limit_lock:
-            if window != self._window:
-                self._window, self._count = window, 0
-            if self._count >= self.per_minute:
-                return max(1, math.ceil((window + 1) * 60 - now))
-            self._count += 1
-        return None
-
-    def respond(self, req: Request) -> tuple[Response, bool]:
-        if req.path.startswith("/__sandbox/"):
-            return self._control(req), False
-        if not req.path.startswith(PREFIX + "/") and req.path != PREFIX:
-            return _error(404, "Not found"), False
-        if req.headers.get("apikey") != self.api_key:
-            return _error(401, "Invalid API key"), False
-        wait = self._spend()
-        if wait is not None:
-            return _json(429, {"message": "Too many requests"}, [("Retry-After", str(wait))]), False
-        truncate = False
-        if self.faults is not None:
-            plan = self.faults.plan(req.path)
-            if plan.sleep:
-                time.sleep(plan.sleep)
-            if plan.status is not None:
-                headers = [("Retry-After", "1")] if plan.status in (429, 503) else []
-                return _json(plan.status, {"message": "Injected fault"}, headers), False
-            truncate = plan.truncate
-            if plan.malformed:
-                resp = self.api.handle(req)
-                resp.body = resp.body[: max(1, len(resp.body) // 3)] + b"<html>oops"
-                return resp, False
-        return self.api.handle(req), truncate
-
-    def _control(self, req: Request) -> Response:
-        path = req.path.rstrip("/")
-        if path == "/__sandbox/writes" and req.method == "GET":
-            return _json(200, {"writes": list(self.api.writes)})
-        if path == "/__sandbox/stats":
-            if req.method == "DELETE":
-                self.stats.clear()
-                return Response(204, b"", [("Content-Type", JSON_TYPE)])
-            return _json(200, self.stats.snapshot())
-        return _error(404, "Not found")

@@ -26,8 +26,7 @@ from deskpulse.kpi_core.registry import KpiQuery
 from deskpulse.sandbox import liveagent_render as render
 from deskpulse.sandbox.data import CHILD_BASE
 from deskpulse.sandbox.limits import Faults
-from deskpulse.sandbox.liveagent import LiveAgentSandbox
-from deskpulse.sandbox.server import SandboxServer
+from deskpulse.sandbox.server import Host, SandboxServer
 from deskpulse.sync import engine
 from tests.connectors.test_zendesk_sandbox import _KillAfter, _Killed, dump, ids, new_warehouse
 
@@ -36,25 +35,30 @@ TICKETS = 200
 
 
 @pytest.fixture(scope="module")
-def zendesk() -> Iterator[SandboxServer]:
+def server() -> Iterator[SandboxServer]:
+    """One generated help desk, served by both dialects (Zendesk first, LiveAgent next)."""
     with SandboxServer(seed=SEED, tickets=TICKETS, rate_limit=False) as sb:
         yield sb
 
 
 @pytest.fixture(scope="module")
-def sandbox(zendesk: SandboxServer) -> Iterator[LiveAgentSandbox]:
-    with LiveAgentSandbox(account=zendesk.account, rate_limit=False) as sb:
-        yield sb
+def sandbox(server: SandboxServer) -> Host:
+    return server.host_of("liveagent")
 
 
-def make_connector(sb: LiveAgentSandbox, **options: Any) -> LiveAgentConnector:
+def liveagent_only(**options: Any) -> SandboxServer:
+    return SandboxServer(seed=SEED, tickets=TICKETS, dialects=["liveagent"], **options)
+
+
+def make_connector(host: Host, **options: Any) -> LiveAgentConnector:
     options.setdefault("rate_limit", None)
     options.setdefault("sleep", lambda seconds: None)
-    return LiveAgentConnector("liveagent", url=sb.base_url, api_key=sb.api_key, **options)
+    key = host.dialect.auth_headers()["apikey"]
+    return LiveAgentConnector("liveagent", url=host.base_url, api_key=key, **options)
 
 
 @pytest.fixture(scope="module")
-def clean_run(sandbox: LiveAgentSandbox, tmp_path_factory: pytest.TempPathFactory) -> Any:
+def clean_run(sandbox: Host, tmp_path_factory: pytest.TempPathFactory) -> Any:
     warehouse = new_warehouse(tmp_path_factory.mktemp("la-clean"), "clean")
     report = engine.run_sync(warehouse, make_connector(sandbox))
     return warehouse, report, dump(warehouse)
@@ -98,18 +102,18 @@ def expected_ids(account: Any) -> dict[str, set[str]]:
     return out
 
 
-def test_sync_finds_exactly_the_sandbox_rows(sandbox, clean_run):
+def test_sync_finds_exactly_the_sandbox_rows(server, clean_run):
     _, report, rows = clean_run
     assert report.status == "ok", report.message
     assert report.quarantined == 0
-    expected = expected_ids(sandbox.account)
+    expected = expected_ids(server.account)
     for table, wanted in expected.items():
         assert ids(rows[table]) == wanted, table
 
 
-def test_synced_values_follow_the_sandbox(sandbox, clean_run):
+def test_synced_values_follow_the_sandbox(server, clean_run):
     _, _, rows = clean_run
-    account = sandbox.account
+    account = server.account
     tickets = {row["id"]: row for row in rows["tickets"]}
     for i in range(0, account.n_tickets, 7):
         t = account.ticket(i)
@@ -149,7 +153,7 @@ def test_killed_sync_restarted_ends_identical(sandbox, clean_run, tmp_path, page
     assert dump(warehouse) == clean
 
 
-def test_sync_through_faults_ends_identical(zendesk, clean_run, tmp_path):
+def test_sync_through_faults_ends_identical(clean_run, tmp_path):
     _, _, clean = clean_run
     faults = Faults(
         error_rate=0.15,
@@ -159,9 +163,9 @@ def test_sync_through_faults_ends_identical(zendesk, clean_run, tmp_path):
         malformed_rate=0.05,
         seed=5,
     )
-    with LiveAgentSandbox(account=zendesk.account, rate_limit=False, faults=faults) as sb:
+    with liveagent_only(rate_limit=False, faults=faults) as sb:
         # A client timeout well above a loaded machine's answer time, below the injected stall.
-        connector = make_connector(sb, timeout=2.0, max_retries=10)
+        connector = make_connector(sb.host_of("liveagent"), timeout=2.0, max_retries=10)
         warehouse = new_warehouse(tmp_path, "faults")
         report = engine.run_sync(warehouse, connector)
         assert report.status == "ok", report.message
@@ -217,14 +221,14 @@ def _values(warehouse: Any, source: str, **query: Any) -> dict[tuple[Any, ...], 
 
 
 @pytest.fixture(scope="module")
-def both(zendesk, clean_run, tmp_path_factory):
+def both(server, sandbox, tmp_path_factory):
     """One warehouse holding the help desk twice: synced through Zendesk and through LiveAgent."""
     warehouse = new_warehouse(tmp_path_factory.mktemp("both"), "both")
-    config = ZendeskConfig(base_url=zendesk.base_url, oauth_token=zendesk.oauth_token)
+    oauth = server.dialect("zendesk").oauth_token
+    config = ZendeskConfig(base_url=server.base_url, oauth_token=oauth)
     zd = ZendeskConnector("zendesk", config, rate_limits=None, sleep=lambda s: None)
     assert engine.run_sync(warehouse, zd).status == "ok"
-    with LiveAgentSandbox(account=zendesk.account, rate_limit=False) as sb:
-        assert engine.run_sync(warehouse, make_connector(sb)).status == "ok"
+    assert engine.run_sync(warehouse, make_connector(sandbox)).status == "ok"
     return warehouse
 
 
@@ -257,7 +261,7 @@ def test_same_kpis_by_channel_where_liveagent_has_the_channel(both):
     assert volume(la, "facebook") == volume(zd, "facebook") + volume(zd, "instagram")
 
 
-def test_real_rate_limit_is_never_hit_with_pacing(zendesk, tmp_path):
+def test_real_rate_limit_is_never_hit_with_pacing(tmp_path):
     """LiveAgent's 180/min on the sandbox (its clock injected) and the connector's default
     pacing: a sync of 200 tickets (~250 requests, more than a minute's budget) sees no 429."""
     clock = [1_000_000.0]
@@ -265,10 +269,9 @@ def test_real_rate_limit_is_never_hit_with_pacing(zendesk, tmp_path):
     def sleep(seconds: float) -> None:
         clock[0] += seconds
 
-    with LiveAgentSandbox(
-        account=zendesk.account, clock=lambda: clock[0], api_key="paced-key-1"
-    ) as sb:
-        connector = make_connector(sb, rate_limit=160, sleep=sleep)
+    options = {"liveagent": {"api_key": "paced-key-1"}}
+    with liveagent_only(clock=lambda: clock[0], options=options) as sb:
+        connector = make_connector(sb.host_of("liveagent"), rate_limit=160, sleep=sleep)
         connector.client.limiter._clock = lambda: clock[0]
         report = engine.run_sync(new_warehouse(tmp_path, "paced"), connector)
         assert report.status == "ok", report.message
@@ -277,24 +280,32 @@ def test_real_rate_limit_is_never_hit_with_pacing(zendesk, tmp_path):
         assert connector.stats.requests > 180 and clock[0] - 1_000_000.0 >= 60
 
 
-def test_over_the_limit_the_sandbox_answers_429_and_the_connector_waits(zendesk, tmp_path):
+class _TwoAMinute:
+    dialect = "liveagent"
+
+    def budgets(self) -> dict[str, int]:
+        return {"apikey": 2}
+
+
+def test_over_the_limit_the_sandbox_answers_429_and_the_connector_waits(tmp_path):
     clock = [2_000_000.0]
 
     def sleep(seconds: float) -> None:
         clock[0] += seconds
 
-    with LiveAgentSandbox(
-        account=zendesk.account, clock=lambda: clock[0], rate_limit=2, api_key="paced-key-2"
-    ) as sb:
-        connector = make_connector(sb, sleep=sleep, streams=["agents", "calls"])
+    options = {"liveagent": {"api_key": "paced-key-2"}}
+    with liveagent_only(clock=lambda: clock[0], rate_limit=_TwoAMinute(), options=options) as sb:
+        host = sb.host_of("liveagent")
+        connector = make_connector(host, sleep=sleep, streams=["agents", "calls"])
         report = engine.run_sync(new_warehouse(tmp_path, "throttled"), connector)
         assert report.status == "ok", report.message
         assert connector.stats.throttled >= 1
-        assert sb.stats.snapshot()["by_status"]["429"] == connector.stats.throttled
+        assert host.stats.snapshot()["by_status"]["429"] == connector.stats.throttled
 
 
-def test_write_back_shows_up_in_the_next_incremental_sync(zendesk, tmp_path):
-    with LiveAgentSandbox(account=zendesk.account, rate_limit=False) as sb:
+def test_write_back_shows_up_in_the_next_incremental_sync(tmp_path):
+    with liveagent_only(rate_limit=False) as server:
+        sb = server.host_of("liveagent")
         warehouse = new_warehouse(tmp_path, "writeback")
         connector = make_connector(sb, post_recipient="support@acme.example")
         assert engine.run_sync(warehouse, connector).status == "ok"
@@ -325,4 +336,4 @@ def test_write_back_shows_up_in_the_next_incremental_sync(zendesk, tmp_path):
             e for e in dump(warehouse)["ticket_events"]
             if e["ticket_id"] == ticket["id"] and e["kind"] == "status" and e["status"] == "hold"
         ]  # fmt: skip
-        assert held and max(e["created_at"] for e in held).timestamp() > zendesk.account.anchor_ts
+        assert held and max(e["created_at"] for e in held).timestamp() > server.account.anchor_ts

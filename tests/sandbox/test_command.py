@@ -23,9 +23,20 @@ def test_subprocess_prints_env_lines_and_serves() -> None:
             "KLAVIYO_API_KEY",
             "KLAVIYO_LIST_ID",
             "KLAVIYO_RATE_LIMITS",
+            "LIVEAGENT_URL",
+            "LIVEAGENT_API_KEY",
+            "LIVEAGENT_TIMEZONE",
+            "LIVEAGENT_RATE_LIMIT",
         ]
         assert proc.env["ZENDESK_RATE_LIMITS"] == "off"  # started without limits: no pacing
         assert proc.env["KLAVIYO_RATE_LIMITS"] == "off"
+        assert proc.env["LIVEAGENT_RATE_LIMIT"] == "0"
+        la = httpx.get(
+            f"{proc.env['LIVEAGENT_URL']}/api/v3/agents",
+            headers={"apikey": proc.env["LIVEAGENT_API_KEY"]},
+            timeout=10,
+        )
+        assert la.status_code == 200 and isinstance(la.json(), list) and la.json()
         assert proc.base_url.startswith("http://127.0.0.1:")
         auth = (f"{proc.env['ZENDESK_EMAIL']}/token", proc.env["ZENDESK_API_TOKEN"])
         r = httpx.get(f"{proc.base_url}/api/v2/groups.json", auth=auth, timeout=10)
