@@ -38,7 +38,7 @@ def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_a_base_url_answering_404_everywhere_is_a_failed_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    with SandboxServer(seed=1, tickets=20, rate_limit=False) as sandbox:
+    with SandboxServer(seed=1, tickets=20, rate_limit=False, dialects=["zendesk"]) as sandbox:
         for key, value in sandbox.env().items():
             monkeypatch.setenv(key, value)
         monkeypatch.setenv("ZENDESK_BASE_URL", f"{sandbox.base_url}/wrong")
