@@ -44,10 +44,6 @@ class KlaviyoSettings(BaseSettings):
     predictive: bool = False
     # Client-side pacing: "off", or the spec's per-operation limits (the default).
     rate_limits: str | None = None
-    # Write-back: the list that opted-in ticket requesters are subscribed to, and the ticket
-    # tag saying that they opted in.
-    list_id: str | None = None
-    consent_tag: str = "newsletter_opt_in"
 
     @field_validator("revision")
     @classmethod

@@ -287,11 +287,7 @@ class KlaviyoDialect:
             return _json(e.status, e.payload)
 
     def env(self, *, oauth: bool = False, limited: bool = True) -> dict[str, str]:
-        env = {
-            "KLAVIYO_BASE_URL": self.base_url,
-            "KLAVIYO_API_KEY": self.api_key,
-            "KLAVIYO_LIST_ID": LIST_ID,
-        }
+        env = {"KLAVIYO_BASE_URL": self.base_url, "KLAVIYO_API_KEY": self.api_key}
         if not limited:
             env["KLAVIYO_RATE_LIMITS"] = "off"
         return env

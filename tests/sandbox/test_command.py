@@ -21,7 +21,6 @@ def test_subprocess_prints_env_lines_and_serves() -> None:
             "ZENDESK_RATE_LIMITS",
             "KLAVIYO_BASE_URL",
             "KLAVIYO_API_KEY",
-            "KLAVIYO_LIST_ID",
             "KLAVIYO_RATE_LIMITS",
             "LIVEAGENT_URL",
             "LIVEAGENT_API_KEY",
