@@ -7,16 +7,26 @@
    100,000), rate limits off.
 2. The sync: `run_sync(Warehouse(fresh SQLite file), ZendeskConnector(pacing off))` of the
    tickets with their events (streams users, tickets, ticket_events), reporting tickets/s and
-   events/s end to end (target >= 5,000 tickets/s), the peak RSS of the sync's two processes
-   together (this one, which reads and maps, and its writer process; target < 300 MB), the CPU
-   seconds each spent, and the sandbox's CPU during the sync (all three share the machine's
-   cores); then, for information, a sync of every stream (DESKPULSE_BENCH_ALL_STREAMS=0 skips
-   it). The connector gets the sandbox's OAuth token, so chats (OAuth-only on Zendesk) are
-   included. Skipped, with a note, while sync.engine / connectors.zendesk cannot be imported.
-3. Raw sandbox throughput: walks the first pages of the big exports with a bare httpx client
+   events/s end to end (target >= 5,000 tickets/s), the sync's peak RSS (target < 300 MB), its
+   CPU seconds and the sandbox's CPU during the sync (both share the machine's cores).
+   The connector gets the sandbox's OAuth token, so chats (OAuth-only on Zendesk) are included.
+   Skipped, with a note, while sync.engine / connectors.zendesk cannot be imported.
+3. With and without: the same sync as deskpulse runs it, then with each piece of speed
+   machinery it keeps turned off (WITH_AND_WITHOUT; today: streams read side by side),
+   DESKPULSE_BENCH_REPEAT times each (default 3, in turn), printing medians. Pieces measured
+   this way that did not pay were retired (5,000 tickets, 64,381 rows, five runs each, medians,
+   on 2 cores shared with other work): a writer process beside the sync (91 s and 12.2 CPU-s
+   with it, against 34 s and 5.5 CPU-s without: shipping pages to it cost more than the writing
+   it took over), a thread per stream prefetching its next page (36.1 s with, 36.5 s without),
+   cycle-collector thresholds raised while a sync runs (35.6 s with, 36.5 s without; and a
+   process-wide setting a daemon must not change per call), and httpcore reading 1 MiB per
+   socket read (32.0 s with, 36.5 s without, but 23.8 s against 19.5 s at best: noise, for a
+   patch of another library's class). Then, for information, a sync of every stream
+   (DESKPULSE_BENCH_ALL_STREAMS=0 skips it).
+4. Raw sandbox throughput: walks the first pages of the big exports with a bare httpx client
    (pages/s, MB/s, records/s, and records per sandbox CPU-second, which a busy machine does not
    distort), after the syncs so that its memory does not count in theirs.
-4. Real limits: a second, small sandbox with Zendesk's limits (700/min, 10/min incremental
+5. Real limits: a second, small sandbox with Zendesk's limits (700/min, 10/min incremental
    exports) and a short sync with the connector's default pacing; passes when /__sandbox/stats
    shows zero 429s. Takes a minute or two (the 10/min budget is the point).
    DESKPULSE_BENCH_LIMITED_TICKETS (default 400) sizes it; 0 skips it.
@@ -29,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -196,31 +207,45 @@ TICKET_STREAMS = ("users", "tickets", "ticket_events")
 """The tickets with their events (users first: they say which authors are agents)."""
 
 
-def full_sync(sb: SandboxProcess, tickets: int, streams: tuple[str, ...] | None) -> None:
+def _timed_sync(
+    sb: SandboxProcess, streams: tuple[str, ...] | None, name: str, **options: Any
+) -> tuple[Any, float, float, float | None]:
+    """One sync into a fresh warehouse: (report, seconds, this process's CPU seconds, the
+    sandbox's CPU seconds meanwhile). `options` go to run_sync (see WITH_AND_WITHOUT)."""
     mods = _sync_modules()
-    if mods is None:
-        return
+    assert mods is not None
     run_sync, connector_cls, warehouse_cls = mods
-    label = "tickets + events" if streams else "every stream"
-    warehouse = warehouse_cls(_fresh_db(f"zendesk-sync-{tickets}-{len(streams or ())}.db"))
+    warehouse = warehouse_cls(_fresh_db(name))
     warehouse.ensure_schema()
     connector = _connector(connector_cls, sb.env, None)
-    print(f"\n  sync of {label} ({', '.join(streams) if streams else 'all'}):", flush=True)
-    _reset_peak_rss()
-    cpu_before = _child_cpu_s(sb.pid)
-    own_before = resource.getrusage(resource.RUSAGE_SELF)
-    writer_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    sandbox_before = _child_cpu_s(sb.pid)
+    own_before = _cpu(resource.getrusage(resource.RUSAGE_SELF))
     started = time.perf_counter()
     try:
-        report = run_sync(warehouse, connector, streams=streams)
+        report = run_sync(warehouse, connector, streams=streams, **options)
     finally:
         connector.close()
     elapsed = time.perf_counter() - started
-    cpu_after = _child_cpu_s(sb.pid)
-    # The writer process has been waited for; the sandbox (still running) is not counted yet.
-    own = _cpu(resource.getrusage(resource.RUSAGE_SELF)) - _cpu(own_before)
-    writer_usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    writer = _cpu(writer_usage) - _cpu(writer_before)
+    own = _cpu(resource.getrusage(resource.RUSAGE_SELF)) - own_before
+    sandbox_after = _child_cpu_s(sb.pid)
+    sandbox = (
+        sandbox_after - sandbox_before
+        if sandbox_before is not None and sandbox_after is not None
+        else None
+    )
+    warehouse.dispose()
+    return report, elapsed, own, sandbox
+
+
+def full_sync(sb: SandboxProcess, tickets: int, streams: tuple[str, ...] | None) -> None:
+    if _sync_modules() is None:
+        return
+    label = "tickets + events" if streams else "every stream"
+    print(f"\n  sync of {label} ({', '.join(streams) if streams else 'all'}):", flush=True)
+    _reset_peak_rss()
+    report, elapsed, own, sandbox = _timed_sync(
+        sb, streams, f"zendesk-sync-{tickets}-{len(streams or ())}.db"
+    )
     rate = tickets / elapsed
     events = next((s.records for s in report.streams if s.name == "ticket_events"), 0)
     rss = _peak_rss_mb()
@@ -232,30 +257,55 @@ def full_sync(sb: SandboxProcess, tickets: int, streams: tuple[str, ...] | None)
     )
     if streams:
         print(f"  {_verdict(rate >= TICKETS_PER_S_TARGET)} tickets/s >= {TICKETS_PER_S_TARGET:,}")
-    writer_rss = writer_usage.ru_maxrss / 1024  # 0 when the run wrote in this process
-    both = rss + writer_rss
-    split = f"(sync process {rss:.0f} MB + writer process {writer_rss:.0f} MB)"
-    if streams:
-        print(
-            f"  {_verdict(both < RSS_TARGET_MB)} peak RSS {both:.0f} MB < {RSS_TARGET_MB} MB {split}"
-        )
+        print(f"  {_verdict(rss < RSS_TARGET_MB)} peak RSS {rss:.0f} MB < {RSS_TARGET_MB} MB")
     else:  # the targets are the tickets-with-events sync's; this one reads 3 streams at once
-        print(f"  peak RSS {both:.0f} MB {split}, for information")
-    print(f"  sync CPU: {own:.1f} s reading and mapping, {writer:.1f} s in the writer process")
+        print(f"  peak RSS {rss:.0f} MB, for information")
+    print(f"  sync CPU: {own:.1f} s (reading, mapping and writing, in this one process)")
     stats = httpx.get(f"{sb.base_url}/__sandbox/stats", timeout=10).json()
     print(
         f"  sandbox: {stats['total']} requests {stats['by_status']}, "
         f"{stats['bytes_sent'] / 1e6:.0f} MB sent"
     )
-    if cpu_before is not None and cpu_after is not None:
-        busy = cpu_after - cpu_before
+    if sandbox is not None:
         print(
-            f"  sandbox CPU during the sync: {busy:.1f} s ({busy / elapsed:.0%} of wall time; "
-            "the sync shares the machine's cores with it)"
+            f"  sandbox CPU during the sync: {sandbox:.1f} s ({sandbox / elapsed:.0%} of wall "
+            "time; the sync shares the machine's cores with it)"
         )
-    dispose = getattr(warehouse, "dispose", None)
-    if callable(dispose):
-        dispose()
+
+
+WITH_AND_WITHOUT: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("as deskpulse runs it", {}),
+    ("one stream at a time", {"parallel": 1}),
+)
+"""The tickets-with-events sync as deskpulse runs it, then with each piece of speed machinery it
+keeps turned off (run_sync options). A piece stays only while its line here shows it pays."""
+
+
+def with_and_without(sb: SandboxProcess, tickets: int, repeat: int) -> None:
+    """Each variant of WITH_AND_WITHOUT `repeat` times, in turn (a busy machine then slows them
+    alike); prints the median seconds and CPU seconds of each, against the first."""
+    if _sync_modules() is None or repeat <= 0:
+        return
+    print(f"\n  tickets + events with and without (median of {repeat} runs each):", flush=True)
+    seconds: dict[str, list[float]] = {label: [] for label, _ in WITH_AND_WITHOUT}
+    cpu: dict[str, list[float]] = {label: [] for label, _ in WITH_AND_WITHOUT}
+    for _ in range(repeat):
+        for number, (label, options) in enumerate(WITH_AND_WITHOUT):
+            name = f"zendesk-compare-{tickets}-{number}.db"
+            report, elapsed, own, _sandbox = _timed_sync(sb, TICKET_STREAMS, name, **options)
+            if report.status != "ok":
+                print(f"    {label}: the sync ended {report.status}: {report.message}")
+                return
+            seconds[label].append(elapsed)
+            cpu[label].append(own)
+    base = statistics.median(seconds[WITH_AND_WITHOUT[0][0]])
+    for label, _ in WITH_AND_WITHOUT:
+        median = statistics.median(seconds[label])
+        runs = ", ".join(f"{s:.1f}" for s in seconds[label])
+        print(
+            f"    {label:<22} {median:6.1f} s ({median / base:4.2f}x; runs {runs}), "
+            f"{tickets / median:,.0f} tickets/s, CPU {statistics.median(cpu[label]):.1f} s"
+        )
 
 
 def limited_sync(tickets: int) -> None:
@@ -280,9 +330,7 @@ def limited_sync(tickets: int) -> None:
             f"{stats['by_status']}"
         )
         print(f"  {_verdict(throttled == 0)} zero 429s with Zendesk's limits ({throttled} seen)")
-        dispose = getattr(warehouse, "dispose", None)
-        if callable(dispose):
-            dispose()
+        warehouse.dispose()
 
 
 def run() -> None:
@@ -293,6 +341,7 @@ def run() -> None:
     with start_subprocess(seed=SEED, tickets=tickets, rate_limit=False, oauth=True) as sb:
         print(f"  started in {time.perf_counter() - started:.1f} s at {sb.base_url}", flush=True)
         full_sync(sb, tickets, TICKET_STREAMS)
+        with_and_without(sb, tickets, _env_int("DESKPULSE_BENCH_REPEAT", 3))
         if os.environ.get("DESKPULSE_BENCH_ALL_STREAMS", "1") != "0":
             full_sync(sb, tickets, None)
         print("\n  the sandbox alone (a bare client walking the first pages):")

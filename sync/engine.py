@@ -3,9 +3,10 @@
 Each page's rows, its quarantined records, its cursor and the run's counters are committed
 together, so a crash at any point resumes from the last committed page with nothing lost and
 nothing duplicated (rows are upserted by natural key, so re-reading a page is harmless).
-The writing itself is the run's ledger (sync.ledger): in this process, or, once a run has
-committed `WRITER_AFTER_PAGES` pages, in a writer process beside it, so that reading the next
-pages and writing the last ones use two cores.
+The writing itself is the run's ledger (sync.ledger), in this process: a writer process beside
+it, and the cycle collector tuned while a sync runs, were measured in `make bench` and retired
+(see bench.zendesk_sync); nothing here changes a process-wide setting, so a daemon can run syncs
+for months.
 
 What the engine does with each kind of error (see connectors.errors):
 - FatalError: this connector stops; the run is `failed` with the error's one-line message.
@@ -19,7 +20,6 @@ What the engine does with each kind of error (see connectors.errors):
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import logging
@@ -27,8 +27,7 @@ import math
 import queue
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -44,9 +43,7 @@ from deskpulse.connectors.errors import (
 )
 from deskpulse.kpi_core.canonical import UNSTORABLE_TEXT, InvalidRow
 from deskpulse.sync.ledger import (
-    SYNC_GC_THRESHOLDS,
     Ledger,
-    LedgerProcess,
     PageCommit,
     StreamReport,
     now,
@@ -61,18 +58,10 @@ SKIPPABLE = (RecordError, InvalidRow, ValueError, KeyError, TypeError)
 """Exceptions from `Stream.normalise` that quarantine one record instead of stopping the stream."""
 
 
-WRITER_AFTER_PAGES = 4
-"""A run moves its writes to a writer process after this many pages (a backfill, not a quick
-incremental sync, which a process start would only slow down)."""
-
 PARALLEL_STREAMS = 3
 """Streams read side by side. Each stream is a chain of requests (the next page's cursor comes
 with this one), so one stream waits on the vendor for every page; several keep both the vendor
 and this machine busy. Vendors' per-endpoint rate limits still apply (the client paces each)."""
-
-WRITERS = ("auto", "inline", "process")
-"""`auto`: a writer process once a run is big (not for in-memory SQLite); `inline`: always in
-this process; `process`: from the first page."""
 
 
 @dataclass
@@ -154,23 +143,18 @@ class _Runner:
         connector: Connector,
         observer: SyncObserver,
         full_refresh: bool,
-        writer: str,
     ) -> None:
-        if writer not in WRITERS:
-            raise ValueError(f"writer must be one of {', '.join(WRITERS)}, not {writer!r}")
         self.warehouse = warehouse
         self.connector = connector
         self.source = connector.source
         self.observer = observer
         self.full_refresh = full_refresh
-        self.writer = "inline" if warehouse.in_memory else writer
         self.lock: SourceLock | None = None
         self.report = RunReport(
             run_id=0, source=self.source, vendor=connector.vendor, started_at=now()
         )
-        self.ledger: Ledger | LedgerProcess | None = None
+        self.ledger: Ledger | None = None
         self._by_name: dict[str, StreamReport] = {}
-        self._pages = 0
         self._unavailable: list[StreamUnavailable] = []
 
     def start(self) -> None:
@@ -197,25 +181,6 @@ class _Runner:
         self.ledger = Ledger(
             self.warehouse, self.report.run_id, self.source, on_commit=self._committed
         )
-        if self.writer == "process":
-            self._move_writes()
-
-    def _move_writes(self) -> None:
-        """Hand the writing to a writer process, with the counters committed so far."""
-        assert isinstance(self.ledger, Ledger)
-        try:
-            self.ledger = LedgerProcess(
-                self.warehouse,
-                self.report.run_id,
-                self.source,
-                on_commit=self._committed,
-                streams=self.ledger.snapshot(),
-            )
-        except (OSError, RuntimeError) as exc:
-            # No process to be had (limits, or a script without the `__main__` guard that
-            # spawned processes need): keep writing here, only slower.
-            log.info("writing in this process: no writer process (%s)", str(exc).split("\n")[0])
-            self.writer = "inline"
 
     def _stats(self) -> dict[str, int]:
         stats = self.connector.stats
@@ -252,13 +217,6 @@ class _Runner:
             for row in rows:
                 row.values["source"] = source
                 by_table[row.table].append(row.values)
-        if (
-            self.writer == "auto"
-            and isinstance(self.ledger, Ledger)
-            and self._pages >= WRITER_AFTER_PAGES
-        ):
-            self._move_writes()
-        self._pages += 1
         self.ledger.commit(
             PageCommit(
                 stream.name,
@@ -281,10 +239,6 @@ class _Runner:
                 reject["location"] or "a record",
                 reject["reason"],
             )
-
-    def abandon(self) -> None:
-        if self.ledger is not None:
-            self.ledger.close()
 
     def _reject(self, stream: str, record: Any, exc: Exception) -> dict[str, Any]:
         location = getattr(exc, "location", None)
@@ -383,21 +337,13 @@ class _Runner:
         assert self.ledger is not None
         report.status = "failed"
         report.error = f"stopped: {self.report.message}"
-        with suppress(DeskpulseError):
-            self.ledger.drain(report.name)
-            self.ledger.stream(report)
+        self.ledger.stream(report)
         self.observer.stream_finished(self.source, report)
 
     def _end_stream(self, report: StreamReport, error: BaseException | None) -> bool:
         """Record how a stream ended; False when the whole connector must stop."""
         assert self.ledger is not None
         name = report.name
-        if error is None:
-            try:
-                # Its pages in flight are committed (or failed) now.
-                self.ledger.drain(name)
-            except DeskpulseError as exc:
-                error = exc
         if error is not None and not isinstance(error, Exception):
             raise error  # KeyboardInterrupt, SystemExit: not the stream's to handle
         keep_going = True
@@ -417,12 +363,7 @@ class _Runner:
             report.status = "failed"
             report.error = f"internal error ({error.__class__.__name__}: {error}); please report it"
             log.error("%s: stream %s stopped: %s", self.source, name, report.error)
-        try:
-            self.ledger.stream(report)
-        except DeskpulseError as exc:  # the writer process is gone: nothing more can be written
-            report.status, report.error = "failed", str(exc)
-            self.report.message = str(exc)
-            keep_going = False
+        self.ledger.stream(report)
         self.observer.stream_finished(self.source, report)
         return keep_going
 
@@ -459,15 +400,7 @@ class _Runner:
         report.errors = stats.errors + sum(1 for s in report.streams if s.error)
         values = {"status": report.status, "ended_at": report.ended_at, "message": report.message}
         assert self.ledger is not None
-        try:
-            self.ledger.finish(values, self._stats())
-        except DeskpulseError:
-            # The writer is gone: write the run's end from here, with the counters committed.
-            with self.warehouse.begin() as connection:
-                runs = table(SyncRun.__tablename__)
-                connection.execute(update(runs).where(runs.c.id == report.run_id).values(**values))
-        finally:
-            self.ledger.close()
+        self.ledger.finish(values, self._stats())
         return report
 
 
@@ -478,17 +411,15 @@ def run_sync(
     streams: Sequence[str] | None = None,
     full_refresh: bool = False,
     observer: SyncObserver | None = None,
-    writer: str = "auto",
     parallel: int = PARALLEL_STREAMS,
 ) -> RunReport:
     """Sync `connector` into `warehouse`; returns what happened. Never raises for vendor errors.
 
     `streams` limits the run to the named streams. `full_refresh` reads every stream from the
     beginning (rows are upserted, so nothing duplicates); cursors still move only with commits.
-    `writer` says where pages are written (see WRITERS); `parallel` how many streams may read
-    at once (streams say which others they come after; see `_after`).
+    `parallel` says how many streams may read at once (streams say which others they come after; see `_after`).
     """
-    runner = _Runner(warehouse, connector, observer or SyncObserver(), full_refresh, writer)
+    runner = _Runner(warehouse, connector, observer or SyncObserver(), full_refresh)
     wanted = connector.streams()
     if streams:
         unknown = sorted(set(streams) - {s.name for s in wanted})
@@ -501,26 +432,9 @@ def run_sync(
     with source_lock(warehouse, connector.source) as lock:
         runner.lock = lock
         runner.start()
-        with _few_collections():
-            try:
-                runner.run_streams(wanted, parallel)
-            except BaseException:
-                runner.abandon()  # e.g. Ctrl-C: what was sent is committed; the next run marks it
-                raise
-            return runner.finish()
-
-
-@contextmanager
-def _few_collections() -> Iterator[None]:
-    """A sync makes millions of short-lived containers (decoded records, rows) that reference
-    counting frees; the cycle collector's default pace (every 700 allocations) spent more time
-    re-scanning them than the mapping took. Collect rarely while a sync runs."""
-    before = gc.get_threshold()
-    gc.set_threshold(*SYNC_GC_THRESHOLDS)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
+        # Ctrl-C or a kill ends here: every page sent is committed; the next run marks this one.
+        runner.run_streams(wanted, parallel)
+        return runner.finish()
 
 
 def _after(stream: Stream, waiting: Sequence[Stream], order: Sequence[Stream]) -> set[str]:

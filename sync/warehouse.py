@@ -75,11 +75,8 @@ def dumps_json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def make_engine(url: str, *, cache_mb: int | None = None) -> Engine:
-    """An engine for `url`; a malformed URL or a missing driver is one ConfigError line.
-
-    `cache_mb` sizes SQLite's page cache per connection (default 2 MB): a bulk writer whose
-    indexes outgrow the default reads the same pages from the OS again and again."""
+def make_engine(url: str) -> Engine:
+    """An engine for `url`; a malformed URL or a missing driver is one ConfigError line."""
     try:
         engine = create_engine(url, future=True, json_serializer=dumps_json)
     except (ArgumentError, NoSuchModuleError) as exc:
@@ -93,9 +90,6 @@ def make_engine(url: str, *, cache_mb: int | None = None) -> Engine:
         ) from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-        if cache_mb:
-            size = f"PRAGMA cache_size=-{int(cache_mb) * 1024}"
-            event.listen(engine, "connect", lambda conn, _: conn.execute(size))
     return engine
 
 
@@ -181,9 +175,9 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 class Warehouse:
     """One database: opened lazily, migrated to head on first use."""
 
-    def __init__(self, url: str, *, migrate: bool = True, cache_mb: int | None = None) -> None:
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = url
-        self.engine = make_engine(url, cache_mb=cache_mb)
+        self.engine = make_engine(url)
         self._ready = not migrate
 
     @property

@@ -782,7 +782,7 @@ def test_a_record_of_the_wrong_shape_is_quarantined_with_its_raw_json(tmp_path):
         return_value=httpx.Response(200, json=page)
     )
     warehouse = Warehouse(f"sqlite:///{tmp_path / 'w.db'}")
-    report = run_sync(warehouse, make_connector(router), streams=["tickets"], writer="inline")
+    report = run_sync(warehouse, make_connector(router), streams=["tickets"])
 
     assert (report.streams[0].records, report.quarantined) == (3, 1)
     quarantine = table(Quarantine.__tablename__)
