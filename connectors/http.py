@@ -32,9 +32,8 @@ import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
-import httpcore
 import httpx
 import msgspec
 import orjson
@@ -60,7 +59,6 @@ from deskpulse.connectors.records import reason
 
 log = logging.getLogger(__name__)
 
-_R = TypeVar("_R")
 
 DEFAULT_BUCKET = "default"
 """The account-wide budget every request spends, whatever its own bucket."""
@@ -74,12 +72,6 @@ def _version() -> str:
 
 
 USER_AGENT = f"deskpulse/{_version()}"
-
-# Read response bodies 1 MiB at a time instead of httpcore's 64 KiB. Pages are fetched in
-# background threads while the main thread maps the previous page; every socket read gives up
-# the interpreter lock, and getting it back from a busy thread can take the whole switch
-# interval (5 ms). A 2.6 MB page of tickets took 40 reads (up to 200 ms of waiting); now 3.
-httpcore.HTTP11Connection.READ_NUM_BYTES = max(httpcore.HTTP11Connection.READ_NUM_BYTES, 1 << 20)
 
 
 # --------------------------------------------------------------------------------------------
@@ -619,47 +611,10 @@ class Paginator:
         self._seen.add(token)
         return True
 
-    def repeats(self, token: Hashable | None) -> bool:
-        """Whether `token` was seen already (`advance` would raise): not worth prefetching."""
-        return token in self._seen
-
     def seen(self, token: Hashable) -> None:
         """Record a token used for the first request (e.g. a stored cursor) without advancing."""
         if token is not None and token != "":
             self._seen.add(token)
-
-
-# --------------------------------------------------------------------------------------------
-# Prefetch
-
-
-class Prefetch(Generic[_R]):
-    """One call started now in a background thread; `result()` waits for it and returns its
-    value or raises its exception, as if it had been called there and then.
-
-    A stream's pages form a chain (the next request needs this response's cursor), so a stream
-    that maps a page before asking for the next one waits for the vendor twice per page. A
-    stream prefetches page n+1 as soon as page n's cursor is known, and decodes and maps page
-    n while the vendor answers.
-    """
-
-    def __init__(self, call: Callable[[], _R], *, name: str = "prefetch") -> None:
-        self._value: _R | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(call,), name=name, daemon=True)
-        self._thread.start()
-
-    def _run(self, call: Callable[[], _R]) -> None:
-        try:
-            self._value = call()
-        except BaseException as exc:  # handed to whoever asks for the result
-            self._error = exc
-
-    def result(self) -> _R:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value  # type: ignore[return-value]
 
 
 __all__ = [
@@ -669,7 +624,6 @@ __all__ = [
     "LimitReader",
     "Observed",
     "Paginator",
-    "Prefetch",
     "RateLimiter",
     "RejectedRequest",
     "header_number",

@@ -241,7 +241,8 @@ def test_installed_deskpulse_syncs_the_sandbox_and_writes_the_report(
         served = sandbox.account.n_tickets
     _check(synced)
     assert _count(db, "SELECT count(*) FROM tickets WHERE source = 'zendesk'") == served > 0
-    assert _count(db, "SELECT count(*) FROM sync_runs WHERE status = 'ok'") == 1
+    assert _count(db, "SELECT count(*) FROM sync_runs WHERE source = 'zendesk'") == 1
+    assert _count(db, "SELECT count(*) FROM sync_runs WHERE status != 'ok'") == 0
 
     report = tmp_path / "report.html"
     anchor = sandbox.account.anchor.date()

@@ -12,7 +12,6 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 import orjson
@@ -20,7 +19,7 @@ from msgspec import UNSET, Raw
 
 from deskpulse.connectors.base import Cursor, Page, Row
 from deskpulse.connectors.errors import AuthError, BadResponse, RecordError, StreamUnavailable
-from deskpulse.connectors.http import HttpClient, Paginator, Prefetch, RejectedRequest
+from deskpulse.connectors.http import HttpClient, Paginator, RejectedRequest
 from deskpulse.connectors.records import Record, RecordType
 from deskpulse.connectors.zendesk import normalise as nz
 from deskpulse.connectors.zendesk import records as zr
@@ -285,7 +284,7 @@ class _Stream:
         self.ctx = ctx
 
     def pages(self, cursor: Cursor | None) -> Iterator[Page]:  # pragma: no cover - abstract
-        """Pages from `cursor` (each stream asks for its next page while this one is mapped)."""
+        """Pages from `cursor`; the engine reads each stream in a thread of its own."""
         raise NotImplementedError
 
     def normalise(self, record: Any) -> Iterable[Row]:  # pragma: no cover - abstract
@@ -315,11 +314,10 @@ class TicketsStream(_Stream):
         else:
             start = watermark if isinstance(watermark, int) else self.ctx.start_time
             query = _params("tickets", start_time=start, include="metric_sets")
-        pending: Prefetch[zr.TicketExportPage] | None = None
         warned = False
         while True:
             try:
-                body = pending.result() if pending is not None else self._get(query)
+                body = self._get(query)
             except RejectedRequest as exc:
                 # A stored cursor the API no longer takes (400/422): restart from the watermark
                 # instead of failing every sync until a full refresh. Rows upsert, so the
@@ -331,17 +329,11 @@ class TicketsStream(_Stream):
                     exc.status,
                     watermark,
                 )
-                token, pending = None, None
+                token = None
                 query = _params("tickets", start_time=watermark, include="metric_sets")
                 continue
             after = body.after_cursor or token
             last = bool(body.end_of_stream) or not after
-            pending = None
-            if not last and not paginator.repeats(after):
-                pending = Prefetch(
-                    partial(self._get, _params("tickets", cursor=after, include="metric_sets")),
-                    name="zendesk-tickets",
-                )
             tickets = [_without_bad_metric_set(r) for r in zr.TICKETS.wrap_all(body.tickets)]
             _join_metric_sets(tickets, body.metric_sets)
             with_sets, missing = _metric_set_counts(tickets)
@@ -529,19 +521,13 @@ class _TimeBasedStream(_Stream):
             start = self.ctx.start_time
         paginator.seen(start)
         previous: set[Any] = set()
-        pending: Prefetch[zr.TimeExportPage] | None = None
         while True:
-            body = pending.result() if pending is not None else self._get(path, self._query(start))
+            body = self._get(path, self._query(start))
             found = getattr(body, self.key) or []
             done = self._done(body, found)
             end_time = body.end_time
             if not isinstance(end_time, int):
                 end_time = start
-            pending = None
-            if not done and not paginator.repeats(end_time):
-                pending = Prefetch(
-                    partial(self._get, path, self._query(end_time)), name=f"zendesk-{self.name}"
-                )
             raw = self.records.wrap_all(found)
             records = [r for r in raw if _record_key(r) not in previous] if previous else raw
             previous = {_record_key(r) for r in raw}

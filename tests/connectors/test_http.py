@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import threading
 
 import httpx
 import pytest
@@ -23,7 +22,6 @@ from deskpulse.connectors.http import (
     LimitReader,
     Observed,
     Paginator,
-    Prefetch,
     RateLimiter,
     ietf_limits,
     parse_retry_after,
@@ -331,24 +329,6 @@ def test_paginator_detects_loops() -> None:
         pages.advance("a")
     fresh = Paginator("zendesk tickets")  # fresh per run: old tokens are forgotten
     assert fresh.advance("a")
-
-
-def test_prefetch_hands_over_the_value_or_the_error_of_its_call():
-    started = threading.Event()
-
-    def fetch() -> int:
-        started.set()
-        return 42
-
-    ahead = Prefetch(fetch, name="prefetch-under-test")
-    assert started.wait(timeout=5)  # it runs before anyone asks
-    assert ahead.result() == 42
-
-    def loop() -> int:
-        raise PaginationLoopError("loop")
-
-    with pytest.raises(PaginationLoopError):
-        Prefetch(loop).result()
 
 
 def test_limiter_with_an_injected_sleep_does_not_spin_on_the_real_clock():

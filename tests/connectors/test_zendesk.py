@@ -694,7 +694,7 @@ def test_unknown_stream_name_is_a_config_error():
         make_connector(zendesk_router(), streams=["tickets", "macros"])
 
 
-def test_prefetching_asks_for_no_page_past_the_end(full_run):
+def test_no_page_is_asked_for_past_the_end(full_run):
     _, router, _ = full_run
     paths = [c.request.url.path for c in router.calls]
     assert paths.count("/api/v2/incremental/tickets/cursor") == 2  # page 2 says end_of_stream

@@ -105,7 +105,7 @@ def test_the_run_record_and_status_count_metric_sets(tmp_path, monkeypatch) -> N
     )
     url = f"sqlite:///{tmp_path / 'w.db'}"
     warehouse = Warehouse(url)
-    report = run_sync(warehouse, make_connector(router), streams=["tickets"], writer="inline")
+    report = run_sync(warehouse, make_connector(router), streams=["tickets"])
     expected = 3 + len(second["metric_sets"])
     assert report.streams[0].counts == {"metric_sets": expected}
     warehouse.dispose()
