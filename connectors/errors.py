@@ -10,7 +10,8 @@
         ├── StreamError            this stream stops here; its cursor stays at the last commit
         │   ├── PaginationLoopError  the vendor repeated a page token or cursor
         │   ├── RetriesExhausted   429/5xx/timeouts outlasted the retry budget
-        │   └── BadResponse        malformed, truncated or wrongly shaped body (after retries)
+        │   ├── BadResponse        malformed, truncated or wrongly shaped body (after retries)
+        │   └── ConnectorBug       a normaliser raised something other than RecordError: a bug
         └── RecordError            one record cannot be mapped: quarantine it, count it, go on
 
 Messages never contain secrets: they name the host and path, never headers or credentials.
@@ -75,6 +76,12 @@ class RetriesExhausted(StreamError):
 
 class BadResponse(StreamError):
     pass
+
+
+class ConnectorBug(StreamError):
+    """A normaliser raised ValueError, KeyError, TypeError...: the connector's bug, not bad
+    vendor data (that is RecordError). The stream stops before the page commits, so nothing is
+    quarantined that a fixed connector would have mapped."""
 
 
 class RecordError(ConnectorError):

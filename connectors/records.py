@@ -66,7 +66,8 @@ class Record(Generic[T]):
     def raw_id(self) -> Any:
         """The record's `id` read from its raw JSON (for a record that did not decode)."""
         payload = self.as_payload()
-        return payload.get("id") if isinstance(payload, dict) else None
+        found = payload.get("id") if isinstance(payload, dict) else None
+        return found if isinstance(found, int | str) else None  # a list or object is no id
 
     def __repr__(self) -> str:
         return f"Record({bytes(self.raw)[:60]!r}{'...' if len(self.raw) > 60 else ''})"

@@ -14,8 +14,11 @@ What the engine does with each kind of error (see connectors.errors):
   of the run answered 403/404, the run is `failed`: the base URL is wrong, not one stream.
 - StreamError (and any other DeskpulseError): this stream stops at its last committed page; the
   others go on; the run ends `partial`.
-- RecordError / InvalidRow / ValueError / KeyError / TypeError raised while normalising one record:
-  the record is quarantined with the reason and its raw payload; the page goes on.
+- RecordError / InvalidRow raised while normalising one record: the record is quarantined with
+  the reason and its raw payload; the page goes on.
+- Any other exception out of a normaliser (ValueError, KeyError, TypeError...) is a bug in the
+  connector, never bad data: that stream stops before the page commits (ConnectorBug, "this is a
+  bug in the <vendor> connector (stream X): ...; please report it"); nothing is quarantined.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from deskpulse.connectors.base import Connector, Cursor, Page, Stream
 from deskpulse.connectors.errors import (
+    ConnectorBug,
     DeskpulseError,
     FatalError,
     RecordError,
@@ -54,8 +58,9 @@ from deskpulse.sync.warehouse import Warehouse, table
 
 log = logging.getLogger("deskpulse.sync")
 
-SKIPPABLE = (RecordError, InvalidRow, ValueError, KeyError, TypeError)
-"""Exceptions from `Stream.normalise` that quarantine one record instead of stopping the stream."""
+SKIPPABLE = (RecordError, InvalidRow)
+"""Exceptions from `Stream.normalise` that quarantine one record instead of stopping the stream.
+Anything else out of a normaliser is a bug in the connector (ConnectorBug): never quarantined."""
 
 
 PARALLEL_STREAMS = 3
@@ -211,9 +216,13 @@ class _Runner:
         for record in page.records:
             try:
                 rows = normalise(record)
+                if not isinstance(rows, list | tuple):  # a generator raises as it is read
+                    rows = list(rows)
             except SKIPPABLE as exc:
                 rejects.append(self._reject(stream.name, record, exc))
                 continue
+            except Exception as exc:
+                raise self._bug(stream.name, record, exc) from exc
             for row in rows:
                 row.values["source"] = source
                 by_table[row.table].append(row.values)
@@ -240,14 +249,20 @@ class _Runner:
                 reject["reason"],
             )
 
+    def _bug(self, stream: str, record: Any, exc: Exception) -> ConnectorBug:
+        where = _location(record.as_payload() if hasattr(record, "as_payload") else record, exc)
+        log.debug("normaliser bug in %s/%s", self.source, stream, exc_info=exc)
+        return ConnectorBug(
+            f"this is a bug in the {self.connector.vendor} connector (stream {stream}): "
+            f"{exc.__class__.__name__}: {exc}"
+            + (f" at {where}" if where else "")
+            + "; please report it (the stream stopped at its last committed page)"
+        )
+
     def _reject(self, stream: str, record: Any, exc: Exception) -> dict[str, Any]:
-        location = getattr(exc, "location", None)
         payload = record.as_payload() if hasattr(record, "as_payload") else record
-        if location is None and isinstance(payload, dict) and "id" in payload:
-            location = f"id={payload['id']}"
+        location = _location(payload, exc)
         reason = str(exc) or exc.__class__.__name__
-        if isinstance(exc, KeyError):
-            reason = f"missing field {exc.args[0]!r}"
         stored = _jsonable(payload)
         return {
             "run_id": self.report.run_id,
@@ -503,6 +518,14 @@ def _storable_text(text: str) -> str:
     if UNSTORABLE_TEXT.search(text) is None:
         return text
     return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _location(payload: Any, exc: Exception) -> str | None:
+    """Where a record is: the error's own location (file:line), else its id."""
+    location = getattr(exc, "location", None)
+    if location is None and isinstance(payload, dict) and "id" in payload:
+        location = f"id={payload['id']}"
+    return location if isinstance(location, str) or location is None else str(location)
 
 
 def _jsonable(value: Any) -> Any:

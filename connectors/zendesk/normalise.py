@@ -46,16 +46,37 @@ def when(value: Any) -> datetime | None:
             return parsed
         if tz is None:
             return parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:  # year 1 with a positive offset: before datetime.min in UTC
+            raise RecordError(f"date/time out of range: {value!r}") from None
     if value is None:
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):  # epoch 1e20, NaN, inf
+            raise RecordError(f"date/time out of range: {value!r}") from None
     raise RecordError(f"not a date/time: {value!r}")
 
 
 def required_when(record: Mapping[str, Any], key: str) -> datetime:
     value = when(record.get(key))
+    if value is None:
+        raise RecordError(f"missing {key}")
+    return value
+
+
+def shifted(moment: datetime, seconds: float, what: str) -> datetime:
+    """`moment` plus a vendor-given duration; an absurd duration is the record's error."""
+    try:
+        return moment + timedelta(seconds=seconds)
+    except (OverflowError, ValueError):  # 1e20 seconds, NaN
+        raise RecordError(f"{what}: out of range: {seconds!r}") from None
+
+
+def required_id(record: Mapping[str, Any], key: str = "id") -> str:
+    value = ident(record.get(key))
     if value is None:
         raise RecordError(f"missing {key}")
     return value
@@ -346,7 +367,7 @@ def ticket_rows(ticket: Ticket, group_name: Callable[[Any], str | None]) -> list
                     "author": requester,
                     "text": text,
                     "first_reply_at": (
-                        created + timedelta(minutes=float(reply_minutes))
+                        shifted(created, float(reply_minutes) * 60, "reply_time_in_minutes")
                         if isinstance(reply_minutes, int | float)
                         else None
                     ),
@@ -548,7 +569,7 @@ def rating_rows(rating: Mapping[str, Any]) -> list[Row]:
         Row(
             "survey_responses",
             {
-                "id": ident(rating["id"]),
+                "id": required_id(rating),
                 "survey": "csat",
                 "score": CSAT_SCORES[score],
                 "created_at": required_when(rating, "created_at"),
@@ -573,6 +594,8 @@ def schedule_rows(schedule: Mapping[str, Any]) -> list[Row]:
         raise RecordError("intervals: expected a list")
     windows = []
     for interval in intervals:
+        if not isinstance(interval, dict):
+            raise RecordError(f"intervals: not a window: {interval!r}")
         start, end = interval.get("start_time"), interval.get("end_time")
         if not isinstance(start, int) or not isinstance(end, int) or not 0 <= start < end:
             raise RecordError(f"intervals: bad window {interval!r}")
@@ -602,7 +625,7 @@ def schedule_rows(schedule: Mapping[str, Any]) -> list[Row]:
         Row(
             "schedules",
             {
-                "id": ident(schedule["id"]),
+                "id": required_id(schedule),
                 "name": schedule.get("name"),
                 "time_zone": iana,
                 "intervals": windows,
@@ -637,10 +660,12 @@ _BLOCKED = frozenset({"blocked", "rejected", "outside_business_hours"})
 
 def _call_outcome(call: Mapping[str, Any]) -> str:
     status = call.get("completion_status")
+    if status is not None and not isinstance(status, str):
+        raise RecordError(f"completion_status: not text: {status!r}")
     if call.get("voicemail") is True or status == "voicemail":
         return "voicemail"
     if status in _ANSWERED:
-        talk = call.get("talk_time")
+        talk = number(call.get("talk_time"), "talk_time")
         # "completed" is also how Talk ends a call nobody picked up; talk time tells them apart.
         return "answered" if (talk or 0) > 0 or call.get("agent_id") else "missed"
     if status in _ABANDONED:
@@ -666,18 +691,18 @@ def call_rows(call: Mapping[str, Any]) -> list[Row]:
     answered_at = None
     if outcome == "answered":
         offset = answer if answer is not None else wait
-        answered_at = queued + timedelta(seconds=offset or 0.0)
+        answered_at = shifted(queued, offset or 0.0, "time_to_answer")
     return [
         Row(
             "calls",
             {
-                "id": ident(call["id"]),
+                "id": required_id(call),
                 "queued_at": queued,
                 "direction": direction,
                 "customer_id": ident(call.get("customer_id")),
                 "agent_id": ident(call.get("agent_id")) if call.get("agent_id") else None,
                 "answered_at": answered_at,
-                "ended_at": queued + timedelta(seconds=duration) if duration is not None else None,
+                "ended_at": shifted(queued, duration, "duration") if duration is not None else None,
                 "talk_seconds": number(call.get("talk_time"), "talk_time"),
                 "hold_seconds": number(call.get("hold_time"), "hold_time"),
                 "wrap_seconds": number(call.get("wrap_up_time"), "wrap_up_time"),
@@ -708,7 +733,7 @@ def chat_rows(chat: Mapping[str, Any]) -> list[Row]:
     if not isinstance(agents, list):
         raise RecordError("agent_ids: expected a list")
     kind = chat.get("type")
-    agent_messages = counts.get("agent") if counts else None
+    agent_messages = number(counts.get("agent"), "count.agent") if counts else None
     if chat.get("missed") is True or kind == "offline_msg":
         outcome = "missed"
     elif agents and (agent_messages is None or agent_messages > 0):
@@ -717,7 +742,7 @@ def chat_rows(chat: Mapping[str, Any]) -> list[Row]:
         outcome = "abandoned"
     first = number(response.get("first"), "response_time.first") if response else None
     answered_at = (
-        requested + timedelta(seconds=first)
+        shifted(requested, first, "response_time.first")
         if outcome == "answered" and first is not None
         else None
     )
@@ -727,7 +752,7 @@ def chat_rows(chat: Mapping[str, Any]) -> list[Row]:
         Row(
             "chats",
             {
-                "id": ident(chat["id"]),
+                "id": required_id(chat),
                 "requested_at": requested,
                 "customer_id": ident(visitor.get("id")) if visitor else None,
                 "agent_id": ident(agents[0]) if agents else None,

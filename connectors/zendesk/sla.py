@@ -18,7 +18,7 @@ from typing import Any
 
 from deskpulse.connectors.base import Row
 from deskpulse.connectors.errors import RecordError
-from deskpulse.connectors.zendesk.normalise import ident, number, required_when
+from deskpulse.connectors.zendesk.normalise import number, required_id, required_when
 
 EVENT_TYPES: dict[str, str] = {
     "apply_sla": "applied",
@@ -63,8 +63,8 @@ def sla_rows(event: Mapping[str, Any]) -> list[Row]:
         Row(
             "sla_events",
             {
-                "id": ident(event["id"]),
-                "ticket_id": ident(event["ticket_id"]),
+                "id": required_id(event),
+                "ticket_id": required_id(event, "ticket_id"),
                 "metric": metric,
                 "type": neutral,
                 "raw_type": kind,

@@ -550,7 +550,7 @@ def _record_key(record: Record[Any]) -> Any:
     """What identifies a record across two pages: its id, or its raw text when it has none."""
     value = record.value
     found = value.get("id") if isinstance(value, dict) else getattr(value, "id", None)
-    return found if found is not None else bytes(record.raw)
+    return found if isinstance(found, int | str) else bytes(record.raw)
 
 
 class TicketEventsStream(_TimeBasedStream):
@@ -722,6 +722,8 @@ class SchedulesStream(_Stream):
         schedules = _records(body, "schedules", path)
         for schedule in schedules:
             sid = schedule.get("id")
+            if type(sid) is not int:  # no id to ask for holidays with: the normaliser says why
+                continue
             holidays_path = ENDPOINTS["holidays"].path.format(schedule_id=sid)
             try:
                 holidays = self.ctx.client.get_json(holidays_path)

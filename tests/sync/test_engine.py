@@ -146,6 +146,60 @@ def test_bad_records_are_quarantined_and_the_rest_goes_on(warehouse: Warehouse) 
     assert rows[0].run_id == report.run_id
 
 
+class BuggyStream(FakeStream):
+    """Maps like FakeStream, but its normaliser has a bug for records marked `bug`."""
+
+    def __init__(self, name: str, script: Any, error: Exception) -> None:
+        super().__init__(name, script)
+        self.error = error
+
+    def normalise(self, record: dict[str, Any]) -> Any:
+        if record.get("bug"):
+            raise self.error
+        return super().normalise(record)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [KeyError("via"), ValueError("invalid literal for int()"), TypeError("'NoneType' object")],
+    ids=["KeyError", "ValueError", "TypeError"],
+)
+def test_a_normaliser_bug_stops_the_stream_and_quarantines_nothing(
+    warehouse: Warehouse, error: Exception
+) -> None:
+    good = [ticket(1), ticket(2)]
+    bad = [ticket(3), ticket(4, bug=True), ticket(5, unmappable=True)]
+    after = [ticket(6)]
+    stream = BuggyStream("tickets", [good, bad, after], error)
+    other = FakeStream("events", [[ticket(10)]], after=())
+    report = run_sync(warehouse, FakeConnector(stream, other))
+
+    by_name = {s.name: s for s in report.streams}
+    assert by_name["tickets"].status == "failed"
+    assert by_name["tickets"].error == (
+        f"this is a bug in the fake connector (stream tickets): {type(error).__name__}: "
+        f"{error} at id=4; please report it (the stream stopped at its last committed page)"
+    )
+    assert by_name["events"].status == "ok"
+    assert report.status == "partial"
+    assert report.quarantined == 0  # neither the buggy record nor the page's bad one
+    # The page with the bug is not committed: its cursor stays at the page before.
+    assert load_cursors(warehouse, "fake") == {"tickets": 1, "events": 1}
+    assert [r[1] for r in ticket_rows(warehouse)] == ["1", "10", "2"]
+    q = table(Quarantine.__tablename__)
+    with warehouse.connect() as connection:
+        assert connection.execute(select(q)).all() == []
+
+
+def test_a_lazy_normaliser_quarantines_like_an_eager_one(warehouse: Warehouse) -> None:
+    class Lazy(FakeStream):
+        def normalise(self, record: dict[str, Any]) -> Any:
+            yield from super().normalise(record)  # raises only when read
+
+    report = run_sync(warehouse, FakeConnector(Lazy("tickets", [[ticket(1, unmappable=True)]])))
+    assert (report.status, report.quarantined) == ("partial", 1)
+
+
 def test_an_unavailable_stream_is_skipped_and_the_others_go_on(warehouse: Warehouse) -> None:
     forbidden = FakeStream("calls", [StreamUnavailable("talk is not on this plan (403)")])
     tickets = FakeStream("tickets", pages_of(5, 10))
