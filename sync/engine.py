@@ -160,7 +160,9 @@ class _Runner:
         )
         self.ledger: Ledger | None = None
         self._by_name: dict[str, StreamReport] = {}
-        self._unavailable: list[StreamUnavailable] = []
+        # Stream name -> why it was unavailable; `_order` lists the connector's streams in order.
+        self._unavailable: dict[str, StreamUnavailable] = {}
+        self._order: list[str] = []
 
     def start(self) -> None:
         _mark_interrupted_runs(self.warehouse, self.source)
@@ -281,6 +283,7 @@ class _Runner:
         arrive; each stream's pages arrive in its own order, so each cursor moves page by page."""
         waiting = list(streams)
         names = {s.name for s in streams}
+        self._order = [s.name for s in streams]
         finished: set[str] = set()
         feeds: dict[str, _Feed] = {}
         events: queue.Queue[tuple[_Feed, str, Any]] = queue.Queue()
@@ -364,7 +367,7 @@ class _Runner:
         keep_going = True
         if isinstance(error, StreamUnavailable):
             report.status, report.error = "skipped", str(error)
-            self._unavailable.append(error)
+            self._unavailable[name] = error
             log.warning("%s: stream %s skipped: %s", self.source, name, error)
         elif isinstance(error, FatalError):
             report.status, report.error = "failed", str(error)
@@ -386,7 +389,9 @@ class _Runner:
         """When every stream answered 403/404, the base URL (or host) is wrong, not a plan
         that forbids a stream: the run failed, and the line says what to check."""
         streams = self.report.streams
-        answered = [e for e in self._unavailable if e.status in (403, 404)]
+        # In the connector's stream order, so the line cites the same URL whichever answered first.
+        ordered = [self._unavailable[n] for n in self._order if n in self._unavailable]
+        answered = [e for e in ordered if e.status in (403, 404)]
         if not streams or len(self._unavailable) < len(streams) or not answered:
             return None
         statuses = " or ".join(sorted({str(e.status) for e in answered}))
