@@ -100,14 +100,22 @@ def friendly_errors() -> Iterator[None]:
         )
 
 
-def _setup(level: str | None = None) -> Any:
-    from deskpulse.sync.settings import load_settings
+def _setup(level: str | None = None, env_file: Path | None = None) -> Any:
+    from deskpulse.sync.settings import DEFAULT_ENV_FILE, load_settings
 
-    settings = load_settings()
+    settings = load_settings(env_file or DEFAULT_ENV_FILE)
+    handler: logging.Handler
+    if settings.log_format == "json":
+        from deskpulse.sync.observability import JsonFormatter
+
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler = RichHandler(console=err, show_path=False, show_time=False, markup=False)
     logging.basicConfig(
         level=(level or settings.log_level).upper(),
         format="%(message)s",
-        handlers=[RichHandler(console=err, show_path=False, show_time=False, markup=False)],
+        handlers=[handler],
         force=True,
     )
     return settings
@@ -366,6 +374,34 @@ def _write_back_table(rows: list[dict[str, Any]]) -> Table:
             f"{r['failed']:,}", escape(error),
         )  # fmt: skip
     return table
+
+
+@app.command()
+def daemon(
+    env_file: Annotated[
+        Path | None,
+        typer.Option("--env-file", help="Read settings from this file (default: ./.env)."),
+    ] = None,
+    cycles: Annotated[
+        int | None,
+        typer.Option("--cycles", help="Stop after this many source cycles (e.g. 1 for a demo)."),
+    ] = None,
+) -> None:
+    """Sync every source on its interval, write KPIs back, post digests; SIGTERM stops it."""
+    with friendly_errors():
+        if env_file is not None and not env_file.is_file():
+            fail(f"--env-file {env_file}: no such file", 2)
+        settings = _setup("INFO" if cycles is None else None, env_file)
+        from deskpulse.sync.daemon import Daemon
+
+        runner = Daemon(settings)
+        if settings.metrics_port:
+            err.print(
+                f"deskpulse daemon: {len(runner.sources)} source(s); "
+                f"http://{settings.metrics_host}:{settings.metrics_port}/metrics and /healthz",
+                highlight=False,
+            )
+        runner.run(cycles=cycles)
 
 
 @app.command()

@@ -29,6 +29,16 @@ class Settings(BaseSettings):
     kpi_config: Path | None = Field(None, alias="DESKPULSE_KPI_CONFIG")
     # Write-back actions (TOML, see sync.actions): what `push` and the daemon write back.
     writeback: Path | None = Field(None, alias="DESKPULSE_WRITEBACK")
+
+    # The daemon (sync.daemon): seconds between syncs of a source (with up to `jitter` seconds
+    # added at random), per-source overrides ("zendesk=120, klaviyo=900"), the loopback port of
+    # /healthz and /metrics (0: none), and log lines as JSON.
+    sync_interval: float = Field(300.0, alias="DESKPULSE_SYNC_INTERVAL", ge=1)
+    sync_intervals: str | None = Field(None, alias="DESKPULSE_SYNC_INTERVALS")
+    sync_jitter: float = Field(30.0, alias="DESKPULSE_SYNC_JITTER", ge=0)
+    metrics_port: int = Field(9464, alias="DESKPULSE_METRICS_PORT", ge=0, le=65535)
+    metrics_host: str = Field("127.0.0.1", alias="DESKPULSE_METRICS_HOST")
+    log_format: str = Field("text", alias="DESKPULSE_LOG_FORMAT", pattern="^(text|json)$")
     log_level: str = Field("WARNING", alias="DESKPULSE_LOG_LEVEL")
     # `kpi` refuses a window cut into more periods than this (a day per period over two
     # centuries would fill memory before the first number), and more values than max_rows.

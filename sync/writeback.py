@@ -22,6 +22,7 @@ the second one stops with one line.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -305,10 +306,18 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
 class Sender:
     """Step 2 and 3 for one source's connector."""
 
-    def __init__(self, warehouse: Warehouse, connector: Connector, clock: Callable[[], datetime]):
+    def __init__(
+        self,
+        warehouse: Warehouse,
+        connector: Connector,
+        clock: Callable[[], datetime],
+        stop: threading.Event | None = None,
+    ) -> None:
         self.warehouse = warehouse
         self.connector = connector
         self.clock = clock
+        # Set (SIGTERM in the daemon): stop between batches; the rest stays pending.
+        self.stop = stop or threading.Event()
 
     def run(self, items: list[Item]) -> None:
         fields = [i for i in items if i.kind == TICKET_FIELD]
@@ -316,6 +325,8 @@ class Sender:
         if fields:
             self._fields(fields)
         for post in posts:
+            if self.stop.is_set():
+                return
             self._post(post)
         profiles = [i for i in items if i.kind == USER_FIELD]
         if profiles:
@@ -344,6 +355,8 @@ class Sender:
             if i.outcome is None:
                 by_record[i.record_id].append(i)
         for chunk in _chunks(list(by_record), BATCH):
+            if self.stop.is_set():
+                return
             batch = [i for r in chunk for i in by_record[r]]
             self._mark_sending(batch)
             payload = [FieldValues(r, {i.field: i.value for i in by_record[r]}) for r in chunk]
@@ -447,8 +460,10 @@ def push(
     dry_run: bool = False,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     extra: Extra | None = None,
+    stop: threading.Event | None = None,
 ) -> PushReport:
-    """Plan, commit and send (see the module docstring); `connectors` by source name."""
+    """Plan, commit and send (see the module docstring); `connectors` by source name.
+    `stop`, once set, ends the push between batches (what is left stays pending)."""
     now = clock()
     missing = sorted({a.source for a in actions.all()} - set(connectors))
     if missing and not dry_run:
@@ -465,7 +480,7 @@ def push(
     for i in items:
         by_source[i.source].append(i)
     for source, group in by_source.items():
-        Sender(warehouse, connectors[source], clock).run(group)
+        Sender(warehouse, connectors[source], clock, stop).run(group)
     return report
 
 

@@ -1,0 +1,218 @@
+"""The daemon with short intervals: jobs run and write back, never overlap, back a failing source
+off while the others keep running, serve /healthz and /metrics, refuse a second instance on the
+same warehouse, and stop cleanly on SIGTERM within seconds."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from deskpulse.connectors.base import Page, RequestStats, Row
+from deskpulse.connectors.errors import ConfigError, UnreachableError
+from deskpulse.kpi_core.canonical import coerce_row
+from deskpulse.sync.daemon import Daemon, parse_intervals
+from deskpulse.sync.settings import load_settings
+from deskpulse.sync.sources import SourceSpec
+
+server = pytest.importorskip("deskpulse.sandbox.server")
+ROOT = Path(__file__).resolve().parents[2]
+
+WRITEBACK = """
+[[ticket_field]]
+name = "frt"
+source = "zendesk"
+field = "360000000101"
+value = "first_response_minutes"
+days = 3650
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class SlowStream:
+    """One page per sync, taking `seconds`; records how many syncs ran at once."""
+
+    name = "tickets"
+
+    def __init__(self, seconds: float, seen: dict[str, int], source: str) -> None:
+        self.seconds, self.seen, self.source = seconds, seen, source
+
+    def pages(self, cursor: Any) -> Iterator[Page]:
+        key = f"running:{self.source}"
+        self.seen[key] = self.seen.get(key, 0) + 1
+        self.seen["max"] = max(self.seen.get("max", 0), self.seen[key])
+        time.sleep(self.seconds)
+        self.seen[key] -= 1
+        n = self.seen.setdefault("pages", 0) + 1
+        self.seen["pages"] = n
+        yield Page(records=[{"id": str(n), "created_at": "2026-11-01T10:00:00Z"}], cursor=n)
+
+    def normalise(self, record: dict[str, Any]) -> list[Row]:
+        return [Row("tickets", coerce_row("tickets", record, source=self.source))]
+
+
+class SlowConnector:
+    vendor = "fake"
+    capabilities = frozenset({"read"})
+
+    def __init__(self, source: str, seconds: float, seen: dict[str, int]) -> None:
+        self.source = source
+        self.stats = RequestStats()
+        self._stream = SlowStream(seconds, seen, source)
+
+    def streams(self) -> list[Any]:
+        return [self._stream]
+
+    def close(self) -> None:
+        pass
+
+
+def settings_for(tmp_path: Path, **overrides: Any) -> Any:
+    overrides.setdefault("database_url", f"sqlite:///{tmp_path / 'daemon.db'}")
+    overrides.setdefault("sync_jitter", 0)
+    overrides.setdefault("metrics_port", 0)
+    return load_settings(None, **overrides)
+
+
+def run_in_thread(daemon: Daemon, **kw: Any) -> threading.Thread:
+    thread = threading.Thread(target=daemon.run, kwargs={"signals": False, **kw}, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_intervals_per_source() -> None:
+    assert parse_intervals("zendesk=120, klaviyo=900", 300, ["zendesk", "klaviyo", "x"]) == {
+        "zendesk": 120.0,
+        "klaviyo": 900.0,
+        "x": 300.0,
+    }
+    with pytest.raises(ConfigError, match="DESKPULSE_SYNC_INTERVALS: 'nope=5'"):
+        parse_intervals("nope=5", 300, ["zendesk"])
+
+
+def test_cycles_never_overlap_and_a_failing_source_backs_off(tmp_path: Path) -> None:
+    seen: dict[str, int] = {}
+    calls = {"bad": 0}
+
+    def connect(spec: SourceSpec) -> Any:
+        if spec.name == "bad":
+            calls["bad"] += 1
+            raise UnreachableError("bad: cannot reach host 127.0.0.1:9")
+        return SlowConnector(spec.name, 0.5, seen)  # a sync takes longer than its interval
+
+    settings = settings_for(tmp_path, sync_interval=1)
+    daemon = Daemon(
+        settings, specs=[SourceSpec("good", "fake"), SourceSpec("bad", "fake")], connect=connect
+    )
+    daemon.sources["good"].interval = 0.2  # a sync takes 0.5 s: runs would pile up if allowed
+    thread = run_in_thread(daemon)
+    time.sleep(3)
+    daemon.stop()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert seen["max"] == 1  # max_instances=1: never two syncs of a source at once
+    good, bad = daemon.sources["good"], daemon.sources["bad"]
+    assert good.cycles >= 3 and good.failures == 0 and good.last_success is not None
+    # The failing source: 1 s interval, backed off 2 s then 4 s: about 2 tries in 3 s, not 3.
+    assert 1 <= calls["bad"] <= 2 and bad.failures == calls["bad"]
+    assert bad.backoff_until is not None and "cannot reach host" in (bad.last_error or "")
+    status, health = daemon.health()
+    assert (status, health["status"]) == (503, "stopping")
+    assert health["sources"]["bad"]["failures"] == calls["bad"]
+
+
+@pytest.fixture
+def sandbox_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    with server.SandboxServer(seed=3, tickets=60, rate_limit=False) as sb:
+        for name, value in sb.env(oauth=True).items():
+            monkeypatch.setenv(name, value)
+        (tmp_path / "wb.toml").write_text(WRITEBACK)
+        yield sb
+
+
+def test_a_cycle_syncs_writes_back_and_serves_metrics(tmp_path: Path, sandbox_env: Any) -> None:
+    sb = sandbox_env
+    port = free_port()
+    settings = settings_for(tmp_path, writeback=tmp_path / "wb.toml", metrics_port=port)
+    daemon = Daemon(settings)
+    thread = run_in_thread(daemon)
+    deadline = time.monotonic() + 120
+    while daemon.cycles < 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    health = httpx.get(f"http://127.0.0.1:{port}/healthz").json()
+    metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    daemon.stop()
+    thread.join(30)
+    assert not thread.is_alive()
+    assert health["status"] == "ok" and health["sources"]["zendesk"]["status"] in ("ok", "partial")
+    assert 'deskpulse_syncs_total{source="zendesk",status=' in metrics
+    assert 'deskpulse_write_backs_total{outcome="sent",target="frt"}' in metrics
+    writes = sb.client().get("/__sandbox/writes").json()["writes"]
+    assert writes and all(w["path"] == "/api/v2/tickets/update_many" for w in writes)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/healthz")  # the server stopped with the daemon
+
+
+def test_a_second_daemon_on_the_same_warehouse_refuses(tmp_path: Path) -> None:
+    seen: dict[str, int] = {}
+    settings = settings_for(tmp_path, sync_interval=60)
+    specs = [SourceSpec("good", "fake")]
+    first = Daemon(settings, specs=specs, connect=lambda s: SlowConnector(s.name, 0.1, seen))
+    thread = run_in_thread(first)
+    time.sleep(0.5)
+    second = Daemon(settings, specs=specs, connect=lambda s: SlowConnector(s.name, 0.1, seen))
+    with pytest.raises(ConfigError, match="another deskpulse daemon is running on this warehouse"):
+        second.run(signals=False)
+    first.stop()
+    thread.join(10)
+    # Once the first one is gone, a new one starts.
+    third = Daemon(settings, specs=specs, connect=lambda s: SlowConnector(s.name, 0.1, seen))
+    third.run(cycles=1, signals=False)
+
+
+def test_sigterm_stops_the_daemon_within_seconds(tmp_path: Path, sandbox_env: Any) -> None:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DESKPULSE_DATABASE_URL": f"sqlite:///{tmp_path / 'term.db'}",
+        "DESKPULSE_WRITEBACK": str(tmp_path / "wb.toml"),
+        "DESKPULSE_METRICS_PORT": "0",
+        "DESKPULSE_LOG_FORMAT": "json",
+        "DESKPULSE_LOG_LEVEL": "INFO",
+    }
+    child = subprocess.Popen(
+        [sys.executable, "-m", "deskpulse.cli", "daemon"],
+        env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert child.stderr is not None
+    lines = []
+    for line in child.stderr:  # wait until the first sync has committed something
+        lines.append(line)
+        if "sync started" in line:  # SIGTERM in the middle of the first sync
+            break
+    child.send_signal(signal.SIGTERM)
+    started = time.monotonic()
+    _, rest = child.communicate(timeout=30)
+    assert child.returncode == 0, "".join(lines) + rest
+    assert time.monotonic() - started < 10
+    events = [json.loads(x) for x in [*lines, *rest.splitlines()] if x.strip().startswith("{")]
+    assert events and all({"ts", "level", "logger", "msg"} <= set(e) for e in events)
+    assert any("stopped after its last committed page" in e["msg"] for e in events), events
+    token = sandbox_env.env()["ZENDESK_API_TOKEN"]
+    assert token not in "".join(lines) + rest
