@@ -394,6 +394,8 @@ def daemon(
         settings = _setup("INFO" if cycles is None else None, env_file)
         from deskpulse.sync.daemon import Daemon
 
+        # A cycle that outlasts its interval is skipped, never overlapped: not worth a warning.
+        logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
         runner = Daemon(settings)
         if settings.metrics_port:
             err.print(

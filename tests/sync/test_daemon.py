@@ -5,6 +5,7 @@ same warehouse, and stop cleanly on SIGTERM within seconds."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import socket
@@ -121,16 +122,22 @@ def test_cycles_never_overlap_and_a_failing_source_backs_off(tmp_path: Path) -> 
         settings, specs=[SourceSpec("good", "fake"), SourceSpec("bad", "fake")], connect=connect
     )
     daemon.sources["good"].interval = 0.2  # a sync takes 0.5 s: runs would pile up if allowed
+    started = time.monotonic()
     thread = run_in_thread(daemon)
-    time.sleep(3)
+    while daemon.sources["good"].failures == 0 and time.monotonic() - started < 120:
+        if daemon.sources["good"].cycles >= 4:
+            break
+        time.sleep(0.1)
     daemon.stop()
-    thread.join(10)
+    elapsed = time.monotonic() - started
+    thread.join(30)
     assert not thread.is_alive()
     assert seen["max"] == 1  # max_instances=1: never two syncs of a source at once
     good, bad = daemon.sources["good"], daemon.sources["bad"]
-    assert good.cycles >= 3 and good.failures == 0 and good.last_success is not None
-    # The failing source: 1 s interval, backed off 2 s then 4 s: about 2 tries in 3 s, not 3.
-    assert 1 <= calls["bad"] <= 2 and bad.failures == calls["bad"]
+    assert good.cycles >= 4 and good.failures == 0 and good.last_success is not None
+    # The failing source (1 s interval) is retried after 2 s, then 4, 8...: about log2(elapsed)
+    # tries, where a steady pace would have made about `elapsed` of them.
+    assert 1 <= calls["bad"] <= 2 + math.log2(elapsed + 1) and bad.failures == calls["bad"]
     assert bad.backoff_until is not None and "cannot reach host" in (bad.last_error or "")
     status, health = daemon.health()
     assert (status, health["status"]) == (503, "stopping")
