@@ -315,7 +315,7 @@ def status(
         from deskpulse.sync.status import collect_status
         from deskpulse.sync.warehouse import Warehouse
 
-        data = collect_status(Warehouse(settings.database_url), settings)
+        data = collect_status(Warehouse(settings.database_url, reading=True), settings)
         if format is StatusFormat.json:
             sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
             return
@@ -472,7 +472,8 @@ def quarantine(
         from deskpulse.sync.status import quarantined
         from deskpulse.sync.warehouse import Warehouse
 
-        rows = quarantined(Warehouse(settings.database_url), source=source, limit=limit)
+        warehouse = Warehouse(settings.database_url, reading=True)
+        rows = quarantined(warehouse, source=source, limit=limit)
         if format is StatusFormat.json:
             sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
             return
@@ -729,7 +730,7 @@ def db_current() -> None:
         settings = _setup()
         from deskpulse.sync.warehouse import Warehouse, current_revision, head_revision
 
-        warehouse = Warehouse(settings.database_url, migrate=False)
+        warehouse = Warehouse(settings.database_url, migrate=False, reading=True)
         with warehouse.engine.connect() as connection:
             at = current_revision(connection)
         out.print(f"revision {at or '(empty)'}; newest {head_revision()}")

@@ -85,7 +85,7 @@ def compute_kpis(
 ) -> tuple[list[KpiValue], KpiQuery]:
     begin, stop = window(start, end, settings)
     _check_size(settings, begin, stop, every, metrics)
-    warehouse = warehouse or Warehouse(settings.database_url)
+    warehouse = warehouse or Warehouse(settings.database_url, reading=True)
     config = load_config(settings.kpi_config)
     # SLA policies pinned to business hours need the schedules in a calendar-time query too.
     pinned = any(policy.business_hours is True for policy in config.sla)

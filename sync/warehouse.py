@@ -8,6 +8,7 @@ of unchanged data writes nothing and the returned count is the rows really inser
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from functools import cache
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from alembic import command
@@ -37,6 +39,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlmodel import SQLModel
 
@@ -75,7 +78,15 @@ def dumps_json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def make_engine(url: str) -> Engine:
+def _sqlite_read_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA busy_timeout=30000")
+
+
+def _may_write(path: Path) -> bool:
+    return os.access(path, os.W_OK)
+
+
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
     """An engine for `url`; a malformed URL or a missing driver is one ConfigError line."""
     try:
         engine = create_engine(url, future=True, json_serializer=dumps_json)
@@ -89,7 +100,7 @@ def make_engine(url: str) -> Engine:
             f"the database driver {exc.name!r} is not installed: pip install 'deskpulse[postgres]'"
         ) from None
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_read_pragmas if read_only else _sqlite_pragmas)
     return engine
 
 
@@ -173,12 +184,54 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 class Warehouse:
-    """One database: opened lazily, migrated to head on first use."""
+    """One database: opened lazily, migrated to head on first use.
 
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
+    `reading=True` is for commands that only read (status, kpi, ...): a missing SQLite file is
+    an error instead of a new empty warehouse, and a file deskpulse may not write (chmod 444, a
+    read-only folder) is opened read-only, without the WAL's side files when the folder cannot
+    hold them, instead of failing."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        migrate: bool = True,
+        reading: bool = False,
+    ) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.read_only = False
+        self._path: Path | None = None
+        if reading:
+            url = self._reading_url(url)
+        self.engine = make_engine(url, read_only=self.read_only)
         self._ready = not migrate
+
+    def _reading_url(self, url: str) -> str:
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            return url  # make_engine says what is wrong with it
+        database = parsed.database
+        if not parsed.drivername.startswith("sqlite") or database in (None, "", ":memory:"):
+            return url
+        assert database is not None
+        if database.startswith("file:"):
+            return url  # already a URI: the user chose its mode
+        path = self._path = Path(database)
+        if not path.exists():
+            raise WarehouseError(
+                f"there is no warehouse at {path} yet: `deskpulse sync` or "
+                "`deskpulse import FOLDER` creates it"
+            )
+        if _may_write(path) and _may_write(path.parent):
+            return url
+        self.read_only = True
+        uri = f"sqlite:///file:{quote(str(path.resolve()))}?mode=ro&uri=true"
+        if not _may_write(path.parent) and not path.with_name(path.name + "-shm").exists():
+            # WAL readers share an index in the -shm file, which this folder cannot hold: read
+            # the file as it is (nobody can be writing it: a writer needs that folder too).
+            uri += "&immutable=1"
+        return uri
 
     @property
     def dialect(self) -> str:
@@ -201,6 +254,12 @@ class Warehouse:
             ) from None
         check_known(at)
         if at != head_revision():
+            if self.read_only:
+                raise WarehouseError(
+                    f"the warehouse {self._path} is read-only and at schema {at}; this "
+                    f"deskpulse needs {head_revision()}: run `deskpulse db upgrade` where it may "
+                    "write"
+                )
             try:
                 upgrade(self.engine)
             except OperationalError as exc:  # disk full, read-only file, lost connection
