@@ -335,6 +335,7 @@ def status(
                 f"{last.get('requests', 0):,}",
                 Text(last.get("message") or ""),
             )
+        runs.caption = "rows: rows read by the last run (new, changed or already there)"
         out.print(runs)
         for s in data["sources"]:
             # Named counts the last run's streams kept (e.g. Zendesk's metric sets): a stream
@@ -346,7 +347,7 @@ def status(
                         highlight=False,
                         markup=False,
                     )
-        counts = Table(title="rows per table", header_style="bold")
+        counts = Table(title="rows in the warehouse, per table", header_style="bold")
         counts.add_column("table")
         counts.add_column("rows", justify="right")
         for name, n in data["tables"].items():
@@ -536,7 +537,7 @@ def kpi(
     ] = None,
     format: Annotated[Format, typer.Option("--format", help="table, json or csv.")] = Format.table,
     list_metrics: Annotated[
-        bool, typer.Option("--list", help="List every metric and exit.")
+        bool, typer.Option("--list", help="List every metric (table or json) and exit.")
     ] = False,
 ) -> None:
     """Compute customer-service KPIs over a period, optionally sliced and bucketed."""
@@ -545,7 +546,12 @@ def kpi(
         from deskpulse.sync import render
 
         if list_metrics:
-            out.print(render.metric_list_table())
+            if format is Format.table:
+                out.print(render.metric_list())
+            elif format is Format.json:
+                sys.stdout.write(render.metric_list_json() + "\n")
+            else:
+                fail("--list takes --format table or json", 2)
             return
         from deskpulse.sync.reporting import compute_kpis, day_label
 

@@ -10,6 +10,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from rich.console import Group, RenderableType
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -209,13 +211,48 @@ def kpi_csv(values: Sequence[KpiValue]) -> str:
     return out.getvalue()
 
 
-def metric_list_table() -> Table:
-    table = Table(header_style="bold", show_lines=True)
-    for name in ("id", "title", "unit", "better", "anchor", "parameters"):
-        table.add_column(name, style="cyan" if name == "id" else None)
+def metric_list() -> Group:
+    """`kpi --list` for people: one entry per metric, its head on one line (id, unit, which way
+    is better), then its definition wrapped to the terminal, so it reads at 80 columns."""
+    entries: list[RenderableType] = []
     for m in sorted(REGISTRY.values(), key=lambda m: m.id):
-        params = ", ".join(f"{p.name}={p.default}" for p in m.params)
-        table.add_row(
-            m.id, f"{m.title}\n[dim]{m.description}[/dim]", m.unit, m.direction, m.anchor, params
-        )
-    return table
+        better = "neither way is better" if m.direction == "neutral" else f"{m.direction} is better"
+        entries.append(Text.assemble((m.id, "bold cyan"), f"  {m.unit}, {better}"))
+        lines = [f"{m.title}: {m.description}", f"anchor: {m.anchor}"]
+        if m.params:
+            lines.append(
+                "parameters: "
+                + "; ".join(f"{p.name}={p.default} ({p.description})" for p in m.params)
+            )
+        if m.dimensions:
+            lines.append(f"--by: {', '.join(m.dimensions)}")
+        for line in lines:
+            entries.append(
+                Padding(Text(line, style="" if line is lines[0] else "dim"), (0, 0, 0, 2))
+            )
+        entries.append(Text(""))
+    return Group(*entries[:-1])
+
+
+def metric_list_json() -> str:
+    """`kpi --list --format json`: every metric as the registry declares it."""
+    return json.dumps(
+        [
+            {
+                "id": m.id,
+                "title": m.title,
+                "description": m.description,
+                "unit": m.unit,
+                "direction": m.direction,
+                "anchor": m.anchor,
+                "parameters": [
+                    {"name": p.name, "default": p.default, "description": p.description}
+                    for p in m.params
+                ],
+                "dimensions": list(m.dimensions),
+            }
+            for m in sorted(REGISTRY.values(), key=lambda m: m.id)
+        ],
+        indent=2,
+        default=str,
+    )
