@@ -347,7 +347,7 @@ def status(
                         highlight=False,
                         markup=False,
                     )
-        counts = Table(title="rows in the warehouse, per table", header_style="bold")
+        counts = Table(title="rows in the warehouse", header_style="bold")
         counts.add_column("table")
         counts.add_column("rows", justify="right")
         for name, n in data["tables"].items():

@@ -370,7 +370,15 @@ def _backlog(conn: Connection, query: KpiQuery, m: Metric, aged_ms: int) -> list
     t = TICKETS
     p = window(query)
     ends = p.edges_ms[1:]
-    key = ("backlog", query.start, query.end, query.every, query.tz, query.by, query.sources)
+    key = (
+        "backlog",
+        query.start,
+        query.end,
+        query.every,
+        query.tz,
+        query.by,
+        tuple(query.sources or ()),
+    )
     rows = shared(key, lambda: _backlog_rows(conn, query))
     # Difference array over bucket ends: +1 from the first end the ticket is open (and aged) at,
     # -1 from the first end it is solved by.

@@ -187,3 +187,13 @@ def test_channel_share_by_source(wh: Wh) -> None:
         ("other", "email"): pytest.approx(1 / 3),
         ("other", "web"): pytest.approx(2 / 3),
     }
+
+
+def test_backlog_of_some_sources_given_as_a_list(wh: Wh) -> None:
+    """The CLI gives --source as a list; the backlog's shared rows are keyed by it (a list
+    there used to be an unhashable key)."""
+    wh.add("tickets", {"id": "t1", "created_at": MON, "status": "open"})
+    wh.add("tickets", {"id": "t1", "created_at": MON, "status": "open"}, source="other")
+    values = wh.kpi("ticket_backlog", START, END, sources=["zd"])
+    assert [v.value for v in values] == [1.0] * 7  # one open ticket at each day's end
+    assert [v.value for v in wh.kpi("ticket_backlog", START, END)] == [2.0] * 7
