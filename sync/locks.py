@@ -53,10 +53,12 @@ LEASE = timedelta(seconds=60)
 class LockHeld(DeskpulseError):
     """Another live process holds the lock; `str()` says who, since when, and what to do."""
 
-    def __init__(self, source: str, pid: int, host: str, since: datetime) -> None:
+    def __init__(
+        self, source: str, pid: int, host: str, since: datetime, subject: str | None = None
+    ) -> None:
         self.source, self.pid, self.host, self.since = source, pid, host, since
         super().__init__(
-            f"source {source} is being synced by another deskpulse process "
+            f"{subject or f'source {source} is being synced'} by another deskpulse process "
             f"(pid {pid} on host {host} since {since:%Y-%m-%d %H:%M:%S} UTC); "
             "try again when it ends"
         )
@@ -141,8 +143,11 @@ class SourceLock:
             log.warning("%s: could not release the sync lock: %s", self.source, exc)
 
 
-def acquire(warehouse: Warehouse, source: str, *, lease: timedelta = LEASE) -> SourceLock:
-    """Take the lock of `source`, or raise LockHeld naming the live holder."""
+def acquire(
+    warehouse: Warehouse, source: str, *, lease: timedelta = LEASE, subject: str | None = None
+) -> SourceLock:
+    """Take the lock of `source`, or raise LockHeld naming the live holder; `subject` begins
+    its message (default "source NAME is being synced"; e.g. the daemon's own words)."""
     locks = table(SourceLockRow.__tablename__)
     owner = uuid.uuid4().hex
     node = this_node()
@@ -170,7 +175,7 @@ def acquire(warehouse: Warehouse, source: str, *, lease: timedelta = LEASE) -> S
             _now() - holder.heartbeat_at > lease
         )
         if not dead:
-            raise LockHeld(source, holder.pid, holder.host, holder.acquired_at)
+            raise LockHeld(source, holder.pid, holder.host, holder.acquired_at, subject)
         log.info("%s: taking over the stale lock of pid %s on %s", source, holder.pid, holder.host)
         # Compare-and-delete: if the holder beat meanwhile, or another process took over
         # first, nothing is deleted and the insert above decides again.
@@ -187,14 +192,14 @@ def acquire(warehouse: Warehouse, source: str, *, lease: timedelta = LEASE) -> S
 
 @contextmanager
 def source_lock(
-    warehouse: Warehouse, source: str, *, lease: timedelta = LEASE
+    warehouse: Warehouse, source: str, *, lease: timedelta = LEASE, subject: str | None = None
 ) -> Iterator[SourceLock | None]:
     """Hold the lock of `source` for the block (None for an in-memory SQLite warehouse, which no
     other process can see)."""
     if warehouse.in_memory:
         yield None
         return
-    lock = acquire(warehouse, source, lease=lease)
+    lock = acquire(warehouse, source, lease=lease, subject=subject)
     try:
         yield lock
     finally:

@@ -69,6 +69,15 @@ def test_a_second_process_is_told_who_holds_the_source(warehouse: Warehouse) -> 
         assert lock is not None
 
 
+def test_the_message_can_say_what_is_held(warehouse: Warehouse) -> None:
+    """The daemon locks a name of its own and says what it is."""
+    with holder(warehouse, "daemon") as other, pytest.raises(LockHeld) as caught:
+        source_lock(warehouse, "daemon", subject="this warehouse has a daemon run").__enter__()
+    assert str(caught.value).startswith(
+        f"this warehouse has a daemon run by another deskpulse process (pid {other.pid} "
+    )
+
+
 def test_other_sources_are_not_held(warehouse: Warehouse) -> None:
     with holder(warehouse, "zendesk"), source_lock(warehouse, "zendesk-eu") as lock:
         assert lock is not None

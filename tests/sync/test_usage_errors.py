@@ -91,7 +91,8 @@ def test_kpi_refuses_too_many_buckets_before_making_them() -> None:
     )
 
 
-def test_the_bucket_limit_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_bucket_limit_is_a_setting(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    Warehouse(f"sqlite:///{env / 'w.db'}").ensure_schema()  # an empty warehouse
     monkeypatch.setenv("DESKPULSE_KPI_MAX_BUCKETS", "20")
     args = ["kpi", "--from", "2026-01-01", "--to", "2026-02-01", "--format", "json"]
     # The backlog is a daily series even without --every: 31 days.
