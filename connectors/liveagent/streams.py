@@ -189,6 +189,20 @@ class _Stream:
     def normalise(self, record: Any) -> Iterable[Row]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _changed_since(
+        self, endpoint: str, field: str, per_page: int | None = None
+    ) -> ChangedSince:
+        """A reader of `endpoint` by the date `field`, from the cursor less the overlap."""
+        return ChangedSince(
+            self.ctx.client,
+            ENDPOINTS[endpoint].path,
+            field,
+            tz=self.ctx.tz,
+            per_page=per_page or self.ctx.page_size,
+            start=self.ctx.start,
+            overlap=self.ctx.overlap,
+        )
+
 
 class AgentsStream(_Stream):
     """`GET /agents` -> `agents` (a small full read every run; it also fills the directory)."""
@@ -209,15 +223,7 @@ class ContactsStream(_Stream):
     name = "contacts"
 
     def pages(self, cursor: Cursor | None) -> Iterator[Page]:
-        reader = ChangedSince(
-            self.ctx.client,
-            ENDPOINTS["contacts"].path,
-            "date_changed",
-            tz=self.ctx.tz,
-            per_page=self.ctx.page_size,
-            start=self.ctx.start,
-            overlap=self.ctx.overlap,
-        )
+        reader = self._changed_since("contacts", "date_changed")
         for found, after in reader.pages(cursor):
             yield Page(found, cursor=after)
 
@@ -241,15 +247,7 @@ class TicketsStream(_Stream):
     def pages(self, cursor: Cursor | None) -> Iterator[Page]:
         directory = self.ctx.directory
         directory.ensure()
-        reader = ChangedSince(
-            self.ctx.client,
-            ENDPOINTS["tickets"].path,
-            "date_changed",
-            tz=self.ctx.tz,
-            per_page=self.ctx.ticket_page,
-            start=self.ctx.start,
-            overlap=self.ctx.overlap,
-        )
+        reader = self._changed_since("tickets", "date_changed", self.ctx.ticket_page)
         for found, after in reader.pages(cursor):
             parts: list[Any] = []
             for ticket in found:
@@ -380,15 +378,7 @@ class ChatsStream(_Stream):
     name = "chats"
 
     def pages(self, cursor: Cursor | None) -> Iterator[Page]:
-        reader = ChangedSince(
-            self.ctx.client,
-            ENDPOINTS["chats"].path,
-            "date_created",
-            tz=self.ctx.tz,
-            per_page=self.ctx.page_size,
-            start=self.ctx.start,
-            overlap=self.ctx.overlap,
-        )
+        reader = self._changed_since("chats", "date_created")
         for found, after in reader.pages(cursor):
             yield Page(found, cursor=after)
 
