@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from deskpulse.sandbox.limits import Usage
-from deskpulse.sandbox.wire import Request, Response
+from deskpulse.sandbox.wire import ApiError, Request, Response
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,24 @@ def match_route(routes: Sequence[Route], method: str, path: str) -> Match:
                 return r, m.groupdict(), True
             known = True
     return None, {}, known
+
+
+def dispatch(
+    dialect: object,
+    req: Request,
+    route: Route,
+    params: dict[str, str],
+    answer: Callable[[int, Any], Response] = Response.json,
+) -> Response:
+    """A `handle()` for dialects whose handlers are methods `h_<handler>(req, params)`: the
+    handler's answer, or `answer(status, payload)` for the ApiError it raises."""
+    handler: Callable[[Request, dict[str, str]], Response] = getattr(
+        dialect, "h_" + route.handler_name
+    )
+    try:
+        return handler(req, params)
+    except ApiError as e:
+        return answer(e.status, e.payload)
 
 
 class WriteRecorder(Protocol):

@@ -51,7 +51,7 @@ from typing import Any
 import orjson
 
 from deskpulse.sandbox.data import Account, ts_iso
-from deskpulse.sandbox.dialect import Match, Route, match_route, route
+from deskpulse.sandbox.dialect import Match, Route, dispatch, match_route, route
 from deskpulse.sandbox.klaviyo.shop import METRICS, Event, Profile, Shop
 from deskpulse.sandbox.limits import Usage
 from deskpulse.sandbox.wire import ApiError, Request, Response
@@ -278,13 +278,7 @@ class KlaviyoDialect:
         )
 
     def handle(self, req: Request, route: Route, params: dict[str, str]) -> Response:
-        handler: Callable[[Request, dict[str, str]], Response] = getattr(
-            self, "h_" + route.handler_name
-        )
-        try:
-            return handler(req, params)
-        except ApiError as e:
-            return _json(e.status, e.payload)
+        return dispatch(self, req, route, params, _json)
 
     def env(self, *, oauth: bool = False, limited: bool = True) -> dict[str, str]:
         env = {"KLAVIYO_BASE_URL": self.base_url, "KLAVIYO_API_KEY": self.api_key}

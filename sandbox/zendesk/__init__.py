@@ -232,12 +232,11 @@ MAX_SPAN (12 days) of tickets' records (~10 MB at 100,000 tickets a year, ~10x a
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
 
 from deskpulse.sandbox.data import Account
-from deskpulse.sandbox.dialect import Match, Route, match_route, route
+from deskpulse.sandbox.dialect import Match, Route, dispatch, match_route, route
 from deskpulse.sandbox.limits import Usage
-from deskpulse.sandbox.wire import ApiError, Request, Response
+from deskpulse.sandbox.wire import Request, Response
 from deskpulse.sandbox.zendesk import limits
 from deskpulse.sandbox.zendesk.catalog import Catalog
 from deskpulse.sandbox.zendesk.exports import Exports
@@ -500,13 +499,7 @@ class ZendeskDialect(Exports, Lists, History, Catalog, Search, Writes):
         return self.error(429, limits.too_many_message(usage))
 
     def handle(self, req: Request, route: Route, params: dict[str, str]) -> Response:
-        handler: Callable[[Request, dict[str, str]], Response] = getattr(
-            self, "h_" + route.handler_name
-        )
-        try:
-            return handler(req, params)
-        except ApiError as e:
-            return Response.json(e.status, e.payload)
+        return dispatch(self, req, route, params)
 
     def env(self, *, oauth: bool = False, limited: bool = True) -> dict[str, str]:
         """ZENDESK_* settings. `oauth=True` adds ZENDESK_OAUTH_TOKEN: the Chat API accepts OAuth
