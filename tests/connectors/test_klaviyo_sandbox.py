@@ -220,15 +220,12 @@ def test_killed_sync_with_small_pages_restarted_ends_identical(
 ) -> None:
     # Small pages put page boundaries inside the same-second blocks (bulk-imported orders).
     from deskpulse.connectors.klaviyo import streams
-    from tests.connectors.test_zendesk_sandbox import _KillAfter, _Killed, dump
+    from tests.connectors.sandbox_runs import dump, killed_then_resumed
 
     monkeypatch.setattr(streams, "EVENT_PAGE", 7)
     monkeypatch.setattr(streams, "PROFILE_PAGE", 9)
     clean = Warehouse(f"sqlite:///{tmp_path / 'clean.db'}")
     assert engine.run_sync(clean, make_connector(sandbox, streams=["orders"])).status == "ok"
     killed = Warehouse(f"sqlite:///{tmp_path / 'killed.db'}")
-    with pytest.raises(_Killed):
-        connector: Any = make_connector(sandbox, streams=["orders"])
-        engine.run_sync(killed, _KillAfter(connector, pages))
-    assert engine.run_sync(killed, make_connector(sandbox, streams=["orders"])).status == "ok"
+    killed_then_resumed(killed, lambda: make_connector(sandbox, streams=["orders"]), pages)
     assert dump(killed)["orders"] == dump(clean)["orders"]

@@ -28,7 +28,7 @@ from deskpulse.sandbox.data import CHILD_BASE
 from deskpulse.sandbox.limits import Faults
 from deskpulse.sandbox.server import Host, SandboxServer
 from deskpulse.sync import engine
-from tests.connectors.test_zendesk_sandbox import _KillAfter, _Killed, dump, ids, new_warehouse
+from tests.connectors.sandbox_runs import dump, ids, killed_then_resumed, new_warehouse
 
 SEED = 11
 TICKETS = 200
@@ -144,12 +144,8 @@ def test_second_sync_without_changes_reads_little_and_writes_nothing(sandbox, cl
 def test_killed_sync_restarted_ends_identical(sandbox, clean_run, tmp_path, pages):
     _, _, clean = clean_run
     warehouse = new_warehouse(tmp_path, f"killed{pages}")
-    with pytest.raises(_Killed):
-        engine.run_sync(warehouse, _KillAfter(make_connector(sandbox), pages))  # type: ignore[arg-type]
-    partial = dump(warehouse)
+    partial = killed_then_resumed(warehouse, lambda: make_connector(sandbox), pages)
     assert sum(map(len, partial.values())) < sum(map(len, clean.values()))
-    report = engine.run_sync(warehouse, make_connector(sandbox))
-    assert report.status == "ok", report.message
     assert dump(warehouse) == clean
 
 

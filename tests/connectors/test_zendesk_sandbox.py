@@ -13,17 +13,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
-from deskpulse.connectors.base import Cursor, Page, RequestStats, Stream
 from deskpulse.connectors.zendesk import ZendeskConfig, ZendeskConnector
 from deskpulse.kpi_core.models import WAREHOUSE_MODELS
+from tests.connectors.sandbox_runs import dump, ids, killed_then_resumed, new_warehouse
 
 server = pytest.importorskip("deskpulse.sandbox.server")
 data = pytest.importorskip("deskpulse.sandbox.data")
 limits = pytest.importorskip("deskpulse.sandbox.limits")
 engine = pytest.importorskip("deskpulse.sync.engine")
-warehouse_mod = pytest.importorskip("deskpulse.sync.warehouse")
 
 SEED = 11
 TICKETS = 600
@@ -51,25 +49,6 @@ def make_connector(sb: Any, **options: Any) -> ZendeskConnector:
     )
     options.setdefault("rate_limits", None)
     return ZendeskConnector("zendesk", config, sleep=lambda seconds: None, **options)
-
-
-def new_warehouse(tmp_path: Any, name: str) -> Any:
-    return warehouse_mod.Warehouse(f"sqlite:///{tmp_path / name}.db")
-
-
-def dump(warehouse: Any) -> dict[str, list[dict[str, Any]]]:
-    """Every warehouse table's rows, ordered by key: what the KPIs will see."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    with warehouse.connect() as connection:
-        for name in WAREHOUSE_MODELS:
-            table = warehouse_mod.table(name)
-            rows = connection.execute(select(table).order_by(table.c.source, table.c.id))
-            out[name] = [dict(row._mapping) for row in rows]
-    return out
-
-
-def ids(rows: list[dict[str, Any]]) -> set[str]:
-    return {row["id"] for row in rows}
 
 
 def expected_ids(account: Any) -> dict[str, set[str]]:
@@ -159,55 +138,12 @@ def test_second_sync_without_changes_is_one_request_per_stream_and_writes_nothin
     assert dump(warehouse) == before
 
 
-class _Killed(BaseException):
-    """Stands for SIGKILL: not an Exception, so nothing in the engine catches it."""
-
-
-class _KillAfter:
-    """Wraps a connector; the run dies after `pages` pages were committed."""
-
-    def __init__(self, inner: ZendeskConnector, pages: int) -> None:
-        self.inner = inner
-        self.vendor = inner.vendor
-        self.source = inner.source
-        self.capabilities = inner.capabilities
-        self.stats: RequestStats = inner.stats
-        self.left = pages
-
-    def streams(self) -> list[Stream]:
-        return [_KillStream(self, stream) for stream in self.inner.streams()]
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-class _KillStream:
-    def __init__(self, owner: _KillAfter, inner: Stream) -> None:
-        self.owner = owner
-        self.inner = inner
-        self.name = inner.name
-
-    def pages(self, cursor: Cursor | None) -> Iterator[Page]:
-        for page in self.inner.pages(cursor):
-            yield page  # the engine commits it before asking for the next one
-            self.owner.left -= 1
-            if self.owner.left <= 0:
-                raise _Killed
-
-    def normalise(self, record: Any) -> Any:
-        return self.inner.normalise(record)
-
-
 @pytest.mark.parametrize("pages", [2, 5, 11])
 def test_killed_sync_restarted_ends_identical(sandbox, clean_run, tmp_path, pages):
     _, _, clean = clean_run
     warehouse = new_warehouse(tmp_path, f"killed{pages}")
-    with pytest.raises(_Killed):
-        engine.run_sync(warehouse, _KillAfter(make_connector(sandbox), pages))
-    partial = dump(warehouse)
+    partial = killed_then_resumed(warehouse, lambda: make_connector(sandbox), pages)
     assert sum(map(len, partial.values())) < sum(map(len, clean.values()))
-    report = engine.run_sync(warehouse, make_connector(sandbox))
-    assert report.status == "ok", report.message
     assert dump(warehouse) == clean
 
 

@@ -1,0 +1,86 @@
+"""What the sandbox sync tests of every vendor share: a warehouse per test, its dump, and a
+sync killed after some committed pages (SIGKILL's stand-in) then run again to its end."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from deskpulse.connectors.base import Connector, Cursor, Page, RequestStats, Stream
+from deskpulse.kpi_core.models import WAREHOUSE_MODELS
+from deskpulse.sync import engine
+from deskpulse.sync.warehouse import Warehouse, table
+
+
+def new_warehouse(tmp_path: Any, name: str) -> Warehouse:
+    return Warehouse(f"sqlite:///{tmp_path / name}.db")
+
+
+def dump(warehouse: Any) -> dict[str, list[dict[str, Any]]]:
+    """Every warehouse table's rows, ordered by key: what the KPIs will see."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    with warehouse.connect() as connection:
+        for name in WAREHOUSE_MODELS:
+            t = table(name)
+            rows = connection.execute(select(t).order_by(t.c.source, t.c.id))
+            out[name] = [dict(row._mapping) for row in rows]
+    return out
+
+
+def ids(rows: list[dict[str, Any]]) -> set[str]:
+    return {row["id"] for row in rows}
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: not an Exception, so nothing in the engine catches it."""
+
+
+class KillAfter:
+    """Wraps a connector; the run dies after `pages` pages were committed."""
+
+    def __init__(self, inner: Any, pages: int) -> None:
+        self.inner = inner
+        self.vendor = inner.vendor
+        self.source = inner.source
+        self.capabilities = inner.capabilities
+        self.stats: RequestStats = inner.stats
+        self.left = pages
+
+    def streams(self) -> list[Stream]:
+        return [_KillStream(self, stream) for stream in self.inner.streams()]
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _KillStream:
+    def __init__(self, owner: KillAfter, inner: Stream) -> None:
+        self.owner = owner
+        self.inner = inner
+        self.name = inner.name
+
+    def pages(self, cursor: Cursor | None) -> Iterator[Page]:
+        for page in self.inner.pages(cursor):
+            yield page  # the engine commits it before asking for the next one
+            self.owner.left -= 1
+            if self.owner.left <= 0:
+                raise Killed
+
+    def normalise(self, record: Any) -> Any:
+        return self.inner.normalise(record)
+
+
+def killed_then_resumed(
+    warehouse: Warehouse, make_connector: Callable[[], Connector | Any], pages: int
+) -> dict[str, list[dict[str, Any]]]:
+    """Sync into `warehouse` until `pages` pages are committed and kill it, then sync again to
+    the end (that run must succeed). Returns the dump the killed run left."""
+    with pytest.raises(Killed):
+        engine.run_sync(warehouse, KillAfter(make_connector(), pages))
+    partial = dump(warehouse)
+    report = engine.run_sync(warehouse, make_connector())
+    assert report.status == "ok", report.message
+    return partial
