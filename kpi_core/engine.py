@@ -59,9 +59,19 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import threading
 import time as _time
-from collections.abc import Callable, Hashable, Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import (
+    Callable,
+    Hashable,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+    Sequence,
+)
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
@@ -163,9 +173,10 @@ def compute(
     parts = _partition(run, workers)
     if len(parts) == 1:  # e.g. metrics that all share one load: nothing to spread
         return _compute_here(conn, run, query, config, timings)
-    context = multiprocessing.get_context(
-        "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    )
+    # Fork only a process with no other threads: a fork copies the locks other threads hold
+    # (the daemon's scheduler, its HTTP server, logging) and the child could wait on them forever.
+    forkable = "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+    context = multiprocessing.get_context("fork" if forkable else "spawn")
     with ProcessPoolExecutor(max_workers=len(parts) - 1, mp_context=context) as pool:
         futures = [
             pool.submit(_compute_elsewhere, url, [m.id for m in part], _for_part(query, part))
@@ -196,27 +207,48 @@ def _compute_here(
         tuple(query.targets) if query.targets is not None else tuple(config.targets)
     )
     token = _SHARED.set({})
-    # Pause the cyclic garbage collector: a year of per-ticket facts is a million live objects
-    # that every full collection would walk again (seconds each time), and the metric code makes
-    # no reference cycles for it to find. Reference counting still frees everything as usual.
-    collecting = gc.isenabled()
-    gc.disable()
     try:
-        out: list[KpiValue] = []
-        for m in run:
-            began = _time.perf_counter()
-            q = replace(query, params=resolve_params(m, query, config))
-            values = list(m.compute(conn, q, m))
-            for v in values:
-                _attach_target(v, targets)
-            out.extend(values)
-            if timings is not None:
-                timings[m.id] = timings.get(m.id, 0.0) + _time.perf_counter() - began
-        return out
+        with _gc_paused():
+            out: list[KpiValue] = []
+            for m in run:
+                began = _time.perf_counter()
+                q = replace(query, params=resolve_params(m, query, config))
+                values = list(m.compute(conn, q, m))
+                for v in values:
+                    _attach_target(v, targets)
+                out.extend(values)
+                if timings is not None:
+                    timings[m.id] = timings.get(m.id, 0.0) + _time.perf_counter() - began
+            return out
     finally:
         _SHARED.reset(token)
-        if collecting:
-            gc.enable()
+
+
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+_gc_was_enabled = False
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while metrics run: a year of per-ticket facts is a
+    million live objects that every full collection would walk again (seconds each time), and
+    the metric code makes no reference cycles for it to find; reference counting still frees
+    everything as usual. The switch is process-wide, so computations in several threads (the
+    daemon's jobs) share one pause: the last to finish restores what the first found."""
+    global _gc_pausers, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pausers == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pausers += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 def _shareable_url(conn: Connection) -> str | None:

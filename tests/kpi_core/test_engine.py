@@ -249,3 +249,65 @@ def test_workers_give_the_same_rows_as_one_process(tmp_path: Path) -> None:
     assert set(timings) == {v.metric for v in serial}
     frt = next(v for v in fanned if v.metric == "first_response_time")
     assert (frt.value, frt.n) == (20.0, 1)
+
+
+def test_gc_pause_is_shared_by_computations_in_several_threads() -> None:
+    """The daemon's jobs compute in threads: the collector stays paused until the last one ends,
+    and comes back as it was found."""
+    import gc
+
+    from deskpulse.kpi_core.engine import _gc_paused
+
+    assert gc.isenabled()
+    first, second = _gc_paused(), _gc_paused()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert not gc.isenabled()  # the second computation still runs
+    second.__exit__(None, None, None)
+    assert gc.isenabled()
+    gc.disable()  # a caller that had it off keeps it off
+    try:
+        with _gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_workers_are_not_forked_from_a_process_with_other_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import multiprocessing
+    import threading
+
+    from sqlalchemy import create_engine
+    from sqlmodel import SQLModel
+
+    methods: list[str | None] = []
+    original = multiprocessing.get_context
+
+    def spy(method: str | None = None) -> Any:
+        methods.append(method)
+        return original(method)
+
+    monkeypatch.setattr(multiprocessing, "get_context", spy)
+    db = create_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    SQLModel.metadata.create_all(db)
+    asked = ["request_volume", "first_response_time"]
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)  # e.g. the daemon's scheduler
+    other.start()
+    try:
+        with db.connect() as conn:
+            threaded = compute(conn, asked, MARCH, workers=2)
+    finally:
+        release.set()
+        other.join()
+    single = threading.active_count() == 1  # unless another test left a thread running
+    with db.connect() as conn:
+        alone = compute(conn, asked, MARCH, workers=2)
+    db.dispose()
+    assert [v.to_dict() for v in threaded] == [v.to_dict() for v in alone]
+    fork = "fork" in multiprocessing.get_all_start_methods() and single
+    assert methods == ["spawn", "fork" if fork else "spawn"]
