@@ -5,7 +5,8 @@
     └── ConnectorError
         ├── FatalError             stop this connector, say why (other connectors go on)
         │   ├── AuthError          401: API key missing, wrong or revoked
-        │   └── UnreachableError   host unknown or refusing after every retry
+        │   ├── UnreachableError   host unknown or refusing after every retry
+        │   └── NotTheApi          the host answers with a web page, not the vendor's API
         ├── StreamUnavailable      403/404 on a stream the account's plan or role forbids: skip it
         ├── StreamError            this stream stops here; its cursor stays at the last commit
         │   ├── PaginationLoopError  the vendor repeated a page token or cursor
@@ -42,6 +43,11 @@ class AuthError(FatalError):
 
 class UnreachableError(FatalError):
     pass
+
+
+class NotTheApi(FatalError):
+    """A 2xx answer that is a web page (a company site, a login or parking page): the base URL
+    points at the wrong host or path. Not retried: every retry would get the same page."""
 
 
 class StreamUnavailable(ConnectorError):

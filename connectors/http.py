@@ -50,6 +50,7 @@ from deskpulse.connectors.errors import (
     AuthError,
     BadResponse,
     ConnectorError,
+    NotTheApi,
     PaginationLoopError,
     RetriesExhausted,
     StreamUnavailable,
@@ -548,6 +549,11 @@ class HttpClient:
             raise RejectedRequest(status, f"{self.vendor}: HTTP {status} on {method} {where}")
         if status >= 300:
             raise BadResponse(f"{self.vendor}: unexpected redirect ({status}) from {where}")
+        if _web_page(response.headers, content):
+            raise NotTheApi(
+                f"{self.vendor}: {where} answered a web page (text/html), not the API: "
+                f"{self.url_hint}"
+            )
         if status == 204 or not content:
             if method == "GET":
                 raise _RetryableBody("empty body")
@@ -580,6 +586,12 @@ class HttpClient:
         return RetriesExhausted(
             f"{self.vendor}: {exc.reason} from {where} after {attempts} attempts; giving up"
         )
+
+
+def _web_page(headers: httpx.Headers, content: bytes) -> bool:
+    """An HTML page rather than JSON: said so by its type and by its first byte (some APIs label
+    their JSON text/html; a truncated JSON body is no page)."""
+    return "html" in headers.get("Content-Type", "").lower() and content.lstrip()[:1] == b"<"
 
 
 # --------------------------------------------------------------------------------------------

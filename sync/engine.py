@@ -367,8 +367,7 @@ class _Runner:
         keep_going = True
         if isinstance(error, StreamUnavailable):
             report.status, report.error = "skipped", str(error)
-            self._unavailable[name] = error
-            log.warning("%s: stream %s skipped: %s", self.source, name, error)
+            self._unavailable[name] = error  # warned of in finish(), in the streams' order
         elif isinstance(error, FatalError):
             report.status, report.error = "failed", str(error)
             self.report.message = str(error)
@@ -404,8 +403,12 @@ class _Runner:
     def finish(self) -> RunReport:
         report = self.report
         report.ended_at = now()
-        if report.message is None:
-            report.message = self._nowhere()
+        nowhere = self._nowhere() if report.message is None else None
+        if nowhere is not None:  # one line says it all, not a warning per stream
+            report.message = nowhere
+        else:
+            for name in (n for n in self._order if n in self._unavailable):
+                log.warning("%s: stream %s skipped: %s", self.source, name, self._unavailable[name])
         failed = [s for s in report.streams if s.status == "failed"]
         if report.message is not None:
             report.status = "failed"

@@ -11,6 +11,7 @@ import respx
 from deskpulse.connectors.errors import (
     AuthError,
     BadResponse,
+    NotTheApi,
     PaginationLoopError,
     RetriesExhausted,
     StreamUnavailable,
@@ -337,3 +338,25 @@ def test_limiter_with_an_injected_sleep_does_not_spin_on_the_real_clock():
     limiter.block("default", 30.0)
     assert limiter.acquire() == pytest.approx(30.0, abs=1.0)
     assert len(slept) == 1
+
+
+def test_a_web_page_is_not_retried_and_json_labelled_html_is_still_read(
+    router: respx.Router,
+) -> None:
+    page = router.get("/api/v2/users").mock(
+        return_value=httpx.Response(
+            200,
+            content=b"\n<!DOCTYPE html><title>Sign in</title>",
+            headers={"Content-Type": "text/html"},
+        )
+    )
+    client, _ = make_client(router)
+    with pytest.raises(NotTheApi, match=r"/api/v2/users answered a web page \(text/html\)"):
+        client.get_json("/api/v2/users")
+    assert page.call_count == 1
+    router.get("/api/v2/groups").mock(
+        return_value=httpx.Response(
+            200, content=b'{"groups": []}', headers={"Content-Type": "text/html; charset=utf-8"}
+        )
+    )
+    assert client.get_json("/api/v2/groups") == {"groups": []}

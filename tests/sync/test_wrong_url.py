@@ -4,6 +4,7 @@ and it fails in seconds (issue 8 item 9)."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import time
@@ -45,10 +46,11 @@ def test_a_base_url_answering_404_everywhere_is_a_failed_run(
         result = runner.invoke(app, ["sync"])
         base = sandbox.base_url
     assert result.exit_code == 1
-    assert result.stderr.splitlines()[-1] == (
+    # One line, not a warning per stream before it.
+    assert result.stderr.splitlines() == [
         f"error: zendesk: every stream answered 404 (e.g. at "
         f"{base}/wrong/api/v2/incremental/users/cursor): check ZENDESK_BASE_URL"
-    )
+    ]
     status = json.loads(runner.invoke(app, ["status", "--format", "json"]).stdout)
     assert status["sources"][0]["last_run"]["status"] == "failed"
 
@@ -65,14 +67,17 @@ def test_403_everywhere_says_to_check_the_url_and_the_role() -> None:
     )
 
 
-def test_one_stream_the_plan_forbids_is_still_skipped() -> None:
+def test_one_stream_the_plan_forbids_is_still_skipped(caplog: pytest.LogCaptureFixture) -> None:
     router = respx.Router(base_url=BASE, assert_all_called=False)
     router.get("/api/v2/business_hours/schedules").mock(
         return_value=httpx.Response(200, json={"schedules": []})
     )
     router.route().mock(return_value=httpx.Response(404))
-    report = run_sync(Warehouse("sqlite://"), make_connector(router, oauth_token="t"))
+    with caplog.at_level(logging.WARNING):
+        report = run_sync(Warehouse("sqlite://"), make_connector(router, oauth_token="t"))
     assert report.status == "ok"
+    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(skipped) == len(report.streams) - 1  # each skipped stream is still said
     assert {s.name: s.status for s in report.streams}["schedules"] == "ok"
     assert {s.status for s in report.streams if s.name != "schedules"} == {"skipped"}
 
@@ -96,3 +101,48 @@ def test_a_refused_port_fails_the_run_within_seconds(monkeypatch: pytest.MonkeyP
     assert len(sleeps) <= 2 * PARALLEL_STREAMS
     assert max(sleeps) <= 2.0
     assert elapsed < 10  # no real sleeping: the waits above went to the fake sleep
+
+
+def test_a_url_answering_a_web_page_fails_at_once_with_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ZENDESK_BASE_URL pointing at the company's web site (200, text/html, everywhere): every
+    retry would get the same page, so the first one ends the run, with what to check."""
+    import re
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    hits: list[str] = []
+
+    class Site(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            page = b"<!doctype html><html><body>Welcome to Acme</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    site = ThreadingHTTPServer(("127.0.0.1", 0), Site)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{site.server_address[1]}"
+        monkeypatch.setenv("ZENDESK_BASE_URL", base)
+        monkeypatch.setenv("ZENDESK_OAUTH_TOKEN", "t")
+        result = runner.invoke(app, ["sync"])
+    finally:
+        site.shutdown()
+        site.server_close()
+    assert result.exit_code == 1
+    last = result.stderr.splitlines()[-1]
+    assert re.fullmatch(
+        rf"error: zendesk: {re.escape(base)}/api/v2/\S+ answered a web page \(text/html\), "
+        r"not the API: check ZENDESK_BASE_URL",
+        last,
+    ), last
+    assert "Traceback" not in result.stderr
+    assert len(hits) <= PARALLEL_STREAMS  # one request per stream in flight, none retried
