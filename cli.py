@@ -118,6 +118,8 @@ def _setup(level: str | None = None, env_file: Path | None = None) -> Any:
         handlers=[handler],
         force=True,
     )
+    if logging.getLogger().level > logging.DEBUG:  # alembic's per-migration chatter
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     return settings
 
 

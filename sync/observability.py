@@ -21,6 +21,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from deskpulse.connectors.errors import ConfigError
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -110,7 +112,14 @@ class StatusServer:
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        self._server = _Server((host, port), metrics, health)
+        try:
+            self._server = _Server((host, port), metrics, health)
+        except OSError as exc:  # in use, not an address of this machine, a privileged port
+            raise ConfigError(
+                f"cannot serve /metrics and /healthz on {host}:{port}: "
+                f"{exc.strerror or exc}: set DESKPULSE_METRICS_PORT to a free port "
+                "(0 serves none) or DESKPULSE_METRICS_HOST to an address of this machine"
+            ) from None
         self.host, self.port = (
             str(self._server.server_address[0]),
             int(self._server.server_address[1]),
