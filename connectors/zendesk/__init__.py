@@ -101,7 +101,7 @@ from deskpulse.connectors.base import (
 )
 from deskpulse.connectors.errors import ConfigError
 from deskpulse.connectors.http import HttpClient, RateLimiter
-from deskpulse.connectors.zendesk.config import Secret, ZendeskConfig
+from deskpulse.connectors.zendesk.config import ZendeskConfig
 from deskpulse.connectors.zendesk.limits import read_limits
 from deskpulse.connectors.zendesk.settings import (
     DEFAULT_RATE_LIMITS,
@@ -140,8 +140,8 @@ class ZendeskConnector:
         config = ZendeskConfig(
             subdomain=settings.subdomain,
             email=settings.email,
-            api_token=settings.api_token,  # type: ignore[arg-type]
-            oauth_token=settings.oauth_token,  # type: ignore[arg-type]
+            api_token=settings.api_token,
+            oauth_token=settings.oauth_token,
             base_url=settings.base_url,
             prefix=options.env_prefix,
         )
@@ -253,7 +253,6 @@ class ZendeskConnector:
 __all__ = [
     "DEFAULT_RATE_LIMITS",
     "STREAM_NAMES",
-    "Secret",
     "ZendeskConfig",
     "ZendeskConnector",
     "ZendeskSettings",

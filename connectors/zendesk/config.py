@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import httpx
+from pydantic import SecretStr
 
 from deskpulse.connectors.errors import ConfigError
 
@@ -15,51 +16,18 @@ class _HasSecret(Protocol):
     def get_secret_value(self) -> str: ...
 
 
-class Secret:
-    """A string that shows as `**********` in repr, str and f-strings (like pydantic's SecretStr).
-
-    Only the HTTP auth reads `get_secret_value()`.
-    """
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def get_secret_value(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-    def __str__(self) -> str:
-        return "**********"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-
-def _secret(value: str | _HasSecret | None) -> Secret | None:
+def _secret(value: str | _HasSecret | None) -> SecretStr | None:
+    """A token as pydantic's SecretStr (`**********` in repr, str and f-strings); empty is none."""
     if value is None:
         return None
-    if isinstance(value, Secret):
-        return value
-    if isinstance(value, str):
-        return Secret(value) if value else None
-    text = value.get_secret_value()  # pydantic SecretStr and friends
-    return Secret(text) if text else None
+    text = value if isinstance(value, str) else value.get_secret_value()
+    return SecretStr(text) if text else None
 
 
 class BearerAuth(httpx.Auth):
     """OAuth access token as `Authorization: Bearer ...`."""
 
-    def __init__(self, token: Secret) -> None:
+    def __init__(self, token: SecretStr) -> None:
         self._token = token
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
@@ -76,14 +44,14 @@ class ZendeskConfig:
 
     `base_url` (ZENDESK_BASE_URL) overrides `https://{subdomain}.zendesk.com`, e.g. for the sandbox.
     Auth is an API token for `email` (Basic `{email}/token:{api_token}`) or an OAuth access token
-    (Bearer), which wins when both are given. Tokens may be `str`, `Secret` or pydantic `SecretStr`;
-    they are stored as `Secret` and never appear in repr, logs or error messages.
+    (Bearer), which wins when both are given. Tokens may be `str` or pydantic `SecretStr`; they
+    are stored as `SecretStr` and never appear in repr, logs or error messages.
     """
 
     subdomain: str | None = None
     email: str | None = None
-    api_token: Secret | str | None = field(default=None, repr=False)
-    oauth_token: Secret | str | None = field(default=None, repr=False)
+    api_token: SecretStr | str | None = field(default=None, repr=False)
+    oauth_token: SecretStr | str | None = field(default=None, repr=False)
     base_url: str | None = None
     # Names the variables in messages: "ZENDESK_" for source `zendesk`, "ZENDESK_EU_" for another.
     prefix: str = "ZENDESK_"
