@@ -629,6 +629,28 @@ class Paginator:
             self._seen.add(token)
 
 
+def base_url_problem(value: str) -> str | None:
+    """What is wrong with a base URL setting, or None: an http(s) URL of a host that can exist,
+    with no user or password in it (URLs are shown in messages; secrets have their own settings)."""
+    text = value.strip()
+    if not text.lower().startswith(("http://", "https://")):
+        return "must start with http:// or https://"
+    try:
+        url = httpx.URL(text)
+    except httpx.InvalidURL as exc:
+        return f"is not a valid URL ({exc})"
+    host = url.raw_host.decode("ascii", "replace")
+    if not host or not all(c.isascii() and (c.isalnum() or c in ".-:") for c in host):
+        return f"has no valid host name in {text!r}"
+    if url.port is not None and not 0 < url.port < 65536:
+        return f"has port {url.port}, outside 1-65535"
+    if url.userinfo:
+        return (
+            "must not hold a user or password (they would show in messages): use the key settings"
+        )
+    return None
+
+
 __all__ = [
     "DEFAULT_BUCKET",
     "USER_AGENT",
@@ -638,6 +660,7 @@ __all__ = [
     "Paginator",
     "RateLimiter",
     "RejectedRequest",
+    "base_url_problem",
     "header_number",
     "ietf_limits",
     "parse_retry_after",

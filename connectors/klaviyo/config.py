@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from deskpulse.connectors.errors import ConfigError
+from deskpulse.connectors.http import base_url_problem
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +63,8 @@ class KlaviyoSettings(BaseSettings):
     @classmethod
     def _url(cls, value: str) -> str:
         value = value.strip().rstrip("/")
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
+        if problem := base_url_problem(value):
+            raise ValueError(problem)
         return value
 
     @property

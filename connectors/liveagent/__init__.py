@@ -74,7 +74,7 @@ from deskpulse.connectors.base import (
     WriteResult,
 )
 from deskpulse.connectors.errors import ConfigError
-from deskpulse.connectors.http import DEFAULT_BUCKET, HttpClient, RateLimiter
+from deskpulse.connectors.http import DEFAULT_BUCKET, HttpClient, RateLimiter, base_url_problem
 from deskpulse.connectors.liveagent.mapping import STATUS_CODES, UnknownCodes, zone
 from deskpulse.connectors.liveagent.paging import HeaderTap
 from deskpulse.connectors.liveagent.streams import (
@@ -115,8 +115,8 @@ class LiveAgentSettings(BaseSettings):
     @classmethod
     def _http_url(cls, value: str) -> str:
         value = value.strip()
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with https:// (e.g. https://acme.ladesk.com)")
+        if problem := base_url_problem(value):
+            raise ValueError(f"{problem} (e.g. https://acme.ladesk.com)")
         return value
 
     @field_validator("timezone")
@@ -198,8 +198,8 @@ class LiveAgentConnector:
         key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
         if not key.get_secret_value():
             raise ConfigError("liveagent: set LIVEAGENT_API_KEY")
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError("liveagent: LIVEAGENT_URL must start with https://")
+        if problem := base_url_problem(url):
+            raise ConfigError(f"liveagent: {hints[1]} {problem}")
         if streams is not None:
             unknown = sorted(set(streams) - set(STREAM_NAMES))
             if unknown:

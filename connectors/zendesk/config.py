@@ -10,6 +10,7 @@ import httpx
 from pydantic import SecretStr
 
 from deskpulse.connectors.errors import ConfigError
+from deskpulse.connectors.http import base_url_problem
 
 
 class _HasSecret(Protocol):
@@ -99,13 +100,7 @@ class ZendeskConfig:
         return f"check {self.prefix}BASE_URL" if self.base_url else f"check {self.prefix}SUBDOMAIN"
 
 
-def base_url_problem(value: str) -> str | None:
-    if not value.strip().lower().startswith(("http://", "https://")):
-        return "must start with http:// or https://"
-    return None
-
-
 def subdomain_problem(value: str) -> str | None:
-    if not value or not all(c.isalnum() or c == "-" for c in value):
+    if not value or not all(c.isascii() and (c.isalnum() or c == "-") for c in value):
         return "must be the subdomain alone, e.g. 'acme' for acme.zendesk.com"
     return None

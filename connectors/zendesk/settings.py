@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from deskpulse.connectors.http import DEFAULT_BUCKET
-from deskpulse.connectors.zendesk.config import base_url_problem, subdomain_problem
+from deskpulse.connectors.http import DEFAULT_BUCKET, base_url_problem
+from deskpulse.connectors.zendesk.config import subdomain_problem
 from deskpulse.connectors.zendesk.streams import CHAT, INCREMENTAL, TALK
 from deskpulse.connectors.zendesk.writeback import WRITES
 

@@ -76,6 +76,27 @@ def test_one_zendesk_source_from_its_variables(monkeypatch: pytest.MonkeyPatch) 
             "invalid setting ZENDESK_SUBDOMAIN: must be the subdomain alone, e.g. 'acme' for "
             "acme.zendesk.com",
         ),
+        (
+            {"subdomain": "acmé"},
+            "invalid setting ZENDESK_SUBDOMAIN: must be the subdomain alone, e.g. 'acme' for "
+            "acme.zendesk.com",
+        ),
+        (
+            {"base_url": "http://exa mple.com"},
+            "invalid setting ZENDESK_BASE_URL: has no valid host name in 'http://exa mple.com'",
+        ),
+        (
+            {"base_url": "https://١٢٣.zendesk.com"},
+            "invalid setting ZENDESK_BASE_URL: is not a valid URL (Invalid IDNA hostname",
+        ),
+        (
+            {"base_url": "http://127.0.0.1:99999"},
+            "invalid setting ZENDESK_BASE_URL: has port 99999, outside 1-65535",
+        ),
+        (
+            {"base_url": "https://me:hunter2@acme.zendesk.com"},
+            "invalid setting ZENDESK_BASE_URL: must not hold a user or password",
+        ),
         ({"rate_limits": "fast=3"}, "invalid setting ZENDESK_RATE_LIMITS: 'fast=3' (use off"),
         ({"api_token": ""}, "zendesk: set ZENDESK_EMAIL and ZENDESK_API_TOKEN (or ZENDESK_OAUTH"),
     ],
