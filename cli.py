@@ -387,7 +387,12 @@ def daemon(
     ] = None,
     cycles: Annotated[
         int | None,
-        typer.Option("--cycles", help="Stop after this many source cycles (e.g. 1 for a demo)."),
+        typer.Option(
+            "--cycles",
+            min=1,
+            help="Stop once every source has run this many cycles and each digest has been "
+            "posted (e.g. 1 for a demo).",
+        ),
     ] = None,
 ) -> None:
     """Sync every source on its interval, write KPIs back, post digests; SIGTERM stops it."""
@@ -399,6 +404,9 @@ def daemon(
 
         # A cycle that outlasts its interval is skipped, never overlapped: not worth a warning.
         logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+        if cycles is not None:  # a bounded run says what each cycle did
+            daemon_log = logging.getLogger("deskpulse.daemon")
+            daemon_log.setLevel(min(logging.INFO, logging.getLogger().getEffectiveLevel()))
         runner = Daemon(settings)
         if settings.metrics_port:
             err.print(
@@ -421,6 +429,9 @@ def push(
     format: Annotated[StatusFormat, typer.Option("--format", help="table or json")] = (
         StatusFormat.table
     ),
+    limit: Annotated[
+        int, typer.Option("--limit", min=0, help="Rows of the table (--format json lists all).")
+    ] = 200,
 ) -> None:
     """Write KPI values and digests into the help desk (DESKPULSE_WRITEBACK), each once."""
     with friendly_errors():
@@ -441,14 +452,23 @@ def push(
             table = Table(title="would write" if dry_run else "writes", header_style="bold")
             for name in ("target", "record", "field", "value", "why", "outcome"):
                 table.add_column(name)
-            for r in rows[:200]:
+            for r in rows[:limit]:
                 outcome = r["outcome"] + (f": {r['error']}" if r["error"] else "")
                 table.add_row(*(escape(str(r[k])) for k in ("target", "record", "field", "value", "why")), escape(outcome))  # fmt: skip
-            if rows:
+            if rows and limit:
                 out.print(table)
-            if len(rows) > 200:
-                out.print(f"... and {len(rows) - 200:,} more (--format json lists all)")
+            if len(rows) > limit:
+                out.print(f"... and {len(rows) - limit:,} more (--format json lists all)")
             verb = "to write" if dry_run else "written"
+            per_target: dict[str, int] = {}
+            for r in rows:
+                per_target[r["target"]] = per_target.get(r["target"], 0) + 1
+            if len(per_target) > 1:
+                out.print(
+                    "by target: " + ", ".join(f"{t} {n:,}" for t, n in per_target.items()),
+                    highlight=False,
+                    markup=False,
+                )
             done = len(rows) if dry_run else report.count("sent") + report.count("verified")
             out.print(
                 f"{done:,} {verb}, {report.unchanged:,} unchanged (not rewritten)"

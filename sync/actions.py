@@ -47,6 +47,7 @@ tag = "newsletter_opt_in"          # or: field = "360000000104" and value = true
 
 A value that is None (no first response yet, no SLA policy) is not written, unless an earlier
 value was: then the field is cleared (written as null).
+Closed tickets are final (and Zendesk refuses any update of them): their fields are not written.
 """
 
 from __future__ import annotations

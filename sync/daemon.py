@@ -157,6 +157,7 @@ class Daemon:
             connector = self.connect(spec)
         except DeskpulseError as exc:
             self._failed(state, str(exc))
+            self._count_cycle(state)
             return
         try:
             log.info("source %s: sync started", name)
@@ -174,9 +175,12 @@ class Daemon:
         finally:
             connector.close()
             self.metrics.cycle_seconds.labels(name).set(time.monotonic() - started)
-            with self._cycle_lock:
-                self.cycles += 1
-                state.cycles += 1
+            self._count_cycle(state)
+
+    def _count_cycle(self, state: SourceState) -> None:
+        with self._cycle_lock:
+            self.cycles += 1
+            state.cycles += 1
 
     def _synced(self, state: SourceState, report: RunReport, throttled: int) -> None:
         m = self.metrics
@@ -216,15 +220,15 @@ class Daemon:
         except DeskpulseError as exc:
             log.error("write-back for %s failed: %s", source, exc)
             return
-        self._count_writes(report)
+        self._count_writes(report, f"write-back to {source}")
 
-    def _count_writes(self, report: PushReport) -> None:
+    def _count_writes(self, report: PushReport, what: str) -> None:
         for item in report.items:
             if item.outcome:
                 self.metrics.writes.labels(item.target, item.outcome).inc()
         if report.items:
             log.info(
-                "write-back: %d sent, %d failed, %d unchanged",
+                "%s: %d sent, %d failed, %d unchanged", what,
                 report.count("sent") + report.count("verified"), report.failed, report.unchanged,
             )  # fmt: skip
 
@@ -241,7 +245,7 @@ class Daemon:
                 clock=self.clock, stop=self.stopping,
                 extra=lambda conn, now: plan_digests(conn, (action,), ctx, now),
             )  # fmt: skip
-            self._count_writes(report)
+            self._count_writes(report, f"digest {action.name}")
         except DeskpulseError as exc:
             log.error("digest %s failed: %s", action.name, exc)
         finally:
@@ -297,8 +301,9 @@ class Daemon:
 
     # running --------------------------------------------------------------------------------
 
-    def schedule(self, *, digests_now: bool = False) -> None:
-        """Add the jobs; `digests_now` also posts each due digest at once (`--cycles`)."""
+    def schedule(self, *, digests: bool = True) -> None:
+        """Add the jobs (the digests' too, unless `digests` is False: `--cycles` posts them
+        itself, after the syncs)."""
         now = datetime.now(self.settings.tz)
         for name, state in self.sources.items():
             self.scheduler.add_job(
@@ -306,14 +311,13 @@ class Daemon:
                                                  jitter=self.settings.sync_jitter or None),
                 args=[name], id=f"sync:{name}", name=f"sync {name}", next_run_time=now,
             )  # fmt: skip
-        for action in self.actions.digests:
+        for action in self.actions.digests if digests else ():
             hour, minute = (int(x) for x in action.at.split(":"))
             day = "mon" if action.every == "week" else "*"
             self.scheduler.add_job(
                 self.digest, CronTrigger(day_of_week=day, hour=hour, minute=minute,
                                          timezone=self.settings.tz),
                 args=[action], id=f"digest:{action.name}", name=f"digest {action.name}",
-                **({"next_run_time": now} if digests_now else {}),
             )  # fmt: skip
 
     def stop(self, *_: Any) -> None:
@@ -321,7 +325,8 @@ class Daemon:
 
     def run(self, *, cycles: int | None = None, signals: bool = True) -> None:
         """Hold the daemon lock, serve /metrics and /healthz, run the jobs until stopped (or
-        until `cycles` source cycles and every digest once have run: `--cycles`, the demo)."""
+        until every source has run `cycles` cycles and every digest once: `--cycles`, the demo;
+        a failed cycle counts)."""
         try:
             lock = acquire(self.warehouse, DAEMON_LOCK)
         except LockHeld as exc:
@@ -339,14 +344,14 @@ class Daemon:
                     self.settings.metrics_port,
                 ).start()  # fmt: skip
                 log.info("metrics on http://%s:%d/metrics", server.host, server.port)
-            self.schedule(digests_now=cycles is not None)
+            self.schedule(digests=cycles is None)
             self.scheduler.start()
             while not self.stopping.wait(0.2):
-                if (
-                    cycles is not None
-                    and self.cycles >= cycles
-                    and self.digests_done >= len(self.actions.digests)
-                ):
+                if cycles is not None and min(s.cycles for s in self.sources.values()) >= cycles:
+                    # A bounded run posts each digest once, on the data its syncs brought.
+                    for action in self.actions.digests:
+                        if not self.stopping.is_set():
+                            self.digest(action)
                     break
             self.stopping.set()
             self.scheduler.shutdown(wait=True)  # running jobs stop at their next page/batch

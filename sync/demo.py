@@ -5,7 +5,10 @@ a second sync to show that nothing changes, prints the KPI table for the sandbox
 (against the targets in examples/kpi.toml) and a weekly trend, then the warehouse status, the
 customer KPIs from the Klaviyo dialect and the support-to-revenue view (customers' value and
 churn by first-response experience), writes the month's HTML report (`demo-report.html`), pushes
-support values to the Klaviyo profiles, and stops the sandbox. Under a minute on a laptop.
+support values to the Klaviyo profiles; then shows what a push into Zendesk would write and
+why (`push --dry-run`), runs one daemon cycle (`daemon --cycles 1`: sync, KPIs, write-back of
+examples/writeback.toml, the daily digest) and prints what the sandbox help desk received, and
+stops the sandbox. About a minute on a laptop.
 """
 
 from __future__ import annotations
@@ -14,10 +17,14 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
 
 from deskpulse.sandbox.server import SandboxServer
 
@@ -25,6 +32,7 @@ DB = Path("demo.db")
 REPORT = Path("demo-report.html")
 KPI_CONFIG = Path(__file__).resolve().parents[1] / "examples" / "kpi.toml"
 KLAVIYO_WRITEBACK = Path(__file__).resolve().parents[1] / "examples" / "writeback-klaviyo.toml"
+ZENDESK_WRITEBACK = Path(__file__).resolve().parents[1] / "examples" / "writeback.toml"
 BUSINESS_METRICS = (
     "churn_rate",
     "retention_rate",
@@ -51,11 +59,91 @@ def _run(title: str, *args: str, env: dict[str, str]) -> int:
     return code
 
 
+def _daemon_steps(sandbox: SandboxServer, env: dict[str, str]) -> list[int]:
+    """The write-back into the help desk: what would be written and why, then one daemon cycle
+    (sync, KPIs, write-back, digest), then what the sandbox help desk received."""
+    sandbox.writes.clear()  # from here on, every write the help desk gets is the daemon's
+    dry = _run(
+        "what the daemon would write into Zendesk, and why (nothing is written)",
+        "push", "--dry-run", "--target", "zendesk", "--limit", "8",
+        env=env,
+    )  # fmt: skip
+    cycle = _run(
+        "one daemon cycle per source: sync, KPIs, write-back, the digest",
+        "daemon", "--cycles", "1",
+        env={**env, "DESKPULSE_METRICS_PORT": "0"},
+    )  # fmt: skip
+    _show_writes(sandbox.writes.writes)
+    return [dry, cycle]
+
+
+def _show_writes(writes: list[dict[str, Any]]) -> None:
+    """What the sandbox help desk received: per request kind, then a few tickets' new values
+    and the digest's first lines."""
+    console.rule("[bold]what the sandbox help desk received[/bold]")
+    kinds: dict[str, list[dict[str, Any]]] = {}
+    for w in writes:
+        kinds.setdefault(f"{w['method']} {w['path']}", []).append(w)
+    table = Table(header_style="bold")
+    for name in ("request", "calls", "records", "fields written (values)"):
+        table.add_column(name, justify="right" if name in ("calls", "records") else "left")
+    for kind, calls in kinds.items():
+        fields: dict[str, int] = {}
+        records = 0
+        for w in calls:
+            body = w["body"]
+            for t in body.get("tickets") or ():
+                records += 1
+                for f in t.get("custom_fields") or ():
+                    fields[f"ticket field {f['id']}"] = fields.get(f"ticket field {f['id']}", 0) + 1
+            for u in body.get("users") or ():
+                records += 1
+                for key in u.get("user_fields") or {}:
+                    fields[f"user field {key}"] = fields.get(f"user field {key}", 0) + 1
+            if isinstance(body.get("ticket"), dict):
+                records += 1
+                fields["internal note (digest)"] = fields.get("internal note (digest)", 0) + 1
+        table.add_row(
+            kind, f"{len(calls):,}", f"{records:,}",
+            ", ".join(f"{k} ({n:,})" for k, n in fields.items()),
+        )  # fmt: skip
+    console.print(table if writes else "[yellow]no writes[/yellow]")
+    sample = Table(title="a few tickets as the help desk has them now", header_style="bold")
+    sample.add_column("ticket", justify="right")
+    values: dict[str, dict[str, Any]] = {}
+    for w in writes:
+        for t in w["body"].get("tickets") or ():
+            for f in t.get("custom_fields") or ():
+                values.setdefault(str(t["id"]), {})[str(f["id"])] = f.get("value")
+    names = sorted({k for v in values.values() for k in v})
+    for name in names:
+        sample.add_column(f"field {name}", justify="right")
+    for ticket in sorted(values, key=int)[-5:]:
+        sample.add_row(ticket, *(str(values[ticket].get(n, "")) for n in names))
+    if values:
+        console.print(sample)
+    for w in writes:
+        post = w["body"].get("ticket")
+        if w["method"] == "POST" and isinstance(post, dict):
+            comment = post.get("comment") or {}
+            lines = str(comment.get("body", "")).splitlines()
+            console.print(
+                Panel(
+                    Text("\n".join(lines[:14]) + ("\n..." if len(lines) > 14 else "")),
+                    title=f"internal note: {post.get('subject', '')}",
+                    subtitle=f"external_id {post.get('external_id', '')}",
+                )
+            )
+
+
 def main() -> int:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{DB}{suffix}").unlink(missing_ok=True)
     started = time.perf_counter()
-    with SandboxServer(seed=42, tickets=TICKETS, rate_limit=False) as sandbox:
+    # The sandbox's "now" is today's midnight (UTC): its data runs up to yesterday, so the
+    # daemon's daily digest (yesterday) has numbers in it.
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    with SandboxServer(seed=42, tickets=TICKETS, rate_limit=False, anchor=today) as sandbox:
         console.print(
             f"[bold]sandbox help desk[/bold] at {sandbox.base_url}: {TICKETS:,} generated tickets "
             "speaking Zendesk's API (seed 42); its customers' shop speaks Klaviyo's at "
@@ -138,6 +226,8 @@ def main() -> int:
                 env={**env, "DESKPULSE_WRITEBACK": str(KLAVIYO_WRITEBACK)},
             )
             codes.append(0 if pushed == 3 else pushed)
+        if ZENDESK_WRITEBACK.exists():
+            codes += _daemon_steps(sandbox, {**env, "DESKPULSE_WRITEBACK": str(ZENDESK_WRITEBACK)})
     console.print(f"[bold]report:[/bold] open {REPORT.resolve().as_uri()} in a browser")
     console.print(
         f"[bold green]demo done[/bold green] in {time.perf_counter() - started:.0f} s. "

@@ -187,11 +187,21 @@ def plan_ticket_field(
         config=ctx.config,
         now=now,
     )
+    closed = _closed_tickets(conn, action.source)
     wanted = (
         (ticket_id, action.field, action.render(tv.get(action.value)), action.value)
         for (_, ticket_id), tv in sorted(values.items())
+        if ticket_id not in closed
     )
-    return plan_values(conn, action.name, action.source, TICKET_FIELD, wanted, now)
+    return plan_values(conn, action.name, action.source, TICKET_FIELD, wanted, now, skip=closed)
+
+
+def _closed_tickets(conn: Connection, source: str) -> set[str]:
+    """Tickets closed in the help desk (as of the last sync): final, and Zendesk refuses any
+    update of them, so their fields are never written (nor retried)."""
+    tickets = table("tickets")
+    stmt = select(tickets.c.id).where(tickets.c.source == source, tickets.c.status == "closed")
+    return {str(i) for (i,) in conn.execute(stmt)}
 
 
 Wanted = Iterable[tuple[str, str, Any, str]]
@@ -199,11 +209,19 @@ Wanted = Iterable[tuple[str, str, Any, str]]
 
 
 def plan_values(
-    conn: Connection, target: str, source: str, kind: str, wanted: Wanted, now: datetime
+    conn: Connection,
+    target: str,
+    source: str,
+    kind: str,
+    wanted: Wanted,
+    now: datetime,
+    *,
+    skip: set[str] | frozenset[str] = frozenset(),
 ) -> tuple[list[Item], list[int], int]:
     """Compare the values a target should hold now with its ledger: (items to write, ids of
     rows they supersede, unchanged count). New values are written; changed ones get a new
-    version; unchanged and sent ones are not written again; failed ones are retried when due."""
+    version; unchanged and sent ones are not written again; failed ones are retried when due.
+    Unsent rows of the records in `skip` (e.g. closed tickets) are superseded, not retried."""
     latest = latest_rows(conn, target)
     items: list[Item] = []
     superseded: list[int] = []
@@ -235,7 +253,9 @@ def plan_values(
         )  # fmt: skip
     # Retries of records outside the window (e.g. tickets older than `days`) are not forgotten.
     for (record, _), row in latest.items():
-        if record not in seen and row.status != SENT and due(row, now):
+        if record in skip and row.status in (PENDING, FAILED):
+            superseded.append(row.id)  # an in-doubt (`sending`) row is still settled below
+        elif record not in seen and row.status != SENT and due(row, now):
             items.append(_carry(row, kind, _carried_reason(row)))
     return items, superseded, unchanged
 
@@ -473,7 +493,7 @@ def push(
         )
     items, superseded, unchanged = plan(warehouse, actions, ctx, now, extra=extra)
     report = PushReport(items, unchanged, dry_run)
-    if dry_run or not items:
+    if dry_run or not (items or superseded):
         return report
     commit_plan(warehouse, items, superseded, now)
     by_source: dict[str, list[Item]] = defaultdict(list)

@@ -56,6 +56,9 @@ SHOW_MANY_USERS = "/api/v2/users/show_many"
 JOB_STATUS = "/api/v2/job_statuses/{job_status_id}"
 TICKETS = "/api/v2/tickets"
 POST_TAG = "deskpulse_digest"
+JOB_POLL_FIRST = 0.2
+"""Seconds before a bulk job's first status poll (doubling after, at most 8): most jobs of
+100 records finish within a second or two, and each cycle's write-back waits for its jobs."""
 
 
 def chunks(items: Sequence[Any], size: int = BATCH) -> Iterator[Sequence[Any]]:
@@ -185,7 +188,7 @@ class ZendeskWriter:
             answer = self.client.put_json(path, body, bucket=WRITES)
             job = _job_status(answer)
             deadline = self._clock() + self.job_wait
-            delay = 0.5
+            delay = JOB_POLL_FIRST
             while job.get("status") not in ("completed", "failed"):
                 if self._clock() >= deadline:
                     reason = f"zendesk job {job.get('id')} still {job.get('status')} after {self.job_wait:.0f}s"

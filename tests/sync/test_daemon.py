@@ -224,3 +224,42 @@ def test_sigterm_stops_the_daemon_within_seconds(tmp_path: Path, sandbox_env: An
     assert any("stopped after its last committed page" in e["msg"] for e in events), events
     token = sandbox_env.env()["ZENDESK_API_TOKEN"]
     assert token not in "".join(lines) + rest
+
+
+def test_a_bounded_run_syncs_each_source_once_then_posts_the_digest_once(
+    tmp_path: Path, sandbox_env: Any
+) -> None:
+    """`deskpulse daemon --cycles 1` (the demo's step): every source one cycle, the digest once
+    after them, a line per cycle, exit 0; run again, it writes nothing twice."""
+    wb = tmp_path / "wb.toml"
+    wb.write_text(WRITEBACK + '\n[[digest]]\nsource = "zendesk"\nevery = "day"\n')
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DESKPULSE_DATABASE_URL": f"sqlite:///{tmp_path / 'bounded.db'}",
+        "DESKPULSE_WRITEBACK": str(wb),
+        "DESKPULSE_METRICS_PORT": "0",
+        "COLUMNS": "200",
+    }
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "deskpulse.cli", "daemon", "--cycles", "1"],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+
+    first = run()
+    assert first.returncode == 0, first.stderr
+    for source in ("zendesk", "klaviyo", "liveagent"):
+        assert f"source {source} synced: ok" in first.stderr
+    assert "write-back to zendesk: " in first.stderr
+    assert "digest zendesk:digest:day: 1 sent, 0 failed" in first.stderr
+    writes = sandbox_env.client().get("/__sandbox/writes").json()["writes"]
+    posts = [w for w in writes if w["method"] == "POST"]
+    assert len(posts) == 1 and posts[0]["body"]["ticket"]["comment"]["public"] is False
+    fields = [w for w in writes if w["path"] == "/api/v2/tickets/update_many"]
+    assert fields and posts[0]["seq"] > max(w["seq"] for w in fields)  # after the sync's writes
+
+    second = run()
+    assert second.returncode == 0, second.stderr
+    assert sandbox_env.client().get("/__sandbox/writes").json()["writes"] == writes

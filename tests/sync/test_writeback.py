@@ -73,11 +73,16 @@ def written_values(sb: Any) -> dict[tuple[int, str], list[Any]]:
 
 
 def expected(warehouse: Warehouse, sb: Any) -> dict[tuple[int, str], Any]:
-    """What should land: rounded per-ticket values, on tickets Zendesk lets us update."""
+    """What should land: rounded per-ticket values, on tickets that are not closed (Zendesk
+    refuses updates of closed tickets: deskpulse does not try)."""
     with warehouse.connect() as conn:
         values = ticket_values(conn, sources=["zendesk"])
+    closed = closed_ids(sb, {int(tid) for _, tid in values})
+    assert closed  # the sandbox has closed tickets: they are left out below
     out = {}
     for (_, tid), v in values.items():
+        if int(tid) in closed:
+            continue
         for field, name in ((FRT, "first_response_minutes"), (SLA, "resolution_minutes")):
             value = v.get(name)
             if value is not None:
@@ -107,15 +112,19 @@ def test_values_land_once_on_the_right_tickets_and_unchanged_ones_are_skipped(de
     assert {i.reason.split(":")[0] for i in dry.items} == {"new"}
 
     want = expected(warehouse, sb)
-    closed = closed_ids(sb, {t for t, _ in want})
+    refused = sorted({t for t, _ in want})[:2]
+    for ticket in refused:  # these two tickets' bulk updates fail, as Zendesk reports it
+        sb.dialect("zendesk").writes.refuse[ticket] = 1
     report = push(warehouse, ACTIONS, {"zendesk": c}, Context())
     got = written_values(sb)
-    # Every value was sent exactly once, to its own ticket and field.
+    # Every value was sent exactly once, to its own ticket and field; closed tickets none.
     assert got == {k: [v] for k, v in want.items()}
-    # Closed tickets refuse updates: those (only) failed, with Zendesk's reason.
+    # The refused tickets (only) failed, with Zendesk's reason.
     failed = {(int(i.record_id), i.field) for i in report.items if i.outcome == "failed"}
-    assert failed == {k for k in want if k[0] in closed}
-    assert all("closed" in (i.error or "") for i in report.items if i.outcome == "failed")
+    assert failed == {k for k in want if k[0] in refused}
+    assert all(
+        "could not be updated" in (i.error or "") for i in report.items if i.outcome == "failed"
+    )
     # Up to 100 tickets per bulk job, each ticket's fields together in one update.
     assert all(len(w["ticket_ids"]) <= 100 for w in writes(sb))
     assert sum(len(w["ticket_ids"]) for w in writes(sb)) == len({t for t, _ in want})
@@ -133,15 +142,12 @@ def test_a_changed_value_is_written_again_and_a_failure_retried_after_backoff(de
     sb, warehouse = desk
     c = connector(sb)
     want = expected(warehouse, sb)
-    closed = closed_ids(sb, {t for t, _ in want})
-    open_tickets = sorted({t for t, f in want if f == FRT and t not in closed})
+    open_tickets = sorted({t for t, f in want if f == FRT})
     flaky, changed = open_tickets[0], open_tickets[1]
     sb.dialect("zendesk").writes.refuse[flaky] = 1  # its first bulk update fails
     now = [datetime(2026, 12, 1, 12, 0, tzinfo=UTC)]
     first = push(warehouse, ACTIONS, {"zendesk": c}, Context(), clock=lambda: now[0])
-    assert {int(i.record_id) for i in first.items if i.outcome == "failed"} == closed & {
-        t for t, _ in want
-    } | {flaky}
+    assert {int(i.record_id) for i in first.items if i.outcome == "failed"} == {flaky}
     # The warehouse learns a later first reply for `changed`: +90 minutes.
     events = table("ticket_events")
     with warehouse.begin() as conn:
@@ -169,7 +175,7 @@ def test_a_changed_value_is_written_again_and_a_failure_retried_after_backoff(de
     third = push(warehouse, ACTIONS, {"zendesk": c}, Context(), clock=lambda: now[0])
     outcomes = {(int(i.record_id), i.field): i.outcome for i in third.items}
     assert outcomes[(flaky, FRT)] == "sent"
-    assert {t for (t, _), o in outcomes.items() if o == "failed"} == closed & {t for t, _ in want}
+    assert "failed" not in outcomes.values()
     got = written_values(sb)
     assert got[(changed, FRT)] == [want[(changed, FRT)], new_frt]
     assert got[(flaky, FRT)] == [want[(flaky, FRT)]] * 2  # refused once, then landed
@@ -180,3 +186,24 @@ def test_a_source_without_a_connector_is_one_clear_error(desk) -> None:
     _, warehouse = desk
     with pytest.raises(ConfigError, match="write-back source zendesk is not configured"):
         push(warehouse, ACTIONS, {}, Context())
+
+
+def test_a_ticket_closed_since_its_write_failed_is_not_retried(desk) -> None:
+    sb, warehouse = desk
+    c = connector(sb)
+    want = expected(warehouse, sb)
+    ticket = sorted({t for t, _ in want})[0]
+    sb.dialect("zendesk").writes.refuse[ticket] = 1
+    now = [datetime(2026, 12, 1, 12, 0, tzinfo=UTC)]
+    first = push(warehouse, ACTIONS, {"zendesk": c}, Context(), clock=lambda: now[0])
+    assert {int(i.record_id) for i in first.items if i.outcome == "failed"} == {ticket}
+    tickets, ledger = table("tickets"), table("write_back_log")
+    with warehouse.begin() as conn:  # the next sync learns it was closed meanwhile
+        conn.execute(update(tickets).where(tickets.c.id == str(ticket)).values(status="closed"))
+    before = len(writes(sb))
+    now[0] += timedelta(hours=1)  # its retry is due
+    again = push(warehouse, ACTIONS, {"zendesk": c}, Context(), clock=lambda: now[0])
+    assert again.items == [] and len(writes(sb)) == before
+    with warehouse.connect() as conn:
+        rows = conn.execute(select(ledger.c.status).where(ledger.c.record_id == str(ticket)))
+        assert {s for (s,) in rows} == {"superseded"}
