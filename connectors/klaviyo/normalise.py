@@ -53,7 +53,10 @@ def parse_when(value: Any, field: str) -> datetime:
         raise RecordError(f"{field}: not a datetime: {value!r}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)  # Klaviyo: a datetime without an offset is UTC
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+        raise RecordError(f"{field}: out of range: {value!r}") from None
 
 
 def maybe_when(value: Any, field: str) -> datetime | None:

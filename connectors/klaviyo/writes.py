@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from deskpulse.connectors.base import FAILED, RETRY, FieldValues, WriteResult
 from deskpulse.connectors.errors import ConnectorError, RetriesExhausted, StreamUnavailable
@@ -75,7 +76,7 @@ class KlaviyoWriter:
                     "attributes": {"properties": dict(item.values)},
                 }
             }
-            path = OPERATIONS["update_profile"].path.format(id=item.record_id)
+            path = OPERATIONS["update_profile"].path.format(id=quote(item.record_id, safe=""))
             results.append(self._one(item.record_id, self._patch, path, body))
         return results
 
@@ -174,7 +175,7 @@ class KlaviyoWriter:
             previous = present
 
     def _members(self, list_id: str, keys: Sequence[str]) -> set[str]:
-        path = OPERATIONS["get_profiles_for_list"].path.format(id=list_id)
+        path = OPERATIONS["get_profiles_for_list"].path.format(id=quote(list_id, safe=""))
         present: set[str] = set()
         unique = sorted(set(keys))
         for start in range(0, len(unique), FILTER_SIZE):

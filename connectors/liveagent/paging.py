@@ -78,7 +78,7 @@ def numbered(
             client.get_json(path, {**(params or {}), "_page": page, "_perPage": per_page}), path
         )
         if body:
-            head = body[0].get("id") if isinstance(body[0], Mapping) else None
+            head = record_id(body[0])
             if head is not None and head in first_ids:
                 raise PaginationLoopError(
                     f"liveagent {path}: page {page} repeats an earlier page; stopping instead "
@@ -91,12 +91,15 @@ def numbered(
         page += 1
 
 
-def record_id(record: Any) -> str | None:
-    if isinstance(record, Mapping):
-        value = record.get("id")
-        if isinstance(value, str | int) and not isinstance(value, bool):
-            return str(value)
+def plain_id(value: Any) -> str | None:
+    """An id as text when it is one (a string or an integer), else None."""
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        return str(value)
     return None
+
+
+def record_id(record: Any) -> str | None:
+    return plain_id(record.get("id")) if isinstance(record, Mapping) else None
 
 
 class ChangedSince:

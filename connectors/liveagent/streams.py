@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
@@ -31,6 +32,7 @@ from deskpulse.connectors.liveagent.paging import (
     HeaderCursor,
     HeaderTap,
     numbered,
+    plain_id,
     records,
 )
 
@@ -111,7 +113,8 @@ class Directory:
                         continue
                     name = str(dept.get("name") or did)
                     self.departments[str(did)] = name
-                    for agent in dept.get("agent_ids") or ():
+                    members = dept.get("agent_ids")
+                    for agent in members if isinstance(members, list) else ():
                         self.agent_department.setdefault(str(agent), name)
         except StreamUnavailable as exc:
             log.warning("liveagent: cannot list departments (%s); groups are named by id", exc)
@@ -255,7 +258,7 @@ class TicketsStream(_Stream):
                 if tid is None or not isinstance(ticket, Mapping):
                     parts.append(ticket)  # normalise quarantines it
                     continue
-                if ticket.get("status") in SKIP_CONVERSATION:
+                if str(ticket.get("status")) in SKIP_CONVERSATION:
                     parts.append(Part(ticket, kind=TICKET, ticket_id=tid))
                     continue
                 groups = self._conversation(tid)
@@ -268,7 +271,7 @@ class TicketsStream(_Stream):
             yield Page(parts, cursor=after)
 
     def _conversation(self, ticket_id: str) -> list[Any]:
-        path = ENDPOINTS["messages"].path.format(ticketId=ticket_id)
+        path = ENDPOINTS["messages"].path.format(ticketId=quote(ticket_id, safe=""))
         groups: list[Any] = []
         try:
             for page in numbered(self.ctx.client, path, self.ctx.page_size):
@@ -324,7 +327,7 @@ class HistoryStream(_Stream):
                 if not isinstance(row, Mapping):
                     parts.append(row)
                     continue
-                conversation = row.get("conversation_id")
+                conversation = plain_id(row.get("conversation_id"))  # bad: quarantined later
                 previous = last_agent.get(conversation, _UNKNOWN)
                 agent = row.get("agent_id") or None
                 last_agent[conversation] = agent

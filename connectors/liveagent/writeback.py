@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
@@ -61,7 +62,7 @@ class LiveAgentWriter:
         self.post_owner = post_owner
 
     def update_ticket(self, ticket_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        path = ENDPOINTS["update_ticket"].path.format(ticketId=ticket_id)
+        path = ENDPOINTS["update_ticket"].path.format(ticketId=quote(ticket_id, safe=""))
         answer = self.client.put_json(path, dict(body))
         return dict(answer) if isinstance(answer, Mapping) else {}
 
@@ -88,7 +89,9 @@ class LiveAgentWriter:
         out: dict[str, dict[str, Any]] = {}
         for record_id in record_ids:
             try:
-                ticket = self.client.get_json(ENDPOINTS["ticket"].path.format(ticketId=record_id))
+                ticket = self.client.get_json(
+                    ENDPOINTS["ticket"].path.format(ticketId=quote(record_id, safe=""))
+                )
             except StreamUnavailable:
                 continue  # gone: left out
             if not isinstance(ticket, Mapping):

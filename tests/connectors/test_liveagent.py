@@ -369,3 +369,22 @@ def test_posts_need_a_recipient_and_carry_their_key_in_the_subject():
     body = json.loads(created.calls[0].request.content)
     assert body["subject"] == "Weekly KPI digest [digest:weekly:2026-W48]"
     assert (body["do_not_send_mail"], body["status"]) == ("Y", "R")
+
+
+def test_a_record_id_is_one_path_segment_whatever_it_holds():
+    """An id from the vendor goes into the URL escaped: `1/../../agents` cannot reach (or write
+    to) another endpoint, and a NUL in it is no crash."""
+    router = respx.Router(assert_all_called=False)
+    seen: list[bytes] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.raw_path)
+        return httpx.Response(200, json={"id": "x"})
+
+    router.route().mock(side_effect=answer)
+    connector = make_connector(router)
+    results = connector.write_ticket_fields(
+        [FieldValues("1/../../agents", {"a": 1}), FieldValues("x\x00y?z=1", {"a": 1})]
+    )
+    assert [r.status for r in results] == ["ok", "ok"]
+    assert seen == [b"/api/v3/tickets/1%2F..%2F..%2Fagents", b"/api/v3/tickets/x%00y%3Fz%3D1"]

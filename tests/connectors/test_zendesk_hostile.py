@@ -5,31 +5,12 @@ genuinely bad vendor data from stopping a stream."""
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterator
-from typing import Any
-
 import httpx
 import pytest
 import respx
 
+from tests.connectors.hostile import variants
 from tests.connectors.zendesk_fakes import BASE, collect, fixture, make_connector, zendesk_routes
-
-HOSTILE: tuple[Any, ...] = (
-    None,
-    "",
-    "x\x00y",
-    -1,
-    10**20,
-    1e308,
-    True,
-    [],
-    {},
-    [None],
-    {"id": None},
-    "9999-99-99T99:99:99Z",
-    "0001-01-01T00:00:00+14:00",
-)
 
 # stream -> (fixture, list key, path)
 STREAMS = {
@@ -54,31 +35,6 @@ STREAMS = {
     "calls": ("calls.json", "calls", "/api/v2/channels/voice/stats/incremental/calls"),
     "chats": ("chats.json", "chats", "/api/v2/chat/incremental/chats"),
 }
-
-
-def variants(record: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """The record with one field (top level, or one level down) replaced by a hostile value,
-    or removed."""
-    for key, value in record.items():
-        for bad in HOSTILE:
-            changed = copy.deepcopy(record)
-            changed[key] = bad
-            yield f"{key}={bad!r}", changed
-        changed = copy.deepcopy(record)
-        del changed[key]
-        yield f"without {key}", changed
-        if isinstance(value, dict):
-            for inner in value:
-                for bad in HOSTILE:
-                    changed = copy.deepcopy(record)
-                    changed[key][inner] = bad
-                    yield f"{key}.{inner}={bad!r}", changed
-        if isinstance(value, list) and value and isinstance(value[0], dict):
-            for inner in value[0]:
-                for bad in HOSTILE:
-                    changed = copy.deepcopy(record)
-                    changed[key][0][inner] = bad
-                    yield f"{key}[0].{inner}={bad!r}", changed
 
 
 @pytest.mark.parametrize("stream", sorted(STREAMS))

@@ -1,0 +1,79 @@
+"""Hostile LiveAgent data: every field of every record type (tickets, their message groups and
+messages, history, calls, chats, contacts, agents, departments, tags), set to a wrong type or an
+absurd value or removed, is quarantined (RecordError) or mapped, never a crash: anything else out
+of a normaliser is a bug that would stop the stream."""
+
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from tests.connectors.hostile import variants
+from tests.connectors.liveagent_fakes import API, fixture, liveagent_routes, make_connector
+from tests.connectors.zendesk_fakes import collect
+
+MESSAGES = rf"{API}/tickets/(?P<ticket_id>\w+)/messages"
+
+# record type -> (fixture, the route that serves it, the streams that read it, depth)
+CASES: dict[str, tuple[str, str, set[str], int]] = {
+    "tickets": ("tickets_page1.json", f"{API}/tickets", {"tickets"}, 2),
+    "messages": ("messages_gv6dy7vk.json", MESSAGES, {"tickets"}, 3),
+    "history": ("history_page1.json", f"{API}/tickets/history", {"history"}, 2),
+    "calls": ("calls.json", f"{API}/calls", {"calls"}, 2),
+    "chats": ("chats.json", f"{API}/chats", {"chats"}, 2),
+    "contacts": ("contacts.json", f"{API}/contacts", {"contacts"}, 2),
+    "agents": ("agents.json", f"{API}/agents", {"agents", "tickets"}, 2),
+    "departments": ("departments.json", f"{API}/departments", {"tickets"}, 2),
+    "tags": ("tags.json", f"{API}/tags", {"tickets"}, 2),
+}
+
+
+def _first_page_only(record: Any) -> Any:
+    """Serves [record] on a first page (no cursor, page 1) and an empty page after it."""
+
+    def handler(request: httpx.Request, **_: str) -> httpx.Response:
+        params = request.url.params
+        first = "_cursor" not in params and params.get("_page", "1") == "1"
+        return httpx.Response(200, json=[record] if first else [])
+
+    return handler
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+def test_hostile_records_are_quarantined_or_mapped_never_a_crash(kind: str) -> None:
+    name, route, streams, depth = CASES[kind]
+    cases = list(variants(fixture(name)[0], depth))
+    assert cases
+    quarantined = mapped = 0
+    crashes: list[str] = []
+    for label, record in cases:
+        router = liveagent_routes(respx.Router(assert_all_called=False))
+        if route == MESSAGES:
+            router.get(url__regex=route).mock(side_effect=_first_page_only(record))
+        else:
+            router.get(route).mock(side_effect=_first_page_only(record))
+        # A hostile ticket id still gets its (empty) conversation.
+        router.get(url__regex=rf"{API}/tickets/.+/messages").mock(
+            return_value=httpx.Response(200, json=[])
+        )
+        connector = make_connector(router)
+        try:
+            result = collect(connector, only=streams)
+        except Exception as exc:
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            where = f"{Path(frame.filename).name}:{frame.lineno}"
+            crashes.append(f"{label}: {type(exc).__name__} at {where}: {exc}")
+            continue
+        finally:
+            connector.close()
+        for _, _, reason in result.rejects:
+            assert reason and "\n" not in reason, (label, reason)
+        quarantined += len(result.rejects)
+        mapped += sum(len(ids) for ids in result.emitted.values())
+    assert not crashes, f"{kind}: {len(crashes)} crashes:\n" + "\n".join(crashes[:40])
+    assert mapped > 0, (kind, quarantined, mapped)
