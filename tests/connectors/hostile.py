@@ -4,8 +4,13 @@ type or an absurd value, or removed, down to a chosen depth."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from deskpulse.connectors.base import Connector
 
 HOSTILE: tuple[Any, ...] = (
     None,
@@ -63,3 +68,48 @@ def _replaced(record: Any, path: tuple[Any, ...], bad: Any) -> Any:
 
 def _label(path: tuple[Any, ...]) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+
+
+@dataclass
+class Outcome:
+    """What the hostile variants came to: crashes (label, error and where it was raised),
+    records quarantined and rows mapped."""
+
+    crashes: list[str] = field(default_factory=list)
+    quarantined: int = 0
+    mapped: int = 0
+
+    def check(self, what: str) -> None:
+        """No crash, and every quarantine reason one line."""
+        assert not self.crashes, f"{what}: {len(self.crashes)} crashes:\n" + "\n".join(
+            self.crashes[:40]
+        )
+
+
+def try_each(
+    cases: Iterable[tuple[str, Any]],
+    connector_for: Callable[[Any], Connector],
+    only: set[str],
+) -> Outcome:
+    """Run the streams `only` of `connector_for(record)` for each hostile case, as the engine
+    would (tests.connectors.zendesk_fakes.collect: RecordError quarantines, anything else is a
+    crash)."""
+    from tests.connectors.zendesk_fakes import collect
+
+    out = Outcome()
+    for label, record in cases:
+        connector = connector_for(record)
+        try:
+            result = collect(connector, only=only)
+        except Exception as exc:
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            where = f"{Path(frame.filename).name}:{frame.lineno}"
+            out.crashes.append(f"{label}: {type(exc).__name__} at {where}: {exc}")
+            continue
+        finally:
+            connector.close()
+        for _, _, reason in result.rejects:
+            assert reason and "\n" not in reason, (label, reason)
+        out.quarantined += len(result.rejects)
+        out.mapped += sum(len(ids) for ids in result.emitted.values())
+    return out

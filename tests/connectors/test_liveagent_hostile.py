@@ -5,17 +5,14 @@ of a normaliser is a bug that would stop the stream."""
 
 from __future__ import annotations
 
-import traceback
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import respx
 
-from tests.connectors.hostile import variants
+from tests.connectors.hostile import try_each, variants
 from tests.connectors.liveagent_fakes import API, fixture, liveagent_routes, make_connector
-from tests.connectors.zendesk_fakes import collect
 
 MESSAGES = rf"{API}/tickets/(?P<ticket_id>\w+)/messages"
 
@@ -48,10 +45,8 @@ def _first_page_only(record: Any) -> Any:
 def test_hostile_records_are_quarantined_or_mapped_never_a_crash(kind: str) -> None:
     name, route, streams, depth = CASES[kind]
     cases = list(variants(fixture(name)[0], depth))
-    assert cases
-    quarantined = mapped = 0
-    crashes: list[str] = []
-    for label, record in cases:
+
+    def connector_for(record: Any) -> Any:
         router = liveagent_routes(respx.Router(assert_all_called=False))
         if route == MESSAGES:
             router.get(url__regex=route).mock(side_effect=_first_page_only(record))
@@ -61,19 +56,8 @@ def test_hostile_records_are_quarantined_or_mapped_never_a_crash(kind: str) -> N
         router.get(url__regex=rf"{API}/tickets/.+/messages").mock(
             return_value=httpx.Response(200, json=[])
         )
-        connector = make_connector(router)
-        try:
-            result = collect(connector, only=streams)
-        except Exception as exc:
-            frame = traceback.extract_tb(exc.__traceback__)[-1]
-            where = f"{Path(frame.filename).name}:{frame.lineno}"
-            crashes.append(f"{label}: {type(exc).__name__} at {where}: {exc}")
-            continue
-        finally:
-            connector.close()
-        for _, _, reason in result.rejects:
-            assert reason and "\n" not in reason, (label, reason)
-        quarantined += len(result.rejects)
-        mapped += sum(len(ids) for ids in result.emitted.values())
-    assert not crashes, f"{kind}: {len(crashes)} crashes:\n" + "\n".join(crashes[:40])
-    assert mapped > 0, (kind, quarantined, mapped)
+        return make_connector(router)
+
+    outcome = try_each(cases, connector_for, streams)
+    outcome.check(kind)
+    assert outcome.mapped > 0, (kind, outcome)
