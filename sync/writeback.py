@@ -25,6 +25,7 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from dataclasses import field as dataclass_field
 from datetime import UTC, datetime, timedelta
@@ -52,6 +53,7 @@ from deskpulse.connectors.errors import ConfigError, DeskpulseError
 from deskpulse.kpi_core.config import KpiConfig
 from deskpulse.kpi_core.per_ticket import ticket_values
 from deskpulse.sync.actions import Actions, TicketFieldAction
+from deskpulse.sync.locks import source_lock
 from deskpulse.sync.warehouse import Warehouse, table
 from deskpulse.sync.writeback_people import plan_profile_fields, plan_subscriptions
 
@@ -69,6 +71,20 @@ USER_FIELD, SUBSCRIPTION = "user_field", "subscription"
 
 class WriteBackError(DeskpulseError):
     pass
+
+
+PUSH_LOCK = "__push__:"
+"""The lock (sync.locks) a push holds per target source: PUSH_LOCK + the source's name. Another
+process's push is refused at once; threads of one process (the daemon's write-back and digest
+jobs) wait for each other instead."""
+
+_pushing: dict[str, threading.Lock] = defaultdict(threading.Lock)
+_pushing_guard = threading.Lock()
+
+
+def _in_process(source: str) -> threading.Lock:
+    with _pushing_guard:
+        return _pushing[source]
 
 
 @dataclass
@@ -491,17 +507,28 @@ def push(
             f"write-back source {', '.join(missing)} is not configured "
             f"(configured: {', '.join(sorted(connectors)) or 'none'})"
         )
-    items, superseded, unchanged = plan(warehouse, actions, ctx, now, extra=extra)
-    report = PushReport(items, unchanged, dry_run)
-    if dry_run or not (items or superseded):
+    if dry_run:
+        items, _, unchanged = plan(warehouse, actions, ctx, now, extra=extra)
+        return PushReport(items, unchanged, dry_run)
+    with ExitStack() as held:
+        # One push per target at a time (a push by hand while the daemon writes back, two
+        # overlapping cron pushes): both would send the same pending rows, a digest twice.
+        for source in sorted({a.source for a in actions.all()}):
+            held.enter_context(_in_process(source))  # the daemon's threads take turns
+            held.enter_context(
+                source_lock(warehouse, PUSH_LOCK + source, subject=f"{source} is being written to")
+            )
+        items, superseded, unchanged = plan(warehouse, actions, ctx, now, extra=extra)
+        report = PushReport(items, unchanged, dry_run)
+        if not (items or superseded):
+            return report
+        commit_plan(warehouse, items, superseded, now)
+        by_source: dict[str, list[Item]] = defaultdict(list)
+        for i in items:
+            by_source[i.source].append(i)
+        for source, group in by_source.items():
+            Sender(warehouse, connectors[source], clock, stop).run(group)
         return report
-    commit_plan(warehouse, items, superseded, now)
-    by_source: dict[str, list[Item]] = defaultdict(list)
-    for i in items:
-        by_source[i.source].append(i)
-    for source, group in by_source.items():
-        Sender(warehouse, connectors[source], clock, stop).run(group)
-    return report
 
 
 def ledger_summary(warehouse: Warehouse) -> list[dict[str, Any]]:
