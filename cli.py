@@ -349,6 +349,15 @@ def status(
                         highlight=False,
                         markup=False,
                     )
+        for b in data.get("backfills", ()):
+            eta = b["eta"]
+            out.print(
+                f"{b['source']} {b['stream']}: backfill {b['share']:.0%} read"
+                + (f", started {b['started']:%Y-%m-%d %H:%M} UTC" if b["started"] else "")
+                + (f", estimated end {eta:%Y-%m-%d %H:%M} UTC" if eta else ""),
+                highlight=False,
+                markup=False,
+            )
         counts = Table(title="rows in the warehouse", header_style="bold")
         counts.add_column("table")
         counts.add_column("rows", justify="right")

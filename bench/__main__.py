@@ -1,4 +1,4 @@
-"""`python -m bench [zendesk|kpi|daemon ...]`: run the benchmarks and print their figures."""
+"""`python -m bench [zendesk|backfill|kpi|daemon ...]`: run the benchmarks and print their figures."""
 
 from __future__ import annotations
 
@@ -6,7 +6,12 @@ import importlib
 import sys
 import time
 
-PARTS = {"zendesk": "bench.zendesk_sync", "kpi": "bench.kpi", "daemon": "bench.daemon"}
+PARTS = {
+    "zendesk": "bench.zendesk_sync",
+    "backfill": "bench.backfill",
+    "kpi": "bench.kpi",
+    "daemon": "bench.daemon",
+}
 
 
 def main(argv: list[str]) -> int:

@@ -61,6 +61,9 @@ class Page:
     """One vendor response: its raw records, and the cursor to persist once they are committed.
 
     `cursor=None` leaves the stored cursor unchanged (e.g. a full-table stream's middle pages).
+    A stream in the middle of a long first read may say how far it is in its cursor,
+    `{"backfill": {..., "progress": {"share": 0..1, "started": epoch, "eta": epoch | None}}}`:
+    `deskpulse status` shows it.
     """
 
     records: Sequence[Any]

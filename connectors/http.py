@@ -88,11 +88,13 @@ class _Bucket:
 
 class Observed(NamedTuple):
     """What a response's headers say about one budget: `remaining` requests in `bucket`, which
-    refills in `reset` seconds (None: unknown, the limiter assumes its window)."""
+    refills in `reset` seconds (None: unknown, the limiter assumes its window), out of `limit`
+    a window (None: not said)."""
 
     bucket: str
     remaining: int
     reset: float | None = None
+    limit: int | None = None
 
 
 LimitReader = Callable[[str, httpx.Headers], Iterable[Observed]]
@@ -130,8 +132,12 @@ class RateLimiter:
       connector's `LimitReader` reads them); when a bucket's remaining count reaches 0 the
       next request in that bucket waits for the reset (or a whole window when none is given).
     * steady pacing: `per_minute={"default": 700, "incremental": 10}` keeps at most that many
-      requests in any trailing 60 s per bucket (a sliding window, so neither a fixed nor a
-      sliding vendor window can be overrun).
+      requests in any trailing window (60 s; `window` for a vendor, or a sandbox, whose minute
+      is shorter) per bucket: a sliding window, so neither a fixed nor a sliding vendor window
+      can be overrun; `margin` (e.g. 0.01) makes it that much longer than the vendor's, for a
+      request that arrives a little later than it left (1% of the budget). With pacing on, a budget the vendor states
+      in its headers (`Observed.limit`: the plan's real budget, e.g. 400 on Professional where
+      the settings assume 700) replaces the configured one for that bucket.
 
     Every request spends the `default` bucket as well as its own.
     """
@@ -143,10 +149,13 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         window: float = 60.0,
+        margin: float = 0.0,
     ) -> None:
         self._clock = clock
         self._sleep = sleep
         self._window = window
+        self._span = window * (1 + margin)
+        self._pacing = bool(per_minute)
         self._buckets: dict[str, _Bucket] = {}
         self._lock = threading.Lock()
         for name, limit in (per_minute or {}).items():
@@ -172,11 +181,22 @@ class RateLimiter:
         delay = max(0.0, bucket.blocked_until - now)
         if bucket.per_minute is not None:
             sent = bucket.sent
-            while sent and sent[0] <= now - self._window:
+            while sent and sent[0] <= now - self._span:
                 sent.popleft()
             if len(sent) >= bucket.per_minute:
-                delay = max(delay, sent[0] + self._window - now)
+                delay = max(delay, sent[len(sent) - bucket.per_minute] + self._span - now)
         return delay
+
+    @property
+    def window(self) -> float:
+        """Seconds per vendor window (60: budgets are per minute)."""
+        return self._window
+
+    def budget(self, bucket: str) -> int | None:
+        """Requests per window this limiter paces `bucket` at (None: not paced)."""
+        with self._lock:
+            found = self._buckets.get(bucket)
+            return found.per_minute if found is not None else None
 
     def acquire(self, bucket: str = DEFAULT_BUCKET) -> float:
         """Wait until a request in `bucket` is within budget, record it; return seconds waited."""
@@ -211,8 +231,16 @@ class RateLimiter:
             b = self._bucket(bucket)
             b.blocked_until = max(b.blocked_until, self._clock() + max(0.0, seconds))
 
-    def observe(self, bucket: str, remaining: int, reset: float | None = None) -> None:
-        """The vendor says `remaining` requests are left in `bucket`, refilling in `reset` s."""
+    def observe(
+        self, bucket: str, remaining: int, reset: float | None = None, limit: int | None = None
+    ) -> None:
+        """The vendor says `remaining` requests are left in `bucket`, refilling in `reset` s,
+        out of `limit` a window (adopted as the bucket's pace when pacing is on)."""
+        if limit is not None and limit > 0 and self._pacing:
+            with self._lock:
+                b = self._bucket(bucket)
+                if b.per_minute != limit:
+                    b.per_minute = limit
         if remaining <= 0:
             self.block(bucket, reset if reset is not None else self._window)
 

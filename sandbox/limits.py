@@ -24,13 +24,23 @@ class Usage:
     allowed: bool
     limits: dict[str, int]  # bucket -> requests per window (the buckets of this request)
     remaining: dict[str, int]
-    reset: int  # seconds until the window ends (at least 1)
+    reset: float  # seconds until the window ends (at least one vendor second, rounded up)
     over: tuple[str, ...] = ()  # the buckets that refused it
+
+    @property
+    def reset_text(self) -> str:
+        """`reset` for a header: whole seconds, as vendors send them; with a time scale a
+        vendor second is shorter than a wall second, so it may have decimals."""
+        whole = round(self.reset)
+        if abs(self.reset - whole) < 1e-9:
+            return str(whole)
+        return f"{self.reset:.3f}".rstrip("0")
 
 
 class RateLimiter:
     """Fixed windows (`window` seconds, aligned to the clock); 429s do not spend budget. Buckets
-    without a budget are not limited."""
+    without a budget are not limited. `reset` is rounded up to the vendor's second, which is
+    `window / 60` wall seconds (1 at real time; shorter with a time scale)."""
 
     def __init__(self, budgets: Mapping[str, int], clock: Clock, window: float = 60.0) -> None:
         self.budgets = dict(budgets)
@@ -45,7 +55,11 @@ class RateLimiter:
         answers that cost nothing, e.g. a 401)."""
         now = self.clock()
         window = int(now // self.window)
-        reset = max(1, math.ceil((window + 1) * self.window - now))
+        unit = self.window / 60.0
+        left = ((window + 1) * self.window - now) / unit
+        reset: float = max(1, math.ceil(left - 1e-9)) * unit
+        if unit == 1.0:
+            reset = int(reset)
         limited = [b for b in buckets if b in self.budgets]
         with self._lock:
             if window != self._window:

@@ -215,7 +215,7 @@ class Host:
             rate_headers = dialect.rate_headers(usage, route)
             if not usage.allowed:
                 resp = dialect.too_many(usage)
-                resp.headers += [*rate_headers, ("Retry-After", str(usage.reset))]
+                resp.headers += [*rate_headers, ("Retry-After", usage.reset_text)]
                 return resp, False
         truncate = False
         if self.faults is not None:

@@ -36,6 +36,10 @@ Pagination and cursors (what each stream persists after a page commits)
                time-based exports: `start_time` in, `end_time`/`end_of_stream` out; cursor
                `{"start_time": end_time}`. The next page starts at end_time *inclusive*, so the
                boundary second is served twice: repeats are dropped by id, nothing is lost.
+               A first sync of ticket events may be a backfill (`zendesk.backfill`): the export
+               from the oldest event and `ticket_audits` (account-wide budget, newest first,
+               archived tickets one request each) until they meet; cursor `{"backfill": {t0,
+               each reader's position, progress}}`, then `{"start_time": t0}` (the hand-over).
     satisfaction_ratings
                cursor pagination (`page[size]`, `page[after]`, `meta.has_more`) filtered by
                `start_time`; cursor `{"start_time": max updated_at}` saved with the last page only.
@@ -47,14 +51,16 @@ Pagination and cursors (what each stream persists after a page commits)
     watermark and users from the beginning, instead of failing every later sync.
 
 Rate limits
-    700 requests/minute account-wide on the plans we target (`ratelimit-remaining`,
-    `ratelimit-reset`, `X-Rate-Limit-Remaining` headers) and 10/minute on the incremental exports
-    (`Zendesk-RateLimit-incremental-exports: total=10; remaining=9; resets=45`, and
-    `Zendesk-RateLimit-incremental-exports-cursor` on the users export; 30 with the High Volume
-    add-on). Talk's exports have their own 10/minute, the Chat API 200/minute. The client paces
-    each bucket (`rate_limits`) and also waits whenever a header says remaining=0 (read in
-    `limits.py`), so a sync spends the budget without provoking a 429; a 429's `Retry-After` is
-    honoured anyway.
+    200, 400 or 700 requests/minute account-wide by plan (`ratelimit-limit`,
+    `ratelimit-remaining`, `ratelimit-reset`, `X-Rate-Limit` headers) and 10/minute shared by
+    the incremental exports (`Zendesk-RateLimit-incremental-exports: total=10; remaining=9;
+    resets=45`; 30 with the High Volume add-on); the users cursor export has its own 20
+    (`Zendesk-RateLimit-incremental-exports-cursor`). Talk's exports have their own 10/minute,
+    the Chat API 200/minute. The client paces each bucket (`rate_limits`, at the budget a
+    header states once it has seen one) and also waits whenever a header says remaining=0 (read
+    in `limits.py`), so a sync spends the budget without provoking a 429; a 429's `Retry-After`
+    is honoured anyway. With pacing on, SLA events wait for tickets and ticket events, so the
+    core streams spend the shared export budget first.
 
 Known traps (each has a test)
     * `via.channel` is a via type (string) or a via id (integer, e.g. 4 = mail, 30 = twitter).
@@ -118,6 +124,11 @@ from deskpulse.connectors.zendesk.streams import (
 from deskpulse.connectors.zendesk.writeback import ZendeskWriter
 
 STREAM_NAMES: tuple[str, ...] = tuple(t.name for t in STREAM_TYPES)
+PACING_MARGIN = 0.01
+"""Zendesk's windows are paced 1% longer: a request that reaches Zendesk a little after it left
+must not land in a window that is already full (zero 429s, 99% of each budget)."""
+HISTORY_PLANS = ("auto", "audits", "incremental")
+"""How a first sync reads ticket events (zendesk.backfill): planned from the budgets, or forced."""
 
 
 class ZendeskConnector:
@@ -125,7 +136,10 @@ class ZendeskConnector:
 
     `start_time` (aware datetime or epoch seconds) is where a first sync of the time-filtered
     streams begins (default: all history). `rate_limits` paces requests per minute per bucket
-    (`None`: no pacing, e.g. against the sandbox); `streams` limits which streams exist.
+    (`None`: no pacing, e.g. against the sandbox); `streams` limits which streams exist;
+    `rate_window` is the seconds of a rate-limit window (60 on Zendesk; shorter against a
+    sandbox run with a time scale); `history` is how a first sync reads ticket events
+    (HISTORY_PLANS: `auto` plans from the budgets, see zendesk.backfill).
     """
 
     vendor = "zendesk"
@@ -167,6 +181,8 @@ class ZendeskConnector:
         timeout: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         streams: Sequence[str] | None = None,
+        rate_window: float = 60.0,
+        history: str = "auto",
         **config_values: Any,
     ) -> None:
         if config is None:
@@ -190,13 +206,18 @@ class ZendeskConnector:
             transport=transport,
             timeout=timeout,
             max_retries=max_retries,
-            rate_limiter=RateLimiter(rate_limits, sleep=sleep),
+            rate_limiter=RateLimiter(
+                rate_limits, sleep=sleep, window=rate_window, margin=PACING_MARGIN
+            ),
             read_limits=read_limits,
             sleep=sleep,
             auth_hint=config.auth_hint,
             reach_hint=f"{config.url_hint} / network",
             url_hint=config.url_hint,
         )
+        if history not in HISTORY_PLANS:
+            raise ConfigError(f"zendesk: history must be one of {', '.join(HISTORY_PLANS)}")
+        self._history = history
         self._start = start_epoch(start_time)
         self.stats: RequestStats = self.client.stats
         self.writer = ZendeskWriter(self.client, sleep=sleep)
@@ -209,6 +230,7 @@ class ZendeskConnector:
             self._start,
             oauth=self.config.uses_oauth,
             prefix=self.config.prefix,
+            history=self._history,
         )
         return [kind(ctx) for kind in STREAM_TYPES if kind.name in self._wanted]
 

@@ -14,17 +14,19 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from deskpulse.connectors.http import DEFAULT_BUCKET, base_url_problem
 from deskpulse.connectors.zendesk.config import subdomain_problem
-from deskpulse.connectors.zendesk.streams import CHAT, INCREMENTAL, TALK
+from deskpulse.connectors.zendesk.streams import CHAT, INCREMENTAL, INCREMENTAL_CURSOR, TALK
 from deskpulse.connectors.zendesk.writeback import WRITES
 
 DEFAULT_RATE_LIMITS: Mapping[str, int] = {
     DEFAULT_BUCKET: 700,
     INCREMENTAL: 10,
+    INCREMENTAL_CURSOR: 20,
     TALK: 10,
     CHAT: 200,
     WRITES: 100,
 }
-"""Requests per minute per bucket on real Zendesk (Enterprise plan; lower plans: 200-400)."""
+"""Requests per minute per bucket on real Zendesk (Enterprise plan; lower plans: 200-400, which
+the client adopts from the `ratelimit-limit` header as soon as it sees one)."""
 
 
 class ZendeskSettings(BaseSettings):

@@ -9,6 +9,7 @@ warehouse.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,12 +25,27 @@ from deskpulse.connectors.records import Record, RecordType
 from deskpulse.connectors.zendesk import normalise as nz
 from deskpulse.connectors.zendesk import records as zr
 from deskpulse.connectors.zendesk import writeback as wb
+from deskpulse.connectors.zendesk.backfill import (
+    AUDIT_PAGE,
+    AUDITS,
+    HANDOVER_OVERLAP,
+    Backfill,
+    ClosedTickets,
+    Fetch,
+    Frontier,
+    budgets_of,
+    choose,
+    pages_left,
+)
 from deskpulse.connectors.zendesk.sla import sla_rows
 
 log = logging.getLogger(__name__)
 
 INCREMENTAL = "incremental"
 """Rate-limit bucket of the incremental export endpoints (10 requests/minute on Zendesk)."""
+INCREMENTAL_CURSOR = "incremental-cursor"
+"""The cursor-based users export's own budget (`Zendesk-RateLimit-incremental-exports-cursor`,
+20 requests/minute)."""
 TALK = "talk"
 """Talk's incremental exports: their own 10 requests/minute."""
 CHAT = "chat"
@@ -61,6 +77,11 @@ ENDPOINTS: dict[str, Endpoint] = {
         "GET", "/api/v2/satisfaction_ratings", "start_time", "page[size]", "page[after]"
     ),
     "ticket_metric_events": _ep("GET", "/api/v2/incremental/ticket_metric_events", "start_time"),
+    # a first sync's history through the account-wide budget (zendesk.backfill)
+    "ticket_audits": _ep("GET", "/api/v2/ticket_audits", "page[size]", "page[after]"),
+    "ticket_audits_of": _ep(
+        "GET", "/api/v2/tickets/{ticket_id}/audits", "page[size]", "page[after]"
+    ),
     "update_ticket": _ep("PUT", "/api/v2/tickets/{ticket_id}"),
     # write-back (connectors.zendesk.writeback)
     "update_many_tickets": _ep("PUT", wb.UPDATE_MANY_TICKETS),
@@ -162,6 +183,8 @@ class Directory:
         self._groups: dict[int, str] | None = None
         self.staff: dict[int, str] = {}
         self.staff_complete = False
+        self.closed = ClosedTickets()
+        """Closed tickets the tickets stream saw: the ones a backfill reads per ticket."""
 
     def staff_state(self) -> dict[str, str]:
         """The staff map as JSON for a cursor (ids as text keys)."""
@@ -273,6 +296,7 @@ class Context:
     start_time: int
     oauth: bool = False
     prefix: str = "ZENDESK_"  # the source's variables, for messages
+    history: str = "auto"  # how a first sync reads ticket events: auto | audits | incremental
 
 
 class _Stream:
@@ -314,6 +338,19 @@ class TicketsStream(_Stream):
         else:
             start = watermark if isinstance(watermark, int) else self.ctx.start_time
             query = _params("tickets", start_time=start, include="metric_sets")
+        # From the beginning, this run names every closed ticket (archived ones, for a backfill).
+        closed = self.ctx.directory.closed
+        closed.start(not token and not isinstance(watermark, int))
+        complete = False
+        try:
+            yield from self._pages(paginator, query, token, watermark)
+            complete = True
+        finally:
+            closed.stop(complete)
+
+    def _pages(
+        self, paginator: Paginator, query: dict[str, Any], token: Any, watermark: Any
+    ) -> Iterator[Page]:
         warned = False
         while True:
             try:
@@ -350,6 +387,7 @@ class TicketsStream(_Stream):
                 if isinstance(stamp, int) and (watermark is None or stamp > watermark):
                     watermark = stamp
             self.ctx.directory.ensure_groups(r.value.group_id for r in tickets if r.value)
+            self.ctx.directory.closed.note(tickets)
             page_cursor: dict[str, Any] = {"cursor": after}
             if watermark is not None:
                 page_cursor["generated_timestamp"] = watermark
@@ -445,7 +483,7 @@ class UsersStream(_Stream):
         while True:
             try:
                 body = self.ctx.client.get_json(
-                    path, query, bucket=INCREMENTAL, decoder=zr.USER_EXPORT
+                    path, query, bucket=INCREMENTAL_CURSOR, decoder=zr.USER_EXPORT
                 )
             except RejectedRequest as exc:
                 if token is None or "cursor" not in query:
@@ -513,15 +551,20 @@ class _TimeBasedStream(_Stream):
         return _params(self.endpoint, start_time=start, **dict(self.extra_params))
 
     def pages(self, cursor: Cursor | None) -> Iterator[Page]:
-        path = ENDPOINTS[self.endpoint].path
-        paginator = Paginator(f"zendesk {self.name}")
         state = cursor if isinstance(cursor, Mapping) else {}
         start = state.get("start_time")
         if not isinstance(start, int):
             start = self.ctx.start_time
-        paginator.seen(start)
+        yield from self._walk(start, self._fetcher())
+
+    def _fetcher(self) -> Fetch:
+        """One export request at a time: start_time -> (records not on the previous page,
+        end_time, end of stream, the first record's time)."""
+        path = ENDPOINTS[self.endpoint].path
         previous: set[Any] = set()
-        while True:
+
+        def fetch(start: int) -> tuple[list[Any], int, bool, int | None]:
+            nonlocal previous
             body = self._get(path, self._query(start))
             found = getattr(body, self.key) or []
             done = self._done(body, found)
@@ -531,6 +574,17 @@ class _TimeBasedStream(_Stream):
             raw = self.records.wrap_all(found)
             records = [r for r in raw if _record_key(r) not in previous] if previous else raw
             previous = {_record_key(r) for r in raw}
+            return records, end_time, done, _first_time(raw)
+
+        return fetch
+
+    def _walk(self, start: int, fetch: Fetch, first: Any = None) -> Iterator[Page]:
+        """Pages from `start` (`first`: that request's answer, already fetched)."""
+        paginator = Paginator(f"zendesk {self.name}")
+        paginator.seen(start)
+        while True:
+            records, end_time, done, _ = first if first is not None else fetch(start)
+            first = None
             if records:
                 self._prepare()
             yield Page(records, cursor={"start_time": end_time})
@@ -546,6 +600,14 @@ class _TimeBasedStream(_Stream):
         return body
 
 
+def _first_time(records: list[Record[Any]]) -> int | None:
+    """The time of a page's first record (a ticket event's `timestamp`), when it has one."""
+    for record in records[:1]:
+        stamp = getattr(record.value, "timestamp", None)
+        return stamp if isinstance(stamp, int) else None
+    return None
+
+
 def _record_key(record: Record[Any]) -> Any:
     """What identifies a record across two pages: its id, or its raw text when it has none."""
     value = record.value
@@ -555,8 +617,12 @@ def _record_key(record: Record[Any]) -> Any:
 
 class TicketEventsStream(_TimeBasedStream):
     """Incremental ticket event export with the `comment_events` sideload: one request per
-    1000 ticket updates, each carrying its comments, status changes and assignments. (Per-ticket
-    audits would cost one request per ticket: 100,000 requests for 100,000 tickets.)"""
+    1000 ticket updates, each carrying its comments, status changes and assignments.
+
+    A first sync may read the history through the account-wide budget as well (ticket audits,
+    zendesk.backfill) when the budgets say it pays; the cursor is then
+    `{"backfill": {...}}` until the history is in, and `{"start_time": T0}` from the hand-over
+    on, where the export goes on alone."""
 
     endpoint = "ticket_events"
     key = "ticket_events"
@@ -568,6 +634,68 @@ class TicketEventsStream(_TimeBasedStream):
 
     def _prepare(self) -> None:
         self.ctx.directory.ensure_staff()
+
+    def pages(self, cursor: Cursor | None) -> Iterator[Page]:
+        state = cursor if isinstance(cursor, Mapping) else {}
+        stored = state.get("backfill")
+        frontier = Frontier.load(stored) if isinstance(stored, Mapping) else None
+        if frontier is not None:  # a backfill that stopped: resume the same plan
+            yield from self._backfill(frontier, self._fetcher())
+            return
+        if "start_time" in state or self.ctx.history == "incremental":
+            yield from super().pages(cursor)
+            return
+        start = self.ctx.start_time
+        fetch = self._fetcher()
+        first = fetch(start)
+        records, end_time, last, first_ts = first
+        t0 = None
+        if not last and (
+            self.ctx.history == "audits"
+            or choose(
+                budgets_of(self.ctx.client, INCREMENTAL),
+                pages_left(first_ts, end_time, int(time.time())),
+            )
+        ):
+            t0 = self._t0()
+        if t0 is None or t0 <= end_time:
+            yield from self._walk(start, fetch, first)
+            return
+        log.info("zendesk: ticket events backfill through ticket audits up to %s", t0)
+        frontier = Frontier(t0=t0, export=end_time, origin=first_ts)
+        self._prepare()
+        yield Page(records, cursor={"backfill": frontier.dump(start)})
+        yield from self._backfill(frontier, fetch)
+
+    def _t0(self) -> int | None:
+        """The hand-over time: the newest audit's, less a minute (None: no live audits)."""
+        body = self.ctx.client.get_json(
+            ENDPOINTS["ticket_audits"].path,
+            _params("ticket_audits", **{"page[size]": 1}),
+            decoder=AUDIT_PAGE,
+        )
+        newest = [r.value.created_at for r in AUDITS.wrap_all(body.audits) if r.value]
+        try:
+            moment = nz.when(newest[0]) if newest else None
+        except RecordError:
+            moment = None
+        if moment is None:
+            return None
+        return min(nz.epoch(moment), int(time.time())) - HANDOVER_OVERLAP
+
+    def _backfill(self, frontier: Frontier, fetch: Fetch) -> Iterator[Page]:
+        self._prepare()
+        paths = {
+            "ticket_audits": ENDPOINTS["ticket_audits"].path,
+            "ticket_audits_of": ENDPOINTS["ticket_audits_of"].path,
+        }
+        backfill = Backfill(
+            self.ctx.client, self.ctx.directory.closed, fetch, frontier, self.ctx.start_time, paths
+        )
+        yield from backfill.pages()
+        # The hand-over: from T0 on, the export alone (changes made during the backfill too).
+        yield Page([], cursor={"start_time": frontier.t0})
+        yield from super().pages({"start_time": frontier.t0})
 
     def normalise(self, record: Any) -> Iterable[Row]:
         event = zr.TICKET_EVENTS.value(record)
@@ -582,6 +710,14 @@ class SlaEventsStream(_TimeBasedStream):
     key = "ticket_metric_events"
 
     name = "sla_events"
+
+    @property
+    def after(self) -> tuple[str, ...]:  # type: ignore[override]
+        """With the incremental budget paced, the core streams (tickets and their events,
+        which most KPIs need) spend it first, and SLA events follow; unpaced, side by side."""
+        if self.ctx.client.limiter.budget(INCREMENTAL) is not None:
+            return ("tickets", "ticket_events")
+        return ()
 
     def normalise(self, record: Any) -> Iterable[Row]:
         return sla_rows(zr.PLAIN.value(record))

@@ -269,12 +269,12 @@ class KlaviyoDialect:
         return [
             ("RateLimit-Limit", str(usage.limits[bucket])),
             ("RateLimit-Remaining", str(usage.remaining[bucket])),
-            ("RateLimit-Reset", str(usage.reset)),
+            ("RateLimit-Reset", usage.reset_text),
         ]
 
     def too_many(self, usage: Usage) -> Response:
         return self.error(
-            429, f"Request was throttled. Expected available in {usage.reset} seconds."
+            429, f"Request was throttled. Expected available in {usage.reset_text} seconds."
         )
 
     def handle(self, req: Request, route: Route, params: dict[str, str]) -> Response:

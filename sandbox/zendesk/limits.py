@@ -58,7 +58,7 @@ class RateLimits:
 
 def rate_headers(usage: Usage, bucket: str | None) -> list[tuple[str, str]]:
     """The account-wide budget on every answer, plus Zendesk's header for export buckets."""
-    reset = str(usage.reset)
+    reset = usage.reset_text
     acc_limit = str(usage.limits.get(ACCOUNT, 0))
     acc_left = str(usage.remaining.get(ACCOUNT, 0))
     headers = [

@@ -284,6 +284,38 @@ def test_steady_pacing_never_exceeds_budget() -> None:
         assert len(in_window) <= 10
     assert times[9] == times[0]  # the first ten go at once: the budget is used, not wasted
     assert times[10] == times[0] + 60
+    margin = RateLimiter({"incremental": 10}, clock=clock, sleep=clock.sleep, margin=0.01)
+    first = clock.now
+    for _ in range(11):
+        margin.acquire("incremental")
+    assert clock.now == pytest.approx(first + 60.6)  # 1% later: for a request that arrives late
+
+
+def test_a_budget_the_vendor_states_replaces_the_configured_one() -> None:
+    """Settings assume 700 a minute; the headers say the plan has 400: the limiter paces at
+    400 (and a limiter without pacing stays without)."""
+    clock = FakeClock()
+    limiter = RateLimiter({"default": 700}, clock=clock, sleep=clock.sleep)
+    limiter.observe("default", 399, 60.0, limit=400)
+    assert limiter.budget("default") == 400
+    times = []
+    for _ in range(401):
+        limiter.acquire()
+        times.append(clock.now)
+    assert times[399] == times[0] and times[400] == pytest.approx(times[0] + 60)
+    unpaced = RateLimiter(clock=clock, sleep=clock.sleep)
+    unpaced.observe("default", 399, 60.0, limit=400)
+    assert unpaced.budget("default") is None
+
+
+def test_a_shorter_window_paces_a_time_scaled_budget() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter({"incremental": 10}, clock=clock, sleep=clock.sleep, window=5.0)
+    times = []
+    for _ in range(21):
+        limiter.acquire("incremental")
+        times.append(clock.now - 1000)
+    assert times[10] == pytest.approx(5.0) and times[20] == pytest.approx(10.0)
 
 
 def test_user_agent_and_auth_sent(router: respx.Router) -> None:

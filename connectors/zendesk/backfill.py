@@ -1,0 +1,511 @@
+"""A first sync of ticket events planned from the budgets: Zendesk's history through two budgets
+at once, meeting in the middle.
+
+Why: the incremental ticket event export reads 1,000 events a request but shares 10 requests a
+minute with the other incremental exports; the account-wide budget (200, 400 or 700 a minute by
+plan) sits idle meanwhile. `GET /api/v2/ticket_audits` reads 100 audits (one audit = one ticket
+event, same ids, same child events) a request on that budget, newest first; it leaves out archived
+tickets (closed more than 120 days ago), whose audits come one ticket a request from
+`/api/v2/tickets/{id}/audits`. So a backfill runs two readers side by side:
+
+    export reader   (incremental budget)  the event export from the start time, oldest first
+    audits reader   (account budget)      ticket_audits from T0 backwards, 100 a request
+    archived reader (account budget)      the archived tickets, newest first, one request
+                                          each, never below the audits reader
+
+and stops them when they meet: the export has covered every second up to `export`, the audits
+every live second above `audits_ts`, and the archived tickets every one updated at or after
+`archived_below`; all history is in when `export >= max(audits_ts, archived_below - 1)`. Which
+reader does what is not planned ahead but balanced as they go (each reads until the other
+meets it), so each budget is spent until the end whatever the plan, the account's size or how
+much of it is archived: a big account on a big plan leans on the audits, a small plan on the
+export. Archived tickets are known from the tickets stream of the same run (closed, updated
+more than 120 days before T0, less a week's margin for tickets archived while the backfill runs);
+without it (a resumed backfill whose tickets were read by an earlier run) the export reads up to
+that cut-off itself: slower, never incomplete.
+
+The hand-over: T0 is the newest audit's time at the start, less a minute (Zendesk withholds the
+last minute from the exports; overlap is harmless, rows upsert by event id). Audits cover what
+happened before T0; afterwards the stream goes on with the event export from T0, which sees
+every change made during the backfill and later. T0 and each reader's position are in the
+stream's cursor, saved only with the rows of the page that moved it, so a crash resumes the same
+plan where it stopped.
+
+The planner (`choose`) decides from the first export page and the budgets the client has seen
+(headers or settings): no budget known (pacing off, a sandbox without limits), an account the
+export reads within one window, or an account budget too small to matter -> the export alone.
+`plan="audits"`/`"incremental"` force a path (tests, the benchmark's comparison).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from msgspec import Raw, Struct
+
+from deskpulse.connectors.base import Page
+from deskpulse.connectors.errors import RecordError
+from deskpulse.connectors.http import DEFAULT_BUCKET, HttpClient, Paginator
+from deskpulse.connectors.records import Record, RecordType, page_decoder
+from deskpulse.connectors.zendesk import normalise as nz
+from deskpulse.connectors.zendesk import records as zr
+
+log = logging.getLogger(__name__)
+
+AUDITS_PAGE = 100
+"""Audits per page of ticket_audits (Zendesk's maximum)."""
+EXPORT_PAGE = 1000
+ARCHIVE_AFTER = 120 * 86_400
+"""Zendesk archives tickets closed this long ago; their audits leave ticket_audits."""
+ARCHIVE_MARGIN = 7 * 86_400
+"""Tickets closed this much less than ARCHIVE_AFTER ago count as archived too: they may be
+archived while the backfill runs."""
+HANDOVER_OVERLAP = 60
+"""T0 is the newest audit's time less this (the exports withhold the last minute)."""
+ARCHIVED_BATCH = 20
+"""Archived tickets read per page the engine commits (one request each)."""
+MIN_AUDIT_SHARE = 0.2
+"""The audits path pays when the account budget reads at least this share of what the export
+reads in the same time (100 audits a request against 1,000 events)."""
+
+
+class Audit(Struct, gc=False):
+    """One record of ticket_audits (or of a ticket's audits): an update and its events."""
+
+    id: zr.Id = None
+    ticket_id: zr.Id = None
+    created_at: Any = None
+    author_id: zr.Id = None
+    events: list[zr.ChildEvent] | None = None
+
+
+class AuditPage(Struct, gc=False):
+    audits: list[Raw] | None = None
+    meta: dict[str, Any] | None = None
+
+
+AUDITS = RecordType(Audit)
+AUDIT_PAGE = page_decoder(AuditPage)
+
+
+def as_event(record: Record[Audit]) -> Record[zr.TicketEvent]:
+    """An audit as the ticket event export spells the same update (same ids, same child events,
+    `author_id` as `updater_id`), so both paths give a ticket identical rows."""
+    audit = record.value
+    if audit is None:
+        return Record(record.raw, None, record.error)
+    event = zr.TicketEvent(
+        id=audit.id,
+        ticket_id=audit.ticket_id,
+        created_at=audit.created_at,
+        updater_id=audit.author_id,
+        child_events=audit.events,
+    )
+    return Record(record.raw, event)
+
+
+def _epoch(stamp: Any) -> int | None:
+    try:
+        moment = nz.when(stamp)
+    except RecordError:
+        return None
+    return nz.epoch(moment) if moment is not None else None
+
+
+# --------------------------------------------------------------------------------------------
+# What the tickets stream tells the backfill: the closed tickets (archive candidates)
+
+
+class ClosedTickets:
+    """Closed tickets seen by this run's tickets stream, when it reads from the beginning: the
+    tickets that may be archived. `complete_below(t)`: every closed ticket updated before `t`
+    is known (the export is ordered by generated_timestamp, which a closed ticket no longer
+    moves)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reading = False  # the tickets stream of this run reads from the beginning
+        self.done = False
+        self.watermark = -1
+        self._closed: dict[int, int] = {}
+
+    def start(self, from_scratch: bool) -> None:
+        with self._lock:
+            self.reading = from_scratch
+
+    def stop(self, complete: bool) -> None:
+        """The tickets stream ended: at the end of the export (every closed ticket is known),
+        or early (an error, a stop: then none counts as known)."""
+        with self._lock:
+            if complete and self.reading:
+                self.done = True
+            elif not complete:
+                self.reading = False
+
+    def note(self, tickets: list[Record[zr.Ticket]]) -> None:
+        with self._lock:
+            if not self.reading:
+                return
+            for record in tickets:
+                value = record.value
+                if value is None:
+                    continue
+                stamp = value.generated_timestamp
+                if isinstance(stamp, int) and stamp > self.watermark:
+                    self.watermark = stamp
+                tid = value.id if isinstance(value.id, int) else None
+                if tid is None:
+                    continue
+                if value.status == "closed":
+                    updated = _epoch(value.updated_at)
+                    if updated is not None:
+                        self._closed[tid] = updated
+                else:
+                    self._closed.pop(tid, None)
+
+    def known_below(self, cutoff: int) -> list[tuple[int, int]] | None:
+        """(updated_at, id) of the closed tickets updated before `cutoff`, newest first, once
+        all of them are known; None while they are not (or cannot be, in this run)."""
+        with self._lock:
+            if not self.reading or not (self.done or self.watermark >= cutoff):
+                return None
+            return sorted(((u, t) for t, u in self._closed.items() if u < cutoff), reverse=True)
+
+    @property
+    def pending(self) -> bool:
+        """The tickets stream is still reading what `known_below` waits for."""
+        with self._lock:
+            return self.reading and not self.done
+
+
+# --------------------------------------------------------------------------------------------
+# The planner
+
+
+@dataclass(frozen=True)
+class Budgets:
+    account: int | None  # requests per window, None: unknown
+    incremental: int | None
+
+
+def choose(budgets: Budgets, pages_left: float) -> bool:
+    """Whether a backfill through the audits pays: budgets known, more export pages left than
+    one window's budget, and an account budget that reads a real share of the history."""
+    if not budgets.account or not budgets.incremental:
+        return False
+    if pages_left <= budgets.incremental:
+        return False
+    audits_rate = max(0, budgets.account - budgets.incremental) * AUDITS_PAGE
+    return audits_rate >= MIN_AUDIT_SHARE * budgets.incremental * EXPORT_PAGE
+
+
+def pages_left(first_ts: int | None, end_time: int, now: int) -> float:
+    """Export pages still to read after a first full page covered `first_ts`..`end_time`,
+    assuming history as dense as that page all the way to `now`."""
+    if first_ts is None or end_time <= first_ts:
+        return float("inf")
+    return (now - end_time) / (end_time - first_ts)
+
+
+# --------------------------------------------------------------------------------------------
+# The backfill
+
+
+@dataclass
+class Frontier:
+    """Where each reader stands (fetched, or committed: the cursor is the committed one)."""
+
+    t0: int
+    export: int  # every event at or before this second is read (the next request starts here)
+    audits: str | None = None  # ticket_audits' page[after] for the next page
+    audits_ts: int | None = None  # every live audit after this second is read
+    audits_done: bool = False
+    archived_below: int | None = None  # archived tickets updated at or after this are read
+    started: float = field(default_factory=time.time)
+    origin: int | None = None  # the first event's time: where the history begins
+
+    @classmethod
+    def load(cls, state: Mapping[str, Any]) -> Frontier | None:
+        try:
+            return cls(
+                t0=int(state["t0"]),
+                export=int(state["export"]),
+                audits=state.get("audits"),
+                audits_ts=state.get("audits_ts"),
+                audits_done=bool(state.get("audits_done")),
+                archived_below=state.get("archived_below"),
+                started=float(state.get("started") or time.time()),
+                origin=state.get("origin"),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def dump(self, start: int) -> dict[str, Any]:
+        return {
+            "t0": self.t0,
+            "export": self.export,
+            "audits": self.audits,
+            "audits_ts": self.audits_ts,
+            "audits_done": self.audits_done,
+            "archived_below": self.archived_below,
+            "started": self.started,
+            "origin": self.origin,
+            "progress": self.progress(start if self.origin is None else self.origin),
+        }
+
+    def cutoff(self) -> int:
+        return self.t0 - ARCHIVE_AFTER + ARCHIVE_MARGIN
+
+    def live_gap(self) -> int:
+        """The newest live second not read yet (audits read down to, exclusive)."""
+        if self.audits_done:
+            return -1
+        return self.t0 if self.audits_ts is None else self.audits_ts
+
+    def archived_gap(self, known: bool) -> int:
+        """The newest second an unread archived ticket may have an event at."""
+        if self.archived_below is not None:
+            return self.archived_below - 1
+        return self.cutoff() if not known else self.t0
+
+    def done(self, known: bool) -> bool:
+        return self.export >= max(self.live_gap(), self.archived_gap(known))
+
+    def progress(self, start: int) -> dict[str, Any]:
+        """Share of the history read and an estimated end (epoch), for `deskpulse status`."""
+        total = max(1, self.t0 - start)
+        gap = max(0, max(self.live_gap(), self.archived_gap(False)) - max(self.export, start))
+        share = min(1.0, max(0.0, 1 - gap / total))
+        now = time.time()
+        eta = self.started + (now - self.started) / share if share > 0.02 else None
+        return {"share": round(share, 4), "started": self.started, "eta": eta}
+
+
+Fetch = Callable[[int], tuple[list[Record[zr.TicketEvent]], int, bool, int | None]]
+"""The export reader: start_time -> (new records, end_time, end_of_stream, first timestamp)."""
+
+
+class Backfill:
+    """Runs one backfill (see the module docstring) and yields its pages in commit order."""
+
+    def __init__(
+        self,
+        client: HttpClient,
+        closed: ClosedTickets,
+        fetch_export: Fetch,
+        frontier: Frontier,
+        start: int,
+        paths: Mapping[str, str],
+    ) -> None:
+        self.client = client
+        self.closed = closed
+        self.fetch_export = fetch_export
+        self.start = start
+        self.paths = paths
+        self.fetched = Frontier(**vars(frontier))  # the readers' own positions
+        self.committed = frontier  # what the engine has (or will have) committed
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._queue: queue.Queue[tuple[str, Any, dict[str, Any]]] = queue.Queue(maxsize=4)
+        self.requests = {"export": 0, "audits": 0, "archived": 0}
+
+    # -- the readers -----------------------------------------------------------------------
+
+    def _known(self) -> bool:
+        return self.closed.known_below(self.fetched.cutoff()) is not None
+
+    def _put(self, kind: str, records: Any, moved: dict[str, Any]) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put((kind, records, moved), timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _run(self, name: str, body: Callable[[], None]) -> threading.Thread:
+        def target() -> None:
+            try:
+                body()
+                self._put("done", name, {})
+            except BaseException as exc:
+                self._put("error", exc, {})
+
+        thread = threading.Thread(target=target, name=f"backfill-{name}", daemon=True)
+        thread.start()
+        return thread
+
+    def _export_reader(self) -> None:
+        paginator = Paginator("zendesk ticket_events (backfill)")
+        while not self._stop.is_set():
+            with self._lock:
+                f = self.fetched
+                if f.done(self._known()):
+                    return
+                start = f.export
+            records, end_time, last, _ = self.fetch_export(start)
+            self.requests["export"] += 1
+            with self._lock:
+                self.fetched.export = end_time if not last else max(end_time, self.fetched.t0)
+            self._put("export", records, {"export": self.fetched.export})
+            if last:
+                return
+            paginator.advance(end_time)
+
+    def _candidates(self) -> list[tuple[int, int]] | None:
+        """The archived tickets still to read (newest first); None while not known. Sets the
+        archived frontier the first time they are known."""
+        f = self.fetched
+        candidates = self.closed.known_below(f.cutoff())
+        if candidates is None:
+            return None
+        if f.archived_below is None:
+            # Nothing read per ticket yet: no unread archived ticket is newer than this.
+            f.archived_below = candidates[0][0] + 1 if candidates else -1
+        return [c for c in candidates if c[0] < f.archived_below]
+
+    def _audits_reader(self) -> None:
+        """ticket_audits, newest first, until the export has read what lies below."""
+        pages = Paginator("zendesk ticket_audits")
+        while not self._stop.is_set():
+            with self._lock:
+                f = self.fetched
+                if f.audits_done or f.live_gap() <= f.export:
+                    return
+            self._audits_page(pages)
+
+    def _archived_reader(self) -> None:
+        """The archived tickets, newest first, one request each, never below the audits (the
+        two descend together, so neither reads what the export will have read anyway)."""
+        while not self._stop.is_set():
+            with self._lock:
+                f = self.fetched
+                candidates = self._candidates()
+                pending = candidates is None and self.closed.pending
+                if candidates is not None and (not candidates or candidates[0][0] <= f.export):
+                    return
+                ahead = candidates is not None and (
+                    f.audits_done or candidates[0][0] >= f.live_gap() - 1
+                )
+            if candidates is None and not pending:
+                return  # not known in this run: the export reads up to the cut-off instead
+            if ahead and candidates:
+                self._archived_batch(candidates[:ARCHIVED_BATCH], candidates[ARCHIVED_BATCH:])
+            else:
+                time.sleep(0.02)  # wait for the tickets stream, or for the audits to descend
+
+    def _audits_page(self, pages: Paginator) -> None:
+        f = self.fetched
+        query: dict[str, Any] = {"page[size]": AUDITS_PAGE}
+        if f.audits:
+            query["page[after]"] = f.audits
+        body: AuditPage = self.client.get_json(
+            self.paths["ticket_audits"], query, bucket=DEFAULT_BUCKET, decoder=AUDIT_PAGE
+        )
+        self.requests["audits"] += 1
+        records = [as_event(r) for r in AUDITS.wrap_all(body.audits)]
+        meta = body.meta or {}
+        after = meta.get("after_cursor")
+        more = bool(meta.get("has_more")) and bool(after)
+        stamps = [
+            s for s in (_epoch(r.value.created_at) for r in records if r.value) if s is not None
+        ]
+        with self._lock:
+            if stamps:
+                oldest = min(stamps)
+                # The oldest second may go on on the next page: read down to it, exclusive.
+                f.audits_ts = oldest if f.audits_ts is None else min(f.audits_ts, oldest)
+            if more:
+                pages.advance(after)
+                f.audits = after
+            else:
+                f.audits_done = True
+            moved = {"audits": f.audits, "audits_ts": f.audits_ts, "audits_done": f.audits_done}
+        self._put("audits", [r for r in records if _before(r, f.t0)], moved)
+
+    def _archived_batch(self, batch: list[tuple[int, int]], rest: list[tuple[int, int]]) -> None:
+        records: list[Record[zr.TicketEvent]] = []
+        for _updated, ticket_id in batch:
+            if self._stop.is_set():
+                return
+            records += self._ticket_audits(ticket_id)
+        with self._lock:
+            below = rest[0][0] + 1 if rest else -1
+            self.fetched.archived_below = below
+        self._put("archived", records, {"archived_below": below})
+
+    def _ticket_audits(self, ticket_id: int) -> list[Record[zr.TicketEvent]]:
+        path = self.paths["ticket_audits_of"].format(ticket_id=ticket_id)
+        pages = Paginator(f"zendesk ticket {ticket_id} audits")
+        query: dict[str, Any] = {"page[size]": AUDITS_PAGE}
+        found: list[Record[zr.TicketEvent]] = []
+        while True:
+            body: AuditPage = self.client.get_json(
+                path, query, bucket=DEFAULT_BUCKET, decoder=AUDIT_PAGE
+            )
+            self.requests["archived"] += 1
+            found += [as_event(r) for r in AUDITS.wrap_all(body.audits)]
+            meta = body.meta or {}  # archived tickets answer all at once, without meta
+            after = meta.get("after_cursor")
+            if not meta.get("has_more") or not pages.advance(after):
+                return found
+            query = {**query, "page[after]": after}
+
+    # -- the pages, in the order the engine commits them -------------------------------------
+
+    def pages(self) -> Iterator[Page]:
+        threads = [
+            self._run("export", self._export_reader),
+            self._run("audits", self._audits_reader),
+            self._run("archived", self._archived_reader),
+        ]
+        readers = len(threads)
+        try:
+            while readers:
+                kind, records, moved = self._queue.get()
+                if kind == "error":
+                    raise records
+                if kind == "done":
+                    readers -= 1
+                    continue
+                for key, value in moved.items():
+                    setattr(self.committed, key, value)
+                yield Page(records, cursor={"backfill": self.committed.dump(self.start)})
+        finally:
+            self._stop.set()
+            for thread in threads:
+                thread.join(timeout=5)
+
+
+def _before(record: Record[zr.TicketEvent], t0: int) -> bool:
+    """Audits from T0 on are left to the export after the hand-over (they would only repeat)."""
+    value = record.value
+    if value is None:
+        return True
+    stamp = _epoch(value.created_at)
+    return stamp is None or stamp < t0
+
+
+def budgets_of(client: HttpClient, incremental: str) -> Budgets:
+    limiter = client.limiter
+    return Budgets(limiter.budget(DEFAULT_BUCKET), limiter.budget(incremental))
+
+
+__all__ = [
+    "AUDITS",
+    "AUDIT_PAGE",
+    "Audit",
+    "Backfill",
+    "Budgets",
+    "ClosedTickets",
+    "Frontier",
+    "as_event",
+    "budgets_of",
+    "choose",
+    "pages_left",
+]

@@ -1,0 +1,258 @@
+"""The planned first sync of ticket events (connectors.zendesk.backfill) against the sandbox.
+
+* the same sandbox synced through the backfill (event export + ticket audits + archived tickets
+  one by one) and through the event export alone: identical tables and identical KPI values;
+* the hand-over: events written while the backfill runs arrive, once; a backfill killed in the
+  middle resumes its plan from the committed cursor and ends identical;
+* the planner's choices for each plan's budgets, for small accounts and without budgets;
+* `deskpulse status` shows a running backfill's progress and estimated end.
+
+The sandbox runs with a plan's budgets and a time scale of 60 (a rate-limit minute lasts a
+second), and the connector paces itself with the sandbox's window, as against Zendesk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from deskpulse.connectors.base import Cursor, Page, RequestStats, Stream
+from deskpulse.connectors.zendesk import ZendeskConfig, ZendeskConnector
+from deskpulse.connectors.zendesk.backfill import Budgets, Frontier, choose, pages_left
+from deskpulse.kpi_core.engine import compute
+from deskpulse.kpi_core.registry import KpiQuery
+from deskpulse.sync.engine import SyncObserver
+
+server = pytest.importorskip("deskpulse.sandbox.server")
+zendesk_sandbox = pytest.importorskip("deskpulse.sandbox.zendesk")
+engine = pytest.importorskip("deskpulse.sync.engine")
+warehouse_mod = pytest.importorskip("deskpulse.sync.warehouse")
+
+from tests.connectors.test_zendesk_sandbox import dump  # noqa: E402
+
+SEED = 5
+TICKETS = 1200
+SCALE = 60.0
+CORE = ["users", "tickets", "ticket_events"]
+PER_TICKET = "GET /api/v2/tickets/{id}/audits"
+
+
+def limited(incremental: int = 2) -> Any:
+    # A small incremental budget makes the export the slow side, as on a big account: the
+    # audits and the archived tickets then read most of the history.
+    return zendesk_sandbox.RateLimits(account=400, incremental_exports=incremental)
+
+
+def connector(sb: Any, history: str, **options: Any) -> ZendeskConnector:
+    config = ZendeskConfig(
+        base_url=sb.base_url, email="agent@sandbox.test", api_token="sandbox-token"
+    )
+    options.setdefault("rate_window", 60.0 / SCALE)
+    return ZendeskConnector("zendesk", config, history=history, **options)
+
+
+def sync(sb: Any, tmp_path: Any, name: str, history: str, **options: Any) -> Any:
+    warehouse = warehouse_mod.Warehouse(f"sqlite:///{tmp_path / name}.db")
+    warehouse.ensure_schema()
+    report = engine.run_sync(warehouse, connector(sb, history, **options), streams=CORE)
+    assert report.status == "ok", report.message
+    return warehouse
+
+
+def kpis(warehouse: Any) -> list[tuple[str, Any, Any]]:
+    query = KpiQuery(start=datetime(2025, 11, 1, tzinfo=UTC), end=datetime(2026, 11, 2, tzinfo=UTC))
+    with warehouse.connect() as connection:
+        values = compute(connection, None, query)
+    return [(v.metric, repr(v.group), v.value) for v in values]
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Any]:
+    with server.SandboxServer(
+        seed=SEED, tickets=TICKETS, rate_limit=limited(), time_scale=SCALE
+    ) as sb:
+        yield sb
+
+
+@pytest.fixture(scope="module")
+def incremental_only(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    sandbox.stats.clear()
+    warehouse = sync(sandbox, tmp_path_factory.mktemp("inc"), "incremental", "incremental")
+    assert not any("audits" in k for k in sandbox.stats.snapshot()["requests"])
+    return warehouse
+
+
+def test_backfill_and_the_export_alone_give_identical_rows_and_kpis(
+    sandbox, incremental_only, tmp_path
+):
+    sandbox.stats.clear()
+    warehouse = sync(sandbox, tmp_path, "backfill", "audits")
+    stats = sandbox.stats.snapshot()
+    requests = stats["requests"]
+    # Both ways of reading history were used: audits newest first, archived tickets one by one.
+    assert requests["GET /api/v2/ticket_audits"]["200"] > 10
+    assert requests[PER_TICKET]["200"] > 10
+    assert stats["by_status"].get("429", 0) == 0
+    events = dump(warehouse)
+    assert events == dump(incremental_only)
+    assert len(events["ticket_events"]) > 5_000
+    assert kpis(warehouse) == kpis(incremental_only)
+    with warehouse.connect() as connection:
+        cursor = engine.load_cursor(connection, "zendesk", "ticket_events")
+    assert set(cursor) == {"start_time"}  # handed over to the export
+
+
+def test_events_written_during_the_backfill_arrive_once(tmp_path):
+    with server.SandboxServer(
+        seed=SEED + 1, tickets=600, rate_limit=limited(1), time_scale=SCALE
+    ) as sb:
+        client = sb.client()
+        written: list[int] = []
+
+        class WriteDuring(SyncObserver):
+            def page_committed(self, source: str, stream: str, report: Any) -> None:
+                if stream == "ticket_events" and report.pages in (2, 4):
+                    body = {"ticket": {"status": "pending", "comment": {"body": "during"}}}
+                    ticket = 590 - report.pages
+                    client.put(f"/api/v2/tickets/{ticket}.json", json=body).raise_for_status()
+                    written.append(ticket)
+
+        warehouse = warehouse_mod.Warehouse(f"sqlite:///{tmp_path / 'during'}.db")
+        warehouse.ensure_schema()
+        report = engine.run_sync(
+            warehouse, connector(sb, "audits"), streams=CORE, observer=WriteDuring()
+        )
+        assert report.status == "ok", report.message
+        assert len(written) == 2
+        # A fresh sync of the export alone, after the writes, is what the warehouse must hold.
+        after = sync(sb, tmp_path, "after", "incremental")
+        rows = dump(warehouse)
+        assert rows["ticket_events"] == dump(after)["ticket_events"]
+        during = [r for r in rows["ticket_events"] if int(r["ticket_id"]) in written]
+        assert sum(1 for r in during if r["status"] == "pending") >= 2
+
+
+class _Killed(BaseException):  # a kill, not an error the engine handles
+    pass
+
+
+class _KillAfter:
+    """The connector, with its ticket events stream killed after `pages` committed pages."""
+
+    def __init__(self, inner: ZendeskConnector, pages: int) -> None:
+        self.inner = inner
+        self.vendor = inner.vendor
+        self.source = inner.source
+        self.capabilities = inner.capabilities
+        self.stats: RequestStats = inner.stats
+        self.left = pages
+
+    def streams(self) -> list[Stream]:
+        return [
+            _KillStream(self, s) if s.name == "ticket_events" else s for s in self.inner.streams()
+        ]
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _KillStream:
+    def __init__(self, owner: _KillAfter, inner: Stream) -> None:
+        self.owner = owner
+        self.inner = inner
+        self.name = inner.name
+        self.after = getattr(inner, "after", ())
+
+    def pages(self, cursor: Cursor | None) -> Iterator[Page]:
+        pages = self.inner.pages(cursor)
+        try:
+            for page in pages:
+                yield page  # committed before the next is asked for
+                self.owner.left -= 1
+                if self.owner.left <= 0:
+                    raise _Killed
+        finally:
+            close = getattr(pages, "close", None)
+            if close is not None:
+                close()
+
+    def normalise(self, record: Any) -> Any:
+        return self.inner.normalise(record)
+
+
+def test_a_backfill_killed_in_the_middle_resumes_its_plan(sandbox, incremental_only, tmp_path):
+    warehouse = warehouse_mod.Warehouse(f"sqlite:///{tmp_path / 'killed'}.db")
+    warehouse.ensure_schema()
+    with pytest.raises(_Killed):
+        engine.run_sync(warehouse, _KillAfter(connector(sandbox, "audits"), 6), streams=CORE)
+    with warehouse.connect() as connection:
+        cursor = engine.load_cursor(connection, "zendesk", "ticket_events")
+    frontier = Frontier.load(cursor["backfill"])
+    assert frontier is not None and 0 < cursor["backfill"]["progress"]["share"] < 1
+    partial = dump(warehouse)["ticket_events"]
+    assert 0 < len(partial) < len(dump(incremental_only)["ticket_events"])
+    # The next run (history "auto": the stored plan wins) goes on where the cursor says.
+    sandbox.stats.clear()
+    report = engine.run_sync(warehouse, connector(sandbox, "auto"), streams=CORE)
+    assert report.status == "ok", report.message
+    assert dump(warehouse) == dump(incremental_only)
+    assert sandbox.stats.snapshot()["by_status"].get("429", 0) == 0
+
+
+@pytest.mark.parametrize(
+    ("plan", "account", "incremental", "pages", "audits"),
+    [
+        ("team", 200, 10, 150, True),
+        ("professional", 400, 10, 150, True),
+        ("enterprise", 700, 10, 150, True),
+        ("enterprise, high volume", 700, 30, 150, True),
+        ("small account: the export reads it within a window", 700, 10, 9, False),
+        ("budgets unknown (pacing off, no headers)", None, 10, 150, False),
+        ("incremental budget unknown", 400, None, 150, False),
+        ("an account budget that barely adds to the export", 30, 30, 150, False),
+    ],
+)
+def test_the_planner_chooses_per_plan(plan, account, incremental, pages, audits):
+    assert choose(Budgets(account, incremental), pages) is audits, plan
+
+
+def test_pages_left_extrapolates_the_first_page():
+    assert pages_left(1_000, 2_000, 11_000) == 9.0
+    assert pages_left(None, 2_000, 11_000) == float("inf")
+
+
+def test_auto_reads_a_small_account_through_the_export_alone(tmp_path):
+    with server.SandboxServer(
+        seed=SEED, tickets=150, rate_limit=zendesk_sandbox.RateLimits(), time_scale=SCALE
+    ) as sb:
+        sync(sb, tmp_path, "small", "auto")
+        assert not any("audits" in k for k in sb.stats.snapshot()["requests"])
+
+
+def test_status_shows_a_running_backfills_progress(sandbox, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from deskpulse.cli import app
+    from deskpulse.sync.status import backfills
+
+    warehouse = warehouse_mod.Warehouse(f"sqlite:///{tmp_path / 'status'}.db")
+    warehouse.ensure_schema()
+    with pytest.raises(_Killed):
+        engine.run_sync(warehouse, _KillAfter(connector(sandbox, "audits"), 4), streams=CORE)
+    found = backfills(warehouse)
+    assert [(b["source"], b["stream"]) for b in found] == [("zendesk", "ticket_events")]
+    assert 0 < found[0]["share"] < 0.9
+    assert found[0]["eta"] is None or found[0]["eta"] > found[0]["started"]
+    monkeypatch.setenv("DESKPULSE_DATABASE_URL", f"sqlite:///{tmp_path / 'status'}.db")
+    for name in ("DESKPULSE_SOURCES", "ZENDESK_BASE_URL", "ZENDESK_SUBDOMAIN"):
+        monkeypatch.delenv(name, raising=False)
+    shown = CliRunner().invoke(app, ["status"])
+    assert shown.exit_code == 0, shown.output
+    text = " ".join(shown.output.split())  # as one line, however the terminal wraps it
+    line = " UTC".join(text[text.index("zendesk ticket_events: backfill") :].split(" UTC")[:2])
+    share = f"{found[0]['share']:.0%}"
+    assert line.startswith(f"zendesk ticket_events: backfill {share} read, started ")
+    assert ("estimated end" in line) == (found[0]["eta"] is not None)
