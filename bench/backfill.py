@@ -159,7 +159,10 @@ def run() -> None:
         results: dict[str, tuple[float, float]] = {}
         plans = [
             (label, history)
-            for label, history in (("planned backfill", "auto"), ("incremental only", "incremental"))
+            for label, history in (
+                ("planned backfill", "auto"),
+                ("incremental only", "incremental"),
+            )
             if history in os.environ.get("DESKPULSE_BENCH_BACKFILL_PLANS", "auto,incremental")
         ]
         for label, history in plans:

@@ -31,7 +31,7 @@ zendesk_sandbox = pytest.importorskip("deskpulse.sandbox.zendesk")
 engine = pytest.importorskip("deskpulse.sync.engine")
 warehouse_mod = pytest.importorskip("deskpulse.sync.warehouse")
 
-from tests.connectors.test_zendesk_sandbox import dump  # noqa: E402
+from tests.connectors.sandbox_runs import dump  # noqa: E402
 
 SEED = 5
 TICKETS = 1200
