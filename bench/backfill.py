@@ -166,6 +166,7 @@ def run() -> None:
             if history in os.environ.get("DESKPULSE_BENCH_BACKFILL_PLANS", "auto,incremental")
         ]
         for label, history in plans:
+            time.sleep(window)  # a fresh window: the run before spent this one's budget
             httpx.delete(f"{sb.base_url}/__sandbox/stats", timeout=10)
             report, elapsed = _sync(sb, history, window, f"backfill-{history}-{tickets}.db")
             stats = httpx.get(f"{sb.base_url}/__sandbox/stats", timeout=10).json()

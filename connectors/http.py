@@ -134,8 +134,9 @@ class RateLimiter:
     * steady pacing: `per_minute={"default": 700, "incremental": 10}` keeps at most that many
       requests in any trailing window (60 s; `window` for a vendor, or a sandbox, whose minute
       is shorter) per bucket: a sliding window, so neither a fixed nor a sliding vendor window
-      can be overrun; `margin` (e.g. 0.01) makes it that much longer than the vendor's, for a
-      request that arrives a little later than it left (1% of the budget). With pacing on, a budget the vendor states
+      can be overrun; `margin` (e.g. 0.01) and `slack` (seconds) make it that much longer
+      than the vendor's, for a request that reaches the vendor later than it left (a busy
+      machine, a slow network). With pacing on, a budget the vendor states
       in its headers (`Observed.limit`: the plan's real budget, e.g. 400 on Professional where
       the settings assume 700) replaces the configured one for that bucket.
 
@@ -150,11 +151,12 @@ class RateLimiter:
         sleep: Callable[[float], None] = time.sleep,
         window: float = 60.0,
         margin: float = 0.0,
+        slack: float = 0.0,
     ) -> None:
         self._clock = clock
         self._sleep = sleep
         self._window = window
-        self._span = window * (1 + margin)
+        self._span = window * (1 + margin) + slack
         self._pacing = bool(per_minute)
         self._buckets: dict[str, _Bucket] = {}
         self._lock = threading.Lock()
