@@ -2,21 +2,29 @@
 
 Starts the sandbox help desk on loopback, syncs it into a fresh SQLite warehouse (`demo.db`), runs
 a second sync to show that nothing changes, prints the KPI table for the sandbox's last full month
-(against the targets in examples/kpi.toml) and a weekly trend, then the warehouse status, the
-customer KPIs from the Klaviyo dialect and the support-to-revenue view (customers' value and
-churn by first-response experience), writes the month's HTML report (`demo-report.html`), pushes
-support values to the Klaviyo profiles; then shows what a push into Zendesk would write and
-why (`push --dry-run`), runs one daemon cycle (`daemon --cycles 1`: sync, KPIs, write-back of
+(against the targets in examples/kpi.toml) and a weekly trend, then the same help desk read through
+LiveAgent's API beside Zendesk's (same tickets, same KPIs), the warehouse status, the customer KPIs
+from the Klaviyo dialect and the support-to-revenue view (customers' value and churn by
+first-response experience), writes the month's HTML report (`demo-report.html`), pushes support
+values to the Klaviyo profiles; then shows what a push into Zendesk would write and why
+(`push --dry-run`), runs one daemon cycle (`daemon --cycles 1`: sync, KPIs, write-back of
 examples/writeback.toml, the daily digest) and prints what the sandbox help desk received, and
 stops the sandbox. About a minute on a laptop.
+
+The sandbox serves ONE help desk in every vendor's dialect, so a warehouse holding it through both
+Zendesk and LiveAgent holds each ticket twice. `demo.db` therefore syncs Zendesk and Klaviyo (one
+help desk, one shop: every later step counts each ticket and person once), and the LiveAgent
+steps sync into `demo-both.db`, a copy of it, where the two sources stand side by side.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,10 +37,20 @@ from rich.text import Text
 from deskpulse.sandbox.server import SandboxServer
 
 DB = Path("demo.db")
+BOTH = Path("demo-both.db")  # demo.db + the same help desk through LiveAgent (see the docstring)
 REPORT = Path("demo-report.html")
 KPI_CONFIG = Path(__file__).resolve().parents[1] / "examples" / "kpi.toml"
 KLAVIYO_WRITEBACK = Path(__file__).resolve().parents[1] / "examples" / "writeback-klaviyo.toml"
 ZENDESK_WRITEBACK = Path(__file__).resolve().parents[1] / "examples" / "writeback.toml"
+# What both help-desk dialects feed (#9.4): equal per source; combined, counts add up.
+SAME_METRICS = (
+    "first_response_time",
+    "resolution_time",
+    "first_contact_resolution",
+    "csat",
+    "request_volume",
+    "ticket_backlog",
+)
 BUSINESS_METRICS = (
     "churn_rate",
     "retention_rate",
@@ -136,17 +154,77 @@ def _show_writes(writes: list[dict[str, Any]]) -> None:
             )
 
 
+def _copy(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite warehouse (the backup API: WAL pages included)."""
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
+
+
+def _liveagent_steps(env: dict[str, str], start: str, end: str) -> list[int]:
+    """The help desk through LiveAgent's API too, beside Zendesk's, in demo-both.db."""
+    _copy(DB, BOTH)
+    both = {
+        **env,
+        "DESKPULSE_DATABASE_URL": f"sqlite:///{BOTH}",
+        "DESKPULSE_SOURCES": "zendesk, liveagent, klaviyo",
+    }
+    metrics = [arg for m in SAME_METRICS for arg in ("--metric", m)]
+    window = ["--from", start, "--to", end]
+    codes = [
+        _run(
+            f"the same help desk through LiveAgent's API, into {BOTH} (a copy of {DB})",
+            "sync",
+            "--source",
+            "liveagent",
+            env=both,
+        ),
+        _run(
+            "same tickets, same KPIs: each source alone",
+            "kpi",
+            *window,
+            "--by",
+            "source",
+            "--source",
+            "zendesk",
+            "--source",
+            "liveagent",
+            *metrics,
+            env=both,
+        ),
+        _run(
+            "both sources combined",
+            "kpi",
+            *window,
+            "--source",
+            "zendesk",
+            "--source",
+            "liveagent",
+            *metrics,
+            env=both,
+        ),
+    ]
+    console.print(
+        "[dim]Both dialects serve the same generated tickets, so combined, the counts (request "
+        "volume, backlog, n) are twice each source's while times and rates stay the same. With "
+        "two real help desks, combined is the whole team. Every other step reads "
+        f"{DB}, which holds the help desk once.[/dim]\n"
+    )
+    return codes
+
+
 def main() -> int:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{DB}{suffix}").unlink(missing_ok=True)
+    for db in (DB, BOTH):
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
     started = time.perf_counter()
     # The sandbox's "now" is today's midnight (UTC): its data runs up to yesterday, so the
     # daemon's daily digest (yesterday) has numbers in it.
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     with SandboxServer(seed=42, tickets=TICKETS, rate_limit=False, anchor=today) as sandbox:
         console.print(
-            f"[bold]sandbox help desk[/bold] at {sandbox.base_url}: {TICKETS:,} generated tickets "
-            "speaking Zendesk's API (seed 42); its customers' shop speaks Klaviyo's at "
+            f"[bold]sandbox help desk[/bold]: {TICKETS:,} generated tickets (seed 42) speaking "
+            f"Zendesk's API at {sandbox.base_url} and LiveAgent's at "
+            f"{sandbox.host_of('liveagent').base_url}; its customers' shop speaks Klaviyo's at "
             f"{sandbox.host_of('klaviyo').base_url}\n"
         )
         env = {
@@ -155,6 +233,8 @@ def main() -> int:
             # sandbox runs without limits here, and its lines say so (ZENDESK_RATE_LIMITS=off).
             **sandbox.env(oauth=True),
             "DESKPULSE_DATABASE_URL": f"sqlite:///{DB}",
+            # One help desk once (Zendesk) and the shop; LiveAgent's steps read demo-both.db.
+            "DESKPULSE_SOURCES": "zendesk, klaviyo",
             "DESKPULSE_TIMEZONE": os.environ.get("DESKPULSE_TIMEZONE", "UTC"),
             "COLUMNS": str(max(console.width, 140)),  # tables are wide; children see no tty
             "KLAVIYO_PREDICTIVE": "true",  # Klaviyo's own CLV and churn beside ours
@@ -183,6 +263,7 @@ def main() -> int:
                 "request_volume",
                 env=env,
             ),
+            *_liveagent_steps(env, start, end),
             _run("what is in the warehouse", "status", env=env),
             _run(
                 "customers and revenue, from the Klaviyo dialect",

@@ -559,12 +559,19 @@ CSAT_SCORES = {"good": 5.0, "bad": 1.0, "offered": None}
 
 def rating_rows(rating: Mapping[str, Any]) -> list[Row]:
     """CSAT on a 1-5 scale: good -> 5, bad -> 1 (so `csat` counts good as positive, the top
-    two points); `offered` -> a row with score NULL (offered, not answered); `unoffered` -> none."""
+    two points); `offered` -> a row with score NULL (offered, not answered); `unoffered` -> none.
+
+    An offered rating is dated when it was offered (`created_at`), an answered one when it was
+    answered (`updated_at`, the customer's rating; `created_at` when absent): the moment other
+    help desks date a rating (LiveAgent's reward message), so one ticket's CSAT falls into the
+    same period whichever of them reports it."""
     score = rating.get("score")
     if score == "unoffered":
         return []
     if not isinstance(score, str) or score not in CSAT_SCORES:
         raise RecordError(f"score: unknown value {score!r}")
+    created = required_when(rating, "created_at")
+    answered = when(rating.get("updated_at")) if score != "offered" else None
     return [
         Row(
             "survey_responses",
@@ -572,7 +579,7 @@ def rating_rows(rating: Mapping[str, Any]) -> list[Row]:
                 "id": required_id(rating),
                 "survey": "csat",
                 "score": CSAT_SCORES[score],
-                "created_at": required_when(rating, "created_at"),
+                "created_at": max(created, answered) if answered is not None else created,
                 "scale_min": 1.0,
                 "scale_max": 5.0,
                 "ticket_id": ident(rating.get("ticket_id")),
