@@ -1,4 +1,5 @@
-"""`python -m bench [zendesk|backfill|kpi|daemon ...]`: run the benchmarks and print their figures."""
+"""`python -m bench [zendesk|backfill|liveagent|kpi|daemon ...]`: run the benchmarks and print
+their figures."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 PARTS = {
     "zendesk": "bench.zendesk_sync",
     "backfill": "bench.backfill",
+    "liveagent": "bench.liveagent_sync",
     "kpi": "bench.kpi",
     "daemon": "bench.daemon",
 }
