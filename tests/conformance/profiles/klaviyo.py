@@ -1,5 +1,4 @@
-"""Klaviyo, on its respx fake until its sandbox dialect lands (then: start the dialect and yield
-its env, like profiles/zendesk.py)."""
+"""Klaviyo through its sandbox dialect (the shop of the sandbox help desk's customers)."""
 
 from __future__ import annotations
 
@@ -7,16 +6,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from deskpulse.connectors.base import Connector
+from deskpulse.sandbox.server import SandboxServer
 from tests.conformance.profiles import profile
-from tests.connectors.klaviyo_fakes import FakeKlaviyo
 
 
-@profile("klaviyo", connect=True)
+@profile("klaviyo")
 @contextmanager
-def klaviyo(tmp_path: Path) -> Iterator[Connector]:
-    connector = FakeKlaviyo(page_size=3).connector()
-    try:
-        yield connector
-    finally:
-        connector.close()
+def klaviyo(tmp_path: Path) -> Iterator[dict[str, str]]:
+    with SandboxServer(seed=3, tickets=120, rate_limit=False, dialects=["klaviyo"]) as sandbox:
+        yield {**sandbox.dialect("klaviyo").env(limited=False)}
