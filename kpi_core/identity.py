@@ -16,7 +16,8 @@ profile placed.
   lifetime value, churn and, when the marketing tool reports them, its predictive values.
 
 Matching is exact on the normalised e-mail (no fuzzy rules): two rows of one source with one
-e-mail are one person too.
+e-mail are one person too. The customer KPIs (churn, retention, lifetime value, referrals,
+engagement, repeat contacts) count the same people, in SQL (kpi_core.people).
 """
 
 from __future__ import annotations

@@ -2,8 +2,11 @@
 
 Shared readings:
 
-- A customer is a `customers` row; `created_at` is when we acquired them (null: before any
-  window). Orders, contacts and events reference customers by `customer_id` within a source.
+- A customer is a person: `customers` rows with one e-mail (trimmed, any case) are one customer
+  across sources, a row without an e-mail is one of its own (kpi_core.people). Acquired at the
+  earliest `created_at` of their rows (null on any: before any window). Orders, contacts and
+  events reference customer rows by `customer_id` within a source, and count for that row's
+  person. With `--by source`, each source's people are counted within it.
 - A customer is lost at `churned_at`. Where no churned_at is known, at their last order (ever,
   refunded or not) + the inactivity window (parameter `inactivity_days`, default 90); a customer
   with neither is never counted as lost. An inactivity loss is only counted once it has happened:
@@ -32,8 +35,10 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    null,
     or_,
     select,
+    type_coerce,
     union_all,
 )
 from sqlalchemy.sql.elements import ColumnElement
@@ -46,13 +51,13 @@ from deskpulse.kpi_core.engine import (
     group_names,
     group_sql,
     in_window,
-    matching_per_bucket,
     ratio_cell,
     row_key,
     source_filter,
     window,
 )
 from deskpulse.kpi_core.metrics.volume import contact_counts
+from deskpulse.kpi_core.people import customer_person, with_person
 from deskpulse.kpi_core.periods import edge_index
 from deskpulse.kpi_core.registry import KpiError, KpiQuery, KpiValue, Metric, Param, metric
 from deskpulse.kpi_core.tables import CALLS, CHATS, COSTS, CUSTOMERS, ORDERS, TICKETS
@@ -121,7 +126,31 @@ def customer_base(
     joined = CUSTOMERS.outerjoin(
         last, and_(last.c.source == CUSTOMERS.c.source, last.c.customer_id == CUSTOMERS.c.id)
     )
-    created, churned, last_order = CUSTOMERS.c.created_at, CUSTOMERS.c.churned_at, last.c.last_order
+    # One row per person (per group): acquired at their earliest created_at (unknown on any of
+    # their rows: before every window), lost at their latest churned_at, else at their last
+    # order in any of their sources + the gap.
+    when_type = CUSTOMERS.c.created_at.type
+    group_columns = group_sql(query, {"source": CUSTOMERS.c.source})
+    names = group_names(query)
+    person = (
+        select(
+            *group_columns,
+            type_coerce(
+                case(
+                    (func.count(CUSTOMERS.c.created_at) < func.count(), null()),
+                    else_=func.min(CUSTOMERS.c.created_at),
+                ),
+                when_type,
+            ).label("created"),
+            type_coerce(func.max(CUSTOMERS.c.churned_at), when_type).label("churned"),
+            type_coerce(func.max(last.c.last_order), when_type).label("last_order"),
+        )
+        .select_from(joined)
+        .where(source_filter(CUSTOMERS.c.source, query))
+        .group_by(*group_columns, customer_person())
+        .subquery("people")
+    )
+    created, churned, last_order = person.c.created, person.c.churned, person.c.last_order
     # Acquired: -1 before the first edge (or unknown), i in bucket i, `buckets` after the end.
     acquired = func.coalesce(edge_index(created, edges), literal_column("-1")).label("acquired")
     # Lost at churned_at, else at last_order + gap (bucketed against edges shifted back by the
@@ -134,13 +163,9 @@ def customer_base(
         ),
         else_=literal_column(str(buckets)),
     ).label("lost")
-    groups = group_sql(query, {"source": CUSTOMERS.c.source})
-    names = group_names(query)
-    stmt = (
-        select(*groups, acquired, lost, func.count().label("customers"))
-        .select_from(joined)
-        .where(source_filter(CUSTOMERS.c.source, query))
-        .group_by(*groups, acquired, lost)
+    groups = [person.c[f"g_{n}"].label(f"g_{n}") for n in names]
+    stmt = select(*groups, acquired, lost, func.count().label("customers")).group_by(
+        *groups, acquired, lost
     )
     # Difference arrays per group: index i adds to buckets i.., index stop removes again.
     diffs: dict[tuple[Any, ...], dict[str, list[int]]] = {}
@@ -177,7 +202,8 @@ def customer_base(
     description=(
         "Customers lost in the window / customers at the start of the window. Lost at "
         "churned_at, else at the last order + inactivity_days (default 90); only customers "
-        "present at the start count as lost."
+        "present at the start count as lost. A customer is a person: one e-mail across "
+        "sources, acquired at their first row, lost at their last order in any source."
     ),
     unit="ratio",
     direction="lower",
@@ -199,7 +225,7 @@ def churn_rate(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValue]:
     title="Customer retention rate",
     description=(
         "(E - N) / S: S customers at the start of the window, E at its end, N acquired during "
-        "it (created_at in the window). Lost as in churn_rate."
+        "it (created_at in the window). Customers (people) and losses as in churn_rate."
     ),
     unit="ratio",
     direction="higher",
@@ -252,7 +278,8 @@ def calendar_months(start: datetime, end: datetime, tz: Any) -> float:
         "Lifetime: parameter lifetime_years, else 1 / annual churn (churn_rate over the 12 "
         "months ending at the window end), 3 years when that churn is 0 or unknown. Margin: the order's "
         "margin, else parameter margin (default 1). Refunded orders are left out. Years and "
-        "months are calendar lengths in the reporting time zone."
+        "months are calendar lengths in the reporting time zone. A customer is a person (one "
+        "e-mail across sources, as in churn_rate)."
     ),
     unit="currency",
     direction="higher",
@@ -273,7 +300,7 @@ def customer_lifetime_value(conn: Connection, query: KpiQuery, m: Metric) -> lis
     margin = float(m.param(query, "margin"))
     names = group_names(query)
     groups = group_sql(query, {"source": ORDERS.c.source})
-    customer = ORDERS.c.source + literal(":") + ORDERS.c.customer_id
+    order_rows, customer = with_person(ORDERS, ORDERS.c.source, ORDERS.c.customer_id)
     value_sql = ORDERS.c.amount * func.coalesce(ORDERS.c.margin, margin)
     aggregates = [
         func.count().label("orders"),
@@ -287,11 +314,12 @@ def customer_lifetime_value(conn: Connection, query: KpiQuery, m: Metric) -> lis
     p = window(query)
     totals: dict[CellKey, dict[str, Any]] = {}
     if variant == "historical":
-        totals = _cumulative_orders(conn, query, groups, names, aggregates, customer)
+        totals = _cumulative_orders(conn, query, groups, names, aggregates, order_rows, customer)
     else:
         bucket = bucket_sql(ORDERS.c.created_at, query).label("bucket")
         stmt = (
             select(bucket, *groups, *aggregates)
+            .select_from(order_rows)
             .where(
                 in_window(ORDERS.c.created_at, query),
                 not_refunded(),
@@ -340,6 +368,7 @@ def _cumulative_orders(
     groups: list[Any],
     names: tuple[str, ...],
     aggregates: list[Any],
+    orders: Any,
     customer: Any,
 ) -> dict[CellKey, dict[str, Any]]:
     """Order totals from the beginning of history to each bucket's end (historical CLV).
@@ -354,12 +383,13 @@ def _cumulative_orders(
     )
     idx = edge_index(ORDERS.c.created_at, edges).label("idx")
     per_bucket: dict[tuple[Any, ...], dict[int, dict[str, Any]]] = {}
-    stmt = select(*groups, idx, *aggregates).where(base).group_by(*groups, idx)
+    stmt = select(*groups, idx, *aggregates).select_from(orders).where(base).group_by(*groups, idx)
     for row in conn.execute(stmt):
         group = tuple(getattr(row, f"g_{n}") for n in names)
         per_bucket.setdefault(group, {})[int(row.idx)] = dict(row._mapping)
     first = (
         select(*groups, func.min(ORDERS.c.created_at).label("first_order"))
+        .select_from(orders)
         .where(base)
         .group_by(*groups, customer)
         .subquery("first_orders")
@@ -417,7 +447,8 @@ def _lifetime(conn: Connection, query: KpiQuery, m: Metric) -> tuple[float, floa
     title="Referral rate",
     description=(
         "New customers acquired through referral (acquisition_channel `referral`) / new "
-        "customers (created_at in the window)."
+        "customers (created_at in the window). A customer is a person (as in churn_rate): new "
+        "at their first row, referred when any of their rows says so."
     ),
     unit="ratio",
     direction="higher",
@@ -425,12 +456,38 @@ def _lifetime(conn: Connection, query: KpiQuery, m: Metric) -> tuple[float, floa
     dimensions=("source",),
 )
 def referral_rate(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValue]:
+    # One row per person (per group): new at their earliest created_at (unknown on any row:
+    # never new), referred when any of their rows says referral.
     referral = func.lower(CUSTOMERS.c.acquisition_channel) == "referral"
-    counts = matching_per_bucket(conn, query, CUSTOMERS, CUSTOMERS.c.created_at, referral)
-    cells = {
-        key: ratio_cell(referred, new, {"referred": referred, "new": new})
-        for key, (new, referred) in counts.items()
-    }
+    group_columns = group_sql(query, {"source": CUSTOMERS.c.source})
+    names = group_names(query)
+    person = (
+        select(
+            *group_columns,
+            type_coerce(
+                case(
+                    (func.count(CUSTOMERS.c.created_at) < func.count(), null()),
+                    else_=func.min(CUSTOMERS.c.created_at),
+                ),
+                CUSTOMERS.c.created_at.type,
+            ).label("created"),
+            func.max(case((referral, 1), else_=0)).label("referred"),
+        )
+        .where(source_filter(CUSTOMERS.c.source, query))
+        .group_by(*group_columns, customer_person())
+        .subquery("people")
+    )
+    bucket = bucket_sql(person.c.created, query).label("bucket")
+    groups = [person.c[f"g_{n}"].label(f"g_{n}") for n in names]
+    stmt = (
+        select(bucket, *groups, func.count().label("n"), func.sum(person.c.referred).label("hits"))
+        .where(in_window(person.c.created, query))
+        .group_by(bucket, *groups)
+    )
+    cells: dict[CellKey, Cell] = {}
+    for r in conn.execute(stmt):
+        new, referred = int(r.n), int(r.hits or 0)
+        cells[row_key(r, names)] = ratio_cell(referred, new, {"referred": referred, "new": new})
     return emit(m, query, cells)
 
 
@@ -439,7 +496,8 @@ def referral_rate(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValue
     title="Customer engagement",
     description=(
         "Engagement events in the window / active customers, an active customer having any "
-        "order, contact (ticket as requester, chat, call) or engagement event in the window."
+        "order, contact (ticket as requester, chat, call) or engagement event in the window "
+        "(a person: one e-mail across sources, as in churn_rate)."
     ),
     unit="score",
     direction="higher",
@@ -475,14 +533,17 @@ def customer_engagement(conn: Connection, query: KpiQuery, m: Metric) -> list[Kp
     names = group_names(query)
     groups = group_sql(query, {"source": activity.c.source})
     bucket = bucket_sql(activity.c.at, query).label("bucket")
-    stmt = select(
-        bucket,
-        *groups,
-        func.sum(activity.c.event).label("events"),
-        func.count(distinct(activity.c.source + literal(":") + activity.c.customer_id)).label(
-            "active"
-        ),
-    ).group_by(bucket, *groups)
+    joined, person = with_person(activity, activity.c.source, activity.c.customer_id)
+    stmt = (
+        select(
+            bucket,
+            *groups,
+            func.sum(activity.c.event).label("events"),
+            func.count(distinct(person)).label("active"),
+        )
+        .select_from(joined)
+        .group_by(bucket, *groups)
+    )
     cells: dict[CellKey, Cell] = {}
     for r in conn.execute(stmt):
         events, active = int(r.events or 0), int(r.active)

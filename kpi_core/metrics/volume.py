@@ -46,6 +46,7 @@ from deskpulse.kpi_core.engine import (
     source_filter,
     window,
 )
+from deskpulse.kpi_core.people import with_person
 from deskpulse.kpi_core.periods import edge_index
 from deskpulse.kpi_core.registry import KpiQuery, KpiValue, Metric, metric
 from deskpulse.kpi_core.tables import AGENT_SESSIONS as SESSIONS
@@ -188,8 +189,9 @@ def channel_share(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValue
     title="Repeat contacts",
     description=(
         "Customers with more than one contact (ticket as requester, chat, inbound call; counted "
-        "once as in request_volume) in the window / customers who contacted us in it. Contacts "
-        "without a customer are left out; social mentions carry no customer and do not count."
+        "once as in request_volume) in the window / customers who contacted us in it. A "
+        "customer is a person: one e-mail across sources (kpi_core.people). Contacts without a "
+        "customer are left out; social mentions carry no customer and do not count."
     ),
     unit="ratio",
     direction="lower",
@@ -199,14 +201,17 @@ def channel_share(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValue
 def repeat_contacts(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValue]:
     c = contacts(query, with_mentions=False)
     bucket = bucket_sql(c.c.at, query)
-    per_customer = (
-        select(bucket.label("bucket"), c.c.source, c.c.customer_id, func.count().label("n"))
+    names = group_names(query)
+    joined, person = with_person(c, c.c.source, c.c.customer_id)
+    person_groups = group_sql(query, {"source": c.c.source})
+    per_customer = (  # one row per person (one person across sources, see kpi_core.people)
+        select(bucket.label("bucket"), *person_groups, func.count().label("n"))
+        .select_from(joined)
         .where(c.c.customer_id.is_not(None))
-        .group_by(bucket, c.c.source, c.c.customer_id)
+        .group_by(bucket, *person_groups, person)
         .subquery("per_customer")
     )
-    names = group_names(query)
-    groups = group_sql(query, {"source": per_customer.c.source})
+    groups = [per_customer.c[f"g_{n}"].label(f"g_{n}") for n in names]
     stmt = select(
         per_customer.c.bucket,
         *groups,
