@@ -14,8 +14,9 @@ is vendor-specific::
     --forbid        route.stream in the forbidden set: 403, body from error(403)
     authorise()     None, or the answer to a route's own rule (e.g. an API that takes OAuth only)
     rate limits     budgets() per bucket and window; a request spends base_buckets + route.bucket;
-                    rate_headers() go on every answer; too_many() is the 429 (server adds
-                    Retry-After)
+                    optionally bursts() per bucket and second (a second window, both must
+                    allow); rate_headers() go on every answer; too_many() is the 429 (server
+                    adds Retry-After)
     faults          the server's Faults (latency, hangs, truncated or malformed bodies); an
                     injected 429/500/503 takes its body from error(status); 502 is a proxy's HTML
     handle()        the answer; writes go to `writes` (GET/DELETE /__sandbox/writes)

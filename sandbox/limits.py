@@ -40,41 +40,74 @@ class Usage:
 class RateLimiter:
     """Fixed windows (`window` seconds, aligned to the clock); 429s do not spend budget. Buckets
     without a budget are not limited. `reset` is rounded up to the vendor's second, which is
-    `window / 60` wall seconds (1 at real time; shorter with a time scale)."""
+    `window / 60` wall seconds (1 at real time; shorter with a time scale).
 
-    def __init__(self, budgets: Mapping[str, int], clock: Clock, window: float = 60.0) -> None:
+    `bursts` adds a second, short window per bucket (`burst_window` seconds, default 1): a
+    request must be within both its bucket's budget per window and its burst budget per burst
+    window (Klaviyo's burst per second beside its steady per minute)."""
+
+    def __init__(
+        self,
+        budgets: Mapping[str, int],
+        clock: Clock,
+        window: float = 60.0,
+        *,
+        bursts: Mapping[str, int] | None = None,
+        burst_window: float = 1.0,
+    ) -> None:
         self.budgets = dict(budgets)
+        self.bursts = dict(bursts or {})
         self.clock = clock
         self.window = window
+        self.burst_window = burst_window
         self._lock = threading.Lock()
         self._window = -1
         self._counts: dict[str, int] = {}
+        self._burst_window = -1
+        self._burst_counts: dict[str, int] = {}
+
+    def _reset(self, now: float, index: int, length: float) -> float:
+        """Seconds until window `index` of `length` ends, rounded up to a vendor second."""
+        unit = self.window / 60.0
+        left = ((index + 1) * length - now) / unit
+        reset: float = max(1, math.ceil(left - 1e-9)) * unit
+        return int(reset) if unit == 1.0 else reset
 
     def check(self, buckets: Sequence[str], spend: bool = True) -> Usage:
         """Spend one request from each of `buckets`; with `spend=False` only report them (for
         answers that cost nothing, e.g. a 401)."""
         now = self.clock()
         window = int(now // self.window)
-        unit = self.window / 60.0
-        left = ((window + 1) * self.window - now) / unit
-        reset: float = max(1, math.ceil(left - 1e-9)) * unit
-        if unit == 1.0:
-            reset = int(reset)
+        reset = self._reset(now, window, self.window)
+        burst_window = int(now // self.burst_window)
         limited = [b for b in buckets if b in self.budgets]
+        bursting = [b for b in buckets if b in self.bursts]
         with self._lock:
             if window != self._window:
                 self._window = window
                 self._counts = {}
+            if burst_window != self._burst_window:
+                self._burst_window = burst_window
+                self._burst_counts = {}
             over = tuple(b for b in limited if self._counts.get(b, 0) >= self.budgets[b])
-            if not over and spend:
+            burst_over = tuple(
+                b for b in bursting if self._burst_counts.get(b, 0) >= self.bursts[b]
+            )
+            if not over and not burst_over and spend:
                 for b in limited:
                     self._counts[b] = self._counts.get(b, 0) + 1
+                for b in bursting:
+                    self._burst_counts[b] = self._burst_counts.get(b, 0) + 1
             counts = {b: self._counts.get(b, 0) for b in limited}
         limits = {b: self.budgets[b] for b in limited}
         remaining = {b: max(0, limits[b] - counts[b]) for b in limited}
         if not spend:
-            over = ()
-        return Usage(not over, limits, remaining, reset, over)
+            return Usage(True, limits, remaining, reset, ())
+        if burst_over and not over:
+            # Only the burst window refused it: available again when that window ends.
+            burst_reset = self._reset(now, burst_window, self.burst_window)
+            return Usage(False, limits, remaining, burst_reset, burst_over)
+        return Usage(not over, limits, remaining, reset, over + burst_over)
 
 
 @dataclass(frozen=True)

@@ -190,7 +190,14 @@ class Host:
         self.dialect: Dialect = factory(sandbox.account, self.base_url, **options)
         if budgets is None:
             budgets = self.dialect.budgets()
-        self.limiter = RateLimiter(budgets, clock, window) if budgets else None
+        # A dialect may add per-bucket burst budgets (a second window, a second long at time
+        # scale 1, shortened with the minute), e.g. Klaviyo's per-second limits.
+        bursts: dict[str, int] = getattr(self.dialect, "bursts", dict)() if budgets else {}
+        self.limiter = (
+            RateLimiter(budgets, clock, window, bursts=bursts, burst_window=window / 60.0)
+            if budgets
+            else None
+        )
         self.faults = FaultInjector(faults) if faults else None
         self.stats = _Stats()
         self.thread: threading.Thread | None = None

@@ -33,9 +33,12 @@ Endpoints
                                                invalid e-mail, or one in twelve at random, as
                                                real jobs drop profiles): those never appear
 Rate limits
-    Per operation, the spec's steady limits per minute (profiles 750, events 3500, metrics 150,
-    writes 750) in fixed windows; answers carry `RateLimit-Limit`, `RateLimit-Remaining`,
-    `RateLimit-Reset` (not on 429s, which carry only `Retry-After` and the `throttled` body).
+    Per operation, both windows of the spec's `x-klaviyo-ratelimit`: the burst per second
+    (profiles 75, events 350, metrics 10, lists and writes 75) and the steady per minute
+    (profiles 750, events 3500, metrics 150, lists and writes 750), fixed windows, a request
+    must fit both; answers carry `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` of
+    the steady window (not on 429s, which carry only `Retry-After`, the seconds until the
+    window that refused the request ends, and the `throttled` body).
 """
 
 from __future__ import annotations
@@ -85,8 +88,18 @@ BUDGETS = {
     "get_profiles_for_list": 750,
     "bulk_subscribe_profiles": 750,
 }
-"""Steady limits per minute from the spec's x-klaviyo-ratelimit (burst limits are not applied:
-the shared limiter has one window)."""
+"""Steady limits per minute from the spec's x-klaviyo-ratelimit."""
+
+BURSTS = {
+    "get_metrics": 10,
+    "get_profiles": 75,
+    "update_profile": 75,
+    "get_events": 350,
+    "get_lists": 75,
+    "get_profiles_for_list": 75,
+    "bulk_subscribe_profiles": 75,
+}
+"""Burst limits per second from the spec's x-klaviyo-ratelimit."""
 
 _ERRORS = {
     400: ("invalid", "Invalid input."),
@@ -261,6 +274,9 @@ class KlaviyoDialect:
 
     def budgets(self) -> dict[str, int]:
         return dict(BUDGETS)
+
+    def bursts(self) -> dict[str, int]:
+        return dict(BURSTS)
 
     def rate_headers(self, usage: Usage, route: Route | None) -> list[tuple[str, str]]:
         if usage.over or route is None or route.bucket not in usage.limits:

@@ -185,6 +185,28 @@ def test_rate_limits_answer_429_and_the_connector_waits() -> None:
         assert connector.stats.throttled >= 1 and slept
 
 
+def test_a_burst_over_the_per_second_limit_answers_429_until_the_second_ends() -> None:
+    # get_metrics: 10 a second, 150 a minute (x-klaviyo-ratelimit). Eleven requests in one
+    # second: the eleventh is throttled by the burst window although the minute has 140 left;
+    # the next second takes requests again, and the 429 spent nothing of the minute.
+    clock = [1_000_000.0]  # 40 s into a minute, at the start of a second
+    with SandboxServer(seed=SEED, tickets=100, clock=lambda: clock[0]) as sb:
+        answers = [_get(sb, "/api/metrics") for _ in range(11)]
+        assert [a.status_code for a in answers] == [200] * 10 + [429]
+        assert answers[9].headers["RateLimit-Limit"] == "150"
+        assert answers[9].headers["RateLimit-Remaining"] == "140"
+        throttled = answers[10]
+        assert throttled.headers["Retry-After"] == "1"
+        assert "RateLimit-Remaining" not in throttled.headers
+        assert throttled.json()["errors"][0]["code"] == "throttled"
+        # Another operation has its own burst budget: profiles are not throttled meanwhile.
+        assert _get(sb, "/api/profiles").status_code == 200
+        clock[0] += 1.0
+        again = _get(sb, "/api/metrics")
+        assert again.status_code == 200
+        assert again.headers["RateLimit-Remaining"] == "139"
+
+
 def test_sandbox_clock_and_anchor_keep_the_data_in_the_past(sandbox: SandboxServer) -> None:
     shop = dialect(sandbox).shop
     anchor = sandbox.account.anchor
