@@ -54,6 +54,7 @@ from datetime import datetime, timedelta
 from deskpulse.sandbox.model import (
     ACCOUNT_ID,
     AGENT_REPLIES,
+    ALL_TAGS,
     AUDIT_BASE,
     BOT_REPLIES,
     BOT_USER_ID,
@@ -74,6 +75,7 @@ from deskpulse.sandbox.model import (
     MEMBERSHIP_BASE,
     METRIC_EVENT_BASE,
     NOTES,
+    OPT_IN_TAG,
     PHONE_NUMBER_ID,
     PRIORITIES,
     PRIORITY_WEIGHTS,
@@ -121,6 +123,7 @@ from deskpulse.sandbox.tickets import CHANNEL_CUM, AgentChildren, build_ticket
 __all__ = [
     "ACCOUNT_ID",
     "AGENT_REPLIES",
+    "ALL_TAGS",
     "AUDIT_BASE",
     "BOT_REPLIES",
     "BOT_USER_ID",
@@ -141,6 +144,7 @@ __all__ = [
     "MEMBERSHIP_BASE",
     "METRIC_EVENT_BASE",
     "NOTES",
+    "OPT_IN_TAG",
     "PHONE_NUMBER_ID",
     "PRIORITIES",
     "PRIORITY_WEIGHTS",
@@ -210,6 +214,7 @@ class Account:
         self._build_end_users()
         # Per-ticket generation: entity_key(seed, kind, i) halves, and shared child events.
         self._ticket_key = kind_key(seed, "ticket")
+        self._opt_in_key = kind_key(seed, "newsletter_opt_in")
         self._traits_key = kind_key(seed, "traits")
         self._user_key = kind_key(seed, "user")
         assignable = {uid for pool in self.agents_by_group.values() for uid in pool}

@@ -42,7 +42,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from deskpulse.sandbox import liveagent_render as render
-from deskpulse.sandbox.data import CALL_BASE, TAGS, Account
+from deskpulse.sandbox.data import ALL_TAGS, CALL_BASE, Account
 from deskpulse.sandbox.dialect import Match, Route, match_route, route
 from deskpulse.sandbox.limits import Usage
 from deskpulse.sandbox.wire import JSON_TYPE, Request, Response
@@ -476,7 +476,7 @@ class LiveAgentDialect:
             [
                 {"id": render.tag_la_id(name), "name": name, "color": "FFFFFF",
                  "background_color": "000000", "is_public": "Y", "is_archived": "N"}
-                for name in TAGS
+                for name in ALL_TAGS
             ],
         )  # fmt: skip
 

@@ -32,13 +32,13 @@ from typing import Any
 import orjson
 
 from deskpulse.sandbox.data import (
+    ALL_TAGS,
     AUDIT_BASE,
     BOT_USER_ID,
     CHILD_BASE,
     ENDUSER_BASE,
     STAFF_BASE,
     SYSTEM_USER_ID,
-    TAGS,
     TICKET_FIELDS,
     Account,
     Call,
@@ -121,7 +121,7 @@ def department_la_id(group_id: int | None, account: Account) -> str | None:
 
 
 def tag_la_id(name: str) -> str:
-    return "g" + base36(TAGS.index(name) + 1) if name in TAGS else name
+    return "g" + base36(ALL_TAGS.index(name) + 1) if name in ALL_TAGS else name
 
 
 def wall(ts: int, tz: tzinfo) -> str:

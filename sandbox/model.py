@@ -104,6 +104,12 @@ COMMENT_BODIES = (
 )
 """Every comment text the generator writes."""
 TAGS = ("billing", "login", "bug", "refund", "shipping", "vip", "mobile", "feature_request")
+OPT_IN_TAG = "newsletter_opt_in"
+"""On the web-form and e-mail tickets of requesters who asked for the newsletter (one person in
+six, a pure function of seed and person; sandbox.tickets.opted_in): the consent signal the
+Klaviyo write-back's `[[subscribe]]` rule reads (examples/writeback-klaviyo.toml)."""
+ALL_TAGS = (*TAGS, OPT_IN_TAG)
+"""Every tag a ticket can carry (TAGS are drawn at random; OPT_IN_TAG follows its requester)."""
 PRODUCTS = ("web_app", "mobile_app", "api", "integrations", "billing_portal")
 REGIONS = ("emea", "amer", "apac")
 

@@ -21,6 +21,7 @@ from deskpulse.sandbox.model import (
     ENDUSER_BASE,
     MAX_SPAN,
     NOTES,
+    OPT_IN_TAG,
     PRIORITIES,
     PRIORITY_WEIGHTS,
     PRODUCTS,
@@ -104,6 +105,15 @@ _UNKEPT = Child("Comment")
 """Stands in for the ticket's own child events when its story is not kept (see Account.ticket)."""
 _TOPIC_TOTAL = len(TOPICS)
 _SOCIAL = ("twitter", "facebook", "instagram_dm")
+OPT_IN_CHANNELS = frozenset({"web", "email"})
+"""Where a requester can say they want the newsletter: the web form's box, or an e-mail."""
+
+
+def opted_in(a: Account, requester: int) -> bool:
+    """Whether this end-user asked for the newsletter: one person in six, a pure function of
+    (seed, person), so every ticket of theirs through the web form or e-mail carries
+    OPT_IN_TAG (and nothing else the generator draws changes)."""
+    return splitmix64(a._opt_in_key ^ (requester & M64)) % 6 == 0
 
 
 MetricSpecs = tuple[tuple[Any, ...], ...]
@@ -201,6 +211,8 @@ def build_ticket(
     j = j_max - int(j_max * (rnd() ** 2.5))
     requester = ENDUSER_BASE + j + 1
     tags = sorted(r.small_sample(TAGS, int(rnd() * 3)))  # distinct: sampled without replacement
+    if channel in OPT_IN_CHANNELS and opted_in(a, requester):  # no draw: the stream stays as it was
+        tags = sorted((*tags, OPT_IN_TAG))
     if social:
         tags.append("social")
     via: str | int = channel

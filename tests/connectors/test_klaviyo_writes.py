@@ -17,6 +17,7 @@ from deskpulse.connectors.klaviyo.writes import NOT_ON_LIST
 from deskpulse.connectors.zendesk import ZendeskConfig, ZendeskConnector
 from deskpulse.kpi_core.identity import people, support_values
 from deskpulse.sandbox.klaviyo import LIST_ID, KlaviyoDialect, _job_drops
+from deskpulse.sandbox.model import ENDUSER_BASE, OPT_IN_TAG
 from deskpulse.sandbox.server import SandboxServer
 from deskpulse.sync.actions import actions_from_dict
 from deskpulse.sync.engine import run_sync
@@ -120,14 +121,14 @@ def test_a_job_still_running_is_waited_for() -> None:
 
 ACTIONS = {
     "profile_fields": [{"source": "klaviyo", "target_minutes": 60, "days": 3650}],
-    "subscribe": [{"source": "klaviyo", "list": LIST_ID, "tag": "vip"}],
+    "subscribe": [{"source": "klaviyo", "list": LIST_ID, "tag": OPT_IN_TAG}],
 }
 
 
 @pytest.fixture
 def synced(tmp_path: Path) -> Iterator[tuple[SandboxServer, Warehouse, dict[str, Any]]]:
     with SandboxServer(
-        seed=9, tickets=200, rate_limit=False, options={"klaviyo": {"job_delay": 0.0}}
+        seed=6, tickets=200, rate_limit=False, options={"klaviyo": {"job_delay": 0.0}}
     ) as sb:
         warehouse = Warehouse(f"sqlite:///{tmp_path / 'people.db'}")
         zendesk = ZendeskConnector(
@@ -180,25 +181,26 @@ def test_push_writes_profile_values_and_subscribes_consenting_requesters_once(
         "missed_target",
     }
 
-    # Subscriptions: only requesters of `vip` tickets, each e-mail once, minus the already
-    # subscribed; the job's dropped profiles are reported failed.
+    # Subscriptions: exactly the requesters the sandbox made ask for the newsletter (their
+    # web-form and e-mail tickets carry `newsletter_opt_in`), each e-mail once, minus those
+    # already subscribed; the job's dropped profiles are reported failed.
     (job,) = jobs
-    with warehouse.connect() as conn:
-        from sqlalchemy import text
-
-        vip = {
-            r[0].strip().lower()
-            for r in conn.execute(
-                text(
-                    "SELECT c.email FROM tickets t JOIN customers c ON c.source = t.source "
-                    "AND c.id = t.requester_id WHERE t.tags LIKE '%vip%' AND t.status != 'deleted'"
-                )
-            )
-        }
-    sent = {e.lower() for e in job["emails"]}
-    assert sent and sent <= vip
+    account = sb.account
+    tickets = [
+        account.ticket(i, custom_fields=False, story=False) for i in range(account.n_tickets)
+    ]
+    asked = {
+        account.user(len(account.staff) + t.requester_id - ENDUSER_BASE - 1).email
+        for t in tickets
+        if OPT_IN_TAG in t.tags and t.status != "deleted"
+    }
+    subscribed = {p.email.strip().lower() for p in d.shop.profiles() if p.consent == "SUBSCRIBED"}
+    sent = {e.strip().lower() for e in job["emails"]}
+    assert sent == {e.strip().lower() for e in asked} - subscribed
+    assert (len(asked), len(sent)) == (16, 14)  # of 200 tickets (seed 6); the job drops one
     failed = [i for i in report.items if i.kind == "subscription" and i.outcome == "failed"]
     assert {i.record_id for i in failed} == {e for e in sent if _job_drops(e)}
+    assert len(failed) == 1
     assert all(i.error == NOT_ON_LIST for i in failed)
 
     # A second push: nothing changed, nothing written (the failed ones wait for their backoff).
