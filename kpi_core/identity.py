@@ -11,6 +11,8 @@ profile placed.
 * `support_values(conn, ...)`: per person, what support knows about them (tickets, open
   tickets, last CSAT, first-response experience): the values written back to marketing
   profiles as `deskpulse_*` properties.
+* `customer_values(conn, ...)`: per person, all time: lifetime CSAT, last NPS score and
+  historical lifetime value, written back to help-desk user fields (and profiles).
 * `revenue_by_experience(conn, ...)`: customers grouped by their first-response experience
   (every first response within the target, or at least one missed), with their historical
   lifetime value, churn and, when the marketing tool reports them, its predictive values.
@@ -28,8 +30,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, case, select
+from sqlalchemy import Connection, case, func, select
 
+from deskpulse.kpi_core.canonical import DEFAULT_SCALES
 from deskpulse.kpi_core.metrics.customers import not_refunded
 from deskpulse.kpi_core.per_ticket import ticket_values
 from deskpulse.kpi_core.tables import CUSTOMERS, ORDERS, SURVEY_RESPONSES, TICKETS
@@ -178,6 +181,68 @@ def support_values(
     return dict(out)
 
 
+CUSTOMER_VALUES = ("lifetime_csat", "last_nps", "clv")
+"""What a person is worth and how they feel, all time: the share of their CSAT responses that
+were positive (as the csat metric counts them), their last NPS score (0-10) and their historical
+lifetime value (orders not refunded or cancelled, amount x margin, margin default 1)."""
+PERSON_VALUES = SUPPORT_VALUES + CUSTOMER_VALUES
+
+
+def customer_values(
+    conn: Connection, *, everyone: dict[str, Person] | None = None, now: datetime
+) -> dict[str, dict[str, Any]]:
+    """Per person: lifetime_csat (0-1), last_nps and clv (see CUSTOMER_VALUES), from every
+    source's survey responses and orders up to `now`; a value the person has no data for is
+    None."""
+    everyone = everyone if everyone is not None else people(conn)
+    owner = _owner(everyone)
+    out: dict[str, dict[str, Any]] = defaultdict(dict.fromkeys(CUSTOMER_VALUES).copy)
+    csat: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # person -> [positive, responses]
+    last_nps: dict[str, datetime] = {}
+    low, high = DEFAULT_SCALES["csat"]
+    surveys = select(
+        SURVEY_RESPONSES.c.source,
+        SURVEY_RESPONSES.c.customer_id,
+        SURVEY_RESPONSES.c.survey,
+        SURVEY_RESPONSES.c.score,
+        SURVEY_RESPONSES.c.scale_min,
+        SURVEY_RESPONSES.c.scale_max,
+        SURVEY_RESPONSES.c.created_at,
+    ).where(
+        SURVEY_RESPONSES.c.survey.in_(("csat", "nps")),
+        SURVEY_RESPONSES.c.score.is_not(None),
+        SURVEY_RESPONSES.c.created_at < now,
+    )
+    for source, cid, survey, score, smin, smax, created in conn.execute(surveys):
+        person = owner.get((source, cid or ""))
+        if person is None:
+            continue
+        if survey == "csat":
+            lo = float(low if smin is None else smin)
+            hi = float(high if smax is None else smax)
+            counts = csat[person]
+            counts[0] += hi > lo and float(score) >= lo + 0.75 * (hi - lo)
+            counts[1] += 1
+        elif person not in last_nps or created > last_nps[person]:
+            last_nps[person] = created
+            out[person]["last_nps"] = float(score)
+    for person, (positive, responses) in csat.items():
+        out[person]["lifetime_csat"] = round(positive / responses, 4)
+    value = ORDERS.c.amount * func.coalesce(ORDERS.c.margin, 1.0)
+    orders = select(ORDERS.c.source, ORDERS.c.customer_id, value).where(
+        ORDERS.c.created_at < now, not_refunded()
+    )
+    for source, cid, amount in conn.execute(orders):
+        person = owner.get((source, cid or ""))
+        if person is not None and amount is not None:
+            row = out[person]
+            row["clv"] = (row["clv"] or 0.0) + float(amount)
+    for row in out.values():
+        if row["clv"] is not None:
+            row["clv"] = round(row["clv"], 2)
+    return dict(out)
+
+
 @dataclass
 class Group:
     experience: str
@@ -252,11 +317,14 @@ def revenue_by_experience(
 
 
 __all__ = [
+    "CUSTOMER_VALUES",
     "MISSED",
+    "PERSON_VALUES",
     "SUPPORT_VALUES",
     "WITHIN",
     "Person",
     "Support",
+    "customer_values",
     "match_summary",
     "normalise_email",
     "people",

@@ -37,6 +37,13 @@ values = ["ticket_count", "open_tickets", "last_csat", "first_response_experienc
 target_minutes = 60                # first response target of first_response_experience
 days = 365                         # tickets created in the last N days
 
+# What a customer is worth and how they feel, on their help-desk user record (Zendesk: user
+# fields with the keys deskpulse_lifetime_csat, deskpulse_last_nps, deskpulse_clv), from every
+# source's surveys and orders (a person = one e-mail across sources).
+[[profile_fields]]
+source = "zendesk"
+values = ["lifetime_csat", "last_nps", "clv"]
+
 # Subscribe the requesters of tickets that say they opted in to a marketing list. Only those:
 # consent comes from the ticket (a tag, or a custom field's value), never from deskpulse.
 [[subscribe]]
@@ -60,7 +67,7 @@ from pathlib import Path
 from typing import Any
 
 from deskpulse.connectors.errors import ConfigError
-from deskpulse.kpi_core.identity import SUPPORT_VALUES
+from deskpulse.kpi_core.identity import PERSON_VALUES, SUPPORT_VALUES
 from deskpulse.kpi_core.per_ticket import VALUE_NAMES
 
 TICKET_FIELD = "ticket_field"
@@ -115,7 +122,8 @@ class DigestAction:
 
 @dataclass(frozen=True)
 class ProfileFieldsAction:
-    """Support values on the person's profile in `source` (property `deskpulse_<value>`)."""
+    """Values of a person on their record in `source`: a marketing profile's property, or a
+    help desk's user field (Zendesk: the user field whose key is `deskpulse_<value>`)."""
 
     name: str
     source: str
@@ -298,8 +306,8 @@ def _profile_fields(entry: Mapping[str, Any], where: str) -> ProfileFieldsAction
     _check_keys(entry, {"name", "source", "values", "target_minutes", "days"}, where)
     source = _text(entry, "source", where)
     values = entry.get("values", list(SUPPORT_VALUES))
-    if not isinstance(values, list) or not values or not all(v in SUPPORT_VALUES for v in values):
-        raise ConfigError(f"{where}: `values` must be a list of {', '.join(SUPPORT_VALUES)}")
+    if not isinstance(values, list) or not values or not all(v in PERSON_VALUES for v in values):
+        raise ConfigError(f"{where}: `values` must be a list of {', '.join(PERSON_VALUES)}")
     target = entry.get("target_minutes", 60)
     if isinstance(target, bool) or not isinstance(target, int | float) or not 0 < target < 10**6:
         raise ConfigError(f"{where}: `target_minutes` must be a positive number of minutes")

@@ -4,8 +4,9 @@ APScheduler 3 (BackgroundScheduler) runs, in the reporting time zone:
 
 * one job per configured source, every DESKPULSE_SYNC_INTERVAL seconds (per source:
   DESKPULSE_SYNC_INTERVALS="zendesk=120, klaviyo=900") plus up to DESKPULSE_SYNC_JITTER seconds
-  at random, starting at once. A cycle syncs the source, writes the source's ticket-field actions
-  back (sync.writeback: exactly once) and refreshes the KPI gauges;
+  at random, starting at once. A cycle syncs the source, writes the source's per-record actions
+  back (ticket fields, user or profile fields, subscriptions; sync.writeback: exactly once) and
+  refreshes the KPI gauges;
 * one cron job per digest action, at its `at` time (weekly digests on Mondays).
 
 Every job has `max_instances=1` and `coalesce=True`: a cycle that outlasts its interval is never
@@ -41,7 +42,7 @@ from deskpulse.connectors.errors import ConfigError, DeskpulseError
 from deskpulse.kpi_core import compute
 from deskpulse.sync.actions import Actions, DigestAction
 from deskpulse.sync.digest import plan_digests
-from deskpulse.sync.engine import RunReport, SyncObserver, run_sync
+from deskpulse.sync.engine import RunReport, StopRequested, SyncObserver, run_sync
 from deskpulse.sync.ledger import StreamReport
 from deskpulse.sync.locks import LockHeld, acquire
 from deskpulse.sync.observability import Metrics, StatusServer
@@ -59,9 +60,10 @@ DAEMON_LOCK = "__daemon__"
 MAX_BACKOFF = timedelta(hours=1)
 
 
-class Shutdown(BaseException):
-    """Raised after a committed page when the daemon is stopping: ends the sync there.
-    A BaseException, so the engine's per-stream error handling does not swallow it."""
+class Shutdown(StopRequested):
+    """Raised after a committed page when the daemon is stopping: ends the sync there (the
+    run is recorded `stopped`). A BaseException, so the engine's per-stream error handling
+    does not swallow it."""
 
 
 class _StopAfterPage(SyncObserver):
@@ -208,13 +210,19 @@ class Daemon:
         )  # fmt: skip
 
     def _write_back(self, source: str, connector: Connector) -> None:
-        fields = tuple(a for a in self.actions.ticket_fields if a.source == source)
-        if not fields:
+        """The source's per-record actions (ticket fields, user or profile fields,
+        subscriptions); digests have their own schedule."""
+        mine = Actions(
+            ticket_fields=tuple(a for a in self.actions.ticket_fields if a.source == source),
+            profile_fields=tuple(a for a in self.actions.profile_fields if a.source == source),
+            subscriptions=tuple(a for a in self.actions.subscriptions if a.source == source),
+        )
+        if not mine.all():
             return
         ctx = writeback_context(self.settings, self.warehouse)
         try:
             report = push(
-                self.warehouse, Actions(ticket_fields=fields), {source: connector}, ctx,
+                self.warehouse, mine, {source: connector}, ctx,
                 clock=self.clock, stop=self.stopping,
             )  # fmt: skip
         except DeskpulseError as exc:

@@ -100,6 +100,11 @@ class RunReport:
         return [f"{s.name}: {s.error}" for s in self.streams if s.error]
 
 
+class StopRequested(BaseException):
+    """Raised (by an observer, after a committed page) to end a run there: the daemon's
+    SIGTERM. The run is recorded `stopped` with what it committed, and this propagates."""
+
+
 class SyncObserver:
     """Receives progress; the CLI draws bars from it. The default does nothing."""
 
@@ -163,6 +168,7 @@ class _Runner:
         # Stream name -> why it was unavailable; `_order` lists the connector's streams in order.
         self._unavailable: dict[str, StreamUnavailable] = {}
         self._order: list[str] = []
+        self._ended: set[str] = set()  # streams whose end is recorded
 
     def start(self) -> None:
         _mark_interrupted_runs(self.warehouse, self.source)
@@ -355,6 +361,7 @@ class _Runner:
         assert self.ledger is not None
         report.status = "failed"
         report.error = f"stopped: {self.report.message}"
+        self._ended.add(report.name)
         self.ledger.stream(report)
         self.observer.stream_finished(self.source, report)
 
@@ -380,6 +387,7 @@ class _Runner:
             report.status = "failed"
             report.error = f"internal error ({error.__class__.__name__}: {error}); please report it"
             log.error("%s: stream %s stopped: %s", self.source, name, report.error)
+        self._ended.add(name)
         self.ledger.stream(report)
         self.observer.stream_finished(self.source, report)
         return keep_going
@@ -399,6 +407,32 @@ class _Runner:
         if all(e.status == 403 for e in answered):
             hint += " and the API user's role"
         return f"{self.source}: every stream answered {statuses} (e.g. at {first.url}): {hint}"
+
+    def stopped(self, cause: BaseException) -> None:
+        """The run was stopped (SIGTERM in the daemon, Ctrl-C): record it `stopped`, with what
+        it committed, and the streams it was reading as stopped; never leave it `running`."""
+        report, ledger = self.report, self.ledger
+        if ledger is None:
+            return
+        why = "the daemon is shutting down" if isinstance(cause, StopRequested) else (
+            "interrupted (Ctrl-C)" if isinstance(cause, KeyboardInterrupt) else
+            f"the process is exiting ({cause.__class__.__name__})"
+        )  # fmt: skip
+        for name, mine in ledger.streams.items():
+            if name not in self._ended:
+                mine.status, mine.error = "stopped", f"stopped: {why}"
+                by_name = self._by_name.get(name)
+                if by_name is not None:
+                    by_name.status, by_name.error = mine.status, mine.error
+        rows = sum(s.rows for s in ledger.streams.values())
+        report.ended_at = now()
+        report.status = "stopped"
+        report.message = f"stopped: {why}; {rows:,} rows committed, the next run goes on from there"
+        values = {"status": report.status, "ended_at": report.ended_at, "message": report.message}
+        try:
+            ledger.finish(values, self._stats())
+        except Exception:  # the warehouse is gone too: the next run marks it interrupted
+            log.warning("%s: could not record the stopped run", self.source, exc_info=True)
 
     def finish(self) -> RunReport:
         report = self.report
@@ -455,8 +489,13 @@ def run_sync(
     with source_lock(warehouse, connector.source) as lock:
         runner.lock = lock
         runner.start()
-        # Ctrl-C or a kill ends here: every page sent is committed; the next run marks this one.
-        runner.run_streams(wanted, parallel)
+        try:
+            runner.run_streams(wanted, parallel)
+        except (StopRequested, KeyboardInterrupt, SystemExit) as cause:
+            # Every page sent is committed; the run says it was stopped, and with what. (A
+            # kill -9 leaves it `running`: the next run marks it interrupted.)
+            runner.stopped(cause)
+            raise
         return runner.finish()
 
 

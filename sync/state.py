@@ -31,7 +31,8 @@ class SyncRun(SQLModel, table=True):
     vendor: str = Field(max_length=32)
     started_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    # running | ok | partial (some streams failed or records quarantined) | failed | interrupted
+    # running | ok | partial (some streams failed or records quarantined) | failed | stopped
+    # (SIGTERM in the daemon, Ctrl-C) | interrupted (killed: marked by the next run)
     status: str = Field(default="running", max_length=16)
     full_refresh: bool = False
     rows: int = 0

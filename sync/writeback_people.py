@@ -3,9 +3,11 @@
 Both go through the write-back ledger (sync.writeback) like ticket fields: a value is written
 once, again only when it changes, and failures are retried with backoff.
 
-* `plan_profile_fields`: for each person with tickets (kpi_core.identity), the values support
-  knows (ticket count, open tickets, last CSAT, first-response experience) go to their profile
-  in the action's source as properties `deskpulse_<value>` (record = the profile id).
+* `plan_profile_fields`: for each person (kpi_core.identity), the values support knows (ticket
+  count, open tickets, last CSAT, first-response experience) and their customer values
+  (lifetime CSAT, last NPS, lifetime value) go to their record in the action's source, a
+  marketing profile or a help desk's user, as `deskpulse_<value>` (record = the profile or
+  user id).
 * `plan_subscriptions`: the requesters of tickets that carry the opt-in rule (a tag, or a
   custom field's value) are subscribed to the list (record = the normalised e-mail). Nobody
   else is: consent comes from the ticket. People whose profile already shows email consent
@@ -19,7 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
-from deskpulse.kpi_core.identity import normalise_email, people, support_values
+from deskpulse.kpi_core.identity import (
+    CUSTOMER_VALUES,
+    SUPPORT_VALUES,
+    customer_values,
+    normalise_email,
+    people,
+    support_values,
+)
 from deskpulse.kpi_core.tables import TICKETS
 from deskpulse.sync.actions import PROPERTY_PREFIX, ProfileFieldsAction, SubscribeAction
 
@@ -33,25 +42,30 @@ def plan_profile_fields(conn: Connection, action: ProfileFieldsAction, now: date
     from deskpulse.sync.writeback import USER_FIELD, plan_values
 
     everyone = people(conn)
-    support = support_values(
-        conn,
-        everyone=everyone,
-        help_sources=sorted({s for p in everyone.values() for s in p.sources} - {action.source}),
-        target_minutes=action.target_minutes,
-        since=now - timedelta(days=action.days),
-        now=now,
-    )
+    rows: dict[str, dict[str, Any]] = {}
+    if any(name in SUPPORT_VALUES for name in action.values):
+        support = support_values(
+            conn,
+            everyone=everyone,
+            target_minutes=action.target_minutes,
+            since=now - timedelta(days=action.days),
+            now=now,
+        )
+        for key, found in support.items():
+            rows.setdefault(key, {}).update(found.values())
+    if any(name in CUSTOMER_VALUES for name in action.values):
+        for key, values in customer_values(conn, everyone=everyone, now=now).items():
+            rows.setdefault(key, {}).update(values)
     wanted: list[tuple[str, str, Any, str]] = []
-    for key, values in sorted(support.items()):
+    for key, row in sorted(rows.items()):
         person = everyone.get(key)
         if person is None:
             continue
-        row = values.values()
-        for source, profile_id in sorted(person.rows):
+        for source, record_id in sorted(person.rows):
             if source != action.source:
                 continue
             for name in action.values:
-                wanted.append((profile_id, PROPERTY_PREFIX + name, row[name], name))
+                wanted.append((record_id, PROPERTY_PREFIX + name, row.get(name), name))
     return plan_values(conn, action.name, action.source, USER_FIELD, wanted, now)
 
 

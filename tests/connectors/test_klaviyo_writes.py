@@ -15,10 +15,11 @@ from deskpulse.connectors.base import FAILED, OK, FieldValues
 from deskpulse.connectors.klaviyo import KlaviyoConnector
 from deskpulse.connectors.klaviyo.writes import NOT_ON_LIST
 from deskpulse.connectors.zendesk import ZendeskConfig, ZendeskConnector
-from deskpulse.kpi_core.identity import people, support_values
+from deskpulse.kpi_core.identity import customer_values, people, support_values
 from deskpulse.sandbox.klaviyo import LIST_ID, KlaviyoDialect, _job_drops
 from deskpulse.sandbox.model import ENDUSER_BASE, OPT_IN_TAG
 from deskpulse.sandbox.server import SandboxServer
+from deskpulse.sandbox.zendesk import ZendeskDialect
 from deskpulse.sync.actions import actions_from_dict
 from deskpulse.sync.engine import run_sync
 from deskpulse.sync.warehouse import Warehouse
@@ -223,3 +224,49 @@ def test_unknown_profile_value_is_one_config_line() -> None:
         actions_from_dict({"profile_fields": [{"source": "klaviyo", "values": ["ltv"]}]})
     with pytest.raises(ConfigError, match="opt-in rule"):
         actions_from_dict({"subscribe": [{"source": "klaviyo", "list": "L"}]})
+
+
+def test_customer_values_land_on_the_help_desks_users_once(
+    synced: tuple[SandboxServer, Warehouse, dict[str, Any]],
+) -> None:
+    """Lifetime CSAT (Zendesk's ratings) and lifetime value (Klaviyo's orders) of each person,
+    matched by e-mail, as Zendesk user fields; unchanged values are not written again."""
+    sb, warehouse, connectors = synced
+    desk = sb.dialect("zendesk")
+    assert isinstance(desk, ZendeskDialect)
+    desk.writes.clear()
+    actions = actions_from_dict(
+        {"profile_fields": [{"source": "zendesk", "values": ["lifetime_csat", "last_nps", "clv"]}]}
+    )
+    now = sb.account.anchor + timedelta(days=1)
+    dry = push(warehouse, actions, connectors, Context(), dry_run=True, clock=lambda: now)
+    assert dry.items and not desk.writes.writes and not desk.writes.user_fields
+
+    report = push(warehouse, actions, connectors, Context(), clock=lambda: now)
+    assert report.failed == 0
+    with warehouse.connect() as conn:
+        everyone = people(conn)
+        values = customer_values(conn, everyone=everyone, now=now)
+    expected: dict[int, dict[str, Any]] = {}
+    for key, row in values.items():
+        for source, user_id in everyone[key].rows:
+            if source == "zendesk":
+                found = {f"deskpulse_{k}": v for k, v in row.items() if v is not None}
+                if found:
+                    expected[int(user_id)] = found
+    assert desk.writes.user_fields == expected
+    # Both kinds of value arrived: ratings from the help desk, orders from the shop.
+    assert any("deskpulse_clv" in v for v in expected.values())
+    assert any("deskpulse_lifetime_csat" in v for v in expected.values())
+    calls = [w for w in desk.writes.writes if w["path"] == "/api/v2/users/update_many"]
+    assert calls and all(len(w["body"]["users"]) <= 100 for w in calls)
+    # Zendesk answers them back on the users.
+    sample = sorted(expected)[:3]
+    back = connectors["zendesk"].read_user_fields([str(u) for u in sample], ["deskpulse_clv"])
+    assert {int(u): v["deskpulse_clv"] for u, v in back.items()} == {
+        u: expected[u].get("deskpulse_clv") for u in sample
+    }
+
+    again = push(warehouse, actions, connectors, Context(), clock=lambda: now)
+    assert again.items == [] and again.unchanged == sum(len(v) for v in expected.values())
+    assert [w for w in desk.writes.writes if w["path"] == "/api/v2/users/update_many"] == calls

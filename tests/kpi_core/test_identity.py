@@ -11,6 +11,7 @@ import pytest
 from deskpulse.kpi_core.identity import (
     MISSED,
     WITHIN,
+    customer_values,
     match_summary,
     people,
     revenue_by_experience,
@@ -123,3 +124,34 @@ def test_revenue_by_experience(shop: Any) -> None:
     assert by["no_tickets"]["customers"] == 1
     assert by["no_tickets"]["clv_historical"] == 80.0
     assert matched == {"kl+zd": 2, "kl": 1, "zd": 1}
+
+
+def test_customer_values_per_person(shop: Any) -> None:
+    shop.add(
+        "survey_responses",
+        # Ann: a 0-10 CSAT 8 (>= 0 + 0.75 x 10: positive), two NPS answers, the last one 6.
+        {"id": "r3", "survey": "csat", "score": 8, "scale_min": 0, "scale_max": 10,
+         "created_at": "2026-03-07T11:00:00Z", "customer_id": "k1"},
+        {"id": "n1", "survey": "nps", "score": 9, "created_at": "2026-02-01T00:00:00Z",
+         "customer_id": "z1", "source": "zd"},
+        {"id": "n2", "survey": "nps", "score": 6, "created_at": "2026-03-01T00:00:00Z",
+         "customer_id": "k1"},
+        {"id": "n3", "survey": "nps", "score": 0, "created_at": "2026-05-01T00:00:00Z",
+         "customer_id": "z1", "source": "zd"},  # after `now`: not yet
+        source="kl",
+    )  # fmt: skip
+    shop.add(
+        "orders",
+        {"id": "o5", "customer_id": "k2", "amount": 40, "margin": 0.5,
+         "created_at": "2026-03-21T00:00:00Z"},
+        source="kl",
+    )  # fmt: skip
+    values = customer_values(shop.conn, now=NOW)
+    # Ann: CSAT 5 (positive), 3 (not), 8 of 10 (positive) -> 2/3; NPS 9 then 6 -> 6; orders
+    # 100 + 60 refunded in full -> 100.
+    assert values["ann@x.com"] == {"lifetime_csat": 0.6667, "last_nps": 6.0, "clv": 100.0}
+    # Bob: no survey; one order of 50.
+    assert values["bob@x.com"] == {"lifetime_csat": None, "last_nps": None, "clv": 50.0}
+    # Carol: 80 + 40 x margin 0.5 = 100.
+    assert values["carol@x.com"]["clv"] == 100.0
+    assert "zd:z3" not in values  # no survey, no order: nothing to say

@@ -9,6 +9,7 @@ import math
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -224,6 +225,12 @@ def test_sigterm_stops_the_daemon_within_seconds(tmp_path: Path, sandbox_env: An
     assert any("stopped after its last committed page" in e["msg"] for e in events), events
     token = sandbox_env.env()["ZENDESK_API_TOKEN"]
     assert token not in "".join(lines) + rest
+    # The runs it stopped say so, with what they committed; none is left `running`.
+    with sqlite3.connect(tmp_path / "term.db") as db:
+        statuses = dict(db.execute("SELECT source, status FROM sync_runs").fetchall())
+        stopped = db.execute("SELECT message FROM sync_runs WHERE status = 'stopped'").fetchall()
+    assert "running" not in statuses.values() and "stopped" in statuses.values(), statuses
+    assert all("the daemon is shutting down" in m and "rows committed" in m for (m,) in stopped)
 
 
 def test_a_bounded_run_syncs_each_source_once_then_posts_the_digest_once(

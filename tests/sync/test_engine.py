@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 import deskpulse.sync.ledger as ledger_module
 from deskpulse.connectors.errors import AuthError, RetriesExhausted, StreamUnavailable
-from deskpulse.sync.engine import load_cursors, run_sync
+from deskpulse.sync.engine import StopRequested, SyncObserver, load_cursors, run_sync
 from deskpulse.sync.state import Quarantine, SyncRun
 from deskpulse.sync.warehouse import Warehouse, table
 from tests.sync.fakes import Crash, FakeConnector, FakeStream, pages_of, ticket
@@ -79,6 +79,43 @@ def test_crash_between_pages_resumes_with_nothing_lost_or_duplicated(
     assert ticket_rows(warehouse) == ticket_rows(clean)
     statuses = [r.status for r in runs(warehouse)]
     assert statuses == ["interrupted", "ok"]
+
+
+class StopAfter(SyncObserver):
+    """Raises `cause` once `pages` pages are committed (SIGTERM in the daemon, Ctrl-C)."""
+
+    def __init__(self, pages: int, cause: BaseException) -> None:
+        self.pages, self.cause, self.seen = pages, cause, 0
+
+    def page_committed(self, source: str, stream: str, report: Any) -> None:
+        self.seen += 1
+        if self.seen == self.pages:
+            raise self.cause
+
+
+@pytest.mark.parametrize(
+    ("cause", "why"),
+    [
+        (StopRequested(), "the daemon is shutting down"),
+        (KeyboardInterrupt(), "interrupted (Ctrl-C)"),
+    ],
+)
+def test_a_stopped_sync_is_recorded_stopped_with_what_it_committed(
+    warehouse: Warehouse, cause: BaseException, why: str
+) -> None:
+    stream = FakeStream("tickets", pages_of(40, 10))
+    with pytest.raises(type(cause)):
+        run_sync(warehouse, FakeConnector(stream), observer=StopAfter(2, cause))
+    (run,) = runs(warehouse)  # never left `running`
+    assert (run.status, run.rows) == ("stopped", 20) and run.ended_at >= run.started_at
+    assert run.message == f"stopped: {why}; 20 rows committed, the next run goes on from there"
+    assert run.streams["tickets"]["status"] == "stopped"
+    assert load_cursors(warehouse, "fake") == {"tickets": 2}
+    assert len(ticket_rows(warehouse)) == 20
+
+    again = run_sync(warehouse, FakeConnector(stream))
+    assert stream.started_from == [None, 2] and again.status == "ok"
+    assert [r.status for r in runs(warehouse)] == ["stopped", "ok"]
 
 
 def fail_second_cursor_save(monkeypatch: pytest.MonkeyPatch, error: BaseException) -> None:
