@@ -311,7 +311,7 @@ def status(
         StatusFormat, typer.Option("--format", help="table or json")
     ] = StatusFormat.table,
 ) -> None:
-    """Sources, their last run, rows per table and quarantined records."""
+    """Sources: last run, last success and lag, next run, waiting writes; rows, quarantine."""
     with friendly_errors():
         settings = _setup()
         from deskpulse.sync.status import collect_status
@@ -339,6 +339,7 @@ def status(
             )
         runs.caption = "rows: rows read by the last run (new, changed or already there)"
         out.print(runs)
+        out.print(_health_table(data["sources"]))
         for s in data["sources"]:
             # Named counts the last run's streams kept (e.g. Zendesk's metric sets): a stream
             # that silently lost a sideload shows here as a missing or small number.
@@ -371,6 +372,53 @@ def status(
         )
         if data["write_back"]:
             out.print(_write_back_table(data["write_back"]))
+
+
+def _ago(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return "<1 min"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} d"
+
+
+def _health_table(sources: list[dict[str, Any]]) -> Table:
+    """Per source: last success and lag, failed runs since, the daemon's next run, and the
+    write-back rows waiting."""
+    table = Table(title="freshness and schedule", header_style="bold")
+    for name in ("source", "last success (UTC)", "lag", "failed runs", "next run (UTC)",
+                 "writes pending", "writes failed"):  # fmt: skip
+        table.add_column(
+            name,
+            justify="left" if name in ("source", "next run (UTC)") else "right",
+            no_wrap=name.endswith("(UTC)"),
+        )
+    for s in sources:
+        success, nxt = s.get("last_success"), s.get("next_run")
+        writes = s.get("writes") or {}
+        if nxt is not None:
+            when = f"{nxt:%Y-%m-%d %H:%M:%S}"
+            if s.get("daemon") == "not running":
+                when += " (daemon not running)"
+        else:
+            when = "no daemon"
+        table.add_row(
+            Text(s["source"]),
+            f"{success:%Y-%m-%d %H:%M:%S}" if success else "never",
+            _ago(s.get("lag_seconds")),
+            f"{s.get('failed_runs', 0):,}",
+            Text(when),
+            f"{writes.get('pending', 0) + writes.get('sending', 0):,}",
+            f"{writes.get('failed', 0):,}",
+        )
+    table.caption = (
+        "lag: since the last successful sync; next run: when `deskpulse daemon` syncs it"
+    )
+    return table
 
 
 def _write_back_table(rows: list[dict[str, Any]]) -> Table:

@@ -36,6 +36,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import delete
 
 from deskpulse.connectors.base import Connector
 from deskpulse.connectors.errors import ConfigError, DeskpulseError
@@ -50,7 +51,8 @@ from deskpulse.sync.push import configured_actions
 from deskpulse.sync.reporting import window, writeback_context
 from deskpulse.sync.settings import Settings
 from deskpulse.sync.sources import SourceSpec, build, configured, start_time
-from deskpulse.sync.warehouse import Warehouse
+from deskpulse.sync.state import DaemonSchedule
+from deskpulse.sync.warehouse import Warehouse, table, upsert
 from deskpulse.sync.writeback import PushReport, push
 
 log = logging.getLogger("deskpulse.daemon")
@@ -160,6 +162,7 @@ class Daemon:
         except DeskpulseError as exc:
             self._failed(state, str(exc))
             self._count_cycle(state)
+            self._record_schedule([name])
             return
         try:
             log.info("source %s: sync started", name)
@@ -178,6 +181,7 @@ class Daemon:
             connector.close()
             self.metrics.cycle_seconds.labels(name).set(time.monotonic() - started)
             self._count_cycle(state)
+            self._record_schedule([name])
 
     def _count_cycle(self, state: SourceState) -> None:
         with self._cycle_lock:
@@ -289,6 +293,48 @@ class Daemon:
                 if v.target is not None:
                     self.metrics.kpi_target.labels(v.metric).set(v.target)
 
+    def next_run(self, name: str) -> datetime | None:
+        """When the source's next cycle will sync (its job's next run, or after its backoff)."""
+        job = self.scheduler.get_job(f"sync:{name}") if self.scheduler.running else None
+        when: datetime | None = getattr(job, "next_run_time", None)
+        backoff = self.sources[name].backoff_until
+        if when is not None and backoff is not None and backoff > when:
+            # The runs before the backoff's end return at once: the next sync is the first
+            # run at or after it.
+            step = timedelta(seconds=self.sources[name].interval)
+            skipped = (backoff - when) // step + (1 if (backoff - when) % step else 0)
+            when = when + step * skipped
+        return when.astimezone(UTC) if when is not None else None
+
+    def _record_schedule(self, names: list[str]) -> None:
+        """Keep `daemon_schedule` (what `deskpulse status` shows) current for `names`."""
+        if self.stopping.is_set():
+            return
+        rows = [
+            {
+                "source": name,
+                "interval_seconds": self.sources[name].interval,
+                "next_run_at": self.next_run(name),
+                "failures": self.sources[name].failures,
+                "last_error": self.sources[name].last_error,
+                "updated_at": datetime.now(UTC),
+            }
+            for name in names
+        ]
+        try:
+            with self.warehouse.begin() as conn:
+                upsert(conn, DaemonSchedule.__tablename__, rows)
+        except Exception as exc:  # status loses a line; the daemon goes on
+            log.warning("could not record the schedule: %s", exc)
+
+    def _clear_schedule(self) -> None:
+        try:
+            with self.warehouse.begin() as conn:
+                sched = table(DaemonSchedule.__tablename__)
+                conn.execute(delete(sched).where(sched.c.source.in_(list(self.sources))))
+        except Exception as exc:
+            log.warning("could not clear the schedule: %s", exc)
+
     # health ---------------------------------------------------------------------------------
 
     def health(self) -> tuple[int, Mapping[str, Any]]:
@@ -297,11 +343,9 @@ class Daemon:
         for name, s in self.sources.items():
             lag = (now - s.last_success).total_seconds() if s.last_success else None
             self.metrics.lag.labels(name).set(lag if lag is not None else -1)
-            job = self.scheduler.get_job(f"sync:{name}") if self.scheduler.running else None
             sources[name] = {
                 "last_success": s.last_success, "lag_seconds": lag, "status": s.last_status,
-                "failures": s.failures, "error": s.last_error,
-                "next_run": getattr(job, "next_run_time", None),
+                "failures": s.failures, "error": s.last_error, "next_run": self.next_run(name),
             }  # fmt: skip
         failing = [n for n, s in self.sources.items() if s.failures]
         status = "stopping" if self.stopping.is_set() else ("degraded" if failing else "ok")
@@ -354,6 +398,7 @@ class Daemon:
                 log.info("metrics on http://%s:%d/metrics", server.host, server.port)
             self.schedule(digests=cycles is None)
             self.scheduler.start()
+            self._record_schedule(list(self.sources))
             while not self.stopping.wait(0.2):
                 if cycles is not None and min(s.cycles for s in self.sources.values()) >= cycles:
                     # A bounded run posts each digest once, on the data its syncs brought.
@@ -364,6 +409,7 @@ class Daemon:
             self.stopping.set()
             self.scheduler.shutdown(wait=True)  # running jobs stop at their next page/batch
         finally:
+            self._clear_schedule()
             if server is not None:
                 server.stop()
             if signals:

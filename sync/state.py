@@ -117,3 +117,16 @@ class SourceLockRow(SQLModel, table=True):
     node: str = Field(max_length=255)  # host and pid namespace: where `pid` can be checked
     acquired_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     heartbeat_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class DaemonSchedule(SQLModel, table=True):
+    """When the running daemon next syncs each source (sync.daemon keeps it; `deskpulse status`
+    shows it). Its rows go when the daemon stops cleanly; after a kill they stay, overdue."""
+
+    __tablename__ = "daemon_schedule"
+    source: str = Field(primary_key=True, max_length=64)
+    interval_seconds: float
+    next_run_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    failures: int = 0  # failed cycles in a row (the source is backed off)
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

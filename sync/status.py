@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from deskpulse.sync.settings import Settings
-from deskpulse.sync.state import Quarantine, SyncRun, SyncState
+from deskpulse.sync.state import DaemonSchedule, Quarantine, SourceLockRow, SyncRun, SyncState
 from deskpulse.sync.warehouse import Warehouse, current_revision, table
 from deskpulse.sync.writeback import ledger_summary
+
+DAEMON_LOCK = "__daemon__"  # sync.daemon.DAEMON_LOCK (not imported: it pulls the scheduler in)
 
 
 def quarantined(
@@ -78,6 +80,7 @@ def collect_status(warehouse: Warehouse, settings: Settings) -> dict[str, Any]:
             connection.execute(select(q.c.source, func.count()).group_by(q.c.source)).all()
         )
         revision = current_revision(connection)
+        health = source_health(connection, datetime.now(UTC))
     sources = [
         {
             "source": r.source,
@@ -95,6 +98,7 @@ def collect_status(warehouse: Warehouse, settings: Settings) -> dict[str, Any]:
                 "streams": r.streams,
                 "message": r.message,
             },
+            **health.get(r.source, {}),
         }
         for r in sorted(last_runs, key=lambda r: r.source)
     ]
@@ -108,3 +112,65 @@ def collect_status(warehouse: Warehouse, settings: Settings) -> dict[str, Any]:
         "quarantine": {"total": sum(per_source.values()), "by_source": per_source},
         "write_back": ledger_summary(warehouse),
     }
+
+
+def source_health(connection: Connection, now: datetime) -> dict[str, dict[str, Any]]:
+    """Per source: its last successful run's end (`last_success`) and the seconds since
+    (`lag_seconds`), failed runs since then (`failed_runs`), when the daemon will next sync it
+    (`next_run`: None without a daemon; `daemon`: running, or not running when a killed daemon
+    left its schedule behind), and its write-back rows waiting (`writes`: pending, in doubt,
+    failed)."""
+    runs = table(SyncRun.__tablename__)
+    out: dict[str, dict[str, Any]] = {}
+    good = (
+        select(runs.c.source, func.max(runs.c.id).label("id"))
+        .where(runs.c.status.in_(("ok", "partial")))
+        .group_by(runs.c.source)
+        .subquery()
+    )
+    last_good = {
+        source: (run_id, ended)
+        for source, run_id, ended in connection.execute(
+            select(runs.c.source, runs.c.id, runs.c.ended_at).join(good, runs.c.id == good.c.id)
+        )
+    }
+    failed = select(runs.c.source, runs.c.id).where(runs.c.status == "failed")
+    failed_after: dict[str, int] = {}
+    for source, run_id in connection.execute(failed):
+        if run_id > last_good.get(source, (0, None))[0]:
+            failed_after[source] = failed_after.get(source, 0) + 1
+    for source in set(last_good) | set(failed_after):
+        ended = last_good.get(source, (0, None))[1]
+        out[source] = {
+            **_empty(),
+            "last_success": ended,
+            "lag_seconds": (now - ended).total_seconds() if ended is not None else None,
+            "failed_runs": failed_after.get(source, 0),
+        }
+    locks = table(SourceLockRow.__tablename__)
+    daemon = connection.execute(
+        select(locks.c.pid, locks.c.host).where(locks.c.source == DAEMON_LOCK)
+    ).first()
+    schedule = table(DaemonSchedule.__tablename__)
+    for row in connection.execute(select(schedule)):
+        entry = out.setdefault(row.source, _empty())
+        entry["next_run"] = row.next_run_at
+        entry["daemon"] = (
+            f"running (pid {daemon.pid} on {daemon.host})" if daemon is not None else "not running"
+        )
+    wb = table("write_back_log")
+    waiting = (
+        select(wb.c.source, wb.c.status, func.count())
+        .where(wb.c.status.in_(("pending", "sending", "failed")))
+        .group_by(wb.c.source, wb.c.status)
+    )
+    for source, status, n in connection.execute(waiting):
+        out.setdefault(source, _empty())["writes"][status] = int(n)
+    return out
+
+
+def _empty() -> dict[str, Any]:
+    return {
+        "last_success": None, "lag_seconds": None, "failed_runs": 0, "next_run": None,
+        "daemon": None, "writes": {"pending": 0, "sending": 0, "failed": 0},
+    }  # fmt: skip

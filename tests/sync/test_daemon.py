@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -270,3 +271,50 @@ def test_a_bounded_run_syncs_each_source_once_then_posts_the_digest_once(
     second = run()
     assert second.returncode == 0, second.stderr
     assert sandbox_env.client().get("/__sandbox/writes").json()["writes"] == writes
+
+
+def test_status_shows_each_sources_lag_and_the_daemons_next_run(tmp_path: Path) -> None:
+    from deskpulse.sync.status import collect_status, source_health
+
+    seen: dict[str, int] = {}
+    settings = settings_for(tmp_path, sync_interval=600)
+    daemon = Daemon(
+        settings,
+        specs=[SourceSpec("good", "fake"), SourceSpec("bad", "fake")],
+        connect=lambda s: (
+            SlowConnector(s.name, 0.1, seen)
+            if s.name == "good"
+            else (_ for _ in ()).throw(UnreachableError("bad: cannot reach host 127.0.0.1:9"))
+        ),
+    )
+    thread = run_in_thread(daemon)
+    deadline = time.monotonic() + 60
+    while min(s.cycles for s in daemon.sources.values()) < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started = datetime.now(UTC)
+    while time.monotonic() < deadline:  # the schedule rows follow the cycles
+        with daemon.warehouse.connect() as conn:
+            health = source_health(conn, datetime.now(UTC))
+        later = [h["next_run"] for h in health.values() if h["next_run"] is not None]
+        if len(later) == 2 and min(later) > started + timedelta(seconds=300):
+            break
+        time.sleep(0.05)
+    data = collect_status(daemon.warehouse, settings)
+    daemon.stop()
+    thread.join(30)
+    good = next(s for s in data["sources"] if s["source"] == "good")
+    assert good["last_run"]["status"] == "ok" and good["failed_runs"] == 0
+    assert 0 <= good["lag_seconds"] < 30
+    assert good["daemon"] == f"running (pid {os.getpid()} on {socket.gethostname()})"
+    # The next sync is one interval (600 s) after the first one started.
+    assert timedelta(seconds=560) < good["next_run"] - started <= timedelta(seconds=600)
+    # A source that cannot connect has no run; its next sync waits out its backoff (twice the
+    # interval from its failure: the scheduled runs before that end skip it).
+    bad = health["bad"]
+    assert bad["last_success"] is None and bad["daemon"] == good["daemon"]
+    assert timedelta(seconds=1200) <= bad["next_run"] - started <= timedelta(seconds=1800)
+    # Once the daemon has stopped, no next run is claimed.
+    with daemon.warehouse.connect() as conn:
+        assert "bad" not in source_health(conn, datetime.now(UTC))
+    after = collect_status(daemon.warehouse, settings)
+    assert next(s for s in after["sources"] if s["source"] == "good")["next_run"] is None
