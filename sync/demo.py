@@ -140,6 +140,19 @@ def _show_writes(writes: list[dict[str, Any]]) -> None:
         sample.add_row(ticket, *(str(values[ticket].get(n, "")) for n in names))
     if values:
         console.print(sample)
+    users: dict[str, dict[str, Any]] = {}
+    for w in writes:
+        for u in w["body"].get("users") or ():
+            users.setdefault(str(u["id"]), {}).update(u.get("user_fields") or {})
+    keys = sorted({k for v in users.values() for k in v})
+    people = Table(title="a few customers' user fields in the help desk now", header_style="bold")
+    people.add_column("user", justify="right")
+    for key in keys:
+        people.add_column(key, justify="right")
+    for user in sorted(users, key=lambda u: (len(users[u]), u))[-5:]:
+        people.add_row(user, *(str(users[user].get(k, "")) for k in keys))
+    if users:
+        console.print(people)
     for w in writes:
         post = w["body"].get("ticket")
         if w["method"] == "POST" and isinstance(post, dict):
