@@ -3,7 +3,7 @@ exports alone (`python -m bench backfill`).
 
 A sandbox child process with DESKPULSE_BENCH_BACKFILL_TICKETS tickets (default 20,000) under
 `--plan DESKPULSE_BENCH_PLAN` (default professional: 400 requests a minute account-wide) and
-`--time-scale DESKPULSE_BENCH_TIME_SCALE` (default 6: a rate-limit minute lasts 10 s). Two first
+`--time-scale DESKPULSE_BENCH_BACKFILL_SCALE` (default 6: a rate-limit minute lasts 10 s). Two first
 syncs of what the core KPIs need (users, tickets, ticket events) into fresh warehouses, paced by
 the connector's own limiter (its window set to the sandbox's): the connector's planned backfill
 (`history="auto"`, zendesk.backfill), then the incremental exports alone
@@ -141,7 +141,7 @@ def _sync(sb: Any, history: str, window: float, name: str) -> tuple[Any, float]:
 
 def run() -> None:
     tickets = int(_env("DESKPULSE_BENCH_BACKFILL_TICKETS", 20_000))
-    scale = _env("DESKPULSE_BENCH_TIME_SCALE", 6)
+    scale = _env("DESKPULSE_BENCH_BACKFILL_SCALE", 6)
     plan = os.environ.get("DESKPULSE_BENCH_PLAN", "professional")
     args = ["--plan", plan, "--time-scale", str(scale)]
     print(f"sandbox: {tickets:,} tickets, seed {SEED}, --plan {plan} --time-scale {scale:g}")

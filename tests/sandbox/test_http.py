@@ -325,3 +325,21 @@ def test_time_scale_makes_every_window_shorter() -> None:
         assert info["window_seconds"] == 1.0 and info["budgets"]["incremental-exports"] == 2
     with pytest.raises(SandboxConfigError, match="time scale"):
         SandboxServer(tickets=50, time_scale=0)
+
+
+def test_resets_keep_a_vendor_seconds_precision_under_a_time_scale() -> None:
+    """At 10x a vendor second is a tenth of a wall second: `ratelimit-reset` and `Retry-After`
+    say 5.8 (58 vendor seconds, rounded up), not 6, or a client would wait a whole tenth of
+    the window too long after every full window."""
+    clock = FakeClock()
+    clock.now = 6_000.25  # a quarter of a second into a 6-second window
+    limits = RateLimits(incremental_exports=1)
+    with (
+        SandboxServer(seed=1, tickets=100, rate_limit=limits, clock=clock, time_scale=10) as sb,
+        sb.client() as c,
+    ):
+        first = c.get(EVENTS, params={"start_time": 0})
+        assert first.headers["ratelimit-reset"] == "5.8"
+        assert first.headers["Zendesk-RateLimit-incremental-exports"].endswith("resets=5.8")
+        over = c.get(EVENTS, params={"start_time": 0})
+        assert over.status_code == 429 and over.headers["Retry-After"] == "5.8"
