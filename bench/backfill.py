@@ -3,8 +3,9 @@ exports alone (`python -m bench backfill`).
 
 A sandbox child process with DESKPULSE_BENCH_BACKFILL_TICKETS tickets (default 20,000) under
 `--plan DESKPULSE_BENCH_PLAN` (default professional: 400 requests a minute account-wide) and
-`--time-scale DESKPULSE_BENCH_BACKFILL_SCALE` (default 6: a rate-limit minute lasts 10 s). Two first
-syncs of what the core KPIs need (users, tickets, ticket events) into fresh warehouses, paced by
+`--time-scale DESKPULSE_BENCH_BACKFILL_SCALE` (default 6: a rate-limit minute lasts 10 s).
+DESKPULSE_BENCH_BACKFILL_PLANS (default `auto,incremental`) picks the runs. Two first syncs of
+what the core KPIs need (users, tickets, ticket events) into fresh warehouses, paced by
 the connector's own limiter (its window set to the sandbox's): the connector's planned backfill
 (`history="auto"`, zendesk.backfill), then the incremental exports alone
 (`history="incremental"`). For each it prints the backfill time in account time (wall time x
