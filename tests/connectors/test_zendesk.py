@@ -452,6 +452,23 @@ def test_satisfaction_ratings(full_run):
     assert request.url.params["page[size]"] == "100"
 
 
+def test_an_answered_rating_is_dated_when_answered_an_offer_when_offered():
+    # Offered on 31 January, answered on 1 February: February's CSAT, as LiveAgent dates the
+    # customer's rating message (the same ticket falls into the same period in both).
+    answered = {
+        "id": 7,
+        "score": "good",
+        "created_at": "2026-01-31T23:00:00Z",
+        "updated_at": "2026-02-01T08:00:00Z",
+    }
+    (row,) = nz.rating_rows(answered)
+    assert row.values["created_at"] == utc("2026-02-01T08:00:00")
+    (offer,) = nz.rating_rows({**answered, "score": "offered"})
+    assert offer.values["created_at"] == utc("2026-01-31T23:00:00")
+    (no_update,) = nz.rating_rows({**answered, "updated_at": None})
+    assert no_update.values["created_at"] == utc("2026-01-31T23:00:00")
+
+
 def test_unknown_csat_score_is_a_record_error():
     with pytest.raises(RecordError, match="score"):
         nz.rating_rows({"id": 1, "score": "meh", "created_at": "2025-01-01T00:00:00Z"})
