@@ -26,31 +26,17 @@ from __future__ import annotations
 import bisect
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 
+from bench.common import env_number, fresh_db
 from deskpulse.sandbox.command import start_subprocess
 
 SEED = 20261101
 CORE = ("users", "tickets", "ticket_events")
 ACCOUNT = "account"
 INCREMENTAL = "incremental-exports"
-
-
-def _env(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    return float(raw) if raw else default
-
-
-def _fresh_db(name: str) -> str:
-    folder = Path(os.environ.get("DESKPULSE_BENCH_DIR", "bench-results"))
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-    return f"sqlite:///{path}"
 
 
 def _buckets(method_path: str) -> list[str]:
@@ -119,7 +105,7 @@ def _sync(sb: Any, history: str, window: float, name: str) -> tuple[Any, float]:
     from deskpulse.sync.engine import run_sync
     from deskpulse.sync.warehouse import Warehouse
 
-    warehouse = Warehouse(_fresh_db(name))
+    warehouse = Warehouse(fresh_db(name))
     warehouse.ensure_schema()
     env = sb.env
     connector = ZendeskConnector(
@@ -141,8 +127,8 @@ def _sync(sb: Any, history: str, window: float, name: str) -> tuple[Any, float]:
 
 
 def run() -> None:
-    tickets = int(_env("DESKPULSE_BENCH_BACKFILL_TICKETS", 20_000))
-    scale = _env("DESKPULSE_BENCH_BACKFILL_SCALE", 6)
+    tickets = int(env_number("DESKPULSE_BENCH_BACKFILL_TICKETS", 20_000))
+    scale = env_number("DESKPULSE_BENCH_BACKFILL_SCALE", 6)
     plan = os.environ.get("DESKPULSE_BENCH_PLAN", "professional")
     args = ["--plan", plan, "--time-scale", str(scale)]
     print(f"sandbox: {tickets:,} tickets, seed {SEED}, --plan {plan} --time-scale {scale:g}")

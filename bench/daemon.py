@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from bench.common import env_number
 from deskpulse.sandbox.command import start_subprocess
 from deskpulse.sync.daemon import Daemon
 from deskpulse.sync.settings import load_settings
@@ -41,11 +42,6 @@ field = "{FIELD}"
 value = "resolution_minutes"
 days = 3650
 """
-
-
-def _env(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    return float(raw) if raw else default
 
 
 def _rss_mb() -> float:
@@ -188,6 +184,6 @@ def run() -> None:
 
     # A cycle longer than its interval is skipped (never overlapped), which APScheduler logs.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
-    tickets = int(_env("DESKPULSE_BENCH_DAEMON_TICKETS", 300))
-    freshness(tickets, _env("DESKPULSE_BENCH_INTERVAL", 5.0))
-    memory(tickets, int(_env("DESKPULSE_BENCH_CYCLES", 2000)))
+    tickets = int(env_number("DESKPULSE_BENCH_DAEMON_TICKETS", 300))
+    freshness(tickets, env_number("DESKPULSE_BENCH_INTERVAL", 5.0))
+    memory(tickets, int(env_number("DESKPULSE_BENCH_CYCLES", 2000)))

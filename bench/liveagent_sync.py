@@ -26,13 +26,12 @@ DESKPULSE_BENCH_DIR (default bench-results) holds the SQLite files.
 from __future__ import annotations
 
 import math
-import os
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 
+from bench.common import env_number, fresh_db
 from deskpulse.connectors.http import DEFAULT_BUCKET, RateLimiter
 from deskpulse.connectors.liveagent import DEFAULT_PACE, RATE_LIMIT, LiveAgentConnector
 from deskpulse.sandbox.command import start_subprocess
@@ -41,20 +40,6 @@ from deskpulse.sync.warehouse import Warehouse
 
 SEED = 20261101
 CHANGED_PER_DAY = 2_000
-
-
-def _env_number(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    return float(raw) if raw else default
-
-
-def _fresh_db(name: str) -> str:
-    folder = Path(os.environ.get("DESKPULSE_BENCH_DIR", "bench-results"))
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-    return f"sqlite:///{path}"
 
 
 def _verdict(ok: bool) -> str:
@@ -147,10 +132,10 @@ def hourly_sync(env: dict[str, str], db: str, scale: float) -> None:
 
 
 def run() -> None:
-    scale = _env_number("DESKPULSE_BENCH_TIME_SCALE", 20)
-    tickets = int(_env_number("DESKPULSE_BENCH_LIVEAGENT_TICKETS", 1_000))
+    scale = env_number("DESKPULSE_BENCH_TIME_SCALE", 20)
+    tickets = int(env_number("DESKPULSE_BENCH_LIVEAGENT_TICKETS", 1_000))
     args = ["--time-scale", str(scale)]
     with start_subprocess(seed=SEED, tickets=tickets, rate_limit=True, extra_args=args) as sb:
-        db = _fresh_db(f"liveagent-{tickets}.db")
+        db = fresh_db(f"liveagent-{tickets}.db")
         full_sync(sb.env, db, tickets, scale)
         hourly_sync(sb.env, db, scale)

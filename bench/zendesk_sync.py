@@ -47,6 +47,7 @@ from typing import Any
 import httpx
 import orjson
 
+from bench.common import fresh_db
 from deskpulse.sandbox.command import SandboxProcess, start_subprocess
 
 TICKETS_PER_S_TARGET = 5_000
@@ -165,15 +166,6 @@ def _sync_modules() -> tuple[Any, Any, Any] | None:
     return run_sync, ZendeskConnector, Warehouse
 
 
-def _fresh_db(name: str) -> str:
-    folder = Path(os.environ.get("DESKPULSE_BENCH_DIR", "bench-results"))
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-    return f"sqlite:///{path}"
-
-
 def _connector(cls: Any, env: dict[str, str], rate_limits: Any) -> Any:
     kwargs: dict[str, Any] = {
         "base_url": env["ZENDESK_BASE_URL"],
@@ -215,7 +207,7 @@ def _timed_sync(
     mods = _sync_modules()
     assert mods is not None
     run_sync, connector_cls, warehouse_cls = mods
-    warehouse = warehouse_cls(_fresh_db(name))
+    warehouse = warehouse_cls(fresh_db(name))
     warehouse.ensure_schema()
     connector = _connector(connector_cls, sb.env, None)
     sandbox_before = _child_cpu_s(sb.pid)
@@ -314,7 +306,7 @@ def limited_sync(tickets: int) -> None:
         return
     run_sync, connector_cls, warehouse_cls = mods
     with start_subprocess(seed=SEED, tickets=tickets, rate_limit=True, oauth=True) as sb:
-        warehouse = warehouse_cls(_fresh_db(f"zendesk-limited-{tickets}.db"))
+        warehouse = warehouse_cls(fresh_db(f"zendesk-limited-{tickets}.db"))
         connector = _connector(connector_cls, sb.env, "default")
         started = time.perf_counter()
         try:
