@@ -9,7 +9,7 @@ first-response experience), writes the month's HTML report (`demo-report.html`),
 values to the Klaviyo profiles; then shows what a push into Zendesk would write and why
 (`push --dry-run`), runs one daemon cycle (`daemon --cycles 1`: sync, KPIs, write-back of
 examples/writeback.toml, the daily digest) and prints what the sandbox help desk received, and
-stops the sandbox. About a minute on a laptop.
+stops the sandbox. About a minute and a half on a laptop.
 
 The sandbox serves ONE help desk in every vendor's dialect, so a warehouse holding it through both
 Zendesk and LiveAgent holds each ticket twice. `demo.db` therefore syncs Zendesk and Klaviyo (one
