@@ -337,9 +337,10 @@ def _rating_row(m: Message, ticket_id: str, agent_id: Any, ctx: Context) -> Row 
 # --- history -----------------------------------------------------------------------------------
 
 
-def history_rows(record: Any, context: Mapping[str, Any], ctx: Context) -> list[Row]:
-    """A history row -> a status event at `date_from`, and an assignment event when the agent
-    changed. Ids are prefixed (`history-<id>`): history ids and message ids are separate series."""
+def history_rows(record: Any, ctx: Context) -> list[Row]:
+    """A history row -> a status event at `date_from`, and an assignment event naming its agent
+    when it has one (streams.HistoryStream says why on every row). Ids are prefixed
+    (`history-<id>`): history ids and message ids are separate series."""
     row = _mapping(record, "history row")
     hid = _required_id(row)
     ticket_id = text_id(row.get("conversation_id"), "conversation_id")
@@ -371,7 +372,7 @@ def history_rows(record: Any, context: Mapping[str, Any], ctx: Context) -> list[
             },
         )
     ]
-    if context.get("assigned") and agent is not None:
+    if agent is not None:
         rows.append(
             Row(
                 "ticket_events",

@@ -32,7 +32,6 @@ from deskpulse.connectors.liveagent.paging import (
     HeaderCursor,
     HeaderTap,
     numbered,
-    plain_id,
     records,
 )
 
@@ -302,8 +301,12 @@ class HistoryStream(_Stream):
     """`GET /tickets/history` (header cursor) -> status and assignment `ticket_events`.
 
     A history row is one stretch of a ticket's life in one status with one agent: its `date_from`
-    is a status change (and, when the agent differs from the ticket's previous row, an
-    assignment). Rows only ever append, so the cursor is the last committed row's id.
+    is a status change, and, when it names an agent, an assignment event says who had the ticket
+    from then on (the same agent as the row before, or another: a reassignment). Whether the
+    agent changed would need the conversation's previous row, which an incremental run may have
+    read in an earlier run; stating the assignee on every row keeps each run's rows the same
+    however the history was split between runs. Rows only ever append, so the cursor is the
+    last committed row's id.
     """
 
     name = "history"
@@ -320,27 +323,11 @@ class HistoryStream(_Stream):
             per_page=self.ctx.page_size,
             params=params,
         )
-        last_agent: dict[Any, Any] = {}
         for found, after in reader.pages(cursor):
-            parts: list[Any] = []
-            for row in found:
-                if not isinstance(row, Mapping):
-                    parts.append(row)
-                    continue
-                conversation = plain_id(row.get("conversation_id"))  # bad: quarantined later
-                previous = last_agent.get(conversation, _UNKNOWN)
-                agent = row.get("agent_id") or None
-                last_agent[conversation] = agent
-                parts.append(Part(row, assigned=agent is not None and agent != previous))
-            yield Page(parts, cursor=after)
+            yield Page(found, cursor=after)
 
     def normalise(self, record: Any) -> Iterable[Row]:
-        if isinstance(record, Part):
-            return nl.history_rows(record.raw, record.context, self.ctx)
-        return nl.history_rows(record, {"assigned": True}, self.ctx)
-
-
-_UNKNOWN = object()
+        return nl.history_rows(record, self.ctx)
 
 
 class CallsStream(_Stream):

@@ -83,12 +83,10 @@ def expected_ids(account: Any) -> dict[str, set[str]]:
             out["social_mentions"].add(render.ticket_la_id(t.id))
         out["calls"].update(str(c.id) for c in t.calls)
         out["chats"].update(render.chat_json(c, account, tz)["id"] for c in t.chats)
-        previous: object = object()
         for row in render.history(t, account, tz):
             out["ticket_events"].add(f"history-{row['id']}")
-            if row["agent_id"] is not None and row["agent_id"] != previous:
+            if row["agent_id"] is not None:
                 out["ticket_events"].add(f"history-{row['id']}-agent")
-            previous = row["agent_id"]
         if t.status == "deleted":
             continue  # its conversation is not read
         for n, audit in enumerate(t.audits):
