@@ -39,18 +39,22 @@ class Killed(BaseException):
 
 
 class KillAfter:
-    """Wraps a connector; the run dies after `pages` pages were committed."""
+    """Wraps a connector; the run dies after `pages` pages were committed (of the stream `only`
+    when given, of any stream otherwise)."""
 
-    def __init__(self, inner: Any, pages: int) -> None:
+    def __init__(self, inner: Any, pages: int, only: str | None = None) -> None:
         self.inner = inner
         self.vendor = inner.vendor
         self.source = inner.source
         self.capabilities = inner.capabilities
         self.stats: RequestStats = inner.stats
         self.left = pages
+        self.only = only
 
     def streams(self) -> list[Stream]:
-        return [_KillStream(self, stream) for stream in self.inner.streams()]
+        return [
+            _KillStream(self, s) if self.only in (None, s.name) else s for s in self.inner.streams()
+        ]
 
     def close(self) -> None:
         self.inner.close()
@@ -61,13 +65,20 @@ class _KillStream:
         self.owner = owner
         self.inner = inner
         self.name = inner.name
+        self.after = getattr(inner, "after", ())
 
     def pages(self, cursor: Cursor | None) -> Iterator[Page]:
-        for page in self.inner.pages(cursor):
-            yield page  # the engine commits it before asking for the next one
-            self.owner.left -= 1
-            if self.owner.left <= 0:
-                raise Killed
+        pages = self.inner.pages(cursor)
+        try:
+            for page in pages:
+                yield page  # the engine commits it before asking for the next one
+                self.owner.left -= 1
+                if self.owner.left <= 0:
+                    raise Killed
+        finally:
+            close = getattr(pages, "close", None)
+            if close is not None:
+                close()
 
     def normalise(self, record: Any) -> Any:
         return self.inner.normalise(record)

@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 
-from deskpulse.connectors.base import Cursor, Page, RequestStats, Stream
 from deskpulse.connectors.zendesk import ZendeskConfig, ZendeskConnector
 from deskpulse.connectors.zendesk.backfill import Budgets, Frontier, choose, pages_left
 from deskpulse.kpi_core.engine import compute
@@ -32,7 +31,7 @@ zendesk_sandbox = pytest.importorskip("deskpulse.sandbox.zendesk")
 engine = pytest.importorskip("deskpulse.sync.engine")
 warehouse_mod = pytest.importorskip("deskpulse.sync.warehouse")
 
-from tests.connectors.sandbox_runs import dump  # noqa: E402
+from tests.connectors.sandbox_runs import KillAfter, Killed, dump  # noqa: E402
 
 SEED = 5
 TICKETS = 1200
@@ -138,60 +137,16 @@ def test_events_written_during_the_backfill_arrive_once(tmp_path):
         assert sum(1 for r in during if r["status"] == "pending") >= 2
 
 
-class _Killed(BaseException):  # a kill, not an error the engine handles
-    pass
-
-
-class _KillAfter:
-    """The connector, with its ticket events stream killed after `pages` committed pages."""
-
-    def __init__(self, inner: ZendeskConnector, pages: int) -> None:
-        self.inner = inner
-        self.vendor = inner.vendor
-        self.source = inner.source
-        self.capabilities = inner.capabilities
-        self.stats: RequestStats = inner.stats
-        self.left = pages
-
-    def streams(self) -> list[Stream]:
-        return [
-            _KillStream(self, s) if s.name == "ticket_events" else s for s in self.inner.streams()
-        ]
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-class _KillStream:
-    def __init__(self, owner: _KillAfter, inner: Stream) -> None:
-        self.owner = owner
-        self.inner = inner
-        self.name = inner.name
-        self.after = getattr(inner, "after", ())
-
-    def pages(self, cursor: Cursor | None) -> Iterator[Page]:
-        pages = self.inner.pages(cursor)
-        try:
-            for page in pages:
-                yield page  # committed before the next is asked for
-                self.owner.left -= 1
-                if self.owner.left <= 0:
-                    raise _Killed
-        finally:
-            close = getattr(pages, "close", None)
-            if close is not None:
-                close()
-
-    def normalise(self, record: Any) -> Any:
-        return self.inner.normalise(record)
-
-
 def test_a_backfill_killed_in_the_middle_resumes_its_plan(sandbox, incremental_only, tmp_path):
     warehouse = warehouse_mod.Warehouse(f"sqlite:///{tmp_path / 'killed'}.db")
     warehouse.ensure_schema()
     time.sleep(60.0 / SCALE)  # a fresh window (see sync)
-    with pytest.raises(_Killed):
-        engine.run_sync(warehouse, _KillAfter(connector(sandbox, "audits"), 6), streams=CORE)
+    with pytest.raises(Killed):
+        engine.run_sync(
+            warehouse,
+            KillAfter(connector(sandbox, "audits"), 6, only="ticket_events"),
+            streams=CORE,
+        )
     with warehouse.connect() as connection:
         cursor = engine.load_cursor(connection, "zendesk", "ticket_events")
     frontier = Frontier.load(cursor["backfill"])
@@ -246,8 +201,12 @@ def test_status_shows_a_running_backfills_progress(sandbox, tmp_path, monkeypatc
     warehouse = warehouse_mod.Warehouse(f"sqlite:///{tmp_path / 'status'}.db")
     warehouse.ensure_schema()
     time.sleep(60.0 / SCALE)  # a fresh window (see sync)
-    with pytest.raises(_Killed):
-        engine.run_sync(warehouse, _KillAfter(connector(sandbox, "audits"), 4), streams=CORE)
+    with pytest.raises(Killed):
+        engine.run_sync(
+            warehouse,
+            KillAfter(connector(sandbox, "audits"), 4, only="ticket_events"),
+            streams=CORE,
+        )
     found = backfills(warehouse)
     assert [(b["source"], b["stream"]) for b in found] == [("zendesk", "ticket_events")]
     assert 0 < found[0]["share"] < 0.9
