@@ -135,13 +135,7 @@ def customer_base(
     person = (
         select(
             *group_columns,
-            type_coerce(
-                case(
-                    (func.count(CUSTOMERS.c.created_at) < func.count(), null()),
-                    else_=func.min(CUSTOMERS.c.created_at),
-                ),
-                when_type,
-            ).label("created"),
+            _first_created().label("created"),
             type_coerce(func.max(CUSTOMERS.c.churned_at), when_type).label("churned"),
             type_coerce(func.max(last.c.last_order), when_type).label("last_order"),
         )
@@ -194,6 +188,18 @@ def customer_base(
                 running[k] += d[k][i]
             out[(i, group)] = dict(running)
     return out
+
+
+def _first_created() -> ColumnElement[Any]:
+    """A person's (group's) earliest `created_at` over their customers rows, NULL when any of
+    those rows does not know it (the person may be older than every window)."""
+    return type_coerce(
+        case(
+            (func.count(CUSTOMERS.c.created_at) < func.count(), null()),
+            else_=func.min(CUSTOMERS.c.created_at),
+        ),
+        CUSTOMERS.c.created_at.type,
+    )
 
 
 @metric(
@@ -464,13 +470,7 @@ def referral_rate(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValue
     person = (
         select(
             *group_columns,
-            type_coerce(
-                case(
-                    (func.count(CUSTOMERS.c.created_at) < func.count(), null()),
-                    else_=func.min(CUSTOMERS.c.created_at),
-                ),
-                CUSTOMERS.c.created_at.type,
-            ).label("created"),
+            _first_created().label("created"),
             func.max(case((referral, 1), else_=0)).label("referred"),
         )
         .where(source_filter(CUSTOMERS.c.source, query))
