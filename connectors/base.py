@@ -42,7 +42,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 Cursor = Any
 """Whatever JSON-serialisable value a stream needs to resume (dict, str, int). Opaque to the engine."""
@@ -90,6 +90,26 @@ class Stream(Protocol):
     def normalise(self, record: Any) -> Iterable[Row]:
         """Canonical rows for one raw record; raise RecordError for a record that cannot map."""
         ...
+
+
+ContextT = TypeVar("ContextT")
+
+
+class ContextStream(Generic[ContextT]):
+    """A base for a connector's streams that share one run's context (its HTTP client,
+    directories, settings): subclasses set `name` (and `after`) and implement both methods."""
+
+    name = ""
+    after: tuple[str, ...] = ()
+
+    def __init__(self, ctx: ContextT) -> None:
+        self.ctx = ctx
+
+    def pages(self, cursor: Cursor | None) -> Iterator[Page]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def normalise(self, record: Any) -> Iterable[Row]:  # pragma: no cover - abstract
+        raise NotImplementedError
 
 
 @dataclass

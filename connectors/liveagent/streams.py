@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import orjson
 
-from deskpulse.connectors.base import Cursor, Page, Row
+from deskpulse.connectors.base import ContextStream, Cursor, Page, Row
 from deskpulse.connectors.errors import RecordError, StreamUnavailable
 from deskpulse.connectors.http import HttpClient
 from deskpulse.connectors.liveagent import normalise as nl
@@ -178,18 +178,8 @@ class Part:
         return f"Part({self.context!r})"
 
 
-class _Stream:
-    name = ""
-    after: tuple[str, ...] = ()
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-
-    def pages(self, cursor: Cursor | None) -> Iterator[Page]:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def normalise(self, record: Any) -> Iterable[Row]:  # pragma: no cover - abstract
-        raise NotImplementedError
+class _Stream(ContextStream[Context]):
+    """This connector's streams, on one run's Context (connectors.base.ContextStream)."""
 
     def _changed_since(
         self, endpoint: str, field: str, per_page: int | None = None

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from msgspec import UNSET, Raw
 
-from deskpulse.connectors.base import Cursor, Page, Row
+from deskpulse.connectors.base import ContextStream, Cursor, Page, Row
 from deskpulse.connectors.errors import AuthError, BadResponse, RecordError, StreamUnavailable
 from deskpulse.connectors.http import HttpClient, Paginator, RejectedRequest
 from deskpulse.connectors.records import Record, RecordType
@@ -299,20 +299,8 @@ class Context:
     history: str = "auto"  # how a first sync reads ticket events: auto | audits | incremental
 
 
-class _Stream:
-    name = ""
-    after: tuple[str, ...] = ()
-    """Streams this one must wait for (the engine reads the others side by side)."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-
-    def pages(self, cursor: Cursor | None) -> Iterator[Page]:  # pragma: no cover - abstract
-        """Pages from `cursor`; the engine reads each stream in a thread of its own."""
-        raise NotImplementedError
-
-    def normalise(self, record: Any) -> Iterable[Row]:  # pragma: no cover - abstract
-        raise NotImplementedError
+class _Stream(ContextStream[Context]):
+    """This connector's streams, on one run's Context (connectors.base.ContextStream)."""
 
 
 class TicketsStream(_Stream):
