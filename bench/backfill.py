@@ -4,7 +4,10 @@ exports alone (`python -m bench backfill`).
 A sandbox child process with DESKPULSE_BENCH_BACKFILL_TICKETS tickets (default 20,000) under
 `--plan DESKPULSE_BENCH_PLAN` (default professional: 400 requests a minute account-wide) and
 `--time-scale DESKPULSE_BENCH_BACKFILL_SCALE` (default 6: a rate-limit minute lasts 10 s).
-DESKPULSE_BENCH_BACKFILL_PLANS (default `auto,incremental`) picks the runs. Two first syncs of
+DESKPULSE_BENCH_BACKFILL_PLANS (default `auto,incremental`) picks the runs. Every answer takes
+DESKPULSE_BENCH_BACKFILL_LATENCY seconds of account time (default 0.25, about what Zendesk's API
+answers in; the sandbox waits that divided by the scale), so a reader that waits on each answer
+before the next request is as slow against the budget as it would be against Zendesk. Two first syncs of
 what the core KPIs need (users, tickets, ticket events) into fresh warehouses, paced by
 the connector's own limiter (its window set to the sandbox's): the connector's planned backfill
 (`history="auto"`, zendesk.backfill), then the incremental exports alone
@@ -130,8 +133,12 @@ def run() -> None:
     tickets = int(env_number("DESKPULSE_BENCH_BACKFILL_TICKETS", 20_000))
     scale = env_number("DESKPULSE_BENCH_BACKFILL_SCALE", 6)
     plan = os.environ.get("DESKPULSE_BENCH_PLAN", "professional")
-    args = ["--plan", plan, "--time-scale", str(scale)]
-    print(f"sandbox: {tickets:,} tickets, seed {SEED}, --plan {plan} --time-scale {scale:g}")
+    latency = env_number("DESKPULSE_BENCH_BACKFILL_LATENCY", 0.25)
+    args = ["--plan", plan, "--time-scale", str(scale), "--latency", f"{latency / scale:.4f}"]
+    print(
+        f"sandbox: {tickets:,} tickets, seed {SEED}, --plan {plan} --time-scale {scale:g}, "
+        f"{latency:g} s an answer in account time"
+    )
     with start_subprocess(seed=SEED, tickets=tickets, rate_limit=True, extra_args=args) as sb:
         info = httpx.get(f"{sb.base_url}/__sandbox/info", timeout=10).json()
         budgets, window = info["budgets"], float(info["window_seconds"])

@@ -14,8 +14,9 @@ tickets (closed more than 120 days ago), whose audits come one ticket a request 
                                           each, never below the audits reader
 
 and stops them when they meet: the export has covered every second up to `export`, the audits
-every live second above `audits_ts`, and the archived tickets every one updated at or after
-`archived_below`; all history is in when `export >= max(audits_ts, archived_below - 1)`. Which
+every live second above `audits_ts`, and the archived tickets every one ranked (by update time,
+then id: many tickets close in the same second) above `archived_next`, the newest not read yet;
+all history is in when `export >= max(audits_ts, archived_next's update time)`. Which
 reader does what is not planned ahead but balanced as they go (each reads until the other
 meets it), so each budget is spent until the end whatever the plan, the account's size or how
 much of it is archived: a big account on a big plan leans on the audits, a small plan on the
@@ -44,6 +45,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +71,13 @@ archived while the backfill runs."""
 HANDOVER_OVERLAP = 60
 """T0 is the newest audit's time less this (the exports withhold the last minute)."""
 ARCHIVED_BATCH = 20
+ARCHIVED_READERS = 4
+"""Archived tickets read at once: one at a time, the answers' latency, not the budget, set
+the pace."""
+AHEAD_FACTOR = 2
+"""The archived reader may go below the audits while the export is this many times farther
+from it than the audits are (see Backfill._archived_reader)."""
+NONE_LEFT = (-1, -1)
 """Archived tickets read per page the engine commits (one request each)."""
 MIN_AUDIT_SHARE = 0.2
 """The audits path pays when the account budget reads at least this share of what the export
@@ -108,6 +117,15 @@ def as_event(record: Record[Audit]) -> Record[zr.TicketEvent]:
         child_events=audit.events,
     )
     return Record(record.raw, event)
+
+
+def _archived_next(state: Mapping[str, Any]) -> tuple[int, int] | None:
+    pair = state.get("archived_next")
+    if pair is not None:
+        updated, ticket_id = pair
+        return int(updated), int(ticket_id)
+    below = state.get("archived_below")  # a cursor saved before ties were told apart
+    return None if below is None else (int(below) - 1, 2**63)
 
 
 def _epoch(stamp: Any) -> int | None:
@@ -169,12 +187,17 @@ class ClosedTickets:
                 else:
                     self._closed.pop(tid, None)
 
+    def known(self, cutoff: int) -> bool:
+        """Every closed ticket updated before `cutoff` is known."""
+        with self._lock:
+            return self.reading and (self.done or self.watermark >= cutoff)
+
     def known_below(self, cutoff: int) -> list[tuple[int, int]] | None:
         """(updated_at, id) of the closed tickets updated before `cutoff`, newest first, once
         all of them are known; None while they are not (or cannot be, in this run)."""
+        if not self.known(cutoff):
+            return None
         with self._lock:
-            if not self.reading or not (self.done or self.watermark >= cutoff):
-                return None
             return sorted(((u, t) for t, u in self._closed.items() if u < cutoff), reverse=True)
 
     @property
@@ -226,7 +249,9 @@ class Frontier:
     audits: str | None = None  # ticket_audits' page[after] for the next page
     audits_ts: int | None = None  # every live audit after this second is read
     audits_done: bool = False
-    archived_below: int | None = None  # archived tickets updated at or after this are read
+    # The newest archived ticket not read yet, (updated_at, id); every one ranked above it is
+    # read. None: not known yet; (-1, -1): none left.
+    archived_next: tuple[int, int] | None = None
     started: float = field(default_factory=time.time)
     origin: int | None = None  # the first event's time: where the history begins
 
@@ -239,7 +264,7 @@ class Frontier:
                 audits=state.get("audits"),
                 audits_ts=state.get("audits_ts"),
                 audits_done=bool(state.get("audits_done")),
-                archived_below=state.get("archived_below"),
+                archived_next=_archived_next(state),
                 started=float(state.get("started") or time.time()),
                 origin=state.get("origin"),
             )
@@ -253,7 +278,7 @@ class Frontier:
             "audits": self.audits,
             "audits_ts": self.audits_ts,
             "audits_done": self.audits_done,
-            "archived_below": self.archived_below,
+            "archived_next": list(self.archived_next) if self.archived_next else None,
             "started": self.started,
             "origin": self.origin,
             "progress": self.progress(start if self.origin is None else self.origin),
@@ -270,8 +295,8 @@ class Frontier:
 
     def archived_gap(self, known: bool) -> int:
         """The newest second an unread archived ticket may have an event at."""
-        if self.archived_below is not None:
-            return self.archived_below - 1
+        if self.archived_next is not None:
+            return self.archived_next[0]
         return self.cutoff() if not known else self.t0
 
     def done(self, known: bool) -> bool:
@@ -314,11 +339,12 @@ class Backfill:
         self._stop = threading.Event()
         self._queue: queue.Queue[tuple[str, Any, dict[str, Any]]] = queue.Queue(maxsize=4)
         self.requests = {"export": 0, "audits": 0, "archived": 0}
+        self._pool = ThreadPoolExecutor(ARCHIVED_READERS, thread_name_prefix="backfill-archived")
 
     # -- the readers -----------------------------------------------------------------------
 
     def _known(self) -> bool:
-        return self.closed.known_below(self.fetched.cutoff()) is not None
+        return self.closed.known(self.fetched.cutoff())
 
     def _put(self, kind: str, records: Any, moved: dict[str, Any]) -> None:
         while not self._stop.is_set():
@@ -341,8 +367,14 @@ class Backfill:
         return thread
 
     def _export_reader(self) -> None:
+        """The event export, oldest first. While the tickets export (same budget) is still
+        naming the archived tickets, it goes first: the budget's total is the same in either
+        order, and the account budget can read archived tickets only once they are named."""
         paginator = Paginator("zendesk ticket_events (backfill)")
         while not self._stop.is_set():
+            if self.closed.pending and not self._known():
+                time.sleep(0.02)
+                continue
             with self._lock:
                 f = self.fetched
                 if f.done(self._known()):
@@ -364,10 +396,9 @@ class Backfill:
         candidates = self.closed.known_below(f.cutoff())
         if candidates is None:
             return None
-        if f.archived_below is None:
-            # Nothing read per ticket yet: no unread archived ticket is newer than this.
-            f.archived_below = candidates[0][0] + 1 if candidates else -1
-        return [c for c in candidates if c[0] < f.archived_below]
+        if f.archived_next is None:  # nothing read per ticket yet
+            f.archived_next = candidates[0] if candidates else NONE_LEFT
+        return [c for c in candidates if c <= f.archived_next]
 
     def _audits_reader(self) -> None:
         """ticket_audits, newest first, until the export has read what lies below."""
@@ -380,8 +411,14 @@ class Backfill:
             self._audits_page(pages)
 
     def _archived_reader(self) -> None:
-        """The archived tickets, newest first, one request each, never below the audits (the
-        two descend together, so neither reads what the export will have read anyway)."""
+        """The archived tickets, newest first, one request each (ARCHIVED_READERS at once).
+
+        Reading one the export reaches anyway is a request lost, so the reader stays above the
+        audits (the two descend together) unless the audits are much nearer to it than the
+        export is: the audits descend through history far faster than the export climbs, so
+        the tickets just below the audits' path are read by the account budget whatever
+        happens, and reading them while the audits reader waits on its answers fills the
+        budget the audits alone leave unused."""
         while not self._stop.is_set():
             with self._lock:
                 f = self.fetched
@@ -390,7 +427,10 @@ class Backfill:
                 if candidates is not None and (not candidates or candidates[0][0] <= f.export):
                     return
                 ahead = candidates is not None and (
-                    f.audits_done or candidates[0][0] >= f.live_gap() - 1
+                    f.audits_done
+                    or candidates[0][0] >= f.live_gap() - 1
+                    or candidates[0][0] - f.export
+                    > AHEAD_FACTOR * (f.live_gap() - candidates[0][0])
                 )
             if candidates is None and not pending:
                 return  # not known in this run: the export reads up to the cut-off instead
@@ -430,16 +470,18 @@ class Backfill:
 
     def _archived_batch(self, batch: list[tuple[int, int]], rest: list[tuple[int, int]]) -> None:
         records: list[Record[zr.TicketEvent]] = []
-        for _updated, ticket_id in batch:
-            if self._stop.is_set():
-                return
-            records += self._ticket_audits(ticket_id)
+        for found in self._pool.map(self._ticket_audits, [t for _, t in batch]):
+            records += found
+        if self._stop.is_set():
+            return
         with self._lock:
-            below = rest[0][0] + 1 if rest else -1
-            self.fetched.archived_below = below
-        self._put("archived", records, {"archived_below": below})
+            self.fetched.archived_next = rest[0] if rest else NONE_LEFT
+            moved = {"archived_next": self.fetched.archived_next}
+        self._put("archived", records, moved)
 
     def _ticket_audits(self, ticket_id: int) -> list[Record[zr.TicketEvent]]:
+        if self._stop.is_set():
+            return []
         path = self.paths["ticket_audits_of"].format(ticket_id=ticket_id)
         pages = Paginator(f"zendesk ticket {ticket_id} audits")
         query: dict[str, Any] = {"page[size]": AUDITS_PAGE}
@@ -448,7 +490,8 @@ class Backfill:
             body: AuditPage = self.client.get_json(
                 path, query, bucket=DEFAULT_BUCKET, decoder=AUDIT_PAGE
             )
-            self.requests["archived"] += 1
+            with self._lock:
+                self.requests["archived"] += 1
             found += [as_event(r) for r in AUDITS.wrap_all(body.audits)]
             meta = body.meta or {}  # archived tickets answer all at once, without meta
             after = meta.get("after_cursor")
@@ -480,6 +523,7 @@ class Backfill:
             self._stop.set()
             for thread in threads:
                 thread.join(timeout=5)
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _before(record: Record[zr.TicketEvent], t0: int) -> bool:

@@ -13,15 +13,27 @@ second), and the connector paces itself with the sandbox's window, as against Ze
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import pytest
 
+from deskpulse.connectors.records import Record
 from deskpulse.connectors.zendesk import ZendeskConfig, ZendeskConnector
-from deskpulse.connectors.zendesk.backfill import Budgets, Frontier, choose, pages_left
+from deskpulse.connectors.zendesk import records as zr
+from deskpulse.connectors.zendesk.backfill import (
+    AuditPage,
+    Backfill,
+    Budgets,
+    ClosedTickets,
+    Frontier,
+    choose,
+    pages_left,
+)
 from deskpulse.kpi_core.engine import compute
 from deskpulse.kpi_core.registry import KpiQuery
 from deskpulse.sync.engine import SyncObserver
@@ -221,3 +233,64 @@ def test_status_shows_a_running_backfills_progress(sandbox, tmp_path, monkeypatc
     share = f"{found[0]['share']:.0%}"
     assert line.startswith(f"zendesk ticket_events: backfill {share} read, started ")
     assert ("estimated end" in line) == (found[0]["eta"] is not None)
+
+
+class _PerTicketClient:
+    """Answers ticket_audits with nothing live and each archived ticket with one audit,
+    counting the requests per ticket."""
+
+    def __init__(self) -> None:
+        self.per_ticket: dict[int, int] = {}
+        self.lock = threading.Lock()
+
+    def get_json(self, path: str, query: Any, **_: Any) -> Any:
+        if path == "ticket_audits":
+            return AuditPage(audits=[], meta={"has_more": False})
+        ticket = int(path.split("/")[1])
+        with self.lock:
+            self.per_ticket[ticket] = self.per_ticket.get(ticket, 0) + 1
+        audit = {"id": ticket * 10, "ticket_id": ticket, "created_at": CLOSED_AT, "events": []}
+        return AuditPage(audits=[msgspec.Raw(msgspec.json.encode(audit))])
+
+
+CLOSED_AT = "2026-01-05T03:00:00Z"  # one automation run closed all of them in one second
+
+
+def test_archived_tickets_closed_in_the_same_second_are_each_read_once():
+    # Zendesk's automations close tickets in batches: many share their last update to the
+    # second. The archived reader's frontier tells them apart by id; by the second alone it
+    # stood still and read the same batch again and again.
+    t0 = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
+    closed = ClosedTickets()
+    closed.start(True)
+    tickets = [
+        zr.Ticket(id=n, status="closed", updated_at=CLOSED_AT, generated_timestamp=n)
+        for n in range(1, 46)
+    ]
+    closed.note([Record(msgspec.Raw(b"{}"), t) for t in tickets])
+    closed.stop(True)
+    client = _PerTicketClient()
+    all_read = threading.Event()
+
+    def export(start: int) -> tuple[list[Any], int, bool, int | None]:
+        # The export stays below the archived tickets until they are read, then meets T0.
+        all_read.wait(10)
+        return [], t0, True, None
+
+    paths = {"ticket_audits": "ticket_audits", "ticket_audits_of": "tickets/{ticket_id}/audits"}
+    backfill = Backfill(client, closed, export, Frontier(t0=t0, export=0), 0, paths)  # type: ignore[arg-type]
+    read: list[int] = []
+    for page in backfill.pages():
+        read += [r.value.ticket_id for r in page.records if r.value is not None]
+        if len(read) == 45:
+            all_read.set()
+    assert sorted(read) == list(range(1, 46))
+    assert client.per_ticket == {n: 1 for n in range(1, 46)}
+    assert backfill.committed.archived_next == (-1, -1)  # none left
+
+
+def test_a_cursor_saved_before_ties_were_told_apart_still_loads():
+    frontier = Frontier.load({"t0": 100, "export": 10, "archived_below": 50})
+    assert frontier is not None
+    assert frontier.archived_gap(True) == 49  # every ticket updated at 49 or before: unread
+    assert Frontier.load({"t0": 100, "export": 10, "archived_next": [1, 2, 3]}) is None
