@@ -21,9 +21,11 @@ reader does what is not planned ahead but balanced as they go (each reads until 
 meets it), so each budget is spent until the end whatever the plan, the account's size or how
 much of it is archived: a big account on a big plan leans on the audits, a small plan on the
 export. Archived tickets are known from the tickets stream of the same run (closed, updated
-more than 120 days before T0, less a week's margin for tickets archived while the backfill runs);
-without it (a resumed backfill whose tickets were read by an earlier run) the export reads up to
-that cut-off itself: slower, never incomplete.
+more than 120 days before T0, less a week's margin for tickets archived while the backfill runs).
+A resumed backfill whose tickets stream goes on from its own cursor reads the tickets export
+itself as far as the archived frontier, when that costs the shared incremental budget less than
+it saves the event export (`naming_pays`); otherwise the export reads up to that cut-off itself:
+slower, never incomplete.
 
 The hand-over: T0 is the newest audit's time at the start, less a minute (Zendesk withholds the
 last minute from the exports; overlap is harmless, rows upsert by event id). Audits cover what
@@ -52,7 +54,7 @@ from typing import Any
 from msgspec import Raw, Struct
 
 from deskpulse.connectors.base import Page
-from deskpulse.connectors.errors import RecordError
+from deskpulse.connectors.errors import RecordError, StreamError, StreamUnavailable
 from deskpulse.connectors.http import DEFAULT_BUCKET, HttpClient, Paginator
 from deskpulse.connectors.records import Record, RecordType, page_decoder
 from deskpulse.connectors.zendesk import normalise as nz
@@ -71,6 +73,7 @@ archived while the backfill runs."""
 HANDOVER_OVERLAP = 60
 """T0 is the newest audit's time less this (the exports withhold the last minute)."""
 ARCHIVED_BATCH = 20
+"""Archived tickets read per page the engine commits (one request each)."""
 ARCHIVED_READERS = 4
 """Archived tickets read at once: one at a time, the answers' latency, not the budget, set
 the pace."""
@@ -78,10 +81,13 @@ AHEAD_FACTOR = 2
 """The archived reader may go below the audits while the export is this many times farther
 from it than the audits are (see Backfill._archived_reader)."""
 NONE_LEFT = (-1, -1)
-"""Archived tickets read per page the engine commits (one request each)."""
 MIN_AUDIT_SHARE = 0.2
 """The audits path pays when the account budget reads at least this share of what the export
 reads in the same time (100 audits a request against 1,000 events)."""
+UPDATES_PER_TICKET = 6
+"""Events of the history below the archive cut-off per ticket last updated there: a low guess
+(a closed ticket was created, answered, solved and closed at least; the live tickets' older
+events add to it; the sandbox's generated history has 10). See `naming_pays`."""
 
 
 class Audit(Struct, gc=False):
@@ -236,6 +242,26 @@ def pages_left(first_ts: int | None, end_time: int, now: int) -> float:
     return (now - end_time) / (end_time - first_ts)
 
 
+def naming_pays(budgets: Budgets, origin: int, export: int, gap: int) -> bool:
+    """Whether a resumed backfill should name the archived tickets itself (Backfill._name_closed):
+    whether the tickets export from the history's `origin` up to the archived frontier `gap`
+    costs the incremental budget fewer requests than the archived reader then saves the event
+    export, which stands at `export`.
+
+    Both counted in seconds of history at the export's density, which cancels out: the tickets
+    export has UPDATES_PER_TICKET times fewer records a second than the event export. The saving
+    is not the whole way from `export` to `gap`: the export climbs it while the archived reader
+    (a ticket a request, on the account budget) descends it, and they meet where their speeds
+    say. History as dense near the cut-off as near its origin; an account that grew has more
+    events in the way left, so the rule errs towards reading the export alone."""
+    if not budgets.account or not budgets.incremental or gap <= export:
+        return False
+    export_rate = budgets.incremental * EXPORT_PAGE  # events a window
+    archived_rate = budgets.account * UPDATES_PER_TICKET
+    saved = (gap - export) * archived_rate / (export_rate + archived_rate)
+    return (gap - origin) / UPDATES_PER_TICKET < saved
+
+
 # --------------------------------------------------------------------------------------------
 # The backfill
 
@@ -293,6 +319,12 @@ class Frontier:
             return -1
         return self.t0 if self.audits_ts is None else self.audits_ts
 
+    def archived_bound(self) -> int:
+        """Every archived ticket not read yet was updated before this second."""
+        if self.archived_next is None:
+            return self.cutoff()
+        return min(self.cutoff(), self.archived_next[0] + 1)
+
     def archived_gap(self, known: bool) -> int:
         """The newest second an unread archived ticket may have an event at."""
         if self.archived_next is not None:
@@ -314,6 +346,8 @@ class Frontier:
 
 Fetch = Callable[[int], tuple[list[Record[zr.TicketEvent]], int, bool, int | None]]
 """The export reader: start_time -> (new records, end_time, end_of_stream, first timestamp)."""
+TicketPages = Callable[[], Iterator[list[Record[zr.Ticket]]]]
+"""The tickets export from the start time, page by page (Backfill._name_closed)."""
 
 
 class Backfill:
@@ -327,12 +361,17 @@ class Backfill:
         frontier: Frontier,
         start: int,
         paths: Mapping[str, str],
+        ticket_pages: TicketPages | None = None,
+        budgets: Budgets = Budgets(None, None),
     ) -> None:
         self.client = client
         self.closed = closed
         self.fetch_export = fetch_export
         self.start = start
         self.paths = paths
+        self.ticket_pages = ticket_pages
+        self.budgets = budgets
+        self._named = False  # _name_closed was tried
         self.fetched = Frontier(**vars(frontier))  # the readers' own positions
         self.committed = frontier  # what the engine has (or will have) committed
         self._lock = threading.Lock()
@@ -344,7 +383,7 @@ class Backfill:
     # -- the readers -----------------------------------------------------------------------
 
     def _known(self) -> bool:
-        return self.closed.known(self.fetched.cutoff())
+        return self.closed.known(self.fetched.archived_bound())
 
     def _put(self, kind: str, records: Any, moved: dict[str, Any]) -> None:
         while not self._stop.is_set():
@@ -393,7 +432,7 @@ class Backfill:
         """The archived tickets still to read (newest first); None while not known. Sets the
         archived frontier the first time they are known."""
         f = self.fetched
-        candidates = self.closed.known_below(f.cutoff())
+        candidates = self.closed.known_below(f.archived_bound())
         if candidates is None:
             return None
         if f.archived_next is None:  # nothing read per ticket yet
@@ -433,11 +472,47 @@ class Backfill:
                     > AHEAD_FACTOR * (f.live_gap() - candidates[0][0])
                 )
             if candidates is None and not pending:
-                return  # not known in this run: the export reads up to the cut-off instead
-            if ahead and candidates:
+                if not self._name_closed():
+                    return  # not known in this run: the export reads up to the cut-off instead
+            elif ahead and candidates:
                 self._archived_batch(candidates[:ARCHIVED_BATCH], candidates[ARCHIVED_BATCH:])
             else:
                 time.sleep(0.02)  # wait for the tickets stream, or for the audits to descend
+
+    def _name_closed(self) -> bool:
+        """Name the closed tickets when this run's tickets stream does not (it went on from its
+        own cursor, stopped early, or is not in the run): read the tickets export from the start
+        up to the archived frontier, once a run, when that pays (`naming_pays`). The event export
+        waits meanwhile, as it waits for the tickets stream. False: the export reads up to the
+        cut-off instead.
+
+        Only the tickets are kept, in memory: a list in the cursor would be written with every
+        page, and the next resumed run decides again from where the readers stand."""
+        pages = self.ticket_pages
+        if pages is None or self._named:
+            return False
+        self._named = True
+        with self._lock:
+            f = self.fetched
+            origin = self.start if f.origin is None else f.origin
+            bound = f.archived_bound()
+            if not naming_pays(self.budgets, origin, f.export, f.archived_gap(False)):
+                return False
+        log.info("zendesk: backfill names the closed tickets updated before %s itself", bound)
+        closed = ClosedTickets()
+        closed.start(True)
+        self.closed = closed
+        try:
+            for tickets in pages():
+                closed.note(tickets)
+                if closed.known(bound) or self._stop.is_set():
+                    return True
+            closed.stop(True)
+        except (StreamError, StreamUnavailable) as exc:
+            # Naming is a shortcut: without it the export still reads everything, only slower.
+            log.warning("zendesk: backfill cannot name the closed tickets (%s)", exc)
+            closed.stop(False)
+        return True
 
     def _audits_page(self, pages: Paginator) -> None:
         f = self.fetched
@@ -551,5 +626,6 @@ __all__ = [
     "as_event",
     "budgets_of",
     "choose",
+    "naming_pays",
     "pages_left",
 ]

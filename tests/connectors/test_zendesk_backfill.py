@@ -3,7 +3,8 @@
 * the same sandbox synced through the backfill (event export + ticket audits + archived tickets
   one by one) and through the event export alone: identical tables and identical KPI values;
 * the hand-over: events written while the backfill runs arrive, once; a backfill killed in the
-  middle resumes its plan from the committed cursor and ends identical;
+  middle resumes its plan from the committed cursor and ends identical, still reading archived
+  tickets one by one when its tickets stream had already ended (it names them itself);
 * the planner's choices for each plan's budgets, for small accounts and without budgets;
 * `deskpulse status` shows a running backfill's progress and estimated end.
 
@@ -22,6 +23,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from deskpulse.connectors.errors import BadResponse
 from deskpulse.connectors.records import Record
 from deskpulse.connectors.zendesk import ZendeskConfig, ZendeskConnector
 from deskpulse.connectors.zendesk import records as zr
@@ -32,6 +34,7 @@ from deskpulse.connectors.zendesk.backfill import (
     ClosedTickets,
     Frontier,
     choose,
+    naming_pays,
     pages_left,
 )
 from deskpulse.kpi_core.engine import compute
@@ -174,6 +177,81 @@ def test_a_backfill_killed_in_the_middle_resumes_its_plan(sandbox, incremental_o
     assert sandbox.stats.snapshot()["by_status"].get("429", 0) == 0
 
 
+def test_a_backfill_resumed_after_its_tickets_stream_ended_names_the_archived_tickets(
+    sandbox, incremental_only, tmp_path
+):
+    # A daemon redeployed early in a backfill: the first run's tickets stream read every ticket,
+    # then the run died. The next run's tickets stream goes on from its cursor and names no
+    # closed ticket, so the backfill reads the tickets export itself up to the archive cut-off.
+    warehouse = warehouse_mod.Warehouse(f"sqlite:///{tmp_path / 'resumed'}.db")
+    warehouse.ensure_schema()
+    # The plan's budgets as settings (the sandbox's headers say the same), so the resumed run
+    # does not decide on the default budgets before an answer has told it the sandbox's.
+    budgets = {"default": 400, "incremental": 2}
+    killer = KillAfter(
+        connector(sandbox, "audits", rate_limits=budgets), 10**6, only="ticket_events"
+    )
+
+    class KillOnceTicketsEnd(SyncObserver):
+        tickets_ended = False
+
+        def stream_finished(self, source: str, report: Any) -> None:
+            self.tickets_ended |= report.name == "tickets"
+
+        def page_committed(self, source: str, stream: str, report: Any) -> None:
+            if self.tickets_ended and stream == "ticket_events":
+                killer.left = 0  # dies when it asks for its next page
+
+    time.sleep(60.0 / SCALE)  # a fresh window (see sync)
+    with pytest.raises(Killed):
+        engine.run_sync(warehouse, killer, streams=CORE, observer=KillOnceTicketsEnd())
+    assert len(dump(warehouse)["tickets"]) == TICKETS  # the tickets stream read to its end
+    with warehouse.connect() as connection:
+        cursor = engine.load_cursor(connection, "zendesk", "ticket_events")
+    frontier = Frontier.load(cursor["backfill"])
+    assert frontier is not None and frontier.archived_gap(False) > frontier.export
+
+    time.sleep(60.0 / SCALE)  # a fresh window (see sync)
+    sandbox.stats.clear()
+    report = engine.run_sync(
+        warehouse, connector(sandbox, "auto", rate_limits=budgets), streams=CORE
+    )
+    assert report.status == "ok", report.message
+    stats = sandbox.stats.snapshot()
+    assert stats["requests"][PER_TICKET]["200"] > 10
+    # The tickets stream's one request from its cursor, and one page of the backfill's own: 851
+    # of the 1,200 tickets were last updated before the cut-off, so its first 1,000 pass it.
+    assert stats["requests"]["GET /api/v2/incremental/tickets/cursor"] == {"200": 2}
+    assert stats["by_status"].get("429", 0) == 0
+    assert dump(warehouse) == dump(incremental_only)
+
+
+DAY = 86_400
+
+
+@pytest.mark.parametrize(
+    ("case", "account", "incremental", "export", "pays"),
+    [
+        # The tickets from the origin (day 0) to the archive cut-off (day 600) cost as many
+        # requests as 100 days of the event export (UPDATES_PER_TICKET = 6). Saved: the
+        # archived reader's share of the way left. professional: it reads 400 x 6 = 2,400
+        # events a minute beside the export's 10,000, 2,400 / 12,400 of the way.
+        ("professional, restarted at once: saves 116 days' worth", 400, 10, 0, True),
+        ("professional, 15% of the way read: saves 99 days' worth", 400, 10, 90, False),
+        # enterprise: 4,200 / 14,200 of the way left.
+        ("enterprise, a third read: saves 118 days' worth", 700, 10, 200, True),
+        ("enterprise, half read: saves 89 days' worth", 700, 10, 300, False),
+        ("budgets unknown", None, 10, 0, False),
+        ("the export is past the archived frontier", 700, 10, 600, False),
+    ],
+)
+def test_naming_the_archived_tickets_pays_early_in_the_way(
+    case, account, incremental, export, pays
+):
+    budgets = Budgets(account, incremental)
+    assert naming_pays(budgets, 0, export * DAY, 600 * DAY) is pays, case
+
+
 @pytest.mark.parametrize(
     ("plan", "account", "incremental", "pages", "audits"),
     [
@@ -277,8 +355,7 @@ def test_archived_tickets_closed_in_the_same_second_are_each_read_once():
         all_read.wait(10)
         return [], t0, True, None
 
-    paths = {"ticket_audits": "ticket_audits", "ticket_audits_of": "tickets/{ticket_id}/audits"}
-    backfill = Backfill(client, closed, export, Frontier(t0=t0, export=0), 0, paths)  # type: ignore[arg-type]
+    backfill = Backfill(client, closed, export, Frontier(t0=t0, export=0), 0, PATHS)  # type: ignore[arg-type]
     read: list[int] = []
     for page in backfill.pages():
         read += [r.value.ticket_id for r in page.records if r.value is not None]
@@ -287,6 +364,91 @@ def test_archived_tickets_closed_in_the_same_second_are_each_read_once():
     assert sorted(read) == list(range(1, 46))
     assert client.per_ticket == {n: 1 for n in range(1, 46)}
     assert backfill.committed.archived_next == (-1, -1)  # none left
+
+
+PATHS = {"ticket_audits": "ticket_audits", "ticket_audits_of": "tickets/{ticket_id}/audits"}
+
+
+def _closed(ticket_id: int, updated: int) -> Record[zr.Ticket]:
+    stamp = datetime.fromtimestamp(updated, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ticket = zr.Ticket(id=ticket_id, status="closed", updated_at=stamp, generated_timestamp=updated)
+    return Record(msgspec.Raw(b"{}"), ticket)
+
+
+def test_a_resumed_backfill_reads_the_tickets_export_itself_up_to_the_cut_off():
+    # This run's tickets stream names no closed ticket (it went on from its cursor): the
+    # backfill reads the tickets export itself, and no page past the one that passes the cut-off.
+    t0 = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
+    frontier = Frontier(t0=t0, export=0)
+    cut = frontier.cutoff()
+    export_pages = [
+        [_closed(1, cut - 2 * DAY), _closed(2, cut - DAY)],
+        [_closed(3, cut - 1), _closed(4, cut + 1)],  # 4 was closed after the cut-off: live
+        [_closed(5, t0 - DAY)],
+    ]
+    served: list[int] = []
+
+    def ticket_pages() -> Iterator[list[Record[zr.Ticket]]]:
+        for n, page in enumerate(export_pages, 1):
+            served.append(n)
+            yield page
+
+    all_read = threading.Event()
+
+    def export(start: int) -> tuple[list[Any], int, bool, int | None]:
+        all_read.wait(10)  # below the archived tickets until they are read, then meets T0
+        return [], t0, True, None
+
+    client = _PerTicketClient()
+    backfill = Backfill(
+        client,  # type: ignore[arg-type]
+        ClosedTickets(),
+        export,
+        frontier,
+        0,
+        PATHS,
+        ticket_pages=ticket_pages,
+        budgets=Budgets(400, 10),
+    )
+    read: list[int] = []
+    for page in backfill.pages():
+        read += [r.value.ticket_id for r in page.records if r.value is not None]
+        if len(read) == 3:
+            all_read.set()
+    assert sorted(read) == [1, 2, 3]
+    assert served == [1, 2]
+
+
+def test_a_tickets_export_that_fails_leaves_the_history_to_the_event_export():
+    # Naming the archived tickets is a shortcut: when the tickets export fails, the event export
+    # reads up to the cut-off itself, and the backfill goes on.
+    t0 = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
+    tried = threading.Event()
+
+    def ticket_pages() -> Iterator[list[Record[zr.Ticket]]]:
+        tried.set()
+        raise BadResponse("zendesk: /api/v2/incremental/tickets/cursor: a truncated body")
+
+    def export(start: int) -> tuple[list[Any], int, bool, int | None]:
+        tried.wait(10)
+        return [], t0, True, None
+
+    client = _PerTicketClient()
+    frontier = Frontier(t0=t0, export=0)
+    backfill = Backfill(
+        client,  # type: ignore[arg-type]
+        ClosedTickets(),
+        export,
+        frontier,
+        0,
+        PATHS,
+        ticket_pages=ticket_pages,
+        budgets=Budgets(400, 10),
+    )
+    for _ in backfill.pages():
+        pass
+    assert backfill.committed.export == t0  # the export met T0
+    assert tried.is_set() and client.per_ticket == {}
 
 
 def test_a_cursor_saved_before_ties_were_told_apart_still_loads():
