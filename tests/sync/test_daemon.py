@@ -109,9 +109,16 @@ def test_intervals_per_source() -> None:
         parse_intervals("nope=5", 300, ["zendesk"])
 
 
-def test_cycles_never_overlap_and_a_failing_source_backs_off(tmp_path: Path) -> None:
+def test_cycles_never_overlap_and_a_failing_source_backs_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seen: dict[str, int] = {}
-    calls = {"bad": 0}
+    calls = {"bad": 0, "trimmed": 0}
+
+    def trim() -> None:
+        calls["trimmed"] += 1
+
+    monkeypatch.setattr("deskpulse.sync.daemon.release_memory", trim)
 
     def connect(spec: SourceSpec) -> Any:
         if spec.name == "bad":
@@ -137,6 +144,7 @@ def test_cycles_never_overlap_and_a_failing_source_backs_off(tmp_path: Path) -> 
     assert seen["max"] == 1  # max_instances=1: never two syncs of a source at once
     good, bad = daemon.sources["good"], daemon.sources["bad"]
     assert good.cycles >= 4 and good.failures == 0 and good.last_success is not None
+    assert calls["trimmed"] == good.cycles  # memory handed back after every sync cycle
     # The failing source (1 s interval) is retried after 2 s, then 4, 8...: about log2(elapsed)
     # tries, where a steady pace would have made about `elapsed` of them.
     assert 1 <= calls["bad"] <= 2 + math.log2(elapsed + 1) and bad.failures == calls["bad"]
