@@ -19,6 +19,7 @@ in that host's stats.
 from __future__ import annotations
 
 import re
+import sys
 import threading
 import time
 import traceback
@@ -85,6 +86,13 @@ class _HTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 256
     host: Host
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hung up mid-answer (a benchmark or a test ending, a killed sync) is
+        # the client's business: no traceback on the sandbox's stderr for it.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import socket
+import struct
+import time
 
 import httpx
 import pytest
@@ -343,3 +346,18 @@ def test_resets_keep_a_vendor_seconds_precision_under_a_time_scale() -> None:
         assert first.headers["Zendesk-RateLimit-incremental-exports"].endswith("resets=5.8")
         over = c.get(EVENTS, params={"start_time": 0})
         assert over.status_code == 429 and over.headers["Retry-After"] == "5.8"
+
+
+def test_a_client_that_hangs_up_leaves_no_traceback(
+    sb: SandboxServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A benchmark or a killed sync closing its connection mid-request is the client's
+    # business: the sandbox's stderr stays clean (it printed a traceback per connection).
+    url = httpx.URL(sb.base_url)
+    with socket.create_connection((url.host, url.port)) as conn:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST
+        conn.sendall(b"GET /api/v2/groups.json HTTP/1.1\r\nHost: sandbox\r\n")
+    time.sleep(0.3)
+    with httpx.Client(base_url=sb.base_url) as anon:  # still serving
+        assert anon.get("/api/v2/groups.json").status_code == 401
+    assert "Traceback" not in capsys.readouterr().err
