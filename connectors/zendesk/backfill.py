@@ -6,12 +6,15 @@ minute with the other incremental exports; the account-wide budget (200, 400 or 
 plan) sits idle meanwhile. `GET /api/v2/ticket_audits` reads 100 audits (one audit = one ticket
 event, same ids, same child events) a request on that budget, newest first; it leaves out archived
 tickets (closed more than 120 days ago), whose audits come one ticket a request from
-`/api/v2/tickets/{id}/audits`. So a backfill runs two readers side by side:
+`/api/v2/tickets/{id}/audits`. So a backfill runs three readers side by side:
 
     export reader   (incremental budget)  the event export from the start time, oldest first
+                                          (after the tickets export, which names the archived
+                                          tickets)
     audits reader   (account budget)      ticket_audits from T0 backwards, 100 a request
-    archived reader (account budget)      the archived tickets, newest first, one request
-                                          each, never below the audits reader
+    archived reader (account budget)      the archived tickets, newest first, a request each,
+                                          four at a time, not below the audits reader unless
+                                          the export is far below both
 
 and stops them when they meet: the export has covered every second up to `export`, the audits
 every live second above `audits_ts`, and the archived tickets every one ranked (by update time,
