@@ -79,9 +79,7 @@ class Page:
 class Stream(Protocol):
     """A stream may also say `after = ("users", ...)`: the streams it must wait for. The engine
     then reads it side by side with the others; a stream that does not say waits for every
-    stream before it. `after_first`, when a stream has it, replaces `after` on a run where the
-    stream starts from the beginning (no cursor): e.g. a first sync that loads itself what it
-    would otherwise wait for."""
+    stream before it."""
 
     name: str
 

@@ -165,7 +165,6 @@ class _Runner:
         )
         self.ledger: Ledger | None = None
         self._by_name: dict[str, StreamReport] = {}
-        self._cursors: dict[str, Cursor | None] = {}
         # Stream name -> why it was unavailable; `_order` lists the connector's streams in order.
         self._unavailable: dict[str, StreamUnavailable] = {}
         self._order: list[str] = []
@@ -299,11 +298,7 @@ class _Runner:
             while True:
                 while not stopped and waiting and len(feeds) < max(1, parallel):
                     ready = next(
-                        (
-                            s
-                            for s in waiting
-                            if _after(s, streams, self._fresh(s)) & names <= finished
-                        ),
+                        (s for s in waiting if _after(s, waiting, streams) & names <= finished),
                         None,
                     )
                     if ready is None:
@@ -350,31 +345,15 @@ class _Runner:
         self._by_name[stream.name] = report
         self.observer.stream_started(self.source, stream.name)
         try:
-            cursor = self._cursor(stream)
+            cursor = None
+            if not self.full_refresh:
+                with self.warehouse.connect() as connection:
+                    cursor = load_cursor(connection, self.source, stream.name)
             self.ledger.stream(report)
         except DeskpulseError as exc:
             self._end_stream(report, exc)
             return None
         return _Feed(stream, report, cursor, events)
-
-    def _cursor(self, stream: Stream) -> Cursor | None:
-        """Where `stream` starts (None: from the beginning), read once per run."""
-        if self.full_refresh:
-            return None
-        if stream.name not in self._cursors:
-            with self.warehouse.connect() as connection:
-                self._cursors[stream.name] = load_cursor(connection, self.source, stream.name)
-        return self._cursors[stream.name]
-
-    def _fresh(self, stream: Stream) -> bool:
-        """Whether `stream` starts from the beginning, for a stream whose order depends on it
-        (`after_first`); False when that is unknown (its start reports why)."""
-        if getattr(stream, "after_first", None) is None:
-            return False
-        try:
-            return self._cursor(stream) is None
-        except DeskpulseError:
-            return False
 
     def _stop_stream(self, report: StreamReport) -> None:
         """A stream still reading when another one stopped the connector: keep what it
@@ -520,13 +499,10 @@ def run_sync(
         return runner.finish()
 
 
-def _after(stream: Stream, order: Sequence[Stream], fresh: bool) -> set[str]:
-    """The streams `stream` must wait for: those named in its `after` attribute (its
-    `after_first` when it starts from the beginning and says), or, for a stream that does not
-    say, every stream before it (the connector's order, one at a time)."""
-    after = getattr(stream, "after_first", None) if fresh else None
-    if after is None:
-        after = getattr(stream, "after", None)
+def _after(stream: Stream, waiting: Sequence[Stream], order: Sequence[Stream]) -> set[str]:
+    """The streams `stream` must wait for: those named in its `after` attribute, or, for a
+    stream that does not say, every stream before it (the connector's order, one at a time)."""
+    after = getattr(stream, "after", None)
     if after is not None:
         return set(after)
     return {s.name for s in order[: list(order).index(stream)]}

@@ -9,7 +9,6 @@ warehouse.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -184,16 +183,12 @@ class Directory:
         self._groups: dict[int, str] | None = None
         self.staff: dict[int, str] = {}
         self.staff_complete = False
-        # The users stream and a first sync's ticket events (`after_first`) may fill the map
-        # at once; the users stream copies it into its cursor meanwhile.
-        self._staff_lock = threading.Lock()
         self.closed = ClosedTickets()
         """Closed tickets the tickets stream saw: the ones a backfill reads per ticket."""
 
     def staff_state(self) -> dict[str, str]:
         """The staff map as JSON for a cursor (ids as text keys)."""
-        with self._staff_lock:
-            return {str(k): v for k, v in self.staff.items()}
+        return {str(k): v for k, v in self.staff.items()}
 
     def seed_staff(self, state: Any) -> bool:
         """Start from a stored staff map; False when `state` is not one."""
@@ -202,8 +197,7 @@ class Directory:
         for key, role in state.items():
             uid = _as_int(key)
             if uid is not None and role in ("agent", "admin", "bot"):
-                with self._staff_lock:
-                    self.staff[uid] = role
+                self.staff[uid] = role
         return True
 
     # groups ------------------------------------------------------------------------------
@@ -239,11 +233,10 @@ class Directory:
         key = _as_int(user_id)
         if key is None:
             return
-        with self._staff_lock:
-            if role == "end-user":
-                self.staff.pop(key, None)
-            else:
-                self.staff[key] = role
+        if role == "end-user":
+            self.staff.pop(key, None)
+        else:
+            self.staff[key] = role
 
     def author_kind(self, user_id: Any) -> str:
         key = _as_int(user_id)
@@ -646,9 +639,6 @@ class TicketEventsStream(_TimeBasedStream):
     name = "ticket_events"
     records = zr.TICKET_EVENTS
     after = ("users",)  # authors are agents or customers by the staff map users builds
-    # A first sync lists the staff itself (one request; `_prepare`) instead of waiting: its
-    # backfill spends the account budget from the start while users read on their own budget.
-    after_first: tuple[str, ...] = ()
 
     def _prepare(self) -> None:
         self.ctx.directory.ensure_staff()

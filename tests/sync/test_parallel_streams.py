@@ -82,25 +82,6 @@ def test_a_stream_waits_for_the_streams_it_comes_after(tmp_path):
     assert [s.name for s in report.streams] == ["users", "calls", "events"]
 
 
-def test_a_stream_may_start_at_once_when_it_starts_from_nothing(tmp_path):
-    # `after_first`: a first sync of events loads what it needs itself; later runs wait.
-    def run(warehouse: Any) -> list[str]:
-        log: list[str] = []
-        users = FakeStream("users", pages_of(100, 10), after=())
-        events = FakeStream("events", [[ticket(n)] for n in range(100, 105)], after=("users",))
-        events.after_first = ()  # type: ignore[attr-defined]
-        for stream in (users, events):
-            stream.log = log
-        assert run_sync(warehouse, FakeConnector(users, events), parallel=2).status == "ok"
-        return log
-
-    warehouse = fresh(tmp_path, "w.db")
-    first = run(warehouse)
-    assert first.index("events starts") < first.index("users ends")
-    later = run(warehouse)  # both have cursors now
-    assert later.index("events starts") > later.index("users ends")
-
-
 def test_a_failing_stream_leaves_the_one_beside_it_running(warehouse):
     from deskpulse.connectors.errors import RetriesExhausted
 
