@@ -7,7 +7,7 @@ A sandbox child process with DESKPULSE_BENCH_BACKFILL_TICKETS tickets (default 2
 DESKPULSE_BENCH_BACKFILL_PLANS (default `auto,incremental`) picks the runs. Every answer takes
 DESKPULSE_BENCH_BACKFILL_LATENCY seconds of account time (default 0.25, about what Zendesk's API
 answers in; the sandbox waits that divided by the scale), so a reader that waits on each answer
-before the next request is as slow against the budget as it would be against Zendesk. Two first syncs of
+before the next request is as slow against the budget as against Zendesk. Two first syncs of
 what the core KPIs need (users, tickets, ticket events) into fresh warehouses, paced by
 the connector's own limiter (its window set to the sandbox's): the connector's planned backfill
 (`history="auto"`, zendesk.backfill), then the incremental exports alone
@@ -183,10 +183,10 @@ def run() -> None:
                 if b in per
             )
             print(
-                f"\n  {label}: {report.status}, {events:,} ticket event records read, {minutes:.1f} account "
-                f"minutes ({elapsed:.1f} s wall x {scale:g}); floor {floor:.1f} minutes "
-                f"({minutes / floor:.2f}x the floor)\n    budgets used: {shares}\n"
-                f"    429s: {throttled}",
+                f"\n  {label}: {report.status}, {events:,} ticket event records read, "
+                f"{minutes:.1f} account minutes ({elapsed:.1f} s wall x {scale:g}); "
+                f"floor {floor:.1f} minutes ({minutes / floor:.2f}x the floor)\n"
+                f"    budgets used: {shares}\n    429s: {throttled}",
                 flush=True,
             )
             results[history] = (minutes, floor)

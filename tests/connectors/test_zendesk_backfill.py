@@ -355,7 +355,8 @@ def test_archived_tickets_closed_in_the_same_second_are_each_read_once():
         all_read.wait(10)
         return [], t0, True, None
 
-    backfill = Backfill(client, closed, export, Frontier(t0=t0, export=0), 0, PATHS)  # type: ignore[arg-type]
+    frontier = Frontier(t0=t0, export=0)
+    backfill = Backfill(client, closed, export, frontier, 0, PATHS)  # type: ignore[arg-type]
     read: list[int] = []
     for page in backfill.pages():
         read += [r.value.ticket_id for r in page.records if r.value is not None]
