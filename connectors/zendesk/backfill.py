@@ -161,6 +161,9 @@ class ClosedTickets:
         self.done = False
         self.watermark = -1
         self._closed: dict[int, int] = {}
+        # known_below's last answer, kept until a page changes the tickets: the archived reader
+        # asks every 20 ms while it waits, and sorting thousands of tickets each time is waste.
+        self._sorted: tuple[int, list[tuple[int, int]]] | None = None
 
     def start(self, from_scratch: bool) -> None:
         with self._lock:
@@ -179,6 +182,7 @@ class ClosedTickets:
         with self._lock:
             if not self.reading:
                 return
+            self._sorted = None
             for record in tickets:
                 value = record.value
                 if value is None:
@@ -207,7 +211,12 @@ class ClosedTickets:
         if not self.known(cutoff):
             return None
         with self._lock:
-            return sorted(((u, t) for t, u in self._closed.items() if u < cutoff), reverse=True)
+            if self._sorted is None or self._sorted[0] != cutoff:
+                found = sorted(
+                    ((u, t) for t, u in self._closed.items() if u < cutoff), reverse=True
+                )
+                self._sorted = (cutoff, found)
+            return self._sorted[1]
 
     @property
     def pending(self) -> bool:
