@@ -150,6 +150,14 @@ def run() -> None:
             f"{window:g} s",
             flush=True,
         )
+        # The sandbox builds its search table on the first search (a second of its CPU, all
+        # other answers waiting): built here, before the clock starts, as Zendesk's index is.
+        httpx.get(
+            f"{sb.base_url}/api/v2/search.json",
+            params={"query": "type:ticket status:closed"},
+            auth=(f"{sb.env['ZENDESK_EMAIL']}/token", sb.env["ZENDESK_API_TOKEN"]),
+            timeout=60,
+        ).raise_for_status()
         results: dict[str, tuple[float, float]] = {}
         plans = [
             (label, history)

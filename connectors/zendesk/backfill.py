@@ -9,12 +9,14 @@ tickets (closed more than 120 days ago), whose audits come one ticket a request 
 `/api/v2/tickets/{id}/audits`. So a backfill runs three readers side by side:
 
     export reader   (incremental budget)  the event export from the start time, oldest first
-                                          (after the tickets export, which names the archived
-                                          tickets)
-    audits reader   (account budget)      ticket_audits from T0 backwards, 100 a request
+                                          (after the tickets export, on the same budget)
+    audits reader   (account budget)      ticket_audits from T0 backwards, 100 a request, not
+                                          below archived tickets named and not read yet
     archived reader (account budget)      the archived tickets, newest first, a request each,
                                           four at a time, not below the audits reader unless
                                           the export is far below both
+    search reader   (account budget)      names the archived tickets for the archived reader,
+                                          newest first, 100 a request, a few pages ahead of it
 
 and stops them when they meet: the export has covered every second up to `export`, the audits
 every live second above `audits_ts`, and the archived tickets every one ranked (by update time,
@@ -23,12 +25,12 @@ all history is in when `export >= max(audits_ts, archived_next's update time)`. 
 reader does what is not planned ahead but balanced as they go (each reads until the other
 meets it), so each budget is spent until the end whatever the plan, the account's size or how
 much of it is archived: a big account on a big plan leans on the audits, a small plan on the
-export. Archived tickets are known from the tickets stream of the same run (closed, updated
-more than 120 days before T0, less a week's margin for tickets archived while the backfill runs).
-A resumed backfill whose tickets stream goes on from its own cursor reads the tickets export
-itself as far as the archived frontier, when that costs the shared incremental budget less than
-it saves the event export (`naming_pays`); otherwise the export reads up to that cut-off itself:
-slower, never incomplete.
+export. Archived tickets (closed, updated more than 120 days before T0, less a week's margin
+for tickets archived while the backfill runs) are named by Zendesk's search from the first
+seconds, and by the tickets stream of the same run once it has read past them all, whichever
+comes first; a resumed backfill, whose tickets stream goes on from its own cursor, has the search
+alone. Named by neither (the search failed, and the tickets stream is not read from the start),
+they are left to the export, which then reads up to the cut-off itself: slower, never incomplete.
 
 The hand-over: T0 is the newest audit's time at the start, less a minute (Zendesk withholds the
 last minute from the exports; overlap is harmless, rows upsert by event id). Audits cover what
@@ -52,6 +54,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from msgspec import Raw, Struct
@@ -84,13 +87,18 @@ AHEAD_FACTOR = 2
 """The archived reader may go below the audits while the export is this many times farther
 from it than the audits are (see Backfill._archived_reader)."""
 NONE_LEFT = (-1, -1)
+UNRANKED = 2**63
+"""An id above every ticket's: (t, UNRANKED) ranks above every ticket updated at second t."""
+SEARCH_PAGE = 100
+"""Results per page of Zendesk's search (its maximum)."""
+SEARCH_CAP = 1000
+"""Results one search query returns at most (Zendesk's cap); the next query goes on below."""
+SEARCH_AHEAD = 1000
+"""The search waits while this many named archived tickets are not read yet: it stays a few
+pages ahead of the archived reader, at about one request for a hundred of the reader's."""
 MIN_AUDIT_SHARE = 0.2
 """The audits path pays when the account budget reads at least this share of what the export
 reads in the same time (100 audits a request against 1,000 events)."""
-UPDATES_PER_TICKET = 6
-"""Events of the history below the archive cut-off per ticket last updated there: a low guess
-(a closed ticket was created, answered, solved and closed at least; the live tickets' older
-events add to it; the sandbox's generated history has 10). See `naming_pays`."""
 
 
 class Audit(Struct, gc=False):
@@ -134,7 +142,11 @@ def _archived_next(state: Mapping[str, Any]) -> tuple[int, int] | None:
         updated, ticket_id = pair
         return int(updated), int(ticket_id)
     below = state.get("archived_below")  # a cursor saved before ties were told apart
-    return None if below is None else (int(below) - 1, 2**63)
+    return None if below is None else (int(below) - 1, UNRANKED)
+
+
+def _iso(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _epoch(stamp: Any) -> int | None:
@@ -225,6 +237,47 @@ class ClosedTickets:
             return self.reading and not self.done
 
 
+class SearchedClosed:
+    """Archived tickets named by Zendesk's search (closed, updated before the cut-off), newest
+    first, as the search pages come (Backfill._search_reader). `floor`: every one updated after
+    this second is named (-1: every one). Tickets updated in the floor's own second are held back
+    until a page goes below it, so what `named` hands out is always a complete newest-first
+    prefix."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._found: list[tuple[int, int]] = []  # (updated_at, id), newest first
+        self._ids: set[int] = set()
+        self._floor: int | None = None  # None: no page yet
+        self.running = False
+        self.failed = False
+
+    def add(self, found: list[tuple[int, int]], floor: int) -> None:
+        with self._lock:
+            fresh = [pair for pair in found if pair[1] not in self._ids]
+            self._ids.update(t for _, t in fresh)
+            self._found = sorted(self._found + fresh, reverse=True)
+            self._floor = floor
+
+    def named(self) -> tuple[list[tuple[int, int]], int] | None:
+        """(the archived tickets named, newest first; floor), or None while none are (or the
+        search failed: then the tickets stream names them)."""
+        with self._lock:
+            if self._floor is None or self.failed:
+                return None
+            floor = self._floor
+            if floor < 0:
+                return self._found, floor
+            return [pair for pair in self._found if pair[0] > floor], floor
+
+    def unread(self, below: tuple[int, int] | None) -> int:
+        """How many named tickets rank at or below `below` (not read yet)."""
+        with self._lock:
+            if below is None:
+                return len(self._found)
+            return sum(1 for pair in self._found if pair <= below)
+
+
 # --------------------------------------------------------------------------------------------
 # The planner
 
@@ -252,26 +305,6 @@ def pages_left(first_ts: int | None, end_time: int, now: int) -> float:
     if first_ts is None or end_time <= first_ts:
         return float("inf")
     return (now - end_time) / (end_time - first_ts)
-
-
-def naming_pays(budgets: Budgets, origin: int, export: int, gap: int) -> bool:
-    """Whether a resumed backfill should name the archived tickets itself (Backfill._name_closed):
-    whether the tickets export from the history's `origin` up to the archived frontier `gap`
-    costs the incremental budget fewer requests than the archived reader then saves the event
-    export, which stands at `export`.
-
-    Both counted in seconds of history at the export's density, which cancels out: the tickets
-    export has UPDATES_PER_TICKET times fewer records a second than the event export. The saving
-    is not the whole way from `export` to `gap`: the export climbs it while the archived reader
-    (a ticket a request, on the account budget) descends it, and they meet where their speeds
-    say. History as dense near the cut-off as near its origin; an account that grew has more
-    events in the way left, so the rule errs towards reading the export alone."""
-    if not budgets.account or not budgets.incremental or gap <= export:
-        return False
-    export_rate = budgets.incremental * EXPORT_PAGE  # events a window
-    archived_rate = budgets.account * UPDATES_PER_TICKET
-    saved = (gap - export) * archived_rate / (export_rate + archived_rate)
-    return (gap - origin) / UPDATES_PER_TICKET < saved
 
 
 # --------------------------------------------------------------------------------------------
@@ -358,8 +391,6 @@ class Frontier:
 
 Fetch = Callable[[int], tuple[list[Record[zr.TicketEvent]], int, bool, int | None]]
 """The export reader: start_time -> (new records, end_time, end_of_stream, first timestamp)."""
-TicketPages = Callable[[], Iterator[list[Record[zr.Ticket]]]]
-"""The tickets export from the start time, page by page (Backfill._name_closed)."""
 
 
 class Backfill:
@@ -373,23 +404,19 @@ class Backfill:
         frontier: Frontier,
         start: int,
         paths: Mapping[str, str],
-        ticket_pages: TicketPages | None = None,
-        budgets: Budgets = Budgets(None, None),
     ) -> None:
         self.client = client
         self.closed = closed
         self.fetch_export = fetch_export
         self.start = start
         self.paths = paths
-        self.ticket_pages = ticket_pages
-        self.budgets = budgets
-        self._named = False  # _name_closed was tried
+        self.searched = SearchedClosed()
         self.fetched = Frontier(**vars(frontier))  # the readers' own positions
         self.committed = frontier  # what the engine has (or will have) committed
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._queue: queue.Queue[tuple[str, Any, dict[str, Any]]] = queue.Queue(maxsize=4)
-        self.requests = {"export": 0, "audits": 0, "archived": 0}
+        self.requests = {"export": 0, "audits": 0, "archived": 0, "search": 0}
         self._pool = ThreadPoolExecutor(ARCHIVED_READERS, thread_name_prefix="backfill-archived")
 
     # -- the readers -----------------------------------------------------------------------
@@ -440,25 +467,42 @@ class Backfill:
                 return
             paginator.advance(end_time)
 
-    def _candidates(self) -> list[tuple[int, int]] | None:
-        """The archived tickets still to read (newest first); None while not known. Sets the
-        archived frontier the first time they are known."""
+    def _candidates(self) -> tuple[list[tuple[int, int]], int] | None:
+        """The archived tickets still to read (newest first) and the floor above which they are
+        all named (-1: all of them are); None while none are named. Named by the tickets stream
+        once it has passed them all, or by the search as its pages come. Sets the archived
+        frontier the first time they are known."""
         f = self.fetched
-        candidates = self.closed.known_below(f.archived_bound())
-        if candidates is None:
-            return None
+        found = self.closed.known_below(f.archived_bound())
+        floor = -1
+        if found is None:
+            named = self.searched.named()
+            if named is None:
+                return None
+            found, floor = named
         if f.archived_next is None:  # nothing read per ticket yet
-            f.archived_next = candidates[0] if candidates else NONE_LEFT
-        return [c for c in candidates if c <= f.archived_next]
+            if found:
+                f.archived_next = found[0]
+            else:
+                f.archived_next = NONE_LEFT if floor < 0 else (floor, UNRANKED)
+        return [c for c in found if c <= f.archived_next], floor
 
     def _audits_reader(self) -> None:
-        """ticket_audits, newest first, until the export has read what lies below."""
+        """ticket_audits, newest first, until the export has read what lies below. Not below
+        archived tickets named and not read yet: the export must climb to the higher of the
+        two, so audits read there may be read again by the export, while the archived reader
+        (several requests at once) can spend the whole account budget meanwhile."""
         pages = Paginator("zendesk ticket_audits")
         while not self._stop.is_set():
             with self._lock:
                 f = self.fetched
                 if f.audits_done or f.live_gap() <= f.export:
                     return
+                known = self._candidates()
+                behind = bool(known and known[0] and known[0][0][0] >= f.live_gap())
+            if behind:
+                time.sleep(0.02)
+                continue
             self._audits_page(pages)
 
     def _archived_reader(self) -> None:
@@ -473,58 +517,81 @@ class Backfill:
         while not self._stop.is_set():
             with self._lock:
                 f = self.fetched
-                candidates = self._candidates()
-                pending = candidates is None and self.closed.pending
-                if candidates is not None and (not candidates or candidates[0][0] <= f.export):
-                    return
-                ahead = candidates is not None and (
+                known = self._candidates()
+                candidates, floor = known if known is not None else ([], -1)
+                pending = known is None and (self.closed.pending or self.searched.running)
+                # the newest archived second not read yet (-1: none left)
+                newest = candidates[0][0] if candidates else floor
+                if known is not None and newest <= f.export:
+                    return  # none left, or the export reads what is left
+                ahead = bool(candidates) and (
                     f.audits_done
-                    or candidates[0][0] >= f.live_gap() - 1
-                    or candidates[0][0] - f.export
-                    > AHEAD_FACTOR * (f.live_gap() - candidates[0][0])
+                    or newest >= f.live_gap() - 1
+                    or newest - f.export > AHEAD_FACTOR * (f.live_gap() - newest)
                 )
-            if candidates is None and not pending:
-                if not self._name_closed():
-                    return  # not known in this run: the export reads up to the cut-off instead
-            elif ahead and candidates:
-                self._archived_batch(candidates[:ARCHIVED_BATCH], candidates[ARCHIVED_BATCH:])
+            if known is None and not pending:
+                return  # not named in this run: the export reads up to the cut-off instead
+            if ahead:
+                self._archived_batch(
+                    candidates[:ARCHIVED_BATCH], candidates[ARCHIVED_BATCH:], floor
+                )
             else:
-                time.sleep(0.02)  # wait for the tickets stream, or for the audits to descend
+                time.sleep(0.02)  # wait for names, or for the audits to descend
 
-    def _name_closed(self) -> bool:
-        """Name the closed tickets when this run's tickets stream does not (it went on from its
-        own cursor, stopped early, or is not in the run): read the tickets export from the start
-        up to the archived frontier, once a run, when that pays (`naming_pays`). The event export
-        waits meanwhile, as it waits for the tickets stream. False: the export reads up to the
-        cut-off instead.
-
-        Only the tickets are kept, in memory: a list in the cursor would be written with every
-        page, and the next resumed run decides again from where the readers stand."""
-        pages = self.ticket_pages
-        if pages is None or self._named:
-            return False
-        self._named = True
+    def _search_reader(self) -> None:
+        """Names the archived tickets through Zendesk's search, newest first: closed tickets
+        updated before the archived bound, sorted by update time, 100 a request on the account
+        budget, a few pages ahead of the archived reader (SEARCH_AHEAD). The tickets stream
+        names them too, but only once it has read past them all, a minute or more into a big
+        backfill, while the search names the first hundred in one answer. Search reaches
+        archived tickets (the spec's note on Export Search Results) and its order lets each
+        page's names be used at once (see SearchedClosed). A query returns 1,000 results at
+        most, so the next one goes on from the last second seen (`updated<=`, ids already
+        named skipped). Any failure only ends the search: the tickets stream names the rest."""
+        searched = self.searched
         with self._lock:
-            f = self.fetched
-            origin = self.start if f.origin is None else f.origin
-            bound = f.archived_bound()
-            if not naming_pays(self.budgets, origin, f.export, f.archived_gap(False)):
-                return False
-        log.info("zendesk: backfill names the closed tickets updated before %s itself", bound)
-        closed = ClosedTickets()
-        closed.start(True)
-        self.closed = closed
+            below = self.fetched.archived_bound() - 1
+            read_to = self.fetched.archived_next
         try:
-            for tickets in pages():
-                closed.note(tickets)
-                if closed.known(bound) or self._stop.is_set():
-                    return True
-            closed.stop(True)
+            while not self._stop.is_set():
+                query = f"type:ticket status:closed updated<={_iso(below)}"
+                last = below
+                for page in range(1, SEARCH_CAP // SEARCH_PAGE + 1):
+                    while searched.unread(self.fetched.archived_next) >= SEARCH_AHEAD:
+                        if self._stop.wait(0.02):
+                            return
+                    if self._stop.is_set() or self.closed.known(below + 1):
+                        return  # stopped, or the tickets stream has named them all
+                    body: SearchPage = self.client.get_json(
+                        self.paths["search"],
+                        {
+                            "query": query,
+                            "sort_by": "updated_at",
+                            "sort_order": "desc",
+                            "per_page": SEARCH_PAGE,
+                            "page": page,
+                        },
+                        bucket=DEFAULT_BUCKET,
+                        decoder=SEARCH_RESULTS,
+                    )
+                    self.requests["search"] += 1
+                    found = _closed_pairs(SEARCHED.wrap_all(body.results), below, read_to)
+                    if found:
+                        last = min(last, found[-1][0])
+                    if not body.next_page and not _capped(body, page):
+                        searched.add(found, -1)
+                        return
+                    searched.add(found, last)
+                    if not body.next_page:
+                        break
+                if last >= below:  # a whole query in one second: it cannot go below it
+                    raise StreamError(f"zendesk search: over {SEARCH_CAP} tickets closed at once")
+                below = last
         except (StreamError, StreamUnavailable) as exc:
-            # Naming is a shortcut: without it the export still reads everything, only slower.
-            log.warning("zendesk: backfill cannot name the closed tickets (%s)", exc)
-            closed.stop(False)
-        return True
+            log.warning("zendesk: backfill cannot name archived tickets by search (%s)", exc)
+            searched.failed = True
+        finally:
+            searched.running = False
 
     def _audits_page(self, pages: Paginator) -> None:
         f = self.fetched
@@ -555,14 +622,20 @@ class Backfill:
             moved = {"audits": f.audits, "audits_ts": f.audits_ts, "audits_done": f.audits_done}
         self._put("audits", [r for r in records if _before(r, f.t0)], moved)
 
-    def _archived_batch(self, batch: list[tuple[int, int]], rest: list[tuple[int, int]]) -> None:
+    def _archived_batch(
+        self, batch: list[tuple[int, int]], rest: list[tuple[int, int]], floor: int
+    ) -> None:
+        """Reads `batch`; `rest` are the named ones below it, all of those above `floor`."""
         records: list[Record[zr.TicketEvent]] = []
         for found in self._pool.map(self._ticket_audits, [t for _, t in batch]):
             records += found
         if self._stop.is_set():
             return
         with self._lock:
-            self.fetched.archived_next = rest[0] if rest else NONE_LEFT
+            if rest:
+                self.fetched.archived_next = rest[0]
+            else:
+                self.fetched.archived_next = NONE_LEFT if floor < 0 else (floor, UNRANKED)
             moved = {"archived_next": self.fetched.archived_next}
         self._put("archived", records, moved)
 
@@ -589,11 +662,15 @@ class Backfill:
     # -- the pages, in the order the engine commits them -------------------------------------
 
     def pages(self) -> Iterator[Page]:
+        search = "search" in self.paths and self.fetched.archived_next != NONE_LEFT
+        self.searched.running = search  # before the archived reader asks
         threads = [
             self._run("export", self._export_reader),
             self._run("audits", self._audits_reader),
             self._run("archived", self._archived_reader),
         ]
+        if search:
+            threads.append(self._run("search", self._search_reader))
         readers = len(threads)
         try:
             while readers:
@@ -611,6 +688,51 @@ class Backfill:
             for thread in threads:
                 thread.join(timeout=5)
             self._pool.shutdown(wait=False, cancel_futures=True)
+            f = self.fetched
+            log.info(
+                "zendesk: backfill requests %s; export at %s, audits at %s, archived at %s",
+                self.requests,
+                f.export,
+                f.live_gap(),
+                f.archived_next,
+            )
+
+
+class SearchPage(Struct, gc=False):
+    results: list[Raw] | None = None
+    next_page: str | None = None
+    count: Any = None
+
+
+SEARCHED = RecordType(zr.Ticket)
+SEARCH_RESULTS = page_decoder(SearchPage)
+
+
+def _capped(body: SearchPage, page: int) -> bool:
+    """Whether the query matched more than its pages gave: Zendesk's last page under the cap
+    has no next_page, and only `count` (every match) says that more are left."""
+    count = body.count
+    if isinstance(count, int) and not isinstance(count, bool):
+        return count > page * SEARCH_PAGE
+    return page * SEARCH_PAGE >= SEARCH_CAP  # no count: a full query may have been cut
+
+
+def _closed_pairs(
+    records: list[Record[zr.Ticket]], below: int, read_to: tuple[int, int] | None
+) -> list[tuple[int, int]]:
+    """(updated_at, id) of the closed tickets among search results, updated at or before
+    `below` and not above the frontier (already read), newest first."""
+    found = []
+    for record in records:
+        ticket = record.value
+        if ticket is None or ticket.status != "closed" or not isinstance(ticket.id, int):
+            continue
+        updated = _epoch(ticket.updated_at)
+        if updated is None or updated > below:
+            continue
+        if read_to is None or (updated, ticket.id) <= read_to:
+            found.append((updated, ticket.id))
+    return sorted(found, reverse=True)
 
 
 def _before(record: Record[zr.TicketEvent], t0: int) -> bool:
@@ -638,6 +760,5 @@ __all__ = [
     "as_event",
     "budgets_of",
     "choose",
-    "naming_pays",
     "pages_left",
 ]

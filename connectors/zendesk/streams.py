@@ -82,6 +82,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "ticket_audits_of": _ep(
         "GET", "/api/v2/tickets/{ticket_id}/audits", "page[size]", "page[after]"
     ),
+    "search": _ep("GET", "/api/v2/search", "query", "sort_by", "sort_order", "per_page", "page"),
     "update_ticket": _ep("PUT", "/api/v2/tickets/{ticket_id}"),
     # write-back (connectors.zendesk.writeback)
     "update_many_tickets": _ep("PUT", wb.UPDATE_MANY_TICKETS),
@@ -404,22 +405,6 @@ def _tickets_page(client: HttpClient, query: dict[str, Any]) -> zr.TicketExportP
     return body
 
 
-def _ticket_pages(client: HttpClient, start: int) -> Iterator[list[Record[zr.Ticket]]]:
-    """The tickets export from `start`, page by page: what a resumed backfill reads to name
-    the closed tickets when this run's tickets stream does not (zendesk.backfill). Without the
-    metric sets, which naming them does not need."""
-    paginator = Paginator("zendesk tickets (backfill)")
-    query = _params("tickets", start_time=start)
-    while True:
-        body = _tickets_page(client, query)
-        yield zr.TICKETS.wrap_all(body.tickets)
-        after = body.after_cursor
-        if body.end_of_stream or not after:
-            return
-        paginator.advance(after)
-        query = _params("tickets", cursor=after)
-
-
 def _without_bad_metric_set(record: Record[zr.Ticket]) -> Record[zr.Ticket]:
     """A ticket whose embedded `metric_set` does not decode, decoded again without it: a bad
     metric set costs only itself (as in the list shape), and stays in the quarantine payload
@@ -696,6 +681,7 @@ class TicketEventsStream(_TimeBasedStream):
         paths = {
             "ticket_audits": ENDPOINTS["ticket_audits"].path,
             "ticket_audits_of": ENDPOINTS["ticket_audits_of"].path,
+            "search": ENDPOINTS["search"].path,
         }
         client = self.ctx.client
         backfill = Backfill(
@@ -705,8 +691,6 @@ class TicketEventsStream(_TimeBasedStream):
             frontier,
             self.ctx.start_time,
             paths,
-            ticket_pages=lambda: _ticket_pages(client, self.ctx.start_time),
-            budgets=budgets_of(client, INCREMENTAL),
         )
         yield from backfill.pages()
         # The hand-over: from T0 on, the export alone (changes made during the backfill too).

@@ -179,9 +179,10 @@ GET /api/v2/tickets/{id}/audits.json, /comments.json (both paginations, <= 100 a
 GET /api/v2/ticket_fields, /ticket_forms, /organizations, /tags, /macros, /slas/policies
     (catalog.py): small fixed tables consistent with the tickets (field ids, form id, tag counts,
     the SLA targets the metric events apply).
-GET /api/v2/search.json?query=type:ticket updated>2026-10-01 (search.py): tickets or users by
-    created/updated date terms, offset pages of <= 100, at most 1,000 results (`count` is the
-    whole match; a page past the cap is 422).
+GET /api/v2/search.json?query=type:ticket status:closed updated>2026-10-01 (search.py): tickets
+    or users by created/updated date terms and ticket status terms, archived tickets included,
+    offset pages of <= 100, at most 1,000 results (`count` is the whole match; a page past the
+    cap is 422).
 Offset pagination ends at 10,000 records (page * per_page): past it, 400
     InvalidPaginationParameter, as Zendesk answers. `start_time` may be a decimal number (the
     fraction is dropped). Unknown query parameters are ignored. ROUTES lists each path with the
@@ -217,7 +218,7 @@ DELETE /__sandbox/stats resets the counters. Stats keys use the path without que
 Known gaps: organizations are not linked to tickets or users; no brands, side conversations
 or messaging; business minutes in metric sets are null; writes add ticket events (after the
 anchor) but no metric events; the time-based user export and the incremental sample endpoint
-are not served; search reads only type and date terms; the "data of the last minute is
+are not served; search reads only type, status and date terms; the "data of the last minute is
 withheld" rule is moot (all data is older than the anchor).
 
 Performance (measured at 100,000 tickets over HTTP, server CPU only, one core): tickets export

@@ -4,7 +4,9 @@
   one by one) and through the event export alone: identical tables and identical KPI values;
 * the hand-over: events written while the backfill runs arrive, once; a backfill killed in the
   middle resumes its plan from the committed cursor and ends identical, still reading archived
-  tickets one by one when its tickets stream had already ended (it names them itself);
+  tickets one by one when its tickets stream had already ended (the search names them);
+* the search names the archived tickets page by page, across its 1,000-result cap and tickets
+  closed in the same second, each read once; a search that fails leaves them to the export;
 * the planner's choices for each plan's budgets, for small accounts and without budgets;
 * `deskpulse status` shows a running backfill's progress and estimated end.
 
@@ -26,6 +28,7 @@ import pytest
 from deskpulse.connectors.errors import BadResponse
 from deskpulse.connectors.records import Record
 from deskpulse.connectors.zendesk import ZendeskConfig, ZendeskConnector
+from deskpulse.connectors.zendesk import backfill as backfill_mod
 from deskpulse.connectors.zendesk import records as zr
 from deskpulse.connectors.zendesk.backfill import (
     AuditPage,
@@ -33,8 +36,8 @@ from deskpulse.connectors.zendesk.backfill import (
     Budgets,
     ClosedTickets,
     Frontier,
+    SearchPage,
     choose,
-    naming_pays,
     pages_left,
 )
 from deskpulse.kpi_core.engine import compute
@@ -182,7 +185,7 @@ def test_a_backfill_resumed_after_its_tickets_stream_ended_names_the_archived_ti
 ):
     # A daemon redeployed early in a backfill: the first run's tickets stream read every ticket,
     # then the run died. The next run's tickets stream goes on from its cursor and names no
-    # closed ticket, so the backfill reads the tickets export itself up to the archive cut-off.
+    # closed ticket: Zendesk's search names the archived tickets, on the account budget.
     warehouse = warehouse_mod.Warehouse(f"sqlite:///{tmp_path / 'resumed'}.db")
     warehouse.ensure_schema()
     # The plan's budgets as settings (the sandbox's headers say the same), so the resumed run
@@ -219,37 +222,15 @@ def test_a_backfill_resumed_after_its_tickets_stream_ended_names_the_archived_ti
     assert report.status == "ok", report.message
     stats = sandbox.stats.snapshot()
     assert stats["requests"][PER_TICKET]["200"] > 10
-    # The tickets stream's one request from its cursor, and one page of the backfill's own: 851
-    # of the 1,200 tickets were last updated before the cut-off, so its first 1,000 pass it.
-    assert stats["requests"]["GET /api/v2/incremental/tickets/cursor"] == {"200": 2}
+    # The tickets stream's one request from its cursor; 100 names a search request, and fewer
+    # than 1,200 closed tickets.
+    assert stats["requests"]["GET /api/v2/incremental/tickets/cursor"] == {"200": 1}
+    assert 1 <= stats["requests"]["GET /api/v2/search"]["200"] <= 12
     assert stats["by_status"].get("429", 0) == 0
     assert dump(warehouse) == dump(incremental_only)
 
 
 DAY = 86_400
-
-
-@pytest.mark.parametrize(
-    ("case", "account", "incremental", "export", "pays"),
-    [
-        # The tickets from the origin (day 0) to the archive cut-off (day 600) cost as many
-        # requests as 100 days of the event export (UPDATES_PER_TICKET = 6). Saved: the
-        # archived reader's share of the way left. professional: it reads 400 x 6 = 2,400
-        # events a minute beside the export's 10,000, 2,400 / 12,400 of the way.
-        ("professional, restarted at once: saves 116 days' worth", 400, 10, 0, True),
-        ("professional, 15% of the way read: saves 99 days' worth", 400, 10, 90, False),
-        # enterprise: 4,200 / 14,200 of the way left.
-        ("enterprise, a third read: saves 118 days' worth", 700, 10, 200, True),
-        ("enterprise, half read: saves 89 days' worth", 700, 10, 300, False),
-        ("budgets unknown", None, 10, 0, False),
-        ("the export is past the archived frontier", 700, 10, 600, False),
-    ],
-)
-def test_naming_the_archived_tickets_pays_early_in_the_way(
-    case, account, incremental, export, pays
-):
-    budgets = Budgets(account, incremental)
-    assert naming_pays(budgets, 0, export * DAY, 600 * DAY) is pays, case
 
 
 @pytest.mark.parametrize(
@@ -315,20 +296,54 @@ def test_status_shows_a_running_backfills_progress(sandbox, tmp_path, monkeypatc
 
 class _PerTicketClient:
     """Answers ticket_audits with nothing live and each archived ticket with one audit,
-    counting the requests per ticket."""
+    counting the requests per ticket; answers search from `closed` ((updated_at, id) pairs) as
+    Zendesk does: `updated<=` filter, newest first, 100 a page, 1,000 results a query."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, closed: list[tuple[int, int]] | None = None, fail: Exception | None = None
+    ) -> None:
         self.per_ticket: dict[int, int] = {}
         self.lock = threading.Lock()
+        self.closed = sorted(closed or [], reverse=True)
+        self.fail = fail
+        self.searches: list[tuple[str, int, int]] = []  # (query, page, tickets read by then)
 
     def get_json(self, path: str, query: Any, **_: Any) -> Any:
         if path == "ticket_audits":
             return AuditPage(audits=[], meta={"has_more": False})
+        if path == "search":
+            return self._search(query)
         ticket = int(path.split("/")[1])
         with self.lock:
             self.per_ticket[ticket] = self.per_ticket.get(ticket, 0) + 1
         audit = {"id": ticket * 10, "ticket_id": ticket, "created_at": CLOSED_AT, "events": []}
         return AuditPage(audits=[msgspec.Raw(msgspec.json.encode(audit))])
+
+    def _search(self, query: Any) -> Any:
+        with self.lock:
+            self.searches.append((query["query"], query["page"], len(self.per_ticket)))
+        if self.fail is not None:
+            raise self.fail
+        stamp = query["query"].split("updated<=")[1]
+        below = int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
+        found = [pair for pair in self.closed if pair[0] <= below]
+        lo = (query["page"] - 1) * 100
+        results = [
+            msgspec.json.encode(
+                {"id": t, "status": "closed", "updated_at": _stamp(u), "result_type": "ticket"}
+            )
+            for u, t in found[lo : lo + 100]
+        ]
+        more = lo + 100 < min(len(found), 1000)
+        return SearchPage(
+            results=[msgspec.Raw(r) for r in results],
+            next_page="next" if more else None,
+            count=len(found),
+        )
+
+
+def _stamp(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 CLOSED_AT = "2026-01-05T03:00:00Z"  # one automation run closed all of them in one second
@@ -368,88 +383,63 @@ def test_archived_tickets_closed_in_the_same_second_are_each_read_once():
 
 
 PATHS = {"ticket_audits": "ticket_audits", "ticket_audits_of": "tickets/{ticket_id}/audits"}
+SEARCHING = {**PATHS, "search": "search"}
 
 
-def _closed(ticket_id: int, updated: int) -> Record[zr.Ticket]:
-    stamp = datetime.fromtimestamp(updated, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    ticket = zr.Ticket(id=ticket_id, status="closed", updated_at=stamp, generated_timestamp=updated)
-    return Record(msgspec.Raw(b"{}"), ticket)
-
-
-def test_a_resumed_backfill_reads_the_tickets_export_itself_up_to_the_cut_off():
-    # This run's tickets stream names no closed ticket (it went on from its cursor): the
-    # backfill reads the tickets export itself, and no page past the one that passes the cut-off.
-    t0 = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
-    frontier = Frontier(t0=t0, export=0)
-    cut = frontier.cutoff()
-    export_pages = [
-        [_closed(1, cut - 2 * DAY), _closed(2, cut - DAY)],
-        [_closed(3, cut - 1), _closed(4, cut + 1)],  # 4 was closed after the cut-off: live
-        [_closed(5, t0 - DAY)],
-    ]
-    served: list[int] = []
-
-    def ticket_pages() -> Iterator[list[Record[zr.Ticket]]]:
-        for n, page in enumerate(export_pages, 1):
-            served.append(n)
-            yield page
-
+def _run_until_read(client: Any, frontier: Frontier, expected: int) -> tuple[Backfill, list[int]]:
+    """A backfill whose export stays below the archived tickets until `expected` are read, then
+    meets T0; the ticket ids read, in order."""
     all_read = threading.Event()
 
     def export(start: int) -> tuple[list[Any], int, bool, int | None]:
-        all_read.wait(10)  # below the archived tickets until they are read, then meets T0
-        return [], t0, True, None
+        all_read.wait(10)
+        return [], frontier.t0, True, None
 
-    client = _PerTicketClient()
-    backfill = Backfill(
-        client,  # type: ignore[arg-type]
-        ClosedTickets(),
-        export,
-        frontier,
-        0,
-        PATHS,
-        ticket_pages=ticket_pages,
-        budgets=Budgets(400, 10),
-    )
+    backfill = Backfill(client, ClosedTickets(), export, frontier, 0, SEARCHING)
     read: list[int] = []
     for page in backfill.pages():
         read += [r.value.ticket_id for r in page.records if r.value is not None]
-        if len(read) == 3:
+        if len(read) >= expected:
             all_read.set()
-    assert sorted(read) == [1, 2, 3]
-    assert served == [1, 2]
+    return backfill, read
 
 
-def test_a_tickets_export_that_fails_leaves_the_history_to_the_event_export():
-    # Naming the archived tickets is a shortcut: when the tickets export fails, the event export
-    # reads up to the cut-off itself, and the backfill goes on.
+def test_the_search_names_the_archived_tickets_page_by_page(monkeypatch):
+    # 1,250 archived tickets, 7 closed each second: search pages of 100 end inside a second, and
+    # so does the 1,000-result cap. Each page's names are read as they come, the tickets of a
+    # page's last second once the next page has them all.
+    monkeypatch.setattr(backfill_mod, "SEARCH_AHEAD", 200)
     t0 = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
-    tried = threading.Event()
-
-    def ticket_pages() -> Iterator[list[Record[zr.Ticket]]]:
-        tried.set()
-        raise BadResponse("zendesk: /api/v2/incremental/tickets/cursor: a truncated body")
-
-    def export(start: int) -> tuple[list[Any], int, bool, int | None]:
-        tried.wait(10)
-        return [], t0, True, None
-
-    client = _PerTicketClient()
     frontier = Frontier(t0=t0, export=0)
-    backfill = Backfill(
-        client,  # type: ignore[arg-type]
-        ClosedTickets(),
-        export,
-        frontier,
-        0,
-        PATHS,
-        ticket_pages=ticket_pages,
-        budgets=Budgets(400, 10),
-    )
-    for _ in backfill.pages():
-        pass
+    top = frontier.cutoff() - 10 * DAY
+    closed = [(top - n // 7, n + 1) for n in range(1250)]
+    client = _PerTicketClient(closed)
+    backfill, read = _run_until_read(client, frontier, 1250)
+    assert sorted(read) == list(range(1, 1251))
+    assert client.per_ticket == {n: 1 for n in range(1, 1251)}
+    # The first query: 10 pages (the cap), down to the second of rank 999 (142 s below the top);
+    # the next from that second on: ranks 994 to 1,249, 256 results, 3 pages.
+    queries = [q for q, _, _ in client.searches]
+    assert [p for _, p, _ in client.searches] == [*range(1, 11), 1, 2, 3]
+    assert queries[10].endswith(f"updated<={_stamp(top - 142)}")
+    # The search stays ahead of the reader, not far ahead: with 200 names unread it waits (the
+    # next query's first page repeats the 6 tickets of the second it starts from).
+    for n, (_, _, read_by_then) in enumerate(client.searches, 1):
+        assert read_by_then >= (n - 3) * 100 - 6, n
+    assert backfill.committed.archived_next == (-1, -1)
+    assert backfill.requests["search"] == 13
+
+
+def test_a_search_that_fails_leaves_the_archived_tickets_to_the_export():
+    # Naming the archived tickets is a shortcut: when the search fails, the event export reads
+    # up to the cut-off itself, and the backfill goes on.
+    t0 = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
+    frontier = Frontier(t0=t0, export=0)
+    client = _PerTicketClient(fail=BadResponse("zendesk: /api/v2/search: a truncated body"))
+    backfill, read = _run_until_read(client, frontier, 0)
+    assert read == [] and client.per_ticket == {}
+    assert len(client.searches) == 1
     assert backfill.committed.export == t0  # the export met T0
-    assert tried.is_set() and client.per_ticket == {}
 
 
 def test_a_cursor_saved_before_ties_were_told_apart_still_loads():

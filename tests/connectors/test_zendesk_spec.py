@@ -28,6 +28,10 @@ SPEC = (
 yaml = pytest.importorskip("yaml")
 
 
+PAGINATION = {"page", "per_page", "page[size]", "page[after]", "page[before]"}
+"""Zendesk's two paginations (the API introduction's "Pagination"), where an operation pages."""
+
+
 @dataclass
 class Operation:
     path: str
@@ -38,6 +42,8 @@ class Operation:
     def documents(self, name: str) -> bool:
         if name in self.params:
             return True
+        if name in PAGINATION and ("page" in self.params or "agination" in self.description):
+            return True  # an operation that pages takes Zendesk's pagination parameters
         # Documented in prose: `name`, a table row "| name |", or a Sideloading section.
         if name == "include" and "Sideloading" in self.description:
             return True
