@@ -38,8 +38,9 @@ Pagination and cursors (what each stream persists after a page commits)
                boundary second is served twice: repeats are dropped by id, nothing is lost.
                A first sync of ticket events may be a backfill (`zendesk.backfill`): the export
                from the oldest event and `ticket_audits` (account-wide budget, newest first,
-               archived tickets one request each) until they meet; cursor `{"backfill": {t0,
-               each reader's position, progress}}`, then `{"start_time": t0}` (the hand-over).
+               archived tickets, named by the search, one request each) until they meet;
+               cursor `{"backfill": {t0, each reader's position, progress}}`, then
+               `{"start_time": t0}` (the hand-over).
     satisfaction_ratings
                cursor pagination (`page[size]`, `page[after]`, `meta.has_more`) filtered by
                `start_time`; cursor `{"start_time": max updated_at}` saved with the last page only.

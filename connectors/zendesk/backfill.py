@@ -9,7 +9,6 @@ tickets (closed more than 120 days ago), whose audits come one ticket a request 
 `/api/v2/tickets/{id}/audits`. So a backfill runs three readers side by side:
 
     export reader   (incremental budget)  the event export from the start time, oldest first
-                                          (after the tickets export, on the same budget)
     audits reader   (account budget)      ticket_audits from T0 backwards, 100 a request, not
                                           below archived tickets named and not read yet
     archived reader (account budget)      the archived tickets, newest first, a request each,
@@ -249,6 +248,7 @@ class SearchedClosed:
         self._found: list[tuple[int, int]] = []  # (updated_at, id), newest first
         self._ids: set[int] = set()
         self._floor: int | None = None  # None: no page yet
+        self.answered = False  # a page came (the frontier may have moved by its names)
         self.running = False
         self.failed = False
 
@@ -258,6 +258,7 @@ class SearchedClosed:
             self._ids.update(t for _, t in fresh)
             self._found = sorted(self._found + fresh, reverse=True)
             self._floor = floor
+            self.answered = True
 
     def named(self) -> tuple[list[tuple[int, int]], int] | None:
         """(the archived tickets named, newest first; floor), or None while none are (or the
@@ -269,6 +270,10 @@ class SearchedClosed:
             if floor < 0:
                 return self._found, floor
             return [pair for pair in self._found if pair[0] > floor], floor
+
+    def ids(self) -> set[int]:
+        with self._lock:
+            return set(self._ids)
 
     def unread(self, below: tuple[int, int] | None) -> int:
         """How many named tickets rank at or below `below` (not read yet)."""
@@ -411,6 +416,7 @@ class Backfill:
         self.start = start
         self.paths = paths
         self.searched = SearchedClosed()
+        self._checked = False  # the search's names were checked against the tickets stream's
         self.fetched = Frontier(**vars(frontier))  # the readers' own positions
         self.committed = frontier  # what the engine has (or will have) committed
         self._lock = threading.Lock()
@@ -445,14 +451,9 @@ class Backfill:
         return thread
 
     def _export_reader(self) -> None:
-        """The event export, oldest first. While the tickets export (same budget) is still
-        naming the archived tickets, it goes first: the budget's total is the same in either
-        order, and the account budget can read archived tickets only once they are named."""
+        """The event export, oldest first."""
         paginator = Paginator("zendesk ticket_events (backfill)")
         while not self._stop.is_set():
-            if self.closed.pending and not self._known():
-                time.sleep(0.02)
-                continue
             with self._lock:
                 f = self.fetched
                 if f.done(self._known()):
@@ -515,6 +516,9 @@ class Backfill:
         happens, and reading them while the audits reader waits on its answers fills the
         budget the audits alone leave unused."""
         while not self._stop.is_set():
+            missed = self._missed()
+            for at in range(0, len(missed), ARCHIVED_BATCH):
+                self._archived_batch(missed[at : at + ARCHIVED_BATCH], [], -1, move=False)
             with self._lock:
                 f = self.fetched
                 known = self._candidates()
@@ -523,7 +527,9 @@ class Backfill:
                 # the newest archived second not read yet (-1: none left)
                 newest = candidates[0][0] if candidates else floor
                 if known is not None and newest <= f.export:
-                    return  # none left, or the export reads what is left
+                    if not self._checking():
+                        return  # none left, or the export reads what is left
+                    candidates = []  # none left to read now, but see _missed
                 ahead = bool(candidates) and (
                     f.audits_done
                     or newest >= f.live_gap() - 1
@@ -622,14 +628,49 @@ class Backfill:
             moved = {"audits": f.audits, "audits_ts": f.audits_ts, "audits_done": f.audits_done}
         self._put("audits", [r for r in records if _before(r, f.t0)], moved)
 
+    def _checking(self) -> bool:
+        """The search's names are still to be checked against the tickets stream's, which is
+        reading them (see _missed)."""
+        return not self._checked and self.searched.answered and self.closed.pending
+
+    def _missed(self) -> list[tuple[int, int]]:
+        """Archived tickets the search did not name, above the frontier (so never read): none
+        unless the index lags, but once the tickets stream of the same run has named every
+        closed ticket, whatever the search missed is read, once a run. A resumed run has the
+        search alone."""
+        with self._lock:
+            f = self.fetched
+            if self._checked or f.archived_next is None or not self.searched.answered:
+                return []
+            full = self.closed.known_below(f.cutoff())
+            if full is None:
+                return []
+            self._checked = True
+            named = self.searched.ids()
+            # above the frontier (never read) and above the export (which reads the others)
+            missed = [
+                c for c in full if c > f.archived_next and c[0] > f.export and c[1] not in named
+            ]
+        if missed:
+            log.warning("zendesk: the search missed %d archived tickets; read now", len(missed))
+        return missed
+
     def _archived_batch(
-        self, batch: list[tuple[int, int]], rest: list[tuple[int, int]], floor: int
+        self,
+        batch: list[tuple[int, int]],
+        rest: list[tuple[int, int]],
+        floor: int,
+        move: bool = True,
     ) -> None:
-        """Reads `batch`; `rest` are the named ones below it, all of those above `floor`."""
+        """Reads `batch`; `rest` are the named ones below it, all of those above `floor`. With
+        `move` False the frontier stays (tickets above it that were missed)."""
         records: list[Record[zr.TicketEvent]] = []
         for found in self._pool.map(self._ticket_audits, [t for _, t in batch]):
             records += found
         if self._stop.is_set():
+            return
+        if not move:
+            self._put("archived", records, {})
             return
         with self._lock:
             if rest:

@@ -346,6 +346,13 @@ def _stamp(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _closed(ticket_id: int, updated: int) -> Record[zr.Ticket]:
+    ticket = zr.Ticket(
+        id=ticket_id, status="closed", updated_at=_stamp(updated), generated_timestamp=updated
+    )
+    return Record(msgspec.Raw(b"{}"), ticket)
+
+
 CLOSED_AT = "2026-01-05T03:00:00Z"  # one automation run closed all of them in one second
 
 
@@ -386,7 +393,9 @@ PATHS = {"ticket_audits": "ticket_audits", "ticket_audits_of": "tickets/{ticket_
 SEARCHING = {**PATHS, "search": "search"}
 
 
-def _run_until_read(client: Any, frontier: Frontier, expected: int) -> tuple[Backfill, list[int]]:
+def _run_until_read(
+    client: Any, frontier: Frontier, expected: int, closed: ClosedTickets | None = None
+) -> tuple[Backfill, list[int]]:
     """A backfill whose export stays below the archived tickets until `expected` are read, then
     meets T0; the ticket ids read, in order."""
     all_read = threading.Event()
@@ -395,7 +404,7 @@ def _run_until_read(client: Any, frontier: Frontier, expected: int) -> tuple[Bac
         all_read.wait(10)
         return [], frontier.t0, True, None
 
-    backfill = Backfill(client, ClosedTickets(), export, frontier, 0, SEARCHING)
+    backfill = Backfill(client, closed or ClosedTickets(), export, frontier, 0, SEARCHING)
     read: list[int] = []
     for page in backfill.pages():
         read += [r.value.ticket_id for r in page.records if r.value is not None]
@@ -428,6 +437,53 @@ def test_the_search_names_the_archived_tickets_page_by_page(monkeypatch):
         assert read_by_then >= (n - 3) * 100 - 6, n
     assert backfill.committed.archived_next == (-1, -1)
     assert backfill.requests["search"] == 13
+
+
+def test_archived_tickets_the_search_missed_are_read_once_the_tickets_stream_names_them(caplog):
+    # Zendesk's search index may lag. The tickets stream of the same run names every closed
+    # ticket once it has read past them: what the search missed above the frontier is read then.
+    t0 = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
+    frontier = Frontier(t0=t0, export=0)
+    top = frontier.cutoff() - 10 * DAY
+    everything = [(top - n * 60, n + 1) for n in range(100)]
+    client = _PerTicketClient([pair for pair in everything if pair[1] not in (2, 3)])
+    closed = ClosedTickets()
+    closed.start(True)
+
+    def tickets_stream_ends() -> None:
+        while len(client.per_ticket) < 40:
+            time.sleep(0.005)
+        closed.note([_closed(t, u) for u, t in everything])
+        closed.stop(True)
+
+    threading.Thread(target=tickets_stream_ends, daemon=True).start()
+    _, read = _run_until_read(client, frontier, 100, closed)
+    assert sorted(read) == list(range(1, 101))
+    assert client.per_ticket == {n: 1 for n in range(1, 101)}
+    assert "the search missed 2 archived tickets" in caplog.text
+
+
+def test_odd_search_results_name_no_ticket():
+    below = 1_790_000_000
+    raw = [
+        {"id": 1, "status": "closed", "updated_at": _stamp(below)},
+        {"id": 2, "status": "solved", "updated_at": _stamp(below - 5)},  # not closed
+        {"id": 3, "status": "closed", "updated_at": _stamp(below + 1)},  # past the bound
+        {"id": "4", "status": "closed", "updated_at": _stamp(below - 5)},  # id not a number
+        {"id": 5, "status": "closed", "updated_at": "last Tuesday"},
+        {"id": 6, "status": "closed"},
+        {"id": 7, "status": "closed", "updated_at": _stamp(below - 9)},
+        {"id": 8, "status": "closed", "updated_at": _stamp(below - 1)},  # above the frontier
+        [1, 2, 3],
+    ]
+    records = backfill_mod.SEARCHED.wrap_all([msgspec.Raw(msgspec.json.encode(r)) for r in raw])
+    read_to = (below - 2, 99)
+    assert backfill_mod._closed_pairs(records, below, None) == [
+        (below, 1),
+        (below - 1, 8),
+        (below - 9, 7),
+    ]
+    assert backfill_mod._closed_pairs(records, below, read_to) == [(below - 9, 7)]
 
 
 def test_a_search_that_fails_leaves_the_archived_tickets_to_the_export():
