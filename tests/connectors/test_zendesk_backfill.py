@@ -42,6 +42,7 @@ from deskpulse.connectors.zendesk.backfill import (
 )
 from deskpulse.kpi_core.engine import compute
 from deskpulse.kpi_core.registry import KpiQuery
+from deskpulse.sandbox.limits import Faults
 from deskpulse.sync.engine import SyncObserver
 
 server = pytest.importorskip("deskpulse.sandbox.server")
@@ -153,6 +154,39 @@ def test_events_written_during_the_backfill_arrive_once(tmp_path):
         assert rows["ticket_events"] == dump(after)["ticket_events"]
         during = [r for r in rows["ticket_events"] if int(r["ticket_id"]) in written]
         assert sum(1 for r in during if r["status"] == "pending") >= 2
+
+
+def test_a_backfill_through_faults_on_the_account_side_loses_nothing(incremental_only, tmp_path):
+    # 5xx, 429s, truncated and malformed bodies on the audits, the archived tickets and the
+    # search (the tickets stream is not in the run, so the search names the archived tickets):
+    # each is retried, and the ticket events end as the export alone reads them.
+    faults = Faults(
+        error_rate=0.1,
+        truncate_rate=0.05,
+        malformed_rate=0.05,
+        seed=7,
+        paths=("/api/v2/ticket_audits", "/api/v2/tickets/", "/api/v2/search"),
+    )
+    with server.SandboxServer(
+        seed=SEED, tickets=TICKETS, rate_limit=limited(1), time_scale=SCALE, faults=faults
+    ) as sb:
+        warehouse = warehouse_mod.Warehouse(f"sqlite:///{tmp_path / 'faults'}.db")
+        warehouse.ensure_schema()
+        report = engine.run_sync(
+            warehouse, connector(sb, "audits"), streams=["users", "ticket_events"]
+        )
+        assert report.status == "ok", report.message
+        requests = sb.stats.snapshot()["requests"]
+    refused = sum(
+        n
+        for key, by_status in requests.items()
+        if "audits" in key or "search" in key
+        for status, n in by_status.items()
+        if status != "200"
+    )
+    assert refused > 0  # besides the truncated and malformed bodies, which count as 200
+    assert requests["GET /api/v2/search"]["200"] >= 1 and requests[PER_TICKET]["200"] > 10
+    assert dump(warehouse)["ticket_events"] == dump(incremental_only)["ticket_events"]
 
 
 def test_a_backfill_killed_in_the_middle_resumes_its_plan(sandbox, incremental_only, tmp_path):
