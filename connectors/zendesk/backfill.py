@@ -552,7 +552,7 @@ class Backfill:
         backfill, while the search names the first hundred in one answer. Search reaches
         archived tickets (the spec's note on Export Search Results) and its order lets each
         page's names be used at once (see SearchedClosed). A query returns 1,000 results at
-        most, so the next one goes on from the last second seen (`updated<=`, ids already
+        most, so the next one goes on from the last second seen (included again, ids already
         named skipped). Any failure only ends the search: the tickets stream names the rest."""
         searched = self.searched
         with self._lock:
@@ -560,7 +560,8 @@ class Backfill:
             read_to = self.fetched.archived_next
         try:
             while not self._stop.is_set():
-                query = f"type:ticket status:closed updated<={_iso(below)}"
+                # `<` (documented, unlike `<=`) to the second after: the same tickets
+                query = f"type:ticket status:closed updated<{_iso(below + 1)}"
                 last = below
                 for page in range(1, SEARCH_CAP // SEARCH_PAGE + 1):
                     while searched.unread(self.fetched.archived_next) >= SEARCH_AHEAD:

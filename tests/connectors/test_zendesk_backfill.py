@@ -331,7 +331,7 @@ def test_status_shows_a_running_backfills_progress(sandbox, tmp_path, monkeypatc
 class _PerTicketClient:
     """Answers ticket_audits with nothing live and each archived ticket with one audit,
     counting the requests per ticket; answers search from `closed` ((updated_at, id) pairs) as
-    Zendesk does: `updated<=` filter, newest first, 100 a page, 1,000 results a query."""
+    Zendesk does: `updated<` filter, newest first, 100 a page, 1,000 results a query."""
 
     def __init__(
         self, closed: list[tuple[int, int]] | None = None, fail: Exception | None = None
@@ -358,9 +358,9 @@ class _PerTicketClient:
             self.searches.append((query["query"], query["page"], len(self.per_ticket)))
         if self.fail is not None:
             raise self.fail
-        stamp = query["query"].split("updated<=")[1]
-        below = int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
-        found = [pair for pair in self.closed if pair[0] <= below]
+        stamp = query["query"].split("updated<")[1]
+        before = int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
+        found = [pair for pair in self.closed if pair[0] < before]
         lo = (query["page"] - 1) * 100
         results = [
             msgspec.json.encode(
@@ -464,7 +464,7 @@ def test_the_search_names_the_archived_tickets_page_by_page(monkeypatch):
     # the next from that second on: ranks 994 to 1,249, 256 results, 3 pages.
     queries = [q for q, _, _ in client.searches]
     assert [p for _, p, _ in client.searches] == [*range(1, 11), 1, 2, 3]
-    assert queries[10].endswith(f"updated<={_stamp(top - 142)}")
+    assert queries[10].endswith(f"updated<{_stamp(top - 141)}")
     # The search stays ahead of the reader, not far ahead: with 200 names unread it waits (the
     # next query's first page repeats the 6 tickets of the second it starts from).
     for n, (_, _, read_by_then) in enumerate(client.searches, 1):
