@@ -46,6 +46,7 @@ export reads within one window, or an account budget too small to matter -> the 
 
 from __future__ import annotations
 
+import bisect
 import logging
 import queue
 import threading
@@ -144,6 +145,12 @@ def _archived_next(state: Mapping[str, Any]) -> tuple[int, int] | None:
     return None if below is None else (int(below) - 1, UNRANKED)
 
 
+def _at_or_below(newest_first: list[tuple[int, int]], pair: tuple[int, int]) -> int:
+    """The index of the first (updated_at, id) at or below `pair` in a list sorted newest
+    first (a binary search: the readers ask every few milliseconds, of thousands of tickets)."""
+    return bisect.bisect_left(newest_first, (-pair[0], -pair[1]), key=lambda c: (-c[0], -c[1]))
+
+
 def _iso(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -172,9 +179,9 @@ class ClosedTickets:
         self.done = False
         self.watermark = -1
         self._closed: dict[int, int] = {}
-        # known_below's last answer, kept until a page changes the tickets: the archived reader
-        # asks every 20 ms while it waits, and sorting thousands of tickets each time is waste.
-        self._sorted: tuple[int, list[tuple[int, int]]] | None = None
+        # The closed tickets sorted newest first, kept until a page changes them: the readers
+        # ask every few milliseconds, each time for a new bound (a binary search in this list).
+        self._sorted: list[tuple[int, int]] | None = None
 
     def start(self, from_scratch: bool) -> None:
         with self._lock:
@@ -222,12 +229,9 @@ class ClosedTickets:
         if not self.known(cutoff):
             return None
         with self._lock:
-            if self._sorted is None or self._sorted[0] != cutoff:
-                found = sorted(
-                    ((u, t) for t, u in self._closed.items() if u < cutoff), reverse=True
-                )
-                self._sorted = (cutoff, found)
-            return self._sorted[1]
+            if self._sorted is None:
+                self._sorted = sorted(((u, t) for t, u in self._closed.items()), reverse=True)
+            return self._sorted[_at_or_below(self._sorted, (cutoff - 1, UNRANKED)) :]
 
     @property
     def pending(self) -> bool:
@@ -269,7 +273,7 @@ class SearchedClosed:
             floor = self._floor
             if floor < 0:
                 return self._found, floor
-            return [pair for pair in self._found if pair[0] > floor], floor
+            return self._found[: _at_or_below(self._found, (floor, UNRANKED))], floor
 
     def ids(self) -> set[int]:
         with self._lock:
@@ -280,7 +284,7 @@ class SearchedClosed:
         with self._lock:
             if below is None:
                 return len(self._found)
-            return sum(1 for pair in self._found if pair <= below)
+            return len(self._found) - _at_or_below(self._found, below)
 
 
 # --------------------------------------------------------------------------------------------
@@ -486,7 +490,7 @@ class Backfill:
                 f.archived_next = found[0]
             else:
                 f.archived_next = NONE_LEFT if floor < 0 else (floor, UNRANKED)
-        return [c for c in found if c <= f.archived_next], floor
+        return found[_at_or_below(found, f.archived_next) :], floor
 
     def _audits_reader(self) -> None:
         """ticket_audits, newest first, until the export has read what lies below. Not below
@@ -518,7 +522,7 @@ class Backfill:
         while not self._stop.is_set():
             missed = self._missed()
             for at in range(0, len(missed), ARCHIVED_BATCH):
-                self._archived_batch(missed[at : at + ARCHIVED_BATCH], [], -1, move=False)
+                self._archived_batch(missed[at : at + ARCHIVED_BATCH], None, -1, move=False)
             with self._lock:
                 f = self.fetched
                 known = self._candidates()
@@ -538,9 +542,8 @@ class Backfill:
             if known is None and not pending:
                 return  # not named in this run: the export reads up to the cut-off instead
             if ahead:
-                self._archived_batch(
-                    candidates[:ARCHIVED_BATCH], candidates[ARCHIVED_BATCH:], floor
-                )
+                after = candidates[ARCHIVED_BATCH] if len(candidates) > ARCHIVED_BATCH else None
+                self._archived_batch(candidates[:ARCHIVED_BATCH], after, floor)
             else:
                 time.sleep(0.02)  # wait for names, or for the audits to descend
 
@@ -659,12 +662,13 @@ class Backfill:
     def _archived_batch(
         self,
         batch: list[tuple[int, int]],
-        rest: list[tuple[int, int]],
+        after: tuple[int, int] | None,
         floor: int,
         move: bool = True,
     ) -> None:
-        """Reads `batch`; `rest` are the named ones below it, all of those above `floor`. With
-        `move` False the frontier stays (tickets above it that were missed)."""
+        """Reads `batch`; `after` is the named one next below it (None: none named below it, and
+        all of those above `floor` are). With `move` False the frontier stays (tickets above it
+        that were missed)."""
         records: list[Record[zr.TicketEvent]] = []
         for found in self._pool.map(self._ticket_audits, [t for _, t in batch]):
             records += found
@@ -674,8 +678,8 @@ class Backfill:
             self._put("archived", records, {})
             return
         with self._lock:
-            if rest:
-                self.fetched.archived_next = rest[0]
+            if after is not None:
+                self.fetched.archived_next = after
             else:
                 self.fetched.archived_next = NONE_LEFT if floor < 0 else (floor, UNRANKED)
             moved = {"archived_next": self.fetched.archived_next}
