@@ -334,6 +334,8 @@ class Frontier:
     archived_next: tuple[int, int] | None = None
     started: float = field(default_factory=time.time)
     origin: int | None = None  # the first event's time: where the history begins
+    # Archived tickets above `archived_next` that the search missed, still to read (their ids).
+    missed: list[int] = field(default_factory=list)
 
     @classmethod
     def load(cls, state: Mapping[str, Any]) -> Frontier | None:
@@ -347,6 +349,7 @@ class Frontier:
                 archived_next=_archived_next(state),
                 started=float(state.get("started") or time.time()),
                 origin=state.get("origin"),
+                missed=[int(t) for t in state.get("missed") or []],
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -361,6 +364,7 @@ class Frontier:
             "archived_next": list(self.archived_next) if self.archived_next else None,
             "started": self.started,
             "origin": self.origin,
+            "missed": self.missed,
             "progress": self.progress(start if self.origin is None else self.origin),
         }
 
@@ -520,9 +524,10 @@ class Backfill:
         happens, and reading them while the audits reader waits on its answers fills the
         budget the audits alone leave unused."""
         while not self._stop.is_set():
-            missed = self._missed()
-            for at in range(0, len(missed), ARCHIVED_BATCH):
-                self._archived_batch(missed[at : at + ARCHIVED_BATCH], None, -1, move=False)
+            self._find_missed()
+            if self.fetched.missed:
+                self._missed_batch()
+                continue
             with self._lock:
                 f = self.fetched
                 known = self._candidates()
@@ -637,45 +642,54 @@ class Backfill:
         reading them (see _missed)."""
         return not self._checked and self.searched.answered and self.closed.pending
 
-    def _missed(self) -> list[tuple[int, int]]:
+    def _find_missed(self) -> None:
         """Archived tickets the search did not name, above the frontier (so never read): none
         unless the index lags, but once the tickets stream of the same run has named every
-        closed ticket, whatever the search missed is read, once a run. A resumed run has the
-        search alone."""
+        closed ticket, whatever the search missed is read, once a run. Their ids go into the
+        cursor before they are read, so a resumed run reads them too (it has the search
+        alone)."""
         with self._lock:
             f = self.fetched
             if self._checked or f.archived_next is None or not self.searched.answered:
-                return []
+                return
             full = self.closed.known_below(f.cutoff())
             if full is None:
-                return []
+                return
             self._checked = True
             named = self.searched.ids()
             # above the frontier (never read) and above the export (which reads the others)
             missed = [
-                c for c in full if c > f.archived_next and c[0] > f.export and c[1] not in named
+                t for u, t in full if (u, t) > f.archived_next and u > f.export and t not in named
             ]
-        if missed:
-            log.warning("zendesk: the search missed %d archived tickets; read now", len(missed))
-        return missed
+            if not missed:
+                return
+            f.missed = missed + [t for t in f.missed if t not in missed]
+            moved = {"missed": list(f.missed)}
+        log.warning("zendesk: the search missed %d archived tickets; read now", len(missed))
+        self._put("archived", [], moved)
+
+    def _missed_batch(self) -> None:
+        """Reads the first missed tickets (see _find_missed); the frontier stays."""
+        batch = self.fetched.missed[:ARCHIVED_BATCH]
+        records: list[Record[zr.TicketEvent]] = []
+        for found in self._pool.map(self._ticket_audits, batch):
+            records += found
+        if self._stop.is_set():
+            return
+        with self._lock:
+            self.fetched.missed = self.fetched.missed[len(batch) :]
+            moved = {"missed": list(self.fetched.missed)}
+        self._put("archived", records, moved)
 
     def _archived_batch(
-        self,
-        batch: list[tuple[int, int]],
-        after: tuple[int, int] | None,
-        floor: int,
-        move: bool = True,
+        self, batch: list[tuple[int, int]], after: tuple[int, int] | None, floor: int
     ) -> None:
         """Reads `batch`; `after` is the named one next below it (None: none named below it, and
-        all of those above `floor` are). With `move` False the frontier stays (tickets above it
-        that were missed)."""
+        all of those above `floor` are)."""
         records: list[Record[zr.TicketEvent]] = []
         for found in self._pool.map(self._ticket_audits, [t for _, t in batch]):
             records += found
         if self._stop.is_set():
-            return
-        if not move:
-            self._put("archived", records, {})
             return
         with self._lock:
             if after is not None:

@@ -429,9 +429,9 @@ SEARCHING = {**PATHS, "search": "search"}
 
 def _run_until_read(
     client: Any, frontier: Frontier, expected: int, closed: ClosedTickets | None = None
-) -> tuple[Backfill, list[int]]:
+) -> tuple[Backfill, list[int], list[Any]]:
     """A backfill whose export stays below the archived tickets until `expected` are read, then
-    meets T0; the ticket ids read, in order."""
+    meets T0; the ticket ids read, in order, and the pages committed."""
     all_read = threading.Event()
 
     def export(start: int) -> tuple[list[Any], int, bool, int | None]:
@@ -440,11 +440,17 @@ def _run_until_read(
 
     backfill = Backfill(client, closed or ClosedTickets(), export, frontier, 0, SEARCHING)
     read: list[int] = []
+    pages = []
     for page in backfill.pages():
-        read += [r.value.ticket_id for r in page.records if r.value is not None]
+        pages.append(page)
+        read += _ids(page)
         if len(read) >= expected:
             all_read.set()
-    return backfill, read
+    return backfill, read, pages
+
+
+def _ids(page: Any) -> list[int]:
+    return [r.value.ticket_id for r in page.records if r.value is not None]
 
 
 def test_the_search_names_the_archived_tickets_page_by_page(monkeypatch):
@@ -457,7 +463,7 @@ def test_the_search_names_the_archived_tickets_page_by_page(monkeypatch):
     top = frontier.cutoff() - 10 * DAY
     closed = [(top - n // 7, n + 1) for n in range(1250)]
     client = _PerTicketClient(closed)
-    backfill, read = _run_until_read(client, frontier, 1250)
+    backfill, read, _ = _run_until_read(client, frontier, 1250)
     assert sorted(read) == list(range(1, 1251))
     assert client.per_ticket == {n: 1 for n in range(1, 1251)}
     # The first query: 10 pages (the cap), down to the second of rank 999 (142 s below the top);
@@ -491,10 +497,28 @@ def test_archived_tickets_the_search_missed_are_read_once_the_tickets_stream_nam
         closed.stop(True)
 
     threading.Thread(target=tickets_stream_ends, daemon=True).start()
-    _, read = _run_until_read(client, frontier, 100, closed)
+    _, read, commits = _run_until_read(client, frontier, 100, closed)
     assert sorted(read) == list(range(1, 101))
     assert client.per_ticket == {n: 1 for n in range(1, 101)}
     assert "the search missed 2 archived tickets" in caplog.text
+    # The missed ids were in the cursor before they were read, and left it once read.
+    saved = [page.cursor["backfill"]["missed"] for page in commits]
+    assert [2, 3] in saved and saved[-1] == []
+    assert saved.index([2, 3]) < min(i for i, p in enumerate(commits) if {2, 3} & set(_ids(p)))
+
+
+def test_missed_tickets_in_the_cursor_are_read_by_the_resumed_run():
+    # A run found tickets the search missed, saved their ids in the cursor and died: the next
+    # run, which has the search alone, reads them first.
+    t0 = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
+    state = Frontier(t0=t0, export=0, archived_next=backfill_mod.NONE_LEFT, missed=[5, 6]).dump(0)
+    assert state["missed"] == [5, 6]
+    frontier = Frontier.load(state)
+    assert frontier is not None
+    client = _PerTicketClient([])
+    backfill, read, _ = _run_until_read(client, frontier, 2)
+    assert sorted(read) == [5, 6] and client.per_ticket == {5: 1, 6: 1}
+    assert backfill.committed.missed == []
 
 
 def test_odd_search_results_name_no_ticket():
@@ -526,7 +550,7 @@ def test_a_search_that_fails_leaves_the_archived_tickets_to_the_export():
     t0 = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
     frontier = Frontier(t0=t0, export=0)
     client = _PerTicketClient(fail=BadResponse("zendesk: /api/v2/search: a truncated body"))
-    backfill, read = _run_until_read(client, frontier, 0)
+    backfill, read, _ = _run_until_read(client, frontier, 0)
     assert read == [] and client.per_ticket == {}
     assert len(client.searches) == 1
     assert backfill.committed.export == t0  # the export met T0
