@@ -7,6 +7,8 @@
   tickets one by one when its tickets stream had already ended (the search names them);
 * the search names the archived tickets page by page, across its 1,000-result cap and tickets
   closed in the same second, each read once; a search that fails leaves them to the export;
+  tickets it missed are read once the tickets stream names them, and kept in the cursor until
+  they are; 5xx, 429s and broken bodies on the account side lose nothing;
 * the planner's choices for each plan's budgets, for small accounts and without budgets;
 * `deskpulse status` shows a running backfill's progress and estimated end.
 
