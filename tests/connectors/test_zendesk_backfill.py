@@ -174,20 +174,13 @@ def test_a_backfill_through_faults_on_the_account_side_loses_nothing(incremental
     ) as sb:
         warehouse = warehouse_mod.Warehouse(f"sqlite:///{tmp_path / 'faults'}.db")
         warehouse.ensure_schema()
-        report = engine.run_sync(
-            warehouse, connector(sb, "audits"), streams=["users", "ticket_events"]
-        )
+        faulty = connector(sb, "audits")
+        report = engine.run_sync(warehouse, faulty, streams=["users", "ticket_events"])
         assert report.status == "ok", report.message
-        requests = sb.stats.snapshot()["requests"]
-    refused = sum(
-        n
-        for key, by_status in requests.items()
-        if "audits" in key or "search" in key
-        for status, n in by_status.items()
-        if status != "200"
-    )
-    assert refused > 0  # besides the truncated and malformed bodies, which count as 200
-    assert requests["GET /api/v2/search"]["200"] >= 1 and requests[PER_TICKET]["200"] > 10
+        searched = sb.stats.snapshot()["requests"]["GET /api/v2/search"]
+    # Some answers were broken (a fifth of about 40 at least; how many depends on the threads'
+    # order) and retried; the search named archived tickets.
+    assert faulty.stats.retries > 0 and sum(searched.values()) >= 1
     assert dump(warehouse)["ticket_events"] == dump(incremental_only)["ticket_events"]
 
 
