@@ -298,7 +298,7 @@ class _Runner:
             while True:
                 while not stopped and waiting and len(feeds) < max(1, parallel):
                     ready = next(
-                        (s for s in waiting if _after(s, waiting, streams) & names <= finished),
+                        (s for s in waiting if _after(s, streams) & names <= finished),
                         None,
                     )
                     if ready is None:
@@ -499,7 +499,7 @@ def run_sync(
         return runner.finish()
 
 
-def _after(stream: Stream, waiting: Sequence[Stream], order: Sequence[Stream]) -> set[str]:
+def _after(stream: Stream, order: Sequence[Stream]) -> set[str]:
     """The streams `stream` must wait for: those named in its `after` attribute, or, for a
     stream that does not say, every stream before it (the connector's order, one at a time)."""
     after = getattr(stream, "after", None)

@@ -252,7 +252,6 @@ class SearchedClosed:
         self._found: list[tuple[int, int]] = []  # (updated_at, id), newest first
         self._ids: set[int] = set()
         self._floor: int | None = None  # None: no page yet
-        self.answered = False  # a page came (the frontier may have moved by its names)
         self.running = False
         self.failed = False
 
@@ -262,7 +261,11 @@ class SearchedClosed:
             self._ids.update(t for _, t in fresh)
             self._found = sorted(self._found + fresh, reverse=True)
             self._floor = floor
-            self.answered = True
+
+    @property
+    def answered(self) -> bool:
+        """A page came (the frontier may have moved by its names)."""
+        return self._floor is not None
 
     def named(self) -> tuple[list[tuple[int, int]], int] | None:
         """(the archived tickets named, newest first; floor), or None while none are (or the

@@ -392,17 +392,13 @@ class TicketsStream(_Stream):
             query = _params("tickets", cursor=after, include="metric_sets")
 
     def _get(self, query: dict[str, Any]) -> zr.TicketExportPage:
-        return _tickets_page(self.ctx.client, query)
+        body: zr.TicketExportPage = self.ctx.client.get_json(
+            ENDPOINTS["tickets"].path, query, bucket=INCREMENTAL, decoder=zr.TICKET_EXPORT
+        )
+        return body
 
     def normalise(self, record: Any) -> Iterable[Row]:
         return nz.ticket_rows(zr.TICKETS.value(record), self.ctx.directory.group_name)
-
-
-def _tickets_page(client: HttpClient, query: dict[str, Any]) -> zr.TicketExportPage:
-    body: zr.TicketExportPage = client.get_json(
-        ENDPOINTS["tickets"].path, query, bucket=INCREMENTAL, decoder=zr.TICKET_EXPORT
-    )
-    return body
 
 
 def _without_bad_metric_set(record: Record[zr.Ticket]) -> Record[zr.Ticket]:
