@@ -90,7 +90,7 @@ def planned_floor(tickets: int, account: int, incremental: int, users_pages: int
     for step in range(0, 201):
         split = stamps[min(len(stamps) - 1, len(stamps) * step // 200)] if step < 200 else None
         before = len(stamps) if split is None else bisect.bisect_left(stamps, split)
-        export_pages = -(-before // 1000) + 1
+        export_pages = -(-before // 1000)  # the changes after T0 come with the next sync
         live_after = 0 if split is None else len(live) - bisect.bisect_left(live, split)
         arch_after = (
             0 if split is None else len(archived_last) - bisect.bisect_left(archived_last, split)

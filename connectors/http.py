@@ -200,6 +200,13 @@ class RateLimiter:
             found = self._buckets.get(bucket)
             return found.per_minute if found is not None else None
 
+    def ready_in(self, bucket: str) -> float:
+        """Seconds until `bucket`'s own budget has room (0: now), the default bucket that every
+        request spends as well left out: it frees a slot every few moments where a bucket of 10
+        a minute may be spent for most of one. Reserves nothing."""
+        with self._lock:
+            return self._delay(bucket, self._clock())
+
     def acquire(self, bucket: str = DEFAULT_BUCKET) -> float:
         """Wait until a request in `bucket` is within budget, record it; return seconds waited."""
         names = self._names(bucket)

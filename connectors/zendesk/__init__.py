@@ -40,7 +40,7 @@ Pagination and cursors (what each stream persists after a page commits)
                from the oldest event and `ticket_audits` (account-wide budget, newest first,
                archived tickets, named by the search, one request each) until they meet;
                cursor `{"backfill": {t0, each reader's position, progress}}`, then
-               `{"start_time": t0}` (the hand-over).
+               `{"start_time": t0}` (the hand-over: the next sync goes on from t0).
     satisfaction_ratings
                cursor pagination (`page[size]`, `page[after]`, `meta.has_more`) filtered by
                `start_time`; cursor `{"start_time": max updated_at}` saved with the last page only.

@@ -33,10 +33,12 @@ they are left to the export, which then reads up to the cut-off itself: slower, 
 
 The hand-over: T0 is the newest audit's time at the start, less a minute (Zendesk withholds the
 last minute from the exports; overlap is harmless, rows upsert by event id). Audits cover what
-happened before T0; afterwards the stream goes on with the event export from T0, which sees
-every change made during the backfill and later. T0 and each reader's position are in the
-stream's cursor, saved only with the rows of the page that moved it, so a crash resumes the same
-plan where it stopped.
+happened before T0; the backfill ends the sync there, with the cursor at T0, and the next sync
+reads the event export from T0, which sees every change made during the backfill and later
+(read at once, it would wait up to a window for the budget the export's last pages spent, and
+the tickets stream, read at the start, would not match it). T0 and each reader's position are
+in the stream's cursor, saved only with the rows of the page that moved it, so a crash resumes
+the same plan where it stopped.
 
 The planner (`choose`) decides from the first export page and the budgets the client has seen
 (headers or settings): no budget known (pacing off, a sandbox without limits), an account the
@@ -151,7 +153,7 @@ def _at_or_below(newest_first: list[tuple[int, int]], pair: tuple[int, int]) -> 
     return bisect.bisect_left(newest_first, (-pair[0], -pair[1]), key=lambda c: (-c[0], -c[1]))
 
 
-def _iso(epoch: int) -> str:
+def iso_second(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -420,12 +422,14 @@ class Backfill:
         frontier: Frontier,
         start: int,
         paths: Mapping[str, str],
+        export_bucket: str,
     ) -> None:
         self.client = client
         self.closed = closed
         self.fetch_export = fetch_export
         self.start = start
         self.paths = paths
+        self.export_bucket = export_bucket
         self.searched = SearchedClosed()
         self._checked = False  # the search's names were checked against the tickets stream's
         self.fetched = Frontier(**vars(frontier))  # the readers' own positions
@@ -462,7 +466,10 @@ class Backfill:
         return thread
 
     def _export_reader(self) -> None:
-        """The event export, oldest first."""
+        """The event export, oldest first. It asks for a page only once its budget has room:
+        a request made to wait for the budget would go out even if the account side met the
+        export meanwhile, and the backfill would wait up to a window for a page it no longer
+        needs."""
         paginator = Paginator("zendesk ticket_events (backfill)")
         while not self._stop.is_set():
             with self._lock:
@@ -470,6 +477,9 @@ class Backfill:
                 if f.done(self._known()):
                     return
                 start = f.export
+            if self.client.limiter.ready_in(self.export_bucket) > 0:
+                self._stop.wait(0.02)
+                continue
             records, end_time, last, _ = self.fetch_export(start)
             self.requests["export"] += 1
             with self._lock:
@@ -572,7 +582,7 @@ class Backfill:
         try:
             while not self._stop.is_set():
                 # `<` (documented, unlike `<=`) to the second after: the same tickets
-                query = f"type:ticket status:closed updated<{_iso(below + 1)}"
+                query = f"type:ticket status:closed updated<{iso_second(below + 1)}"
                 last = below
                 for page in range(1, SEARCH_CAP // SEARCH_PAGE + 1):
                     while searched.unread(self.fetched.archived_next) >= SEARCH_AHEAD:

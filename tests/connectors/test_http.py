@@ -291,6 +291,22 @@ def test_steady_pacing_never_exceeds_budget() -> None:
     assert clock.now == pytest.approx(first + 60.6)  # 1% later: for a request that arrives late
 
 
+def test_ready_in_says_when_a_bucket_has_room_and_reserves_nothing() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter({"incremental": 2, "default": 700}, clock=clock, sleep=clock.sleep)
+    assert limiter.ready_in("incremental") == 0
+    limiter.acquire("incremental")
+    clock.now += 10
+    limiter.acquire("incremental")
+    assert limiter.ready_in("incremental") == pytest.approx(50)  # the first leaves the window
+    assert limiter.ready_in("incremental") == pytest.approx(50)  # asking spent nothing
+    assert limiter.ready_in("default") == 0  # the account budget has room
+    limiter.block("default", 70)
+    assert limiter.ready_in("default") == pytest.approx(70)
+    assert limiter.ready_in("incremental") == pytest.approx(50)  # its own budget alone
+    assert RateLimiter(clock=clock).ready_in("incremental") == 0  # not paced
+
+
 def test_a_budget_the_vendor_states_replaces_the_configured_one() -> None:
     """Settings assume 700 a minute; the headers say the plan has 400: the limiter paces at
     400 (and a limiter without pacing stays without)."""

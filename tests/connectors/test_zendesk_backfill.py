@@ -2,9 +2,11 @@
 
 * the same sandbox synced through the backfill (event export + ticket audits + archived tickets
   one by one) and through the event export alone: identical tables and identical KPI values;
-* the hand-over: events written while the backfill runs arrive, once; a backfill killed in the
-  middle resumes its plan from the committed cursor and ends identical, still reading archived
-  tickets one by one when its tickets stream had already ended (the search names them);
+* the hand-over: the history before T0 is in when the backfill's sync ends, and the next sync
+  brings the rest from the export alone; events written while the backfill runs arrive, once,
+  with it; a backfill killed in the middle resumes its plan from the committed cursor and ends
+  identical, still reading archived tickets one by one when its tickets stream had already ended
+  (the search names them);
 * the search names the archived tickets page by page, across its 1,000-result cap and tickets
   closed in the same second, each read once; a search that fails leaves them to the export;
   tickets it missed are read once the tickets stream names them, and kept in the cursor until
@@ -28,6 +30,7 @@ import msgspec
 import pytest
 
 from deskpulse.connectors.errors import BadResponse
+from deskpulse.connectors.http import RateLimiter
 from deskpulse.connectors.records import Record
 from deskpulse.connectors.zendesk import ZendeskConfig, ZendeskConnector
 from deskpulse.connectors.zendesk import backfill as backfill_mod
@@ -59,6 +62,7 @@ TICKETS = 1200
 SCALE = 60.0
 CORE = ["users", "tickets", "ticket_events"]
 PER_TICKET = "GET /api/v2/tickets/{id}/audits"
+EXPORT = "incremental"  # the event export's budget
 
 
 def limited(incremental: int = 2) -> Any:
@@ -83,6 +87,17 @@ def sync(sb: Any, tmp_path: Any, name: str, history: str, **options: Any) -> Any
     report = engine.run_sync(warehouse, connector(sb, history, **options), streams=CORE)
     assert report.status == "ok", report.message
     return warehouse
+
+
+def next_sync(sb: Any, warehouse: Any, streams: list[str] = CORE) -> None:
+    """The sync after a backfill: the event export alone, from T0 (the hand-over)."""
+    time.sleep(60.0 / SCALE)  # a fresh window (see sync)
+    before = sb.stats.snapshot()["requests"]
+    report = engine.run_sync(warehouse, connector(sb, "auto"), streams=streams)
+    assert report.status == "ok", report.message
+    after = sb.stats.snapshot()["requests"]
+    for key in ("GET /api/v2/ticket_audits", PER_TICKET, "GET /api/v2/search"):
+        assert after.get(key) == before.get(key), f"{key} asked for after the hand-over"
 
 
 def kpis(warehouse: Any) -> list[tuple[str, Any, Any]]:
@@ -119,13 +134,21 @@ def test_backfill_and_the_export_alone_give_identical_rows_and_kpis(
     assert requests["GET /api/v2/ticket_audits"]["200"] > 10
     assert requests[PER_TICKET]["200"] > 10
     assert stats["by_status"].get("429", 0) == 0, {k: v for k, v in requests.items() if "429" in v}
-    events = dump(warehouse)
-    assert events == dump(incremental_only)
-    assert len(events["ticket_events"]) > 5_000
-    assert kpis(warehouse) == kpis(incremental_only)
     with warehouse.connect() as connection:
         cursor = engine.load_cursor(connection, "zendesk", "ticket_events")
-    assert set(cursor) == {"start_time"}  # handed over to the export
+    assert set(cursor) == {"start_time"}  # handed over to the export, from T0
+
+    # The history before T0 is in when the backfill's sync ends; the next sync brings the rest.
+    def before_t0(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [r for r in rows if r["created_at"].timestamp() < cursor["start_time"]]
+
+    expected = dump(incremental_only)
+    history = before_t0(dump(warehouse)["ticket_events"])
+    assert history == before_t0(expected["ticket_events"])
+    assert len(history) > 5_000
+    next_sync(sandbox, warehouse)
+    assert dump(warehouse) == expected
+    assert kpis(warehouse) == kpis(incremental_only)
 
 
 def test_events_written_during_the_backfill_arrive_once(tmp_path):
@@ -150,6 +173,7 @@ def test_events_written_during_the_backfill_arrive_once(tmp_path):
         )
         assert report.status == "ok", report.message
         assert len(written) == 2
+        next_sync(sb, warehouse)
         # A fresh sync of the export alone, after the writes, is what the warehouse must hold.
         after = sync(sb, tmp_path, "after", "incremental")
         rows = dump(warehouse)
@@ -178,6 +202,7 @@ def test_a_backfill_through_faults_on_the_account_side_loses_nothing(incremental
         report = engine.run_sync(warehouse, faulty, streams=["users", "ticket_events"])
         assert report.status == "ok", report.message
         searched = sb.stats.snapshot()["requests"]["GET /api/v2/search"]
+        next_sync(sb, warehouse, ["users", "ticket_events"])
     # Some answers were broken (a fifth of about 40 at least; how many depends on the threads'
     # order) and retried; the search named archived tickets.
     assert faulty.stats.retries > 0 and sum(searched.values()) >= 1
@@ -205,8 +230,9 @@ def test_a_backfill_killed_in_the_middle_resumes_its_plan(sandbox, incremental_o
     sandbox.stats.clear()
     report = engine.run_sync(warehouse, connector(sandbox, "auto"), streams=CORE)
     assert report.status == "ok", report.message
-    assert dump(warehouse) == dump(incremental_only)
     assert sandbox.stats.snapshot()["by_status"].get("429", 0) == 0
+    next_sync(sandbox, warehouse)
+    assert dump(warehouse) == dump(incremental_only)
 
 
 def test_a_backfill_resumed_after_its_tickets_stream_ended_names_the_archived_tickets(
@@ -256,6 +282,7 @@ def test_a_backfill_resumed_after_its_tickets_stream_ended_names_the_archived_ti
     assert stats["requests"]["GET /api/v2/incremental/tickets/cursor"] == {"200": 1}
     assert 1 <= stats["requests"]["GET /api/v2/search"]["200"] <= 12
     assert stats["by_status"].get("429", 0) == 0
+    next_sync(sandbox, warehouse)
     assert dump(warehouse) == dump(incremental_only)
 
 
@@ -332,6 +359,7 @@ class _PerTicketClient:
         self, closed: list[tuple[int, int]] | None = None, fail: Exception | None = None
     ) -> None:
         self.per_ticket: dict[int, int] = {}
+        self.limiter = RateLimiter()  # not paced: every budget has room
         self.lock = threading.Lock()
         self.closed = sorted(closed or [], reverse=True)
         self.fail = fail
@@ -407,7 +435,7 @@ def test_archived_tickets_closed_in_the_same_second_are_each_read_once():
         return [], t0, True, None
 
     frontier = Frontier(t0=t0, export=0)
-    backfill = Backfill(client, closed, export, frontier, 0, PATHS)  # type: ignore[arg-type]
+    backfill = Backfill(client, closed, export, frontier, 0, PATHS, EXPORT)  # type: ignore[arg-type]
     read: list[int] = []
     for page in backfill.pages():
         read += [r.value.ticket_id for r in page.records if r.value is not None]
@@ -433,7 +461,7 @@ def _run_until_read(
         all_read.wait(10)
         return [], frontier.t0, True, None
 
-    backfill = Backfill(client, closed or ClosedTickets(), export, frontier, 0, SEARCHING)
+    backfill = Backfill(client, closed or ClosedTickets(), export, frontier, 0, SEARCHING, EXPORT)
     read: list[int] = []
     pages = []
     for page in backfill.pages():
@@ -446,6 +474,30 @@ def _run_until_read(
 
 def _ids(page: Any) -> list[int]:
     return [r.value.ticket_id for r in page.records if r.value is not None]
+
+
+def test_the_export_asks_for_no_page_the_account_side_made_needless_while_it_waited():
+    # The export's budget is spent for the next second; meanwhile the account side reads every
+    # archived ticket down to the export, and the history is in. A request already waiting on
+    # the budget would still go out, and the backfill would wait for its answer.
+    t0 = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
+    frontier = Frontier(t0=t0, export=t0 - 200 * DAY)
+    top = frontier.cutoff() - 10 * DAY
+    client: Any = _PerTicketClient([(top - n, n + 1) for n in range(30)])
+    client.limiter = RateLimiter({EXPORT: 1}, window=1.0)
+    client.limiter.acquire(EXPORT)
+    asked: list[int] = []
+
+    def export(start: int) -> tuple[list[Any], int, bool, int | None]:
+        client.limiter.acquire(EXPORT)  # as the client's get_json does
+        asked.append(start)
+        return [], t0, True, None
+
+    backfill = Backfill(client, ClosedTickets(), export, frontier, 0, SEARCHING, EXPORT)
+    read = [ticket for page in backfill.pages() for ticket in _ids(page)]
+    assert sorted(read) == list(range(1, 31))
+    assert asked == [] and backfill.requests["export"] == 0
+    assert backfill.committed.archived_next == (-1, -1)
 
 
 def test_the_search_names_the_archived_tickets_page_by_page(monkeypatch):
