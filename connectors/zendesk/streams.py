@@ -190,7 +190,8 @@ class Directory:
 
     def staff_state(self) -> dict[str, str]:
         """The staff map as JSON for a cursor (ids as text keys)."""
-        return {str(k): v for k, v in self.staff.items()}
+        # a snapshot first: ticket events may fill the map from another thread meanwhile
+        return {str(k): v for k, v in list(self.staff.items())}
 
     def seed_staff(self, state: Any) -> bool:
         """Start from a stored staff map; False when `state` is not one."""
@@ -620,7 +621,11 @@ class TicketEventsStream(_TimeBasedStream):
 
     name = "ticket_events"
     records = zr.TICKET_EVENTS
-    after = ("users",)  # authors are agents or customers by the staff map users builds
+    # Not after users: a big account's users export (its own 20 requests a minute) would hold
+    # the history back for minutes while the account budget sits idle. Authors are agents or
+    # customers by the staff map, which ensure_staff lists (a request per 100 staff) when the
+    # users stream has not made it whole yet.
+    after = ()
 
     def _prepare(self) -> None:
         self.ctx.directory.ensure_staff()

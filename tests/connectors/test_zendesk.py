@@ -822,3 +822,39 @@ def test_a_page_of_the_wrong_shape_is_a_stream_error():
     )
     with pytest.raises(BadResponse, match="unexpected shape"):
         collect(make_connector(router), only={"tickets"})
+
+
+def test_ticket_events_do_not_wait_for_the_users_export(tmp_path):
+    """A big account's users export (its own 20 requests a minute) takes minutes: the ticket
+    events are read meanwhile, their authors told apart by the staff list."""
+    import threading
+
+    from sqlalchemy import select
+
+    from deskpulse.sync.engine import run_sync
+    from deskpulse.sync.warehouse import Warehouse, table
+
+    events_read = threading.Event()
+    router = zendesk_router()
+
+    def events_then_flag(request: httpx.Request) -> httpx.Response:
+        last = int(request.url.params["start_time"]) >= 1740823920  # as the fixtures' export
+        if last:
+            events_read.set()
+        return httpx.Response(200, json=fixture(f"ticket_events_page{2 if last else 1}.json"))
+
+    def users_when_events_are_in(request: httpx.Request) -> httpx.Response:
+        assert events_read.wait(5), "the ticket events waited for the users export"
+        return httpx.Response(200, json=fixture("users_page1.json") | {"end_of_stream": True})
+
+    router.get("/api/v2/incremental/ticket_events").mock(side_effect=events_then_flag)
+    router.get("/api/v2/incremental/users/cursor").mock(side_effect=users_when_events_are_in)
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'w.db'}")
+    report = run_sync(warehouse, make_connector(router), streams=["users", "ticket_events"])
+    assert report.status == "ok", report.message
+    events = table("ticket_events")
+    with warehouse.connect() as connection:
+        rows = connection.execute(select(events.c.id, events.c.author_kind)).all()
+    kinds = {row.id: row.author_kind for row in rows}
+    assert kinds["4009"] == "agent" and kinds["4001"] == "customer" and kinds["4005"] == "system"
+    warehouse.dispose()
