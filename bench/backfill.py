@@ -22,9 +22,9 @@ minute can send them all: a minute's worth at once, then one more minute per min
 planned backfill is worked out from the sandbox's generated account (the same seed): every
 split between the event export (oldest first) and the audits (newest first, live tickets 100 a
 request, archived ones a request each) is tried, and the fastest that both budgets allow is the
-floor. The incremental path's floor is that of the requests it made. The
-sandbox reads the incremental exports as one shared budget of 10 a minute (the conservative
-reading of Zendesk's documentation); the users export has its own 20 (its own header).
+floor. The incremental path's floor is that of the requests it made. The sandbox reads the
+incremental exports as one shared budget of 10 a minute (the conservative reading of Zendesk's
+documentation); the users export has its own 20 (its own header).
 """
 
 from __future__ import annotations
