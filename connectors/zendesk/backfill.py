@@ -684,9 +684,7 @@ class Backfill:
     def _missed_batch(self) -> None:
         """Reads the first missed tickets (see _find_missed); the frontier stays."""
         batch = self.fetched.missed[:ARCHIVED_BATCH]
-        records: list[Record[zr.TicketEvent]] = []
-        for found in self._pool.map(self._ticket_audits, batch):
-            records += found
+        records = self._read_tickets(batch)
         if self._stop.is_set():
             return
         with self._lock:
@@ -699,9 +697,7 @@ class Backfill:
     ) -> None:
         """Reads `batch`; `after` is the named one next below it (None: none named below it, and
         all of those above `floor` are)."""
-        records: list[Record[zr.TicketEvent]] = []
-        for found in self._pool.map(self._ticket_audits, [t for _, t in batch]):
-            records += found
+        records = self._read_tickets([t for _, t in batch])
         if self._stop.is_set():
             return
         with self._lock:
@@ -711,6 +707,13 @@ class Backfill:
                 self.fetched.archived_next = NONE_LEFT if floor < 0 else (floor, UNRANKED)
             moved = {"archived_next": self.fetched.archived_next}
         self._put("archived", records, moved)
+
+    def _read_tickets(self, ticket_ids: list[int]) -> list[Record[zr.TicketEvent]]:
+        """The audits of `ticket_ids`, ARCHIVED_READERS requests at once."""
+        records: list[Record[zr.TicketEvent]] = []
+        for found in self._pool.map(self._ticket_audits, ticket_ids):
+            records += found
+        return records
 
     def _ticket_audits(self, ticket_id: int) -> list[Record[zr.TicketEvent]]:
         if self._stop.is_set():
