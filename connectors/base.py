@@ -161,7 +161,10 @@ class SourceOptions:
 # the `read_*` / `find_post` methods let the caller check what already arrived before resending.
 
 WRITE_TICKET_FIELDS = "write:ticket_fields"
-"""Capability: per-ticket custom field values (`TicketFieldWriter`)."""
+"""Capability: per-ticket custom field values (`TicketFieldWriter`). The connector class may
+also declare `ticket_field_problem(field: str) -> str | None` (a static method): why `field`
+cannot name one of its ticket fields (Zendesk: not a numeric id), or None; a write-back action
+naming such a field is refused at start (sync.actions.check_targets)."""
 WRITE_USER_FIELDS = "write:user_fields"
 """Capability: per-customer values on user/profile records (`UserFieldWriter`)."""
 WRITE_POSTS = "write:posts"

@@ -55,10 +55,17 @@ tag = "newsletter_opt_in"          # or: field = "360000000104" and value = true
 A value that is None (no first response yet, no SLA policy) is not written, unless an earlier
 value was: then the field is cleared (written as null).
 Closed tickets are final (and Zendesk refuses any update of them): their fields are not written.
+
+What could never be written as meant is refused when the file is read (unknown values, metrics
+and dimensions, `map` values that are not scalars) or, against the configured sources, by
+`check_targets` (a source not configured or whose vendor cannot write that kind, a ticket field
+its vendor cannot name, two actions writing one field): `push`, `push --dry-run` and the daemon
+all stop there, before anything is planned or sent.
 """
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -66,9 +73,17 @@ from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any
 
+from deskpulse.connectors.base import (
+    WRITE_POSTS,
+    WRITE_SUBSCRIPTIONS,
+    WRITE_TICKET_FIELDS,
+    WRITE_USER_FIELDS,
+)
 from deskpulse.connectors.errors import ConfigError
+from deskpulse.kpi_core import REGISTRY
 from deskpulse.kpi_core.identity import PERSON_VALUES, SUPPORT_VALUES
 from deskpulse.kpi_core.per_ticket import VALUE_NAMES
+from deskpulse.kpi_core.registry import DIMENSIONS
 
 TICKET_FIELD = "ticket_field"
 DIGEST = "digest"
@@ -97,6 +112,7 @@ class TicketFieldAction:
     days: int = 30
     map: Mapping[str, Any] = dataclass_field(default_factory=dict)
     kind: str = TICKET_FIELD
+    where: str = dataclass_field(default="", compare=False)  # file and entry, for errors
 
     def render(self, value: Any) -> Any:
         """The value as the help desk gets it: rounded, then mapped."""
@@ -118,6 +134,7 @@ class DigestAction:
     at: str = "08:00"
     by: str | None = "group"
     kind: str = DIGEST
+    where: str = dataclass_field(default="", compare=False)  # file and entry, for errors
 
 
 @dataclass(frozen=True)
@@ -131,6 +148,7 @@ class ProfileFieldsAction:
     target_minutes: float = 60.0
     days: int = 365
     kind: str = PROFILE_FIELDS
+    where: str = dataclass_field(default="", compare=False)  # file and entry, for errors
 
 
 @dataclass(frozen=True)
@@ -144,6 +162,7 @@ class SubscribeAction:
     field: str | None = None
     value: Any = True
     kind: str = SUBSCRIBE
+    where: str = dataclass_field(default="", compare=False)  # file and entry, for errors
 
 
 Action = TicketFieldAction | DigestAction | ProfileFieldsAction | SubscribeAction
@@ -219,6 +238,97 @@ def actions_from_dict(data: Mapping[str, Any], *, origin: str = "write-back") ->
     return actions
 
 
+NEEDS = {
+    TICKET_FIELD: WRITE_TICKET_FIELDS,
+    DIGEST: WRITE_POSTS,
+    PROFILE_FIELDS: WRITE_USER_FIELDS,
+    SUBSCRIBE: WRITE_SUBSCRIPTIONS,
+}
+"""The connector capability (connectors.base) each kind of action writes through."""
+
+
+def check_targets(actions: Actions, vendors: Mapping[str, str]) -> None:
+    """Refuse, before anything is planned or sent, actions that could never be written: a
+    source that is not configured (`vendors`: source name -> vendor), a vendor that cannot write
+    that kind, a ticket field its vendor cannot name (the connector class's
+    `ticket_field_problem`, connectors.base), two actions writing the same field of a source.
+    `push`, `push --dry-run` and the daemon all call it, on the whole file."""
+    from deskpulse.connectors import registry
+
+    factories = registry.load()
+    for action in actions.all():
+        if action.source not in vendors:
+            raise ConfigError(
+                f"{_where(action)}: `source` {action.source!r} is not a configured source "
+                f"(configured: {', '.join(sorted(vendors)) or 'none'})"
+            )
+        vendor = vendors[action.source]
+        factory = factories.get(vendor)
+        if factory is None:  # a connector given by hand (tests): nothing more is known
+            continue
+        capabilities: frozenset[str] = getattr(factory, "capabilities", frozenset())
+        if NEEDS[action.kind] not in capabilities:
+            can = NEEDS[action.kind].split(":")[1].replace("_", " ")
+            raise ConfigError(
+                f"{_where(action)}: `source` {action.source} ({vendor}) cannot write {can}"
+            )
+        problem = getattr(factory, "ticket_field_problem", None)
+        if isinstance(action, TicketFieldAction) and problem is not None:
+            why = problem(action.field)
+            if why:
+                raise ConfigError(f"{_where(action)}: `field` {why}")
+    _no_field_twice(actions)
+
+
+def _no_field_twice(actions: Actions) -> None:
+    """Two actions writing one field of one source: the help desk would hold only the last
+    value while the ledger says both were sent."""
+    writers: dict[tuple[str, str, str], Action] = {}
+    for action in actions.all():
+        if isinstance(action, TicketFieldAction):
+            keys = [(TICKET_FIELD, action.field)]
+        elif isinstance(action, ProfileFieldsAction):
+            keys = [(PROFILE_FIELDS, PROPERTY_PREFIX + value) for value in action.values]
+        else:
+            continue
+        for kind, fld in keys:
+            first = writers.setdefault((action.source, kind, fld), action)
+            if first is not action:
+                key = "field" if kind == TICKET_FIELD else "values"
+                raise ConfigError(
+                    f"{_where(action)}: `{key}`: {fld} of source {action.source} is also "
+                    f"written by {_where(first, short=True)}: keep one of the two actions"
+                )
+
+
+def _where(action: Action, *, short: bool = False) -> str:
+    """`file: kind #n (name)`: the entry of the file, and the action's name."""
+    where = action.where or action.kind
+    if short:
+        where = where.rpartition(": ")[2]
+    return f"{where} ({action.name})"
+
+
+def _scalar(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, str | int | bool)
+
+
+def _toml_type(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, float | int):
+        return repr(value)
+    return f"a {type(value).__name__}"
+
+
+def _shown(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else _toml_type(value)
+
+
 def _entries(
     data: Mapping[str, Any], kind: str, origin: str
 ) -> list[tuple[int, Mapping[str, Any]]]:
@@ -262,6 +372,12 @@ def _ticket_field(entry: Mapping[str, Any], where: str) -> TicketFieldAction:
     mapping = entry.get("map", {})
     if not isinstance(mapping, Mapping):
         raise ConfigError(f'{where}: `map` must be a table, e.g. {{ true = "yes" }}')
+    for key, mapped in mapping.items():
+        if not _scalar(mapped):
+            raise ConfigError(
+                f"{where}: `map.{key}` must be a text, a number or true/false (what the field "
+                f"takes), not {_toml_type(mapped)}"
+            )
     return TicketFieldAction(
         name=_text(entry, "name", where, f"{source}:ticket_field:{fld}"),
         source=source,
@@ -273,6 +389,7 @@ def _ticket_field(entry: Mapping[str, Any], where: str) -> TicketFieldAction:
             str(k).lower() if str(k).lower() in ("true", "false") else str(k): v
             for k, v in mapping.items()
         },
+        where=where,
     )
 
 
@@ -285,13 +402,19 @@ def _digest(entry: Mapping[str, Any], where: str) -> DigestAction:
     metrics = entry.get("metrics", list(DEFAULT_DIGEST_METRICS))
     if not isinstance(metrics, list) or not metrics or not all(isinstance(m, str) for m in metrics):
         raise ConfigError(f"{where}: `metrics` must be a list of metric ids")
+    unknown = [m for m in metrics if m not in REGISTRY]
+    if unknown:
+        raise ConfigError(
+            f"{where}: `metrics`: unknown metric {', '.join(map(repr, unknown))} "
+            "(`deskpulse kpi --list` lists them)"
+        )
     at = _text(entry, "at", where, "08:00")
     hour, _, minute = at.partition(":")
     if not (hour.isdigit() and minute.isdigit() and int(hour) < 24 and int(minute) < 60):
         raise ConfigError(f"{where}: `at` must be a local time HH:MM, not {at!r}")
     by = entry.get("by", "group")
-    if by is not None and not isinstance(by, str):
-        raise ConfigError(f"{where}: `by` must be a dimension name")
+    if by is not None and by not in DIMENSIONS:
+        raise ConfigError(f"{where}: `by` must be one of {', '.join(DIMENSIONS)}, not {_shown(by)}")
     return DigestAction(
         name=_text(entry, "name", where, f"{source}:digest:{every}"),
         source=source,
@@ -299,6 +422,7 @@ def _digest(entry: Mapping[str, Any], where: str) -> DigestAction:
         metrics=tuple(metrics),
         at=at,
         by=by or None,
+        where=where,
     )
 
 
@@ -317,6 +441,7 @@ def _profile_fields(entry: Mapping[str, Any], where: str) -> ProfileFieldsAction
         values=tuple(values),
         target_minutes=float(target),
         days=_int(entry, "days", where, 365, 1, 3660),
+        where=where,
     )
 
 
@@ -335,6 +460,7 @@ def _subscribe(entry: Mapping[str, Any], where: str) -> SubscribeAction:
         tag=_text(entry, "tag", where) if tag is not None else None,
         field=_text(entry, "field", where) if fld is not None else None,
         value=entry.get("value", True),
+        where=where,
     )
 
 
@@ -351,5 +477,6 @@ __all__ = [
     "SubscribeAction",
     "TicketFieldAction",
     "actions_from_dict",
+    "check_targets",
     "load_actions",
 ]

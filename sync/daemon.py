@@ -164,7 +164,9 @@ class Daemon:
         self.specs = specs if specs is not None else configured(settings)
         if not self.specs:
             raise ConfigError("no source configured for the daemon (see .env.example)")
-        self.actions = configured_actions(settings) if settings.writeback else Actions()
+        self.actions = (
+            configured_actions(settings, specs=self.specs) if settings.writeback else Actions()
+        )
         begin = start_time(settings)
         self.connect = connect or (lambda spec: build(spec, settings, start=begin))
         intervals = parse_intervals(

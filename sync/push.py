@@ -9,22 +9,34 @@ from sqlalchemy import Connection
 
 from deskpulse.connectors.base import Connector
 from deskpulse.connectors.errors import ConfigError
-from deskpulse.sync.actions import Actions, load_actions
+from deskpulse.sync.actions import Actions, check_targets, load_actions
 from deskpulse.sync.digest import plan_digests
 from deskpulse.sync.reporting import writeback_context
 from deskpulse.sync.settings import Settings
-from deskpulse.sync.sources import build_connectors
+from deskpulse.sync.sources import SourceSpec, build_connectors, configured
 from deskpulse.sync.warehouse import Warehouse
 from deskpulse.sync.writeback import Item, PushReport, push
 
 
-def configured_actions(settings: Settings, targets: Sequence[str] | None = None) -> Actions:
+def configured_actions(
+    settings: Settings,
+    targets: Sequence[str] | None = None,
+    *,
+    specs: Sequence[SourceSpec] | None = None,
+) -> Actions:
+    """The actions of DESKPULSE_WRITEBACK (`targets`: only these), the whole file checked
+    against the configured sources (`specs`, default: from the settings) first: what `push`,
+    `push --dry-run` and the daemon refuse at start (`check_targets`)."""
     if settings.writeback is None:
         raise ConfigError(
             "no write-back actions: set DESKPULSE_WRITEBACK to a TOML file of actions "
             "(see the README, section Write-back)"
         )
-    return load_actions(settings.writeback).only(targets)
+    actions = load_actions(settings.writeback)
+    if actions.all():
+        specs = configured(settings) if specs is None else specs
+        check_targets(actions, {s.name: s.vendor for s in specs})
+    return actions.only(targets)
 
 
 def run_push(

@@ -149,6 +149,16 @@ class ZendeskConnector:
     capabilities = frozenset({"read", WRITE_TICKET_FIELDS, WRITE_USER_FIELDS, WRITE_POSTS})
     settings_class = ZendeskSettings
 
+    @staticmethod
+    def ticket_field_problem(field: str) -> str | None:
+        """Why `field` cannot name a custom ticket field (a numeric id, 64-bit), or None."""
+        if field.isascii() and field.isdigit() and 0 < int(field) < 2**63:
+            return None
+        return (
+            f"{field!r} is not a Zendesk ticket field id: the field's number (1 to 2^63-1; "
+            "Admin Center > Objects and rules > Tickets > Fields), e.g. 360000000101"
+        )
+
     @classmethod
     def from_settings(
         cls, source: str, settings: ZendeskSettings, options: SourceOptions
