@@ -233,16 +233,24 @@ def sync(
 
         warehouse = Warehouse(settings.database_url)
         connectors = build_connectors(settings, only=source)
+        try:
+            wanted = _streams_of(connectors, stream)
+        except BaseException:
+            for connector in connectors:
+                connector.close()
+            raise
         reports = []
         refused: list[str] = []  # sources another process is syncing: the others go on
         with _progress() as bars:
             for connector in connectors:
                 try:
+                    if connector.source not in wanted:
+                        continue  # none of the streams asked for is one of this source's
                     reports.append(
                         run_sync(
                             warehouse,
                             connector,
-                            streams=stream,
+                            streams=wanted[connector.source],
                             full_refresh=full_refresh,
                             observer=bars,
                         )
@@ -258,6 +266,20 @@ def sync(
         _exit_for(reports)
         if refused:
             raise typer.Exit(1)
+
+
+def _streams_of(connectors: list[Any], asked: list[str] | None) -> dict[str, list[str] | None]:
+    """Per source, the streams `--stream` asks of it (None: all); a source that has none of
+    them is left out. A name no source has is a usage error naming every source's streams."""
+    if not asked:
+        return {c.source: None for c in connectors}
+    names = {c.source: [s.name for s in c.streams()] for c in connectors}
+    unknown = sorted(set(asked) - {n for streams in names.values() for n in streams})
+    if unknown:
+        has = "; ".join(f"{source} has: {', '.join(streams)}" for source, streams in names.items())
+        fail(f"unknown stream {', '.join(unknown)} ({has})", 2)
+    wanted = {source: [n for n in asked if n in streams] for source, streams in names.items()}
+    return {source: streams for source, streams in wanted.items() if streams}
 
 
 @app.command("import")
@@ -893,9 +915,11 @@ def sandbox(
     stops it)."""
     with friendly_errors():
         _setup()
-        from deskpulse.sandbox.command import run_sandbox
+        from deskpulse.sandbox.command import port_problem, run_sandbox
         from deskpulse.sandbox.limits import Faults, SandboxConfigError
 
+        if problem := port_problem(port):
+            fail(problem, 2)
         if not 100 <= tickets <= 1_000_000:
             fail("--tickets must be between 100 and 1,000,000", 2)
         rates = (error_rate, timeout_rate, malformed_rate, truncate_rate)

@@ -27,6 +27,7 @@ from typing import IO, Any
 
 import deskpulse
 from deskpulse.sandbox.data import DEFAULT_ANCHOR
+from deskpulse.sandbox.dialects import DIALECTS
 from deskpulse.sandbox.limits import Faults, SandboxConfigError
 from deskpulse.sandbox.server import SandboxServer
 from deskpulse.sandbox.zendesk import RateLimits
@@ -117,9 +118,30 @@ def _seconds(raw: str) -> float:
     return value
 
 
+def port_problem(port: int) -> str | None:
+    """Why the sandbox cannot serve from `port` (each dialect takes the next port up), or None."""
+    last = 65535 - (len(DIALECTS) - 1)
+    if port == 0 or 1 <= port <= last:
+        return None
+    return (
+        f"--port takes 1 to {last} (the {len(DIALECTS)} vendor APIs take the ports from it up), "
+        f"or 0 for any free ports, not {port}"
+    )
+
+
+def _port(raw: str) -> int:
+    try:
+        port = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {raw!r}") from None
+    if problem := port_problem(port):
+        raise argparse.ArgumentTypeError(problem.removeprefix("--port "))
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m sandbox", description="help-desk sandbox server")
-    p.add_argument("--port", type=int, default=8765, help="0 = any free port")
+    p.add_argument("--port", type=_port, default=8765, help="0 = any free port")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--tickets", type=int, default=10_000)

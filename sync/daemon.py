@@ -421,8 +421,8 @@ class Daemon:
         a failed cycle counts)."""
         try:
             lock = acquire(self.warehouse, DAEMON_LOCK)
-        except LockHeld as exc:
-            raise ConfigError(
+        except LockHeld as exc:  # not a usage error: exit 1, like any refused run
+            raise DeskpulseError(
                 f"another deskpulse daemon is running on this warehouse (pid {exc.pid} on host "
                 f"{exc.host} since {exc.since:%Y-%m-%d %H:%M:%S} UTC); stop it first"
             ) from None

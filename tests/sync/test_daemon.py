@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from deskpulse.connectors.base import Page, RequestStats, Row
-from deskpulse.connectors.errors import ConfigError, UnreachableError
+from deskpulse.connectors.errors import ConfigError, DeskpulseError, UnreachableError
 from deskpulse.kpi_core.canonical import coerce_row
 from deskpulse.sync.daemon import Daemon, parse_intervals
 from deskpulse.sync.settings import load_settings
@@ -195,8 +195,8 @@ def test_a_second_daemon_on_the_same_warehouse_refuses(tmp_path: Path) -> None:
     thread = run_in_thread(first)
     time.sleep(0.5)
     second = Daemon(settings, specs=specs, connect=lambda s: SlowConnector(s.name, 0.1, seen))
-    with pytest.raises(ConfigError, match="another deskpulse daemon is running on this warehouse"):
-        second.run(signals=False)
+    with pytest.raises(DeskpulseError, match="another deskpulse daemon is running on this ware"):
+        second.run(signals=False)  # a DeskpulseError, not a ConfigError: exit 1, not 2
     first.stop()
     thread.join(10)
     # Once the first one is gone, a new one starts.
