@@ -26,7 +26,7 @@ source = "zendesk"
 every = "week"                     # day | week (ISO weeks, starting Monday)
 metrics = ["first_response_time", "resolution_time", "csat", "sla_attainment"]
 at = "08:00"                       # the daemon posts at this local time (DESKPULSE_TIMEZONE)
-by = "group"                       # the slices the worst performers are picked from
+by = "group"                       # the slices the worst performers are picked from ("": none)
 ```
 
 # What support knows about a person, as properties of their marketing profile (Klaviyo:
@@ -413,8 +413,10 @@ def _digest(entry: Mapping[str, Any], where: str) -> DigestAction:
     if not (hour.isdigit() and minute.isdigit() and int(hour) < 24 and int(minute) < 60):
         raise ConfigError(f"{where}: `at` must be a local time HH:MM, not {at!r}")
     by = entry.get("by", "group")
-    if by is not None and by not in DIMENSIONS:
-        raise ConfigError(f"{where}: `by` must be one of {', '.join(DIMENSIONS)}, not {_shown(by)}")
+    if by != "" and by not in DIMENSIONS:
+        raise ConfigError(
+            f'{where}: `by` must be one of {", ".join(DIMENSIONS)} ("" for none), not {_shown(by)}'
+        )
     return DigestAction(
         name=_text(entry, "name", where, f"{source}:digest:{every}"),
         source=source,

@@ -61,8 +61,8 @@ CASES = {
     ),
     "digest by unknown": (
         DIGEST.format(line='by = "planet"'),
-        "digest #1: `by` must be one of agent, group, channel, type, priority, source, "
-        "not 'planet'",
+        'digest #1: `by` must be one of agent, group, channel, type, priority, source ("" for '
+        "none), not 'planet'",
     ),
     "source not configured": (
         FIELD.format(field="360000000101").replace('"zendesk"', '"zendsk"'),
@@ -161,7 +161,7 @@ def test_a_good_file_passes_the_same_check() -> None:
                 # The same field id on another account is another field.
                 {"source": "zendesk_eu", "field": "360000000101", "value": "sla_met"},
             ],
-            "digest": [{"source": "zendesk", "metrics": ["csat"], "by": None}],
+            "digest": [{"source": "zendesk", "metrics": ["csat"], "by": ""}],
             "profile_fields": [{"source": "klaviyo", "values": ["clv"]},
                                {"source": "zendesk", "values": ["clv"]}],
         }
@@ -171,6 +171,7 @@ def test_a_good_file_passes_the_same_check() -> None:
         {"zendesk": "zendesk", "zendesk_eu": "zendesk", "liveagent": "liveagent",
          "klaviyo": "klaviyo"},
     )  # fmt: skip
+    assert actions.digests[0].by is None  # by = "": a digest without worst slices
 
 
 @pytest.mark.parametrize("field", ["0", str(2**63), "-5", "3.5", "٣", " 12", ""])
