@@ -257,10 +257,11 @@ def ago(seconds: float | None) -> str:
     return f"{seconds / 86400:.0f} d"
 
 
-def _narrow(title: str, caption: str | None = None) -> Table:
+def _narrow(title: str) -> Table:
     return Table(
-        title=title, caption=caption, header_style="bold", box=box.SIMPLE_HEAD, show_edge=False
-    )
+        title=title, header_style="bold", box=box.SIMPLE_HEAD, show_edge=False,
+        collapse_padding=True,
+    )  # fmt: skip
 
 
 def _notes(pairs: Sequence[tuple[str, str]]) -> Table:
@@ -278,11 +279,14 @@ def status_view(data: dict[str, Any]) -> list[RenderableType]:
     shown: list[RenderableType] = [
         Text.assemble("warehouse: ", (data["database"], "bold"), f"  schema {data['schema']}")
     ]
-    runs = _narrow(
-        "sources: last run (UTC)", "rows: rows read by the last run (new, changed or already there)"
-    )
+    runs = _narrow("sources: last run (UTC)")
     for name in ("source", "vendor", "started", "status", "rows", "requests"):
-        runs.add_column(name, justify="right" if name in ("rows", "requests") else "left")
+        runs.add_column(
+            name,
+            justify="right" if name in ("rows", "requests") else "left",
+            no_wrap=name not in ("source", "vendor"),
+            overflow="fold",  # a long name breaks over lines, never cut to an ellipsis
+        )
     messages: list[tuple[str, str]] = []
     for s in data["sources"]:
         last = s["last_run"] or {}
@@ -297,7 +301,7 @@ def status_view(data: dict[str, Any]) -> list[RenderableType]:
         )
         if last.get("message"):
             messages.append((s["source"], str(last["message"])))
-    shown.append(runs)
+    shown += [runs, Text("rows: rows read by the last run (new, changed or already there)")]
     if messages:
         shown.append(_notes(messages))
     shown += _health(data["sources"])
@@ -342,13 +346,15 @@ def status_view(data: dict[str, Any]) -> list[RenderableType]:
 def _health(sources: Sequence[dict[str, Any]]) -> list[RenderableType]:
     """Per source: last success and lag, failed runs since, the daemon's next run, and the
     write-back rows waiting; then whether the daemon runs."""
-    table = _narrow(
-        "freshness and schedule (UTC)",
-        "lag: since the last successful sync; next run: when the daemon syncs it",
-    )
+    table = _narrow("freshness and schedule (UTC)")
     for name in ("source", "last success", "lag", "failed\nruns", "next run",
                  "writes\npending", "writes\nfailed"):  # fmt: skip
-        table.add_column(name, justify="left" if name in ("source", "next run") else "right")
+        table.add_column(
+            name,
+            justify="left" if name in ("source", "next run") else "right",
+            no_wrap=name in ("last success", "next run"),
+            overflow="fold",
+        )
     daemons: set[str] = set()
     for s in sources:
         success, nxt = s.get("last_success"), s.get("next_run")
@@ -364,7 +370,10 @@ def _health(sources: Sequence[dict[str, Any]]) -> list[RenderableType]:
             f"{writes.get('pending', 0) + writes.get('sending', 0):,}",
             f"{writes.get('failed', 0):,}",
         )
-    shown: list[RenderableType] = [table]
+    shown: list[RenderableType] = [
+        table,
+        Text("lag: since the last successful sync; next run: when the daemon syncs it"),
+    ]
     for state in sorted(daemons):
         note = ": the next runs above are the ones it had planned"
         shown.append(Text(f"daemon {state}" + (note if state == "not running" else "")))
@@ -374,7 +383,7 @@ def _health(sources: Sequence[dict[str, Any]]) -> list[RenderableType]:
 def _write_back(rows: Sequence[dict[str, Any]]) -> list[RenderableType]:
     table = _narrow("write-back (DESKPULSE_WRITEBACK)")
     for name in ("target", "sent", "pending", "in doubt", "failed"):
-        table.add_column(name, justify="left" if name == "target" else "right")
+        table.add_column(name, justify="left" if name == "target" else "right", overflow="fold")
     errors: list[tuple[str, str]] = []
     for r in rows:
         table.add_row(
