@@ -308,10 +308,11 @@ def status(
     format: Annotated[
         StatusFormat, typer.Option("--format", help="table or json")
     ] = StatusFormat.table,
+    env_file: EnvFile = None,
 ) -> None:
     """Sources: last run, last success and lag, next run, waiting writes; rows, quarantine."""
     with friendly_errors():
-        settings = _setup()
+        settings = _setup(env_file)
         from deskpulse.sync import render
         from deskpulse.sync.status import collect_status
         from deskpulse.sync.warehouse import Warehouse
@@ -320,8 +321,8 @@ def status(
         if format is StatusFormat.json:
             sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
             return
-        for part in render.status_view(data):
-            out.print(part, highlight=False)
+        for part in render.status_view(data):  # a Text marked no_wrap is printed whole
+            out.print(part, highlight=False, soft_wrap=getattr(part, "no_wrap", None) is True)
 
 
 @app.command()
@@ -366,10 +367,11 @@ def push(
     limit: Annotated[
         int, typer.Option("--limit", min=0, help="Rows of the table (--format json lists all).")
     ] = 200,
+    env_file: EnvFile = None,
 ) -> None:
     """Write KPI values and digests into the help desk (DESKPULSE_WRITEBACK), each once."""
     with friendly_errors():
-        settings = _setup()
+        settings = _setup(env_file)
         from deskpulse.sync.push import run_push
 
         report = run_push(settings, targets=target, dry_run=dry_run)

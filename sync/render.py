@@ -276,9 +276,9 @@ def _notes(pairs: Sequence[tuple[str, str]]) -> Table:
 
 def status_view(data: dict[str, Any]) -> list[RenderableType]:
     """`deskpulse status` (the data of sync.status.collect_status), readable at 80 columns."""
-    shown: list[RenderableType] = [
-        Text.assemble("warehouse: ", (data["database"], "bold"), f"  schema {data['schema']}")
-    ]
+    where = Text.assemble("warehouse: ", (data["database"], "bold"), f"  schema {data['schema']}")
+    where.no_wrap = True  # a path to copy: printed whole, even past the width
+    shown: list[RenderableType] = [where]
     runs = _narrow("sources: last run (UTC)")
     for name in ("source", "vendor", "started", "status", "rows", "requests"):
         runs.add_column(
