@@ -117,7 +117,7 @@ def _setup(env_file: Path | None = None, *, default_level: str = "WARNING") -> A
         fail(f"--env-file {env_file}: no such file", 2)
     settings = load_settings(env_file or DEFAULT_ENV_FILE)
     level = settings.log_level if "log_level" in settings.model_fields_set else default_level
-    configure(level, settings.log_format)
+    configure(level, settings.log_format, err)
     return settings
 
 

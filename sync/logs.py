@@ -28,6 +28,9 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from rich.console import Console
+from rich.text import Text
+
 from deskpulse.sync.observability import JsonFormatter
 
 QUIET_LIBRARIES = {
@@ -87,8 +90,13 @@ class OncePerCycle(logging.Filter):
 
 
 class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
-    """A handler on whatever `sys.stderr` is at the time of each record (a test's capture, or
-    rich's proxy that keeps progress bars below the log lines)."""
+    """A handler on whatever `sys.stderr` is at the time of each record (a test's capture). On a
+    terminal with a rich `console`, lines go through it, whole (never wrapped by rich), above any
+    progress bars it shows."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        super().__init__()
+        self.console = console
 
     @property
     def stream(self) -> TextIO:
@@ -97,6 +105,19 @@ class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
     @stream.setter
     def stream(self, value: TextIO) -> None:
         pass
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.console is None or not self.console.is_terminal:
+            super().emit(record)
+            return
+        try:
+            line = Text(self.format(record), style=_STYLES.get(record.levelno, ""))
+            self.console.print(line, soft_wrap=True, highlight=False)
+        except Exception:
+            self.handleError(record)
+
+
+_STYLES = {logging.WARNING: "yellow", logging.ERROR: "red", logging.CRITICAL: "bold red"}
 
 
 _once = OncePerCycle()
@@ -107,9 +128,10 @@ def new_cycle() -> None:
     _once.reset()
 
 
-def configure(level: str, fmt: str = "text") -> None:
-    """Route every log record to stderr, as `fmt` (text or json), at `level` (a name)."""
-    handler = _Stderr()
+def configure(level: str, fmt: str = "text", console: Console | None = None) -> None:
+    """Route every log record to stderr, as `fmt` (text or json), at `level` (a name); text
+    through `console` when it is a terminal."""
+    handler = _Stderr(console if fmt != "json" else None)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.addFilter(_once)
     _once.reset()

@@ -123,3 +123,21 @@ def test_a_warning_is_shown_once_per_cycle() -> None:
     assert not once.filter(_record("zendesk: cannot list tags (403)"))
     now[0] = 3600.0  # a cause that stays is told again within the hour, whoever resets
     assert once.filter(_record("zendesk: cannot list tags (403)"))
+
+
+def test_on_a_terminal_a_long_line_stays_whole() -> None:
+    """Through rich (which keeps progress bars below the logs), but never wrapped by it."""
+    import io
+
+    from rich.console import Console
+
+    from deskpulse.sync.logs import configure
+
+    screen = io.StringIO()
+    configure("INFO", "text", Console(file=screen, force_terminal=True, width=80))
+    try:
+        logging.getLogger("deskpulse.sync").warning("zendesk: %s", "x" * 150)
+    finally:
+        configure("WARNING")
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", screen.getvalue()).splitlines()
+    assert len(lines) == 1 and STAMP.match(lines[0]) and lines[0].endswith("x" * 150)
