@@ -343,12 +343,7 @@ def daemon(
         settings = _setup(env_file, default_level="INFO")
         from deskpulse.sync.daemon import Daemon
 
-        runner = Daemon(settings)
-        if settings.metrics_port:  # a log line: the daemon's stderr is its log (text or JSON)
-            logging.getLogger("deskpulse.daemon").info(
-                "%d source(s); http://%s:%d/metrics and /healthz",
-                len(runner.sources), settings.metrics_host, settings.metrics_port,
-            )  # fmt: skip
+        runner = Daemon(settings)  # its log says where /metrics and /healthz are served
         runner.run(cycles=cycles)
 
 
