@@ -19,7 +19,6 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -52,6 +51,14 @@ class Format(StrEnum):
 class StatusFormat(StrEnum):
     table = "table"
     json = "json"
+
+
+EnvFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--env-file", help="Read settings from this file (default: ./.env), e.g. the service's."
+    ),
+]
 
 
 class Every(StrEnum):
@@ -100,26 +107,17 @@ def friendly_errors() -> Iterator[None]:
         )
 
 
-def _setup(level: str | None = None, env_file: Path | None = None) -> Any:
+def _setup(env_file: Path | None = None, *, default_level: str = "WARNING") -> Any:
+    """Read the settings and configure logging (sync.logs): DESKPULSE_LOG_LEVEL when it is set,
+    else `default_level` (the daemon's is INFO: a line per cycle)."""
+    from deskpulse.sync.logs import configure
     from deskpulse.sync.settings import DEFAULT_ENV_FILE, load_settings
 
+    if env_file is not None and not env_file.is_file():
+        fail(f"--env-file {env_file}: no such file", 2)
     settings = load_settings(env_file or DEFAULT_ENV_FILE)
-    handler: logging.Handler
-    if settings.log_format == "json":
-        from deskpulse.sync.observability import JsonFormatter
-
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler = RichHandler(console=err, show_path=False, show_time=False, markup=False)
-    logging.basicConfig(
-        level=(level or settings.log_level).upper(),
-        format="%(message)s",
-        handlers=[handler],
-        force=True,
-    )
-    if logging.getLogger().level > logging.DEBUG:  # alembic's per-migration chatter
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+    level = settings.log_level if "log_level" in settings.model_fields_set else default_level
+    configure(level, settings.log_format, err)
     return settings
 
 
@@ -332,10 +330,12 @@ def status(
     format: Annotated[
         StatusFormat, typer.Option("--format", help="table or json")
     ] = StatusFormat.table,
+    env_file: EnvFile = None,
 ) -> None:
     """Sources: last run, last success and lag, next run, waiting writes; rows, quarantine."""
     with friendly_errors():
-        settings = _setup()
+        settings = _setup(env_file)
+        from deskpulse.sync import render
         from deskpulse.sync.status import collect_status
         from deskpulse.sync.warehouse import Warehouse
 
@@ -343,127 +343,13 @@ def status(
         if format is StatusFormat.json:
             sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
             return
-        out.print(f"warehouse: [bold]{escape(data['database'])}[/bold]  schema {data['schema']}")
-        runs = Table(title="sources", header_style="bold")
-        for name in ("source", "vendor", "last run (UTC)", "status", "rows", "requests", "message"):
-            runs.add_column(name, justify="right" if name in ("rows", "requests") else "left")
-        for s in data["sources"]:
-            last = s["last_run"] or {}
-            when = last.get("started_at")
-            runs.add_row(
-                Text(s["source"]),
-                Text(s["vendor"]),
-                f"{when:%Y-%m-%d %H:%M:%S}" if when else "never",
-                Text(str(last.get("status", ""))),
-                f"{last.get('rows', 0):,}",
-                f"{last.get('requests', 0):,}",
-                Text(last.get("message") or ""),
-            )
-        runs.caption = "rows: rows read by the last run (new, changed or already there)"
-        out.print(runs)
-        out.print(_health_table(data["sources"]))
-        for s in data["sources"]:
-            # Named counts the last run's streams kept (e.g. Zendesk's metric sets): a stream
-            # that silently lost a sideload shows here as a missing or small number.
-            for stream, report in ((s["last_run"] or {}).get("streams") or {}).items():
-                for name, n in (report.get("counts") or {}).items():
-                    out.print(
-                        f"{s['source']} last run, {stream}: {name.replace('_', ' ')}: {n:,} stored",
-                        highlight=False,
-                        markup=False,
-                    )
-        for b in data.get("backfills", ()):
-            eta = b["eta"]
-            out.print(
-                f"{b['source']} {b['stream']}: backfill {b['share']:.0%} read"
-                + (f", started {b['started']:%Y-%m-%d %H:%M} UTC" if b["started"] else "")
-                + (f", estimated end {eta:%Y-%m-%d %H:%M} UTC" if eta else ""),
-                highlight=False,
-                markup=False,
-            )
-        counts = Table(title="rows in the warehouse", header_style="bold")
-        counts.add_column("table")
-        counts.add_column("rows", justify="right")
-        for name, n in data["tables"].items():
-            counts.add_row(name, f"{n:,}")
-        out.print(counts)
-        q = data["quarantine"]
-        out.print(
-            f"quarantined records: [bold]{q['total']:,}[/bold]"
-            + (" (see `deskpulse quarantine`)" if q["total"] else "")
-        )
-        if data["write_back"]:
-            out.print(_write_back_table(data["write_back"]))
-
-
-def _ago(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 60:
-        return "<1 min"
-    if seconds < 3600:
-        return f"{seconds // 60:.0f} min"
-    if seconds < 48 * 3600:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.0f} d"
-
-
-def _health_table(sources: list[dict[str, Any]]) -> Table:
-    """Per source: last success and lag, failed runs since, the daemon's next run, and the
-    write-back rows waiting."""
-    table = Table(title="freshness and schedule", header_style="bold")
-    for name in ("source", "last success (UTC)", "lag", "failed runs", "next run (UTC)",
-                 "writes pending", "writes failed"):  # fmt: skip
-        table.add_column(
-            name,
-            justify="left" if name in ("source", "next run (UTC)") else "right",
-            no_wrap=name.endswith("(UTC)"),
-        )
-    for s in sources:
-        success, nxt = s.get("last_success"), s.get("next_run")
-        writes = s.get("writes") or {}
-        if nxt is not None:
-            when = f"{nxt:%Y-%m-%d %H:%M:%S}"
-            if s.get("daemon") == "not running":
-                when += " (daemon not running)"
-        else:
-            when = "no daemon"
-        table.add_row(
-            Text(s["source"]),
-            f"{success:%Y-%m-%d %H:%M:%S}" if success else "never",
-            _ago(s.get("lag_seconds")),
-            f"{s.get('failed_runs', 0):,}",
-            Text(when),
-            f"{writes.get('pending', 0) + writes.get('sending', 0):,}",
-            f"{writes.get('failed', 0):,}",
-        )
-    table.caption = (
-        "lag: since the last successful sync; next run: when `deskpulse daemon` syncs it"
-    )
-    return table
-
-
-def _write_back_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title="write-back (DESKPULSE_WRITEBACK)", header_style="bold")
-    for name in ("target", "sent", "pending", "in doubt", "failed", "last error, next retry"):
-        table.add_column(name, justify="right" if name in ("sent", "pending", "failed") else "left")
-    for r in rows:
-        error = r["last_error"] or ""
-        if error:
-            error += f" (next retry {r.get('next_attempt_at') or 'when the value changes'})"
-        table.add_row(
-            escape(r["target"]), f"{r['sent']:,}", f"{r['pending']:,}", f"{r['sending']:,}",
-            f"{r['failed']:,}", escape(error),
-        )  # fmt: skip
-    return table
+        for part in render.status_view(data):  # a Text marked no_wrap is printed whole
+            out.print(part, highlight=False, soft_wrap=getattr(part, "no_wrap", None) is True)
 
 
 @app.command()
 def daemon(
-    env_file: Annotated[
-        Path | None,
-        typer.Option("--env-file", help="Read settings from this file (default: ./.env)."),
-    ] = None,
+    env_file: EnvFile = None,
     cycles: Annotated[
         int | None,
         typer.Option(
@@ -476,23 +362,10 @@ def daemon(
 ) -> None:
     """Sync every source on its interval, write KPIs back, post digests; SIGTERM stops it."""
     with friendly_errors():
-        if env_file is not None and not env_file.is_file():
-            fail(f"--env-file {env_file}: no such file", 2)
-        settings = _setup("INFO" if cycles is None else None, env_file)
+        settings = _setup(env_file, default_level="INFO")
         from deskpulse.sync.daemon import Daemon
 
-        # A cycle that outlasts its interval is skipped, never overlapped: not worth a warning.
-        logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
-        if cycles is not None:  # a bounded run says what each cycle did
-            daemon_log = logging.getLogger("deskpulse.daemon")
-            daemon_log.setLevel(min(logging.INFO, logging.getLogger().getEffectiveLevel()))
-        runner = Daemon(settings)
-        if settings.metrics_port:
-            err.print(
-                f"deskpulse daemon: {len(runner.sources)} source(s); "
-                f"http://{settings.metrics_host}:{settings.metrics_port}/metrics and /healthz",
-                highlight=False,
-            )
+        runner = Daemon(settings)  # its log says where /metrics and /healthz are served
         runner.run(cycles=cycles)
 
 
@@ -511,10 +384,11 @@ def push(
     limit: Annotated[
         int, typer.Option("--limit", min=0, help="Rows of the table (--format json lists all).")
     ] = 200,
+    env_file: EnvFile = None,
 ) -> None:
     """Write KPI values and digests into the help desk (DESKPULSE_WRITEBACK), each once."""
     with friendly_errors():
-        settings = _setup()
+        settings = _setup(env_file)
         from deskpulse.sync.push import run_push
 
         report = run_push(settings, targets=target, dry_run=dry_run)

@@ -1,4 +1,10 @@
-"""Turning results into what people and scripts read: rich tables, JSON, CSV, sparklines."""
+"""Turning results into what people and scripts read: rich tables, JSON, CSV, sparklines.
+
+`status_view` lays out `deskpulse status` for an 80-column terminal: narrow tables without
+vertical rules, times to the minute (the JSON has them whole), and the free texts (a run's
+message, a write-back error) under their table, wrapped beside the name they belong to rather
+than squeezed into a column.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from rich import box
 from rich.console import Group, RenderableType
 from rich.padding import Padding
 from rich.table import Table
@@ -232,6 +239,161 @@ def metric_list() -> Group:
             )
         entries.append(Text(""))
     return Group(*entries[:-1])
+
+
+MINUTE = "%Y-%m-%d %H:%M"
+
+
+def ago(seconds: float | None) -> str:
+    """A lag for people: `<1 min`, `12 min`, `3.5 h`, `4 d`."""
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return "<1 min"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} d"
+
+
+def _narrow(title: str) -> Table:
+    return Table(
+        title=title, header_style="bold", box=box.SIMPLE_HEAD, show_edge=False,
+        collapse_padding=True,
+    )  # fmt: skip
+
+
+def _notes(pairs: Sequence[tuple[str, str]]) -> Table:
+    """`name  text` lines, the text wrapped beside its name (indented, never under it)."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
+    for name, text in pairs:
+        grid.add_row(Text(name), Text(text))
+    return grid
+
+
+def status_view(data: dict[str, Any]) -> list[RenderableType]:
+    """`deskpulse status` (the data of sync.status.collect_status), readable at 80 columns."""
+    where = Text.assemble("warehouse: ", (data["database"], "bold"), f"  schema {data['schema']}")
+    where.no_wrap = True  # a path to copy: printed whole, even past the width
+    shown: list[RenderableType] = [where]
+    runs = _narrow("sources: last run (UTC)")
+    for name in ("source", "vendor", "started", "status", "rows", "requests"):
+        runs.add_column(
+            name,
+            justify="right" if name in ("rows", "requests") else "left",
+            no_wrap=name not in ("source", "vendor"),
+            overflow="fold",  # a long name breaks over lines, never cut to an ellipsis
+        )
+    messages: list[tuple[str, str]] = []
+    for s in data["sources"]:
+        last = s["last_run"] or {}
+        when = last.get("started_at")
+        runs.add_row(
+            Text(s["source"]),
+            Text(s["vendor"]),
+            f"{when:{MINUTE}}" if when else "never",
+            Text(str(last.get("status", ""))),
+            f"{last.get('rows', 0):,}",
+            f"{last.get('requests', 0):,}",
+        )
+        if last.get("message"):
+            messages.append((s["source"], str(last["message"])))
+    shown += [runs, Text("rows: rows read by the last run (new, changed or already there)")]
+    if messages:
+        shown.append(_notes(messages))
+    shown += _health(data["sources"])
+    for s in data["sources"]:
+        # Named counts the last run's streams kept (e.g. Zendesk's metric sets): a stream
+        # that silently lost a sideload shows here as a missing or small number.
+        for stream, report in ((s["last_run"] or {}).get("streams") or {}).items():
+            for name, n in (report.get("counts") or {}).items():
+                shown.append(
+                    Text(
+                        f"{s['source']} last run, {stream}: {name.replace('_', ' ')}: {n:,} stored"
+                    )
+                )
+    for b in data.get("backfills", ()):
+        eta = b["eta"]
+        shown.append(
+            Text(
+                f"{b['source']} {b['stream']}: backfill {b['share']:.0%} read"
+                + (f", started {b['started']:{MINUTE}} UTC" if b["started"] else "")
+                + (f", estimated end {eta:{MINUTE}} UTC" if eta else "")
+            )
+        )
+    counts = _narrow("rows in the warehouse")
+    counts.add_column("table")
+    counts.add_column("rows", justify="right")
+    for name, n in data["tables"].items():
+        counts.add_row(name, f"{n:,}")
+    shown.append(counts)
+    q = data["quarantine"]
+    shown.append(
+        Text.assemble(
+            "quarantined records: ",
+            (f"{q['total']:,}", "bold"),
+            " (see `deskpulse quarantine`)" if q["total"] else "",
+        )
+    )
+    if data["write_back"]:
+        shown += _write_back(data["write_back"])
+    return shown
+
+
+def _health(sources: Sequence[dict[str, Any]]) -> list[RenderableType]:
+    """Per source: last success and lag, failed runs since, the daemon's next run, and the
+    write-back rows waiting; then whether the daemon runs."""
+    table = _narrow("freshness and schedule (UTC)")
+    for name in ("source", "last success", "lag", "failed\nruns", "next run",
+                 "writes\npending", "writes\nfailed"):  # fmt: skip
+        table.add_column(
+            name,
+            justify="left" if name in ("source", "next run") else "right",
+            no_wrap=name in ("last success", "next run"),
+            overflow="fold",
+        )
+    daemons: set[str] = set()
+    for s in sources:
+        success, nxt = s.get("last_success"), s.get("next_run")
+        writes = s.get("writes") or {}
+        if s.get("daemon"):
+            daemons.add(str(s["daemon"]))
+        table.add_row(
+            Text(s["source"]),
+            f"{success:{MINUTE}}" if success else "never",
+            ago(s.get("lag_seconds")),
+            f"{s.get('failed_runs', 0):,}",
+            f"{nxt:{MINUTE}}" if nxt is not None else "no daemon",
+            f"{writes.get('pending', 0) + writes.get('sending', 0):,}",
+            f"{writes.get('failed', 0):,}",
+        )
+    shown: list[RenderableType] = [
+        table,
+        Text("lag: since the last successful sync; next run: when the daemon syncs it"),
+    ]
+    for state in sorted(daemons):
+        note = ": the next runs above are the ones it had planned"
+        shown.append(Text(f"daemon {state}" + (note if state == "not running" else "")))
+    return shown
+
+
+def _write_back(rows: Sequence[dict[str, Any]]) -> list[RenderableType]:
+    table = _narrow("write-back (DESKPULSE_WRITEBACK)")
+    for name in ("target", "sent", "pending", "in doubt", "failed"):
+        table.add_column(name, justify="left" if name == "target" else "right", overflow="fold")
+    errors: list[tuple[str, str]] = []
+    for r in rows:
+        table.add_row(
+            Text(r["target"]), f"{r['sent']:,}", f"{r['pending']:,}", f"{r['sending']:,}",
+            f"{r['failed']:,}",
+        )  # fmt: skip
+        if r["last_error"]:
+            retry = r.get("next_attempt_at") or "when the value changes"
+            errors.append((r["target"], f"last error: {r['last_error']} (next retry {retry})"))
+    return [table, _notes(errors)] if errors else [table]
 
 
 def metric_list_json() -> str:

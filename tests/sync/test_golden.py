@@ -21,6 +21,7 @@ import deskpulse.cli
 import deskpulse.sync.sources
 from deskpulse.cli import app
 from deskpulse.connectors.errors import StreamError
+from deskpulse.sync import render
 from tests.sync.fakes import FakeConnector, FakeStream, ticket
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +33,8 @@ runner = CliRunner()
 
 def _fixed(text: str) -> str:
     text = text.replace(str(ROOT), "<repo>")
-    text = re.sub(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d", "YYYY-MM-DD hh:mm:ss", text)
+    text = re.sub(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d+Z)?", "YYYY-MM-DD hh:mm:ss", text)
+    text = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d", "YYYY-MM-DD hh:mm", text)
     return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
 
 
@@ -95,9 +97,25 @@ def test_import() -> None:
 
 def test_status(monkeypatch: pytest.MonkeyPatch) -> None:
     # The lag is the time since the sync above: under a loaded CI it may pass a minute.
-    real = deskpulse.cli._ago
-    monkeypatch.setattr(deskpulse.cli, "_ago", lambda s: real(None if s is None else min(s, 59)))
+    real = render.ago
+    monkeypatch.setattr(render, "ago", lambda s: real(None if s is None else min(s, 59)))
     check("status", ["status"], 0)
+
+
+def test_status_at_80_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A terminal's default width: no line longer, no column cut to an ellipsis, and the run's
+    error message whole (wrapped beside its source)."""
+    real = render.ago
+    monkeypatch.setattr(render, "ago", lambda s: real(None if s is None else min(s, 59)))
+    monkeypatch.setenv("COLUMNS", "80")
+    check("status_80", ["status"], 0)
+    shown = (GOLDEN / "status_80.txt").read_text(encoding="utf-8").splitlines()
+    assert max(len(line) for line in shown) <= 80
+    assert not any("…" in line for line in shown)
+    for fact in ("helpdesk", "partial", "last success", "next run", "failed", "writes"):
+        assert any(fact in line for line in shown), fact
+    text = " ".join(line.strip() for line in shown)
+    assert "zendesk: 500 from /api/v2/incremental/ticket_events after 7 attempts" in text
 
 
 def test_quarantine() -> None:
