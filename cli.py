@@ -464,6 +464,10 @@ def daemon(
         if cycles is not None:  # a bounded run says what each cycle did
             daemon_log = logging.getLogger("deskpulse.daemon")
             daemon_log.setLevel(min(logging.INFO, logging.getLogger().getEffectiveLevel()))
+        import faulthandler
+
+        if not faulthandler.is_enabled():  # a fatal signal (SIGBUS, SIGSEGV) leaves its line
+            faulthandler.enable(file=sys.__stderr__ or sys.stderr)
         runner = Daemon(settings)
         if settings.metrics_port:
             err.print(
