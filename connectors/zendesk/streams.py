@@ -638,6 +638,14 @@ def _first_time(records: list[Record[Any]]) -> int | None:
     return None
 
 
+def _when_or_none(value: Any) -> datetime | None:
+    """A record's time for the watermark's report, or None when it has no readable one."""
+    try:
+        return nz.when(value)
+    except RecordError:
+        return None
+
+
 def _record_time(record: Record[Any]) -> int | None:
     """A time-based export record's time in epoch seconds (a ticket event's `timestamp`, a
     metric event's `time`, a call's `updated_at`), when it has a readable one."""
@@ -833,7 +841,18 @@ class ChatsStream(_Stream):
         start_id = state.get("start_id")
         if not isinstance(start, int):
             start = self.ctx.start_time
+        mark = self.ctx.mark(self.name)
+        if mark.cap_epoch(start) != start:  # stored before the cap (connectors.watermark)
+            start, start_id = mark.cap_epoch(start), None
         paginator.seen((start, start_id))
+        try:
+            yield from self._pages(path, paginator, start, start_id, mark)
+        finally:
+            mark.warn()
+
+    def _pages(
+        self, path: str, paginator: Paginator, start: int, start_id: Any, mark: Watermark
+    ) -> Iterator[Page]:
         while True:
             query = _params(
                 "chats", start_time=start, start_id=start_id, fields="chats(*)", limit=EXPORT_PAGE
@@ -852,7 +871,15 @@ class ChatsStream(_Stream):
             end_id = body.get("end_id")
             if not isinstance(end_time, int):
                 end_time, end_id = start, start_id
-            yield Page(records, cursor={"start_time": end_time, "start_id": end_id})
+            for record in records:
+                if isinstance(record, Mapping):
+                    mark.see(_when_or_none(record.get("update_timestamp")), record.get("id"))
+            stored = mark.cap_epoch(end_time)  # past the sync's start: from it, by time alone
+            yield Page(
+                records,
+                cursor={"start_time": stored, "start_id": end_id if stored == end_time else None},
+                counts=mark.counts(),
+            )
             count = body.get("count")
             if not isinstance(count, int):
                 count = len(records)
@@ -887,6 +914,16 @@ class SatisfactionRatingsStream(_Stream):
         start = state.get("start_time")
         if not isinstance(start, int):
             start = self.ctx.start_time
+        mark = self.ctx.mark(self.name)
+        start = mark.cap_epoch(start)  # a watermark stored before the cap heals
+        try:
+            yield from self._pages(path, paginator, start, mark)
+        finally:
+            mark.warn()
+
+    def _pages(
+        self, path: str, paginator: Paginator, start: int, mark: Watermark
+    ) -> Iterator[Page]:
         watermark = start
         query = _params("satisfaction_ratings", start_time=start, **{"page[size]": LIST_PAGE})
         while True:
@@ -898,12 +935,14 @@ class SatisfactionRatingsStream(_Stream):
                     moment = nz.when(stamp)
                 except RecordError:
                     continue
+                mark.see(moment, record.get("id"))
                 if moment is not None:
                     watermark = max(watermark, nz.epoch(moment))
             meta = body.get("meta") or {}
             after = meta.get("after_cursor")
             last = not meta.get("has_more") or not after
-            yield Page(records, cursor={"start_time": watermark} if last else None)
+            cursor = {"start_time": mark.cap_epoch(watermark)} if last else None
+            yield Page(records, cursor=cursor, counts=mark.counts())
             if last:
                 return
             paginator.advance(after)

@@ -341,3 +341,44 @@ def test_zendesk_dates_outside_1900_2199_are_quarantined(warehouse: Warehouse) -
     assert reasons["id=2"] == "created_at: out of range (1900-2199): '1850-01-01T00:00:00+00:00'"
     assert reasons["id=3"].startswith("created_at: out of range (1900-2199)")
     assert report.quarantined == 2
+
+
+def zd_rating(rid: int, updated: datetime) -> dict[str, Any]:
+    stamp = updated.isoformat().replace("+00:00", "Z")
+    return {
+        "id": rid,
+        "ticket_id": 101,
+        "requester_id": 5001,
+        "score": "good",
+        "created_at": stamp,
+        "updated_at": stamp,
+    }
+
+
+def test_zendesk_a_rating_updated_in_2150_does_not_freeze_the_ratings_watermark(
+    warehouse: Warehouse,
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    ratings = [zd_rating(1, now - timedelta(hours=1)), zd_rating(2, FUTURE)]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        start = int(request.url.params["start_time"])
+        found = [r for r in ratings if datetime.fromisoformat(r["updated_at"]).timestamp() >= start]
+        return httpx.Response(
+            200, json={"satisfaction_ratings": found, "meta": {"has_more": False}}
+        )
+
+    def connector() -> Connector:
+        router = respx.Router(base_url="https://acme.zendesk.com", assert_all_called=False)
+        zendesk_routes(router)
+        router.get("/api/v2/satisfaction_ratings").mock(side_effect=answer)
+        return zendesk_connector(router, streams=["satisfaction_ratings"])
+
+    report = sync(warehouse, connector(), "satisfaction_ratings")
+    after = datetime.now(UTC)
+    assert future_count(report, "satisfaction_ratings") == 1
+    cursor = load_cursors(warehouse, "zendesk")["satisfaction_ratings"]
+    assert cursor["start_time"] <= after.timestamp()
+    ratings.append(zd_rating(3, after))
+    sync(warehouse, connector(), "satisfaction_ratings")
+    assert {"1", "2", "3"} <= ids(warehouse, "survey_responses")
