@@ -161,8 +161,9 @@ def test_the_daemon_stops_with_exit_1_and_one_line(
 
 
 def test_a_fatal_signal_in_the_daemon_leaves_a_line(tmp_path: Path) -> None:
-    """SIGBUS (what a -shm that cannot grow on a full disk raises) ends the process, but with
-    faulthandler's line and stack in the log instead of nothing."""
+    """SIGBUS (what a -shm truncated under the process raises at the next access: measured
+    with sqlite3) ends the process, but with faulthandler's line and stack in the log instead
+    of nothing."""
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
