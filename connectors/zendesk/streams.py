@@ -478,7 +478,9 @@ class UsersStream(_Stream):
     """Cursor-based incremental user export -> `agents` (agents, admins, bots) and `customers`
     (end-users). Runs first: it keeps the account's staff map in its cursor,
     `{"cursor": after_cursor, "staff": {"<id>": "agent" | "admin" | "bot"}}`, which ticket
-    events resolve authors with (see `Directory`)."""
+    events resolve authors with (see `Directory`). Once a user updated past the sync's start has
+    carried the export's cursor past changes still to come (connectors.watermark), the cursor is
+    `{"start_time": the sync's start, "staff": ...}` instead, and the next sync resumes there."""
 
     name = "users"
 
@@ -488,14 +490,33 @@ class UsersStream(_Stream):
         paginator = Paginator("zendesk users")
         state = cursor if isinstance(cursor, Mapping) else {}
         token = state.get("cursor")
+        resume = state.get("start_time") if not token else None
+        resume = resume if isinstance(resume, int) and not isinstance(resume, bool) else None
         # The map is whole at the end of this read if it starts from nothing or from a stored map.
-        whole = not token or directory.seed_staff(state.get("staff"))
+        whole = (not token and resume is None) or directory.seed_staff(state.get("staff"))
         if token:
             paginator.seen(token)
             query = _params("users", cursor=token, per_page=EXPORT_PAGE)
         else:
-            # Users are dimensions: always from the beginning, whatever the tickets' start_time.
-            query = _params("users", start_time=0, per_page=EXPORT_PAGE)
+            # Users are dimensions: from the beginning, whatever the tickets' start_time.
+            query = _params("users", start_time=resume or 0, per_page=EXPORT_PAGE)
+        mark = self.ctx.mark(self.name)
+        try:
+            yield from self._pages(path, paginator, query, token, whole, mark)
+        finally:
+            mark.warn()
+
+    def _pages(
+        self,
+        path: str,
+        paginator: Paginator,
+        query: dict[str, Any],
+        token: Any,
+        whole: bool,
+        mark: Watermark,
+    ) -> Iterator[Page]:
+        directory = self.ctx.directory
+        latest: int | None = None  # the latest `updated_at` read, in epoch seconds
         while True:
             try:
                 body = self.ctx.client.get_json(
@@ -515,13 +536,23 @@ class UsersStream(_Stream):
             for user in users:
                 if user.value is None:
                     continue  # normalise quarantines it
+                updated = _when_or_none(user.value.updated_at)
+                mark.see(updated, user.value.id)
+                if updated is not None:
+                    latest = max(latest or 0, nz.epoch(updated))
                 try:
                     directory.note_user(user.value.id, nz.user_role(user.value))
                 except RecordError:
                     continue  # normalise quarantines it
             after = body.after_cursor or token
-            page_cursor = {"cursor": after, "staff": directory.staff_state()} if after else None
-            yield Page(users, cursor=page_cursor)
+            page_cursor: dict[str, Any] | None = None
+            if after and latest is not None and mark.cap_epoch(latest) != latest:
+                page_cursor = {"start_time": mark.cap_epoch(latest)}
+            elif after:
+                page_cursor = {"cursor": after}
+            if page_cursor is not None:
+                page_cursor["staff"] = directory.staff_state()
+            yield Page(users, cursor=page_cursor, counts=mark.counts())
             if body.end_of_stream or not after:
                 if whole:
                     directory.staff_complete = True

@@ -382,3 +382,60 @@ def test_zendesk_a_rating_updated_in_2150_does_not_freeze_the_ratings_watermark(
     ratings.append(zd_rating(3, after))
     sync(warehouse, connector(), "satisfaction_ratings")
     assert {"1", "2", "3"} <= ids(warehouse, "survey_responses")
+
+
+def zd_user(uid: int, updated: datetime) -> dict[str, Any]:
+    stamp = updated.isoformat().replace("+00:00", "Z")
+    return {
+        "id": uid,
+        "name": f"User {uid}",
+        "email": f"user{uid}@example.com",
+        "created_at": "2025-01-02T08:00:00Z",
+        "updated_at": stamp,
+        "role": "end-user",
+        "active": True,
+        "user_fields": {},
+    }
+
+
+def test_zendesk_a_user_updated_in_2150_does_not_carry_the_users_cursor_past_later_changes(
+    warehouse: Warehouse,
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    users = [zd_user(1, now - timedelta(hours=1)), zd_user(2, FUTURE)]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        """The cursor export in `updated_at` order; `cursor` is a position, past the end."""
+        ordered = sorted(users, key=lambda u: (u["updated_at"], u["id"]))
+        token = request.url.params.get("cursor")
+        if token:
+            position = int(base64.b64decode(token))
+        else:
+            start = int(request.url.params["start_time"])
+            position = next(
+                (
+                    i
+                    for i, u in enumerate(ordered)
+                    if datetime.fromisoformat(u["updated_at"]).timestamp() >= start
+                ),
+                len(ordered),
+            )
+        after = base64.b64encode(str(len(ordered)).encode()).decode()
+        body = {"users": ordered[position:], "after_cursor": after, "end_of_stream": True}
+        return httpx.Response(200, json=body)
+
+    def connector() -> Connector:
+        router = respx.Router(base_url="https://acme.zendesk.com", assert_all_called=False)
+        zendesk_routes(router)
+        router.get("/api/v2/incremental/users/cursor").mock(side_effect=answer)
+        return zendesk_connector(router, streams=["users"])
+
+    report = sync(warehouse, connector(), "users")
+    after = datetime.now(UTC)
+    assert ids(warehouse, "customers") == {"1", "2"}
+    assert future_count(report, "users") == 1
+    cursor = load_cursors(warehouse, "zendesk")["users"]
+    assert "cursor" not in cursor and cursor["start_time"] <= after.timestamp()
+    users.append(zd_user(3, after))  # sorts before 2150: behind the export's old cursor
+    sync(warehouse, connector(), "users")
+    assert "3" in ids(warehouse, "customers")
