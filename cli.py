@@ -365,6 +365,10 @@ def daemon(
         settings = _setup(env_file, default_level="INFO")
         from deskpulse.sync.daemon import Daemon
 
+        import faulthandler
+
+        if not faulthandler.is_enabled():  # a fatal signal (SIGBUS, SIGSEGV) leaves its line
+            faulthandler.enable(file=sys.__stderr__ or sys.stderr)
         runner = Daemon(settings)  # its log says where /metrics and /healthz are served
         runner.run(cycles=cycles)
 

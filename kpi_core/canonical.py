@@ -4,7 +4,8 @@ Connectors and the `files` importer both hand rows through `coerce_row`, which t
 JSON values into the warehouse types and raises `InvalidRow` with a one-line reason on anything it
 cannot take: a missing required column, an unparseable date, an unknown enum value, a wrong type.
 
-A row `coerce_row` accepts is one every warehouse stores, so one bad value costs its own row and
+A row `coerce_row` accepts is one every warehouse stores (and a connector's own rows meet the same
+time rule through `check_times`, which the sync engine applies to every synced row), so one bad value costs its own row and
 never the page it came in: times lie in [1900-01-01, 2200-01-01) UTC (outside that they are typos
 or epoch units gone wrong, and near year 1 or 9999 an offset overflows Python's datetime); text,
 including what lands in `extra`, holds no NUL character and no lone surrogate (PostgreSQL's text
@@ -146,6 +147,10 @@ def columns(table: str) -> dict[str, ColumnSpec]:
 
 
 _COLUMNS = {table: columns(table) for table in WAREHOUSE_MODELS}
+_TIMES = {
+    table: tuple(name for name, spec in cols.items() if spec.kind is datetime)
+    for table, cols in _COLUMNS.items()
+}
 
 
 def parse_datetime(value: Any) -> datetime:
@@ -177,6 +182,18 @@ def parse_datetime(value: Any) -> datetime:
     if not EARLIEST <= moment < LATEST:
         raise InvalidRow(f"{_RANGE}: {value!r}")
     return moment
+
+
+def check_times(table: str, values: Mapping[str, Any]) -> None:
+    """The time rule of `parse_datetime` for a row a connector built itself (sync.engine applies
+    it to every synced row): a time outside [EARLIEST, LATEST) raises `InvalidRow`, so the record
+    is quarantined with the reason, as an imported row with that time is."""
+    for name in _TIMES.get(table, ()):
+        value = values.get(name)
+        year = getattr(value, "year", None)
+        if year is not None and not EARLIEST.year <= year < LATEST.year:
+            shown = value.isoformat() if isinstance(value, date) else value
+            raise InvalidRow(f"{name}: {_RANGE}: {shown!r}")
 
 
 def _storable(name: str, value: Any) -> None:
@@ -358,6 +375,7 @@ __all__ = [
     "TICKET_STATUSES",
     "UNSTORABLE_TEXT",
     "InvalidRow",
+    "check_times",
     "coerce_row",
     "columns",
     "parse_datetime",

@@ -56,7 +56,7 @@ from deskpulse.sync.reporting import window, writeback_context
 from deskpulse.sync.settings import Settings
 from deskpulse.sync.sources import SourceSpec, build, configured, start_time
 from deskpulse.sync.state import DaemonSchedule
-from deskpulse.sync.warehouse import Warehouse, table, upsert
+from deskpulse.sync.warehouse import Warehouse, WarehouseReplaced, table, upsert
 from deskpulse.sync.writeback import PushReport, push
 
 log = logging.getLogger("deskpulse.daemon")
@@ -175,6 +175,7 @@ class Daemon:
         self.sources = {s.name: SourceState(s.name, intervals[s.name]) for s in self.specs}
         self.metrics = Metrics()
         self.stopping = threading.Event()
+        self.fatal: WarehouseReplaced | None = None  # raised by run() once stopped
         self.cycles = 0
         self.digests_done = 0
         self._cycle_lock = threading.Lock()
@@ -188,6 +189,8 @@ class Daemon:
 
     def sync_cycle(self, name: str) -> None:
         """Sync one source, write its values back, refresh the KPI gauges."""
+        if not self._warehouse_ok():
+            return
         state = self.sources[name]
         now = self.clock()
         if state.backoff_until is not None and now < state.backoff_until:
@@ -221,6 +224,7 @@ class Daemon:
             self._count_cycle(state)
             self._record_schedule([name])
             release_memory()
+            self._warehouse_ok()  # replaced during the cycle: stop now, not a cycle later
 
     def _count_cycle(self, state: SourceState) -> None:
         with self._cycle_lock:
@@ -260,7 +264,7 @@ class Daemon:
             profile_fields=tuple(a for a in self.actions.profile_fields if a.source == source),
             subscriptions=tuple(a for a in self.actions.subscriptions if a.source == source),
         )
-        if not mine.all():
+        if not mine.all() or not self._warehouse_ok():
             return
         ctx = writeback_context(self.settings, self.warehouse)
         try:
@@ -284,6 +288,8 @@ class Daemon:
             )  # fmt: skip
 
     def digest(self, action: DigestAction) -> None:
+        if not self._warehouse_ok():
+            return
         ctx = writeback_context(self.settings, self.warehouse)
         spec = next((s for s in self.specs if s.name == action.source), None)
         if spec is None:
@@ -304,6 +310,17 @@ class Daemon:
             with self._cycle_lock:
                 self.digests_done += 1
             release_memory()
+
+    def _warehouse_ok(self) -> bool:
+        """False when the warehouse file was deleted or replaced: the daemon stops, and run()
+        raises the error (exit 1, one line) so the service manager starts a fresh process."""
+        try:
+            self.warehouse.check_identity()
+        except WarehouseReplaced as exc:
+            self.fatal = exc
+            self.stopping.set()
+            return False
+        return True
 
     def _kpi_gauges(self) -> None:
         """The KPIs with a configured target (else the digests' metrics), last 30 days."""
@@ -456,6 +473,8 @@ class Daemon:
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
             lock.release()
+        if self.fatal is not None:
+            raise self.fatal
 
 
 __all__ = ["DAEMON_LOCK", "Daemon", "Shutdown", "parse_intervals"]

@@ -15,7 +15,8 @@ What the engine does with each kind of error (see connectors.errors):
 - StreamError (and any other DeskpulseError): this stream stops at its last committed page; the
   others go on; the run ends `partial`.
 - RecordError / InvalidRow raised while normalising one record: the record is quarantined with
-  the reason and its raw payload; the page goes on.
+  the reason and its raw payload; the page goes on. So is a record one of whose rows holds a
+  time outside 1900-2199 (kpi_core.canonical.check_times), the rule the file import follows.
 - Any other exception out of a normaliser (ValueError, KeyError, TypeError...) is a bug in the
   connector, never bad data: that stream stops before the page commits (ConnectorBug, "this is a
   bug in the <vendor> connector (stream X): ...; please report it"); nothing is quarantined.
@@ -45,7 +46,7 @@ from deskpulse.connectors.errors import (
     RecordError,
     StreamUnavailable,
 )
-from deskpulse.kpi_core.canonical import UNSTORABLE_TEXT, InvalidRow
+from deskpulse.kpi_core.canonical import UNSTORABLE_TEXT, InvalidRow, check_times
 from deskpulse.sync.ledger import (
     Ledger,
     PageCommit,
@@ -218,6 +219,11 @@ class _Runner:
         rejects: list[dict[str, Any]] = []
         source = self.source
         for row in page.rows:
+            try:
+                check_times(row.table, row.values)
+            except InvalidRow as exc:
+                rejects.append(self._reject(stream.name, row.values, exc))
+                continue
             row.values["source"] = source
             by_table[row.table].append(row.values)
         normalise = stream.normalise
@@ -226,6 +232,8 @@ class _Runner:
                 rows = normalise(record)
                 if not isinstance(rows, list | tuple):  # a generator raises as it is read
                     rows = list(rows)
+                for row in rows:  # a time outside 1900-2199: the rule of every route
+                    check_times(row.table, row.values)
             except SKIPPABLE as exc:
                 rejects.append(self._reject(stream.name, record, exc))
                 continue

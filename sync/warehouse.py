@@ -1,7 +1,9 @@
 """The warehouse: engine set-up, migrations on first use, and bulk upserts by natural key.
 
 SQLite runs in WAL mode (readers never block the sync) with `synchronous=NORMAL`, which is
-durable across process crashes. Upserts are the dialect's INSERT ... ON CONFLICT (source, id)
+durable across process crashes. A long-running process checks that the file at the warehouse's
+path is still the one it opened (`Warehouse.check_identity`): one deleted or replaced under it
+would otherwise take every later write into a file nobody reads. Upserts are the dialect's INSERT ... ON CONFLICT (source, id)
 DO UPDATE, in bulk, with a WHERE clause that skips rows whose values did not change, so a re-sync
 of unchanged data writes nothing and the returned count is the rows really inserted or changed.
 """
@@ -55,6 +57,12 @@ class WarehouseError(DeskpulseError):
     """The warehouse database cannot be opened or its schema cannot be brought up to date."""
 
 
+class WarehouseReplaced(WarehouseError):
+    """The SQLite file at the warehouse's path is no longer the one this process opened: it was
+    deleted, or another file was moved onto its path. Writing on would go into the old file,
+    which nobody will read again."""
+
+
 def _reason(exc: DBAPIError) -> str:
     return (str(exc.orig) if exc.orig else str(exc)).splitlines()[0]
 
@@ -69,6 +77,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA wal_autocheckpoint=10000")
+    # The database is read with read(), never mapped (SQLite's default, said here): a mapped file
+    # that cannot be written ends the process with SIGBUS instead of an error.
+    cursor.execute("PRAGMA mmap_size=0")
     cursor.close()
 
 
@@ -201,9 +212,16 @@ class Warehouse:
         self.url = url
         self.read_only = False
         self._path: Path | None = None
+        self._file = _sqlite_file(url)
+        self._identity: tuple[int, int] | None = None  # (device, inode) of the file opened
         if reading:
             url = self._reading_url(url)
+        self._check_side_files()
         self.engine = make_engine(url, read_only=self.read_only)
+        if self._file is not None:
+            # A connection opened after the file was replaced would write into the new one
+            # beside the pool's connections to the old one: refuse it too.
+            event.listen(self.engine, "connect", lambda *_: self.check_identity())
         self._ready = not migrate
 
     def _reading_url(self, url: str) -> str:
@@ -275,13 +293,63 @@ class Warehouse:
         """A connection inside one transaction: committed on exit, rolled back on error."""
         self.ensure_schema()
         with self.engine.begin() as connection:
+            if self._identity is None:
+                self._opened()
             yield connection
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
         self.ensure_schema()
         with self.engine.connect() as connection:
+            if self._identity is None:
+                self._opened()
             yield connection
+
+    def _check_side_files(self) -> None:
+        """Refuse WAL side files this process could not write, before SQLite opens them: it
+        maps the -shm into memory, where a refused write is a SIGBUS, not an error."""
+        if self._file is None or self.read_only:
+            return
+        for side in ("-wal", "-shm"):
+            other = self._file.with_name(self._file.name + side)
+            if other.exists() and not os.access(other, os.R_OK | os.W_OK):
+                raise WarehouseError(
+                    f"the warehouse's file {other} cannot be written by this user (made by "
+                    "another user?): give it the warehouse file's owner and permissions, then "
+                    "run the command again"
+                )
+
+    def _opened(self) -> None:
+        """The SQLite file is open: note which file it is (check_identity)."""
+        if self._file is None:
+            return
+        try:
+            found = self._file.stat()
+        except OSError:
+            return
+        self._identity = (found.st_dev, found.st_ino)
+
+    def check_identity(self) -> None:
+        """Raise WarehouseReplaced when the SQLite file at the warehouse's path is not the one
+        this process opened (deleted, or another file moved onto the path; a daemon checks at
+        each cycle and before a push). PostgreSQL, an in-memory database or a warehouse not
+        opened yet: nothing to check."""
+        if self._identity is None or self._file is None:
+            return
+        try:
+            found = self._file.stat()
+        except FileNotFoundError:
+            now = None
+        except OSError:
+            return  # cannot tell (a folder gone unreadable): the next write says what is wrong
+        else:
+            now = (found.st_dev, found.st_ino)
+        if now != self._identity:
+            raise WarehouseReplaced(
+                f"the warehouse file {self._file} was deleted or replaced while the daemon ran; "
+                "stopping so that nothing is written into the old file: start the daemon again "
+                "(it opens the file now at that path)"
+            )
 
     def counts(self) -> dict[str, int]:
         """Rows per warehouse table."""
@@ -295,6 +363,21 @@ class Warehouse:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The absolute path of a file-backed SQLite URL (None: another database, memory, a URI)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    database = parsed.database
+    if not parsed.drivername.startswith("sqlite") or database in (None, "", ":memory:"):
+        return None
+    assert database is not None
+    if database.startswith("file:"):
+        return None
+    return Path(os.path.abspath(database))
 
 
 def _sqlite_datetime(value: datetime) -> str:

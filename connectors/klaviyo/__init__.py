@@ -182,6 +182,7 @@ class KlaviyoConnector:
             started=self._now(),
             start_time=self._start,
             predictive=self.settings.predictive,
+            source=self.source,
         )
         return [kind(ctx) for kind in STREAM_TYPES if kind.name in self._wanted]
 

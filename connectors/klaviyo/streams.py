@@ -9,7 +9,8 @@ filter and sort of the first request). A stream's cursor after each committed pa
 
 `since` is the watermark: the latest `updated` / `datetime` committed so far, but never later
 than the moment this sync started, so a profile or event dated in the future cannot move it
-past data that is still to come. The next sync asks for `since - OVERLAP` onwards (events:
+past data that is still to come (connectors.watermark, the rule of every vendor: a record dated
+more than a day ahead is kept and reported). The next sync asks for `since - OVERLAP` onwards (events:
 `greater-or-equal`, so records sharing the watermark's second are read again, never lost) and
 relies on upserts by id for the records read twice. `next` resumes an interrupted backfill;
 a stored page cursor that Klaviyo no longer accepts (400 "Invalid cursor") restarts that
@@ -35,6 +36,7 @@ from deskpulse.connectors.klaviyo.normalise import (
     parse_when,
     profile_row,
 )
+from deskpulse.connectors.watermark import Watermark
 
 OVERLAP = timedelta(minutes=10)
 """How far before its watermark an incremental read starts again (late-arriving records)."""
@@ -74,6 +76,7 @@ class Context:
     client: HttpClient
     started: datetime
     start_time: datetime | None = None
+    source: str = "klaviyo"
     predictive: bool = False
     _metrics: dict[str, list[str]] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -103,19 +106,29 @@ class Context:
                 break
         return found
 
-    def watermark(self, seen: datetime | None, before: str | None) -> str | None:
+    def mark(self, stream: str) -> Watermark:
+        """A stream's watermark rule for this sync (connectors.watermark)."""
+        return Watermark(f"{self.source}/{stream}", self.started)
+
+    def watermark(self, mark: Watermark, seen: datetime | None, before: str | None) -> str | None:
         """The cursor's `since`: the latest time committed, capped at the sync's start."""
         if seen is None:
             return before
-        capped = min(seen, self.started)
-        if before is not None and parse_when(before, "cursor") > capped:
-            return before
+        capped = mark.cap(seen)
+        if before is not None:
+            try:
+                kept = mark.cap(parse_when(before, "cursor"))
+            except RecordError:
+                return iso(capped)
+            if kept > capped:
+                return iso(kept)
         return iso(capped)
 
     def lower_bound(self, since: str | None) -> datetime | None:
         if since is not None:
             try:
-                return parse_when(since, "cursor") - OVERLAP
+                # A `since` stored past the sync's start (before the cap): read from the start.
+                return min(parse_when(since, "cursor"), self.started) - OVERLAP
             except RecordError:
                 return self.start_time  # a cursor we cannot read: start over
         return self.start_time
@@ -145,9 +158,11 @@ def _read(
     first: tuple[str, dict[str, Any]],
     resume: str | None,
     when: Callable[[Any], datetime | None],
+    mark: Watermark,
 ) -> Iterator[tuple[list[Any], str | None, datetime | None]]:
     """(records, links.next, latest time among them) per page, from `resume` when given (a
-    stored links.next), falling back to the first request when Klaviyo rejects it."""
+    stored links.next), falling back to the first request when Klaviyo rejects it. `mark`
+    counts the records dated far past the sync's start."""
     paginator = Paginator(f"klaviyo {what}")
     url, params = (resume, None) if resume else (first[0], dict(first[1]))
     if resume:
@@ -167,6 +182,7 @@ def _read(
                 moment = when(record)
             except RecordError:
                 continue  # the record is quarantined by normalise; it moves no watermark
+            mark.see(moment, record.get("id") if isinstance(record, Mapping) else None)
             if moment is not None and (latest is None or moment > latest):
                 latest = moment
         nxt = _next(body)
@@ -204,11 +220,21 @@ class ProfilesStream:
             params["filter"] = f"greater-than(updated,{filter_datetime(low)})"
         resume = state.get("next") if isinstance(state.get("next"), str) else None
         first = (OPERATIONS["get_profiles"].path, params)
-        for records, nxt, latest in _read(
-            self.ctx, "profiles", "get_profiles", first, resume, _attribute_time("updated")
-        ):
-            since = self.ctx.watermark(latest, since)
-            yield Page(records, {"since": since, "next": nxt})
+        mark = self.ctx.mark(self.name)
+        try:
+            for records, nxt, latest in _read(
+                self.ctx,
+                "profiles",
+                "get_profiles",
+                first,
+                resume,
+                _attribute_time("updated"),
+                mark,
+            ):
+                since = self.ctx.watermark(mark, latest, since)
+                yield Page(records, {"since": since, "next": nxt}, counts=mark.counts())
+        finally:
+            mark.warn()
 
     def normalise(self, record: Any) -> Iterable[Row]:
         return [profile_row(record, predictive=self.ctx.predictive)]
@@ -229,12 +255,18 @@ class EventStream:
 
     def pages(self, cursor: Cursor | None) -> Iterator[Page]:
         state: dict[str, Any] = dict(cursor) if isinstance(cursor, Mapping) else {}
-        for name, kind in self.metrics.items():
-            for metric_id in self.ctx.metric_ids(name):
-                self._kinds[metric_id] = (name, kind)
-                yield from self._metric_pages(metric_id, state)
+        mark = self.ctx.mark(self.name)
+        try:
+            for name, kind in self.metrics.items():
+                for metric_id in self.ctx.metric_ids(name):
+                    self._kinds[metric_id] = (name, kind)
+                    yield from self._metric_pages(metric_id, state, mark)
+        finally:
+            mark.warn()
 
-    def _metric_pages(self, metric_id: str, state: dict[str, Any]) -> Iterator[Page]:
+    def _metric_pages(
+        self, metric_id: str, state: dict[str, Any], mark: Watermark
+    ) -> Iterator[Page]:
         mine = state.get(metric_id)
         mine = mine if isinstance(mine, Mapping) else {}
         since = mine.get("since") if isinstance(mine.get("since"), str) else None
@@ -250,13 +282,14 @@ class EventStream:
         }
         first = (OPERATIONS["get_events"].path, params)
         for records, nxt, latest in _read(
-            self.ctx, "events", "get_events", first, resume, _attribute_time("datetime")
+            self.ctx, "events", "get_events", first, resume, _attribute_time("datetime"), mark
         ):
-            since = self.ctx.watermark(latest, since)
+            since = self.ctx.watermark(mark, latest, since)
             state[metric_id] = {"since": since, "next": nxt}
             yield Page(
                 [_tagged(r, metric_id) for r in records],
                 {k: dict(v) for k, v in state.items()},
+                counts=mark.counts(),
             )
 
     def normalise(self, record: Any) -> Iterable[Row]:

@@ -194,6 +194,7 @@ class LiveAgentConnector:
         post_recipient: str | None = None,
         post_owner: str = "deskpulse@deskpulse.invalid",
         hints: tuple[str, str] = ("LIVEAGENT_API_KEY", "LIVEAGENT_URL"),
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
         if not key.get_secret_value():
@@ -218,6 +219,7 @@ class LiveAgentConnector:
         self._wanted = tuple(streams) if streams is not None else STREAM_NAMES
         self._start = start_time or datetime(1970, 1, 1, tzinfo=UTC)
         self._overlap = overlap
+        self._now = now  # a sync's start: no stream's watermark passes it
         self._page_size = page_size
         self.tap = HeaderTap(transport)
         self.client = HttpClient(
@@ -271,6 +273,8 @@ class LiveAgentConnector:
             self.tz,
             self._start,
             self._overlap,
+            self._now(),
+            self.source,
             self.codes,
             **sizes,
         )

@@ -36,6 +36,7 @@ import orjson
 from deskpulse.connectors.errors import BadResponse, PaginationLoopError, RecordError
 from deskpulse.connectors.http import HttpClient, Paginator
 from deskpulse.connectors.liveagent.mapping import format_when, parse_when
+from deskpulse.connectors.watermark import Watermark
 
 NEXT_PAGE_CURSOR = "next_page_cursor"
 
@@ -115,6 +116,7 @@ class ChangedSince:
         per_page: int,
         start: datetime,
         overlap: timedelta,
+        mark: Watermark | None = None,
     ) -> None:
         self.client = client
         self.path = path
@@ -123,6 +125,7 @@ class ChangedSince:
         self.per_page = per_page
         self.start = start
         self.overlap = overlap
+        self.mark = mark if mark is not None else Watermark(path, datetime.now(UTC))
 
     def stamp(self, record: Any) -> datetime | None:
         if not isinstance(record, Mapping):
@@ -143,10 +146,19 @@ class ChangedSince:
         return format_when(since, self.tz)
 
     def pages(self, cursor: Any) -> Iterator[tuple[list[Any], dict[str, Any]]]:
-        """(new records, cursor after them) per page."""
+        """(new records, cursor after them) per page. The stored `since` never passes the
+        sync's start (connectors.watermark); `mark` counts the records dated far past it."""
+        try:
+            yield from self._pages(cursor)
+        finally:
+            self.mark.warn()
+
+    def _pages(self, cursor: Any) -> Iterator[tuple[list[Any], dict[str, Any]]]:
         state = cursor if isinstance(cursor, Mapping) else {}
         watermark = _iso(state.get("since"))
         boundary: set[str] = {str(i) for i in state.get("seen") or () if i is not None}
+        if watermark is not None and self.mark.cap(watermark) != watermark:
+            watermark, boundary = self.mark.cap(watermark), set()  # stored before the cap
         if watermark is None:
             since, boundary = self.start, set()
         else:
@@ -171,6 +183,7 @@ class ChangedSince:
                 rid = record_id(record)
                 if stamp is not None and stamp == watermark and rid in boundary:
                     continue  # the boundary second, served again: already committed
+                self.mark.see(stamp, rid)
                 fresh.append(record)
                 if stamp is None:
                     continue
@@ -179,7 +192,9 @@ class ChangedSince:
                     watermark, boundary = stamp, set()
                 if stamp == watermark and rid is not None:
                     boundary.add(rid)
-            yield fresh, {"since": watermark.isoformat(), "seen": sorted(boundary)}
+            stored = self.mark.cap(watermark)
+            seen = sorted(boundary) if stored == watermark else []
+            yield fresh, {"since": stored.isoformat(), "seen": seen}
             if len(body) < self.per_page:
                 return
             if last_stamp is not None and last_stamp > since:

@@ -34,6 +34,7 @@ from deskpulse.connectors.liveagent.paging import (
     numbered,
     records,
 )
+from deskpulse.connectors.watermark import Watermark
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,8 @@ class Context:
     tz: tzinfo
     start: datetime
     overlap: timedelta
+    started: datetime  # the sync's start: no watermark passes it (connectors.watermark)
+    source: str = "liveagent"
     codes: UnknownCodes = field(default_factory=UnknownCodes)
     page_size: int = LIST_PAGE
     ticket_page: int = TICKET_PAGE
@@ -193,6 +196,7 @@ class _Stream(ContextStream[Context]):
             per_page=per_page or self.ctx.page_size,
             start=self.ctx.start,
             overlap=self.ctx.overlap,
+            mark=Watermark(f"{self.ctx.source}/{self.name}", self.ctx.started),
         )
 
 
@@ -217,7 +221,7 @@ class ContactsStream(_Stream):
     def pages(self, cursor: Cursor | None) -> Iterator[Page]:
         reader = self._changed_since("contacts", "date_changed")
         for found, after in reader.pages(cursor):
-            yield Page(found, cursor=after)
+            yield Page(found, cursor=after, counts=reader.mark.counts())
 
     def normalise(self, record: Any) -> Iterable[Row]:
         return nl.contact_rows(record, self.ctx)
@@ -257,7 +261,7 @@ class TicketsStream(_Stream):
                 parts.extend(
                     Part(group, kind=MESSAGES, ticket_id=tid, agent_id=agent) for group in groups
                 )
-            yield Page(parts, cursor=after)
+            yield Page(parts, cursor=after, counts=reader.mark.counts())
 
     def _conversation(self, ticket_id: str) -> list[Any]:
         path = ENDPOINTS["messages"].path.format(ticketId=quote(ticket_id, safe=""))
@@ -360,7 +364,7 @@ class ChatsStream(_Stream):
     def pages(self, cursor: Cursor | None) -> Iterator[Page]:
         reader = self._changed_since("chats", "date_created")
         for found, after in reader.pages(cursor):
-            yield Page(found, cursor=after)
+            yield Page(found, cursor=after, counts=reader.mark.counts())
 
     def normalise(self, record: Any) -> Iterable[Row]:
         return nl.chat_rows(record, self.ctx)

@@ -248,6 +248,7 @@ class ZendeskConnector:
             oauth=self.config.uses_oauth,
             prefix=self.config.prefix,
             history=self._history,
+            source=self.source,
         )
         return [kind(ctx) for kind in STREAM_TYPES if kind.name in self._wanted]
 

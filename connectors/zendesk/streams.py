@@ -8,11 +8,12 @@ warehouse.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -22,6 +23,7 @@ from deskpulse.connectors.base import ContextStream, Cursor, Page, Row
 from deskpulse.connectors.errors import AuthError, BadResponse, RecordError, StreamUnavailable
 from deskpulse.connectors.http import HttpClient, Paginator, RejectedRequest
 from deskpulse.connectors.records import Record, RecordType
+from deskpulse.connectors.watermark import Watermark
 from deskpulse.connectors.zendesk import normalise as nz
 from deskpulse.connectors.zendesk import records as zr
 from deskpulse.connectors.zendesk import writeback as wb
@@ -300,6 +302,12 @@ class Context:
     oauth: bool = False
     prefix: str = "ZENDESK_"  # the source's variables, for messages
     history: str = "auto"  # how a first sync reads ticket events: auto | audits | incremental
+    source: str = "zendesk"
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    """The sync's start: no stream's watermark passes it (connectors.watermark)."""
+
+    def mark(self, stream: str) -> Watermark:
+        return Watermark(f"{self.source}/{stream}", self.started)
 
 
 class _Stream(ContextStream[Context]):
@@ -313,7 +321,10 @@ class TicketsStream(_Stream):
     cursor is `{"cursor": after_cursor}`; the next sync resumes there (the export's cursor
     orders by `generated_timestamp` and id, so same-second tickets at a page boundary are
     neither lost nor repeated). `generated_timestamp` is kept too: it, not `updated_at`, is the
-    export's watermark, and a sync that has only it restarts from there.
+    export's watermark, and a sync that has only it restarts from there. A ticket generated past
+    the sync's start (connectors.watermark) would carry the export's cursor past every change
+    still to come: from that page on, the stored cursor is the watermark capped at the sync's
+    start alone, and the next sync restarts the export from there.
     """
 
     name = "tickets"
@@ -323,6 +334,9 @@ class TicketsStream(_Stream):
         state = cursor if isinstance(cursor, Mapping) else {}
         token = state.get("cursor")
         watermark = state.get("generated_timestamp")
+        mark = self.ctx.mark(self.name)
+        if isinstance(watermark, int) and mark.cap_epoch(watermark) != watermark:
+            token, watermark = None, mark.cap_epoch(watermark)  # stored before the cap
         if token:
             paginator.seen(token)
             query = _params("tickets", cursor=token, include="metric_sets")
@@ -334,13 +348,19 @@ class TicketsStream(_Stream):
         closed.start(not token and not isinstance(watermark, int))
         complete = False
         try:
-            yield from self._pages(paginator, query, token, watermark)
+            yield from self._pages(paginator, query, token, watermark, mark)
             complete = True
         finally:
             closed.stop(complete)
+            mark.warn()
 
     def _pages(
-        self, paginator: Paginator, query: dict[str, Any], token: Any, watermark: Any
+        self,
+        paginator: Paginator,
+        query: dict[str, Any],
+        token: Any,
+        watermark: Any,
+        mark: Watermark,
     ) -> Iterator[Page]:
         warned = False
         while True:
@@ -375,17 +395,22 @@ class TicketsStream(_Stream):
                 )
             for record in tickets:
                 stamp = record.value.generated_timestamp if record.value is not None else None
-                if isinstance(stamp, int) and (watermark is None or stamp > watermark):
-                    watermark = stamp
+                if isinstance(stamp, int):
+                    mark.see_epoch(stamp, record.value.id if record.value else None)
+                    if watermark is None or stamp > watermark:
+                        watermark = stamp
             self.ctx.directory.ensure_groups(r.value.group_id for r in tickets if r.value)
             self.ctx.directory.closed.note(tickets)
             page_cursor: dict[str, Any] = {"cursor": after}
             if watermark is not None:
-                page_cursor["generated_timestamp"] = watermark
+                capped = mark.cap_epoch(watermark)
+                # Past the sync's start, the export's own cursor is too: keep the capped time.
+                page_cursor = {"cursor": after} if capped == watermark else {}
+                page_cursor["generated_timestamp"] = capped
             yield Page(
                 tickets,
                 cursor=page_cursor if after else None,
-                counts={"metric_sets": with_sets},
+                counts={"metric_sets": with_sets, **mark.counts()},
             )
             if last:
                 return
@@ -453,7 +478,9 @@ class UsersStream(_Stream):
     """Cursor-based incremental user export -> `agents` (agents, admins, bots) and `customers`
     (end-users). Runs first: it keeps the account's staff map in its cursor,
     `{"cursor": after_cursor, "staff": {"<id>": "agent" | "admin" | "bot"}}`, which ticket
-    events resolve authors with (see `Directory`)."""
+    events resolve authors with (see `Directory`). Once a user updated past the sync's start has
+    carried the export's cursor past changes still to come (connectors.watermark), the cursor is
+    `{"start_time": the sync's start, "staff": ...}` instead, and the next sync resumes there."""
 
     name = "users"
 
@@ -463,14 +490,33 @@ class UsersStream(_Stream):
         paginator = Paginator("zendesk users")
         state = cursor if isinstance(cursor, Mapping) else {}
         token = state.get("cursor")
+        resume = state.get("start_time") if not token else None
+        resume = resume if isinstance(resume, int) and not isinstance(resume, bool) else None
         # The map is whole at the end of this read if it starts from nothing or from a stored map.
-        whole = not token or directory.seed_staff(state.get("staff"))
+        whole = (not token and resume is None) or directory.seed_staff(state.get("staff"))
         if token:
             paginator.seen(token)
             query = _params("users", cursor=token, per_page=EXPORT_PAGE)
         else:
-            # Users are dimensions: always from the beginning, whatever the tickets' start_time.
-            query = _params("users", start_time=0, per_page=EXPORT_PAGE)
+            # Users are dimensions: from the beginning, whatever the tickets' start_time.
+            query = _params("users", start_time=resume or 0, per_page=EXPORT_PAGE)
+        mark = self.ctx.mark(self.name)
+        try:
+            yield from self._pages(path, paginator, query, token, whole, mark)
+        finally:
+            mark.warn()
+
+    def _pages(
+        self,
+        path: str,
+        paginator: Paginator,
+        query: dict[str, Any],
+        token: Any,
+        whole: bool,
+        mark: Watermark,
+    ) -> Iterator[Page]:
+        directory = self.ctx.directory
+        latest: int | None = None  # the latest `updated_at` read, in epoch seconds
         while True:
             try:
                 body = self.ctx.client.get_json(
@@ -490,13 +536,23 @@ class UsersStream(_Stream):
             for user in users:
                 if user.value is None:
                     continue  # normalise quarantines it
+                updated = _when_or_none(user.value.updated_at)
+                mark.see(updated, user.value.id)
+                if updated is not None:
+                    latest = max(latest or 0, nz.epoch(updated))
                 try:
                     directory.note_user(user.value.id, nz.user_role(user.value))
                 except RecordError:
                     continue  # normalise quarantines it
             after = body.after_cursor or token
-            page_cursor = {"cursor": after, "staff": directory.staff_state()} if after else None
-            yield Page(users, cursor=page_cursor)
+            page_cursor: dict[str, Any] | None = None
+            if after and latest is not None and mark.cap_epoch(latest) != latest:
+                page_cursor = {"start_time": mark.cap_epoch(latest)}
+            elif after:
+                page_cursor = {"cursor": after}
+            if page_cursor is not None:
+                page_cursor["staff"] = directory.staff_state()
+            yield Page(users, cursor=page_cursor, counts=mark.counts())
             if body.end_of_stream or not after:
                 if whole:
                     directory.staff_complete = True
@@ -546,7 +602,13 @@ class _TimeBasedStream(_Stream):
         start = state.get("start_time")
         if not isinstance(start, int):
             start = self.ctx.start_time
-        yield from self._walk(start, self._fetcher())
+        yield from self._walk(self.mark.cap_epoch(start), self._fetcher())
+
+    @functools.cached_property
+    def mark(self) -> Watermark:
+        """This run's watermark rule (connectors.watermark): the stored `start_time` never
+        passes the sync's start; records dated a day past it are reported."""
+        return self.ctx.mark(self.name)
 
     def _fetcher(self) -> Fetch:
         """One export request at a time: start_time -> (records not on the previous page,
@@ -573,16 +635,24 @@ class _TimeBasedStream(_Stream):
         """Pages from `start` (`first`: that request's answer, already fetched)."""
         paginator = Paginator(f"zendesk {self.name}")
         paginator.seen(start)
-        while True:
-            records, end_time, done, _ = first if first is not None else fetch(start)
-            first = None
-            if records:
-                self._prepare()
-            yield Page(records, cursor={"start_time": end_time})
-            if done:
-                return
-            paginator.advance(end_time)
-            start = end_time
+        mark = self.mark
+        try:
+            while True:
+                records, end_time, done, _ = first if first is not None else fetch(start)
+                first = None
+                if records:
+                    self._prepare()
+                for record in records:
+                    mark.see_epoch(_record_time(record), _record_key(record))
+                yield Page(
+                    records, cursor={"start_time": mark.cap_epoch(end_time)}, counts=mark.counts()
+                )
+                if done:
+                    return
+                paginator.advance(end_time)
+                start = end_time
+        finally:
+            mark.warn()
 
     def _get(self, path: str, query: dict[str, Any]) -> zr.TimeExportPage:
         body: zr.TimeExportPage = self.ctx.client.get_json(
@@ -596,6 +666,32 @@ def _first_time(records: list[Record[Any]]) -> int | None:
     for record in records[:1]:
         stamp = getattr(record.value, "timestamp", None)
         return stamp if isinstance(stamp, int) else None
+    return None
+
+
+def _when_or_none(value: Any) -> datetime | None:
+    """A record's time for the watermark's report, or None when it has no readable one."""
+    try:
+        return nz.when(value)
+    except RecordError:
+        return None
+
+
+def _record_time(record: Record[Any]) -> int | None:
+    """A time-based export record's time in epoch seconds (a ticket event's `timestamp`, a
+    metric event's `time`, a call's `updated_at`), when it has a readable one."""
+    value = record.value
+    found = value.get("timestamp") if isinstance(value, dict) else getattr(value, "timestamp", None)
+    if isinstance(found, int) and not isinstance(found, bool):
+        return found
+    if isinstance(value, dict):
+        for name in ("time", "updated_at"):
+            if isinstance(value.get(name), str):
+                try:
+                    moment = nz.when(value[name])
+                except RecordError:
+                    return None
+                return nz.epoch(moment) if moment is not None else None
     return None
 
 
@@ -776,7 +872,18 @@ class ChatsStream(_Stream):
         start_id = state.get("start_id")
         if not isinstance(start, int):
             start = self.ctx.start_time
+        mark = self.ctx.mark(self.name)
+        if mark.cap_epoch(start) != start:  # stored before the cap (connectors.watermark)
+            start, start_id = mark.cap_epoch(start), None
         paginator.seen((start, start_id))
+        try:
+            yield from self._pages(path, paginator, start, start_id, mark)
+        finally:
+            mark.warn()
+
+    def _pages(
+        self, path: str, paginator: Paginator, start: int, start_id: Any, mark: Watermark
+    ) -> Iterator[Page]:
         while True:
             query = _params(
                 "chats", start_time=start, start_id=start_id, fields="chats(*)", limit=EXPORT_PAGE
@@ -795,7 +902,15 @@ class ChatsStream(_Stream):
             end_id = body.get("end_id")
             if not isinstance(end_time, int):
                 end_time, end_id = start, start_id
-            yield Page(records, cursor={"start_time": end_time, "start_id": end_id})
+            for record in records:
+                if isinstance(record, Mapping):
+                    mark.see(_when_or_none(record.get("update_timestamp")), record.get("id"))
+            stored = mark.cap_epoch(end_time)  # past the sync's start: from it, by time alone
+            yield Page(
+                records,
+                cursor={"start_time": stored, "start_id": end_id if stored == end_time else None},
+                counts=mark.counts(),
+            )
             count = body.get("count")
             if not isinstance(count, int):
                 count = len(records)
@@ -830,6 +945,16 @@ class SatisfactionRatingsStream(_Stream):
         start = state.get("start_time")
         if not isinstance(start, int):
             start = self.ctx.start_time
+        mark = self.ctx.mark(self.name)
+        start = mark.cap_epoch(start)  # a watermark stored before the cap heals
+        try:
+            yield from self._pages(path, paginator, start, mark)
+        finally:
+            mark.warn()
+
+    def _pages(
+        self, path: str, paginator: Paginator, start: int, mark: Watermark
+    ) -> Iterator[Page]:
         watermark = start
         query = _params("satisfaction_ratings", start_time=start, **{"page[size]": LIST_PAGE})
         while True:
@@ -841,12 +966,14 @@ class SatisfactionRatingsStream(_Stream):
                     moment = nz.when(stamp)
                 except RecordError:
                     continue
+                mark.see(moment, record.get("id"))
                 if moment is not None:
                     watermark = max(watermark, nz.epoch(moment))
             meta = body.get("meta") or {}
             after = meta.get("after_cursor")
             last = not meta.get("has_more") or not after
-            yield Page(records, cursor={"start_time": watermark} if last else None)
+            cursor = {"start_time": mark.cap_epoch(watermark)} if last else None
+            yield Page(records, cursor=cursor, counts=mark.counts())
             if last:
                 return
             paginator.advance(after)
