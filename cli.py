@@ -363,9 +363,9 @@ def daemon(
     """Sync every source on its interval, write KPIs back, post digests; SIGTERM stops it."""
     with friendly_errors():
         settings = _setup(env_file, default_level="INFO")
-        from deskpulse.sync.daemon import Daemon
-
         import faulthandler
+
+        from deskpulse.sync.daemon import Daemon
 
         if not faulthandler.is_enabled():  # a fatal signal (SIGBUS, SIGSEGV) leaves its line
             faulthandler.enable(file=sys.__stderr__ or sys.stderr)
