@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -472,6 +473,9 @@ def daemon(
                 highlight=False,
             )
         runner.run(cycles=cycles)
+        if runner.abandoned:  # a request still in flight: not waited for (Daemon.run)
+            logging.shutdown()
+            os._exit(0)
 
 
 @app.command()
