@@ -245,7 +245,7 @@ class Daemon:
         self._reload = threading.Event()
         self._bounded = False  # `run(cycles=N)`: the digests are posted at the end, unscheduled
         self._missed: dict[str, tuple[DigestAction, datetime]] = {}
-        self._running: dict[str, datetime] = {}
+        self._running: list[str] = []
         self._jobs = threading.Condition()
         self._cycle_lock = threading.Lock()
         self.scheduler = BackgroundScheduler(
@@ -264,12 +264,12 @@ class Daemon:
     @contextmanager
     def _job(self, key: str) -> Iterator[None]:
         with self._jobs:
-            self._running[key] = self.clock()
+            self._running.append(key)  # a list: a catch-up digest may run beside its cron job
         try:
             yield
         finally:
             with self._jobs:
-                del self._running[key]
+                self._running.remove(key)
                 self._jobs.notify_all()
 
     # jobs -----------------------------------------------------------------------------------

@@ -27,9 +27,11 @@ from sqlalchemy import insert, select
 
 from deskpulse.connectors.base import WRITE_POSTS, Page, Post, RequestStats, Row, WriteResult
 from deskpulse.connectors.errors import AuthError, UnreachableError
+from deskpulse.connectors.http import HttpClient
+from deskpulse.connectors.klaviyo.writes import KlaviyoWriter
 from deskpulse.connectors.zendesk import ZendeskConnector
 from deskpulse.kpi_core.canonical import coerce_row
-from deskpulse.sync.daemon import DAEMON_LOCK, FAILING, Daemon
+from deskpulse.sync.daemon import DAEMON_LOCK, FAILING, Daemon, Shutdown
 from deskpulse.sync.engine import run_sync
 from deskpulse.sync.locks import acquire, this_node
 from deskpulse.sync.settings import load_settings
@@ -154,6 +156,43 @@ def test_stop_ends_a_zendesk_job_that_never_ends_at_once(
     assert statuses == ["sending"]
     assert any("zendesk: stopped for the shutdown" in r.getMessage() for r in caplog.records)
     assert "t0ken-never-logged" not in caplog.text
+
+
+def test_stop_ends_a_klaviyo_subscription_job_that_never_settles(tmp_path: Path) -> None:
+    """Klaviyo's subscription job has no status: the list is polled until the people arrive, up
+    to two minutes (the 62 s SIGTERM of the issue). With the daemon's sleep, stop() ends it."""
+    daemon = fake_daemon(tmp_path, lambda spec: None)
+    polls: list[str] = []
+
+    def vendor(request: httpx.Request) -> httpx.Response:
+        polls.append(request.url.path)
+        if request.method == "POST":
+            return httpx.Response(202)
+        return httpx.Response(200, json={"data": [], "links": {"next": None}})  # nobody yet
+
+    client = HttpClient(
+        "https://a.klaviyo.com", vendor="klaviyo", transport=httpx.MockTransport(vendor),
+        sleep=daemon.sleep,
+    )  # fmt: skip
+    writer = KlaviyoWriter(client, sleep=daemon.sleep)
+    outcome: list[BaseException | None] = []
+
+    def subscribe() -> None:
+        try:
+            writer.subscribe("NwsLtr", ["ann@example.com"])
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=subscribe, daemon=True)
+    thread.start()
+    assert wait_for(lambda: len(polls) >= 3)  # the job posted, the list polled twice
+    stopped = time.monotonic()
+    daemon.stop()
+    thread.join(5)
+    took = time.monotonic() - stopped
+    assert not thread.is_alive() and took < 0.5, took
+    assert len(outcome) == 1 and isinstance(outcome[0], Shutdown)
 
 
 def test_run_returns_within_its_grace_while_a_request_hangs(tmp_path: Path) -> None:
