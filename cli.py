@@ -460,8 +460,9 @@ def daemon(
         settings = _setup("INFO" if cycles is None else None, env_file)
         from deskpulse.sync.daemon import Daemon
 
-        # A cycle that outlasts its interval is skipped, never overlapped: not worth a warning.
-        logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+        # A cycle that outlasts its interval is skipped, never overlapped: not worth a warning;
+        # each cycle says what it did in one line (sync.daemon), not the scheduler's two more.
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)
         if cycles is not None:  # a bounded run says what each cycle did
             daemon_log = logging.getLogger("deskpulse.daemon")
             daemon_log.setLevel(min(logging.INFO, logging.getLogger().getEffectiveLevel()))

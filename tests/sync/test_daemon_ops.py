@@ -310,6 +310,9 @@ def test_sighup_reloads_the_writeback_file_and_keeps_it_when_invalid(
     refused = [x for x in lines if "reload refused" in x]
     assert len(refused) == 1 and str(wb) in refused[0], lines
     assert "Traceback" not in "".join(lines)
+    # Each cycle is one line of its own, not the scheduler's "Running job" and "executed".
+    assert sum("zendesk: synced" in x for x in lines) == 1
+    assert not [x for x in lines if "apscheduler" in x or " job " in x.lower()], lines
 
 
 def test_reload_replaces_the_digest_jobs_and_keeps_the_actions_on_a_bad_file(
