@@ -149,7 +149,7 @@ def test_stop_ends_a_zendesk_job_that_never_ends_at_once(
         daemon.stop()
         thread.join(10)
         took = time.monotonic() - stopped
-    assert not thread.is_alive() and took < 1.5, took
+    assert not thread.is_alive() and took < 3, took  # the job would wait 120 s
     assert daemon.abandoned == []  # the wait ended: nothing left running
     with daemon.warehouse.connect() as conn:
         statuses = [r.status for r in conn.execute(select(table("write_back_log")))]
@@ -191,7 +191,7 @@ def test_stop_ends_a_klaviyo_subscription_job_that_never_settles(tmp_path: Path)
     daemon.stop()
     thread.join(5)
     took = time.monotonic() - stopped
-    assert not thread.is_alive() and took < 0.5, took
+    assert not thread.is_alive() and took < 2, took  # the poll would go on 120 s
     assert len(outcome) == 1 and isinstance(outcome[0], Shutdown)
 
 
@@ -212,7 +212,7 @@ def test_run_returns_within_its_grace_while_a_request_hangs(tmp_path: Path) -> N
     thread.join(5)
     took = time.monotonic() - stopped
     try:
-        assert not thread.is_alive() and 0.5 <= took < 1.5, took
+        assert not thread.is_alive() and 0.5 <= took < 3, took  # the request: 30 s
         assert daemon.abandoned == ["sync:slow"]
         acquire(daemon.warehouse, DAEMON_LOCK).release()  # the next daemon may start at once
     finally:
