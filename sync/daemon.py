@@ -64,7 +64,7 @@ from deskpulse.connectors.errors import ConfigError, DeskpulseError
 from deskpulse.kpi_core import compute
 from deskpulse.kpi_core.config import KpiConfig, load_config
 from deskpulse.sync.actions import Actions, DigestAction
-from deskpulse.sync.digest import FIELD, last_period, plan_digests
+from deskpulse.sync.digest import missed, plan_digests
 from deskpulse.sync.engine import RunReport, StopRequested, SyncObserver, run_sync
 from deskpulse.sync.ledger import StreamReport
 from deskpulse.sync.locks import LockHeld, acquire
@@ -76,7 +76,7 @@ from deskpulse.sync.sources import SourceSpec, build, configured, start_time
 from deskpulse.sync.state import DaemonSchedule
 from deskpulse.sync.status import source_health
 from deskpulse.sync.warehouse import Warehouse, table, upsert
-from deskpulse.sync.writeback import SENT, Context, PushReport, latest_rows, push
+from deskpulse.sync.writeback import Context, PushReport, push
 
 log = logging.getLogger("deskpulse.daemon")
 
@@ -191,16 +191,6 @@ def _digest_trigger(action: DigestAction, tz: Any) -> CronTrigger:
     hour, minute = (int(x) for x in action.at.split(":"))
     day = "mon" if action.every == "week" else "*"
     return CronTrigger(day_of_week=day, hour=hour, minute=minute, timezone=tz)
-
-
-def last_due(trigger: CronTrigger, now: datetime) -> datetime | None:
-    """The trigger's last fire time at or before `now` (within the last eight days)."""
-    last = None
-    moment = trigger.get_next_fire_time(None, now - timedelta(days=8))
-    while moment is not None and moment <= now:
-        last = moment
-        moment = trigger.get_next_fire_time(moment, moment + timedelta(seconds=1))
-    return last
 
 
 class Daemon:
@@ -447,18 +437,6 @@ class Daemon:
         finally:
             connector.close()
 
-    def missed_digest(self, action: DigestAction) -> datetime | None:
-        """When the action was last due, if the digest of that time's period is not posted (a
-        daemon down at its `at`: a deploy, a reboot); None when nothing is missing. Only the
-        last period is ever caught up, however long the daemon was down."""
-        due = last_due(_digest_trigger(action, self.settings.tz), self.clock())
-        if due is None:
-            return None
-        period, _, _ = last_period(action.every, due, self.settings.tz)
-        with self.warehouse.connect() as conn:
-            row = latest_rows(conn, action.name).get((period, FIELD))
-        return due if row is None or row.status != SENT else None
-
     def _post_missed(self, source: str) -> None:
         """After its source's sync (so the numbers are current): the digests the daemon missed."""
         for action, due in [m for m in list(self._missed.values()) if m[0].source == source]:
@@ -615,7 +593,8 @@ class Daemon:
                 id=f"digest:{action.name}", name=f"digest {action.name}",
             )  # fmt: skip
             try:
-                due = self.missed_digest(action)
+                with self.warehouse.connect() as conn:
+                    due = missed(conn, action, self.settings.tz, self.clock())
             except Exception as exc:  # the ledger unreadable: the next `at` posts
                 log.warning("digest %s: cannot tell whether one was missed: %s", action.name, exc)
                 continue
