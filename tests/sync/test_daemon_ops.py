@@ -27,7 +27,7 @@ from sqlalchemy import insert, select
 
 from deskpulse.connectors.base import WRITE_POSTS, Page, Post, RequestStats, Row, WriteResult
 from deskpulse.connectors.errors import AuthError, UnreachableError
-from deskpulse.connectors.http import HttpClient
+from deskpulse.connectors.http import DEFAULT_BUCKET, HttpClient
 from deskpulse.connectors.klaviyo.writes import KlaviyoWriter
 from deskpulse.connectors.zendesk import ZendeskConnector
 from deskpulse.kpi_core.canonical import coerce_row
@@ -193,6 +193,33 @@ def test_stop_ends_a_klaviyo_subscription_job_that_never_settles(tmp_path: Path)
     took = time.monotonic() - stopped
     assert not thread.is_alive() and took < 2, took  # the poll would go on 120 s
     assert len(outcome) == 1 and isinstance(outcome[0], Shutdown)
+
+
+def test_every_connector_the_daemon_builds_waits_on_its_stop_flag(
+    tmp_path: Path, sandbox_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each vendor's rate limiter (and the retries and job polls that share its sleep) ends a
+    wait with Shutdown once its daemon stops; another daemon's connectors keep waiting normally
+    (LiveAgent shares one limiter per API key within a process)."""
+    monkeypatch.setenv("LIVEAGENT_RATE_LIMIT", "180")  # paced: the shared limiter
+    stopped = Daemon(settings_for(tmp_path))
+    stopped.stop()
+    running = Daemon(settings_for(tmp_path))
+    assert sorted(s.vendor for s in stopped.specs) == ["klaviyo", "liveagent", "zendesk"]
+    for spec in stopped.specs:
+        mine: Any = stopped.connect(spec)
+        other: Any = running.connect(spec)
+        try:
+            mine.client.limiter.block(DEFAULT_BUCKET, 3600)  # e.g. a 429's Retry-After
+            began = time.monotonic()
+            with pytest.raises(Shutdown):
+                mine.client.limiter.acquire()
+            assert time.monotonic() - began < 0.5, spec
+            other.client.limiter.block(DEFAULT_BUCKET, 0.05)
+            assert other.client.limiter.acquire() < 1, spec  # waited, not stopped
+        finally:
+            mine.close()
+            other.close()
 
 
 def test_run_returns_within_its_grace_while_a_request_hangs(tmp_path: Path) -> None:
