@@ -309,15 +309,21 @@ class Daemon:
             notes += [f"streams failed: {', '.join(failed)}"] if failed else []
             line += f" (partial: {'; '.join(notes)})" if notes else ""
             level = logging.WARNING if failed else logging.INFO
+            # The same figures as fields, for DESKPULSE_LOG_FORMAT=json.
+            fields: dict[str, Any] = {
+                "source": name, "rows": report.rows, "requests": report.requests,
+                "seconds": round(seconds, 1),
+            }  # fmt: skip
             if isinstance(wrote, str):
-                log.error("%s; write-back failed: %s", line, wrote)
+                log.error("%s; write-back failed: %s", line, wrote, extra=fields)
             elif wrote is not None:
                 sent = wrote.count("sent") + wrote.count("verified")
+                fields.update(written=sent, write_failures=wrote.failed)
                 level = max(level, logging.WARNING if wrote.failed else logging.INFO)
                 log.log(level, "%s; wrote %s values (%s failed)", line, f"{sent:,}",
-                        f"{wrote.failed:,}")  # fmt: skip
+                        f"{wrote.failed:,}", extra=fields)  # fmt: skip
             else:
-                log.log(level, "%s", line)
+                log.log(level, "%s", line, extra=fields)
             self._post_missed(name)
         except Shutdown:
             log.info(

@@ -562,6 +562,9 @@ def test_one_line_per_cycle_and_source_and_each_warning_once(
     assert len(cycle) == 1 and re.fullmatch(
         r"good: synced 3 rows in 0 requests, \d+\.\d s \(partial: 5 records quarantined\)", cycle[0]
     ), mine
+    line = next(r for r in caplog.records if r.getMessage() == cycle[0])
+    figures = {k: getattr(line, k, None) for k in ("source", "rows", "requests")}
+    assert figures == {"source": "good", "rows": 3, "requests": 0}  # JSON logs carry them
     # Five records quarantined: one line says so, not five.
     quarantined = [r for r in caplog.records if "quarantined" in r.getMessage()]
     assert len(quarantined) == 1, [r.getMessage() for r in quarantined]
