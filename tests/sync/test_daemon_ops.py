@@ -174,7 +174,7 @@ def test_stop_ends_a_klaviyo_subscription_job_that_never_settles(tmp_path: Path)
         "https://a.klaviyo.com", vendor="klaviyo", transport=httpx.MockTransport(vendor),
         sleep=daemon.sleep,
     )  # fmt: skip
-    writer = KlaviyoWriter(client, sleep=daemon.sleep)
+    writer = KlaviyoWriter(client, sleep=daemon.sleep, poll_every=0.05)  # job_wait: 120 s
     outcome: list[BaseException | None] = []
 
     def subscribe() -> None:
