@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -371,6 +372,9 @@ def daemon(
             faulthandler.enable(file=sys.__stderr__ or sys.stderr)
         runner = Daemon(settings)  # its log says where /metrics and /healthz are served
         runner.run(cycles=cycles)
+        if runner.abandoned:  # a request still in flight: not waited for (Daemon.run)
+            logging.shutdown()
+            os._exit(0)
 
 
 @app.command()

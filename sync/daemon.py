@@ -5,21 +5,36 @@ APScheduler 3 (BackgroundScheduler) runs, in the reporting time zone:
 * one job per configured source, every DESKPULSE_SYNC_INTERVAL seconds (per source:
   DESKPULSE_SYNC_INTERVALS="zendesk=120, klaviyo=900") plus up to DESKPULSE_SYNC_JITTER seconds
   at random, starting at once. A cycle syncs the source, writes the source's per-record actions
-  back (ticket fields, user or profile fields, subscriptions; sync.writeback: exactly once) and
-  refreshes the KPI gauges;
-* one cron job per digest action, at its `at` time (weekly digests on Mondays).
+  back (ticket fields, user or profile fields, subscriptions; sync.writeback: exactly once),
+  refreshes the KPI gauges and logs one line (rows, requests, duration, values written); the
+  sync's and connectors' INFO and WARNING lines come once per cause and cycle (`OncePerCycle`);
+* one cron job per digest action, at its `at` time (weekly digests on Mondays). A daemon that
+  was down at a digest's `at` (a deploy, a reboot) posts the digest of that time's period after
+  its source's first sync, unless the ledger has it: the last missed period only, however long
+  it was down.
 
 Every job has `max_instances=1` and `coalesce=True`: a cycle that outlasts its interval is never
 run twice at once, and missed runs collapse into one. A source whose cycle fails is backed off
 (its interval doubled per consecutive failure, at most MAX_BACKOFF) while the others keep their
-pace; its failures show in /healthz, /metrics and `deskpulse status`.
+pace; its failures show in /healthz (503 once a source has failed FAILING times in a row),
+/metrics and `deskpulse status`. Each source's last success and failures in a row are read from
+the warehouse's runs at start, so a restart forgets neither.
 
 SIGTERM or SIGINT: no new job starts, a running sync stops after the page it is committing
-(the cursor moves with it), a running push stops between batches (the rest stays pending in the
-ledger), and the process exits 0, within seconds. A second daemon on the same warehouse refuses
-to start (the warehouse lock `__daemon__`, sync.locks), with one line naming the running one.
-Each job leaves the process as it found it: one connector per cycle, closed after it, and the
-memory the cycle freed handed back to the system (`release_memory`).
+(the cursor moves with it), a running push between batches (the rest stays pending in the
+ledger), and every wait of the connectors (rate limits, retry backoff, Zendesk's and Klaviyo's
+job polls) ends at once: they sleep through `StopSleep`, which raises Shutdown (a batch sent and
+not yet answered stays `sending`, read back by the next push). A request in flight is not
+interrupted: `run()` waits STOP_GRACE seconds for it, then says so in one line and returns (the
+CLI exits 0 at once), so the process ends within STOP_GRACE seconds of the signal.
+SIGHUP: the write-back file (DESKPULSE_WRITEBACK) and the KPI config (DESKPULSE_KPI_CONFIG) are
+read again and used from the next cycle on (the digest jobs follow the new file); a file that
+does not load is one error line and the previous one stays. Other settings need a restart.
+
+A second daemon on the same warehouse refuses to start (the warehouse lock `__daemon__`,
+sync.locks), with one line naming the running one. Each job leaves the process as it found it:
+one connector per cycle, closed after it, and the memory the cycle freed handed back to the
+system (`release_memory`).
 """
 
 from __future__ import annotations
@@ -31,9 +46,11 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -45,25 +62,35 @@ from sqlalchemy import delete
 from deskpulse.connectors.base import Connector
 from deskpulse.connectors.errors import ConfigError, DeskpulseError
 from deskpulse.kpi_core import compute
+from deskpulse.kpi_core.config import KpiConfig, load_config
 from deskpulse.sync.actions import Actions, DigestAction
-from deskpulse.sync.digest import plan_digests
+from deskpulse.sync.digest import missed, plan_digests
 from deskpulse.sync.engine import RunReport, StopRequested, SyncObserver, run_sync
 from deskpulse.sync.ledger import StreamReport
+from deskpulse.sync.logs import new_cycle
 from deskpulse.sync.locks import LockHeld, acquire
-from deskpulse.sync.observability import Metrics, StatusServer
+from deskpulse.sync.observability import Metrics, OncePerCycle, StatusServer
 from deskpulse.sync.push import configured_actions
 from deskpulse.sync.reporting import window, writeback_context
 from deskpulse.sync.settings import Settings
 from deskpulse.sync.sources import SourceSpec, build, configured, start_time
 from deskpulse.sync.state import DaemonSchedule
+from deskpulse.sync.status import source_health
 from deskpulse.sync.warehouse import Warehouse, WarehouseReplaced, table, upsert
-from deskpulse.sync.writeback import PushReport, push
+from deskpulse.sync.writeback import Context, PushReport, push
 
 log = logging.getLogger("deskpulse.daemon")
 
 DAEMON_LOCK = "__daemon__"
 """The warehouse lock a daemon holds (never a source name: those start with a letter)."""
 MAX_BACKOFF = timedelta(hours=1)
+FAILING = 3
+"""Failures in a row after which a source is `failing` and /healthz answers 503 (its first
+failure and the two retries after its backoff; a restart does not reset the count, which is
+read back from the warehouse's runs)."""
+STOP_GRACE = 6.0
+"""Seconds `run()` waits, once stopping, for the jobs still running: every wait of theirs ends
+at once (`StopSleep`), but a request in flight may take up to DESKPULSE_HTTP_TIMEOUT."""
 
 
 def _malloc_trim() -> Callable[[], object]:
@@ -99,9 +126,23 @@ def release_memory() -> None:
 
 
 class Shutdown(StopRequested):
-    """Raised after a committed page when the daemon is stopping: ends the sync there (the
-    run is recorded `stopped`). A BaseException, so the engine's per-stream error handling
-    does not swallow it."""
+    """Raised after a committed page, or out of any wait, when the daemon is stopping: ends the
+    sync there (the run is recorded `stopped`) or the push there (a batch sent and not yet
+    answered stays `sending`: in doubt, read back by the next push). A BaseException, so the
+    engine's per-stream error handling does not swallow it."""
+
+
+class StopSleep:
+    """The sleep the daemon's connectors wait with (rate limits, retry backoff, Zendesk's job
+    status and Klaviyo's subscription polls): it returns after `seconds`, or raises Shutdown
+    as soon as the daemon stops."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+
+    def __call__(self, seconds: float) -> None:
+        if self.stop.wait(max(0.0, seconds)):
+            raise Shutdown
 
 
 class _StopAfterPage(SyncObserver):
@@ -123,6 +164,7 @@ class SourceState:
     failures: int = 0
     backoff_until: datetime | None = None
     cycles: int = 0
+    running_since: datetime | None = None
 
 
 def parse_intervals(text: str | None, default: float, names: list[str]) -> dict[str, float]:
@@ -146,6 +188,12 @@ def parse_intervals(text: str | None, default: float, names: list[str]) -> dict[
     return out
 
 
+def _digest_trigger(action: DigestAction, tz: Any) -> CronTrigger:
+    hour, minute = (int(x) for x in action.at.split(":"))
+    day = "mon" if action.every == "week" else "*"
+    return CronTrigger(day_of_week=day, hour=hour, minute=minute, timezone=tz)
+
+
 class Daemon:
     """The scheduler and its jobs; `run()` blocks until SIGTERM/SIGINT (or `stop()`)."""
 
@@ -164,20 +212,33 @@ class Daemon:
         self.specs = specs if specs is not None else configured(settings)
         if not self.specs:
             raise ConfigError("no source configured for the daemon (see .env.example)")
-        self.actions = (
-            configured_actions(settings, specs=self.specs) if settings.writeback else Actions()
-        )
+        self.actions = self._load_actions()
+        self.kpi_config: KpiConfig = load_config(settings.kpi_config)
+        self.stopping = threading.Event()
+        self.sleep = StopSleep(self.stopping)
         begin = start_time(settings)
-        self.connect = connect or (lambda spec: build(spec, settings, start=begin))
+        self.connect = connect or (
+            lambda spec: build(spec, settings, start=begin, sleep=self.sleep)
+        )
         intervals = parse_intervals(
             settings.sync_intervals, settings.sync_interval, [s.name for s in self.specs]
         )
         self.sources = {s.name: SourceState(s.name, intervals[s.name]) for s in self.specs}
         self.metrics = Metrics()
-        self.stopping = threading.Event()
+        for name, state in self.sources.items():  # computed at each scrape
+            self.metrics.lag.labels(name).set_function(partial(self._lag, state))
+        self.once = OncePerCycle()
         self.fatal: WarehouseReplaced | None = None  # raised by run() once stopped
         self.cycles = 0
         self.digests_done = 0
+        self.stop_grace = STOP_GRACE
+        self.abandoned: list[str] = []
+        """Jobs still running when `run()` returned (not waited for past `stop_grace`)."""
+        self._reload = threading.Event()
+        self._bounded = False  # `run(cycles=N)`: the digests are posted at the end, unscheduled
+        self._missed: dict[str, tuple[DigestAction, datetime]] = {}
+        self._running: list[str] = []
+        self._jobs = threading.Condition()
         self._cycle_lock = threading.Lock()
         self.scheduler = BackgroundScheduler(
             timezone=settings.tz,
@@ -185,35 +246,99 @@ class Daemon:
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60},
         )
 
+    def _load_actions(self) -> Actions:
+        """The write-back actions (DESKPULSE_WRITEBACK), as at start and at each SIGHUP."""
+        if not self.settings.writeback:
+            return Actions()
+        return configured_actions(self.settings, specs=self.specs)
+
+    def _context(self) -> Context:
+        return writeback_context(self.settings, self.warehouse, config=self.kpi_config)
+
+    @contextmanager
+    def _job(self, key: str) -> Iterator[None]:
+        with self._jobs:
+            self._running.append(key)  # a list: a catch-up digest may run beside its cron job
+        try:
+            yield
+        finally:
+            with self._jobs:
+                self._running.remove(key)
+                self._jobs.notify_all()
+
     # jobs -----------------------------------------------------------------------------------
 
     def sync_cycle(self, name: str) -> None:
-        """Sync one source, write its values back, refresh the KPI gauges."""
+        """Sync one source, write its values back, refresh the KPI gauges; one log line."""
         if not self._warehouse_ok():
             return
         state = self.sources[name]
-        now = self.clock()
-        if state.backoff_until is not None and now < state.backoff_until:
-            log.info("source %s backed off until %s", name, f"{state.backoff_until:%H:%M:%S}")
+        if self.stopping.is_set():
             return
+        if state.backoff_until is not None and self.clock() < state.backoff_until:
+            log.debug("%s: backed off until %s", name, f"{state.backoff_until:%H:%M:%S}")
+            return
+        with self._job(f"sync:{name}"):
+            state.running_since = self.clock()
+            try:
+                self._cycle(state)
+            finally:
+                state.running_since = None
+                self._count_cycle(state)
+                self._record_schedule([name])
+                release_memory()
+                self._warehouse_ok()  # replaced during the cycle: stop now, not a cycle later
+
+    def _cycle(self, state: SourceState) -> None:
+        name = state.name
         started = time.monotonic()
+        self.once.reset()
+        new_cycle()  # the log handler's own once-per-cause filter (sync.logs) starts afresh too
         spec = next(s for s in self.specs if s.name == name)
         try:
             connector = self.connect(spec)
         except DeskpulseError as exc:
             self._failed(state, str(exc))
-            self._count_cycle(state)
-            self._record_schedule([name])
             return
         try:
-            log.info("source %s: sync started", name)
             report = run_sync(self.warehouse, connector, observer=_StopAfterPage(self.stopping))
             self._synced(state, report, connector.stats.throttled)
-            if report.status in ("ok", "partial"):
-                self._write_back(name, connector)
-                self._kpi_gauges()
+            if report.status not in ("ok", "partial"):
+                return
+            wrote = self._write_back(name, connector)
+            self._kpi_gauges()
+            seconds = time.monotonic() - started
+            line = (
+                f"{name}: synced {report.rows:,} rows in {report.requests:,} requests, "
+                f"{seconds:.1f} s"
+            )
+            failed = [s.name for s in report.streams if s.status == "failed"]
+            notes = [f"{report.quarantined:,} records quarantined"] if report.quarantined else []
+            notes += [f"streams failed: {', '.join(failed)}"] if failed else []
+            line += f" (partial: {'; '.join(notes)})" if notes else ""
+            level = logging.WARNING if failed else logging.INFO
+            # The same figures as fields, for DESKPULSE_LOG_FORMAT=json.
+            fields: dict[str, Any] = {
+                "source": name, "rows": report.rows, "requests": report.requests,
+                "seconds": round(seconds, 1),
+            }  # fmt: skip
+            if isinstance(wrote, str):
+                log.error("%s; write-back failed: %s", line, wrote, extra=fields)
+            elif wrote is not None:
+                sent = wrote.count("sent") + wrote.count("verified")
+                fields.update(written=sent, write_failures=wrote.failed)
+                level = max(level, logging.WARNING if wrote.failed else logging.INFO)
+                log.log(level, "%s; wrote %s values (%s failed)", line, f"{sent:,}",
+                        f"{wrote.failed:,}", extra=fields)  # fmt: skip
+            else:
+                log.log(level, "%s", line, extra=fields)
+            self._post_missed(name)
         except Shutdown:
-            log.info("source %s: stopped after its last committed page", name)
+            log.info(
+                "%s: stopped for the shutdown after %s requests, %.1f s (what it committed is "
+                "kept; a write it was sending is checked on the next run)",
+                name, f"{connector.stats.requests:,}", time.monotonic() - started,
+            )  # fmt: skip
         except LockHeld as exc:
             log.warning("%s", exc)  # a manual `deskpulse sync` of this source: next time
         except DeskpulseError as exc:
@@ -221,10 +346,6 @@ class Daemon:
         finally:
             connector.close()
             self.metrics.cycle_seconds.labels(name).set(time.monotonic() - started)
-            self._count_cycle(state)
-            self._record_schedule([name])
-            release_memory()
-            self._warehouse_ok()  # replaced during the cycle: stop now, not a cycle later
 
     def _count_cycle(self, state: SourceState) -> None:
         with self._cycle_lock:
@@ -241,75 +362,102 @@ class Daemon:
         if report.status in ("ok", "partial"):
             state.last_success, state.failures, state.backoff_until = self.clock(), 0, None
             state.last_error = None
-            log.info("source %s synced: %s, %d rows", state.name, report.status, report.rows)
         else:
-            self._failed(state, report.message or report.status)
+            self._failed(state, report.message or report.status, counted=True)
 
-    def _failed(self, state: SourceState, message: str) -> None:
+    def _failed(self, state: SourceState, message: str, *, counted: bool = False) -> None:
+        """A failed cycle: backed off, counted once in deskpulse_syncs_total (unless the run's
+        own status was counted already), and its one line."""
         state.failures += 1
         state.last_error = message
         wait = min(timedelta(seconds=state.interval * 2**state.failures), MAX_BACKOFF)
         state.backoff_until = self.clock() + wait
-        self.metrics.syncs.labels(state.name, "failed").inc()
+        if not counted:
+            self.metrics.syncs.labels(state.name, "failed").inc()
         log.error(
-            "source %s failed (%d in a row), next try in %ds: %s",
+            "%s: sync failed (%d in a row), next try in %ds: %s",
             state.name, state.failures, int(wait.total_seconds()), message,
         )  # fmt: skip
 
-    def _write_back(self, source: str, connector: Connector) -> None:
+    def _write_back(self, source: str, connector: Connector) -> PushReport | str | None:
         """The source's per-record actions (ticket fields, user or profile fields,
-        subscriptions); digests have their own schedule."""
+        subscriptions); digests have their own schedule. None: no action for this source;
+        a string: why the push failed."""
+        actions = self.actions
         mine = Actions(
-            ticket_fields=tuple(a for a in self.actions.ticket_fields if a.source == source),
-            profile_fields=tuple(a for a in self.actions.profile_fields if a.source == source),
-            subscriptions=tuple(a for a in self.actions.subscriptions if a.source == source),
+            ticket_fields=tuple(a for a in actions.ticket_fields if a.source == source),
+            profile_fields=tuple(a for a in actions.profile_fields if a.source == source),
+            subscriptions=tuple(a for a in actions.subscriptions if a.source == source),
         )
         if not mine.all() or not self._warehouse_ok():
-            return
-        ctx = writeback_context(self.settings, self.warehouse)
+            return None
         try:
             report = push(
-                self.warehouse, mine, {source: connector}, ctx,
+                self.warehouse, mine, {source: connector}, self._context(),
                 clock=self.clock, stop=self.stopping,
             )  # fmt: skip
         except DeskpulseError as exc:
-            log.error("write-back for %s failed: %s", source, exc)
-            return
-        self._count_writes(report, f"write-back to {source}")
+            return str(exc)
+        self._count_writes(report)
+        return report
 
-    def _count_writes(self, report: PushReport, what: str) -> None:
+    def _count_writes(self, report: PushReport) -> None:
         for item in report.items:
             if item.outcome:
                 self.metrics.writes.labels(item.target, item.outcome).inc()
-        if report.items:
-            log.info(
-                "%s: %d sent, %d failed, %d unchanged", what,
-                report.count("sent") + report.count("verified"), report.failed, report.unchanged,
-            )  # fmt: skip
 
-    def digest(self, action: DigestAction) -> None:
-        if not self._warehouse_ok():
+    def digest(self, action: DigestAction, due: datetime | None = None) -> None:
+        """Post the action's digest for the last complete period before `due` (default: now),
+        unless the ledger has it already."""
+        if self.stopping.is_set() or not self._warehouse_ok():
             return
-        ctx = writeback_context(self.settings, self.warehouse)
+        with self._job(f"digest:{action.name}"):
+            # This post settles a catch-up waiting for its source (a later period supersedes it).
+            self._missed.pop(action.name, None)
+            try:
+                self._digest(action, due)
+            finally:
+                with self._cycle_lock:
+                    self.digests_done += 1
+                release_memory()
+
+    def _digest(self, action: DigestAction, due: datetime | None) -> None:
         spec = next((s for s in self.specs if s.name == action.source), None)
         if spec is None:
             log.error("digest %s: source %s is not configured", action.name, action.source)
             return
-        connector = self.connect(spec)
+        try:
+            ctx = self._context()
+            connector = self.connect(spec)
+        except DeskpulseError as exc:
+            log.error("digest %s failed: %s", action.name, exc)
+            return
         try:
             report = push(
                 self.warehouse, Actions(digests=(action,)), {action.source: connector}, ctx,
                 clock=self.clock, stop=self.stopping,
-                extra=lambda conn, now: plan_digests(conn, (action,), ctx, now),
+                extra=lambda conn, now: plan_digests(conn, (action,), ctx, due or now),
             )  # fmt: skip
-            self._count_writes(report, f"digest {action.name}")
+            self._count_writes(report)
+            if report.items:
+                log.info(
+                    "digest %s: %d sent, %d failed", action.name,
+                    report.count("sent") + report.count("verified"), report.failed,
+                )  # fmt: skip
+        except Shutdown:
+            log.info("digest %s: stopped for the shutdown (checked on the next run)", action.name)
         except DeskpulseError as exc:
             log.error("digest %s failed: %s", action.name, exc)
         finally:
             connector.close()
-            with self._cycle_lock:
-                self.digests_done += 1
-            release_memory()
+
+    def _post_missed(self, source: str) -> None:
+        """After its source's sync (so the numbers are current): the digests the daemon missed."""
+        for action, due in [m for m in list(self._missed.values()) if m[0].source == source]:
+            log.info(
+                "digest %s: posting the one missed at %s", action.name, f"{due:%Y-%m-%d %H:%M}"
+            )
+            self.digest(action, due)
 
     def _warehouse_ok(self) -> bool:
         """False when the warehouse file was deleted or replaced: the daemon stops, and run()
@@ -324,9 +472,8 @@ class Daemon:
 
     def _kpi_gauges(self) -> None:
         """The KPIs with a configured target (else the digests' metrics), last 30 days."""
-        ctx = writeback_context(self.settings, self.warehouse)
-        config = ctx.config
-        metrics = sorted({t.metric for t in config.targets}) if config is not None else []
+        config = self.kpi_config
+        metrics = sorted({t.metric for t in config.targets})
         if not metrics:
             metrics = sorted({m for d in self.actions.digests for m in d.metrics})
         if not metrics:
@@ -334,13 +481,13 @@ class Daemon:
         from deskpulse.kpi_core import KpiQuery
 
         start, end = window(None, None, self.settings)
-        query = KpiQuery(start=start, end=end, tz=self.settings.tz, config=config)
         try:
+            query = KpiQuery(
+                start=start, end=end, tz=self.settings.tz, config=config,
+                schedules=self._context().schedules,
+            )  # fmt: skip
             with self.warehouse.connect() as conn:
                 values = compute(conn, metrics, query)
-        except DeskpulseError as exc:
-            log.warning("KPI gauges not refreshed: %s", exc)
-            return
         except Exception as exc:  # e.g. an unknown metric id in the config
             log.warning("KPI gauges not refreshed: %s", exc)
             return
@@ -394,19 +541,54 @@ class Daemon:
 
     # health ---------------------------------------------------------------------------------
 
+    def _lag(self, state: SourceState) -> float:
+        """Seconds since the source's last success (-1: none known)."""
+        if state.last_success is None:
+            return -1.0
+        return (self.clock() - state.last_success).total_seconds()
+
     def health(self) -> tuple[int, Mapping[str, Any]]:
-        now = self.clock()
+        """/healthz: `stopping` or `failing` (a source failed FAILING times in a row): 503;
+        `degraded` (a source's last tries failed, fewer than FAILING), `starting` (a source has
+        not synced successfully yet, its first sync may be under way) or `ok`: 200."""
         sources: dict[str, Any] = {}
         for name, s in self.sources.items():
-            lag = (now - s.last_success).total_seconds() if s.last_success else None
-            self.metrics.lag.labels(name).set(lag if lag is not None else -1)
+            lag = self._lag(s)
             sources[name] = {
-                "last_success": s.last_success, "lag_seconds": lag, "status": s.last_status,
-                "failures": s.failures, "error": s.last_error, "next_run": self.next_run(name),
+                "last_success": s.last_success, "lag_seconds": lag if lag >= 0 else None,
+                "status": s.last_status, "failures": s.failures, "error": s.last_error,
+                "running_since": s.running_since,
+                "next_run": None if s.running_since is not None else self.next_run(name),
             }  # fmt: skip
-        failing = [n for n, s in self.sources.items() if s.failures]
-        status = "stopping" if self.stopping.is_set() else ("degraded" if failing else "ok")
-        return (503 if self.stopping.is_set() else 200), {"status": status, "sources": sources}
+        states = self.sources.values()
+        if self.stopping.is_set():
+            status = "stopping"
+        elif any(s.failures >= FAILING for s in states):
+            status = "failing"
+        elif any(s.failures for s in states):
+            status = "degraded"
+        elif any(s.last_success is None for s in states):
+            status = "starting"
+        else:
+            status = "ok"
+        return (503 if status in ("stopping", "failing") else 200), {
+            "status": status, "sources": sources,
+        }  # fmt: skip
+
+    def _restore(self) -> None:
+        """Each source's last success and failures in a row, from the warehouse's runs: a
+        restart does not forget them (lag, /healthz)."""
+        try:
+            with self.warehouse.connect() as conn:
+                known = source_health(conn, datetime.now(UTC))
+        except Exception as exc:  # the first cycle will tell
+            log.warning("could not read the last runs: %s", exc)
+            return
+        for name, state in self.sources.items():
+            found = known.get(name)
+            if found is not None:
+                state.last_success = found["last_success"]
+                state.failures = int(found["failed_runs"])
 
     # running --------------------------------------------------------------------------------
 
@@ -420,22 +602,70 @@ class Daemon:
                                                  jitter=self.settings.sync_jitter or None),
                 args=[name], id=f"sync:{name}", name=f"sync {name}", next_run_time=now,
             )  # fmt: skip
-        for action in self.actions.digests if digests else ():
-            hour, minute = (int(x) for x in action.at.split(":"))
-            day = "mon" if action.every == "week" else "*"
+        if digests:
+            self._schedule_digests()
+
+    def _schedule_digests(self) -> None:
+        """A cron job per digest action (replacing those of the previous actions), and a
+        catch-up of the last period each one missed, posted after its source's next sync."""
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("digest:"):
+                job.remove()
+        self._missed.clear()
+        for action in self.actions.digests:
             self.scheduler.add_job(
-                self.digest, CronTrigger(day_of_week=day, hour=hour, minute=minute,
-                                         timezone=self.settings.tz),
-                args=[action], id=f"digest:{action.name}", name=f"digest {action.name}",
+                self.digest, _digest_trigger(action, self.settings.tz), args=[action],
+                id=f"digest:{action.name}", name=f"digest {action.name}",
             )  # fmt: skip
+            try:
+                with self.warehouse.connect() as conn:
+                    due = missed(conn, action, self.settings.tz, self.clock())
+            except Exception as exc:  # the ledger unreadable: the next `at` posts
+                log.warning("digest %s: cannot tell whether one was missed: %s", action.name, exc)
+                continue
+            if due is not None:
+                self._missed[action.name] = (action, due)
+
+    def reload(self) -> bool:
+        """SIGHUP: read the write-back file (DESKPULSE_WRITEBACK) and the KPI config
+        (DESKPULSE_KPI_CONFIG) again; used from the next cycle on. A file that does not load
+        is one error line, and the previous actions and config stay."""
+        try:
+            actions = self._load_actions()
+            config = load_config(self.settings.kpi_config)
+        except DeskpulseError as exc:
+            log.error("reload refused, the previous write-back and KPI config stay: %s", exc)
+            return False
+        self.actions, self.kpi_config = actions, config
+        if self.scheduler.running and not self._bounded:
+            self._schedule_digests()
+        log.info(
+            "reloaded: %d write-back action(s) from %s, KPI config %s",
+            len(actions.all()), self.settings.writeback or "(none)",
+            self.settings.kpi_config or "(none)",
+        )  # fmt: skip
+        return True
 
     def stop(self, *_: Any) -> None:
         self.stopping.set()
 
+    def request_reload(self, *_: Any) -> None:
+        """SIGHUP's handler: the main loop reloads (never inside a signal handler)."""
+        self._reload.set()
+
+    def _wait_for_jobs(self, seconds: float) -> list[str]:
+        """Wait up to `seconds` for the running jobs; the ones still running."""
+        deadline = time.monotonic() + seconds
+        with self._jobs:
+            while self._running and time.monotonic() < deadline:
+                self._jobs.wait(max(0.0, min(0.1, deadline - time.monotonic())))
+            return sorted(self._running)
+
     def run(self, *, cycles: int | None = None, signals: bool = True) -> None:
         """Hold the daemon lock, serve /metrics and /healthz, run the jobs until stopped (or
         until every source has run `cycles` cycles and every digest once: `--cycles`, the demo;
-        a failed cycle counts)."""
+        a failed cycle counts). Once stopping, it waits at most `stop_grace` seconds for the
+        jobs still running (`abandoned` names those it left)."""
         try:
             lock = acquire(self.warehouse, DAEMON_LOCK)
         except LockHeld as exc:  # not a usage error: exit 1, like any refused run
@@ -444,37 +674,56 @@ class Daemon:
                 f"{exc.host} since {exc.since:%Y-%m-%d %H:%M:%S} UTC); stop it first"
             ) from None
         server = None
+        outputs = list(logging.getLogger().handlers)
+        for output in outputs:
+            output.addFilter(self.once)
         if signals:
             previous = {s: signal.signal(s, self.stop) for s in (signal.SIGTERM, signal.SIGINT)}
+            if hasattr(signal, "SIGHUP"):
+                previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self.request_reload)
         try:
+            self._restore()
             if self.settings.metrics_port:
                 server = StatusServer(
                     self.metrics, self.health, self.settings.metrics_host,
                     self.settings.metrics_port,
                 ).start()  # fmt: skip
                 log.info("metrics on http://%s:%d/metrics", server.host, server.port)
-            self.schedule(digests=cycles is None)
+            self._bounded = cycles is not None
+            self.schedule(digests=not self._bounded)
             self.scheduler.start()
             self._record_schedule(list(self.sources))
             while not self.stopping.wait(0.2):
+                if self._reload.is_set():
+                    self._reload.clear()
+                    self.reload()
                 if cycles is not None and min(s.cycles for s in self.sources.values()) >= cycles:
                     # A bounded run posts each digest once, on the data its syncs brought.
                     for action in self.actions.digests:
                         if not self.stopping.is_set():
                             self.digest(action)
                     break
-            self.stopping.set()
-            self.scheduler.shutdown(wait=True)  # running jobs stop at their next page/batch
+            self.stopping.set()  # every wait of the running jobs ends now (StopSleep)
+            self.scheduler.shutdown(wait=False)
+            self.abandoned = self._wait_for_jobs(self.stop_grace)
+            if self.abandoned:
+                log.warning(
+                    "stopping now; the write in flight is checked on the next run "
+                    "(still running: %s, a request waiting on the vendor)",
+                    ", ".join(self.abandoned),
+                )
         finally:
             self._clear_schedule()
             if server is not None:
                 server.stop()
             if signals:
-                for sig, handler in previous.items():
-                    signal.signal(sig, handler)
+                for sig, before in previous.items():
+                    signal.signal(sig, before)
+            for output in outputs:
+                output.removeFilter(self.once)
             lock.release()
         if self.fatal is not None:
             raise self.fatal
 
 
-__all__ = ["DAEMON_LOCK", "Daemon", "Shutdown", "parse_intervals"]
+__all__ = ["DAEMON_LOCK", "FAILING", "Daemon", "Shutdown", "StopSleep", "parse_intervals"]

@@ -6,6 +6,9 @@ worst slices by the action's dimension (`by`, e.g. group): the three with the wo
 metric's direction among slices with data. Plain text, one line per fact, so it reads the same
 in an internal note, a help-center post or a terminal.
 
+The daemon posts each action's digest at its `at` time; `missed` tells a daemon that was down
+then which one to post on its return (the last period only).
+
 The digest's ledger key is `<action>|<period>` (e.g. `zendesk:digest:week|2026-W48`), whatever
 its content: once posted (or found posted after a crash) it is never posted again, even when
 later syncs change the numbers.
@@ -14,7 +17,7 @@ later syncs change the numbers.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
@@ -40,6 +43,28 @@ def last_period(every: str, now: datetime, tz: ZoneInfo) -> tuple[str, datetime,
     start = monday - timedelta(days=7)
     year, week, _ = start.isocalendar()
     return f"{year}-W{week:02d}", local_midnight(start, tz), local_midnight(monday, tz)
+
+
+def last_due(action: DigestAction, now: datetime, tz: ZoneInfo) -> datetime:
+    """The last time at or before `now` the action was due: its `at` in `tz`, every day or on
+    Mondays (the daemon's cron job)."""
+    at = time.fromisoformat(action.at)
+    day = now.astimezone(tz).date()
+    step = timedelta(days=1 if action.every == "day" else 7)
+    if action.every == "week":
+        day -= timedelta(days=day.weekday())
+    when = datetime.combine(day, at, tzinfo=tz)
+    return when if when <= now else datetime.combine(day - step, at, tzinfo=tz)
+
+
+def missed(conn: Connection, action: DigestAction, tz: ZoneInfo, now: datetime) -> datetime | None:
+    """When the action was last due, if the digest of that time's period is not sent (a daemon
+    down at its `at`: a deploy, a reboot); None when nothing is missing. Only the last period
+    is ever caught up, however long the daemon was down."""
+    when = last_due(action, now, tz)
+    period, _, _ = last_period(action.every, when, tz)
+    row = latest_rows(conn, action.name).get((period, FIELD))
+    return when if row is None or row.status != SENT else None
 
 
 def _previous(every: str, start: datetime, tz: ZoneInfo) -> datetime:
@@ -125,4 +150,4 @@ def plan_digests(
     return items
 
 
-__all__ = ["last_period", "plan_digests", "render_digest"]
+__all__ = ["last_due", "last_period", "missed", "plan_digests", "render_digest"]

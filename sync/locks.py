@@ -90,6 +90,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def holder_alive(node: str, pid: int, heartbeat_at: datetime, lease: timedelta = LEASE) -> bool:
+    """Whether the process behind a lock row may still run: not when it ran on this machine
+    and its pid is gone, nor when its heartbeat is older than the lease."""
+    if node == this_node() and not _alive(pid):
+        return False
+    return _now() - heartbeat_at <= lease
+
+
 class SourceLock:
     """A held lock; `release()` (or leaving `source_lock`) gives it up."""
 
@@ -171,10 +179,7 @@ def acquire(
             holder = connection.execute(select(locks).where(locks.c.source == source)).one_or_none()
         if holder is None:
             continue  # released meanwhile
-        dead = (holder.node == node and not _alive(holder.pid)) or (
-            _now() - holder.heartbeat_at > lease
-        )
-        if not dead:
+        if holder_alive(holder.node, holder.pid, holder.heartbeat_at, lease):
             raise LockHeld(source, holder.pid, holder.host, holder.acquired_at, subject)
         log.info("%s: taking over the stale lock of pid %s on %s", source, holder.pid, holder.host)
         # Compare-and-delete: if the holder beat meanwhile, or another process took over

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, select
 
 from deskpulse.kpi_core import KpiError, KpiQuery, KpiValue, compute
 from deskpulse.kpi_core.business_hours import ScheduleSet, load_schedules, schedules_from_warehouse
-from deskpulse.kpi_core.config import load_config
+from deskpulse.kpi_core.config import KpiConfig, load_config
 from deskpulse.kpi_core.periods import count_periods, local_midnight, parse_when
 from deskpulse.kpi_core.registry import REGISTRY
 from deskpulse.sync.settings import Settings
@@ -63,11 +63,14 @@ def _schedules(settings: Settings, warehouse: Warehouse) -> ScheduleSet | None:
         return schedules_from_warehouse(connection)
 
 
-def writeback_context(settings: Settings, warehouse: Warehouse) -> Context:
-    """What per-ticket values are computed with: the schedules and the KPI config."""
-    return Context(
-        schedules=_schedules(settings, warehouse), config=load_config(settings.kpi_config)
-    )
+def writeback_context(
+    settings: Settings, warehouse: Warehouse, config: KpiConfig | None = None
+) -> Context:
+    """What per-ticket values are computed with: the schedules, the KPI config (`config`, else
+    read from DESKPULSE_KPI_CONFIG) and the reporting time zone (digest periods)."""
+    if config is None:
+        config = load_config(settings.kpi_config)
+    return Context(schedules=_schedules(settings, warehouse), config=config, tz=settings.tz)
 
 
 def compute_kpis(

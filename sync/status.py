@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from deskpulse.sync.locks import holder_alive
 from deskpulse.sync.settings import Settings
 from deskpulse.sync.state import DaemonSchedule, Quarantine, SourceLockRow, SyncRun, SyncState
 from deskpulse.sync.warehouse import Warehouse, current_revision, table
@@ -149,14 +150,21 @@ def source_health(connection: Connection, now: datetime) -> dict[str, dict[str, 
         }
     locks = table(SourceLockRow.__tablename__)
     daemon = connection.execute(
-        select(locks.c.pid, locks.c.host).where(locks.c.source == DAEMON_LOCK)
+        select(locks.c.pid, locks.c.host, locks.c.node, locks.c.heartbeat_at).where(
+            locks.c.source == DAEMON_LOCK
+        )
     ).first()
+    # A daemon killed outright (kill -9, a power cut) leaves its lock and schedule behind: it
+    # runs only if its pid lives on this machine, or its heartbeat is recent elsewhere.
+    running = daemon is not None and holder_alive(daemon.node, daemon.pid, daemon.heartbeat_at)
     schedule = table(DaemonSchedule.__tablename__)
     for row in connection.execute(select(schedule)):
         entry = out.setdefault(row.source, _empty())
         entry["next_run"] = row.next_run_at
         entry["daemon"] = (
-            f"running (pid {daemon.pid} on {daemon.host})" if daemon is not None else "not running"
+            f"running (pid {daemon.pid} on {daemon.host})"
+            if daemon is not None and running
+            else "not running"
         )
     wb = table("write_back_log")
     waiting = (

@@ -143,7 +143,7 @@ class ApiKeyAuth(httpx.Auth):
         return "ApiKeyAuth(**********)"
 
 
-_LIMITERS: dict[tuple[str, str], RateLimiter] = {}
+_LIMITERS: dict[tuple[str, str, Callable[[float], None]], RateLimiter] = {}
 _LIMITERS_LOCK = threading.Lock()
 
 
@@ -154,11 +154,13 @@ def shared_limiter(
     if not per_minute:
         return RateLimiter(sleep=sleep)
     digest = hashlib.sha256(key.get_secret_value().encode()).hexdigest()
+    # Per sleep too: a daemon's sleep ends when that daemon stops (sync.daemon.StopSleep).
+    found = (digest, str(per_minute), sleep)
     with _LIMITERS_LOCK:
-        limiter = _LIMITERS.get((digest, str(per_minute)))
+        limiter = _LIMITERS.get(found)
         if limiter is None:
             limiter = RateLimiter({DEFAULT_BUCKET: per_minute}, sleep=sleep)
-            _LIMITERS[(digest, str(per_minute))] = limiter
+            _LIMITERS[found] = limiter
         return limiter
 
 

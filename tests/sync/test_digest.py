@@ -15,7 +15,7 @@ from deskpulse.connectors.base import WRITE_POSTS, Post, RequestStats, WriteResu
 from deskpulse.kpi_core.canonical import coerce_row
 from deskpulse.kpi_core.config import KpiConfig, Target
 from deskpulse.sync.actions import actions_from_dict
-from deskpulse.sync.digest import last_period, plan_digests, render_digest
+from deskpulse.sync.digest import last_due, last_period, plan_digests, render_digest
 from deskpulse.sync.warehouse import Warehouse, table
 from deskpulse.sync.writeback import Context, push
 
@@ -45,6 +45,22 @@ def test_last_complete_period_in_the_reporting_zone() -> None:
         "2026-10-26T00:00:00+01:00",
         169.0,
     )
+
+
+def test_when_a_digest_was_last_due_in_the_reporting_zone() -> None:
+    """The daemon's catch-up asks when each digest was last due (its `at`, local time)."""
+    weekly = actions_from_dict(
+        {"digest": [{"source": "zendesk", "every": "week", "at": "08:00"}]}
+    ).digests[0]
+    daily = actions_from_dict({"digest": [{"source": "zendesk", "every": "day", "at": "08:00"}]})
+    # Tuesday 10:00 UTC: Monday 08:00 Berlin; Tuesday 06:00 UTC (07:00 Berlin): Monday's too.
+    assert last_due(weekly, NOW, BERLIN) == datetime(2026, 11, 30, 8, tzinfo=BERLIN)
+    early = datetime(2026, 12, 1, 6, tzinfo=UTC)
+    assert last_due(daily.digests[0], early, BERLIN) == datetime(2026, 11, 30, 8, tzinfo=BERLIN)
+    assert last_due(daily.digests[0], NOW, BERLIN) == datetime(2026, 12, 1, 8, tzinfo=BERLIN)
+    # Monday 07:00 Berlin: the last weekly one was the Monday before.
+    monday = datetime(2026, 11, 30, 6, tzinfo=UTC)
+    assert last_due(weekly, monday, BERLIN) == datetime(2026, 11, 23, 8, tzinfo=BERLIN)
 
 
 def ticket(tid: str, created: str, replied: str, group: str) -> tuple[dict[str, Any], ...]:
