@@ -67,8 +67,8 @@ from deskpulse.sync.actions import Actions, DigestAction
 from deskpulse.sync.digest import missed, plan_digests
 from deskpulse.sync.engine import RunReport, StopRequested, SyncObserver, run_sync
 from deskpulse.sync.ledger import StreamReport
-from deskpulse.sync.logs import new_cycle
 from deskpulse.sync.locks import LockHeld, acquire
+from deskpulse.sync.logs import new_cycle
 from deskpulse.sync.observability import Metrics, OncePerCycle, StatusServer
 from deskpulse.sync.push import configured_actions
 from deskpulse.sync.reporting import window, writeback_context
