@@ -69,7 +69,7 @@ def test_the_daemon_honours_the_level_and_stamps_every_line(
 
     # Unset: the daemon's own default is INFO (a line per cycle), never httpx's request lines.
     default = _daemon(sandbox_env, tmp_path)
-    assert any("source zendesk synced" in line for line in default), default
+    assert any("zendesk: synced" in line for line in default), default
     assert not any("HTTP Request" in line for line in default), default
     assert all(STAMP.match(line) for line in default), default
 
@@ -87,7 +87,7 @@ def test_json_logs_stay_json(sandbox_env: dict[str, str], tmp_path: Path) -> Non
     lines = _daemon(sandbox_env, tmp_path, DESKPULSE_LOG_FORMAT="json")
     events = [json.loads(line) for line in lines]
     assert events and all({"ts", "level", "logger", "msg"} <= set(e) for e in events)
-    assert any("source zendesk synced" in e["msg"] for e in events)
+    assert any("zendesk: synced" in e["msg"] for e in events)
 
 
 def _record(msg: str, level: int = logging.WARNING, name: str = "deskpulse.sync") -> Any:
