@@ -452,6 +452,10 @@ class _Runner:
             for name in (n for n in self._order if n in self._unavailable):
                 log.warning("%s: stream %s skipped: %s", self.source, name, self._unavailable[name])
         failed = [s for s in report.streams if s.status == "failed"]
+        if failed and not any(s.status == "ok" for s in report.streams):
+            # Nothing came through (a vendor down, every request a 5xx): the run failed, so the
+            # daemon backs the source off and /healthz tells the truth, not `partial`.
+            report.message = report.message or "; ".join(f"{s.name}: {s.error}" for s in failed)
         if report.message is not None:
             report.status = "failed"
         elif failed or report.quarantined:

@@ -152,7 +152,7 @@ def test_a_refused_write_stops_the_stream_at_its_last_commit(
 ) -> None:
     fail_second_cursor_save(monkeypatch, OSError("database or disk is full"))
     report = run_sync(warehouse, FakeConnector(FakeStream("tickets", pages_of(30, 10))))
-    assert report.status == "partial"
+    assert report.status == "failed"  # its one stream failed, whatever it committed first
     (stream,) = report.streams
     assert stream.status == "failed" and stream.pages == 1 and stream.written == 10
     assert stream.error == (
@@ -255,6 +255,26 @@ def test_a_failing_stream_keeps_its_cursor_at_the_last_commit(warehouse: Warehou
     assert [(s.name, s.status) for s in report.streams] == [("tickets", "failed"), ("events", "ok")]
     assert load_cursors(warehouse, "fake") == {"tickets": 2, "events": 1}
     assert "503 after 6 tries" in (report.message or "")
+
+
+def test_a_run_in_which_every_stream_failed_is_failed_not_partial(warehouse: Warehouse) -> None:
+    # A vendor down: every request a 503. Recorded `partial`, the daemon never backed the source
+    # off and /healthz said ok through the whole outage.
+    down = [
+        FakeStream(name, [RetriesExhausted(f"zendesk: HTTP 503 from /{name} after 3 attempts")])
+        for name in ("tickets", "users")
+    ]
+    report = run_sync(warehouse, FakeConnector(*down))
+    assert [(s.name, s.status) for s in report.streams] == [
+        ("tickets", "failed"),
+        ("users", "failed"),
+    ]
+    assert report.status == "failed"
+    assert runs(warehouse)[-1].status == "failed"
+    assert report.message == (
+        "tickets: zendesk: HTTP 503 from /tickets after 3 attempts; "
+        "users: zendesk: HTTP 503 from /users after 3 attempts"
+    )
 
 
 def test_a_fatal_error_stops_the_connector_with_its_message(warehouse: Warehouse) -> None:
