@@ -229,7 +229,7 @@ class Host:
             return self._control(req), False
         dialect = self.dialect
         switches = self.switches
-        down = switches.take("down", req.path)
+        down = switches.take("down", req.path, req.method)
         if down is True:
             raise _Drop
         if down is not None:
@@ -243,7 +243,7 @@ class Host:
                 early.headers += dialect.rate_headers(usage, route)
             return early, False
         assert route is not None
-        retry_after = switches.take("retry_after", req.path)
+        retry_after = switches.take("retry_after", req.path, req.method)
         if retry_after is not None:
             resp = dialect.error(429, f"Throttled: retry after {retry_after} seconds")
             resp.headers.append(("Retry-After", f"{retry_after:g}"))

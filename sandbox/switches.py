@@ -15,8 +15,9 @@ test, the soak benchmark) and off again. A JSON object sets one or more of them:
                                subscription jobs whose profiles never show on the list)
 
 with, for all the faults in the same object, `"count": N` (only the next N requests they
-affect; default: until switched off) and `"paths": ["/api/v2/tickets/update_many"]` (only
-paths starting with one of these; default every API path). A fault set to `null`, `false` or
+affect; default: until switched off), `"paths": ["/api/v2/tickets/update_many"]` (only
+paths starting with one of these; default every API path) and `"methods": ["POST"]` (only
+requests of these methods; default all). A fault set to `null`, `false` or
 `0` is switched off; `DELETE /__sandbox/faults` switches every one off. `GET` answers
 `{"active": {...}, "injected": {kind: requests affected}}`; the counts run from the start.
 """
@@ -41,12 +42,16 @@ class Switch:
     value: Any  # seconds (write_timeout, retry_after), True or a status (down), True (jobs)
     left: int | None  # requests still to affect; None: until switched off
     paths: tuple[str, ...]
+    methods: frozenset[str] = frozenset()
 
-    def matches(self, path: str) -> bool:
+    def matches(self, path: str, method: str | None) -> bool:
+        if self.methods and method is not None and method not in self.methods:
+            return False
         return not self.paths or any(path.startswith(p) for p in self.paths)
 
     def describe(self) -> dict[str, Any]:
-        return {"value": self.value, "left": self.left, "paths": list(self.paths)}
+        return {"value": self.value, "left": self.left, "paths": list(self.paths),
+                "methods": sorted(self.methods)}  # fmt: skip
 
 
 def _value(kind: str, raw: Any) -> Any:
@@ -80,7 +85,7 @@ class Switches:
         """Switch on or off what a `POST /__sandbox/faults` body says (all or nothing)."""
         if not isinstance(body, dict):
             raise SwitchError('expected a JSON object, e.g. {"down": true}')
-        unknown = set(body) - {*KINDS, "count", "paths"}
+        unknown = set(body) - {*KINDS, "count", "paths", "methods"}
         if unknown:
             raise SwitchError(
                 f"unknown fault {', '.join(sorted(unknown))} (known: {', '.join(KINDS)}, "
@@ -94,13 +99,18 @@ class Switches:
         paths = body.get("paths") or []
         if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
             raise SwitchError("paths is a list of path prefixes")
+        methods = body.get("methods") or []
+        if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
+            raise SwitchError('methods is a list of HTTP methods, e.g. ["POST"]')
         changes = {kind: _value(kind, body[kind]) for kind in KINDS if kind in body}
         with self._lock:
             for kind, value in changes.items():
                 if value is None:
                     self._on.pop(kind, None)
                 else:
-                    self._on[kind] = Switch(kind, value, count, tuple(paths))
+                    self._on[kind] = Switch(
+                        kind, value, count, tuple(paths), frozenset(m.upper() for m in methods)
+                    )
 
     def clear(self) -> None:
         with self._lock:
@@ -113,7 +123,7 @@ class Switches:
             return None
         with self._lock:
             switch = self._on.get(kind)
-            if switch is None or not switch.matches(path):
+            if switch is None or not switch.matches(path, method):
                 return None
             if switch.left is not None:
                 switch.left -= 1
@@ -126,7 +136,7 @@ class Switches:
         """Whether `kind` is on (for `path`), without counting a request."""
         with self._lock:
             switch = self._on.get(kind)
-            return switch is not None and switch.matches(path)
+            return switch is not None and switch.matches(path, None)
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:

@@ -126,6 +126,7 @@ def test_each_host_has_its_own_switches(sb: SandboxServer) -> None:
         ({"down": 404}, "down is true"),
         ({"down": True, "count": 0}, "count is a whole number"),
         ({"job_never_ends": "yes"}, "job_never_ends is true or false"),
+        ({"down": True, "methods": "POST"}, "methods is a list"),
         ([1], "expected a JSON object"),
     ],
 )
@@ -149,6 +150,9 @@ def test_switches_count_down_and_match_paths() -> None:
     assert s.take("retry_after", "/api/v2/tickets/2") == 60
     assert s.take("retry_after", "/api/v2/tickets/3") is None
     assert s.snapshot()["injected"]["retry_after"] == 2
+    s.apply({"write_timeout": 5, "paths": ["/api/v2/tickets"], "methods": ["post"]})
+    assert s.take("write_timeout", "/api/v2/tickets/update_many", "PUT") is None
+    assert s.take("write_timeout", "/api/v2/tickets", "POST") == 5
     with pytest.raises(SwitchError):
         s.apply({"down": True, "nosuch": 1})
-    assert s.snapshot()["active"] == {}  # nothing of a refused request applies
+    assert "down" not in s.snapshot()["active"]  # nothing of a refused request applies
