@@ -308,13 +308,13 @@ class Soak:
 
     def status(self) -> dict[str, Any] | None:
         env = {**os.environ, **self.settings, **self._faked(self.sim_now())}
-        done = subprocess.run(
-            [self.exe, "status", "--format", "json"],
-            env=env, cwd=self.dir, capture_output=True, timeout=120,
-        )  # fmt: skip
         try:
+            done = subprocess.run(
+                [self.exe, "status", "--format", "json"],
+                env=env, cwd=self.dir, capture_output=True, timeout=120,
+            )  # fmt: skip
             data: dict[str, Any] = json.loads(done.stdout)
-        except ValueError:
+        except (ValueError, subprocess.TimeoutExpired):
             return None
         return data
 
@@ -646,7 +646,7 @@ def verdicts(soak: Soak, first: datetime, last: datetime) -> None:
         ("daemon processes started", f"{f.launches}"),
         (
             "faults injected",
-            ", ".join(f"{k} {n}" for k, n in sorted(f.faults.items())),
+            ", ".join(f"{k} {n}" for k, n in sorted(f.faults.items())) or "none",
         ),
         (
             "requests injected by the sandbox",
