@@ -1,4 +1,4 @@
-"""`python -m bench [zendesk|backfill|liveagent|kpi|daemon ...]`: run the benchmarks and print
+"""`python -m bench [zendesk|backfill|liveagent|kpi|daemon|soak ...]`: run the benchmarks and print
 their figures."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ PARTS = {
     "liveagent": "bench.liveagent_sync",
     "kpi": "bench.kpi",
     "daemon": "bench.daemon",
+    "soak": "bench.soak",
 }
 
 

@@ -8,7 +8,8 @@ port, like a separate vendor host, inside one `SandboxServer` sharing one Accoun
 The server runs the shared pipeline for every request (sandbox.server); a dialect says only what
 is vendor-specific::
 
-    /__sandbox/...  control paths (stats, writes, info): the server's, never limited or faulted
+    /__sandbox/...  control paths (stats, writes, info, faults): the server's, never limited or
+                    faulted
     match()         the route, or None: 404 (path unknown) / 405 (method), bodies from error()
     authenticate()  None to go on, or the vendor's 401 for missing or wrong credentials
     --forbid        route.stream in the forbidden set: 403, body from error(403)

@@ -13,11 +13,14 @@ Every registered dialect (sandbox.dialects) gets its own port, like a separate v
 they all serve the same generated Account. The request pipeline is shared (sandbox.dialect draws
 it): control paths (/__sandbox/...) -> route lookup (404/405) -> auth (401) -> forbidden streams
 (403) -> route-specific auth rules -> rate limits (429) -> fault injection -> the dialect's handler. Every response is counted
-in that host's stats.
+in that host's stats. Faults switched on at run time (`POST /__sandbox/faults`, sandbox.switches)
+come in that pipeline too: `down` before the route lookup, `retry_after` in the rate limits'
+place, `write_timeout` after the handler (the write applied, its answer held).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import threading
@@ -37,6 +40,7 @@ from deskpulse.sandbox.data import DEFAULT_ANCHOR, Account
 from deskpulse.sandbox.dialect import BudgetSet, Dialect, DialectFactory, Route
 from deskpulse.sandbox.dialects import DIALECTS
 from deskpulse.sandbox.limits import Clock, FaultInjector, Faults, RateLimiter, SandboxConfigError
+from deskpulse.sandbox.switches import SwitchError, Switches
 from deskpulse.sandbox.wire import JSON_TYPE, Request, Response
 
 _ID_RE = re.compile(r"/\d+(?=/|$)")
@@ -78,6 +82,10 @@ class _Stats:
         with self._lock:
             self._counts.clear()
             self.bytes_sent = 0
+
+
+class _Drop(Exception):
+    """Close the connection without an answer (a switched-on `down`)."""
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -152,6 +160,9 @@ class _Handler(BaseHTTPRequestHandler):
         )
         try:
             resp, plan_truncate = host.respond(req)
+        except _Drop:
+            self.close_connection = True
+            return
         except Exception:  # a sandbox bug must look like a 500, not a dropped connection
             traceback.print_exc()
             resp = host.dialect.error(500, "sandbox bug")
@@ -207,6 +218,8 @@ class Host:
             else None
         )
         self.faults = FaultInjector(faults) if faults else None
+        # The dialect's own switches when it has some (it reads job_never_ends itself).
+        self.switches: Switches = getattr(self.dialect, "switches", None) or Switches()
         self.stats = _Stats()
         self.thread: threading.Thread | None = None
 
@@ -215,6 +228,12 @@ class Host:
         if req.path.startswith("/__sandbox/"):
             return self._control(req), False
         dialect = self.dialect
+        switches = self.switches
+        down = switches.take("down", req.path, req.method)
+        if down is True:
+            raise _Drop
+        if down is not None:
+            return self._fault_response(int(down)), False
         route, params, known = dialect.match(req.method, req.path)
         early = self._early_answer(req, route, known)
         if early is not None:
@@ -224,6 +243,11 @@ class Host:
                 early.headers += dialect.rate_headers(usage, route)
             return early, False
         assert route is not None
+        retry_after = switches.take("retry_after", req.path, req.method)
+        if retry_after is not None:
+            resp = dialect.error(429, f"Throttled: retry after {retry_after} seconds")
+            resp.headers.append(("Retry-After", f"{retry_after:g}"))
+            return resp, False
         rate_headers: list[tuple[str, str]] = []
         if self.limiter is not None:
             usage = self.limiter.check(self._buckets(route))
@@ -249,6 +273,9 @@ class Host:
                 return resp, False
         resp = dialect.handle(req, route, params)
         resp.headers += rate_headers
+        hold = switches.take("write_timeout", req.path, req.method)
+        if hold is not None:
+            time.sleep(hold)  # applied; the client has given up before the answer comes
         return resp, truncate
 
     def _buckets(self, route: Route | None) -> tuple[str, ...]:
@@ -288,6 +315,18 @@ class Host:
                 return Response.json(200, self.stats.snapshot())
             if req.method == "DELETE":
                 self.stats.clear()
+                return Response(204, b"", [("Content-Type", JSON_TYPE)])
+        if path == "/__sandbox/faults":
+            if req.method == "GET":
+                return Response.json(200, self.switches.snapshot())
+            if req.method == "POST":
+                try:
+                    self.switches.apply(json.loads(req.body or b"null"))
+                except (ValueError, SwitchError) as exc:
+                    return Response.json(400, {"error": "InvalidFaults", "description": str(exc)})
+                return Response.json(200, self.switches.snapshot())
+            if req.method == "DELETE":
+                self.switches.clear()
                 return Response(204, b"", [("Content-Type", JSON_TYPE)])
         if path == "/__sandbox/info" and req.method == "GET":
             a = self.sandbox.account

@@ -44,6 +44,7 @@ Rate limits
 from __future__ import annotations
 
 import base64
+import math
 import re
 import threading
 import time
@@ -57,6 +58,7 @@ from deskpulse.sandbox.data import Account, ts_iso
 from deskpulse.sandbox.dialect import Match, Route, dispatch, match_route, route
 from deskpulse.sandbox.klaviyo.shop import METRICS, Event, Profile, Shop
 from deskpulse.sandbox.limits import Usage
+from deskpulse.sandbox.switches import Switches
 from deskpulse.sandbox.wire import ApiError, Request, Response
 
 DEFAULT_KEY = "pk_sandbox_klaviyo"
@@ -234,6 +236,7 @@ class KlaviyoDialect:
         self.clock = clock
         self.shop = Shop(account)
         self.writes = _Writes()
+        self.switches = Switches()  # faults switched on at run time (the host's)
         self._lock = threading.Lock()
         self._properties: dict[str, dict[str, Any]] = {}  # profile id -> written properties
         self._updated: dict[str, int] = {}  # profile id -> updated_ts after a write
@@ -571,6 +574,8 @@ class KlaviyoDialect:
         if not isinstance(entries, list) or not 1 <= len(entries) <= 1000:
             raise _fail(400, "attributes.profiles.data must hold 1 to 1000 profiles")
         visible = self.clock() + self.job_delay
+        if self.switches.take("job_never_ends", req.path) is not None:
+            visible = math.inf  # the job never settles: its profiles never show on the list
         emails = []
         for entry in entries:
             attributes = entry.get("attributes") if isinstance(entry, dict) else None

@@ -237,6 +237,7 @@ import base64
 from deskpulse.sandbox.data import Account
 from deskpulse.sandbox.dialect import Match, Route, dispatch, match_route, route
 from deskpulse.sandbox.limits import Usage
+from deskpulse.sandbox.switches import Switches
 from deskpulse.sandbox.wire import Request, Response
 from deskpulse.sandbox.zendesk import limits
 from deskpulse.sandbox.zendesk.catalog import Catalog
@@ -441,6 +442,7 @@ class ZendeskDialect(Exports, Lists, History, Catalog, Search, Writes):
         chat_basic_auth: bool = False,
     ) -> None:
         super().__init__(account, base_url, WriteLog(account.anchor_ts))
+        self.switches = Switches()  # faults switched on at run time (the host's)
         self.email = email
         self.api_token = api_token
         self.oauth_token = oauth_token

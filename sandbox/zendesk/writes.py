@@ -10,6 +10,7 @@ import orjson
 
 from deskpulse.sandbox.data import Audit, Child, Ticket, TicketRef, ts_iso
 from deskpulse.sandbox.streams import Record
+from deskpulse.sandbox.switches import Switches
 from deskpulse.sandbox.wire import Request, Response
 from deskpulse.sandbox.zendesk import render
 from deskpulse.sandbox.zendesk.common import (
@@ -94,6 +95,8 @@ class WriteLog:
 
 
 class Writes(APIBase):
+    switches: Switches  # the host's run-time faults (job_never_ends: jobs stay queued)
+
     # ---- writes -------------------------------------------------------------------------
 
     def _parse_body(self, req: Request) -> dict[str, Any]:
@@ -261,10 +264,11 @@ class Writes(APIBase):
             "results": results if done else None,
         }
 
-    def h_job_status(self, _: Request, params: dict[str, str]) -> Response:
+    def h_job_status(self, req: Request, params: dict[str, str]) -> Response:
         if params["id"] not in self.writes.jobs:
             raise not_found()
-        return Response.json(200, {"job_status": self._job(params["id"], done=True)})
+        stalled = self.switches.take("job_never_ends", req.path) is not None
+        return Response.json(200, {"job_status": self._job(params["id"], done=not stalled)})
 
     def h_tickets_by_external_id(self, req: Request, _: dict[str, str]) -> Response:
         # Only the external_id filter is served: the list of every ticket is the export's job.
