@@ -120,6 +120,9 @@ class RequestStats:
     retries: int = 0
     throttled: int = 0
     errors: int = 0
+    # The latest time a vendor asked to wait until, past what a request waits (RateLimited):
+    # the daemon holds the source's syncs until then.
+    blocked_until: datetime | None = None
 
 
 @runtime_checkable

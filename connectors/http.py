@@ -35,6 +35,7 @@ from __future__ import annotations
 import collections
 import email.utils
 import logging
+import math
 import random
 import threading
 import time
@@ -75,6 +76,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BUCKET = "default"
 """The account-wide budget every request spends, whatever its own bucket."""
+
+LONGEST_RETRY_AFTER = 86400.0
+"""A Retry-After (or a budget's reset) past a day is taken as a day: a garbled or hostile header
+must not park a source, or the rows of a push, for years."""
 
 MAX_WAIT = 300.0
 """Seconds one request may wait in all for its retries and rate limits (HttpClient's `max_wait`):
@@ -356,14 +361,19 @@ class _TooLong(stop_base):
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """`Retry-After` as seconds to wait: delta-seconds or an HTTP-date; None if absent/garbled."""
+    """`Retry-After` as seconds to wait: delta-seconds or an HTTP-date, at most a day
+    (LONGEST_RETRY_AFTER); None if absent/garbled."""
     if value is None:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        if math.isnan(seconds):
+            return None
+        return min(max(0.0, seconds), LONGEST_RETRY_AFTER)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -371,7 +381,7 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     if when is None:  # pragma: no cover - older Pythons returned None
         return None
     current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
+    return min(max(0.0, when.timestamp() - current), LONGEST_RETRY_AFTER)
 
 
 class _Wait:
@@ -599,7 +609,7 @@ class HttpClient:
         idempotent: bool,
         decoder: msgspec.json.Decoder[Any] | None = None,
     ) -> Any:
-        blocked = self.limiter.blocked_for(bucket)
+        blocked = min(self.limiter.blocked_for(bucket), LONGEST_RETRY_AFTER)
         if blocked > self.max_wait:
             # A 429 (or a spent budget) earlier asked for longer than a request may wait.
             raise self._rate_limited(blocked, method, url)
@@ -688,6 +698,9 @@ class HttpClient:
 
     def _rate_limited(self, seconds: float, method: str, url: httpx.URL) -> RateLimited:
         until = datetime.fromtimestamp(self._wall() + seconds, UTC)
+        with self._stats_lock:
+            if self.stats.blocked_until is None or until > self.stats.blocked_until:
+                self.stats.blocked_until = until
         headline = (
             f"{self.vendor} asked to wait {duration(seconds)} (until {until:%Y-%m-%d %H:%M} UTC)"
         )

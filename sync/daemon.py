@@ -204,6 +204,7 @@ class Daemon:
             log.info("source %s: sync started", name)
             report = run_sync(self.warehouse, connector, observer=_StopAfterPage(self.stopping))
             self._synced(state, report, connector.stats.throttled)
+            self._hold(state, connector.stats.blocked_until)
             if report.status in ("ok", "partial"):
                 self._write_back(name, connector)
                 self._kpi_gauges()
@@ -249,6 +250,14 @@ class Daemon:
             "source %s failed (%d in a row), next try in %ds: %s",
             state.name, state.failures, int(wait.total_seconds()), message,
         )  # fmt: skip
+
+    def _hold(self, state: SourceState, until: datetime | None) -> None:
+        """The vendor asked the sync to wait until `until` (a 429 past what a request waits):
+        no sync of the source before then."""
+        if until is not None and (state.backoff_until is None or until > state.backoff_until):
+            state.backoff_until = until
+            log.warning("source %s: the vendor asked to wait until %s UTC: next sync then",
+                        state.name, f"{until.astimezone(UTC):%Y-%m-%d %H:%M}")  # fmt: skip
 
     def _write_back(self, source: str, connector: Connector) -> None:
         """The source's per-record actions (ticket fields, user or profile fields,

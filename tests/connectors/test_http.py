@@ -106,6 +106,10 @@ def test_retry_after_as_http_date() -> None:
     assert parse_retry_after("12") == 12.0
     assert parse_retry_after("soon") is None
     assert parse_retry_after(None) is None
+    # Past a day is a day (a garbled or hostile header must not park a source for years).
+    assert parse_retry_after("1e12") == parse_retry_after("inf") == 86400.0
+    assert parse_retry_after("Fri, 01 Jan 2100 00:00:00 GMT", now=1445412480.0) == 86400.0
+    assert parse_retry_after("nan") is None
 
 
 def test_503_retried_then_success(router: respx.Router) -> None:
