@@ -263,3 +263,8 @@ class Subscriber(Protocol):
         """Subscribe these people (who consented) to `list_id`; one result per e-mail, whose
         `record_id` is the e-mail as given. Safe to repeat: subscribing twice changes nothing."""
         ...
+
+    def subscribed(self, list_id: str, emails: Sequence[str]) -> set[str]:
+        """Those of `emails` (as given) already on `list_id`: the read-back of subscriptions in
+        doubt (a second job could mail a double opt-in request again)."""
+        ...

@@ -436,14 +436,23 @@ class Sender:
             self._settle(batch, {res.record_id: res for res in write(payload)})
 
     def _subscribe(self, items: list[Item]) -> None:
-        """Subscriptions per list; subscribing twice changes nothing, so in-doubt ones are
-        simply sent again."""
+        """Subscriptions per list: in-doubt ones are looked up on the list first (a second job
+        for someone awaiting double opt-in would mail them again), the rest sent in jobs."""
         subscriber: Subscriber = self._need(WRITE_SUBSCRIPTIONS, Subscriber)
         by_list: dict[str, list[Item]] = defaultdict(list)
         for i in items:
             by_list[i.field].append(i)
         for list_id, group in by_list.items():
-            for chunk in _chunks(group, 1000):
+            doubt = [i for i in group if i.status == SENDING]
+            if doubt:
+                there = subscriber.subscribed(list_id, [i.record_id for i in doubt])
+                verified = [i for i in doubt if i.record_id in there]
+                for i in verified:
+                    i.outcome = "verified"
+                self._settle(verified, {})
+            for chunk in _chunks([i for i in group if i.outcome is None], 1000):
+                if self.stop.is_set():
+                    return
                 self._mark_sending(list(chunk))
                 results = subscriber.subscribe(list_id, [i.record_id for i in chunk])
                 self._settle(list(chunk), {r.record_id: r for r in results})

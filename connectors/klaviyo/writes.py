@@ -158,6 +158,12 @@ class KlaviyoWriter:
             results[email] = WriteResult(email) if ok else WriteResult(email, FAILED, NOT_ON_LIST)
         return [results[e] for e in emails]
 
+    def subscribed(self, list_id: str, emails: Sequence[str]) -> set[str]:
+        """Those of `emails` (as given) on the list now."""
+        keys = {e: normalise_email(e) for e in emails}
+        present = self._members(list_id, [k for k in keys.values() if k])
+        return {e for e, k in keys.items() if k is not None and k in present}
+
     def _await(self, list_id: str, keys: Sequence[str]) -> set[str]:
         """The subset of `keys` (normalised e-mails) on the list once the jobs have settled."""
         if not keys:

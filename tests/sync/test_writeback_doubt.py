@@ -21,12 +21,13 @@ import orjson
 import pytest
 from sqlalchemy import insert, select
 
+from deskpulse.connectors.base import DOUBT, WRITE_SUBSCRIPTIONS, RequestStats, WriteResult
 from deskpulse.connectors.http import MAX_WAIT
 from deskpulse.connectors.zendesk import ZendeskConnector
-from deskpulse.sync.actions import actions_from_dict
+from deskpulse.sync.actions import Actions, actions_from_dict
 from deskpulse.sync.digest import plan_digests
 from deskpulse.sync.warehouse import Warehouse, table
-from deskpulse.sync.writeback import Context, ledger_summary, push
+from deskpulse.sync.writeback import SUBSCRIPTION, Context, ledger_summary, plan_values, push
 
 FIELD = "360000000101"
 ACTIONS = actions_from_dict(
@@ -315,3 +316,53 @@ def test_a_429_within_the_cap_is_waited_for_and_the_write_lands(desk) -> None:
     report = desk.push()
     assert {i.outcome for i in report.items} == {"sent"} and report.notes == []
     assert 30.0 in desk.sleeps and max(desk.sleeps) <= MAX_WAIT
+
+
+class FakeKlaviyo:
+    """A subscriber whose first job's answer never comes (it subscribed only some)."""
+
+    vendor, source = "klaviyo", "klaviyo"
+    capabilities = frozenset({WRITE_SUBSCRIPTIONS})
+
+    def __init__(self) -> None:
+        self.stats = RequestStats()
+        self.jobs: list[list[str]] = []
+        self.members = {"a@example.com"}  # what the lost job managed before its answer was lost
+
+    def streams(self) -> list[Any]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+    def subscribe(self, list_id: str, emails: Any) -> list[WriteResult]:
+        self.jobs.append(list(emails))
+        if len(self.jobs) == 1:
+            return [WriteResult(e, DOUBT, "klaviyo: ReadTimeout on POST") for e in emails]
+        self.members |= set(emails)
+        return [WriteResult(e) for e in emails]
+
+    def subscribed(self, list_id: str, emails: Any) -> set[str]:
+        return {e for e in emails if e in self.members}
+
+
+def test_subscriptions_in_doubt_are_looked_up_on_the_list_before_a_second_job(
+    desk: Desk,
+) -> None:
+    klaviyo = FakeKlaviyo()
+    wanted = [(e, "L1", True, "opted in") for e in ("a@example.com", "b@example.com")]
+
+    def subscriptions(conn: Any, now: datetime) -> Any:
+        return plan_values(conn, "news", "klaviyo", SUBSCRIPTION, wanted, now)[0]
+
+    def once() -> Any:
+        return push(desk.warehouse, Actions(), {"klaviyo": klaviyo}, Context(),
+                    clock=lambda: desk.now[0], extra=subscriptions)  # fmt: skip
+
+    assert once().in_doubt == 2
+    second = once()
+    assert {i.record_id: i.outcome for i in second.items} == {
+        "a@example.com": "verified",
+        "b@example.com": "sent",
+    }
+    assert klaviyo.jobs == [["a@example.com", "b@example.com"], ["b@example.com"]]
