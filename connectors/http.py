@@ -541,7 +541,8 @@ class HttpClient:
         except _Retryable as exc:
             self._count("errors")
             attempts = int(retrying.statistics.get("attempt_number", self.max_retries + 1))
-            raise self._exhausted(exc, method, url, attempts) from None
+            idle = float(retrying.statistics.get("idle_for", 0.0))
+            raise self._exhausted(exc, method, url, attempts, idle) from None
         except ConnectorError:
             self._count("errors")
             raise
@@ -696,26 +697,36 @@ class HttpClient:
             "not sent again before reading back"
         )
 
-    def _rate_limited(self, seconds: float, method: str, url: httpx.URL) -> RateLimited:
+    def _rate_limited(
+        self, seconds: float, method: str, url: httpx.URL, attempts: int | None = None
+    ) -> RateLimited:
+        """Given up on a 429: past the cap (`attempts` None), or still throttled after every
+        attempt (a short wait each time)."""
         until = datetime.fromtimestamp(self._wall() + seconds, UTC)
-        with self._stats_lock:
-            if self.stats.blocked_until is None or until > self.stats.blocked_until:
-                self.stats.blocked_until = until
+        if attempts is None:
+            why = f"longer than a request waits ({duration(self.max_wait)})"
+            with self._stats_lock:
+                if self.stats.blocked_until is None or until > self.stats.blocked_until:
+                    self.stats.blocked_until = until
+        else:
+            why = f"still throttled after {attempts} attempts"
         headline = (
             f"{self.vendor} asked to wait {duration(seconds)} (until {until:%Y-%m-%d %H:%M} UTC)"
         )
         return RateLimited(
-            f"{headline} on {method} {self.where(url)}: longer than a request waits "
-            f"({duration(self.max_wait)}); given up, try again then",
+            f"{headline} on {method} {self.where(url)}: {why}; given up, try again then",
             retry_after=seconds,
             until=until,
             headline=headline,
         )
 
-    def _exhausted(self, exc: _Retryable, method: str, url: httpx.URL, attempts: int) -> Exception:
+    def _exhausted(
+        self, exc: _Retryable, method: str, url: httpx.URL, attempts: int, idle: float
+    ) -> Exception:
         where = self.where(url)
         if isinstance(exc, _RetryableStatus) and exc.status == 429 and exc.retry_after is not None:
-            return self._rate_limited(exc.retry_after, method, url)
+            past_cap = idle + exc.retry_after > self.max_wait
+            return self._rate_limited(exc.retry_after, method, url, None if past_cap else attempts)
         if isinstance(exc, _RetryableTransport) and exc.connect:
             return UnreachableError(
                 f"{self.vendor}: cannot reach host {url.host} ({where}) after {attempts} attempts: "

@@ -530,3 +530,13 @@ def test_a_web_page_is_not_retried_and_json_labelled_html_is_still_read(
         )
     )
     assert client.get_json("/api/v2/groups") == {"groups": []}
+
+
+def test_a_429_on_every_attempt_says_so_rather_than_blaming_the_cap(router: respx.Router) -> None:
+    router.get("/api/v2/tickets").mock(
+        return_value=httpx.Response(429, headers={"Retry-After": "2"})
+    )
+    client, _ = make_client(router, max_retries=3)
+    with pytest.raises(RateLimited, match="still throttled after 4 attempts") as caught:
+        client.get_json("/api/v2/tickets")
+    assert caught.value.retry_after == 2.0 and client.stats.blocked_until is None
