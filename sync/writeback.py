@@ -16,7 +16,8 @@ value twice or loses one (the ledger is sync.state.WriteBack):
    running: the connector answers `doubt` and never resends it itself).
 3. Send, in batches of at most 100 records: the batch's rows are marked `sending` and committed,
    the connector writes (Zendesk: one bulk job), and each row becomes `sent`; stays `sending`
-   (in doubt, read back next time, after the connector's delay if it gave one); or becomes
+   (in doubt: read back by the next push, after the connector's delay if it gave one, with
+   the failures' backoff when its writes keep going unanswered); or becomes
    `failed` with the reason and the time of its next attempt (exponential backoff, or the
    vendor's Retry-After). A row that failed MAX_ATTEMPTS times stays failed until its value
    changes. A vendor asking to wait longer than a request waits (a 429 with a long Retry-After:
@@ -509,9 +510,8 @@ class Sender:
                                               "next_attempt_at": None}  # fmt: skip
                 elif result is not None and result.status == DOUBT:
                     i.outcome, i.error = IN_DOUBT, result.reason or "no answer"
-                    later = now + timedelta(seconds=result.retry_after or 0)
                     values = {"status": SENDING, "error": i.error,
-                              "next_attempt_at": later if result.retry_after else None}  # fmt: skip
+                              "next_attempt_at": _read_back_at(i.attempts, result, now)}  # fmt: skip
                 elif result is not None and result.status == THROTTLED:
                     # Nothing was applied, and not for anything wrong with the write: the
                     # attempt is given back and the row waits for the vendor's time.
@@ -547,6 +547,16 @@ def _next_attempt(attempts: int, result: WriteResult | None, now: datetime) -> d
     if result is not None and result.retry_after:
         wait = max(wait, timedelta(seconds=result.retry_after))
     return now + wait
+
+
+def _read_back_at(attempts: int, result: WriteResult, now: datetime) -> datetime | None:
+    """When a row in doubt is read back: at the next push the first time (None), after the
+    connector's delay when it gave one (a job still running), and with the failures' backoff
+    when its writes keep going unanswered."""
+    wait = timedelta(seconds=result.retry_after or 0)
+    if attempts > 1:
+        wait = max(wait, min(BACKOFF_FIRST * 2 ** (attempts - 2), BACKOFF_MAX))
+    return now + wait if wait else None
 
 
 def push(

@@ -366,3 +366,15 @@ def test_subscriptions_in_doubt_are_looked_up_on_the_list_before_a_second_job(
         "b@example.com": "sent",
     }
     assert klaviyo.jobs == [["a@example.com", "b@example.com"], ["b@example.com"]]
+
+
+def test_writes_that_keep_going_unanswered_are_read_back_with_backoff(desk: Desk) -> None:
+    desk.zendesk.fault(*PUT, "timeout", "timeout")  # lost twice before Zendesk saw them
+    assert desk.push().in_doubt == 3  # attempt 1: read back at the next push
+    assert {at for _, at in desk.ledger().values()} == {None}
+    assert desk.push().in_doubt == 3  # read back (missing), sent again: attempt 2, no answer
+    assert {at for _, at in desk.ledger().values()} == {NOW + timedelta(minutes=1)}
+    assert desk.push().items == [] and desk.zendesk.count(*PUT) == 2  # not before its backoff
+    desk.now[0] += timedelta(minutes=1)
+    assert {i.outcome for i in desk.push().items} == {"sent"}
+    assert desk.zendesk.count(*PUT) == 3 and desk.zendesk.fields == EXPECTED
