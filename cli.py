@@ -439,8 +439,14 @@ def push(
                     if report.failed
                     else ""
                 )
+                + (
+                    f", [yellow]{report.in_doubt:,} in doubt[/yellow] (no answer: read back, "
+                    "not re-sent, on the next push)"
+                    if report.in_doubt
+                    else ""
+                )
             )
-        if report.failed:
+        if report.failed or report.in_doubt:
             raise typer.Exit(EXIT_PARTIAL)
 
 

@@ -120,6 +120,9 @@ class RequestStats:
     retries: int = 0
     throttled: int = 0
     errors: int = 0
+    # The latest time a vendor asked to wait until, past what a request waits (RateLimited):
+    # the daemon holds the source's syncs until then.
+    blocked_until: datetime | None = None
 
 
 @runtime_checkable
@@ -157,8 +160,9 @@ class SourceOptions:
 # Writes are batched per call; the connector decides how (Zendesk: bulk `update_many` jobs of up
 # to 100 records; LiveAgent: one `PUT /tickets/{id}` each) and paces them within the vendor's
 # limits. Every record gets a `WriteResult`, so the caller's ledger retries only the failures.
-# A write must be safe to repeat with the same values (a retry after a crash sends it again);
-# the `read_*` / `find_post` methods let the caller check what already arrived before resending.
+# A write whose answer never came (a timeout after sending, a dropped connection, a 5xx, a bulk
+# job still running) may have been applied: it is answered `doubt`, never sent again by the
+# connector, and the caller reads back (`read_*`, `find_post` by key) before writing it again.
 
 WRITE_TICKET_FIELDS = "write:ticket_fields"
 """Capability: per-ticket custom field values (`TicketFieldWriter`). The connector class may
@@ -196,13 +200,19 @@ class Post:
 OK = "ok"
 FAILED = "failed"
 RETRY = "retry"
+DOUBT = "doubt"
+THROTTLED = "throttled"
 
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:
     """What became of one record's write: `ok`; `failed` (the vendor refused it: `reason` says
-    why; the caller may try again on a later run); or `retry` (throttled or unavailable, try
-    again after `retry_after` seconds when given). `ref` is the vendor's id for a created post."""
+    why; the caller may try again on a later run); `retry` (not applied: unavailable, try again
+    after `retry_after` seconds when given); `throttled` (not applied: the vendor asked to wait
+    `retry_after` seconds, longer than a request waits; `reason` says until when); or `doubt`
+    (the answer never came: it may have been applied, read back before writing again, not
+    before `retry_after` seconds when given, e.g. a bulk job still running). `ref` is the
+    vendor's id for a created post."""
 
     record_id: str
     status: str = OK
@@ -255,4 +265,9 @@ class Subscriber(Protocol):
     def subscribe(self, list_id: str, emails: Sequence[str]) -> list[WriteResult]:
         """Subscribe these people (who consented) to `list_id`; one result per e-mail, whose
         `record_id` is the e-mail as given. Safe to repeat: subscribing twice changes nothing."""
+        ...
+
+    def subscribed(self, list_id: str, emails: Sequence[str]) -> set[str]:
+        """Those of `emails` (as given) already on `list_id`: the read-back of subscriptions in
+        doubt (a second job could mail a double opt-in request again)."""
         ...

@@ -11,6 +11,8 @@
         ├── StreamError            this stream stops here; its cursor stays at the last commit
         │   ├── PaginationLoopError  the vendor repeated a page token or cursor
         │   ├── RetriesExhausted   429/5xx/timeouts outlasted the retry budget
+        │   │   └── RateLimited    a 429 asking for a longer wait than a request may wait
+        │   ├── WriteInDoubt       a write's answer never came: it may have been applied
         │   ├── BadResponse        malformed, truncated or wrongly shaped body (after retries)
         │   └── ConnectorBug       a normaliser raised something other than RecordError: a bug
         └── RecordError            one record cannot be mapped: quarantine it, count it, go on
@@ -19,6 +21,8 @@ Messages never contain secrets: they name the host and path, never headers or cr
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 
 class DeskpulseError(Exception):
@@ -78,6 +82,25 @@ class PaginationLoopError(StreamError):
 
 class RetriesExhausted(StreamError):
     pass
+
+
+class RateLimited(RetriesExhausted):
+    """The vendor asked to wait `retry_after` seconds (until `until`, UTC), longer than one
+    request may wait (connectors.http.MAX_WAIT): given up at once. A 429 applied nothing, so
+    the request may be sent again from `until` on. `headline` is the short form for summaries:
+    "zendesk asked to wait 24 h (until 2026-12-06 09:00 UTC)"."""
+
+    def __init__(self, message: str, *, retry_after: float, until: datetime, headline: str) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.until = until
+        self.headline = headline
+
+
+class WriteInDoubt(StreamError):
+    """A write (PUT, POST, PATCH) whose answer never came: a timeout or a dropped connection
+    after it was sent, or a 5xx. The vendor may have applied it, so the HTTP client does not
+    send it again; the caller reads back (or finds it by its key) before writing again."""
 
 
 class BadResponse(StreamError):

@@ -8,6 +8,14 @@ for an async twin) and adds what every vendor needs, once:
   truncated JSON bodies are retried; the wait is the server's `Retry-After` (seconds or HTTP-date)
   when it gives one, else exponential backoff with jitter; after `max_retries` retries the last
   failure is mapped onto the error tree of `connectors.errors`,
+* a bound on waiting: no request waits more than `max_wait` seconds in all (MAX_WAIT, 5 minutes,
+  by default). A vendor asking for longer (`Retry-After: 86400`, or a budget blocked for that
+  long) gets `RateLimited` at once, carrying its time, instead of a process asleep for a day,
+* writes sent at most once: only GETs (and requests said to be `idempotent`) are sent again
+  after the server may have acted on them (a timeout or a dropped connection after sending, a
+  5xx). A write is retried only where the server cannot have acted (429, a connection that
+  never opened); otherwise it ends in `WriteInDoubt`, and the caller reads back before writing
+  again,
 * a client-side `RateLimiter` fed with what the vendor's rate-limit headers say (the connector
   reads them: a `LimitReader` returning `Observed(bucket, remaining, reset)`), plus optional
   steady pacing per bucket, so a sync spends the budget without provoking a 429,
@@ -15,7 +23,8 @@ for an async twin) and adds what every vendor needs, once:
 * error messages that name the host and path only: never headers, credentials or query strings
   (a query parameter may hold a token).
 
-Sleeping and clocks are injectable so tests never really wait.
+Sleeping and clocks are injectable so tests never really wait; every wait goes through the
+injected `sleep` (the daemon passes one that a stop request interrupts).
 
 `Paginator` is the dlt-style loop guard: a fresh instance per run reads the next token from each
 response, and a token seen twice raises `PaginationLoopError` instead of looping forever.
@@ -26,11 +35,13 @@ from __future__ import annotations
 import collections
 import email.utils
 import logging
+import math
 import random
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any, NamedTuple
 
@@ -52,9 +63,11 @@ from deskpulse.connectors.errors import (
     ConnectorError,
     NotTheApi,
     PaginationLoopError,
+    RateLimited,
     RetriesExhausted,
     StreamUnavailable,
     UnreachableError,
+    WriteInDoubt,
 )
 from deskpulse.connectors.records import reason
 
@@ -63,6 +76,18 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BUCKET = "default"
 """The account-wide budget every request spends, whatever its own bucket."""
+
+LONGEST_RETRY_AFTER = 86400.0
+"""A Retry-After (or a budget's reset) past a day is taken as a day: a garbled or hostile header
+must not park a source, or the rows of a push, for years."""
+
+MAX_WAIT = 300.0
+"""Seconds one request may wait in all for its retries and rate limits (HttpClient's `max_wait`):
+a vendor asking for longer (a 429's `Retry-After: 86400`) is given up on at once (`RateLimited`),
+so neither a sync nor a push (holding its lock, rows `sending`) sleeps for hours."""
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+"""Methods sent again after the server may have acted on them (a timeout, a 5xx): reads."""
 
 
 def _version() -> str:
@@ -234,6 +259,20 @@ class RateLimiter:
                 b.sent.append(now)
         self.waited += waited
 
+    def blocked_for(self, bucket: str) -> float:
+        """Seconds until the vendor's block of `bucket` (or of the default bucket) lifts (0: not
+        blocked); pacing left out (it frees a slot within a window). Reserves nothing."""
+        with self._lock:
+            now = self._clock()
+            return max(
+                (
+                    b.blocked_until - now
+                    for name in self._names(bucket)
+                    if (b := self._buckets.get(name)) is not None
+                ),
+                default=0.0,
+            )
+
     def block(self, bucket: str, seconds: float) -> None:
         """No request in `bucket` before `seconds` from now (e.g. after a 429's Retry-After)."""
         with self._lock:
@@ -311,15 +350,30 @@ class _RetryableBody(_Retryable):
     pass
 
 
+class _TooLong(stop_base):
+    """Stop when the next wait would take the request's waits past `limit` seconds in all."""
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return retry_state.idle_for + retry_state.upcoming_sleep > self.limit
+
+
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """`Retry-After` as seconds to wait: delta-seconds or an HTTP-date; None if absent/garbled."""
+    """`Retry-After` as seconds to wait: delta-seconds or an HTTP-date, at most a day
+    (LONGEST_RETRY_AFTER); None if absent/garbled."""
     if value is None:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        if math.isnan(seconds):
+            return None
+        return min(max(0.0, seconds), LONGEST_RETRY_AFTER)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -327,11 +381,12 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     if when is None:  # pragma: no cover - older Pythons returned None
         return None
     current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
+    return min(max(0.0, when.timestamp() - current), LONGEST_RETRY_AFTER)
 
 
 class _Wait:
-    """Server's Retry-After when given, else exponential backoff with full jitter."""
+    """Server's Retry-After when given, else exponential backoff with full jitter (capped at
+    `maximum`). A Retry-After is honoured whole: `_TooLong` gives up on one too long."""
 
     def __init__(self, initial: float, maximum: float, rng: random.Random) -> None:
         self.initial = initial
@@ -341,7 +396,7 @@ class _Wait:
     def __call__(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome is not None else None
         if isinstance(exc, _Retryable) and exc.retry_after is not None:
-            return min(exc.retry_after, self.maximum)
+            return exc.retry_after
         ceiling = min(self.maximum, self.initial * (2 ** (state.attempt_number - 1)))
         return self.rng.uniform(ceiling / 2, ceiling)
 
@@ -357,7 +412,8 @@ class HttpClient:
     user what to check ("check ZENDESK_EMAIL and ZENDESK_API_TOKEN", "check ZENDESK_BASE_URL /
     network" when the host cannot be reached, "check ZENDESK_BASE_URL" when it answers 404).
     `read_limits` is the vendor's reading of its rate-limit headers (see `LimitReader`); without
-    one the client reacts to 429s only.
+    one the client reacts to 429s only. `max_wait` bounds what one request waits (MAX_WAIT);
+    `wall` is the wall clock a `RateLimited` error's `until` is told by.
     """
 
     def __init__(
@@ -372,6 +428,7 @@ class HttpClient:
         max_retries: int = 5,
         backoff_initial: float = 1.0,
         backoff_max: float = 120.0,
+        max_wait: float = MAX_WAIT,
         stats: RequestStats | None = None,
         rate_limiter: RateLimiter | None = None,
         read_limits: LimitReader | None = None,
@@ -380,6 +437,7 @@ class HttpClient:
         reach_hint: str = "check the base URL / network",
         url_hint: str = "check the base URL",
         rng: random.Random | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.vendor = vendor
         self.base_url = httpx.URL(base_url.rstrip("/") + "/")
@@ -388,6 +446,8 @@ class HttpClient:
         self.limiter = rate_limiter if rate_limiter is not None else RateLimiter(sleep=sleep)
         self._read_limits = read_limits
         self.max_retries = max_retries
+        self.max_wait = max(0.0, float(max_wait))
+        self._wall = wall
         self.auth_hint = auth_hint
         self.reach_hint = reach_hint
         self.url_hint = url_hint
@@ -421,9 +481,20 @@ class HttpClient:
         """
         return self.request_json("GET", url_or_path, params=params, bucket=bucket, decoder=decoder)
 
-    def put_json(self, url_or_path: str, body: Any, *, bucket: str = DEFAULT_BUCKET) -> Any:
-        """PUT a JSON body (idempotent, so retried like a GET)."""
-        return self.request_json("PUT", url_or_path, json=body, bucket=bucket)
+    def put_json(
+        self,
+        url_or_path: str,
+        body: Any,
+        *,
+        bucket: str = DEFAULT_BUCKET,
+        idempotent: bool = False,
+    ) -> Any:
+        """PUT a JSON body. A write: retried only where the server cannot have acted (429, a
+        connection that never opened) unless the caller says it is `idempotent` in effect
+        (Zendesk's `update_many` is not: each PUT creates a job that fires triggers)."""
+        return self.request_json(
+            "PUT", url_or_path, json=body, bucket=bucket, idempotent=idempotent
+        )
 
     def post_json(self, url_or_path: str, body: Any, *, bucket: str = DEFAULT_BUCKET) -> Any:
         """POST a JSON body. Not idempotent: only retried where the server cannot have acted
@@ -438,9 +509,14 @@ class HttpClient:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         bucket: str = DEFAULT_BUCKET,
-        idempotent: bool = True,
+        idempotent: bool | None = None,
         decoder: msgspec.json.Decoder[Any] | None = None,
     ) -> Any:
+        """Send and decode. `idempotent` (default: only for GET, HEAD, OPTIONS) says whether the
+        request may be sent again after the server may have acted on it; a write that is not
+        ends in WriteInDoubt on a timeout, a dropped connection or a 5xx."""
+        if idempotent is None:
+            idempotent = method.upper() in SAFE_METHODS
         url = self._resolve(url_or_path)
         retry_on: type[BaseException] | tuple[type[BaseException], ...] = (
             _Retryable if idempotent else (_RetryableStatus, _RetryableTransport)
@@ -448,7 +524,11 @@ class HttpClient:
         retrying = Retrying(
             retry=retry_if_exception_type(retry_on),
             wait=self._wait,
-            stop=stop_after_attempt(self.max_retries + 1) | _ConnectionRefused(),
+            stop=(
+                stop_after_attempt(self.max_retries + 1)
+                | _ConnectionRefused()
+                | _TooLong(self.max_wait)
+            ),
             sleep=self._sleep,
             before_sleep=self._before_sleep(method, url),
             reraise=True,
@@ -461,7 +541,8 @@ class HttpClient:
         except _Retryable as exc:
             self._count("errors")
             attempts = int(retrying.statistics.get("attempt_number", self.max_retries + 1))
-            raise self._exhausted(exc, url, attempts) from None
+            idle = float(retrying.statistics.get("idle_for", 0.0))
+            raise self._exhausted(exc, method, url, attempts, idle) from None
         except ConnectorError:
             self._count("errors")
             raise
@@ -529,6 +610,10 @@ class HttpClient:
         idempotent: bool,
         decoder: msgspec.json.Decoder[Any] | None = None,
     ) -> Any:
+        blocked = min(self.limiter.blocked_for(bucket), LONGEST_RETRY_AFTER)
+        if blocked > self.max_wait:
+            # A 429 (or a spent budget) earlier asked for longer than a request may wait.
+            raise self._rate_limited(blocked, method, url)
         self.limiter.acquire(bucket)
         self._count("requests")
         try:
@@ -544,12 +629,10 @@ class HttpClient:
             ) as response:
                 content = b"".join(response.iter_bytes())
         except httpx.TransportError as exc:
-            if not idempotent and not isinstance(exc, httpx.ConnectError):
-                # The server may have acted on a POST: do not send it twice.
-                raise RetriesExhausted(
-                    f"{self.vendor}: {type(exc).__name__} on {method} {self.where(url)}; "
-                    "not retried (not idempotent)"
-                ) from None
+            if not idempotent and not isinstance(exc, _NOT_SENT):
+                # The request may have reached the server, which may have acted on it: a
+                # write is not sent twice on a guess.
+                raise self._in_doubt(type(exc).__name__, method, url) from None
             raise _RetryableTransport(exc) from None
         if self._read_limits is not None:
             for seen in self._read_limits(bucket, response.headers):
@@ -564,10 +647,7 @@ class HttpClient:
         if status >= 500:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             if not idempotent:
-                raise RetriesExhausted(
-                    f"{self.vendor}: HTTP {status} on {method} {self.where(url)}; "
-                    "not retried (not idempotent)"
-                )
+                raise self._in_doubt(f"HTTP {status}", method, url)
             raise _RetryableStatus(status, retry_after)
         where = self.where(url)
         if status == 401:
@@ -599,6 +679,8 @@ class HttpClient:
             try:
                 return orjson.loads(content)
             except orjson.JSONDecodeError:
+                if not idempotent:  # applied, but what it made cannot be read
+                    raise self._in_doubt("a truncated answer", method, url) from None
                 raise _RetryableBody("malformed or truncated JSON") from None
         try:
             return decoder.decode(content)
@@ -609,8 +691,42 @@ class HttpClient:
         except msgspec.DecodeError:
             raise _RetryableBody("malformed or truncated JSON") from None
 
-    def _exhausted(self, exc: _Retryable, url: httpx.URL, attempts: int) -> Exception:
+    def _in_doubt(self, what: str, method: str, url: httpx.URL) -> WriteInDoubt:
+        return WriteInDoubt(
+            f"{self.vendor}: {what} on {method} {self.where(url)}: it may have been applied; "
+            "not sent again before reading back"
+        )
+
+    def _rate_limited(
+        self, seconds: float, method: str, url: httpx.URL, attempts: int | None = None
+    ) -> RateLimited:
+        """Given up on a 429: past the cap (`attempts` None), or still throttled after every
+        attempt (a short wait each time)."""
+        until = datetime.fromtimestamp(self._wall() + seconds, UTC)
+        if attempts is None:
+            why = f"longer than a request waits ({duration(self.max_wait)})"
+            with self._stats_lock:
+                if self.stats.blocked_until is None or until > self.stats.blocked_until:
+                    self.stats.blocked_until = until
+        else:
+            why = f"still throttled after {attempts} attempts"
+        headline = (
+            f"{self.vendor} asked to wait {duration(seconds)} (until {until:%Y-%m-%d %H:%M} UTC)"
+        )
+        return RateLimited(
+            f"{headline} on {method} {self.where(url)}: {why}; given up, try again then",
+            retry_after=seconds,
+            until=until,
+            headline=headline,
+        )
+
+    def _exhausted(
+        self, exc: _Retryable, method: str, url: httpx.URL, attempts: int, idle: float
+    ) -> Exception:
         where = self.where(url)
+        if isinstance(exc, _RetryableStatus) and exc.status == 429 and exc.retry_after is not None:
+            past_cap = idle + exc.retry_after > self.max_wait
+            return self._rate_limited(exc.retry_after, method, url, None if past_cap else attempts)
         if isinstance(exc, _RetryableTransport) and exc.connect:
             return UnreachableError(
                 f"{self.vendor}: cannot reach host {url.host} ({where}) after {attempts} attempts: "
@@ -623,6 +739,20 @@ class HttpClient:
         return RetriesExhausted(
             f"{self.vendor}: {exc.reason} from {where} after {attempts} attempts; giving up"
         )
+
+
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+"""Transport errors before a request left: the server cannot have acted on it."""
+
+
+def duration(seconds: float) -> str:
+    """A wait for people: "45 s", "5 min", "24 h", "1.5 h"."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    hours = seconds / 3600
+    return f"{hours:.0f} h" if abs(hours - round(hours)) < 0.05 else f"{hours:.1f} h"
 
 
 def _web_page(headers: httpx.Headers, content: bytes) -> bool:
@@ -690,6 +820,8 @@ def base_url_problem(value: str) -> str | None:
 
 __all__ = [
     "DEFAULT_BUCKET",
+    "MAX_WAIT",
+    "SAFE_METHODS",
     "USER_AGENT",
     "HttpClient",
     "LimitReader",
@@ -698,6 +830,7 @@ __all__ = [
     "RateLimiter",
     "RejectedRequest",
     "base_url_problem",
+    "duration",
     "header_number",
     "ietf_limits",
     "parse_retry_after",

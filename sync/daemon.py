@@ -303,6 +303,7 @@ class Daemon:
         try:
             report = run_sync(self.warehouse, connector, observer=_StopAfterPage(self.stopping))
             self._synced(state, report, connector.stats.throttled)
+            self._hold(state, connector.stats.blocked_until)
             if report.status not in ("ok", "partial"):
                 return
             wrote = self._write_back(name, connector)
@@ -326,10 +327,12 @@ class Daemon:
                 log.error("%s; write-back failed: %s", line, wrote, extra=fields)
             elif wrote is not None:
                 sent = wrote.count("sent") + wrote.count("verified")
-                fields.update(written=sent, write_failures=wrote.failed)
-                level = max(level, logging.WARNING if wrote.failed else logging.INFO)
-                log.log(level, "%s; wrote %s values (%s failed)", line, f"{sent:,}",
-                        f"{wrote.failed:,}", extra=fields)  # fmt: skip
+                doubt = wrote.in_doubt
+                fields.update(written=sent, write_failures=wrote.failed, writes_in_doubt=doubt)
+                level = max(level, logging.WARNING if wrote.failed or doubt else logging.INFO)
+                log.log(level, "%s; wrote %s values (%s failed%s)", line, f"{sent:,}",
+                        f"{wrote.failed:,}", f", {doubt:,} in doubt" if doubt else "",
+                        extra=fields)  # fmt: skip
             else:
                 log.log(level, "%s", line, extra=fields)
             self._post_missed(name)
@@ -378,6 +381,14 @@ class Daemon:
             "%s: sync failed (%d in a row), next try in %ds: %s",
             state.name, state.failures, int(wait.total_seconds()), message,
         )  # fmt: skip
+
+    def _hold(self, state: SourceState, until: datetime | None) -> None:
+        """The vendor asked the sync to wait until `until` (a 429 past what a request waits):
+        no sync of the source before then."""
+        if until is not None and (state.backoff_until is None or until > state.backoff_until):
+            state.backoff_until = until
+            log.warning("source %s: the vendor asked to wait until %s UTC: next sync then",
+                        state.name, f"{until.astimezone(UTC):%Y-%m-%d %H:%M}")  # fmt: skip
 
     def _write_back(self, source: str, connector: Connector) -> PushReport | str | None:
         """The source's per-record actions (ticket fields, user or profile fields,

@@ -6,14 +6,23 @@ value twice or loses one (the ledger is sync.state.WriteBack):
 1. Plan. For each action (sync.actions) the values it should write now are compared with the
    ledger's latest row for the same (action, record, field): unchanged and sent -> nothing to do;
    new or changed -> a new `pending` row (version + 1) whose reason says what changed; a row still
-   pending, failed and due, or in doubt is carried over. The plan is committed (`--dry-run` shows
-   it and stops here, writing nothing anywhere).
-2. In-doubt rows (left `sending` by a crash between a request and its commit) are read back from
-   the help desk: a value already there is marked sent, not written again.
+   pending, failed and due, or in doubt (and due) is carried over. The plan is committed
+   (`--dry-run` shows it and stops here, writing nothing anywhere).
+2. In-doubt rows are read back from the help desk (`read_*_fields`; a post by its key with
+   `find_post`): a value already there is marked sent (`verified`), not written again; only a
+   missing one is written. A row is in doubt when it stays `sending`: a crash or a stop request
+   between its request and its commit, or a write whose answer never came (a timeout or a
+   dropped connection after sending, a 5xx, a bulk job that cannot be followed or is still
+   running: the connector answers `doubt` and never resends it itself).
 3. Send, in batches of at most 100 records: the batch's rows are marked `sending` and committed,
-   the connector writes (Zendesk: one bulk job), and each row becomes `sent`, or `failed` with the
-   reason and the time of its next attempt (exponential backoff, or the vendor's Retry-After).
-   A row that failed MAX_ATTEMPTS times stays failed until its value changes.
+   the connector writes (Zendesk: one bulk job), and each row becomes `sent`; stays `sending`
+   (in doubt: read back by the next push, after the connector's delay if it gave one, with
+   the failures' backoff when its writes keep going unanswered); or becomes
+   `failed` with the reason and the time of its next attempt (exponential backoff, or the
+   vendor's Retry-After). A row that failed MAX_ATTEMPTS times stays failed until its value
+   changes. A vendor asking to wait longer than a request waits (a 429 with a long Retry-After:
+   `throttled`, nothing applied) fails its rows until the vendor's time, without spending an
+   attempt, and the push says so in one line (`PushReport.notes`).
 
 The idempotency key is unique in the ledger, so two pushes at once cannot both plan a write;
 the second one stops with one line.
@@ -36,6 +45,8 @@ from sqlalchemy import Connection, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from deskpulse.connectors.base import (
+    DOUBT,
+    THROTTLED,
     WRITE_POSTS,
     WRITE_SUBSCRIPTIONS,
     WRITE_TICKET_FIELDS,
@@ -50,6 +61,7 @@ from deskpulse.connectors.base import (
     WriteResult,
 )
 from deskpulse.connectors.errors import ConfigError, DeskpulseError
+from deskpulse.connectors.http import duration
 from deskpulse.kpi_core.config import KpiConfig
 from deskpulse.kpi_core.per_ticket import ticket_values
 from deskpulse.sync.actions import Actions, TicketFieldAction
@@ -65,6 +77,8 @@ BACKOFF_FIRST = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(hours=6)
 
 PENDING, SENDING, SENT, FAILED, SUPERSEDED = "pending", "sending", "sent", "failed", "superseded"
+IN_DOUBT = "in doubt"
+"""An item's outcome when its write's answer never came (its ledger row stays `sending`)."""
 TICKET_FIELD, POST = "ticket_field", "post"
 USER_FIELD, SUBSCRIPTION = "user_field", "subscription"
 
@@ -102,7 +116,8 @@ class Item:
     row_id: int | None = None
     status: str = PENDING  # the ledger status when planned
     attempts: int = 0
-    outcome: str | None = None  # sent | failed | verified (found in the help desk) | None
+    # sent | failed | verified (found in the help desk) | in doubt (read back next time) | None
+    outcome: str | None = None
     error: str | None = None
 
     @property
@@ -117,6 +132,9 @@ class PushReport:
     items: list[Item] = field(default_factory=list)
     unchanged: int = 0
     dry_run: bool = False
+    notes: list[str] = field(default_factory=list)
+    """One line per vendor that asked to wait longer than a request waits, e.g. "zendesk asked
+    to wait 24 h (until 2026-12-06 09:00 UTC): 100 writes retried then"."""
 
     def count(self, outcome: str) -> int:
         return sum(1 for i in self.items if i.outcome == outcome)
@@ -124,6 +142,10 @@ class PushReport:
     @property
     def failed(self) -> int:
         return self.count(FAILED)
+
+    @property
+    def in_doubt(self) -> int:
+        return self.count(IN_DOUBT)
 
 
 @dataclass(frozen=True)
@@ -169,8 +191,10 @@ def latest_rows(conn: Connection, target: str) -> dict[tuple[str, str], Any]:
 
 
 def due(row: Any, now: datetime) -> bool:
-    if row.status in (PENDING, SENDING):
+    if row.status == PENDING:
         return True
+    if row.status == SENDING:  # in doubt: read back now, or once a running job has had time
+        return row.next_attempt_at is None or row.next_attempt_at <= now
     if row.status == FAILED:
         return row.next_attempt_at is not None and row.next_attempt_at <= now
     return False
@@ -185,7 +209,8 @@ def _carry(row: Any, action_kind: str, reason: str) -> Item:
 
 def _carried_reason(row: Any) -> str:
     if row.status == SENDING:
-        return "in doubt (a push stopped while sending it): check, then write if missing"
+        why = f": {row.error}" if row.error else " (a push stopped while sending it)"
+        return f"in doubt{why}; read back, then write if missing"
     if row.status == FAILED:
         return f"retry {row.attempts + 1} (failed: {row.error})"
     return row.reason or "pending"
@@ -354,6 +379,19 @@ class Sender:
         self.clock = clock
         # Set (SIGTERM in the daemon): stop between batches; the rest stays pending.
         self.stop = stop or threading.Event()
+        self.throttled: list[tuple[Item, float, datetime]] = []  # (item, wait, until)
+
+    def notes(self) -> list[str]:
+        """One line for the writes a vendor asked to wait for (longer than a request waits)."""
+        if not self.throttled:
+            return []
+        _, wait, until = max(self.throttled, key=lambda t: t[2])
+        n = len(self.throttled)
+        return [
+            f"{self.connector.vendor} asked to wait {duration(wait)} "
+            f"(until {until.astimezone(UTC):%Y-%m-%d %H:%M} UTC): "
+            f"{n:,} write{'s' if n != 1 else ''} retried then"
+        ]
 
     def run(self, items: list[Item]) -> None:
         fields = [i for i in items if i.kind == TICKET_FIELD]
@@ -399,14 +437,23 @@ class Sender:
             self._settle(batch, {res.record_id: res for res in write(payload)})
 
     def _subscribe(self, items: list[Item]) -> None:
-        """Subscriptions per list; subscribing twice changes nothing, so in-doubt ones are
-        simply sent again."""
+        """Subscriptions per list: in-doubt ones are looked up on the list first (a second job
+        for someone awaiting double opt-in would mail them again), the rest sent in jobs."""
         subscriber: Subscriber = self._need(WRITE_SUBSCRIPTIONS, Subscriber)
         by_list: dict[str, list[Item]] = defaultdict(list)
         for i in items:
             by_list[i.field].append(i)
         for list_id, group in by_list.items():
-            for chunk in _chunks(group, 1000):
+            doubt = [i for i in group if i.status == SENDING]
+            if doubt:
+                there = subscriber.subscribed(list_id, [i.record_id for i in doubt])
+                verified = [i for i in doubt if i.record_id in there]
+                for i in verified:
+                    i.outcome = "verified"
+                self._settle(verified, {})
+            for chunk in _chunks([i for i in group if i.outcome is None], 1000):
+                if self.stop.is_set():
+                    return
                 self._mark_sending(list(chunk))
                 results = subscriber.subscribe(list_id, [i.record_id for i in chunk])
                 self._settle(list(chunk), {r.record_id: r for r in results})
@@ -444,13 +491,14 @@ class Sender:
                 conn.execute(
                     update(wb)
                     .where(wb.c.id.in_(chunk))
-                    .values(status=SENDING, attempts=wb.c.attempts + 1)
+                    .values(status=SENDING, attempts=wb.c.attempts + 1, next_attempt_at=None)
                 )
         for i in items:
             i.attempts += 1
 
     def _settle(self, items: list[Item], results: Mapping[str, WriteResult]) -> None:
-        """Record each item's outcome: verified items and ok results are sent, the rest failed."""
+        """Record each item's outcome: verified items and ok results are sent; `doubt` results
+        stay `sending` (read back next time); the rest failed, until their next attempt."""
         wb = _ledger()
         now = self.clock()
         with self.warehouse.begin() as conn:
@@ -460,6 +508,20 @@ class Sender:
                     i.outcome = i.outcome or SENT
                     values: dict[str, Any] = {"status": SENT, "sent_at": now, "error": None,
                                               "next_attempt_at": None}  # fmt: skip
+                elif result is not None and result.status == DOUBT:
+                    i.outcome, i.error = IN_DOUBT, result.reason or "no answer"
+                    values = {"status": SENDING, "error": i.error,
+                              "next_attempt_at": _read_back_at(i.attempts, result, now)}  # fmt: skip
+                elif result is not None and result.status == THROTTLED:
+                    # Nothing was applied, and not for anything wrong with the write: the
+                    # attempt is given back and the row waits for the vendor's time.
+                    i.outcome, i.error = FAILED, result.reason or "throttled"
+                    i.attempts = max(i.attempts - 1, 0)
+                    wait = result.retry_after or BACKOFF_FIRST.total_seconds()
+                    until = now + timedelta(seconds=wait)
+                    self.throttled.append((i, wait, until))
+                    values = {"status": FAILED, "error": i.error, "attempts": i.attempts,
+                              "next_attempt_at": until}  # fmt: skip
                 else:
                     i.outcome = FAILED
                     i.error = (result.reason if result else None) or "no result for this record"
@@ -485,6 +547,16 @@ def _next_attempt(attempts: int, result: WriteResult | None, now: datetime) -> d
     if result is not None and result.retry_after:
         wait = max(wait, timedelta(seconds=result.retry_after))
     return now + wait
+
+
+def _read_back_at(attempts: int, result: WriteResult, now: datetime) -> datetime | None:
+    """When a row in doubt is read back: at the next push the first time (None), after the
+    connector's delay when it gave one (a job still running), and with the failures' backoff
+    when its writes keep going unanswered."""
+    wait = timedelta(seconds=result.retry_after or 0)
+    if attempts > 1:
+        wait = max(wait, min(BACKOFF_FIRST * 2 ** (attempts - 2), BACKOFF_MAX))
+    return now + wait if wait else None
 
 
 def push(
@@ -527,7 +599,13 @@ def push(
         for i in items:
             by_source[i.source].append(i)
         for source, group in by_source.items():
-            Sender(warehouse, connectors[source], clock, stop).run(group)
+            sender = Sender(warehouse, connectors[source], clock, stop)
+            try:
+                sender.run(group)
+            finally:
+                report.notes += sender.notes()
+        for note in report.notes:
+            log.warning("%s", note)
         return report
 
 

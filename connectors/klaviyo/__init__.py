@@ -207,5 +207,8 @@ class KlaviyoConnector:
         """Bulk subscription jobs, polled to their end (see `writes`)."""
         return self.writer.subscribe(list_id, emails)
 
+    def subscribed(self, list_id: str, emails: Sequence[str]) -> set[str]:
+        return self.writer.subscribed(list_id, emails)
+
 
 __all__ = ["STREAM_NAMES", "KlaviyoConnector", "KlaviyoSettings"]

@@ -2,14 +2,16 @@
 
 Profile properties (`write_user_fields`)
     `PATCH /api/profiles/{id}` with `{"data": {"type": "profile", "id", "attributes":
-    {"properties": {...}}}}`: Klaviyo merges the given properties into the profile's, so a
-    write repeated after a crash is harmless. deskpulse's own properties are prefixed
+    {"properties": {...}}}}`: Klaviyo merges the given properties into the profile's. A PATCH
+    whose answer never came (a timeout, a dropped connection, a 5xx) is not sent again: that
+    profile is `doubt`, read back by the caller before writing again. deskpulse's own properties are prefixed
     `deskpulse_` (the caller names them). `read_user_fields` reads them back through
     `GET /api/profiles?filter=any(id,[...])`.
 
 Subscriptions (`subscribe`)
     `POST /api/profile-subscription-bulk-create-jobs` (at most 1000 profiles a job) answers 202
-    with no body and no job id: the job runs in the background and the API has no endpoint to
+    with no body and no job id (one whose answer never came is not sent again: its profiles
+    are `doubt`): the job runs in the background and the API has no endpoint to
     ask about it. Its outcome is read where it lands: the list's members
     (`GET /api/lists/{id}/profiles?filter=any(email,[...])`, 100 e-mails a query), polled until
     every profile is there, or until the membership has stopped changing for two polls once
@@ -26,8 +28,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from deskpulse.connectors.base import FAILED, RETRY, FieldValues, WriteResult
-from deskpulse.connectors.errors import ConnectorError, RetriesExhausted, StreamUnavailable
+from deskpulse.connectors.base import DOUBT, FAILED, RETRY, THROTTLED, FieldValues, WriteResult
+from deskpulse.connectors.errors import (
+    ConnectorError,
+    RateLimited,
+    RetriesExhausted,
+    StreamUnavailable,
+    WriteInDoubt,
+)
 from deskpulse.connectors.http import HttpClient, Paginator
 from deskpulse.connectors.klaviyo.api import OPERATIONS
 from deskpulse.kpi_core.identity import normalise_email
@@ -81,19 +89,15 @@ class KlaviyoWriter:
         return results
 
     def _patch(self, path: str, body: Any) -> None:
-        # PATCH merges properties: sending it twice leaves the same profile (safe to retry).
+        # A write: not sent again by the client once Klaviyo may have applied it (WriteInDoubt).
         self.client.request_json("PATCH", path, json=body, bucket="update_profile")
 
     @staticmethod
     def _one(record_id: str, call: Callable[..., None], *args: Any) -> WriteResult:
         try:
             call(*args)
-        except RetriesExhausted as exc:
-            return WriteResult(record_id, RETRY, str(exc))
-        except StreamUnavailable:
-            return WriteResult(record_id, FAILED, "no such profile (deleted or merged?)")
         except ConnectorError as exc:
-            return WriteResult(record_id, FAILED, str(exc))
+            return _result(record_id, exc)
         return WriteResult(record_id)
 
     def read_user_fields(
@@ -144,11 +148,8 @@ class KlaviyoWriter:
                     _job(list_id, part),
                     bucket="bulk_subscribe_profiles",
                 )
-            except RetriesExhausted as exc:
-                results.update({e: WriteResult(e, RETRY, str(exc)) for e in part})
-                continue
             except ConnectorError as exc:
-                results.update({e: WriteResult(e, FAILED, str(exc)) for e in part})
+                results.update({e: _result(e, exc) for e in part})
                 continue
             sent += part
         arrived = self._await(list_id, [wanted[e] or "" for e in sent])
@@ -156,6 +157,12 @@ class KlaviyoWriter:
             ok = wanted[email] in arrived
             results[email] = WriteResult(email) if ok else WriteResult(email, FAILED, NOT_ON_LIST)
         return [results[e] for e in emails]
+
+    def subscribed(self, list_id: str, emails: Sequence[str]) -> set[str]:
+        """Those of `emails` (as given) on the list now."""
+        keys = {e: normalise_email(e) for e in emails}
+        present = self._members(list_id, [k for k in keys.values() if k])
+        return {e for e, k in keys.items() if k is not None and k in present}
 
     def _await(self, list_id: str, keys: Sequence[str]) -> set[str]:
         """The subset of `keys` (normalised e-mails) on the list once the jobs have settled."""
@@ -186,6 +193,19 @@ class KlaviyoWriter:
                 if email is not None:
                     present.add(email)
         return present
+
+
+def _result(record_id: str, exc: ConnectorError) -> WriteResult:
+    """What a write that raised leaves: throttled, in doubt, to retry, or refused."""
+    if isinstance(exc, RateLimited):
+        return WriteResult(record_id, THROTTLED, exc.headline, exc.retry_after)
+    if isinstance(exc, WriteInDoubt):
+        return WriteResult(record_id, DOUBT, str(exc))
+    if isinstance(exc, RetriesExhausted):
+        return WriteResult(record_id, RETRY, str(exc))
+    if isinstance(exc, StreamUnavailable):
+        return WriteResult(record_id, FAILED, "no such profile (deleted or merged?)")
+    return WriteResult(record_id, FAILED, str(exc))
 
 
 def _job(list_id: str, emails: Sequence[str]) -> dict[str, Any]:

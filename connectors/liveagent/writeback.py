@@ -4,9 +4,11 @@ Ticket fields
     `PUT /tickets/{id}` with `{"custom_fields": [{"code": ..., "value": ...}]}`: one request per
     ticket (LiveAgent has no bulk update), inside the same per-key budget as the reads. Fields
     are named by their *code* (Configuration > Tickets > Custom fields), values are text:
-    numbers as written, booleans `Y`/`N`. Setting the same value again is harmless, so a retry
-    after a crash may resend. A 404 (ticket deleted or merged) or 400 (unknown field code) fails
-    that ticket only; 429/5xx after the client's retries leave it `retry`.
+    numbers as written, booleans `Y`/`N`. A PUT whose answer never came (a timeout, a dropped
+    connection, a 5xx) is not sent again: that ticket is `doubt`, and the caller reads it back
+    before writing again. A 404 (ticket deleted or merged) or 400 (unknown field code) fails
+    that ticket only; 429s past the client's retries leave it `retry` (`throttled` when
+    LiveAgent asks for longer than a request waits).
 Read-back
     `GET /tickets/{id}` (its `custom_fields`), one ticket at a time.
 Posts
@@ -15,7 +17,8 @@ Posts
     `LIVEAGENT_POST_RECIPIENT` (the support mailbox it belongs to). LiveAgent keeps no external
     id on a ticket, so the post's idempotency key goes into its subject as `[key]`, and
     `find_post` searches `GET /tickets?_filters={"subject": key}` (a "contains" search on
-    LiveAgent) and checks the subject exactly. POST is not retried where LiveAgent may have acted.
+    LiveAgent) and checks the subject exactly. POST is not retried where LiveAgent may have acted:
+    a post whose answer never came is `doubt`, and found (or not) by `find_post` before any re-post.
 """
 
 from __future__ import annotations
@@ -26,12 +29,23 @@ from urllib.parse import quote
 
 import orjson
 
-from deskpulse.connectors.base import FAILED, RETRY, FieldValues, Post, WriteResult
+from deskpulse.connectors.base import (
+    DOUBT,
+    FAILED,
+    RETRY,
+    THROTTLED,
+    FieldValues,
+    Post,
+    WriteResult,
+)
 from deskpulse.connectors.errors import (
     BadResponse,
+    ConnectorError,
+    RateLimited,
     RetriesExhausted,
     StreamError,
     StreamUnavailable,
+    WriteInDoubt,
 )
 from deskpulse.connectors.http import HttpClient, RejectedRequest
 from deskpulse.connectors.liveagent.normalise import custom_fields
@@ -74,10 +88,8 @@ class LiveAgentWriter:
             ]
             try:
                 self.update_ticket(record.record_id, {"custom_fields": fields})
-            except (RejectedRequest, StreamUnavailable) as exc:
-                results.append(WriteResult(record.record_id, FAILED, str(exc)))
-            except (RetriesExhausted, BadResponse, StreamError) as exc:
-                results.append(WriteResult(record.record_id, RETRY, str(exc)))
+            except ConnectorError as exc:
+                results.append(_result(record.record_id, exc))
             else:
                 results.append(WriteResult(record.record_id))
         return results
@@ -127,9 +139,20 @@ class LiveAgentWriter:
         }
         try:
             answer = self.client.post_json(ENDPOINTS["create_ticket"].path, body)
-        except (RejectedRequest, StreamUnavailable) as exc:
-            return WriteResult(post.key, FAILED, str(exc))
-        except (RetriesExhausted, BadResponse, StreamError) as exc:
-            return WriteResult(post.key, RETRY, str(exc))
+        except ConnectorError as exc:
+            return _result(post.key, exc)
         ref = answer.get("id") if isinstance(answer, Mapping) else None
         return WriteResult(post.key, ref=None if ref is None else str(ref))
+
+
+def _result(record_id: str, exc: ConnectorError) -> WriteResult:
+    """What a write that raised leaves: throttled, in doubt, refused, or to retry."""
+    if isinstance(exc, RateLimited):
+        return WriteResult(record_id, THROTTLED, exc.headline, exc.retry_after)
+    if isinstance(exc, WriteInDoubt):
+        return WriteResult(record_id, DOUBT, str(exc))
+    if isinstance(exc, RejectedRequest | StreamUnavailable):
+        return WriteResult(record_id, FAILED, str(exc))
+    if isinstance(exc, RetriesExhausted | BadResponse | StreamError):
+        return WriteResult(record_id, RETRY, str(exc))
+    raise exc  # a fatal error (credentials, host): the push stops with its line

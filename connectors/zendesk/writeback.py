@@ -8,8 +8,12 @@ Ticket fields
     `GET /api/v2/job_statuses/{id}` until `completed` or `failed`. Its `results` hold one entry
     per ticket: `{id, success: true, status: "Updated"}` or a FailedResult
     `{id, success: false, error, details}` (e.g. a closed ticket cannot be updated). A ticket
-    missing from the results of a finished job failed too. A job not finished after `job_wait`
-    seconds leaves its tickets `retry`: the caller reads the fields back before resending.
+    missing from the results of a finished job failed too. The PUT creates a job (it fires the
+    account's triggers and spends each ticket's update budget), so it is never sent twice on a
+    guess: a PUT whose answer never came (a timeout, a dropped connection, a 5xx), a job whose
+    status cannot be read, or one not finished after `job_wait` seconds leaves its tickets
+    `doubt`: the caller reads the fields back before writing again (a running job's, after
+    JOB_RECHECK seconds). A 429 asking for longer than a request waits leaves them `throttled`.
 Users
     `PUT /api/v2/users/update_many` with `{"users": [{"id", "user_fields": {key: value}}]}`,
     the same job mechanics. User field keys are the fields' `key`s, not ids.
@@ -17,7 +21,8 @@ Posts
     A post is an internal-note ticket (`POST /api/v2/tickets`, comment `public: false`) whose
     `external_id` is the post's idempotency key; `GET /api/v2/tickets?external_id=` finds it, so
     a post interrupted before its ledger entry was committed is found instead of posted twice.
-    POST is not idempotent: it is retried only where Zendesk cannot have acted (429, refused).
+    POST is not idempotent: it is retried only where Zendesk cannot have acted (429, refused);
+    one whose answer never came is `doubt`, found (or not) by its external_id before any re-post.
 Read-back
     `GET /api/v2/tickets/show_many?ids=` and `GET /api/v2/users/show_many?ids=` (100 ids each).
 Limits
@@ -33,12 +38,23 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from deskpulse.connectors.base import FAILED, RETRY, FieldValues, Post, WriteResult
+from deskpulse.connectors.base import (
+    DOUBT,
+    FAILED,
+    RETRY,
+    THROTTLED,
+    FieldValues,
+    Post,
+    WriteResult,
+)
 from deskpulse.connectors.errors import (
     BadResponse,
+    ConnectorError,
+    RateLimited,
     RetriesExhausted,
     StreamError,
     StreamUnavailable,
+    WriteInDoubt,
 )
 from deskpulse.connectors.http import HttpClient, RejectedRequest
 
@@ -59,6 +75,9 @@ POST_TAG = "deskpulse_digest"
 JOB_POLL_FIRST = 0.2
 """Seconds before a bulk job's first status poll (doubling after, at most 8): most jobs of
 100 records finish within a second or two, and each cycle's write-back waits for its jobs."""
+JOB_RECHECK = 600.0
+"""Seconds before the tickets of a job still running at `job_wait` are read back: a queued job
+that has not run yet would otherwise be found missing and sent again."""
 
 
 def chunks(items: Sequence[Any], size: int = BATCH) -> Iterator[Sequence[Any]]:
@@ -183,26 +202,36 @@ class ZendeskWriter:
     def _job(
         self, path: str, body: Mapping[str, Any], what: str
     ) -> Callable[[Sequence[str]], dict[str, WriteResult]]:
-        """Submit one bulk update and wait for its job; returns `ids -> results` for the batch."""
+        """Submit one bulk update and wait for its job; returns `ids -> results` for the batch.
+        Once the PUT may have reached Zendesk, nothing but the job's own answer settles it."""
         try:
             answer = self.client.put_json(path, body, bucket=WRITES)
+        except RateLimited as exc:
+            return _all(THROTTLED, exc.headline, exc.retry_after)
+        except WriteInDoubt as exc:
+            return _all(DOUBT, str(exc))
+        except (RejectedRequest, StreamUnavailable) as exc:
+            return _all(FAILED, str(exc))
+        except (RetriesExhausted, BadResponse, StreamError) as exc:
+            return _all(RETRY, str(exc))
+        # Zendesk answered: a job exists (or the answer is unreadable: it may).
+        try:
             job = _job_status(answer)
             deadline = self._clock() + self.job_wait
             delay = JOB_POLL_FIRST
             while job.get("status") not in ("completed", "failed"):
                 if self._clock() >= deadline:
-                    reason = f"zendesk job {job.get('id')} still {job.get('status')} after {self.job_wait:.0f}s"
-                    return lambda ids: {i: WriteResult(i, RETRY, reason) for i in ids}
+                    reason = (
+                        f"zendesk job {job.get('id')} still {job.get('status')} after "
+                        f"{self.job_wait:.0f}s: read back in {JOB_RECHECK / 60:.0f} minutes"
+                    )
+                    return _all(DOUBT, reason, JOB_RECHECK)
                 self._sleep(delay)
                 delay = min(delay * 2, 8.0)
                 job_path = JOB_STATUS.format(job_status_id=job.get("id"))
                 job = _job_status(self.client.get_json(job_path))
-        except (RejectedRequest, StreamUnavailable) as exc:
-            failed = str(exc)
-            return lambda ids: {i: WriteResult(i, FAILED, failed) for i in ids}
-        except (RetriesExhausted, BadResponse, StreamError) as exc:
-            later = str(exc)
-            return lambda ids: {i: WriteResult(i, RETRY, later) for i in ids}
+        except ConnectorError as exc:
+            return _all(DOUBT, f"the update was sent but its job cannot be followed: {exc}")
         return lambda ids: _job_results(job, ids, what)
 
     # posts ---------------------------------------------------------------------------------
@@ -224,6 +253,10 @@ class ZendeskWriter:
         }
         try:
             body = self.client.post_json(TICKETS, {"ticket": ticket}, bucket=WRITES)
+        except RateLimited as exc:
+            return WriteResult(post.key, THROTTLED, exc.headline, exc.retry_after)
+        except WriteInDoubt as exc:
+            return WriteResult(post.key, DOUBT, str(exc))
         except (RejectedRequest, StreamUnavailable) as exc:
             return WriteResult(post.key, FAILED, str(exc))
         except (RetriesExhausted, BadResponse, StreamError) as exc:
@@ -231,6 +264,12 @@ class ZendeskWriter:
         created = body.get("ticket") if isinstance(body, Mapping) else None
         ref = created.get("id") if isinstance(created, Mapping) else None
         return WriteResult(post.key, ref=None if ref is None else str(ref))
+
+
+def _all(
+    status: str, reason: str, retry_after: float | None = None
+) -> Callable[[Sequence[str]], dict[str, WriteResult]]:
+    return lambda ids: {i: WriteResult(i, status, reason, retry_after) for i in ids}
 
 
 def _id(record_id: str) -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -13,11 +15,14 @@ from deskpulse.connectors.errors import (
     BadResponse,
     NotTheApi,
     PaginationLoopError,
+    RateLimited,
     RetriesExhausted,
     StreamUnavailable,
     UnreachableError,
+    WriteInDoubt,
 )
 from deskpulse.connectors.http import (
+    MAX_WAIT,
     USER_AGENT,
     HttpClient,
     LimitReader,
@@ -30,6 +35,7 @@ from deskpulse.connectors.http import (
 
 BASE = "https://acme.zendesk.com"
 SECRET = "s3cr3t-token-value"
+WALL = datetime(2026, 12, 5, 9, 0, tzinfo=UTC).timestamp()
 
 
 class FakeClock:
@@ -100,6 +106,10 @@ def test_retry_after_as_http_date() -> None:
     assert parse_retry_after("12") == 12.0
     assert parse_retry_after("soon") is None
     assert parse_retry_after(None) is None
+    # Past a day is a day (a garbled or hostile header must not park a source for years).
+    assert parse_retry_after("1e12") == parse_retry_after("inf") == 86400.0
+    assert parse_retry_after("Fri, 01 Jan 2100 00:00:00 GMT", now=1445412480.0) == 86400.0
+    assert parse_retry_after("nan") is None
 
 
 def test_503_retried_then_success(router: respx.Router) -> None:
@@ -352,7 +362,7 @@ def test_refuses_to_follow_next_page_to_another_host(router: respx.Router) -> No
 
 def test_put_json_sends_body(router: respx.Router) -> None:
     route = router.put("/api/v2/tickets/1").mock(
-        side_effect=[httpx.Response(503), httpx.Response(200, json={"ticket": {"id": 1}})]
+        return_value=httpx.Response(200, json={"ticket": {"id": 1}})
     )
     client, _ = make_client(router)
     assert client.put_json("/api/v2/tickets/1", {"ticket": {"status": "solved"}}) == {
@@ -364,9 +374,121 @@ def test_put_json_sends_body(router: respx.Router) -> None:
 def test_post_not_retried_on_5xx(router: respx.Router) -> None:
     route = router.post("/api/v2/tickets").mock(return_value=httpx.Response(500))
     client, _ = make_client(router)
-    with pytest.raises(RetriesExhausted, match="not idempotent"):
+    with pytest.raises(WriteInDoubt, match="may have been applied"):
         client.post_json("/api/v2/tickets", {"ticket": {}})
     assert route.call_count == 1
+
+
+def applied_then_timed_out(applied: list[bytes]) -> Callable[[httpx.Request], httpx.Response]:
+    """A server that applies the write and answers after the client's timeout."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        applied.append(request.content)
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    return handler
+
+
+@pytest.mark.parametrize("method", ["PUT", "POST", "PATCH"])
+def test_a_write_whose_answer_timed_out_is_sent_once_and_in_doubt(
+    router: respx.Router, method: str
+) -> None:
+    applied: list[bytes] = []
+    router.route(method=method, path="/api/v2/tickets/update_many").mock(
+        side_effect=applied_then_timed_out(applied)
+    )
+    client, clock = make_client(router, max_retries=5)
+    with pytest.raises(WriteInDoubt, match=f"ReadTimeout on {method} .*update_many"):
+        client.request_json(method, "/api/v2/tickets/update_many", json={"tickets": []})
+    assert len(applied) == 1 and clock.sleeps == []  # never sent again, no wait
+
+
+@pytest.mark.parametrize(
+    "error", [httpx.RemoteProtocolError("server disconnected"), httpx.WriteTimeout("slow")]
+)
+def test_a_write_whose_connection_dropped_is_in_doubt(
+    router: respx.Router, error: httpx.TransportError
+) -> None:
+    route = router.put("/api/v2/tickets/update_many").mock(side_effect=error)
+    client, _ = make_client(router)
+    with pytest.raises(WriteInDoubt):
+        client.put_json("/api/v2/tickets/update_many", {"tickets": []})
+    assert route.call_count == 1
+
+
+def test_a_write_is_retried_where_the_server_cannot_have_acted(router: respx.Router) -> None:
+    route = router.put("/api/v2/tickets/update_many").mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": "3"}),
+            httpx.ConnectTimeout("no connection"),
+            httpx.Response(200, json={"job_status": {"id": "j"}}),
+        ]
+    )
+    client, clock = make_client(router)
+    assert client.put_json("/api/v2/tickets/update_many", {"tickets": []}) == {
+        "job_status": {"id": "j"}
+    }
+    assert route.call_count == 3 and clock.sleeps[0] == 3.0
+
+
+def test_an_idempotent_write_and_a_get_are_sent_again_after_a_timeout(
+    router: respx.Router,
+) -> None:
+    put = router.put("/api/v2/tickets/1").mock(
+        side_effect=[httpx.ReadTimeout("slow"), httpx.Response(503), httpx.Response(200, json={})]
+    )
+    get = router.get("/api/v2/tickets/1").mock(
+        side_effect=[httpx.ReadTimeout("slow"), httpx.Response(200, json={"ticket": {}})]
+    )
+    client, _ = make_client(router)
+    assert client.put_json("/api/v2/tickets/1", {"ticket": {}}, idempotent=True) == {}
+    assert client.get_json("/api/v2/tickets/1") == {"ticket": {}}
+    assert (put.call_count, get.call_count) == (3, 2)
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT"])
+def test_a_retry_after_past_the_cap_gives_up_at_once_with_the_vendors_time(
+    router: respx.Router, method: str
+) -> None:
+    route = router.route(method=method, path="/api/v2/tickets/update_many").mock(
+        return_value=httpx.Response(429, headers={"Retry-After": "86400"})
+    )
+    clock = FakeClock()
+    client, _ = make_client(router, clock=clock, max_retries=5)
+    client._wall = lambda: WALL  # 2026-12-05 09:00 UTC
+    with pytest.raises(RateLimited) as caught:
+        client.request_json(method, "/api/v2/tickets/update_many", json={})
+    assert route.call_count == 1 and clock.sleeps == []
+    error = caught.value
+    assert error.retry_after == 86400
+    assert error.until == datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+    assert error.headline == "zendesk asked to wait 24 h (until 2026-12-06 09:00 UTC)"
+    assert str(error).startswith(error.headline) and "\n" not in str(error)
+    # The next request in the blocked bucket gives up too, without a request or a wait.
+    with pytest.raises(RateLimited, match="asked to wait 24 h"):
+        client.request_json(method, "/api/v2/tickets/update_many", json={})
+    assert route.call_count == 1 and clock.sleeps == []
+
+
+def test_a_request_never_waits_longer_than_the_cap_in_all(router: respx.Router) -> None:
+    route = router.get("/api/v2/tickets").mock(
+        return_value=httpx.Response(429, headers={"Retry-After": str(MAX_WAIT * 0.6)})
+    )
+    client, clock = make_client(router, max_retries=5)
+    with pytest.raises(RateLimited):
+        client.get_json("/api/v2/tickets")
+    assert route.call_count == 2  # the second 429's wait would have passed the cap
+    assert max(clock.sleeps) <= MAX_WAIT
+    assert clock.sleeps == [MAX_WAIT * 0.6]
+
+
+def test_a_budget_blocked_past_the_cap_gives_up_without_a_request(router: respx.Router) -> None:
+    route = router.get("/api/v2/tickets").mock(return_value=httpx.Response(200, json={}))
+    client, clock = make_client(router)
+    client.limiter.observe("default", 0, reset=7200.0)  # the vendor's headers: 2 h to go
+    with pytest.raises(RateLimited, match="zendesk asked to wait 2 h"):
+        client.get_json("/api/v2/tickets")
+    assert route.call_count == 0 and clock.sleeps == []
 
 
 def test_paginator_detects_loops() -> None:
@@ -408,3 +530,13 @@ def test_a_web_page_is_not_retried_and_json_labelled_html_is_still_read(
         )
     )
     assert client.get_json("/api/v2/groups") == {"groups": []}
+
+
+def test_a_429_on_every_attempt_says_so_rather_than_blaming_the_cap(router: respx.Router) -> None:
+    router.get("/api/v2/tickets").mock(
+        return_value=httpx.Response(429, headers={"Retry-After": "2"})
+    )
+    client, _ = make_client(router, max_retries=3)
+    with pytest.raises(RateLimited, match="still throttled after 4 attempts") as caught:
+        client.get_json("/api/v2/tickets")
+    assert caught.value.retry_after == 2.0 and client.stats.blocked_until is None

@@ -12,9 +12,11 @@ import pytest
 import respx
 
 from deskpulse.connectors.base import (
+    DOUBT,
     FAILED,
     OK,
     RETRY,
+    THROTTLED,
     WRITE_CAPABILITIES,
     FieldValues,
     Post,
@@ -156,15 +158,21 @@ def test_a_post_is_an_internal_note_ticket_found_again_by_its_key(sandbox: Any) 
     ("answer", "status"),
     [
         (httpx.Response(422, json={"error": "RecordInvalid"}), FAILED),  # refused: say why
-        (httpx.Response(503), RETRY),  # still unavailable after every retry: a later run
+        (httpx.Response(503), DOUBT),  # a job may have been made: read back, never resent
+        (httpx.Response(429, headers={"Retry-After": "86400"}), THROTTLED),  # wait a day
+        (httpx.ReadTimeout("applied, answered late"), DOUBT),
     ],
 )
 def test_refused_and_unavailable_requests_become_results(answer: Any, status: str) -> None:
     router = respx.Router(base_url=BASE, assert_all_called=False)
-    router.put("/api/v2/tickets/update_many").mock(return_value=answer)
-    connector = fake_connector(router)
+    route = router.put("/api/v2/tickets/update_many").mock(side_effect=[answer])
+    sleeps: list[float] = []
+    connector = fake_connector(router, sleeps, max_retries=5)
     (result,) = connector.write_ticket_fields([FieldValues("1", {FIELD: 1})])
     assert result.status == status and result.reason
+    assert route.call_count == 1 and sleeps == []  # sent once, nobody waits
+    if status == THROTTLED:
+        assert result.retry_after == 86400 and "asked to wait 24 h" in result.reason
 
 
 def test_a_field_key_that_is_not_a_custom_field_id_fails_that_record_only() -> None:

@@ -142,7 +142,7 @@ def test_the_daemon_stops_with_exit_1_and_one_line(
         "deskpulse.sync.daemon.configured", lambda settings: [SourceSpec("fake", "fake")]
     )
     monkeypatch.setattr(
-        "deskpulse.sync.daemon.build", lambda spec, settings, start: ReplacingConnector(stream)
+        "deskpulse.sync.daemon.build", lambda spec, settings, **kw: ReplacingConnector(stream)
     )
     monkeypatch.chdir(tmp_path)
     env = {
