@@ -84,10 +84,10 @@ log = logging.getLogger("deskpulse.daemon")
 DAEMON_LOCK = "__daemon__"
 """The warehouse lock a daemon holds (never a source name: those start with a letter)."""
 MAX_BACKOFF = timedelta(hours=1)
-FAILING = 3
-"""Failures in a row after which a source is `failing` and /healthz answers 503 (its first
-failure and the two retries after its backoff; a restart does not reset the count, which is
-read back from the warehouse's runs)."""
+FAILING = 2
+"""Failures in a row after which a source is `failing` and /healthz answers 503: it failed, and
+failed again when its backoff had passed (a restart does not reset the count, which is read back
+from the warehouse's runs)."""
 STOP_GRACE = 6.0
 """Seconds `run()` waits, once stopping, for the jobs still running: every wait of theirs ends
 at once (`StopSleep`), but a request in flight may take up to DESKPULSE_HTTP_TIMEOUT."""
