@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,3 +22,13 @@ def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Wareho
         wh = Warehouse(url)
         yield wh
         wh.dispose()
+
+
+def fresh_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run in `tmp_path` with no vendor or deskpulse setting from the outside, the warehouse a
+    fresh SQLite file there."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith(("ZENDESK", "LIVEAGENT", "KLAVIYO", "DESKPULSE_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("DESKPULSE_DATABASE_URL", f"sqlite:///{tmp_path / 'w.db'}")

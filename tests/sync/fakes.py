@@ -80,3 +80,14 @@ def pages_of(count: int, size: int) -> list[list[dict[str, Any]]]:
         [ticket(n) for n in range(start, min(start + size, count))]
         for start in range(0, count, size)
     ]
+
+
+FRT_WRITEBACK = """
+[[ticket_field]]
+name = "frt"
+source = "zendesk"
+field = "360000000101"
+value = "first_response_minutes"
+days = 3650
+"""
+"""A write-back file: each ticket's first response minutes into a Zendesk custom field."""

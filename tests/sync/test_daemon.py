@@ -29,18 +29,10 @@ from deskpulse.kpi_core.canonical import coerce_row
 from deskpulse.sync.daemon import Daemon, parse_intervals
 from deskpulse.sync.settings import load_settings
 from deskpulse.sync.sources import SourceSpec
+from tests.sync.fakes import FRT_WRITEBACK
 
 server = pytest.importorskip("deskpulse.sandbox.server")
 ROOT = Path(__file__).resolve().parents[2]
-
-WRITEBACK = """
-[[ticket_field]]
-name = "frt"
-source = "zendesk"
-field = "360000000101"
-value = "first_response_minutes"
-days = 3650
-"""
 
 
 def free_port() -> int:
@@ -174,7 +166,7 @@ def sandbox_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any
     with server.SandboxServer(seed=3, tickets=60, rate_limit=False) as sb:
         for name, value in sb.env(oauth=True).items():
             monkeypatch.setenv(name, value)
-        (tmp_path / "wb.toml").write_text(WRITEBACK)
+        (tmp_path / "wb.toml").write_text(FRT_WRITEBACK)
         yield sb
 
 
@@ -267,7 +259,7 @@ def test_a_bounded_run_syncs_each_source_once_then_posts_the_digest_once(
     """`deskpulse daemon --cycles 1` (the demo's step): every source one cycle, the digest once
     after them, a line per cycle, exit 0; run again, it writes nothing twice."""
     wb = tmp_path / "wb.toml"
-    wb.write_text(WRITEBACK + '\n[[digest]]\nsource = "zendesk"\nevery = "day"\n')
+    wb.write_text(FRT_WRITEBACK + '\n[[digest]]\nsource = "zendesk"\nevery = "day"\n')
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),

@@ -39,7 +39,7 @@ from deskpulse.sync.sources import SourceSpec
 from deskpulse.sync.state import DaemonSchedule, SourceLockRow
 from deskpulse.sync.status import source_health
 from deskpulse.sync.warehouse import Warehouse, table, upsert
-from tests.sync.fakes import FakeConnector, FakeStream
+from tests.sync.fakes import FRT_WRITEBACK, FakeConnector, FakeStream
 
 ROOT = Path(__file__).resolve().parents[2]
 server = pytest.importorskip("deskpulse.sandbox.server")
@@ -92,15 +92,6 @@ def blocking(release: threading.Event, source: str) -> Any:
 
 # --- item 7: SIGTERM within a bound, SIGHUP -----------------------------------------------------
 
-WRITEBACK = """
-[[ticket_field]]
-name = "frt"
-source = "zendesk"
-field = "360000000101"
-value = "first_response_minutes"
-days = 3650
-"""
-
 
 def add_answered_ticket(warehouse: Warehouse, tid: str) -> None:
     created, replied = "2026-11-24T09:00:00Z", "2026-11-24T09:30:00Z"
@@ -129,7 +120,7 @@ def test_stop_ends_a_zendesk_job_that_never_ends_at_once(
                         "ZENDESK_API_TOKEN": "t0ken-never-logged"}.items():  # fmt: skip
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(ZendeskConnector, "streams", lambda self: [])  # the write-back only
-    (tmp_path / "wb.toml").write_text(WRITEBACK)
+    (tmp_path / "wb.toml").write_text(FRT_WRITEBACK)
     settings = settings_for(tmp_path, writeback=tmp_path / "wb.toml")
     daemon = Daemon(settings, specs=[SourceSpec("zendesk", "zendesk")])
     add_answered_ticket(daemon.warehouse, "101")
@@ -320,11 +311,11 @@ def test_sighup_reloads_the_writeback_file_and_keeps_it_when_invalid(
     (from the next cycle on); a file that does not load is one error line and the previous
     actions stay; the daemon runs on until SIGTERM."""
     wb = tmp_path / "wb.toml"
-    wb.write_text(WRITEBACK)
+    wb.write_text(FRT_WRITEBACK)
     child = daemon_process(tmp_path, DESKPULSE_WRITEBACK=str(wb))
     lines, reader = collect(child)
     assert wait_for(lambda: any("zendesk: synced" in x for x in lines), 60), lines
-    wb.write_text(WRITEBACK + '\n[[digest]]\nsource = "zendesk"\nevery = "day"\n')
+    wb.write_text(FRT_WRITEBACK + '\n[[digest]]\nsource = "zendesk"\nevery = "day"\n')
     child.send_signal(signal.SIGHUP)
     assert wait_for(lambda: any("reloaded: 2 write-back action(s)" in x for x in lines), 20), lines
     wb.write_text("[[ticket_field]\nthis is not toml")
@@ -346,7 +337,7 @@ def test_reload_replaces_the_digest_jobs_and_keeps_the_actions_on_a_bad_file(
     tmp_path: Path,
 ) -> None:
     wb = tmp_path / "wb.toml"
-    wb.write_text(WRITEBACK)
+    wb.write_text(FRT_WRITEBACK)
     daemon = Daemon(settings_for(tmp_path, writeback=wb), specs=[SourceSpec("zendesk", "fake")])
     daemon.scheduler.start(paused=True)
     try:

@@ -3,7 +3,6 @@ the warehouse left free for the next start (no traceback, no 'internal error')."
 
 from __future__ import annotations
 
-import os
 import socket
 from pathlib import Path
 
@@ -14,15 +13,12 @@ from deskpulse.cli import app
 from deskpulse.sync.daemon import DAEMON_LOCK
 from deskpulse.sync.locks import acquire
 from deskpulse.sync.warehouse import Warehouse
+from tests.sync.conftest import fresh_env
 
 
 @pytest.fixture(autouse=True)
 def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith(("ZENDESK", "LIVEAGENT", "KLAVIYO", "DESKPULSE_")):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("DESKPULSE_DATABASE_URL", f"sqlite:///{tmp_path / 'w.db'}")
+    fresh_env(tmp_path, monkeypatch)
     monkeypatch.setenv("ZENDESK_BASE_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("ZENDESK_OAUTH_TOKEN", "t")
     return tmp_path

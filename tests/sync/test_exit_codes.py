@@ -19,6 +19,7 @@ from deskpulse.sandbox.dialects import DIALECTS
 from deskpulse.sync.daemon import DAEMON_LOCK
 from deskpulse.sync.locks import acquire
 from deskpulse.sync.warehouse import Warehouse
+from tests.sync.conftest import fresh_env
 
 runner = CliRunner()
 LAST_PORT = 65535 - (len(DIALECTS) - 1)
@@ -26,11 +27,7 @@ LAST_PORT = 65535 - (len(DIALECTS) - 1)
 
 @pytest.fixture(autouse=True)
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith(("ZENDESK", "LIVEAGENT", "KLAVIYO", "DESKPULSE_")):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("DESKPULSE_DATABASE_URL", f"sqlite:///{tmp_path / 'w.db'}")
+    fresh_env(tmp_path, monkeypatch)
     monkeypatch.setenv("DESKPULSE_METRICS_PORT", "0")
     monkeypatch.setenv("ZENDESK_BASE_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("ZENDESK_OAUTH_TOKEN", "t")

@@ -17,24 +17,17 @@ from typing import Any
 import pytest
 
 from deskpulse.sync.logs import OncePerCycle, TextFormatter
+from tests.sync.fakes import FRT_WRITEBACK
 
 server = pytest.importorskip("deskpulse.sandbox.server")
 ROOT = Path(__file__).resolve().parents[2]
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO|WARNING|ERROR|CRITICAL) ")
-WRITEBACK = """
-[[ticket_field]]
-name = "frt"
-source = "zendesk"
-field = "360000000101"
-value = "first_response_minutes"
-days = 3650
-"""
 
 
 @pytest.fixture
 def sandbox_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     with server.SandboxServer(seed=3, tickets=60, rate_limit=False) as sb:
-        (tmp_path / "wb.toml").write_text(WRITEBACK)
+        (tmp_path / "wb.toml").write_text(FRT_WRITEBACK)
         env = {
             name: value
             for name, value in os.environ.items()

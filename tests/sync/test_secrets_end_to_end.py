@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.sync.fakes import FRT_WRITEBACK
+
 server = pytest.importorskip("deskpulse.sandbox.server")
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_VARIABLES = (
@@ -19,14 +21,6 @@ SECRET_VARIABLES = (
     "LIVEAGENT_API_KEY",
     "KLAVIYO_API_KEY",
 )
-WRITEBACK = """
-[[ticket_field]]
-name = "frt"
-source = "zendesk"
-field = "360000000101"
-value = "first_response_minutes"
-days = 3650
-"""
 
 
 def _cli(env: dict[str, str], *args: str) -> str:
@@ -43,7 +37,7 @@ def _cli(env: dict[str, str], *args: str) -> str:
 
 def test_no_key_in_output_or_warehouse(tmp_path: Path) -> None:
     db = tmp_path / "w.db"
-    (tmp_path / "wb.toml").write_text(WRITEBACK)
+    (tmp_path / "wb.toml").write_text(FRT_WRITEBACK)
     printed: list[str] = []
     with server.SandboxServer(seed=5, tickets=100, rate_limit=False) as sb:
         sandbox = sb.env(oauth=True)

@@ -5,7 +5,6 @@ hang with a traceback from a scheduler thread)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from typer.testing import CliRunner
 from deskpulse.cli import app
 from deskpulse.connectors.errors import ConfigError
 from deskpulse.sync.settings import load_settings
+from tests.sync.conftest import fresh_env
 
 runner = CliRunner()
 
@@ -33,11 +33,7 @@ BAD = ("inf", "-inf", "nan", "1e12", "-1", "99999999999999999999999999999", "ten
 
 @pytest.fixture(autouse=True)
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith(("ZENDESK", "LIVEAGENT", "KLAVIYO", "DESKPULSE_")):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("DESKPULSE_DATABASE_URL", f"sqlite:///{tmp_path / 'w.db'}")
+    fresh_env(tmp_path, monkeypatch)
     return tmp_path
 
 

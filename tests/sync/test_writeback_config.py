@@ -4,7 +4,6 @@ request to the help desk and nothing in the ledger (sync.actions.check_targets).
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from deskpulse.connectors.errors import ConfigError
 from deskpulse.connectors.zendesk import ZendeskConnector
 from deskpulse.sync.actions import actions_from_dict, check_targets
 from deskpulse.sync.warehouse import Warehouse
+from tests.sync.conftest import fresh_env
 
 runner = CliRunner()
 
@@ -105,11 +105,7 @@ def help_desk() -> Iterator[socket.socket]:
 
 @pytest.fixture(autouse=True)
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, help_desk: socket.socket) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith(("ZENDESK", "LIVEAGENT", "KLAVIYO", "DESKPULSE_")):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("DESKPULSE_DATABASE_URL", f"sqlite:///{tmp_path / 'w.db'}")
+    fresh_env(tmp_path, monkeypatch)
     monkeypatch.setenv("DESKPULSE_METRICS_PORT", "0")
     monkeypatch.setenv("DESKPULSE_MAX_RETRIES", "0")
     monkeypatch.setenv("DESKPULSE_HTTP_TIMEOUT", "1")  # a regression fails fast
