@@ -29,6 +29,11 @@ test: lint
 	$(BIN)/pytest
 
 bench: $(DEVSTAMP)
+	@# The soak's simulated days need libfaketime (Debian's faketime); installed where we may.
+	@if ! command -v faketime >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
+	    && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null; \
+	fi
 	$(BIN)/python -m bench
 
 clean:
