@@ -80,8 +80,8 @@ class Watermark:
         record_id, moment = self._example
         log.warning(
             "%s: %d record%s dated more than a day past this sync's start (e.g. id %s at %s): "
-            "kept, but the stream's watermark stays at the sync's start (%s); check the help "
-            "desk's clock or that record",
+            "kept, but the stream's watermark stays at the sync's start (%s); check that record "
+            "(or the vendor account's clock)",
             self.where,
             self.future,
             "" if self.future == 1 else "s",
