@@ -639,6 +639,9 @@ def verdicts(soak: Soak, first: datetime, last: datetime) -> None:
     wanted = sum(len(p) for p in periods.values())
     twice = {k: sorted(p for p, n in c.items() if n > 1) for k, c in digests.items()}
     absent = {k: [p for p in periods[k] if digests[k][p] == 0] for k in periods}
+    # A daemon's first start posts the last period before it (no post of it in the ledger).
+    before = sorted(p for k, c in digests.items() for p in c if p not in periods[k])
+    posted -= sum(digests[k][p] for k in digests for p in before if p in digests[k])
     worst = max((t for _, t, _ in f.sigterm), default=0.0)
     unclean = [f"{w} ({t:.1f} s, exit {c})" for w, t, c in f.sigterm if c != 0]
     rows: list[tuple[str, str]] = [
@@ -659,7 +662,15 @@ def verdicts(soak: Soak, first: datetime, last: datetime) -> None:
             f"{sum(received.values())} ({len(received)} distinct, {dupes} duplicates)",
         ),
         ("values expected / missing or stale", f"{len(expected)} / {len(missing)}"),
-        ("digests posted / expected", f"{posted} / {wanted}"),
+        (
+            "digests posted / expected",
+            f"{posted} / {wanted}"
+            + (
+                f" (and {len(before)} for the period before the first day: {', '.join(before)})"
+                if before
+                else ""
+            ),
+        ),
         ("SIGTERM to exit", "; ".join(f"{w}: {t:.1f} s" for w, t, _ in f.sigterm)),
         ("SIGHUP", ", ".join(f.sighup) or "-"),
         ("warehouse replaced", ", ".join(f.replaced) or "-"),
