@@ -387,7 +387,7 @@ class Daemon:
         no sync of the source before then."""
         if until is not None and (state.backoff_until is None or until > state.backoff_until):
             state.backoff_until = until
-            log.warning("source %s: the vendor asked to wait until %s UTC: next sync then",
+            log.warning("%s: the vendor asked to wait until %s UTC: next sync then",
                         state.name, f"{until.astimezone(UTC):%Y-%m-%d %H:%M}")  # fmt: skip
 
     def _write_back(self, source: str, connector: Connector) -> PushReport | str | None:

@@ -179,14 +179,17 @@ def test_a_fatal_signal_in_the_daemon_leaves_a_line(tmp_path: Path) -> None:
         env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert process.stderr is not None
+    watchdog = threading.Timer(60, process.kill)  # a line never seen fails, never hangs
+    watchdog.start()
     try:
         for text in process.stderr:  # wait until the daemon runs its jobs
-            if "source liveagent" in text:
+            if "liveagent: sync failed" in text:
                 break
         process.send_signal(signal.SIGBUS)
         rest = process.stderr.read()
         assert process.wait(30) == -signal.SIGBUS
     finally:
+        watchdog.cancel()
         process.kill()
         process.wait()
     assert "Fatal Python error: Bus error" in rest
