@@ -205,3 +205,39 @@ def test_write_back_shows_up_in_the_next_incremental_sync(tmp_path):
         assert report.status == "ok", report.message
         row = {r["id"]: r for r in dump(warehouse)["tickets"]}[ticket["id"]]
         assert row["status"] == "hold" and row["tags"] == "vip"
+
+
+def test_a_ticket_written_back_then_changed_again_reaches_the_warehouse(tmp_path):
+    """Issue 23: the write-back's update_many jobs change open tickets, then an operator solves
+    one of them (PUT) and changes another several times in a row: each next incremental sync,
+    from its stored cursor, brings every change (the sandbox's export used to skip them)."""
+    from deskpulse.connectors.base import FieldValues
+
+    with server.SandboxServer(seed=SEED, tickets=150, rate_limit=False) as sb:
+        warehouse = new_warehouse(tmp_path, "changed-twice")
+
+        def sync() -> dict[str, dict[str, Any]]:
+            report = engine.run_sync(warehouse, make_connector(sb))
+            assert report.status == "ok", report.message
+            return {r["id"]: r for r in dump(warehouse)["tickets"]}
+
+        rows = sync()
+        open_ids = sorted(
+            (i for i, r in rows.items() if r["status"] in ("new", "open", "pending")), key=int
+        )[:4]
+        connector = make_connector(sb)
+        results = connector.write_ticket_fields(
+            [FieldValues(i, {"360011000001": "ORD-7"}) for i in open_ids]
+        )
+        assert all(r.status == "ok" for r in results), results
+        sync()
+        solved, busy = open_ids[1], open_ids[2]
+        connector.update_ticket(solved, {"status": "solved"})
+        assert sync()[solved]["status"] == "solved"
+        for status in ("hold", "open", "pending"):  # one ticket, three changes, no sync between
+            connector.update_ticket(busy, {"status": status})
+        assert sync()[busy]["status"] == "pending"
+        connector.update_ticket(busy, {"status": "solved"})
+        connector.update_ticket(solved, {"status": "open"})
+        rows = sync()
+        assert (rows[busy]["status"], rows[solved]["status"]) == ("solved", "open")
