@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -207,13 +208,18 @@ def test_write_back_shows_up_in_the_next_incremental_sync(tmp_path):
         assert row["status"] == "hold" and row["tags"] == "vip"
 
 
-def test_a_ticket_written_back_then_changed_again_reaches_the_warehouse(tmp_path):
+@pytest.mark.parametrize("ahead", [None, timedelta(days=2)], ids=["past", "future-dated"])
+def test_a_ticket_written_back_then_changed_again_reaches_the_warehouse(tmp_path, ahead):
     """Issue 23: the write-back's update_many jobs change open tickets, then an operator solves
     one of them (PUT) and changes another several times in a row: each next incremental sync,
-    from its stored cursor, brings every change (the sandbox's export used to skip them)."""
+    from its stored cursor, brings every change (the sandbox's export used to skip them). With
+    the sandbox's clock two days ahead of this machine's, every write is dated past the sync's
+    start: the tickets stream stores the capped time instead of the cursor
+    (connectors.watermark), and the changes still come."""
     from deskpulse.connectors.base import FieldValues
 
-    with server.SandboxServer(seed=SEED, tickets=150, rate_limit=False) as sb:
+    anchor = datetime.now(UTC) + ahead if ahead else data.DEFAULT_ANCHOR
+    with server.SandboxServer(seed=SEED, tickets=150, rate_limit=False, anchor=anchor) as sb:
         warehouse = new_warehouse(tmp_path, "changed-twice")
 
         def sync() -> dict[str, dict[str, Any]]:
@@ -241,3 +247,5 @@ def test_a_ticket_written_back_then_changed_again_reaches_the_warehouse(tmp_path
         connector.update_ticket(solved, {"status": "open"})
         rows = sync()
         assert (rows[busy]["status"], rows[solved]["status"]) == ("solved", "open")
+        stored = engine.load_cursors(warehouse, "zendesk")["tickets"]
+        assert ("cursor" in stored) is (ahead is None), stored
