@@ -64,7 +64,9 @@ GET /api/v2/incremental/tickets/cursor.json?cursor=<after_cursor>[&per_page][&in
     `after_cursor` is always set, also on the last page (end_of_stream true): keep it and poll
     later. Deleted tickets are included with `status: "deleted"` unless exclude_deleted=true.
     Tickets changed through the write endpoints move to the end of the stream with a new
-    generated_timestamp (anchor + n seconds), as a real update would.
+    generated_timestamp (anchor + n seconds), as a real update would: every change comes after
+    any cursor handed out before it, once per cursor in the ticket's latest state (positions
+    never move; a cursor of an earlier sandbox run goes on from the end).
     `start_time` and `cursor` are mutually exclusive; one is required.
 GET /api/v2/incremental/ticket_events.json?start_time=<epoch>[&include=comment_events][&per_page]
     Time-based: `{ticket_events, next_page, end_time, count, end_of_stream}`. One ticket event per

@@ -4,6 +4,7 @@ satisfaction ratings. Shapes and paging rules: sandbox.zendesk's docstring."""
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -36,32 +37,37 @@ class Exports(APIBase):
         j = a.first_ticket_at(start_time)
         if j < a.n_tickets:
             return j
-        tail = self.writes.tail
-        k = 0
-        while k < len(tail) and tail[k][0] < start_time:
-            k += 1
-        return a.n_tickets + k
+        tail, _latest = self.writes.changes()
+        return a.n_tickets + bisect.bisect_left(tail, start_time, key=lambda e: e[0])
 
     def _export_tickets(
-        self, pos: int, with_metric_sets: bool
+        self,
+        pos: int,
+        with_metric_sets: bool,
+        changes: tuple[list[tuple[int, int]], dict[int, int]],
     ) -> Iterator[tuple[int, int, dict[str, Any]]]:
         """(position after it, ticket id, its JSON) of each ticket from export position `pos`:
-        generated tickets in generated_timestamp order, then the written ones (the tail)."""
+        generated tickets in generated_timestamp order, then the writes' change log (`changes`,
+        WriteLog.changes), where a ticket shows at its latest change only (its state now, once).
+        A position never moves: a cursor resumes after the last change it was given."""
         a = self.account
         overrides = self.writes.overrides
-        tail = list(self.writes.tail)
+        tail, latest = changes
         end = a.n_tickets + len(tail)
         base = self.base_url
         while pos < end:
             if pos < a.n_tickets:
                 tid = pos + 1
-                if tid in overrides:  # served from the tail instead
+                if tid in latest:  # served from the tail instead
                     pos += 1
                     continue
                 t = a.ticket(pos, story=False)  # the export shows no audits, no metric events
                 d = render.ticket_json(t, base)
             else:
                 _ts, tid = tail[pos - a.n_tickets]
+                if latest.get(tid) != pos - a.n_tickets:  # changed again later (or cleared)
+                    pos += 1
+                    continue
                 t = a.ticket(tid - 1, story=False)
                 d = render.ticket_json(t, base, overrides.get(tid))
             pos += 1
@@ -69,33 +75,39 @@ class Exports(APIBase):
                 d["metric_set"] = render.metric_set_json(t, base)
             yield pos, tid, d
 
-    def _export_end(self) -> int:
-        return self.account.n_tickets + len(self.writes.tail)
-
     def h_tickets_cursor(self, req: Request, _: dict[str, str]) -> Response:
         per_page = int_arg(req, "per_page", 1000, 1, 1000)
         include = set((req.arg("include") or "").split(","))
         exclude_deleted = (req.arg("exclude_deleted") or "").lower() == "true"
         cursor = req.arg("cursor")
-        start = req.arg("start_time")
+        changes = self.writes.changes()
+        end = self.account.n_tickets + len(changes[0])
         if cursor:
-            pos = self._decode_pos(cursor)
-        elif start is not None:
-            pos = self._tickets_position(time_arg(req, "start_time"))
+            # Past the end: a cursor of an earlier run of the sandbox (its writes are gone);
+            # it goes on from the end, so the changes of this run are not skipped.
+            first = self._decode_pos(cursor)
+            pos = min(first, end)
+        elif req.arg("start_time") is not None:
+            pos = first = self._tickets_position(time_arg(req, "start_time"))
         else:
             raise bad("start_time or cursor is required")
         tickets = JSONArray()
         last_ts, last_id = 0, 0
-        for after, tid, d in self._export_tickets(pos, "metric_sets" in include):
+        for after, tid, d in self._export_tickets(pos, "metric_sets" in include, changes):
             pos, last_ts, last_id = after, d["generated_timestamp"], tid
             if not (exclude_deleted and d["status"] == "deleted"):
                 tickets.append(d)
                 if len(tickets) >= per_page:
                     break
-        if last_id == 0 and cursor:
+        else:
+            pos = max(pos, end)  # past the superseded changes at the end too
+        if pos == first and cursor:
             token = cursor
         else:
-            if last_id == 0:
+            n = self.account.n_tickets
+            if last_id == 0 and pos > n:  # only superseded changes passed: name the last one
+                last_ts, last_id = changes[0][pos - n - 1]
+            elif last_id == 0:
                 last_ts = time_arg(req, "start_time")
             token = b64(f"{last_ts}.0||{last_id}|{pos}")
         body: dict[str, Any] = {
@@ -104,7 +116,7 @@ class Exports(APIBase):
             "after_cursor": token,
             "before_url": None,
             "before_cursor": None,
-            "end_of_stream": pos >= self._export_end(),
+            "end_of_stream": pos >= end,
         }
         return Response.json(200, body)
 
@@ -121,7 +133,8 @@ class Exports(APIBase):
         tickets = JSONArray()
         last_ts: int | None = None
         eos = True
-        rows = self._export_tickets(self._tickets_position(start), "metric_sets" in include)
+        pos = self._tickets_position(start)
+        rows = self._export_tickets(pos, "metric_sets" in include, self.writes.changes())
         for _pos, _tid, d in rows:
             ts = d["generated_timestamp"]
             if len(tickets) >= per_page and ts != last_ts:

@@ -31,7 +31,12 @@ class WriteLog:
         self._anchor_ts = anchor_ts
         self.writes: list[dict[str, Any]] = []
         self.overrides: dict[int, dict[str, Any]] = {}
-        self.tail: list[tuple[int, int]] = []  # (generated_ts, ticket id) of updated tickets
+        # The tickets export's change log after the generated tickets: (generated_ts, ticket id)
+        # of every update, append-only (clear() too), so an export position (a cursor) never
+        # shifts; an entry is served only while it is its ticket's latest (`latest`: ticket id
+        # -> its index).
+        self.tail: list[tuple[int, int]] = []
+        self.latest: dict[int, int] = {}
         self._seq = 0
         # job id -> [(record id, failure or None)]; a failure is (error, details).
         self.jobs: dict[str, list[tuple[int, tuple[str, str] | None]]] = {}
@@ -61,7 +66,7 @@ class WriteLog:
                 ov["custom_fields"] = list(merged.values())
             ov["_ts"] = ts
             self.overrides[ticket_id] = ov
-            self.tail = [e for e in self.tail if e[1] != ticket_id]
+            self.latest[ticket_id] = len(self.tail)
             self.tail.append((ts, ticket_id))
             return ov
 
@@ -69,12 +74,17 @@ class WriteLog:
         with self._lock:
             self.writes.clear()
             self.overrides.clear()
-            self.tail.clear()
+            self.latest.clear()  # the change log stays: a stored cursor's position holds
             self.jobs.clear()
             self.audits.clear()
             self.user_fields.clear()
             self.created.clear()
             self.refuse.clear()
+
+    def changes(self) -> tuple[list[tuple[int, int]], dict[int, int]]:
+        """A consistent copy of (`tail`, `latest`) for one export page."""
+        with self._lock:
+            return list(self.tail), dict(self.latest)
 
     def refused(self, ticket_id: int) -> bool:
         """Whether this update of `ticket_id` is to fail (and count it down)."""

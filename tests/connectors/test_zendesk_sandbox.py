@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -205,3 +206,46 @@ def test_write_back_shows_up_in_the_next_incremental_sync(tmp_path):
         assert report.status == "ok", report.message
         row = {r["id"]: r for r in dump(warehouse)["tickets"]}[ticket["id"]]
         assert row["status"] == "hold" and row["tags"] == "vip"
+
+
+@pytest.mark.parametrize("ahead", [None, timedelta(days=2)], ids=["past", "future-dated"])
+def test_a_ticket_written_back_then_changed_again_reaches_the_warehouse(tmp_path, ahead):
+    """Issue 23: the write-back's update_many jobs change open tickets, then an operator solves
+    one of them (PUT) and changes another several times in a row: each next incremental sync,
+    from its stored cursor, brings every change (the sandbox's export used to skip them). With
+    the sandbox's clock two days ahead of this machine's, every write is dated past the sync's
+    start: the tickets stream stores the capped time instead of the cursor
+    (connectors.watermark), and the changes still come."""
+    from deskpulse.connectors.base import FieldValues
+
+    anchor = datetime.now(UTC) + ahead if ahead else data.DEFAULT_ANCHOR
+    with server.SandboxServer(seed=SEED, tickets=150, rate_limit=False, anchor=anchor) as sb:
+        warehouse = new_warehouse(tmp_path, "changed-twice")
+
+        def sync() -> dict[str, dict[str, Any]]:
+            report = engine.run_sync(warehouse, make_connector(sb))
+            assert report.status == "ok", report.message
+            return {r["id"]: r for r in dump(warehouse)["tickets"]}
+
+        rows = sync()
+        open_ids = sorted(
+            (i for i, r in rows.items() if r["status"] in ("new", "open", "pending")), key=int
+        )[:4]
+        connector = make_connector(sb)
+        results = connector.write_ticket_fields(
+            [FieldValues(i, {"360011000001": "ORD-7"}) for i in open_ids]
+        )
+        assert all(r.status == "ok" for r in results), results
+        sync()
+        solved, busy = open_ids[1], open_ids[2]
+        connector.update_ticket(solved, {"status": "solved"})
+        assert sync()[solved]["status"] == "solved"
+        for status in ("hold", "open", "pending"):  # one ticket, three changes, no sync between
+            connector.update_ticket(busy, {"status": status})
+        assert sync()[busy]["status"] == "pending"
+        connector.update_ticket(busy, {"status": "solved"})
+        connector.update_ticket(solved, {"status": "open"})
+        rows = sync()
+        assert (rows[busy]["status"], rows[solved]["status"]) == ("solved", "open")
+        stored = engine.load_cursors(warehouse, "zendesk")["tickets"]
+        assert ("cursor" in stored) is (ahead is None), stored
