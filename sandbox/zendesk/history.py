@@ -18,9 +18,9 @@ from typing import Any
 from deskpulse.sandbox import streams
 from deskpulse.sandbox.data import DAY, Account
 from deskpulse.sandbox.streams import Peekable, Record
-from deskpulse.sandbox.wire import Request, Response
-from deskpulse.sandbox.zendesk import render
-from deskpulse.sandbox.zendesk.common import APIBase, LazyList, b64, bad, int_arg, unb64
+from deskpulse.sandbox.wire import ApiError, Request, Response
+from deskpulse.sandbox.zendesk import pages, render
+from deskpulse.sandbox.zendesk.common import APIBase, LazyList, b64, unb64
 
 ARCHIVE_AFTER = 120 * DAY
 
@@ -84,16 +84,21 @@ class History(APIBase):
         return self._list(req, "/api/v2/ticket_metrics.json", "ticket_metrics", items)
 
     def h_ticket_audits(self, req: Request, _: dict[str, str]) -> Response:
-        """Every live ticket's audits, newest first, cursor-paginated (page[size] <= 100)."""
-        size = int_arg(req, "page[size]", 100, 1, 100)
-        after = req.arg("page[after]")
+        """Every live ticket's audits, newest first, cursor-paginated (page[size] <= 100,
+        page[after]; page[before] is not served: a 400 says so)."""
+        args = pages.CursorArgs.of(req)
+        if args.before:
+            raise pages.pagination_error(
+                "page[before] is not served by the sandbox on /api/v2/ticket_audits; "
+                "page forward with page[after]"
+            )
         before: tuple[int, int] | None = None
-        if after:
+        if args.after:
             try:
-                ts_s, id_s = unb64(after).split(":", 1)
+                ts_s, id_s = unb64(args.after).split(":", 1)
                 before = (int(ts_s), int(id_s))
-            except ValueError:
-                raise bad("invalid cursor", "InvalidPaginationParameter") from None
+            except (ValueError, ApiError):
+                raise pages.pagination_error("page[after] is not valid") from None
         it = self._resume.take(("ticket_audits", before))
         if it is None:
             written = sorted(
@@ -104,7 +109,7 @@ class History(APIBase):
             it = Peekable(
                 itertools.chain(written, streams.merged_desc(self.account, live_audits_of, before))
             )
-        recs, has_more = streams.cursor_page(it, size)
+        recs, has_more = streams.cursor_page(it, args.size)
         after_cursor = b64(f"{recs[-1][0]}:{recs[-1][1]}") if recs else None
         if has_more and recs:
             self._resume.put(("ticket_audits", (recs[-1][0], recs[-1][1])), it)
@@ -112,18 +117,15 @@ class History(APIBase):
         path = "/api/v2/ticket_audits.json"
         return Response.json(
             200,
-            {
-                "audits": audits,
-                "meta": {
-                    "has_more": has_more,
-                    "after_cursor": after_cursor,
-                    "before_cursor": b64(f"{recs[0][0]}:{recs[0][1]}") if recs else None,
-                },
-                "links": {
-                    "next": self.url(path, {"page[after]": after_cursor, "page[size]": size})
-                    if has_more
-                    else None,
-                    "prev": None,
-                },
-            },
+            pages.cursor_body(
+                "audits",
+                audits,
+                has_more=has_more,
+                after_cursor=after_cursor,
+                before_cursor=b64(f"{recs[0][0]}:{recs[0][1]}") if recs else None,
+                next_url=self.url(path, {"page[after]": after_cursor, "page[size]": args.size})
+                if has_more
+                else None,
+                prev_url=None,
+            ),
         )
