@@ -375,3 +375,18 @@ def test_cursor_pages_keep_the_lists_filter(zd) -> None:
     assert "role%5B%5D=admin" in first["links"]["prev"]
     if first["meta"]["has_more"]:
         assert "role%5B%5D=admin" in first["links"]["next"]
+
+
+def test_ticket_audits_page_back_with_page_before(zd, cursor_meta) -> None:
+    _, client = zd
+    forward, last = _walk(
+        client, "/api/v2/ticket_audits.json", {"page[size]": 40}, "next", cursor_meta, True
+    )
+    assert len(forward) == 8 and last["meta"]["has_more"]
+    back, first = _walk(client, last["links"]["prev"], None, "prev", cursor_meta, True)
+    assert list(reversed(back)) == forward[:-1]
+    assert first["meta"]["has_more"] is False and first["links"]["next"]
+    newest = client.get(
+        "/api/v2/ticket_audits.json", params={"page[before]": first["meta"]["before_cursor"]}
+    )
+    assert newest.json()["audits"] == [] and newest.json()["links"] == {"next": None, "prev": None}
