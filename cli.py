@@ -734,123 +734,16 @@ def db_current() -> None:
 # ------------------------------------------------------------------------------------- sandbox
 
 
-@app.command()
-def sandbox(
-    port: Annotated[
-        int,
-        typer.Option(
-            "--port",
-            help="Port on 127.0.0.1 of the first vendor (Zendesk); each other vendor takes the "
-            "next one (0 = any free ports).",
-        ),
-    ] = 8765,
-    seed: Annotated[int, typer.Option("--seed", help="Same seed, same data.")] = 42,
-    tickets: Annotated[
-        int, typer.Option("--tickets", help="Number of tickets (100 to 1,000,000).")
-    ] = 1000,
-    rate_limit: Annotated[
-        bool,
-        typer.Option(
-            "--rate-limit/--no-rate-limit",
-            help="Zendesk's limits: 700/min, 10/min incremental exports.",
-        ),
-    ] = True,
-    oauth: Annotated[
-        bool,
-        typer.Option(
-            "--oauth/--no-oauth", help="Print an OAuth token too (the Chat API takes OAuth only)."
-        ),
-    ] = True,
-    forbid: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--forbid",
-            help="Answer this stream with 403, as a plan that lacks it (talk, chat, ...).",
-        ),
-    ] = None,
-    error_rate: Annotated[
-        float, typer.Option("--error-rate", help="Share of requests answered 429/500/502/503.")
-    ] = 0.0,
-    timeout_rate: Annotated[
-        float,
-        typer.Option("--timeout-rate", help="Share of requests that hang past the client timeout."),
-    ] = 0.0,
-    malformed_rate: Annotated[
-        float, typer.Option("--malformed-rate", help="Share of 200s with a body that is not JSON.")
-    ] = 0.0,
-    truncate_rate: Annotated[
-        float, typer.Option("--truncate-rate", help="Share of responses cut off half-way.")
-    ] = 0.0,
-    latency: Annotated[
-        float, typer.Option("--latency", help="Seconds added to every response.")
-    ] = 0.0,
-    plan: Annotated[
-        str | None,
-        typer.Option(
-            "--plan",
-            help="Zendesk plan budgets: team (200/min), professional (400), enterprise (700).",
-        ),
-    ] = None,
-    time_scale: Annotated[
-        float,
-        typer.Option(
-            "--time-scale",
-            help="Rate-limit windows K times shorter (1 to 60): an hour in 60/K min.",
-        ),
-    ] = 1.0,
-) -> None:
-    """Serve a generated help desk on loopback, in each vendor's API on its own port (Ctrl-C
-    stops it)."""
-    with friendly_errors():
-        _setup()
-        from deskpulse.sandbox.command import port_problem, run_sandbox
-        from deskpulse.sandbox.limits import Faults, SandboxConfigError
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def sandbox(ctx: typer.Context) -> None:
+    """Serve a generated help desk on loopback, in each vendor's API (see its --help)."""
+    _setup()
+    from deskpulse.sandbox.command import main as serve
 
-        if problem := port_problem(port):
-            fail(problem, 2)
-        if not 100 <= tickets <= 1_000_000:
-            fail("--tickets must be between 100 and 1,000,000", 2)
-        rates = (error_rate, timeout_rate, malformed_rate, truncate_rate)
-        if any(not 0 <= rate <= 1 for rate in rates):
-            fail("fault rates are shares between 0 and 1", 2)
-        if not 0 <= latency <= 3600:
-            fail("--latency is seconds added to every response: 0 to 3600", 2)
-        if plan is not None and not rate_limit:
-            fail("--plan sets rate limits; it does not go with --no-rate-limit", 2)
-        faults = None
-        if any(rates) or latency:
-            faults = Faults(
-                error_rate=error_rate,
-                timeout_rate=timeout_rate,
-                malformed_rate=malformed_rate,
-                truncate_rate=truncate_rate,
-                latency=latency,
-                seed=seed,
-            )
-
-        def banner(_: object) -> None:
-            err.print(
-                f"[dim]sandbox: {tickets:,} tickets, seed {seed}; point deskpulse at it with "
-                "these lines (in .env or exported); Ctrl-C stops it[/dim]"
-            )
-
-        try:
-            run_sandbox(
-                port=port,
-                seed=seed,
-                tickets=tickets,
-                rate_limit=rate_limit,
-                forbid=forbid or (),
-                faults=faults,
-                oauth=oauth,
-                plan=plan,
-                time_scale=time_scale,
-                on_ready=banner,
-            )
-        except SandboxConfigError as exc:
-            fail(str(exc), 2)
-        except OSError as exc:
-            fail(f"cannot serve on 127.0.0.1:{port}: {exc.strerror} (try --port 0)")
+    serve(ctx.args, prog="deskpulse sandbox", banner=lambda text: err.print(f"[dim]{text}[/dim]"))
 
 
 def main() -> None:

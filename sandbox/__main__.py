@@ -1,4 +1,5 @@
-"""`python -m sandbox`: the sandbox (every dialect) in the foreground (see sandbox.command)."""
+"""`python -m deskpulse.sandbox`: the sandbox (every dialect) in the foreground, with the options
+and defaults of `deskpulse sandbox` (sandbox.command.build_parser)."""
 
 from deskpulse.sandbox.command import main
 

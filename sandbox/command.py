@@ -1,5 +1,6 @@
-"""Run the sandbox: in the foreground (`deskpulse sandbox`, `python -m sandbox`), or as a child
-process / background thread for the demo, the benchmark and tests.
+"""Run the sandbox: in the foreground (`deskpulse sandbox` and `python -m deskpulse.sandbox`, one
+set of options: build_parser), or as a child process / background thread for the demo, the
+benchmark and tests.
 
 `run_sandbox` prints exactly the settings that point deskpulse at the sandbox, one `NAME=value`
 line each, every registered dialect's in turn (sandbox.dialects), then an empty line, then
@@ -17,13 +18,14 @@ import argparse
 import contextlib
 import gc
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 import deskpulse
 from deskpulse.sandbox.data import DEFAULT_ANCHOR
@@ -45,10 +47,15 @@ def tune_gc() -> None:
     gc.set_threshold(100_000, 50, 100)
 
 
+DEFAULT_PORT = 8765
+DEFAULT_SEED = 42
+DEFAULT_TICKETS = 1000
+
+
 def run_sandbox(
-    port: int = 8765,
-    seed: int = 1,
-    tickets: int = 10_000,
+    port: int = DEFAULT_PORT,
+    seed: int = DEFAULT_SEED,
+    tickets: int = DEFAULT_TICKETS,
     host: str = "127.0.0.1",
     *,
     anchor: datetime = DEFAULT_ANCHOR,
@@ -56,7 +63,7 @@ def run_sandbox(
     rate_limit: bool = True,
     forbid: Iterable[str] = (),
     faults: Faults | None = None,
-    oauth: bool = False,
+    oauth: bool = True,
     plan: str | None = None,
     time_scale: float = 1.0,
     out: IO[str] | None = None,
@@ -68,9 +75,9 @@ def run_sandbox(
     from `port` up; `port=0` picks free ports (the printed *_BASE_URL lines say which).
     `oauth=True` also prints ZENDESK_OAUTH_TOKEN (needed for chats: the Chat API takes OAuth
     only). `plan` applies a Zendesk plan's budgets (team, professional, enterprise) and
-    `time_scale` K makes every rate-limit window K times shorter. The lines end with an empty
-    line. `on_ready(server)` runs once the ports are bound,
-    before the lines (the CLI prints its banner there: nothing is printed for a bad option).
+    `time_scale` K makes every rate-limit window K times shorter (the lines then carry each
+    vendor's `*_RATE_WINDOW`, so a sync paces at the sandbox's minute). The lines end with an
+    empty line. `on_ready(server)` runs once the ports are bound, before the lines.
     """
     out = out or sys.stdout
     server = SandboxServer(
@@ -102,19 +109,51 @@ def print_env(server: SandboxServer, *, oauth: bool, out: IO[str]) -> None:
 
 
 def _parse_anchor(raw: str) -> datetime:
-    dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    try:
+        dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"is not a time: {raw!r} (e.g. 2026-11-01T00:00:00Z)"
+        ) from None
     if dt.tzinfo is None:
-        raise argparse.ArgumentTypeError("--anchor needs a UTC offset, e.g. 2026-11-01T00:00:00Z")
+        raise argparse.ArgumentTypeError("needs a UTC offset, e.g. 2026-11-01T00:00:00Z")
     return dt
 
 
-def _seconds(raw: str) -> float:
+def _number(raw: str, kind: Callable[[str], Any], what: str) -> Any:
     try:
-        value = float(raw)
+        return kind(raw)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {raw!r}") from None
+        raise argparse.ArgumentTypeError(f"is not {what}: {raw!r}") from None
+
+
+def _seconds(raw: str) -> float:
+    value = float(_number(raw, float, "a number of seconds"))
     if not 0 <= value <= 3600:
-        raise argparse.ArgumentTypeError("seconds from 0 to 3600")
+        raise argparse.ArgumentTypeError("is seconds added to every response: 0 to 3600")
+    return value
+
+
+def _share(raw: str) -> float:
+    value = float(_number(raw, float, "a share"))
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(
+            "is a share of requests: fault rates are shares between 0 and 1"
+        )
+    return value
+
+
+def _tickets(raw: str) -> int:
+    value = int(_number(raw, int, "a number of tickets"))
+    if not 100 <= value <= 1_000_000:
+        raise argparse.ArgumentTypeError("must be between 100 and 1,000,000")
+    return value
+
+
+def _days(raw: str) -> int:
+    value = int(_number(raw, int, "a number of days"))
+    if not 1 <= value <= 3650:
+        raise argparse.ArgumentTypeError("must be between 1 and 3650")
     return value
 
 
@@ -130,41 +169,123 @@ def port_problem(port: int) -> str | None:
 
 
 def _port(raw: str) -> int:
-    try:
-        port = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {raw!r}") from None
+    port = int(_number(raw, int, "a port number"))
     if problem := port_problem(port):
         raise argparse.ArgumentTypeError(problem.removeprefix("--port "))
     return port
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m sandbox", description="help-desk sandbox server")
-    p.add_argument("--port", type=_port, default=8765, help="0 = any free port")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--tickets", type=int, default=10_000)
-    p.add_argument("--anchor", type=_parse_anchor, default=DEFAULT_ANCHOR)
-    p.add_argument("--days", type=int, default=365)
-    p.add_argument("--no-rate-limit", action="store_true")
-    p.add_argument("--forbid", action="append", default=[], help="stream to answer with 403")
-    p.add_argument("--error-rate", type=float, default=0.0)
-    p.add_argument("--latency", type=_seconds, default=0.0)
-    p.add_argument("--fault-seed", type=int, default=0)
-    p.add_argument("--oauth", action="store_true", help="also print ZENDESK_OAUTH_TOKEN")
-    p.add_argument("--plan", help="Zendesk plan budgets: team, professional, enterprise")
-    p.add_argument("--time-scale", type=float, default=1.0, help="rate-limit windows K x shorter")
+class _Parser(argparse.ArgumentParser):
+    """Bad input is one line on stderr, `error: --option what is wrong`, exit 2 (as every
+    deskpulse command says it)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, "error: " + re.sub(r"^argument ([^:]+): ", r"\1 ", message) + "\n")
+
+
+def build_parser(prog: str = "python -m deskpulse.sandbox") -> argparse.ArgumentParser:
+    """The sandbox's options: one definition for `deskpulse sandbox` and `python -m
+    deskpulse.sandbox` (same names, same defaults)."""
+    p = _Parser(
+        prog=prog,
+        description="Serve a generated help desk on loopback, in each vendor's API on its own "
+        "port, and print the lines that point deskpulse at it (Ctrl-C stops it).",
+    )
+    p.add_argument(
+        "--port",
+        type=_port,
+        default=DEFAULT_PORT,
+        help="port of the first vendor (Zendesk); each other vendor takes the next one "
+        "(0 = any free ports)",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="same seed, same data")
+    p.add_argument(
+        "--tickets", type=_tickets, default=DEFAULT_TICKETS, help="100 to 1,000,000 tickets"
+    )
+    p.add_argument(
+        "--anchor",
+        type=_parse_anchor,
+        default=DEFAULT_ANCHOR,
+        help="the sandbox's 'now' (data covers --days before it), e.g. 2026-11-01T00:00:00Z "
+        f"(default {DEFAULT_ANCHOR:%Y-%m-%dT%H:%M:%SZ})",
+    )
+    p.add_argument("--days", type=_days, default=365, help="days of history before --anchor")
+    p.add_argument(
+        "--rate-limit",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="each vendor's limits (Zendesk: 700/min, 10/min incremental exports)",
+    )
+    p.add_argument(
+        "--plan", help="Zendesk plan budgets: team (200/min), professional (400), enterprise (700)"
+    )
+    p.add_argument(
+        "--time-scale",
+        type=lambda raw: float(_number(raw, float, "a number")),
+        default=1.0,
+        help="rate-limit windows K times shorter (1 to 60): an hour in 60/K min; the lines "
+        "then carry each vendor's *_RATE_WINDOW",
+    )
+    p.add_argument(
+        "--forbid",
+        action="append",
+        default=[],
+        help="answer this stream with 403, as a plan that lacks it (talk, chat, ...)",
+    )
+    p.add_argument(
+        "--error-rate", type=_share, default=0.0, help="share of requests answered 429/5xx"
+    )
+    p.add_argument("--timeout-rate", type=_share, default=0.0, help="share of requests that hang")
+    p.add_argument(
+        "--malformed-rate", type=_share, default=0.0, help="share of 200s that are not JSON"
+    )
+    p.add_argument(
+        "--truncate-rate", type=_share, default=0.0, help="share of answers cut off half-way"
+    )
+    p.add_argument("--latency", type=_seconds, default=0.0, help="seconds added to every answer")
+    p.add_argument("--fault-seed", type=int, help="seed of the faults' draws (default: --seed)")
+    p.add_argument(
+        "--oauth",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="print ZENDESK_OAUTH_TOKEN too (the Chat API takes OAuth only)",
+    )
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = build_parser()
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    prog: str = "python -m deskpulse.sandbox",
+    banner: Callable[[str], None] | None = None,
+) -> None:
+    """Parse the options (build_parser) and serve; `banner(text)` says what is served once
+    the ports are bound (the CLI prints it on stderr)."""
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
+    if args.plan is not None and not args.rate_limit:
+        parser.error("--plan sets rate limits; it does not go with --no-rate-limit")
+    rates = (args.error_rate, args.timeout_rate, args.malformed_rate, args.truncate_rate)
+    faults = None
     try:
-        faults = None
-        if args.error_rate or args.latency:
-            faults = Faults(error_rate=args.error_rate, latency=args.latency, seed=args.fault_seed)
+        if any(rates) or args.latency:
+            faults = Faults(
+                error_rate=args.error_rate,
+                timeout_rate=args.timeout_rate,
+                malformed_rate=args.malformed_rate,
+                truncate_rate=args.truncate_rate,
+                latency=args.latency,
+                seed=args.seed if args.fault_seed is None else args.fault_seed,
+            )
+
+        def ready(_: SandboxServer) -> None:
+            if banner is not None:
+                banner(
+                    f"sandbox: {args.tickets:,} tickets, seed {args.seed}; point deskpulse at "
+                    "it with these lines (in .env or exported); Ctrl-C stops it"
+                )
+
         run_sandbox(
             args.port,
             args.seed,
@@ -172,15 +293,20 @@ def main(argv: Sequence[str] | None = None) -> None:
             args.host,
             anchor=args.anchor,
             days=args.days,
-            rate_limit=not args.no_rate_limit,
+            rate_limit=args.rate_limit,
             forbid=args.forbid,
             faults=faults,
             oauth=args.oauth,
             plan=args.plan,
             time_scale=args.time_scale,
+            on_ready=ready,
         )
     except SandboxConfigError as exc:
-        parser.error(str(exc))  # one usage line, exit 2
+        parser.error(str(exc))
+    except OSError as exc:
+        parser.exit(
+            1, f"error: cannot serve on {args.host}:{args.port}: {exc.strerror} (try --port 0)\n"
+        )
 
 
 class SandboxProcess:
@@ -231,7 +357,7 @@ def start_subprocess(
     extra_args: Sequence[str] = (),
     python: str | None = None,
 ) -> SandboxProcess:
-    """Start `python -m sandbox` and wait until it prints its env lines (it is then listening).
+    """Start `python -m deskpulse.sandbox` and wait until it prints its env lines (it is then listening).
 
     Returns a SandboxProcess whose `.env` holds every dialect's lines: ZENDESK_BASE_URL etc.
     (and ZENDESK_OAUTH_TOKEN with `oauth=True`).
@@ -254,7 +380,7 @@ def start_subprocess(
         str(tickets),
         *(["--no-rate-limit"] if not rate_limit else []),
         *[a for name in forbid for a in ("--forbid", name)],
-        *(["--oauth"] if oauth else []),
+        "--oauth" if oauth else "--no-oauth",
         *extra_args,
     ]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env, cwd=root)
@@ -272,6 +398,8 @@ def start_subprocess(
     return SandboxProcess(proc, lines)
 
 
-def start_thread(seed: int = 1, tickets: int = 10_000, **kwargs: Any) -> SandboxServer:
+def start_thread(
+    seed: int = DEFAULT_SEED, tickets: int = DEFAULT_TICKETS, **kwargs: Any
+) -> SandboxServer:
     """Start the sandbox in a daemon thread of this process; `.stop()` it when done."""
     return SandboxServer(seed=seed, tickets=tickets, **kwargs).start()

@@ -21,7 +21,9 @@ is vendor-specific::
     faults          the server's Faults (latency, hangs, truncated or malformed bodies); an
                     injected 429/500/503 takes its body from error(status); 502 is a proxy's HTML
     handle()        the answer; writes go to `writes` (GET/DELETE /__sandbox/writes)
-    env()           the `NAME=value` lines that point deskpulse at this host (`deskpulse sandbox`)
+    env()           the `NAME=value` lines that point deskpulse at this host (`deskpulse sandbox`);
+                    under a time scale the server adds `<NAME>_RATE_WINDOW=<seconds>` (the
+                    connector's rate_window setting, named after the dialect)
 
 A dialect class is constructed as `Factory(account, base_url, **options)`; options are its own
 (credentials, switches) and have defaults, so a bare `SandboxServer()` serves every dialect.

@@ -207,6 +207,7 @@ class Host:
         self.port = int(p)
         self.base_url = f"http://{h!s}:{self.port}"
         self.dialect: Dialect = factory(sandbox.account, self.base_url, **options)
+        self.window = window  # seconds of the vendor's minute (60 / time scale)
         if budgets is None:
             budgets = self.dialect.budgets()
         # A dialect may add per-bucket burst budgets (a second window, a second long at time
@@ -506,4 +507,8 @@ class SandboxServer:
         env: dict[str, str] = {}
         for h in self.hosts.values():
             env.update(h.dialect.env(oauth=oauth, limited=self.rate_limited))
+            if self.rate_limited and h.window != 60.0:
+                # Under a time scale: the window every connector paces in (its `rate_window`
+                # setting, `<VENDOR>_RATE_WINDOW`), so a sync spends its budget at this pace.
+                env[f"{h.dialect.name.upper()}_RATE_WINDOW"] = f"{h.window:g}"
         return env

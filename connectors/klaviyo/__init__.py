@@ -150,7 +150,9 @@ class KlaviyoConnector:
             transport=KlaviyoTransport(transport or httpx.HTTPTransport(), settings.revision),
             timeout=timeout,
             max_retries=max_retries,
-            rate_limiter=KlaviyoLimiter(settings.paced, clock=clock, sleep=sleep),
+            rate_limiter=KlaviyoLimiter(
+                settings.paced, clock=clock, sleep=sleep, window=settings.rate_window
+            ),
             sleep=sleep,
             auth_hint="check KLAVIYO_API_KEY (a private key with read scopes)",
             reach_hint="check KLAVIYO_BASE_URL / network",

@@ -67,11 +67,13 @@ class KlaviyoLimiter(RateLimiter):
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         floor: float = RETRY_AFTER_FLOOR,
+        window: float = 60.0,
     ) -> None:
         steady = {name: op.steady for name, op in OPERATIONS.items()} if paced else None
         burst = {name: op.burst for name, op in OPERATIONS.items()} if paced else None
-        super().__init__(steady, clock=clock, sleep=sleep)
-        self._burst = RateLimiter(burst, clock=clock, sleep=sleep, window=1.0)
+        super().__init__(steady, clock=clock, sleep=sleep, window=window)
+        # The burst window is Klaviyo's second: a 60th of the steady window.
+        self._burst = RateLimiter(burst, clock=clock, sleep=sleep, window=window / 60.0)
         self.floor = floor
 
     def acquire(self, bucket: str = DEFAULT_BUCKET) -> float:

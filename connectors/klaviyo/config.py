@@ -45,6 +45,10 @@ class KlaviyoSettings(BaseSettings):
     predictive: bool = False
     # Client-side pacing: "off", or the spec's per-operation limits (the default).
     rate_limits: str | None = None
+    # Seconds of the steady (per-minute) window the client paces in, its burst window 1/60 of
+    # it (60 on Klaviyo; shorter against a sandbox run with --time-scale K, whose env lines say
+    # KLAVIYO_RATE_WINDOW=60/K).
+    rate_window: float = Field(60.0, ge=1, le=60)
 
     @field_validator("revision")
     @classmethod

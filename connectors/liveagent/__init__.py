@@ -109,6 +109,9 @@ class LiveAgentSettings(BaseSettings):
     """The contact that owns summary posts."""
     rate_limit: int = Field(DEFAULT_PACE, ge=0, le=10_000)
     """Requests per minute the connector paces itself at; 0 = no pacing (the sandbox)."""
+    rate_window: float = Field(60.0, ge=1, le=60)
+    """Seconds of the rate-limit window it paces in (60 on LiveAgent; shorter against a sandbox
+    run with --time-scale K, whose env lines say LIVEAGENT_RATE_WINDOW=60/K)."""
     overlap_minutes: float = Field(DEFAULT_OVERLAP.total_seconds() / 60, ge=0, le=24 * 60)
 
     @field_validator("url")
@@ -143,23 +146,27 @@ class ApiKeyAuth(httpx.Auth):
         return "ApiKeyAuth(**********)"
 
 
-_LIMITERS: dict[tuple[str, str, Callable[[float], None]], RateLimiter] = {}
+_LIMITERS: dict[tuple[str, str, float, Callable[[float], None]], RateLimiter] = {}
 _LIMITERS_LOCK = threading.Lock()
 
 
 def shared_limiter(
-    url: str, key: SecretStr, per_minute: int | None, sleep: Callable[[float], None]
+    url: str,
+    key: SecretStr,
+    per_minute: int | None,
+    sleep: Callable[[float], None],
+    window: float = 60.0,
 ) -> RateLimiter:
     """One limiter per API key (LiveAgent counts per key): sources sharing a key share it."""
     if not per_minute:
         return RateLimiter(sleep=sleep)
     digest = hashlib.sha256(key.get_secret_value().encode()).hexdigest()
     # Per sleep too: a daemon's sleep ends when that daemon stops (sync.daemon.StopSleep).
-    found = (digest, str(per_minute), sleep)
+    found = (digest, str(per_minute), window, sleep)
     with _LIMITERS_LOCK:
         limiter = _LIMITERS.get(found)
         if limiter is None:
-            limiter = RateLimiter({DEFAULT_BUCKET: per_minute}, sleep=sleep)
+            limiter = RateLimiter({DEFAULT_BUCKET: per_minute}, sleep=sleep, window=window)
             _LIMITERS[found] = limiter
         return limiter
 
@@ -187,6 +194,7 @@ class LiveAgentConnector:
         transport: httpx.BaseTransport | None = None,
         start_time: datetime | None = None,
         rate_limit: int | None = DEFAULT_PACE,
+        rate_window: float = 60.0,
         overlap: timedelta = DEFAULT_OVERLAP,
         max_retries: int = 5,
         timeout: float = 30.0,
@@ -231,7 +239,7 @@ class LiveAgentConnector:
             transport=self.tap,
             timeout=timeout,
             max_retries=max_retries,
-            rate_limiter=shared_limiter(url, key, rate_limit, sleep),
+            rate_limiter=shared_limiter(url, key, rate_limit, sleep, rate_window),
             sleep=sleep,
             auth_hint=f"check {hints[0]}",
             reach_hint=f"check {hints[1]} / network",
@@ -253,6 +261,7 @@ class LiveAgentConnector:
             timezone=settings.timezone,
             start_time=options.start_time,
             rate_limit=settings.rate_limit or None,
+            rate_window=settings.rate_window,
             overlap=timedelta(minutes=settings.overlap_minutes),
             max_retries=options.max_retries,
             timeout=options.timeout,

@@ -177,6 +177,7 @@ class ZendeskConnector:
             config,
             start_time=options.start_time,
             rate_limits=parse_rate_limits(settings.rate_limits, DEFAULT_RATE_LIMITS),
+            rate_window=settings.rate_window,
             max_retries=options.max_retries,
             timeout=options.timeout,
             sleep=options.sleep,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from deskpulse.connectors.http import DEFAULT_BUCKET, base_url_problem
@@ -29,6 +29,10 @@ DEFAULT_RATE_LIMITS: Mapping[str, int] = {
 the client adopts from the `ratelimit-limit` header as soon as it sees one)."""
 
 
+RATE_WINDOW = 60.0
+"""Seconds of Zendesk's rate-limit windows (budgets are per minute)."""
+
+
 class ZendeskSettings(BaseSettings):
     """One Zendesk account. Env prefix `ZENDESK_` (source `zendesk`); a source `zendesk_eu`
     reads the same fields as `ZENDESK_EU_*`."""
@@ -46,6 +50,9 @@ class ZendeskSettings(BaseSettings):
     # Client-side pacing, requests per minute per bucket: "off", or e.g. "incremental=30"
     # (the High Volume add-on) over the defaults (DEFAULT_RATE_LIMITS).
     rate_limits: str | None = None
+    # Seconds of a rate-limit window the client paces in (60 on Zendesk; shorter against a
+    # sandbox run with --time-scale K, whose env lines say ZENDESK_RATE_WINDOW=60/K).
+    rate_window: float = Field(RATE_WINDOW, ge=1, le=RATE_WINDOW)
 
     @field_validator("base_url")
     @classmethod

@@ -112,10 +112,15 @@ GET /api/v2/incremental/users/cursor.json?start_time=<epoch> | ?cursor=<after_cu
 GET /api/v2/users.json[?role[]=agent&role[]=admin] -- list endpoint (both paginations, below);
     staff first, then end-users; links keep the role[] filter.
 GET /api/v2/users/me.json (an admin), /api/v2/users/{id}.json, /api/v2/tickets/{id}.json
-GET /api/v2/groups.json, /api/v2/group_memberships.json (and /api/v2/users.json)
-    Cursor pagination with `page[size]` (1..100) and `page[after]`: `{groups|group_memberships,
-    meta: {has_more, after_cursor, before_cursor}, links: {next, prev}}`. Without page[size]:
-    offset pagination (`page`, `per_page` <= 100): `{..., next_page, previous_page, count}`.
+GET /api/v2/groups.json, /api/v2/group_memberships.json (and every list the OAS marks "Cursor
+    pagination (recommended)": users, organizations, tags, macros, ticket_fields, ticket_metrics,
+    a ticket's audits and comments)
+    Cursor pagination (pages.py) with `page[size]` (1..100, default 100), `page[after]` or
+    `page[before]`: `{groups|..., meta: {has_more, after_cursor, before_cursor}, links: {next,
+    prev}}` (the OAS's CursorPaginationMeta; prev set on every page with records, as recorded);
+    a bad value is the OAS's 400 `{"errors": [{"code": "InvalidPaginationParameter", "title"}]}`.
+    Without page[...]: offset pagination (`page`, `per_page` <= 100): `{..., next_page,
+    previous_page, count}`. UNSERVED lists the pagination parameters a route does not read.
 GET /api/v2/satisfaction_ratings.json?start_time=&end_time=&score=&page[size]=&page[after]=
     Cursor pagination (page[size] default 100, max 100), ordered by (updated_at, id); start_time /
     end_time filter updated_at (inclusive / exclusive). score filter: offered, unoffered, good,
@@ -175,7 +180,8 @@ GET /api/v2/incremental/organizations.json?start_time= -> time-based, `{organiza
 GET /api/v2/tickets/{id}/audits.json, /comments.json (both paginations, <= 100 a page),
     /metrics.json -> `{audits}` / `{comments}` / `{ticket_metric}` (history.py): audits carry the
     ticket events' ids. Archived tickets (closed > 120 days before the anchor) answer all their
-    audits at once. GET /api/v2/ticket_audits.json: cursor only (page[size] <= 100), newest
+    audits at once, page[...] or not (the OAS: no pagination for archived tickets' audits).
+    GET /api/v2/ticket_audits.json: cursor only (page[size] <= 100, page[after]/[before]), newest
     first, archived tickets left out, as the spec says. GET /api/v2/ticket_metrics.json: every
     ticket's metric set.
 GET /api/v2/ticket_fields, /ticket_forms, /organizations, /tags, /macros, /slas/policies
@@ -250,7 +256,7 @@ from deskpulse.sandbox.zendesk.lists import Lists
 from deskpulse.sandbox.zendesk.search import Search
 from deskpulse.sandbox.zendesk.writes import WriteLog, Writes
 
-__all__ = ["BEYOND_SPEC", "OUTSIDE_SPEC", "ROUTES", "RateLimits", "ZendeskDialect"]
+__all__ = ["BEYOND_SPEC", "OUTSIDE_SPEC", "ROUTES", "UNSERVED", "RateLimits", "ZendeskDialect"]
 
 DEFAULT_EMAIL = "agent@sandbox.test"
 DEFAULT_TOKEN = "sandbox-token"
@@ -258,7 +264,8 @@ DEFAULT_OAUTH = "sandbox-oauth-token"
 DEFAULT_SUBDOMAIN = "sandbox"
 
 _OFFSET = ("page", "per_page")
-_CURSOR = ("page[size]", "page[after]")
+_CURSOR = ("page[size]", "page[after]", "page[before]")  # sandbox.zendesk.pages
+_FORWARD = ("page[size]", "page[after]")  # cursor pages of a stream: forward only (UNSERVED)
 _PAGES = (*_OFFSET, *_CURSOR)
 _EXPORT = "incremental-exports"
 
@@ -293,7 +300,7 @@ ROUTES: tuple[Route, ...] = (
         "ticket_metric_events",
         "metric_events",
         _EXPORT,
-        ("start_time", "per_page", *_CURSOR),
+        ("start_time", "per_page", *_FORWARD),
     ),
     route(
         "GET",
@@ -324,7 +331,7 @@ ROUTES: tuple[Route, ...] = (
         "satisfaction_ratings",
         "ratings",
         None,
-        ("start_time", "end_time", "score", *_CURSOR),
+        ("start_time", "end_time", "score", *_FORWARD),
     ),
     route("GET", "/api/v2/organizations", "organizations", "organizations", None, _PAGES),
     route("GET", "/api/v2/ticket_fields", "ticket_fields", "ticket_fields", None, _PAGES),
@@ -402,6 +409,15 @@ BEYOND_SPEC: dict[tuple[str, str], str] = {
     ("/api/v2/incremental/ticket_events", "per_page"): f"{_GUIDE} (per_page, up to 1000)",
 }
 """Parameters served that support-oas.yaml leaves out, with the Zendesk page documenting each."""
+_BACKWARD = "page[before] (paging backwards) is not served on a time-ordered stream's cursor"
+UNSERVED: dict[tuple[str, str], str] = {
+    ("/api/v2/satisfaction_ratings", "page[before]"): _BACKWARD,
+    ("/api/v2/satisfaction_ratings", "page"): "offset pages: ratings are cursor pages only",
+    ("/api/v2/satisfaction_ratings", "per_page"): "offset pages: ratings are cursor pages only",
+    ("/api/v2/incremental/ticket_metric_events", "page[before]"): _BACKWARD,
+}
+"""Pagination parameters support-oas.yaml documents on a route the sandbox serves but that the
+route does not read, with the reason (tests/sandbox/test_zendesk_spec.py walks the others)."""
 
 # Error bodies by status: (error, description) as Zendesk spells them.
 _ERRORS: dict[int, tuple[str, str]] = {

@@ -112,10 +112,6 @@ class LazyList(Sequence[dict[str, Any]]):
         return self._render(i)
 
 
-OFFSET_LIMIT = 10_000
-"""Records offset pagination serves (page * per_page), as on Zendesk."""
-
-
 class APIBase:
     """The state every handler group reads. Thread-safe: the account is immutable, writes lock."""
 
@@ -156,56 +152,8 @@ class APIBase:
         items: Sequence[dict[str, Any]],
         keep: dict[str, Any] | None = None,
     ) -> Response:
-        """A list endpoint with both of Zendesk's paginations. `keep`: params links repeat."""
-        keep = keep or {}
-        size_raw = req.arg("page[size]")
-        if size_raw is not None or req.arg("page[after]") is not None:
-            size = int_arg(req, "page[size]", 100, 1, 100)
-            after = req.arg("page[after]")
-            start = int(unb64(after)) if after else 0
-            page = items[start : start + size]
-            has_more = start + size < len(items)
-            after_cursor = b64(str(start + len(page))) if page else None
-            before_cursor = b64(str(start)) if page else None
-            return Response.json(
-                200,
-                {
-                    key: page,
-                    "meta": {
-                        "has_more": has_more,
-                        "after_cursor": after_cursor,
-                        "before_cursor": before_cursor,
-                    },
-                    "links": {
-                        "next": self.url(
-                            path, {**keep, "page[after]": after_cursor, "page[size]": size}
-                        )
-                        if has_more
-                        else None,
-                        "prev": None,
-                    },
-                },
-            )
-        per_page = int_arg(req, "per_page", 100, 1, 100)
-        page_no = int_arg(req, "page", 1, 1, 2**31)
-        lo = (page_no - 1) * per_page
-        if lo >= OFFSET_LIMIT:  # as Zendesk: offset pagination ends at 10,000 records
-            raise bad(
-                f"Offset pagination is limited to the first {OFFSET_LIMIT:,} records "
-                "(100 pages); use cursor pagination (page[size], page[after])",
-                "InvalidPaginationParameter",
-            )
-        chunk = items[lo : lo + per_page]
-        return Response.json(
-            200,
-            {
-                key: chunk,
-                "next_page": self.url(path, {**keep, "page": page_no + 1, "per_page": per_page})
-                if lo + per_page < len(items)
-                else None,
-                "previous_page": self.url(path, {**keep, "page": page_no - 1, "per_page": per_page})
-                if page_no > 1
-                else None,
-                "count": len(items),
-            },
-        )
+        """A list endpoint with both of Zendesk's paginations (sandbox.zendesk.pages). `keep`:
+        params links repeat."""
+        from deskpulse.sandbox.zendesk import pages  # pages reads this module's helpers
+
+        return pages.list_page(req, lambda params: self.url(path, params), key, items, keep)

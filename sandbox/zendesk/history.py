@@ -1,6 +1,6 @@
 """The Zendesk dialect's ticket history read record by record (not through the incremental
 exports): a ticket's audits, comments and metrics, the account-wide ticket audits (cursor
-pagination, newest first, archived tickets left out as the spec says) and the ticket metrics
+pagination both ways, newest first, archived tickets left out as the spec says) and the ticket metrics
 list. Ids are the exports' (an audit's id is its ticket event's id), so a client may read history
 here and changes through the ticket events export and deduplicate at the hand-over.
 
@@ -18,9 +18,9 @@ from typing import Any
 from deskpulse.sandbox import streams
 from deskpulse.sandbox.data import DAY, Account
 from deskpulse.sandbox.streams import Peekable, Record
-from deskpulse.sandbox.wire import Request, Response
-from deskpulse.sandbox.zendesk import render
-from deskpulse.sandbox.zendesk.common import APIBase, LazyList, b64, bad, int_arg, unb64
+from deskpulse.sandbox.wire import ApiError, Request, Response
+from deskpulse.sandbox.zendesk import pages, render
+from deskpulse.sandbox.zendesk.common import APIBase, LazyList, b64, unb64
 
 ARCHIVE_AFTER = 120 * DAY
 
@@ -83,47 +83,69 @@ class History(APIBase):
         )
         return self._list(req, "/api/v2/ticket_metrics.json", "ticket_metrics", items)
 
+    @staticmethod
+    def _audit_cursor(token: str, name: str) -> tuple[int, int]:
+        try:
+            ts_s, id_s = unb64(token).split(":", 1)
+            return int(ts_s), int(id_s)
+        except (ValueError, ApiError):
+            raise pages.pagination_error(f"{name} is not valid") from None
+
+    def _newer_audits(self, than: tuple[int, int], size: int) -> tuple[list[Record], bool]:
+        """The `size` live audits just newer than `than`, newest first, and whether there are
+        more newer ones (a page[before] page)."""
+        written = sorted(r for r in self.writes.audits_from(0) if r[:2] > than)
+        newer = itertools.chain(
+            (r for r in streams.merged(self.account, live_audits_of, than[0]) if r[:2] > than),
+            written,
+        )
+        recs = list(itertools.islice(newer, size + 1))
+        return recs[:size][::-1], len(recs) > size
+
     def h_ticket_audits(self, req: Request, _: dict[str, str]) -> Response:
-        """Every live ticket's audits, newest first, cursor-paginated (page[size] <= 100)."""
-        size = int_arg(req, "page[size]", 100, 1, 100)
-        after = req.arg("page[after]")
-        before: tuple[int, int] | None = None
-        if after:
-            try:
-                ts_s, id_s = unb64(after).split(":", 1)
-                before = (int(ts_s), int(id_s))
-            except ValueError:
-                raise bad("invalid cursor", "InvalidPaginationParameter") from None
-        it = self._resume.take(("ticket_audits", before))
-        if it is None:
-            written = sorted(
-                (r for r in self.writes.audits_from(0) if before is None or r[:2] < before),
-                key=lambda r: (r[0], r[1]),
-                reverse=True,
-            )
-            it = Peekable(
-                itertools.chain(written, streams.merged_desc(self.account, live_audits_of, before))
-            )
-        recs, has_more = streams.cursor_page(it, size)
-        after_cursor = b64(f"{recs[-1][0]}:{recs[-1][1]}") if recs else None
-        if has_more and recs:
-            self._resume.put(("ticket_audits", (recs[-1][0], recs[-1][1])), it)
-        audits = [render.audit_json(ref, ts, a, via, ch, n) for ts, _, (ref, a, via, ch, n) in recs]
+        """Every live ticket's audits, newest first, cursor-paginated (page[size] <= 100,
+        page[after] to older audits, page[before] to newer ones)."""
+        args = pages.CursorArgs.of(req)
         path = "/api/v2/ticket_audits.json"
+        if args.before:
+            recs, has_more = self._newer_audits(
+                self._audit_cursor(args.before, "page[before]"), args.size
+            )
+            older = bool(recs)  # the page[before] cursor came from a page below these
+        else:
+            before = self._audit_cursor(args.after, "page[after]") if args.after else None
+            it = self._resume.take(("ticket_audits", before))
+            if it is None:
+                written = sorted(
+                    (r for r in self.writes.audits_from(0) if before is None or r[:2] < before),
+                    key=lambda r: (r[0], r[1]),
+                    reverse=True,
+                )
+                it = Peekable(
+                    itertools.chain(
+                        written, streams.merged_desc(self.account, live_audits_of, before)
+                    )
+                )
+            recs, has_more = streams.cursor_page(it, args.size)
+            if has_more and recs:
+                self._resume.put(("ticket_audits", (recs[-1][0], recs[-1][1])), it)
+            older = has_more
+        after_cursor = b64(f"{recs[-1][0]}:{recs[-1][1]}") if recs else None
+        before_cursor = b64(f"{recs[0][0]}:{recs[0][1]}") if recs else None
+        audits = [render.audit_json(ref, ts, a, via, ch, n) for ts, _, (ref, a, via, ch, n) in recs]
         return Response.json(
             200,
-            {
-                "audits": audits,
-                "meta": {
-                    "has_more": has_more,
-                    "after_cursor": after_cursor,
-                    "before_cursor": b64(f"{recs[0][0]}:{recs[0][1]}") if recs else None,
-                },
-                "links": {
-                    "next": self.url(path, {"page[after]": after_cursor, "page[size]": size})
-                    if has_more
-                    else None,
-                    "prev": None,
-                },
-            },
+            pages.cursor_body(
+                "audits",
+                audits,
+                has_more=has_more,
+                after_cursor=after_cursor,
+                before_cursor=before_cursor,
+                next_url=self.url(path, {"page[after]": after_cursor, "page[size]": args.size})
+                if older
+                else None,
+                prev_url=self.url(path, {"page[before]": before_cursor, "page[size]": args.size})
+                if recs
+                else None,
+            ),
         )

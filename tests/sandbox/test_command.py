@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import inspect
+import io
+import re
+from datetime import UTC, datetime
+
 import httpx
 import pytest
 from typer.testing import CliRunner
 
 from deskpulse.cli import app
-from deskpulse.sandbox import Faults, SandboxConfigError, start_subprocess
+from deskpulse.connectors.base import SourceOptions
+from deskpulse.connectors.klaviyo import KlaviyoConnector
+from deskpulse.connectors.klaviyo import config as klaviyo_config
+from deskpulse.connectors.liveagent import LiveAgentConnector, LiveAgentSettings
+from deskpulse.connectors.zendesk import ZendeskConnector
+from deskpulse.connectors.zendesk.settings import ZendeskSettings
+from deskpulse.connectors.zendesk.streams import INCREMENTAL
+from deskpulse.sandbox import Faults, SandboxConfigError, SandboxServer, command, start_subprocess
 from deskpulse.sandbox.command import main
 
 
@@ -75,3 +87,107 @@ def test_faults_refuse_nonsense() -> None:
         Faults(latency=-1)
     with pytest.raises(SandboxConfigError, match="error_rate"):
         Faults(error_rate=1.5)
+
+
+# ---- one sandbox CLI -------------------------------------------------------------------------
+
+
+_RUN_SANDBOX = inspect.signature(command.run_sandbox)
+
+
+def _served_with(monkeypatch: pytest.MonkeyPatch, run) -> dict:
+    """The arguments run_sandbox was called with (every one, defaults filled in)."""
+    signature = _RUN_SANDBOX
+    calls: list[dict] = []
+
+    def record(*args, **kwargs) -> None:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        calls.append({k: v for k, v in bound.arguments.items() if k not in ("on_ready", "out")})
+
+    monkeypatch.setattr(command, "run_sandbox", record)
+    run()
+    (call,) = calls
+    return call
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["--anchor", "2026-03-01T00:00:00Z", "--days", "30", "--port", "0", "--no-oauth"],
+        ["--time-scale", "5", "--error-rate", "0.1", "--fault-seed", "3", "--tickets", "200"],
+        ["--host", "127.0.0.2", "--timeout-rate", "0.2", "--plan", "team", "--forbid", "chat"],
+    ],
+)
+def test_both_entry_points_take_the_same_options_with_the_same_defaults(
+    monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    def from_cli() -> None:
+        result = CliRunner().invoke(app, ["sandbox", *args])
+        assert result.exit_code == 0, result.output
+
+    cli = _served_with(monkeypatch, from_cli)
+    module = _served_with(monkeypatch, lambda: main(args))
+    assert cli == module
+    if "--anchor" in args:
+        assert cli["anchor"] == datetime(2026, 3, 1, tzinfo=UTC) and cli["days"] == 30
+
+
+def test_both_entry_points_list_the_same_options(capsys: pytest.CaptureFixture) -> None:
+    cli = CliRunner().invoke(app, ["sandbox", "--help"]).output
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    module = capsys.readouterr().out
+    options = set(re.findall(r"--[a-z][a-z-]+", module))
+    assert {"--anchor", "--days", "--host", "--time-scale", "--fault-seed"} <= options
+    assert set(re.findall(r"--[a-z][a-z-]+", cli)) == options
+
+
+def _lines(server: SandboxServer) -> dict[str, str]:
+    out = io.StringIO()
+    command.print_env(server, oauth=False, out=out)
+    return dict(line.split("=", 1) for line in out.getvalue().splitlines() if line)
+
+
+def test_a_time_scaled_sandbox_tells_every_connector_its_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with SandboxServer(tickets=100) as plain:
+        assert not any(name.endswith("_RATE_WINDOW") for name in _lines(plain))
+    with SandboxServer(tickets=100, time_scale=5) as scaled:
+        lines = _lines(scaled)
+    windows = {name: value for name, value in lines.items() if name.endswith("_RATE_WINDOW")}
+    assert windows == {
+        "ZENDESK_RATE_WINDOW": "12",
+        "KLAVIYO_RATE_WINDOW": "12",
+        "LIVEAGENT_RATE_WINDOW": "12",
+    }
+    for name, value in lines.items():
+        monkeypatch.setenv(name, value)
+    slept: list[float] = []
+    options = SourceOptions(env_prefix="ZENDESK_", sleep=slept.append)
+    zendesk = ZendeskConnector.from_settings("zendesk", ZendeskSettings(), options)
+    # Eleven incremental exports at 10 a window: the eleventh waits for the sandbox's window
+    # (12 s, paced 1% and 0.15 s longer), not Zendesk's minute.
+    for _ in range(11):
+        zendesk.client.limiter.acquire(INCREMENTAL)
+    assert 12 <= sum(slept) <= 12 * 1.01 + 0.2
+    klaviyo = KlaviyoConnector.from_settings(
+        "klaviyo", klaviyo_config.load(), SourceOptions(env_prefix="KLAVIYO_", sleep=slept.append)
+    )
+    assert klaviyo.client.limiter.window == 12
+    liveagent = LiveAgentConnector.from_settings(
+        "liveagent",
+        LiveAgentSettings(),
+        SourceOptions(env_prefix="LIVEAGENT_", sleep=slept.append),
+    )
+    assert liveagent.client.limiter.window == 12
+    for connector in (zendesk, klaviyo, liveagent):
+        connector.close()
+
+
+def test_a_window_setting_out_of_bounds_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZENDESK_RATE_WINDOW", "600")
+    with pytest.raises(ValueError, match="rate_window"):
+        ZendeskSettings()

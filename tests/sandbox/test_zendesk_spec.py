@@ -12,8 +12,12 @@ import httpx
 import pytest
 
 from deskpulse.sandbox import SandboxServer
-from deskpulse.sandbox.zendesk import BEYOND_SPEC, OUTSIDE_SPEC, ROUTES
-from tests.connectors.test_zendesk_spec import Operation, operations  # noqa: F401 (fixture)
+from deskpulse.sandbox.zendesk import BEYOND_SPEC, OUTSIDE_SPEC, ROUTES, UNSERVED
+from tests.connectors.test_zendesk_spec import (  # noqa: F401 (fixture)
+    Operation,
+    _load_spec,
+    operations,
+)
 
 
 def _op(ops: dict[tuple[str, str], Operation], method: str, path: str) -> Operation | None:
@@ -217,3 +221,172 @@ def test_account_configuration_endpoints(zd) -> None:
     assert client.get("/api/v2/macros.json").json()["macros"]
     policies = client.get("/api/v2/slas/policies").json()["sla_policies"]
     assert [p["policy_metrics"][0]["target"] for p in policies] == [1440, 480, 120, 30]
+
+
+# ---- cursor pagination, where the document offers it ----------------------------------------
+
+CURSOR_PARAMS = ("page[size]", "page[after]", "page[before]")
+
+
+def _cursor_routes(ops: dict[tuple[str, str], Operation]) -> list[str]:
+    """GET routes whose operation the document marks "Cursor pagination"."""
+    out = []
+    for r in ROUTES:
+        op = _op(ops, r.method, r.path) if r.method == "GET" else None
+        if op is not None and re.search(r"Cursor pagination(?! is used)", op.description):
+            out.append(r.path)
+    return out
+
+
+@pytest.fixture(scope="module")
+def cursor_meta():
+    """A validator of the document's CursorPaginationMeta (meta and links of a cursor page)."""
+    validator = pytest.importorskip(
+        "openapi_schema_validator", reason="openapi-schema-validator (the dev extra) validates"
+    )
+    spec = _load_spec()
+    schema = spec["components"]["schemas"]["CursorPaginationMeta"]
+    return validator.OAS30Validator(schema)
+
+
+def test_every_cursor_route_of_the_document_reads_the_cursor_parameters(operations) -> None:  # noqa: F811
+    routes = {r.path: r for r in ROUTES if r.method == "GET"}
+    cursor = _cursor_routes(operations)
+    assert "/api/v2/tickets/{id}/audits" in cursor and len(cursor) >= 10
+    for path in cursor:
+        op = _op(operations, "GET", path)
+        assert op is not None
+        for name in CURSOR_PARAMS:
+            if (path, name) in UNSERVED:
+                assert name not in routes[path].params
+                continue
+            assert name in routes[path].params, f"{path} does not read {name}"
+        offset = "Offset pagination" in op.description
+        for name in ("page", "per_page"):
+            served = name in routes[path].params or (path, name) in UNSERVED
+            assert served or not offset, f"{path}: the document offers offset pages ({name})"
+
+
+def _ticket_with_audits(client: httpx.Client, at_least: int) -> int:
+    for tid in range(1, 400):
+        body = client.get(f"/api/v2/tickets/{tid}/audits.json").json()
+        if body.get("next_page") is None and body["count"] >= at_least and tid % 7:
+            probe = client.get(f"/api/v2/tickets/{tid}/audits.json", params={"page[size]": 1})
+            if "meta" in probe.json():  # not archived
+                return tid
+    raise AssertionError("no live ticket with enough audits")
+
+
+def _items(body: dict) -> tuple[str, list]:
+    (key,) = [k for k, v in body.items() if isinstance(v, list)]
+    return key, body[key]
+
+
+def _walk(client: httpx.Client, url: str, params, link: str, cursor_meta, backward: bool):
+    """Pages following links[link] while meta.has_more, at most 8."""
+    pages: list[list] = []
+    last: dict = {}
+    for _ in range(8):
+        r = client.get(url, params=params)
+        assert r.status_code == 200, r.text
+        last = r.json()
+        cursor_meta.validate(last)  # meta and links as the document's CursorPaginationMeta
+        _, items = _items(last)
+        assert items, "an empty page after a cursor that said more follow"
+        pages.append(items)
+        meta, links = last["meta"], last["links"]
+        assert meta["after_cursor"] and meta["before_cursor"]
+        if backward:  # as Zendesk answers: a prev link on every page with records
+            assert links["prev"] and "page%5Bbefore%5D=" in links["prev"]
+        if link == "next":
+            assert (links["next"] is not None) == meta["has_more"]
+        if not meta["has_more"]:
+            break
+        url, params = links[link], None
+    return pages, last
+
+
+def test_cursor_routes_walk_forward_and_back_in_the_documents_shape(
+    operations,  # noqa: F811
+    cursor_meta,
+    zd,
+) -> None:
+    _, client = zd
+    audited = _ticket_with_audits(client, 5)
+    walked = 0
+    for path in _cursor_routes(operations):
+        url = path.replace("{id}", str(audited)) + ".json"
+        backward = (path, "page[before]") not in UNSERVED
+        whole = client.get(url, params={"page[size]": 100}).json()
+        cursor_meta.validate(whole)
+        _, records = _items(whole)
+        size = max(1, len(records) // 3)
+        forward, last = _walk(client, url, {"page[size]": size}, "next", cursor_meta, backward)
+        ids = [item.get("id", item.get("name")) for page in forward for item in page]
+        assert len(ids) == len(set(ids)), f"{path}: a record served twice"
+        assert all(len(page) <= size for page in forward)
+        n = min(len(ids), len(records))
+        assert ids[:n] == [r.get("id", r.get("name")) for r in records][:n], path
+        if backward and len(forward) > 1:
+            # Back from the last page walked with links.prev: the same pages, in reverse order.
+            back, first = _walk(client, last["links"]["prev"], None, "prev", cursor_meta, True)
+            assert list(reversed(back)) == forward[:-1], path
+            assert first["meta"]["has_more"] is False  # nothing before the first page
+        walked += 1
+    assert walked >= 10
+
+
+@pytest.mark.parametrize(
+    ("params", "title"),
+    [
+        ({"page[size]": 101}, "page[size] must be between 1 and 100"),
+        ({"page[size]": 0}, "page[size] must be between 1 and 100"),
+        ({"page[after]": "bm90IGEgY3Vyc29y"}, "page[after] is not valid"),
+        ({"page[before]": "!!"}, "page[before] is not valid"),
+        ({"page[after]": "cDox", "page[before]": "cDox"}, "can't be used together"),
+    ],
+)
+def test_a_bad_cursor_parameter_is_the_documents_400(zd, params, title) -> None:
+    _, client = zd
+    for path in ("/api/v2/groups.json", "/api/v2/tickets/7/comments.json"):
+        r = client.get(path, params=params)
+        assert r.status_code == 400, r.text
+        (error,) = r.json()["errors"]
+        assert error["code"] == "InvalidPaginationParameter" and title in error["title"]
+
+
+def test_an_archived_tickets_audits_come_whole_even_when_cursor_pages_are_asked(zd) -> None:
+    from deskpulse.sandbox import streams
+    from deskpulse.sandbox.zendesk.history import archived
+
+    sb, client = zd
+    a = sb.account
+    dormant = next(j + 1 for j in range(a.n_tickets) if archived(a, list(streams.audits_of(a, j))))
+    body = client.get(f"/api/v2/tickets/{dormant}/audits.json", params={"page[size]": 1}).json()
+    # The document: "Audits for Archived Tickets do not support pagination for this endpoint".
+    assert "meta" not in body and body["next_page"] is None
+    assert len(body["audits"]) == body["count"] > 1
+
+
+def test_cursor_pages_keep_the_lists_filter(zd) -> None:
+    _, client = zd
+    first = client.get("/api/v2/users.json", params={"role[]": "admin", "page[size]": 1}).json()
+    assert first["users"][0]["role"] == "admin"
+    assert "role%5B%5D=admin" in first["links"]["prev"]
+    if first["meta"]["has_more"]:
+        assert "role%5B%5D=admin" in first["links"]["next"]
+
+
+def test_ticket_audits_page_back_with_page_before(zd, cursor_meta) -> None:
+    _, client = zd
+    forward, last = _walk(
+        client, "/api/v2/ticket_audits.json", {"page[size]": 40}, "next", cursor_meta, True
+    )
+    assert len(forward) == 8 and last["meta"]["has_more"]
+    back, first = _walk(client, last["links"]["prev"], None, "prev", cursor_meta, True)
+    assert list(reversed(back)) == forward[:-1]
+    assert first["meta"]["has_more"] is False and first["links"]["next"]
+    newest = client.get(
+        "/api/v2/ticket_audits.json", params={"page[before]": first["meta"]["before_cursor"]}
+    )
+    assert newest.json()["audits"] == [] and newest.json()["links"] == {"next": None, "prev": None}
