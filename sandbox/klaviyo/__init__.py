@@ -10,22 +10,29 @@ JSON:API
     `{data: [{type, id, attributes, relationships, links}], links: {self, next}}`; `links.next`
     is an absolute URL with `page[cursor]` (opaque; a cursor the sandbox did not issue -> 400
     "Invalid cursor provided."). Errors are `{errors: [{id, status, code, title, detail,
-    source}]}`. Filters: `op(field,value)`, comma-joined; strings quoted, datetimes unquoted (a
-    quoted datetime -> 400 invalid filter); `any(email,["a","b"])` takes a list.
+    source}]}`.
+Filters (filters.py)
+    One parser for every route: `op(field,value)` joined by commas or nested in `and(...)`;
+    quoted strings, lists, unquoted datetimes, numbers, booleans. Each operation takes exactly
+    the (field, operator, single/list/no value) of its `x-klaviyo-filters`; anything else
+    (`or`, `not`, another field or operator, a quoted datetime) is a 400 `invalid` naming it,
+    with `source.parameter: filter`.
 Endpoints
-    GET   /api/metrics                         every metric, 10 a page
-    GET   /api/profiles                        filter greater-than/less-than(updated|created),
-                                               equals/any(id|email); sort created|updated|id;
+    GET   /api/metrics                         every metric, 10 a page; filter integration.*
+    GET   /api/profiles                        every filter of the document (phone numbers and
+                                               `_kx` are never set, so match nothing;
+                                               suppressions: shop.py); sort created|updated|id;
                                                page[size] 1-100 (default 20);
                                                additional-fields[profile]=subscriptions,
                                                predictive_analytics
     PATCH /api/profiles/{id}                   `attributes.properties` merged (recorded write);
                                                `updated` moves to the anchor + n seconds
-    GET   /api/events                          filter equals(metric_id,"..") and datetime or
+    GET   /api/events                          filter equals(metric_id, one or a list),
+                                               profile_id, has(profile|metric), datetime or
                                                timestamp comparisons; sort datetime|-datetime;
                                                page[size] 1-1000 (default 200)
     GET   /api/lists                           the one list, "Newsletter" (id `NwsLtr`)
-    GET   /api/lists/{id}/profiles             its members; filter any/equals(email, ...)
+    GET   /api/lists/{id}/profiles             its members; filter any/equals(email, [...])
     POST  /api/profile-subscription-bulk-create-jobs
                                                202, no body; the job runs `job_delay` seconds
                                                (default 0.5), then its profiles are on the list
@@ -49,20 +56,21 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import orjson
 
 from deskpulse.sandbox.data import Account, ts_iso
 from deskpulse.sandbox.dialect import Match, Route, dispatch, match_route, route
-from deskpulse.sandbox.klaviyo.shop import METRICS, Event, Profile, Shop
+from deskpulse.sandbox.klaviyo import filters
+from deskpulse.sandbox.klaviyo.shop import METRICS, NEWSLETTER, Event, Profile, Shop
 from deskpulse.sandbox.limits import Usage
 from deskpulse.sandbox.switches import Switches
 from deskpulse.sandbox.wire import ApiError, Request, Response
 
 DEFAULT_KEY = "pk_sandbox_klaviyo"
-LIST_ID = "NwsLtr"
+LIST_ID = NEWSLETTER
 JSON_API = "application/vnd.api+json"
 
 ROUTES = (
@@ -116,7 +124,6 @@ _ERRORS = {
     503: ("service_unavailable", "Service unavailable."),
 }
 
-_FILTER = re.compile(r"([a-z-]+)\(([\w.$]+),(\[[^\]]*\]|\"[^\"]*\"|'[^']*'|[^,()]*)\)(?:,|$)")
 _REVISION = re.compile(r"^(\d{4}-\d{2}-\d{2})(\.[a-z0-9]+)?$")
 
 
@@ -142,57 +149,6 @@ def _error_body(status: int, code: str, title: str, detail: str) -> dict[str, An
 
 def _json(status: int, body: Any) -> Response:
     return Response(status, orjson.dumps(body), [("Content-Type", JSON_API)])
-
-
-def parse_filter(text: str | None) -> list[tuple[str, str, Any]]:
-    """`op(field,value),...` -> [(op, field, value)]: strings unquoted, lists as lists, bare
-    values (datetimes, numbers) as the text; anything else is a 400."""
-    if not text:
-        return []
-    found: list[tuple[str, str, Any]] = []
-    pos = 0
-    for m in _FILTER.finditer(text):
-        if m.start() != pos:
-            break
-        pos = m.end()
-        raw = m.group(3).strip()
-        value: Any
-        if raw.startswith("["):
-            try:
-                value = [str(v) for v in orjson.loads(raw.replace("'", '"'))]
-            except orjson.JSONDecodeError:
-                raise _fail(400, f"Invalid filter provided: {text}") from None
-        elif raw[:1] in ("'", '"'):
-            value = ("quoted", raw[1:-1])
-        else:
-            value = ("bare", raw)
-        found.append((m.group(1), m.group(2), value))
-    if pos != len(text) or not found:
-        raise _fail(400, f"Invalid filter provided: {text}")
-    return found
-
-
-def _moment(value: Any, field: str) -> int:
-    """A datetime filter argument (unquoted ISO 8601) as epoch seconds."""
-    kind, text = value if isinstance(value, tuple) else ("list", "")
-    if kind != "bare":
-        raise _fail(400, f"Invalid filter provided: datetime values of {field} are not quoted")
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T"))
-    except ValueError:
-        raise _fail(400, f"Invalid filter provided: {text!r} is not a datetime") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return int(when.timestamp())
-
-
-def _compare(op: str, left: int, right: int) -> bool:
-    return {
-        "greater-than": left > right,
-        "greater-or-equal": left >= right,
-        "less-than": left < right,
-        "less-or-equal": left <= right,
-    }[op]
 
 
 class _Writes:
@@ -356,7 +312,7 @@ class KlaviyoDialect:
     # ---- metrics ------------------------------------------------------------------------
 
     def h_metrics(self, req: Request, params: dict[str, str]) -> Response:
-        items = [
+        items: list[dict[str, Any]] = [
             {
                 "type": "metric",
                 "id": metric_id,
@@ -370,6 +326,14 @@ class KlaviyoDialect:
             }
             for metric_id, name, integration in METRICS
         ]
+        items = filters.apply(
+            filters.parse(req.arg("filter"), "get_metrics"),
+            items,
+            {
+                "integration.name": lambda m: m["attributes"]["integration"]["name"],
+                "integration.category": lambda m: m["attributes"]["integration"]["category"],
+            },
+        )
         page, links = self._page(req, items, 10, 10)
         return _json(200, {"data": page, "links": links})
 
@@ -384,9 +348,10 @@ class KlaviyoDialect:
         return self._updated.get(p.id, p.updated_ts)
 
     def h_profiles(self, req: Request, params: dict[str, str]) -> Response:
-        profiles = self._all_profiles()
-        for op, field, value in parse_filter(req.arg("filter")):
-            profiles = self._filter_profiles(profiles, op, field, value)
+        conditions = filters.parse(req.arg("filter"), "get_profiles")
+        profiles = filters.apply(
+            conditions, self._all_profiles(), self._profile_fields(), folded=_EMAILS
+        )
         sort = req.arg("sort") or "id"
         keys: dict[str, Callable[[Profile], Any]] = {
             "id": lambda p: p.id,
@@ -404,27 +369,43 @@ class KlaviyoDialect:
         page, links = self._page(req, profiles, 20, 100)
         return _json(200, {"data": [self._profile(p, extra) for p in page], "links": links})
 
-    def _filter_profiles(
-        self, profiles: list[Profile], op: str, field: str, value: Any
-    ) -> list[Profile]:
-        if field in ("updated", "created") and op in ("greater-than", "less-than"):
-            bound = _moment(value, field)
-            when: Callable[[Profile], int] = (
-                self._updated_ts if field == "updated" else (lambda p: p.created_ts)
-            )
-            return [p for p in profiles if _compare(op, when(p), bound)]
-        if field in ("id", "email") and op in ("equals", "any"):
-            wanted = set(value) if isinstance(value, list) else {value[1]}
-            if field == "email":
-                return [p for p in profiles if p.email.strip().lower() in _lower(wanted)]
-            return [p for p in profiles if p.id in wanted]
-        raise _fail(400, f"Invalid filter provided: {op}({field}) is not supported")
+    def _profile_fields(self) -> dict[str, Callable[[Profile], Any]]:
+        """What each filterable field of a profile reads (filters.FILTERS["get_profiles"])."""
+        return {
+            "id": lambda p: p.id,
+            "email": lambda p: p.email,
+            "phone_number": lambda p: None,
+            "external_id": lambda p: _external_id(p),
+            "_kx": lambda p: None,
+            "created": lambda p: p.created_ts,
+            "updated": self._updated_ts,
+            "subscriptions.email.marketing.suppression.reason": lambda p: [
+                reason for reason, _ in self._suppressions(p)[0]
+            ],
+            "subscriptions.email.marketing.suppression.timestamp": lambda p: [
+                ts for _, ts in self._suppressions(p)[0]
+            ],
+            "subscriptions.email.marketing.list_suppressions.reason": lambda p: [
+                reason for _, reason, _ in self._suppressions(p)[1]
+            ],
+            "subscriptions.email.marketing.list_suppressions.timestamp": lambda p: [
+                ts for _, _, ts in self._suppressions(p)[1]
+            ],
+            "subscriptions.email.marketing.list_suppressions.list_id": lambda p: [
+                list_id for list_id, _, _ in self._suppressions(p)[1]
+            ],
+        }
+
+    def _suppressions(self, p: Profile) -> tuple[list[tuple[str, int]], list[tuple[str, str, int]]]:
+        if self._consent.get(p.id) == "SUBSCRIBED":
+            return [], []  # subscribed again by a job since
+        return self.shop.suppressions(p)
 
     def _profile(self, p: Profile, extra: set[str]) -> dict[str, Any]:
         attributes: dict[str, Any] = {
             "email": p.email,
             "phone_number": None,
-            "external_id": f"shop-{p.index + 1}",
+            "external_id": _external_id(p),
             "first_name": p.first_name,
             "last_name": p.last_name,
             "organization": None,
@@ -442,11 +423,19 @@ class KlaviyoDialect:
         }
         if "subscriptions" in extra:
             consent = self._consent.get(p.id, p.consent)
+            suppression, list_suppressions = self._suppressions(p)
             attributes["subscriptions"] = {
                 "email": {
                     "marketing": {
-                        "can_receive_email_marketing": consent == "SUBSCRIBED",
+                        "can_receive_email_marketing": consent == "SUBSCRIBED" and not suppression,
                         "consent": consent,
+                        "suppression": [
+                            {"reason": reason, "timestamp": _iso(ts)} for reason, ts in suppression
+                        ],
+                        "list_suppressions": [
+                            {"list_id": list_id, "reason": reason, "timestamp": _iso(ts)}
+                            for list_id, reason, ts in list_suppressions
+                        ],
                     }
                 }
             }
@@ -483,39 +472,33 @@ class KlaviyoDialect:
     # ---- events -------------------------------------------------------------------------
 
     def h_events(self, req: Request, params: dict[str, str]) -> Response:
-        filters = parse_filter(req.arg("filter"))
-        metric = next((v[1] for op, f, v in filters if f == "metric_id" and op == "equals"), None)
-        known = {m for m, _, _ in METRICS}
-        metrics = [metric] if metric is not None else sorted(known)
+        conditions = filters.parse(req.arg("filter"), "get_events")
+        metrics = [m for m, _, _ in METRICS]
+        for c in conditions:
+            if c.field == "metric_id":  # picks the per-metric lists to read
+                metrics = [m for m in metrics if filters.matches(c, m)]
         events: list[Event] = []
         for m in metrics:
-            if m not in known:
-                continue
             events.extend(self.shop.events(m))
-        for op, field, value in filters:
-            if field == "metric_id" and op == "equals":
-                continue
-            if field in ("datetime", "timestamp") and op in (
-                "greater-than",
-                "greater-or-equal",
-                "less-than",
-                "less-or-equal",
-            ):
-                bound = _moment(value, field) if field == "datetime" else int(float(value[1]))
-                events = [e for e in events if _compare(op, e.ts, bound)]
-                continue
-            if field == "profile_id" and op == "equals":
-                index = self.shop.profile(value[1])
-                events = [e for e in events if index is not None and e.profile == index.index]
-                continue
-            raise _fail(400, f"Invalid filter provided: {op}({field}) is not supported")
+        ids = self.shop.ids
+        events = filters.apply(
+            [c for c in conditions if c.field != "metric_id"],
+            events,
+            {
+                "profile_id": lambda e: ids.get(e.profile),
+                "profile": lambda e: ids.get(e.profile),
+                "metric": lambda e: e.metric,
+                "datetime": lambda e: e.ts,
+                "timestamp": lambda e: e.ts,
+            },
+        )
+        metric = metrics[0] if len(metrics) == 1 else None
         sort = req.arg("sort")
         if sort in ("datetime", "timestamp", "-datetime", "-timestamp") or metric is None:
             events.sort(key=lambda e: (e.ts, e.id), reverse=bool(sort and sort.startswith("-")))
         elif sort is not None:
             raise _fail(400, f"Invalid sort field: {sort}")
         page, links = self._page(req, events, 200, 1000)
-        ids = self.shop.ids
         return _json(200, {"data": [self._event(e, ids) for e in page], "links": links})
 
     def _event(self, e: Event, profiles: dict[int, str]) -> dict[str, Any]:
@@ -538,13 +521,30 @@ class KlaviyoDialect:
     # ---- lists and subscriptions ---------------------------------------------------------
 
     def h_lists(self, req: Request, params: dict[str, str]) -> Response:
-        item = {
+        created = ts_iso(self.account.start_ts - 400 * 86_400).replace("Z", "+00:00")
+        item: dict[str, Any] = {
             "type": "list",
             "id": LIST_ID,
-            "attributes": {"name": "Newsletter", "opt_in_process": "single_opt_in"},
+            "attributes": {
+                "name": "Newsletter",
+                "created": created,
+                "updated": created,
+                "opt_in_process": "single_opt_in",
+            },
             "links": {"self": f"{self.base_url}/api/lists/{LIST_ID}/"},
         }
-        return _json(200, {"data": [item], "links": {"self": f"{self.base_url}/api/lists/"}})
+        since = self.account.start_ts - 400 * 86_400
+        items = filters.apply(
+            filters.parse(req.arg("filter"), "get_lists"),
+            [item],
+            {
+                "name": lambda i: i["attributes"]["name"],
+                "id": lambda i: i["id"],
+                "created": lambda i: since,
+                "updated": lambda i: since,
+            },
+        )
+        return _json(200, {"data": items, "links": {"self": f"{self.base_url}/api/lists/"}})
 
     def h_list_profiles(self, req: Request, params: dict[str, str]) -> Response:
         if params["id"] != LIST_ID:
@@ -553,11 +553,18 @@ class KlaviyoDialect:
         with self._lock:
             members = [pid for at, pid in self._members.values() if at <= now]
         profiles = [p for p in self._all_profiles() if p.id in set(members)]
-        for op, field, value in parse_filter(req.arg("filter")):
-            if field != "email" or op not in ("any", "equals"):
-                raise _fail(400, f"Invalid filter provided: {op}({field}) is not supported")
-            wanted = _lower(set(value) if isinstance(value, list) else {value[1]})
-            profiles = [p for p in profiles if p.email.strip().lower() in wanted]
+        profiles = filters.apply(
+            filters.parse(req.arg("filter"), "get_profiles_for_list"),
+            profiles,
+            {
+                "email": lambda p: p.email,
+                "phone_number": lambda p: None,
+                "push_token": lambda p: None,
+                "_kx": lambda p: None,
+                "joined_group_at": lambda p: None,
+            },
+            folded=_EMAILS,
+        )
         extra = set((req.arg("additional-fields[profile]") or "").split(",")) - {""}
         page, links = self._page(req, profiles, 20, 100)
         return _json(200, {"data": [self._profile(p, extra) for p in page], "links": links})
@@ -609,8 +616,15 @@ class KlaviyoDialect:
             return p
 
 
-def _lower(values: set[Any]) -> set[str]:
-    return {str(v).strip().lower() for v in values}
+_EMAILS = frozenset({"email"})
+
+
+def _iso(ts: int) -> str:
+    return ts_iso(ts).replace("Z", "+00:00")
+
+
+def _external_id(p: Profile) -> str:
+    return f"shop-{p.index + 1}"
 
 
 def _job_drops(email: str) -> bool:

@@ -11,6 +11,8 @@ A pure function of the account (seed, size, anchor), like the help desk in sandb
   `$value` and `$event_id`, one "Ordered Product" per line item with the line's share), some
   refunds (full or partial) and cancellations matched by `$event_id`, email opens and clicks,
   site visits, and a few referrals. Customers stop ordering at some point (churn).
+* E-mail suppressions (`Shop.suppressions`): unsubscribed profiles are globally suppressed;
+  a few subscribed ones bounced or complained (global), or left the newsletter list only.
 * Traps: the help desk's bulk-imported end-users placed their first order in one and the same
   second (hundreds of same-second events across page boundaries); one order is dated half a
   year after the anchor (a misconfigured integration), so a cursor must not follow it.
@@ -41,6 +43,9 @@ METRICS: tuple[tuple[str, str, str], ...] = (
     ("RefFrd", "Referred Friend", "API"),
 )
 """(metric id, name, integration)."""
+
+NEWSLETTER = "NwsLtr"
+"""The account's one list."""
 
 CHANNELS = (("Referral program", 15), ("Google Ads", 25), ("Organic search", 40), (None, 20))
 CONSENT = (("SUBSCRIBED", 40), ("NEVER_SUBSCRIBED", 55), ("UNSUBSCRIBED", 5))
@@ -247,6 +252,30 @@ class Shop:
             self._profiles = profiles
             self._events = by_metric
 
+    # ---- suppressions ------------------------------------------------------------------
+
+    def suppressions(self, p: Profile) -> tuple[list[tuple[str, int]], list[tuple[str, str, int]]]:
+        """A profile's global e-mail suppressions [(reason, ts)] and list suppressions
+        [(list id, reason, ts)]: every unsubscribed profile is suppressed (UNSUBSCRIBE); of the
+        subscribed, about 4% bounced (HARD_BOUNCE), 1.5% complained (SPAM_COMPLAINT) and 5%
+        left the newsletter only (a list suppression, still subscribed to marketing)."""
+        if p.index < 0:
+            return [], []  # created by a subscription job just now
+        r = rng_for(self.seed, "klaviyo-suppression", p.index)
+        when = min(self.account.anchor_ts - HOUR, p.created_ts + r.randrange(HOUR, 60 * DAY))
+        roll = r.random()
+        if p.consent == "UNSUBSCRIBED":
+            return [("UNSUBSCRIBE", when)], [(NEWSLETTER, "UNSUBSCRIBE", when)]
+        if p.consent != "SUBSCRIBED":
+            return [], []
+        if roll < 0.04:
+            return [("HARD_BOUNCE", when)], []
+        if roll < 0.055:
+            return [("SPAM_COMPLAINT", when)], [(NEWSLETTER, "SPAM_COMPLAINT", when)]
+        if roll < 0.105:
+            return [], [(NEWSLETTER, "UNSUBSCRIBE", when)]
+        return [], []
+
     # ---- predictive analytics -----------------------------------------------------------
 
     def predictive(self, p: Profile) -> dict[str, Any]:
@@ -279,4 +308,4 @@ class Shop:
         }
 
 
-__all__ = ["METRICS", "Event", "Profile", "Shop"]
+__all__ = ["METRICS", "NEWSLETTER", "Event", "Profile", "Shop"]
