@@ -30,7 +30,10 @@ Endpoints
     GET   /api/events                          filter equals(metric_id, one or a list),
                                                profile_id, has(profile|metric), datetime or
                                                timestamp comparisons; sort datetime|-datetime;
-                                               page[size] 1-1000 (default 200)
+                                               page[size] 1-1000 (default 200);
+                                               include=metric,profile,attributions -> `included`
+                                               (each once; attributions: shop.py) and the
+                                               events' `relationships.attributions`
     GET   /api/lists                           the one list, "Newsletter" (id `NwsLtr`)
     GET   /api/lists/{id}/profiles             its members; filter any/equals(email, [...])
     POST  /api/profile-subscription-bulk-create-jobs
@@ -72,6 +75,7 @@ from deskpulse.sandbox.wire import ApiError, Request, Response
 DEFAULT_KEY = "pk_sandbox_klaviyo"
 LIST_ID = NEWSLETTER
 JSON_API = "application/vnd.api+json"
+EVENT_INCLUDES = frozenset({"attributions", "metric", "profile"})
 
 ROUTES = (
     route("GET", "/api/metrics", "metrics", "metrics", "get_metrics"),
@@ -312,20 +316,7 @@ class KlaviyoDialect:
     # ---- metrics ------------------------------------------------------------------------
 
     def h_metrics(self, req: Request, params: dict[str, str]) -> Response:
-        items: list[dict[str, Any]] = [
-            {
-                "type": "metric",
-                "id": metric_id,
-                "attributes": {
-                    "name": name,
-                    "created": ts_iso(self.account.start_ts - 400 * 86_400),
-                    "updated": ts_iso(self.account.start_ts - 400 * 86_400),
-                    "integration": {"name": integration, "category": "ecommerce"},
-                },
-                "links": {"self": f"{self.base_url}/api/metrics/{metric_id}/"},
-            }
-            for metric_id, name, integration in METRICS
-        ]
+        items = [self._metric(metric_id) for metric_id, _, _ in METRICS]
         items = filters.apply(
             filters.parse(req.arg("filter"), "get_metrics"),
             items,
@@ -336,6 +327,20 @@ class KlaviyoDialect:
         )
         page, links = self._page(req, items, 10, 10)
         return _json(200, {"data": page, "links": links})
+
+    def _metric(self, metric_id: str) -> dict[str, Any]:
+        name, integration = next((n, i) for m, n, i in METRICS if m == metric_id)
+        return {
+            "type": "metric",
+            "id": metric_id,
+            "attributes": {
+                "name": name,
+                "created": ts_iso(self.account.start_ts - 400 * 86_400),
+                "updated": ts_iso(self.account.start_ts - 400 * 86_400),
+                "integration": {"name": integration, "category": "ecommerce"},
+            },
+            "links": {"self": f"{self.base_url}/api/metrics/{metric_id}/"},
+        }
 
     # ---- profiles -----------------------------------------------------------------------
 
@@ -498,10 +503,49 @@ class KlaviyoDialect:
             events.sort(key=lambda e: (e.ts, e.id), reverse=bool(sort and sort.startswith("-")))
         elif sort is not None:
             raise _fail(400, f"Invalid sort field: {sort}")
+        include = set((req.arg("include") or "").split(",")) - {""}
+        if include - EVENT_INCLUDES:
+            raise _fail(400, f"Invalid include: {','.join(sorted(include - EVENT_INCLUDES))}")
         page, links = self._page(req, events, 200, 1000)
-        return _json(200, {"data": [self._event(e, ids) for e in page], "links": links})
+        data = [self._event(e, ids, "attributions" in include) for e in page]
+        body: dict[str, Any] = {"data": data, "links": links}
+        if include:
+            body["included"] = self._included(page, include)
+        return _json(200, body)
 
-    def _event(self, e: Event, profiles: dict[int, str]) -> dict[str, Any]:
+    def _included(self, page: list[Event], include: set[str]) -> list[dict[str, Any]]:
+        """Each resource the page's events point at, once (JSON:API compound document)."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for e in page:
+            if "metric" in include and ("metric", e.metric) not in found:
+                found[("metric", e.metric)] = self._metric(e.metric)
+            profile_id = self.shop.ids[e.profile]
+            if "profile" in include and ("profile", profile_id) not in found:
+                profile = self.shop.profile(profile_id)
+                assert profile is not None
+                found[("profile", profile_id)] = self._profile(profile, set())
+            for attribution_id, attributed in self.shop.attributions(e) if (
+                "attributions" in include
+            ) else []:  # fmt: skip
+                found[("attribution", attribution_id)] = {
+                    "type": "attribution",
+                    "id": attribution_id,
+                    "relationships": {
+                        "event": {"data": {"type": "event", "id": e.id}},
+                        "attributed-event": {"data": {"type": "event", "id": attributed}},
+                    },
+                }
+        return list(found.values())
+
+    def _event(self, e: Event, profiles: dict[int, str], attributions: bool) -> dict[str, Any]:
+        relationships: dict[str, Any] = {
+            "profile": {"data": {"type": "profile", "id": profiles[e.profile]}},
+            "metric": {"data": {"type": "metric", "id": e.metric}},
+        }
+        if attributions:
+            relationships["attributions"] = {
+                "data": [{"type": "attribution", "id": a} for a, _ in self.shop.attributions(e)]
+            }
         return {
             "type": "event",
             "id": e.id,
@@ -511,10 +555,7 @@ class KlaviyoDialect:
                 "datetime": ts_iso(e.ts).replace("Z", "+00:00"),
                 "uuid": f"sbx-{e.id}",
             },
-            "relationships": {
-                "profile": {"data": {"type": "profile", "id": profiles[e.profile]}},
-                "metric": {"data": {"type": "metric", "id": e.metric}},
-            },
+            "relationships": relationships,
             "links": {"self": f"{self.base_url}/api/events/{e.id}/"},
         }
 

@@ -23,6 +23,7 @@ memory by the dialect.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from bisect import bisect_left
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ METRICS: tuple[tuple[str, str, str], ...] = (
 NEWSLETTER = "NwsLtr"
 """The account's one list."""
 
+ATTRIBUTION_WINDOW = 5 * DAY
 CHANNELS = (("Referral program", 15), ("Google Ads", 25), ("Organic search", 40), (None, 20))
 CONSENT = (("SUBSCRIBED", 40), ("NEVER_SUBSCRIBED", 55), ("UNSUBSCRIBED", 5))
 FIRST_NAMES = ("Ana", "Ben", "Chloe", "Dev", "Emma", "Finn", "Gia", "Hugo", "Ines", "Jan")
@@ -104,6 +106,7 @@ class Shop:
         self._keys: dict[str, list[tuple[int, str]]] = {}
         self._by_id: dict[str, Profile] = {}
         self.ids: dict[int, str] = {}  # profile index -> id
+        self._email_index: dict[int, list[tuple[int, int, str]]] | None = None
 
     # ---- profiles ----------------------------------------------------------------------
 
@@ -251,6 +254,35 @@ class Shop:
             self.ids = {p.index: p.id for p in profiles}
             self._profiles = profiles
             self._events = by_metric
+
+    # ---- attributions ------------------------------------------------------------------
+
+    def attributions(self, e: Event) -> list[tuple[str, str]]:
+        """[(attribution id, attributed e-mail event id)]: a placed order is attributed to the
+        profile's latest e-mail open or click in the five days before it (Klaviyo's default
+        window); other events to nothing."""
+        if e.metric != "PlcOrd":
+            return []
+        emails = self._emails().get(e.profile, [])
+        start = bisect_left(emails, (e.ts - ATTRIBUTION_WINDOW, 0, ""))
+        before = [m for m in emails[start:] if m[0] <= e.ts]
+        if not before:
+            return []
+        _, _, attributed = max(before)
+        digest = hashlib.blake2b(f"{self.seed}:{e.id}".encode(), digest_size=16).hexdigest()
+        return [(digest, attributed)]
+
+    def _emails(self) -> dict[int, list[tuple[int, int, str]]]:
+        """profile index -> its e-mail opens and clicks [(ts, rank, id)], sorted."""
+        if self._email_index is None:
+            index: dict[int, list[tuple[int, int, str]]] = {}
+            for rank, metric in enumerate(("OpnEml", "ClkEml")):
+                for ev in self.events(metric):
+                    index.setdefault(ev.profile, []).append((ev.ts, rank, ev.id))
+            for items in index.values():
+                items.sort()
+            self._email_index = index
+        return self._email_index
 
     # ---- suppressions ------------------------------------------------------------------
 
