@@ -35,7 +35,10 @@ Endpoints
                                                (each once; attributions: shop.py) and the
                                                events' `relationships.attributions`
     GET   /api/lists                           the one list, "Newsletter" (id `NwsLtr`)
-    GET   /api/lists/{id}/profiles             its members; filter any/equals(email, [...])
+    GET   /api/lists/{id}/profiles             its members, each with `joined_group_at` (the
+                                               job's time: the anchor + n seconds, as writes);
+                                               filter any/equals(email, [...]), joined_group_at;
+                                               sort joined_group_at
     POST  /api/profile-subscription-bulk-create-jobs
                                                202, no body; the job runs `job_delay` seconds
                                                (default 0.5), then its profiles are on the list
@@ -200,7 +203,8 @@ class KlaviyoDialect:
         self._lock = threading.Lock()
         self._properties: dict[str, dict[str, Any]] = {}  # profile id -> written properties
         self._updated: dict[str, int] = {}  # profile id -> updated_ts after a write
-        self._members: dict[str, tuple[float, str]] = {}  # email -> (visible at, profile id)
+        # email -> (visible at on self.clock, profile id, joined_group_at as epoch seconds)
+        self._members: dict[str, tuple[float, str, int]] = {}
         self._consent: dict[str, str] = {}  # profile id -> consent after a subscription
         self._new_profiles: dict[str, Profile] = {}  # email -> profile created by a job
         self._write_seq = 0
@@ -592,8 +596,8 @@ class KlaviyoDialect:
             raise _fail(404, f"A list with id {params['id']} does not exist.")
         now = self.clock()
         with self._lock:
-            members = [pid for at, pid in self._members.values() if at <= now]
-        profiles = [p for p in self._all_profiles() if p.id in set(members)]
+            joined = {pid: ts for at, pid, ts in self._members.values() if at <= now}
+        profiles = [p for p in self._all_profiles() if p.id in joined]
         profiles = filters.apply(
             filters.parse(req.arg("filter"), "get_profiles_for_list"),
             profiles,
@@ -602,13 +606,23 @@ class KlaviyoDialect:
                 "phone_number": lambda p: None,
                 "push_token": lambda p: None,
                 "_kx": lambda p: None,
-                "joined_group_at": lambda p: None,
+                "joined_group_at": lambda p: joined[p.id],
             },
             folded=_EMAILS,
         )
+        sort = req.arg("sort")
+        if sort is not None:
+            if sort.lstrip("-") != "joined_group_at":
+                raise _fail(400, f"Invalid sort field: {sort}")
+            profiles.sort(key=lambda p: (joined[p.id], p.id), reverse=sort.startswith("-"))
         extra = set((req.arg("additional-fields[profile]") or "").split(",")) - {""}
         page, links = self._page(req, profiles, 20, 100)
-        return _json(200, {"data": [self._profile(p, extra) for p in page], "links": links})
+        data = []
+        for p in page:
+            member = self._profile(p, extra)
+            member["attributes"]["joined_group_at"] = _iso(joined[p.id])
+            data.append(member)
+        return _json(200, {"data": data, "links": links})
 
     def h_subscribe(self, req: Request, params: dict[str, str]) -> Response:
         data = _body(req).get("data")
@@ -634,8 +648,15 @@ class KlaviyoDialect:
             if _job_drops(email):
                 continue
             profile = self._find_or_create(email)
+            key = email.strip().lower()
             with self._lock:
-                self._members[email.strip().lower()] = (visible, profile.id)
+                if key in self._members:  # already on the list: joined when it first did
+                    was_visible, _, joined = self._members[key]
+                    self._members[key] = (min(was_visible, visible), profile.id, joined)
+                else:
+                    self._write_seq += 1
+                    joined = self.account.anchor_ts + self._write_seq
+                    self._members[key] = (visible, profile.id, joined)
                 self._consent[profile.id] = "SUBSCRIBED"
         self.writes.add(
             {"method": "POST", "job": "subscribe", "list_id": list_id, "emails": emails}

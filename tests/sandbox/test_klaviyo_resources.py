@@ -3,10 +3,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
+import httpx
+import pytest
+
 from deskpulse.sandbox import SandboxServer
-from tests.sandbox.test_klaviyo_filters import _get
+from deskpulse.sandbox.data import Account
+from deskpulse.sandbox.klaviyo import _job_drops
+from deskpulse.sandbox.klaviyo.shop import Shop
+from tests.sandbox.test_klaviyo_filters import _all, _get
 
 
 def test_events_include_metric_profile_and_attributions(sb: SandboxServer) -> None:
@@ -47,3 +55,89 @@ def test_events_include_metric_profile_and_attributions(sb: SandboxServer) -> No
     wrong = _get(sb, "/api/events", include="campaign")
     assert wrong.status_code == 400
     assert "campaign" in wrong.json()["errors"][0]["detail"]
+
+
+@pytest.fixture(scope="module")
+def instant() -> Iterator[SandboxServer]:
+    """Subscription jobs settle at once."""
+    with SandboxServer(
+        seed=11, tickets=300, rate_limit=False, options={"klaviyo": {"job_delay": 0.0}}
+    ) as server:
+        yield server
+
+
+def _subscribe(sb: SandboxServer, emails: list[str]) -> None:
+    body = {
+        "data": {
+            "type": "profile-subscription-bulk-create-job",
+            "attributes": {
+                "profiles": {
+                    "data": [{"type": "profile", "attributes": {"email": e}} for e in emails]
+                }
+            },
+            "relationships": {"list": {"data": {"type": "list", "id": "NwsLtr"}}},
+        }
+    }
+    answer = httpx.post(
+        f"{sb.host_of('klaviyo').base_url}/api/profile-subscription-bulk-create-jobs",
+        json=body,
+        headers=sb.dialect("klaviyo").auth_headers(),
+        timeout=10,
+    )
+    assert answer.status_code == 202, answer.text
+
+
+def test_list_members_carry_joined_group_at(instant: SandboxServer) -> None:
+    shop = instant.dialect("klaviyo").shop  # type: ignore[attr-defined]
+    emails = [p.email for p in shop.profiles() if not _job_drops(p.email)][:5]
+    _subscribe(instant, emails[:3])
+    _subscribe(instant, emails[2:])  # the third again: it keeps the time it first joined
+    members = _all(instant, "/api/lists/NwsLtr/profiles", sort="joined_group_at")
+    assert [m["attributes"]["email"] for m in members] == emails
+    joined = [datetime.fromisoformat(m["attributes"]["joined_group_at"]) for m in members]
+    assert joined == sorted(joined) and len(set(joined)) == 5
+    assert all(j.tzinfo is not None for j in joined)
+    newest = _all(instant, "/api/lists/NwsLtr/profiles", sort="-joined_group_at")
+    assert [m["id"] for m in newest] == [m["id"] for m in reversed(members)]
+    later = _all(
+        instant,
+        "/api/lists/NwsLtr/profiles",
+        filter=f"greater-than(joined_group_at,{joined[2].isoformat()})",
+    )
+    assert [m["attributes"]["email"] for m in later] == emails[3:]
+    assert _get(instant, "/api/lists/NwsLtr/profiles", sort="email").status_code == 400
+
+
+def test_suppressed_profiles_carry_suppression_and_list_suppressions(
+    sb: SandboxServer,
+) -> None:
+    profiles = _all(
+        sb, "/api/profiles", **{"additional-fields[profile]": "subscriptions", "page[size]": "100"}
+    )
+    shop = sb.dialect("klaviyo").shop  # type: ignore[attr-defined]
+    consent = {p.id: p.consent for p in shop.profiles()}
+    reasons: dict[str, int] = {}
+    for p in profiles:
+        marketing = p["attributes"]["subscriptions"]["email"]["marketing"]
+        for s in marketing["suppression"]:
+            reasons[s["reason"]] = reasons.get(s["reason"], 0) + 1
+            assert datetime.fromisoformat(s["timestamp"]).tzinfo is not None
+            assert marketing["can_receive_email_marketing"] is False
+        for s in marketing["list_suppressions"]:
+            assert s["list_id"] == "NwsLtr" and s["reason"] and s["timestamp"]
+        if consent[p["id"]] == "UNSUBSCRIBED":
+            assert [s["reason"] for s in marketing["suppression"]] == ["UNSUBSCRIBE"]
+            assert marketing["list_suppressions"]
+        if consent[p["id"]] == "NEVER_SUBSCRIBED":
+            assert marketing["suppression"] == []
+    assert reasons["UNSUBSCRIBE"] == sum(c == "UNSUBSCRIBED" for c in consent.values())
+    assert reasons["HARD_BOUNCE"] >= 1
+    # Over a larger shop, every kind the document names for this sandbox's story shows up.
+    big = Shop(Account(seed=11, tickets=3000))
+    kinds = {
+        reason
+        for k in range(big.n_profiles)
+        if (one := big._profile(k)) is not None
+        for reason, _ in big.suppressions(one)[0]
+    }
+    assert kinds == {"UNSUBSCRIBE", "HARD_BOUNCE", "SPAM_COMPLAINT"}
