@@ -17,6 +17,8 @@ Filters (filters.py)
     the (field, operator, single/list/no value) of its `x-klaviyo-filters`; anything else
     (`or`, `not`, another field or operator, a quoted datetime) is a 400 `invalid` naming it,
     with `source.parameter: filter`.
+Sparse fieldsets (fieldsets.py)
+    `fields[<type>]` on every GET keeps only the named attributes, as the document allows.
 Endpoints
     GET   /api/metrics                         every metric, 10 a page; filter integration.*
     GET   /api/profiles                        every filter of the document (phone numbers and
@@ -69,7 +71,7 @@ import orjson
 
 from deskpulse.sandbox.data import Account, ts_iso
 from deskpulse.sandbox.dialect import Match, Route, dispatch, match_route, route
-from deskpulse.sandbox.klaviyo import filters
+from deskpulse.sandbox.klaviyo import fieldsets, filters
 from deskpulse.sandbox.klaviyo.shop import METRICS, NEWSLETTER, Event, Profile, Shop
 from deskpulse.sandbox.limits import Usage
 from deskpulse.sandbox.switches import Switches
@@ -330,7 +332,7 @@ class KlaviyoDialect:
             },
         )
         page, links = self._page(req, items, 10, 10)
-        return _json(200, {"data": page, "links": links})
+        return _json(200, fieldsets.apply(req, "get_metrics", {"data": page, "links": links}))
 
     def _metric(self, metric_id: str) -> dict[str, Any]:
         name, integration = next((n, i) for m, n, i in METRICS if m == metric_id)
@@ -376,7 +378,8 @@ class KlaviyoDialect:
         if extra - {"subscriptions", "predictive_analytics"}:
             raise _fail(400, f"Invalid additional-fields: {','.join(sorted(extra))}")
         page, links = self._page(req, profiles, 20, 100)
-        return _json(200, {"data": [self._profile(p, extra) for p in page], "links": links})
+        body = {"data": [self._profile(p, extra) for p in page], "links": links}
+        return _json(200, fieldsets.apply(req, "get_profiles", body))
 
     def _profile_fields(self) -> dict[str, Callable[[Profile], Any]]:
         """What each filterable field of a profile reads (filters.FILTERS["get_profiles"])."""
@@ -515,7 +518,7 @@ class KlaviyoDialect:
         body: dict[str, Any] = {"data": data, "links": links}
         if include:
             body["included"] = self._included(page, include)
-        return _json(200, body)
+        return _json(200, fieldsets.apply(req, "get_events", body))
 
     def _included(self, page: list[Event], include: set[str]) -> list[dict[str, Any]]:
         """Each resource the page's events point at, once (JSON:API compound document)."""
@@ -589,7 +592,8 @@ class KlaviyoDialect:
                 "updated": lambda i: since,
             },
         )
-        return _json(200, {"data": items, "links": {"self": f"{self.base_url}/api/lists/"}})
+        body = {"data": items, "links": {"self": f"{self.base_url}/api/lists/"}}
+        return _json(200, fieldsets.apply(req, "get_lists", body))
 
     def h_list_profiles(self, req: Request, params: dict[str, str]) -> Response:
         if params["id"] != LIST_ID:
@@ -622,7 +626,8 @@ class KlaviyoDialect:
             member = self._profile(p, extra)
             member["attributes"]["joined_group_at"] = _iso(joined[p.id])
             data.append(member)
-        return _json(200, {"data": data, "links": links})
+        body = {"data": data, "links": links}
+        return _json(200, fieldsets.apply(req, "get_profiles_for_list", body))
 
     def h_subscribe(self, req: Request, params: dict[str, str]) -> Response:
         data = _body(req).get("data")

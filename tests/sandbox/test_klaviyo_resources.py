@@ -13,8 +13,9 @@ import pytest
 from deskpulse.sandbox import SandboxServer
 from deskpulse.sandbox.data import Account
 from deskpulse.sandbox.klaviyo import _job_drops
+from deskpulse.sandbox.klaviyo.fieldsets import FIELDSETS
 from deskpulse.sandbox.klaviyo.shop import Shop
-from tests.sandbox.test_klaviyo_filters import _all, _get
+from tests.sandbox.test_klaviyo_filters import _all, _get, _operation
 
 
 def test_events_include_metric_profile_and_attributions(sb: SandboxServer) -> None:
@@ -141,3 +142,50 @@ def test_suppressed_profiles_carry_suppression_and_list_suppressions(
         for reason, _ in big.suppressions(one)[0]
     }
     assert kinds == {"UNSUBSCRIBE", "HARD_BOUNCE", "SPAM_COMPLAINT"}
+
+
+@pytest.mark.parametrize("operation_id", sorted(FIELDSETS))
+def test_the_fieldset_table_is_the_documents(operation_id: str) -> None:
+    declared = {
+        p["name"][len("fields[") : -1]: {e.split(".")[0] for e in p["schema"]["items"]["enum"]}
+        for p in _operation(operation_id)["parameters"]
+        if p.get("name", "").startswith("fields[")
+    }
+    for kind, names in FIELDSETS[operation_id].items():
+        assert set(names) == declared[kind] - {"id"}, kind
+
+
+def test_sparse_fieldsets_return_only_what_was_asked(sb: SandboxServer) -> None:
+    profiles = _get(
+        sb,
+        "/api/profiles",
+        **{
+            "fields[profile]": "email,location.city,subscriptions.email.marketing.consent",
+            "additional-fields[profile]": "subscriptions,predictive_analytics",
+        },
+    ).json()["data"]
+    for p in profiles:
+        attributes = p["attributes"]
+        assert set(attributes) == {"email", "location", "subscriptions", "predictive_analytics"}
+        assert attributes["location"] is None  # the sandbox's profiles have no location
+        assert set(attributes["subscriptions"]["email"]["marketing"]) == {"consent"}
+        assert p["id"] and p["type"] == "profile"
+    events = _get(
+        sb,
+        "/api/events",
+        filter='equals(metric_id,"PlcOrd")',
+        include="profile,metric",
+        **{"fields[event]": "datetime", "fields[profile]": "email", "fields[metric]": "name"},
+    ).json()
+    assert all(set(e["attributes"]) == {"datetime"} for e in events["data"])
+    assert all(e["relationships"]["profile"]["data"]["id"] for e in events["data"])
+    kinds = {r["type"]: set(r["attributes"]) for r in events["included"]}
+    assert kinds == {"profile": {"email"}, "metric": {"name"}}
+    metrics = _get(sb, "/api/metrics", **{"fields[metric]": "name"}).json()["data"]
+    assert {frozenset(m["attributes"]) for m in metrics} == {frozenset({"name"})}
+    lists = _get(sb, "/api/lists", **{"fields[list]": "name,created"}).json()["data"]
+    assert set(lists[0]["attributes"]) == {"name", "created"}
+    wrong = _get(sb, "/api/profiles", **{"fields[profile]": "email,shoe_size"})
+    assert wrong.status_code == 400
+    assert wrong.json()["errors"][0]["source"] == {"parameter": "fields[profile]"}
+    assert "shoe_size" in wrong.json()["errors"][0]["detail"]
