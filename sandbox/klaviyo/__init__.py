@@ -37,6 +37,11 @@ Endpoints
                                                (each once; attributions: shop.py) and the
                                                events' `relationships.attributions`
     GET   /api/lists                           the one list, "Newsletter" (id `NwsLtr`)
+    GET   /api/lists/{id}                      it; additional-fields[list]=profile_count
+    GET   /api/campaigns, /api/flows, /api/templates
+                                               generated (catalogue.py); every filter and sort
+                                               of the document; campaigns need the filter (on
+                                               messages.channel), as the document says
     GET   /api/lists/{id}/profiles             its members, each with `joined_group_at` (the
                                                job's time: the anchor + n seconds, as writes);
                                                filter any/equals(email, [...]), joined_group_at;
@@ -49,8 +54,9 @@ Endpoints
                                                real jobs drop profiles): those never appear
 Rate limits
     Per operation, both windows of the spec's `x-klaviyo-ratelimit`: the burst per second
-    (profiles 75, events 350, metrics 10, lists and writes 75) and the steady per minute
-    (profiles 750, events 3500, metrics 150, lists and writes 750), fixed windows, a request
+    (profiles 75, events 350, metrics 10, lists and writes 75, campaigns 10, flows 3,
+    templates 75) and the steady per minute (profiles 750, events 3500, metrics 150, lists and
+    writes 750, campaigns 150, flows 60, templates 750), fixed windows, a request
     must fit both; answers carry `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` of
     the steady window (not on 429s, which carry only `Retry-After`, the seconds until the
     window that refused the request ends, and the `throttled` body).
@@ -71,7 +77,7 @@ import orjson
 
 from deskpulse.sandbox.data import Account, ts_iso
 from deskpulse.sandbox.dialect import Match, Route, dispatch, match_route, route
-from deskpulse.sandbox.klaviyo import fieldsets, filters
+from deskpulse.sandbox.klaviyo import catalogue, fieldsets, filters
 from deskpulse.sandbox.klaviyo.shop import METRICS, NEWSLETTER, Event, Profile, Shop
 from deskpulse.sandbox.limits import Usage
 from deskpulse.sandbox.switches import Switches
@@ -89,6 +95,10 @@ ROUTES = (
     route("GET", "/api/events", "events", "events", "get_events"),
     route("GET", "/api/lists", "lists", "lists", "get_lists"),
     route("GET", "/api/lists/{id}/profiles", "lists", "list_profiles", "get_profiles_for_list"),
+    route("GET", "/api/lists/{id}", "lists", "list", "get_list"),
+    route("GET", "/api/campaigns", "campaigns", "campaigns", "get_campaigns"),
+    route("GET", "/api/flows", "flows", "flows", "get_flows"),
+    route("GET", "/api/templates", "templates", "templates", "get_templates"),
     route(
         "POST",
         "/api/profile-subscription-bulk-create-jobs",
@@ -105,6 +115,10 @@ BUDGETS = {
     "get_events": 3500,
     "get_lists": 750,
     "get_profiles_for_list": 750,
+    "get_list": 750,
+    "get_campaigns": 150,
+    "get_flows": 60,
+    "get_templates": 750,
     "bulk_subscribe_profiles": 750,
 }
 """Steady limits per minute from the spec's x-klaviyo-ratelimit."""
@@ -116,6 +130,10 @@ BURSTS = {
     "get_events": 350,
     "get_lists": 75,
     "get_profiles_for_list": 75,
+    "get_list": 75,
+    "get_campaigns": 10,
+    "get_flows": 3,
+    "get_templates": 75,
     "bulk_subscribe_profiles": 75,
 }
 """Burst limits per second from the spec's x-klaviyo-ratelimit."""
@@ -568,9 +586,9 @@ class KlaviyoDialect:
 
     # ---- lists and subscriptions ---------------------------------------------------------
 
-    def h_lists(self, req: Request, params: dict[str, str]) -> Response:
+    def _list_item(self) -> dict[str, Any]:
         created = ts_iso(self.account.start_ts - 400 * 86_400).replace("Z", "+00:00")
-        item: dict[str, Any] = {
+        return {
             "type": "list",
             "id": LIST_ID,
             "attributes": {
@@ -581,6 +599,28 @@ class KlaviyoDialect:
             },
             "links": {"self": f"{self.base_url}/api/lists/{LIST_ID}/"},
         }
+
+    def _visible_members(self) -> dict[str, int]:
+        """profile id -> joined_group_at of the list's members whose job has settled."""
+        now = self.clock()
+        with self._lock:
+            return {pid: ts for at, pid, ts in self._members.values() if at <= now}
+
+    def h_list(self, req: Request, params: dict[str, str]) -> Response:
+        if params["id"] != LIST_ID:
+            raise _fail(404, f"A list with id {params['id']} does not exist.")
+        item = self._list_item()
+        extra = set((req.arg("additional-fields[list]") or "").split(",")) - {""}
+        if extra - {"profile_count"}:
+            raise _fail(400, f"Invalid additional-fields[list]: {','.join(sorted(extra))}")
+        if extra:
+            item["attributes"]["profile_count"] = len(self._visible_members())
+        body = {"data": item, "links": {"self": f"{self.base_url}/api/lists/{LIST_ID}/"}}
+        body["data"] = fieldsets.apply(req, "get_list", {"data": [item]})["data"][0]
+        return _json(200, body)
+
+    def h_lists(self, req: Request, params: dict[str, str]) -> Response:
+        item = self._list_item()
         since = self.account.start_ts - 400 * 86_400
         items = filters.apply(
             filters.parse(req.arg("filter"), "get_lists"),
@@ -598,9 +638,7 @@ class KlaviyoDialect:
     def h_list_profiles(self, req: Request, params: dict[str, str]) -> Response:
         if params["id"] != LIST_ID:
             raise _fail(404, f"A list with id {params['id']} does not exist.")
-        now = self.clock()
-        with self._lock:
-            joined = {pid: ts for at, pid, ts in self._members.values() if at <= now}
+        joined = self._visible_members()
         profiles = [p for p in self._all_profiles() if p.id in joined]
         profiles = filters.apply(
             filters.parse(req.arg("filter"), "get_profiles_for_list"),
@@ -628,6 +666,45 @@ class KlaviyoDialect:
             data.append(member)
         body = {"data": data, "links": links}
         return _json(200, fieldsets.apply(req, "get_profiles_for_list", body))
+
+    # ---- campaigns, flows, templates (catalogue.py) ---------------------------------------
+
+    def h_campaigns(self, req: Request, params: dict[str, str]) -> Response:
+        if not req.arg("filter"):  # required by the document: the channel to list
+            raise filters.invalid("A filter on messages.channel is required, e.g. "
+                                  "equals(messages.channel,'email').")  # fmt: skip
+        return self._catalogue(req, "get_campaigns", catalogue.campaigns(self.account), 100)
+
+    def h_flows(self, req: Request, params: dict[str, str]) -> Response:
+        return self._catalogue(req, "get_flows", catalogue.flows(self.account), 50)
+
+    def h_templates(self, req: Request, params: dict[str, str]) -> Response:
+        return self._catalogue(req, "get_templates", catalogue.templates(self.account), 10)
+
+    def _catalogue(
+        self, req: Request, operation: str, items: list[catalogue.Item], size: int
+    ) -> Response:
+        """Filter, sort (by any field the item carries, the document's enum) and page."""
+        readers = {name: _reader(name) for name in filters.FILTERS[operation]}
+        sortable = set(items[0].fields)  # every item of a kind carries the same fields
+        items = filters.apply(filters.parse(req.arg("filter"), operation), items, readers)
+        sort = req.arg("sort")
+        if sort is not None:
+            name = sort.lstrip("-")
+            if name not in sortable:
+                raise _fail(400, f"Invalid sort field: {sort}")
+            items.sort(key=lambda i: (i.fields.get(name) or 0, i.id), reverse=sort[0] == "-")
+        page, links = self._page(req, items, size, size)
+        data = [
+            {
+                "type": i.type,
+                "id": i.id,
+                "attributes": dict(i.attributes),
+                "links": {"self": f"{self.base_url}{req.path.rstrip('/')}/{i.id}/"},
+            }
+            for i in page
+        ]
+        return _json(200, fieldsets.apply(req, operation, {"data": data, "links": links}))
 
     def h_subscribe(self, req: Request, params: dict[str, str]) -> Response:
         data = _body(req).get("data")
@@ -684,6 +761,10 @@ class KlaviyoDialect:
 
 
 _EMAILS = frozenset({"email"})
+
+
+def _reader(name: str) -> Callable[[catalogue.Item], Any]:
+    return lambda item: item.fields.get(name)
 
 
 def _iso(ts: int) -> str:

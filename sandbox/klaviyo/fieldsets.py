@@ -33,10 +33,11 @@ _PROFILE = frozenset(
         "updated",
     ]
 )
-_ADDITIONAL = frozenset({"predictive_analytics", "subscriptions"})
+_PROFILE_EXTRA = frozenset({"predictive_analytics", "subscriptions"})
+_ADDITIONAL = _PROFILE_EXTRA | {"profile_count"}  # additional-fields[...] of any type
 
 FIELDSETS: dict[str, dict[str, frozenset[str]]] = {
-    "get_profiles": {"profile": _PROFILE | _ADDITIONAL},
+    "get_profiles": {"profile": _PROFILE | _PROFILE_EXTRA},
     "get_events": {
         "event": frozenset({"datetime", "event_properties", "timestamp", "uuid"}),
         "metric": frozenset({"created", "integration", "name", "updated"}),
@@ -45,7 +46,35 @@ FIELDSETS: dict[str, dict[str, frozenset[str]]] = {
     },
     "get_metrics": {"metric": frozenset({"created", "integration", "name", "updated"})},
     "get_lists": {"list": frozenset({"created", "name", "opt_in_process", "updated"})},
-    "get_profiles_for_list": {"profile": _PROFILE | _ADDITIONAL | {"joined_group_at"}},
+    "get_profiles_for_list": {"profile": _PROFILE | _PROFILE_EXTRA | {"joined_group_at"}},
+    "get_list": {
+        "list": frozenset({"created", "name", "opt_in_process", "profile_count", "updated"})
+    },
+    "get_campaigns": {
+        "campaign": frozenset(
+            {
+                "archived",
+                "audiences",
+                "created_at",
+                "name",
+                "scheduled_at",
+                "send_options",
+                "send_strategy",
+                "send_time",
+                "status",
+                "tracking_options",
+                "updated_at",
+            }
+        )
+    },
+    "get_flows": {
+        "flow": frozenset({"archived", "created", "name", "status", "trigger_type", "updated"})
+    },
+    "get_templates": {
+        "template": frozenset(
+            {"amp", "created", "definition", "editor_type", "html", "name", "text", "updated"}
+        )
+    },
 }
 """operationId -> resource type -> top-level attribute names `fields[type]` may name."""
 

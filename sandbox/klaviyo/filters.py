@@ -78,6 +78,31 @@ FILTERS: dict[str, dict[str, Field]] = {
         "_kx": _f("equals"),
         "joined_group_at": _f(_CMP, kind="date-time"),
     },
+    "get_campaigns": {
+        "id": _f(lst="any"),
+        "messages.channel": _f("equals"),
+        "name": _f("contains"),
+        "status": _f("equals", "any equals"),
+        "archived": _f("equals", kind="boolean"),
+        "created_at": _f(_CMP, kind="date-time"),
+        "scheduled_at": _f(_CMP, kind="date-time"),
+        "updated_at": _f(_CMP, kind="date-time"),
+    },
+    "get_flows": {
+        "id": _f(lst="any"),
+        "name": _f("contains ends-with equals starts-with"),
+        "status": _f("equals"),
+        "archived": _f("equals", kind="boolean"),
+        "created": _f("equals " + _CMP, kind="date-time"),
+        "updated": _f("equals " + _CMP, kind="date-time"),
+        "trigger_type": _f("equals"),
+    },
+    "get_templates": {
+        "id": _f(lst="any equals"),
+        "name": _f("contains equals", "any equals"),
+        "created": _f("equals " + _CMP, kind="date-time"),
+        "updated": _f("equals " + _CMP, kind="date-time"),
+    },
 }
 """operationId -> field -> what the document's x-klaviyo-filters allows."""
 
@@ -288,6 +313,10 @@ def matches(c: Condition, actual: Any) -> bool:
         return any(v == c.value for v in values)
     if c.op == "contains":
         return any(isinstance(v, str) and c.value in v for v in values)
+    if c.op == "starts-with":
+        return any(isinstance(v, str) and v.startswith(c.value) for v in values)
+    if c.op == "ends-with":
+        return any(isinstance(v, str) and v.endswith(c.value) for v in values)
     compare = _COMPARE[c.op]
     return any(v is not None and compare(v, c.value) for v in values)
 

@@ -189,3 +189,51 @@ def test_sparse_fieldsets_return_only_what_was_asked(sb: SandboxServer) -> None:
     assert wrong.status_code == 400
     assert wrong.json()["errors"][0]["source"] == {"parameter": "fields[profile]"}
     assert "shoe_size" in wrong.json()["errors"][0]["detail"]
+
+
+def test_campaigns_flows_templates_and_a_list_with_its_profile_count(
+    instant: SandboxServer,
+) -> None:
+    sent = _all(
+        instant,
+        "/api/campaigns",
+        filter="equals(messages.channel,'email'),equals(status,'Sent')",
+        sort="-created_at",
+    )
+    assert len(sent) > 20  # one every two weeks over the year
+    assert all(c["type"] == "campaign" and c["attributes"]["send_time"] for c in sent)
+    created = [c["attributes"]["created_at"] for c in sent]
+    assert created == sorted(created, reverse=True)
+    assert _all(instant, "/api/campaigns", filter="equals(messages.channel,'sms')")
+    required = _get(instant, "/api/campaigns")
+    assert required.status_code == 400 and "messages.channel" in required.text
+
+    live = _all(instant, "/api/flows", filter="and(equals(status,'live'),equals(archived,false))")
+    assert {f["attributes"]["name"] for f in live} == {
+        "Welcome Series",
+        "Abandoned Cart",
+        "Post-purchase Thank You",
+    }
+    welcome = _all(instant, "/api/flows", filter="starts-with(name,'Welcome')", sort="name")
+    assert [f["attributes"]["trigger_type"] for f in welcome] == ["Added to List"] * 2
+
+    templates = _all(instant, "/api/templates", filter="contains(name,'Welcome')")
+    assert sorted(t["attributes"]["name"] for t in templates) == ["Welcome 1", "Welcome 2"]
+    assert all(t["attributes"]["html"].startswith("<html>") for t in templates)
+
+    shop = instant.dialect("klaviyo").shop  # type: ignore[attr-defined]
+    before = _get(
+        instant, "/api/lists/NwsLtr", **{"additional-fields[list]": "profile_count"}
+    ).json()["data"]
+    emails = [p.email for p in shop.profiles() if not _job_drops(p.email)][10:13]
+    _subscribe(instant, emails)
+    after = _get(instant, "/api/lists/NwsLtr", **{"additional-fields[list]": "profile_count"})
+    assert after.status_code == 200
+    assert after.json()["data"]["attributes"]["profile_count"] == (
+        before["attributes"]["profile_count"] + 3
+    )
+    members = _all(instant, "/api/lists/NwsLtr/profiles")
+    assert len(members) == after.json()["data"]["attributes"]["profile_count"]
+    plain = _get(instant, "/api/lists/NwsLtr").json()["data"]
+    assert "profile_count" not in plain["attributes"]
+    assert _get(instant, "/api/lists/nope").status_code == 404
