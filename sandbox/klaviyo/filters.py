@@ -16,6 +16,7 @@ list, operators without a value, the value's type). Anything outside it answers 
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,6 +38,7 @@ def _f(single: str = "", lst: str = "", none: str = "", kind: str = "string") ->
 
 
 _CMP = "greater-or-equal greater-than less-or-equal less-than"
+MAX_DEPTH = 100  # operations in one filter: deeper nesting would exhaust the parser's stack
 
 FILTERS: dict[str, dict[str, Field]] = {
     "get_events": {
@@ -259,6 +261,8 @@ def parse(text: str | None, operation: str) -> list[Condition]:
     (FILTERS); anything else raises Klaviyo's 400."""
     if not text:
         return []
+    if text.count("(") > MAX_DEPTH:
+        raise invalid(f"Invalid filter provided: more than {MAX_DEPTH} operations")
     parser = _Parser(text)
     found = parser.conditions()
     parser.skip_spaces()
@@ -322,10 +326,10 @@ def matches(c: Condition, actual: Any) -> bool:
 
 
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "greater-than": lambda a, b: a > b,
-    "greater-or-equal": lambda a, b: a >= b,
-    "less-than": lambda a, b: a < b,
-    "less-or-equal": lambda a, b: a <= b,
+    "greater-than": operator.gt,
+    "greater-or-equal": operator.ge,
+    "less-than": operator.lt,
+    "less-or-equal": operator.le,
 }
 
 
@@ -345,6 +349,14 @@ def apply(
         if c.field in folded:
             c = Condition(c.op, c.field, _fold(c.value))
             items = [i for i in items if matches(c, _fold(read(i)))]
+        elif c.op in _COMPARE:  # the hot path (events by time): one C comparison an item
+            compare, bound = _COMPARE[c.op], c.value
+            items = [
+                i
+                for i in items
+                if (v := read(i)) is not None
+                and (matches(c, v) if isinstance(v, list) else compare(v, bound))
+            ]
         else:
             items = [i for i in items if matches(c, read(i))]
     return items

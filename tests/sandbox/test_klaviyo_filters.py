@@ -178,3 +178,10 @@ def test_an_unsupported_filter_is_klaviyos_400_naming_it(
     assert (error["code"], error["title"]) == ("invalid", "Invalid input.")
     assert error["source"] == {"parameter": "filter"}
     assert named in error["detail"]
+
+
+def test_a_filter_nested_past_any_use_is_a_400_not_a_crash(sb: SandboxServer) -> None:
+    deep = "and(" * 2000 + 'equals(id,"a")' + ")" * 2000
+    answer = _get(sb, "/api/profiles", filter=deep)
+    assert answer.status_code == 400
+    assert "operations" in answer.json()["errors"][0]["detail"]
