@@ -10,22 +10,42 @@ JSON:API
     `{data: [{type, id, attributes, relationships, links}], links: {self, next}}`; `links.next`
     is an absolute URL with `page[cursor]` (opaque; a cursor the sandbox did not issue -> 400
     "Invalid cursor provided."). Errors are `{errors: [{id, status, code, title, detail,
-    source}]}`. Filters: `op(field,value)`, comma-joined; strings quoted, datetimes unquoted (a
-    quoted datetime -> 400 invalid filter); `any(email,["a","b"])` takes a list.
+    source}]}`.
+Filters (filters.py)
+    One parser for every route: `op(field,value)` joined by commas or nested in `and(...)`;
+    quoted strings, lists, unquoted datetimes, numbers, booleans. Each operation takes exactly
+    the (field, operator, single/list/no value) of its `x-klaviyo-filters`; anything else
+    (`or`, `not`, another field or operator, a quoted datetime) is a 400 `invalid` naming it,
+    with `source.parameter: filter`.
+Sparse fieldsets (fieldsets.py)
+    `fields[<type>]` on every GET keeps only the named attributes, as the document allows.
 Endpoints
-    GET   /api/metrics                         every metric, 10 a page
-    GET   /api/profiles                        filter greater-than/less-than(updated|created),
-                                               equals/any(id|email); sort created|updated|id;
+    GET   /api/metrics                         every metric, 10 a page; filter integration.*
+    GET   /api/profiles                        every filter of the document (phone numbers and
+                                               `_kx` are never set, so match nothing;
+                                               suppressions: shop.py); sort created|updated|id;
                                                page[size] 1-100 (default 20);
                                                additional-fields[profile]=subscriptions,
                                                predictive_analytics
     PATCH /api/profiles/{id}                   `attributes.properties` merged (recorded write);
                                                `updated` moves to the anchor + n seconds
-    GET   /api/events                          filter equals(metric_id,"..") and datetime or
+    GET   /api/events                          filter equals(metric_id, one or a list),
+                                               profile_id, has(profile|metric), datetime or
                                                timestamp comparisons; sort datetime|-datetime;
-                                               page[size] 1-1000 (default 200)
+                                               page[size] 1-1000 (default 200);
+                                               include=metric,profile,attributions -> `included`
+                                               (each once; attributions: shop.py) and the
+                                               events' `relationships.attributions`
     GET   /api/lists                           the one list, "Newsletter" (id `NwsLtr`)
-    GET   /api/lists/{id}/profiles             its members; filter any/equals(email, ...)
+    GET   /api/lists/{id}                      it; additional-fields[list]=profile_count
+    GET   /api/campaigns, /api/flows, /api/templates
+                                               generated (catalogue.py); every filter and sort
+                                               of the document; campaigns need the filter (on
+                                               messages.channel), as the document says
+    GET   /api/lists/{id}/profiles             its members, each with `joined_group_at` (the
+                                               job's time: the anchor + n seconds, as writes);
+                                               filter any/equals(email, [...]), joined_group_at;
+                                               sort joined_group_at
     POST  /api/profile-subscription-bulk-create-jobs
                                                202, no body; the job runs `job_delay` seconds
                                                (default 0.5), then its profiles are on the list
@@ -34,8 +54,9 @@ Endpoints
                                                real jobs drop profiles): those never appear
 Rate limits
     Per operation, both windows of the spec's `x-klaviyo-ratelimit`: the burst per second
-    (profiles 75, events 350, metrics 10, lists and writes 75) and the steady per minute
-    (profiles 750, events 3500, metrics 150, lists and writes 750), fixed windows, a request
+    (profiles 75, events 350, metrics 10, lists and writes 75, campaigns 10, flows 3,
+    templates 75) and the steady per minute (profiles 750, events 3500, metrics 150, lists and
+    writes 750, campaigns 150, flows 60, templates 750), fixed windows, a request
     must fit both; answers carry `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` of
     the steady window (not on 429s, which carry only `Retry-After`, the seconds until the
     window that refused the request ends, and the `throttled` body).
@@ -49,21 +70,23 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import orjson
 
 from deskpulse.sandbox.data import Account, ts_iso
 from deskpulse.sandbox.dialect import Match, Route, dispatch, match_route, route
-from deskpulse.sandbox.klaviyo.shop import METRICS, Event, Profile, Shop
+from deskpulse.sandbox.klaviyo import catalogue, fieldsets, filters
+from deskpulse.sandbox.klaviyo.shop import METRICS, NEWSLETTER, Event, Profile, Shop
 from deskpulse.sandbox.limits import Usage
 from deskpulse.sandbox.switches import Switches
 from deskpulse.sandbox.wire import ApiError, Request, Response
 
 DEFAULT_KEY = "pk_sandbox_klaviyo"
-LIST_ID = "NwsLtr"
+LIST_ID = NEWSLETTER
 JSON_API = "application/vnd.api+json"
+EVENT_INCLUDES = frozenset({"attributions", "metric", "profile"})
 
 ROUTES = (
     route("GET", "/api/metrics", "metrics", "metrics", "get_metrics"),
@@ -72,6 +95,10 @@ ROUTES = (
     route("GET", "/api/events", "events", "events", "get_events"),
     route("GET", "/api/lists", "lists", "lists", "get_lists"),
     route("GET", "/api/lists/{id}/profiles", "lists", "list_profiles", "get_profiles_for_list"),
+    route("GET", "/api/lists/{id}", "lists", "list", "get_list"),
+    route("GET", "/api/campaigns", "campaigns", "campaigns", "get_campaigns"),
+    route("GET", "/api/flows", "flows", "flows", "get_flows"),
+    route("GET", "/api/templates", "templates", "templates", "get_templates"),
     route(
         "POST",
         "/api/profile-subscription-bulk-create-jobs",
@@ -88,6 +115,10 @@ BUDGETS = {
     "get_events": 3500,
     "get_lists": 750,
     "get_profiles_for_list": 750,
+    "get_list": 750,
+    "get_campaigns": 150,
+    "get_flows": 60,
+    "get_templates": 750,
     "bulk_subscribe_profiles": 750,
 }
 """Steady limits per minute from the spec's x-klaviyo-ratelimit."""
@@ -99,6 +130,10 @@ BURSTS = {
     "get_events": 350,
     "get_lists": 75,
     "get_profiles_for_list": 75,
+    "get_list": 75,
+    "get_campaigns": 10,
+    "get_flows": 3,
+    "get_templates": 75,
     "bulk_subscribe_profiles": 75,
 }
 """Burst limits per second from the spec's x-klaviyo-ratelimit."""
@@ -116,7 +151,6 @@ _ERRORS = {
     503: ("service_unavailable", "Service unavailable."),
 }
 
-_FILTER = re.compile(r"([a-z-]+)\(([\w.$]+),(\[[^\]]*\]|\"[^\"]*\"|'[^']*'|[^,()]*)\)(?:,|$)")
 _REVISION = re.compile(r"^(\d{4}-\d{2}-\d{2})(\.[a-z0-9]+)?$")
 
 
@@ -142,57 +176,6 @@ def _error_body(status: int, code: str, title: str, detail: str) -> dict[str, An
 
 def _json(status: int, body: Any) -> Response:
     return Response(status, orjson.dumps(body), [("Content-Type", JSON_API)])
-
-
-def parse_filter(text: str | None) -> list[tuple[str, str, Any]]:
-    """`op(field,value),...` -> [(op, field, value)]: strings unquoted, lists as lists, bare
-    values (datetimes, numbers) as the text; anything else is a 400."""
-    if not text:
-        return []
-    found: list[tuple[str, str, Any]] = []
-    pos = 0
-    for m in _FILTER.finditer(text):
-        if m.start() != pos:
-            break
-        pos = m.end()
-        raw = m.group(3).strip()
-        value: Any
-        if raw.startswith("["):
-            try:
-                value = [str(v) for v in orjson.loads(raw.replace("'", '"'))]
-            except orjson.JSONDecodeError:
-                raise _fail(400, f"Invalid filter provided: {text}") from None
-        elif raw[:1] in ("'", '"'):
-            value = ("quoted", raw[1:-1])
-        else:
-            value = ("bare", raw)
-        found.append((m.group(1), m.group(2), value))
-    if pos != len(text) or not found:
-        raise _fail(400, f"Invalid filter provided: {text}")
-    return found
-
-
-def _moment(value: Any, field: str) -> int:
-    """A datetime filter argument (unquoted ISO 8601) as epoch seconds."""
-    kind, text = value if isinstance(value, tuple) else ("list", "")
-    if kind != "bare":
-        raise _fail(400, f"Invalid filter provided: datetime values of {field} are not quoted")
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T"))
-    except ValueError:
-        raise _fail(400, f"Invalid filter provided: {text!r} is not a datetime") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return int(when.timestamp())
-
-
-def _compare(op: str, left: int, right: int) -> bool:
-    return {
-        "greater-than": left > right,
-        "greater-or-equal": left >= right,
-        "less-than": left < right,
-        "less-or-equal": left <= right,
-    }[op]
 
 
 class _Writes:
@@ -240,7 +223,8 @@ class KlaviyoDialect:
         self._lock = threading.Lock()
         self._properties: dict[str, dict[str, Any]] = {}  # profile id -> written properties
         self._updated: dict[str, int] = {}  # profile id -> updated_ts after a write
-        self._members: dict[str, tuple[float, str]] = {}  # email -> (visible at, profile id)
+        # email -> (visible at on self.clock, profile id, joined_group_at as epoch seconds)
+        self._members: dict[str, tuple[float, str, int]] = {}
         self._consent: dict[str, str] = {}  # profile id -> consent after a subscription
         self._new_profiles: dict[str, Profile] = {}  # email -> profile created by a job
         self._write_seq = 0
@@ -356,22 +340,31 @@ class KlaviyoDialect:
     # ---- metrics ------------------------------------------------------------------------
 
     def h_metrics(self, req: Request, params: dict[str, str]) -> Response:
-        items = [
+        items = [self._metric(metric_id) for metric_id, _, _ in METRICS]
+        items = filters.apply(
+            filters.parse(req.arg("filter"), "get_metrics"),
+            items,
             {
-                "type": "metric",
-                "id": metric_id,
-                "attributes": {
-                    "name": name,
-                    "created": ts_iso(self.account.start_ts - 400 * 86_400),
-                    "updated": ts_iso(self.account.start_ts - 400 * 86_400),
-                    "integration": {"name": integration, "category": "ecommerce"},
-                },
-                "links": {"self": f"{self.base_url}/api/metrics/{metric_id}/"},
-            }
-            for metric_id, name, integration in METRICS
-        ]
+                "integration.name": lambda m: m["attributes"]["integration"]["name"],
+                "integration.category": lambda m: m["attributes"]["integration"]["category"],
+            },
+        )
         page, links = self._page(req, items, 10, 10)
-        return _json(200, {"data": page, "links": links})
+        return _json(200, fieldsets.apply(req, "get_metrics", {"data": page, "links": links}))
+
+    def _metric(self, metric_id: str) -> dict[str, Any]:
+        name, integration = next((n, i) for m, n, i in METRICS if m == metric_id)
+        return {
+            "type": "metric",
+            "id": metric_id,
+            "attributes": {
+                "name": name,
+                "created": ts_iso(self.account.start_ts - 400 * 86_400),
+                "updated": ts_iso(self.account.start_ts - 400 * 86_400),
+                "integration": {"name": integration, "category": "ecommerce"},
+            },
+            "links": {"self": f"{self.base_url}/api/metrics/{metric_id}/"},
+        }
 
     # ---- profiles -----------------------------------------------------------------------
 
@@ -384,9 +377,10 @@ class KlaviyoDialect:
         return self._updated.get(p.id, p.updated_ts)
 
     def h_profiles(self, req: Request, params: dict[str, str]) -> Response:
-        profiles = self._all_profiles()
-        for op, field, value in parse_filter(req.arg("filter")):
-            profiles = self._filter_profiles(profiles, op, field, value)
+        conditions = filters.parse(req.arg("filter"), "get_profiles")
+        profiles = filters.apply(
+            conditions, self._all_profiles(), self._profile_fields(), folded=_EMAILS
+        )
         sort = req.arg("sort") or "id"
         keys: dict[str, Callable[[Profile], Any]] = {
             "id": lambda p: p.id,
@@ -402,29 +396,46 @@ class KlaviyoDialect:
         if extra - {"subscriptions", "predictive_analytics"}:
             raise _fail(400, f"Invalid additional-fields: {','.join(sorted(extra))}")
         page, links = self._page(req, profiles, 20, 100)
-        return _json(200, {"data": [self._profile(p, extra) for p in page], "links": links})
+        body = {"data": [self._profile(p, extra) for p in page], "links": links}
+        return _json(200, fieldsets.apply(req, "get_profiles", body))
 
-    def _filter_profiles(
-        self, profiles: list[Profile], op: str, field: str, value: Any
-    ) -> list[Profile]:
-        if field in ("updated", "created") and op in ("greater-than", "less-than"):
-            bound = _moment(value, field)
-            when: Callable[[Profile], int] = (
-                self._updated_ts if field == "updated" else (lambda p: p.created_ts)
-            )
-            return [p for p in profiles if _compare(op, when(p), bound)]
-        if field in ("id", "email") and op in ("equals", "any"):
-            wanted = set(value) if isinstance(value, list) else {value[1]}
-            if field == "email":
-                return [p for p in profiles if p.email.strip().lower() in _lower(wanted)]
-            return [p for p in profiles if p.id in wanted]
-        raise _fail(400, f"Invalid filter provided: {op}({field}) is not supported")
+    def _profile_fields(self) -> dict[str, Callable[[Profile], Any]]:
+        """What each filterable field of a profile reads (filters.FILTERS["get_profiles"])."""
+        return {
+            "id": lambda p: p.id,
+            "email": lambda p: p.email,
+            "phone_number": lambda p: None,
+            "external_id": lambda p: _external_id(p),
+            "_kx": lambda p: None,
+            "created": lambda p: p.created_ts,
+            "updated": self._updated_ts,
+            "subscriptions.email.marketing.suppression.reason": lambda p: [
+                reason for reason, _ in self._suppressions(p)[0]
+            ],
+            "subscriptions.email.marketing.suppression.timestamp": lambda p: [
+                ts for _, ts in self._suppressions(p)[0]
+            ],
+            "subscriptions.email.marketing.list_suppressions.reason": lambda p: [
+                reason for _, reason, _ in self._suppressions(p)[1]
+            ],
+            "subscriptions.email.marketing.list_suppressions.timestamp": lambda p: [
+                ts for _, _, ts in self._suppressions(p)[1]
+            ],
+            "subscriptions.email.marketing.list_suppressions.list_id": lambda p: [
+                list_id for list_id, _, _ in self._suppressions(p)[1]
+            ],
+        }
+
+    def _suppressions(self, p: Profile) -> tuple[list[tuple[str, int]], list[tuple[str, str, int]]]:
+        if self._consent.get(p.id) == "SUBSCRIBED":
+            return [], []  # subscribed again by a job since
+        return self.shop.suppressions(p)
 
     def _profile(self, p: Profile, extra: set[str]) -> dict[str, Any]:
         attributes: dict[str, Any] = {
             "email": p.email,
             "phone_number": None,
-            "external_id": f"shop-{p.index + 1}",
+            "external_id": _external_id(p),
             "first_name": p.first_name,
             "last_name": p.last_name,
             "organization": None,
@@ -442,11 +453,19 @@ class KlaviyoDialect:
         }
         if "subscriptions" in extra:
             consent = self._consent.get(p.id, p.consent)
+            suppression, list_suppressions = self._suppressions(p)
             attributes["subscriptions"] = {
                 "email": {
                     "marketing": {
-                        "can_receive_email_marketing": consent == "SUBSCRIBED",
+                        "can_receive_email_marketing": consent == "SUBSCRIBED" and not suppression,
                         "consent": consent,
+                        "suppression": [
+                            {"reason": reason, "timestamp": _iso(ts)} for reason, ts in suppression
+                        ],
+                        "list_suppressions": [
+                            {"list_id": list_id, "reason": reason, "timestamp": _iso(ts)}
+                            for list_id, reason, ts in list_suppressions
+                        ],
                     }
                 }
             }
@@ -483,42 +502,75 @@ class KlaviyoDialect:
     # ---- events -------------------------------------------------------------------------
 
     def h_events(self, req: Request, params: dict[str, str]) -> Response:
-        filters = parse_filter(req.arg("filter"))
-        metric = next((v[1] for op, f, v in filters if f == "metric_id" and op == "equals"), None)
-        known = {m for m, _, _ in METRICS}
-        metrics = [metric] if metric is not None else sorted(known)
+        conditions = filters.parse(req.arg("filter"), "get_events")
+        metrics = [m for m, _, _ in METRICS]
+        for c in conditions:
+            if c.field == "metric_id":  # picks the per-metric lists to read
+                metrics = [m for m in metrics if filters.matches(c, m)]
         events: list[Event] = []
         for m in metrics:
-            if m not in known:
-                continue
             events.extend(self.shop.events(m))
-        for op, field, value in filters:
-            if field == "metric_id" and op == "equals":
-                continue
-            if field in ("datetime", "timestamp") and op in (
-                "greater-than",
-                "greater-or-equal",
-                "less-than",
-                "less-or-equal",
-            ):
-                bound = _moment(value, field) if field == "datetime" else int(float(value[1]))
-                events = [e for e in events if _compare(op, e.ts, bound)]
-                continue
-            if field == "profile_id" and op == "equals":
-                index = self.shop.profile(value[1])
-                events = [e for e in events if index is not None and e.profile == index.index]
-                continue
-            raise _fail(400, f"Invalid filter provided: {op}({field}) is not supported")
+        ids = self.shop.ids
+        events = filters.apply(
+            [c for c in conditions if c.field != "metric_id"],
+            events,
+            {
+                "profile_id": lambda e: ids.get(e.profile),
+                "profile": lambda e: ids.get(e.profile),
+                "metric": lambda e: e.metric,
+                "datetime": lambda e: e.ts,
+                "timestamp": lambda e: e.ts,
+            },
+        )
+        metric = metrics[0] if len(metrics) == 1 else None
         sort = req.arg("sort")
         if sort in ("datetime", "timestamp", "-datetime", "-timestamp") or metric is None:
             events.sort(key=lambda e: (e.ts, e.id), reverse=bool(sort and sort.startswith("-")))
         elif sort is not None:
             raise _fail(400, f"Invalid sort field: {sort}")
+        include = set((req.arg("include") or "").split(",")) - {""}
+        if include - EVENT_INCLUDES:
+            raise _fail(400, f"Invalid include: {','.join(sorted(include - EVENT_INCLUDES))}")
         page, links = self._page(req, events, 200, 1000)
-        ids = self.shop.ids
-        return _json(200, {"data": [self._event(e, ids) for e in page], "links": links})
+        data = [self._event(e, ids, "attributions" in include) for e in page]
+        body: dict[str, Any] = {"data": data, "links": links}
+        if include:
+            body["included"] = self._included(page, include)
+        return _json(200, fieldsets.apply(req, "get_events", body))
 
-    def _event(self, e: Event, profiles: dict[int, str]) -> dict[str, Any]:
+    def _included(self, page: list[Event], include: set[str]) -> list[dict[str, Any]]:
+        """Each resource the page's events point at, once (JSON:API compound document)."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for e in page:
+            if "metric" in include and ("metric", e.metric) not in found:
+                found[("metric", e.metric)] = self._metric(e.metric)
+            profile_id = self.shop.ids[e.profile]
+            if "profile" in include and ("profile", profile_id) not in found:
+                profile = self.shop.profile(profile_id)
+                assert profile is not None
+                found[("profile", profile_id)] = self._profile(profile, set())
+            for attribution_id, attributed in self.shop.attributions(e) if (
+                "attributions" in include
+            ) else []:  # fmt: skip
+                found[("attribution", attribution_id)] = {
+                    "type": "attribution",
+                    "id": attribution_id,
+                    "relationships": {
+                        "event": {"data": {"type": "event", "id": e.id}},
+                        "attributed-event": {"data": {"type": "event", "id": attributed}},
+                    },
+                }
+        return list(found.values())
+
+    def _event(self, e: Event, profiles: dict[int, str], attributions: bool) -> dict[str, Any]:
+        relationships: dict[str, Any] = {
+            "profile": {"data": {"type": "profile", "id": profiles[e.profile]}},
+            "metric": {"data": {"type": "metric", "id": e.metric}},
+        }
+        if attributions:
+            relationships["attributions"] = {
+                "data": [{"type": "attribution", "id": a} for a, _ in self.shop.attributions(e)]
+            }
         return {
             "type": "event",
             "id": e.id,
@@ -528,39 +580,131 @@ class KlaviyoDialect:
                 "datetime": ts_iso(e.ts).replace("Z", "+00:00"),
                 "uuid": f"sbx-{e.id}",
             },
-            "relationships": {
-                "profile": {"data": {"type": "profile", "id": profiles[e.profile]}},
-                "metric": {"data": {"type": "metric", "id": e.metric}},
-            },
+            "relationships": relationships,
             "links": {"self": f"{self.base_url}/api/events/{e.id}/"},
         }
 
     # ---- lists and subscriptions ---------------------------------------------------------
 
-    def h_lists(self, req: Request, params: dict[str, str]) -> Response:
-        item = {
+    def _list_item(self) -> dict[str, Any]:
+        created = ts_iso(self.account.start_ts - 400 * 86_400).replace("Z", "+00:00")
+        return {
             "type": "list",
             "id": LIST_ID,
-            "attributes": {"name": "Newsletter", "opt_in_process": "single_opt_in"},
+            "attributes": {
+                "name": "Newsletter",
+                "created": created,
+                "updated": created,
+                "opt_in_process": "single_opt_in",
+            },
             "links": {"self": f"{self.base_url}/api/lists/{LIST_ID}/"},
         }
-        return _json(200, {"data": [item], "links": {"self": f"{self.base_url}/api/lists/"}})
+
+    def _visible_members(self) -> dict[str, int]:
+        """profile id -> joined_group_at of the list's members whose job has settled."""
+        now = self.clock()
+        with self._lock:
+            return {pid: ts for at, pid, ts in self._members.values() if at <= now}
+
+    def h_list(self, req: Request, params: dict[str, str]) -> Response:
+        if params["id"] != LIST_ID:
+            raise _fail(404, f"A list with id {params['id']} does not exist.")
+        item = self._list_item()
+        extra = set((req.arg("additional-fields[list]") or "").split(",")) - {""}
+        if extra - {"profile_count"}:
+            raise _fail(400, f"Invalid additional-fields[list]: {','.join(sorted(extra))}")
+        if extra:
+            item["attributes"]["profile_count"] = len(self._visible_members())
+        body = {"data": item, "links": {"self": f"{self.base_url}/api/lists/{LIST_ID}/"}}
+        body["data"] = fieldsets.apply(req, "get_list", {"data": [item]})["data"][0]
+        return _json(200, body)
+
+    def h_lists(self, req: Request, params: dict[str, str]) -> Response:
+        item = self._list_item()
+        since = self.account.start_ts - 400 * 86_400
+        items = filters.apply(
+            filters.parse(req.arg("filter"), "get_lists"),
+            [item],
+            {
+                "name": lambda i: i["attributes"]["name"],
+                "id": lambda i: i["id"],
+                "created": lambda i: since,
+                "updated": lambda i: since,
+            },
+        )
+        body = {"data": items, "links": {"self": f"{self.base_url}/api/lists/"}}
+        return _json(200, fieldsets.apply(req, "get_lists", body))
 
     def h_list_profiles(self, req: Request, params: dict[str, str]) -> Response:
         if params["id"] != LIST_ID:
             raise _fail(404, f"A list with id {params['id']} does not exist.")
-        now = self.clock()
-        with self._lock:
-            members = [pid for at, pid in self._members.values() if at <= now]
-        profiles = [p for p in self._all_profiles() if p.id in set(members)]
-        for op, field, value in parse_filter(req.arg("filter")):
-            if field != "email" or op not in ("any", "equals"):
-                raise _fail(400, f"Invalid filter provided: {op}({field}) is not supported")
-            wanted = _lower(set(value) if isinstance(value, list) else {value[1]})
-            profiles = [p for p in profiles if p.email.strip().lower() in wanted]
+        joined = self._visible_members()
+        profiles = [p for p in self._all_profiles() if p.id in joined]
+        profiles = filters.apply(
+            filters.parse(req.arg("filter"), "get_profiles_for_list"),
+            profiles,
+            {
+                "email": lambda p: p.email,
+                "phone_number": lambda p: None,
+                "push_token": lambda p: None,
+                "_kx": lambda p: None,
+                "joined_group_at": lambda p: joined[p.id],
+            },
+            folded=_EMAILS,
+        )
+        sort = req.arg("sort")
+        if sort is not None:
+            if sort.lstrip("-") != "joined_group_at":
+                raise _fail(400, f"Invalid sort field: {sort}")
+            profiles.sort(key=lambda p: (joined[p.id], p.id), reverse=sort.startswith("-"))
         extra = set((req.arg("additional-fields[profile]") or "").split(",")) - {""}
         page, links = self._page(req, profiles, 20, 100)
-        return _json(200, {"data": [self._profile(p, extra) for p in page], "links": links})
+        data = []
+        for p in page:
+            member = self._profile(p, extra)
+            member["attributes"]["joined_group_at"] = _iso(joined[p.id])
+            data.append(member)
+        body = {"data": data, "links": links}
+        return _json(200, fieldsets.apply(req, "get_profiles_for_list", body))
+
+    # ---- campaigns, flows, templates (catalogue.py) ---------------------------------------
+
+    def h_campaigns(self, req: Request, params: dict[str, str]) -> Response:
+        if not req.arg("filter"):  # required by the document: the channel to list
+            raise filters.invalid("A filter on messages.channel is required, e.g. "
+                                  "equals(messages.channel,'email').")  # fmt: skip
+        return self._catalogue(req, "get_campaigns", catalogue.campaigns(self.account), 100)
+
+    def h_flows(self, req: Request, params: dict[str, str]) -> Response:
+        return self._catalogue(req, "get_flows", catalogue.flows(self.account), 50)
+
+    def h_templates(self, req: Request, params: dict[str, str]) -> Response:
+        return self._catalogue(req, "get_templates", catalogue.templates(self.account), 10)
+
+    def _catalogue(
+        self, req: Request, operation: str, items: list[catalogue.Item], size: int
+    ) -> Response:
+        """Filter, sort (by any field the item carries, the document's enum) and page."""
+        readers = {name: _reader(name) for name in filters.FILTERS[operation]}
+        sortable = set(items[0].fields)  # every item of a kind carries the same fields
+        items = filters.apply(filters.parse(req.arg("filter"), operation), items, readers)
+        sort = req.arg("sort")
+        if sort is not None:
+            name = sort.lstrip("-")
+            if name not in sortable:
+                raise _fail(400, f"Invalid sort field: {sort}")
+            items.sort(key=lambda i: (i.fields.get(name) or 0, i.id), reverse=sort[0] == "-")
+        page, links = self._page(req, items, size, size)
+        data = [
+            {
+                "type": i.type,
+                "id": i.id,
+                "attributes": dict(i.attributes),
+                "links": {"self": f"{self.base_url}{req.path.rstrip('/')}/{i.id}/"},
+            }
+            for i in page
+        ]
+        return _json(200, fieldsets.apply(req, operation, {"data": data, "links": links}))
 
     def h_subscribe(self, req: Request, params: dict[str, str]) -> Response:
         data = _body(req).get("data")
@@ -586,8 +730,15 @@ class KlaviyoDialect:
             if _job_drops(email):
                 continue
             profile = self._find_or_create(email)
+            key = email.strip().lower()
             with self._lock:
-                self._members[email.strip().lower()] = (visible, profile.id)
+                if key in self._members:  # already on the list: joined when it first did
+                    was_visible, _, joined = self._members[key]
+                    self._members[key] = (min(was_visible, visible), profile.id, joined)
+                else:
+                    self._write_seq += 1
+                    joined = self.account.anchor_ts + self._write_seq
+                    self._members[key] = (visible, profile.id, joined)
                 self._consent[profile.id] = "SUBSCRIBED"
         self.writes.add(
             {"method": "POST", "job": "subscribe", "list_id": list_id, "emails": emails}
@@ -609,8 +760,19 @@ class KlaviyoDialect:
             return p
 
 
-def _lower(values: set[Any]) -> set[str]:
-    return {str(v).strip().lower() for v in values}
+_EMAILS = frozenset({"email"})
+
+
+def _reader(name: str) -> Callable[[catalogue.Item], Any]:
+    return lambda item: item.fields.get(name)
+
+
+def _iso(ts: int) -> str:
+    return ts_iso(ts).replace("Z", "+00:00")
+
+
+def _external_id(p: Profile) -> str:
+    return f"shop-{p.index + 1}"
 
 
 def _job_drops(email: str) -> bool:

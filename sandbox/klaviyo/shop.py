@@ -11,6 +11,8 @@ A pure function of the account (seed, size, anchor), like the help desk in sandb
   `$value` and `$event_id`, one "Ordered Product" per line item with the line's share), some
   refunds (full or partial) and cancellations matched by `$event_id`, email opens and clicks,
   site visits, and a few referrals. Customers stop ordering at some point (churn).
+* E-mail suppressions (`Shop.suppressions`): unsubscribed profiles are globally suppressed;
+  a few subscribed ones bounced or complained (global), or left the newsletter list only.
 * Traps: the help desk's bulk-imported end-users placed their first order in one and the same
   second (hundreds of same-second events across page boundaries); one order is dated half a
   year after the anchor (a misconfigured integration), so a cursor must not follow it.
@@ -21,6 +23,7 @@ memory by the dialect.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from bisect import bisect_left
 from dataclasses import dataclass, field
@@ -42,6 +45,10 @@ METRICS: tuple[tuple[str, str, str], ...] = (
 )
 """(metric id, name, integration)."""
 
+NEWSLETTER = "NwsLtr"
+"""The account's one list."""
+
+ATTRIBUTION_WINDOW = 5 * DAY
 CHANNELS = (("Referral program", 15), ("Google Ads", 25), ("Organic search", 40), (None, 20))
 CONSENT = (("SUBSCRIBED", 40), ("NEVER_SUBSCRIBED", 55), ("UNSUBSCRIBED", 5))
 FIRST_NAMES = ("Ana", "Ben", "Chloe", "Dev", "Emma", "Finn", "Gia", "Hugo", "Ines", "Jan")
@@ -99,6 +106,7 @@ class Shop:
         self._keys: dict[str, list[tuple[int, str]]] = {}
         self._by_id: dict[str, Profile] = {}
         self.ids: dict[int, str] = {}  # profile index -> id
+        self._email_index: dict[int, list[tuple[int, int, str]]] | None = None
 
     # ---- profiles ----------------------------------------------------------------------
 
@@ -247,6 +255,59 @@ class Shop:
             self._profiles = profiles
             self._events = by_metric
 
+    # ---- attributions ------------------------------------------------------------------
+
+    def attributions(self, e: Event) -> list[tuple[str, str]]:
+        """[(attribution id, attributed e-mail event id)]: a placed order is attributed to the
+        profile's latest e-mail open or click in the five days before it (Klaviyo's default
+        window); other events to nothing."""
+        if e.metric != "PlcOrd":
+            return []
+        emails = self._emails().get(e.profile, [])
+        start = bisect_left(emails, (e.ts - ATTRIBUTION_WINDOW, 0, ""))
+        before = [m for m in emails[start:] if m[0] <= e.ts]
+        if not before:
+            return []
+        _, _, attributed = max(before)
+        digest = hashlib.blake2b(f"{self.seed}:{e.id}".encode(), digest_size=16).hexdigest()
+        return [(digest, attributed)]
+
+    def _emails(self) -> dict[int, list[tuple[int, int, str]]]:
+        """profile index -> its e-mail opens and clicks [(ts, rank, id)], sorted."""
+        if self._email_index is None:
+            index: dict[int, list[tuple[int, int, str]]] = {}
+            for rank, metric in enumerate(("OpnEml", "ClkEml")):
+                for ev in self.events(metric):
+                    index.setdefault(ev.profile, []).append((ev.ts, rank, ev.id))
+            for items in index.values():
+                items.sort()
+            self._email_index = index
+        return self._email_index
+
+    # ---- suppressions ------------------------------------------------------------------
+
+    def suppressions(self, p: Profile) -> tuple[list[tuple[str, int]], list[tuple[str, str, int]]]:
+        """A profile's global e-mail suppressions [(reason, ts)] and list suppressions
+        [(list id, reason, ts)]: every unsubscribed profile is suppressed (UNSUBSCRIBE); of the
+        subscribed, about 4% bounced (HARD_BOUNCE), 1.5% complained (SPAM_COMPLAINT) and 5%
+        left the newsletter only (a list suppression, still subscribed to marketing)."""
+        if p.index < 0:
+            return [], []  # created by a subscription job just now
+        r = rng_for(self.seed, "klaviyo-suppression", p.index)
+        when = min(self.account.anchor_ts - HOUR, p.created_ts + r.randrange(HOUR, 60 * DAY))
+        roll = r.random()
+        if p.consent == "UNSUBSCRIBED":
+            return [("UNSUBSCRIBE", when)], [(NEWSLETTER, "UNSUBSCRIBE", when)]
+        if p.consent != "SUBSCRIBED":
+            return [], []
+        if roll < 0.04:
+            return [("HARD_BOUNCE", when)], []
+        if roll < 0.055:
+            return [("SPAM_COMPLAINT", when)], [(NEWSLETTER, "SPAM_COMPLAINT", when)]
+        if roll < 0.105:
+            return [], [(NEWSLETTER, "UNSUBSCRIBE", when)]
+        return [], []
+
     # ---- predictive analytics -----------------------------------------------------------
 
     def predictive(self, p: Profile) -> dict[str, Any]:
@@ -279,4 +340,4 @@ class Shop:
         }
 
 
-__all__ = ["METRICS", "Event", "Profile", "Shop"]
+__all__ = ["METRICS", "NEWSLETTER", "Event", "Profile", "Shop"]

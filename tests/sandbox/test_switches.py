@@ -99,7 +99,7 @@ def test_klaviyo_subscription_job_never_settles(sb: SandboxServer) -> None:
         assert c.post(SUBSCRIBE, json=body).status_code == 202
 
     def members(c: httpx.Client, email: str) -> int:
-        r = c.get(MEMBERS, params={"filter": f'equals(email,"{email}")'})
+        r = c.get(MEMBERS, params={"filter": f'equals(email,["{email}"])'})
         return len(r.json()["data"])
 
     with sb.client("klaviyo", headers={"revision": "2026-07-15"}) as c:
