@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from deskpulse.sandbox.wire import ApiError, Request
+from deskpulse.sandbox.klaviyo.filters import invalid
+from deskpulse.sandbox.wire import Request
 
 _PROFILE = frozenset(
     [
@@ -79,24 +80,6 @@ FIELDSETS: dict[str, dict[str, frozenset[str]]] = {
 """operationId -> resource type -> top-level attribute names `fields[type]` may name."""
 
 
-def _invalid(parameter: str, detail: str) -> ApiError:
-    return ApiError(
-        400,
-        {
-            "errors": [
-                {
-                    "id": "sandbox-400",
-                    "status": 400,
-                    "code": "invalid",
-                    "title": "Invalid input.",
-                    "detail": detail,
-                    "source": {"parameter": parameter},
-                }
-            ]
-        },
-    )
-
-
 def apply(req: Request, operation: str, body: dict[str, Any]) -> dict[str, Any]:
     """`body` with every `fields[type]` of the request applied to its resources (in place)."""
     allowed = FIELDSETS.get(operation, {})
@@ -109,7 +92,7 @@ def apply(req: Request, operation: str, body: dict[str, Any]) -> dict[str, Any]:
         listed = [n.strip() for n in raw.split(",") if n.strip() and n.strip() != "id"]
         unknown = sorted({n for n in listed if n.split(".")[0] not in names})
         if unknown:
-            raise _invalid(parameter, f"Invalid {parameter}: {', '.join(unknown)}")
+            raise invalid(f"Invalid {parameter}: {', '.join(unknown)}", parameter)
         wanted[kind] = listed
     if not wanted:
         return body

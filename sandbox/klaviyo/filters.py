@@ -127,8 +127,8 @@ class _Quoted(str):
     """A quoted string (a quoted datetime is invalid where the field is a datetime)."""
 
 
-def invalid(detail: str) -> ApiError:
-    """Klaviyo's 400 for a filter it will not take, pointing at the `filter` parameter."""
+def invalid(detail: str, parameter: str = "filter") -> ApiError:
+    """Klaviyo's 400 for a query parameter it will not take (by default the `filter`)."""
     return ApiError(
         400,
         {
@@ -139,7 +139,7 @@ def invalid(detail: str) -> ApiError:
                     "code": "invalid",
                     "title": "Invalid input.",
                     "detail": detail,
-                    "source": {"parameter": "filter"},
+                    "source": {"parameter": parameter},
                 }
             ]
         },
