@@ -7,7 +7,7 @@ APScheduler 3 (BackgroundScheduler) runs, in the reporting time zone:
   at random, starting at once. A cycle syncs the source, writes the source's per-record actions
   back (ticket fields, user or profile fields, subscriptions; sync.writeback: exactly once),
   refreshes the KPI gauges and logs one line (rows, requests, duration, values written); the
-  sync's and connectors' INFO and WARNING lines come once per cause and cycle (`OncePerCycle`);
+  sync's and connectors' INFO and WARNING lines come once per cause and cycle (`sync.logs.OncePerCause`);
 * one cron job per digest action, at its `at` time (weekly digests on Mondays). A daemon that
   was down at a digest's `at` (a deploy, a reboot) posts the digest of that time's period after
   its source's first sync, unless the ledger has it: the last missed period only, however long
@@ -68,8 +68,8 @@ from deskpulse.sync.digest import missed, plan_digests
 from deskpulse.sync.engine import RunReport, StopRequested, SyncObserver, run_sync
 from deskpulse.sync.ledger import StreamReport
 from deskpulse.sync.locks import LockHeld, acquire
-from deskpulse.sync.logs import new_cycle
-from deskpulse.sync.observability import Metrics, OncePerCycle, StatusServer
+from deskpulse.sync.logs import OncePerCause, new_cycle
+from deskpulse.sync.observability import Metrics, StatusServer
 from deskpulse.sync.push import configured_actions
 from deskpulse.sync.reporting import window, writeback_context
 from deskpulse.sync.settings import Settings
@@ -227,7 +227,7 @@ class Daemon:
         self.metrics = Metrics()
         for name, state in self.sources.items():  # computed at each scrape
             self.metrics.lag.labels(name).set_function(partial(self._lag, state))
-        self.once = OncePerCycle()
+        self.once = OncePerCause()
         self.fatal: WarehouseReplaced | None = None  # raised by run() once stopped
         self.cycles = 0
         self.digests_done = 0

@@ -25,7 +25,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import TextIO
 
 from rich.console import Console
@@ -67,13 +67,19 @@ class OncePerCycle(logging.Filter):
     ) -> None:
         super().__init__()
         self.ttl, self.limit, self.clock = ttl, limit, clock
-        self._seen: dict[tuple[str, int, str], float] = {}
+        self._seen: dict[Hashable, float] = {}
         self._lock = threading.Lock()
 
-    def filter(self, record: logging.LogRecord) -> bool:
+    def cause(self, record: logging.LogRecord) -> Hashable | None:
+        """What makes two records the same line (None: the record always passes)."""
         if record.levelno < logging.WARNING:
+            return None
+        return (record.name, record.levelno, record.getMessage())
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = self.cause(record)
+        if key is None:
             return True
-        key = (record.name, record.levelno, record.getMessage())
         now = self.clock()
         with self._lock:
             shown = self._seen.get(key)
@@ -87,6 +93,30 @@ class OncePerCycle(logging.Filter):
     def reset(self) -> None:
         with self._lock:
             self._seen.clear()
+
+
+class OncePerCause(OncePerCycle):
+    """The daemon's filter: each cause of an INFO or WARNING line of the sync and the
+    connectors (a retry, a quarantined record, a stream skipped) passes once until `reset()`
+    (the daemon's next cycle): the cause is the logger and the message's template. Errors and
+    the daemon's own lines (one per cycle and source) always pass."""
+
+    def __init__(self) -> None:
+        super().__init__(ttl=float("inf"))
+
+    def cause(self, record: logging.LogRecord) -> Hashable | None:
+        name = record.name
+        if (
+            record.levelno >= logging.ERROR
+            or record.levelno < logging.INFO
+            or not name.startswith("deskpulse.")
+            or name.startswith("deskpulse.daemon")
+        ):
+            return None
+        template = str(record.msg)
+        if not template.replace("%s", "").strip():  # "%s": the message is the cause
+            template = record.getMessage()
+        return (name, template)
 
 
 class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
@@ -141,4 +171,4 @@ def configure(level: str, fmt: str = "text", console: Console | None = None) -> 
         logging.getLogger(name).setLevel(logging.NOTSET if debug else quiet)
 
 
-__all__ = ["OncePerCycle", "TextFormatter", "configure", "new_cycle"]
+__all__ = ["OncePerCause", "OncePerCycle", "TextFormatter", "configure", "new_cycle"]

@@ -5,8 +5,8 @@ test can run two daemons in one process and a library that registers its own met
 never mixes with ours. Served on a loopback port (DESKPULSE_METRICS_HOST/PORT) by a small
 threading HTTP server: `GET /metrics` (Prometheus text format) and `GET /healthz` (JSON, from
 sync.daemon's `Daemon.health`: `ok`, `starting` or `degraded` with HTTP 200; `failing`, a
-source failed three times in a row, or `stopping` with HTTP 503, the code Docker's HEALTHCHECK
-and load balancers read). `OncePerCycle` keeps the daemon's log to one line per cause a cycle.
+source failed past its backoff (twice in a row), or `stopping` with HTTP 503, the code Docker's HEALTHCHECK
+and load balancers read).
 """
 
 from __future__ import annotations
@@ -139,41 +139,6 @@ class StatusServer:
         self._server.server_close()
 
 
-class OncePerCycle(logging.Filter):
-    """Lets each cause of an INFO or WARNING line of the sync and the connectors (a retry, a
-    quarantined record, a stream skipped) through once until `reset()` (the daemon's next
-    cycle): the cause is the logger and the message's template. Errors and the daemon's own
-    lines (one per cycle and source) always pass."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._seen: set[tuple[str, str]] = set()
-        self._lock = threading.Lock()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        name = record.name
-        if (
-            record.levelno >= logging.ERROR
-            or record.levelno < logging.INFO
-            or not name.startswith("deskpulse.")
-            or name.startswith("deskpulse.daemon")
-        ):
-            return True
-        template = str(record.msg)
-        if not template.replace("%s", "").strip():  # "%s": the message is the cause
-            template = record.getMessage()
-        key = (name, template)
-        with self._lock:
-            if key in self._seen:
-                return False
-            self._seen.add(key)
-            return True
-
-    def reset(self) -> None:
-        with self._lock:
-            self._seen.clear()
-
-
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, and any `extra=` fields."""
 
@@ -199,4 +164,4 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-__all__ = ["JsonFormatter", "Metrics", "OncePerCycle", "StatusServer"]
+__all__ = ["JsonFormatter", "Metrics", "StatusServer"]
