@@ -74,23 +74,19 @@ from typing import Any
 import httpx
 
 from bench.common import env_number
+from bench.daemon import FIELD
+from bench.daemon import WRITEBACK as DAEMON_WRITEBACK
 from deskpulse.sandbox.command import SandboxProcess, start_subprocess
 
-FIELD = "360000000177"
 ANCHOR = datetime(2026, 12, 7, tzinfo=UTC)  # a Monday: the sandbox's "now"
 LEAD = timedelta(seconds=30)  # a day's daemon starts this long before 08:00
 INTERVAL = 2  # DESKPULSE_SYNC_INTERVAL
 HTTP_TIMEOUT = 4.0  # DESKPULSE_HTTP_TIMEOUT; a held write answers after HOLD
 HOLD = HTTP_TIMEOUT + 4
 SIGTERM_TARGET = 10.0
-WRITEBACK = f"""
-[[ticket_field]]
-name = "resolution"
-source = "zendesk"
-field = "{FIELD}"
-value = "resolution_minutes"
-days = 3650
-
+WRITEBACK = (
+    DAEMON_WRITEBACK
+    + """
 [[digest]]
 name = "daily"
 source = "zendesk"
@@ -105,6 +101,7 @@ every = "week"
 metrics = ["first_response_time", "resolution_time"]
 at = "08:00"
 """
+)
 SHIM = '''"""Written by bench/soak.py: time.sleep through threading.Event.wait (libfaketime 0.9.10
 breaks clock_nanosleep on an absolute monotonic deadline with EINVAL)."""
 import threading
