@@ -59,6 +59,7 @@ from deskpulse.connectors.base import (
     TicketFieldWriter,
     UserFieldWriter,
     WriteResult,
+    closed_is_final,
 )
 from deskpulse.connectors.errors import ConfigError, DeskpulseError
 from deskpulse.connectors.http import duration
@@ -217,9 +218,15 @@ def _carried_reason(row: Any) -> str:
 
 
 def plan_ticket_field(
-    conn: Connection, action: TicketFieldAction, ctx: Context, now: datetime
+    conn: Connection,
+    action: TicketFieldAction,
+    ctx: Context,
+    now: datetime,
+    *,
+    closed_final: bool = False,
 ) -> tuple[list[Item], list[int], int]:
-    """(items to write, ids of rows they supersede, unchanged count) for one action."""
+    """(items to write, ids of rows they supersede, unchanged count) for one action;
+    `closed_final`: the target's closed tickets are final (left out, their rows superseded)."""
     values = ticket_values(
         conn,
         since=now - timedelta(days=action.days),
@@ -228,7 +235,7 @@ def plan_ticket_field(
         config=ctx.config,
         now=now,
     )
-    closed = _closed_tickets(conn, action.source)
+    closed = _closed_tickets(conn, action.source) if closed_final else set()
     wanted = (
         (ticket_id, action.field, action.render(tv.get(action.value)), action.value)
         for (_, ticket_id), tv in sorted(values.items())
@@ -238,8 +245,9 @@ def plan_ticket_field(
 
 
 def _closed_tickets(conn: Connection, source: str) -> set[str]:
-    """Tickets closed in the help desk (as of the last sync): final, and Zendesk refuses any
-    update of them, so their fields are never written (nor retried)."""
+    """Tickets closed in the help desk (as of the last sync). For a vendor whose closed tickets
+    are final (it refuses any update of them: connectors.base.closed_is_final) their fields are
+    never written (nor retried)."""
     tickets = table("tickets")
     stmt = select(tickets.c.id).where(tickets.c.source == source, tickets.c.status == "closed")
     return {str(i) for (i,) in conn.execute(stmt)}
@@ -308,13 +316,19 @@ def plan(
     now: datetime,
     *,
     extra: Extra | None = None,
+    connectors: Mapping[str, Connector] | None = None,
 ) -> tuple[list[Item], list[int], int]:
-    """Every action's items (see plan_ticket_field); `extra` adds items (the digests)."""
+    """Every action's items (see plan_ticket_field); `extra` adds items (the digests).
+    `connectors` (by source) say whose closed tickets are final."""
+    final = {s for s, c in (connectors or {}).items() if closed_is_final(c)}
     items: list[Item] = []
     superseded: list[int] = []
     unchanged = 0
     with warehouse.connect() as conn:
-        planned = [plan_ticket_field(conn, action, ctx, now) for action in actions.ticket_fields]
+        planned = [
+            plan_ticket_field(conn, action, ctx, now, closed_final=action.source in final)
+            for action in actions.ticket_fields
+        ]
         planned += [plan_profile_fields(conn, action, now) for action in actions.profile_fields]
         planned += [plan_subscriptions(conn, action, now) for action in actions.subscriptions]
         for i, s, u in planned:
@@ -580,7 +594,7 @@ def push(
             f"(configured: {', '.join(sorted(connectors)) or 'none'})"
         )
     if dry_run:
-        items, _, unchanged = plan(warehouse, actions, ctx, now, extra=extra)
+        items, _, unchanged = plan(warehouse, actions, ctx, now, extra=extra, connectors=connectors)
         return PushReport(items, unchanged, dry_run)
     with ExitStack() as held:
         # One push per target at a time (a push by hand while the daemon writes back, two
@@ -590,7 +604,9 @@ def push(
             held.enter_context(
                 source_lock(warehouse, PUSH_LOCK + source, subject=f"{source} is being written to")
             )
-        items, superseded, unchanged = plan(warehouse, actions, ctx, now, extra=extra)
+        items, superseded, unchanged = plan(
+            warehouse, actions, ctx, now, extra=extra, connectors=connectors
+        )
         report = PushReport(items, unchanged, dry_run)
         if not (items or superseded):
             return report

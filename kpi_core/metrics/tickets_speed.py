@@ -55,7 +55,7 @@ _CLOCK_NOTE = " In calendar or business time (--business-hours)."
         "Per ticket: the first public agent message minus created_at. When an agent opened the "
         "ticket (its first public agent/customer message is an agent's), the clock stops at the "
         "first public agent message after the first customer message (it still starts at "
-        "created_at, as in Zendesk). Bot/system messages and internal notes never stop the "
+        "created_at, as help desks count it). Bot/system messages and internal notes never stop the "
         "clock. Mean, median and p90 over tickets whose first response falls in the period."
         + _CLOCK_NOTE
     ),
