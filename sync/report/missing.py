@@ -52,7 +52,9 @@ def _needs(metric_id: str) -> Needs | None:
             mentions.c.sentiment.is_not(None),
         ),
         "social_response_time": Needs(
-            "social_mentions", "social mentions with a reply", mentions.c.first_reply_at.is_not(None)
+            "social_mentions",
+            "social mentions with a reply",
+            mentions.c.first_reply_at.is_not(None),
         ),
         "survey_response_rate": Needs(
             "survey_responses",
@@ -61,7 +63,9 @@ def _needs(metric_id: str) -> Needs | None:
             table("survey_responses").c.score.is_(None),
         ),
         "on_hold_time": Needs("ticket_events", "ticket status events", events.c.kind == "status"),
-        "agent_work_time": Needs("ticket_events", "ticket status events", events.c.kind == "status"),
+        "agent_work_time": Needs(
+            "ticket_events", "ticket status events", events.c.kind == "status"
+        ),
     }
     return known.get(metric_id)
 
