@@ -34,6 +34,9 @@ CORE = (
 )
 """Headline metrics when no target is configured, and always trended."""
 
+SHOWN = ("social_sentiment",)
+"""Trended too, when the window has data for them."""
+
 DISTRIBUTIONS = ("first_response_time", "resolution_time")
 """Duration metrics shown as histograms of their per-ticket values."""
 
@@ -216,7 +219,12 @@ def build_report(
                 Headline(REGISTRY[metric_id], current, _last(previous, metric_id))
             )
 
-    trended = list(dict.fromkeys([*heads, *(m for m in CORE if m in REGISTRY)]))
+    having = {v.metric for v in values if v.n}
+    trended = list(
+        dict.fromkeys(
+            [*heads, *(m for m in CORE if m in REGISTRY), *(m for m in SHOWN if m in having)]
+        )
+    )
     bucketed, _ = compute_kpis(
         settings, start=iso[0], end=iso[1], metrics=trended, every=every, **common
     )

@@ -17,7 +17,7 @@ from jinja2 import Environment, select_autoescape
 import deskpulse
 from deskpulse.kpi_core import KpiValue
 from deskpulse.kpi_core.registry import REGISTRY
-from deskpulse.sync.render import change_text, format_value, group_label, kpi_json
+from deskpulse.sync.render import SMALL_N, change_text, format_value, group_label, kpi_json
 from deskpulse.sync.report import charts
 from deskpulse.sync.report.content import MAX_GROUPS, Headline, Report, Series, team_total
 
@@ -79,7 +79,7 @@ def _trend(s: Series, every: str, tz: ZoneInfo) -> dict[str, Any]:
             "period": charts.bucket_label(v.start, every, tz),
             "value": format_value(v.value, v.unit),
             "n": f"{v.n:,}",
-            "small": not counted and v.value is not None and v.n < charts.SMALL_N,
+            "small": not counted and v.value is not None and v.n < SMALL_N,
         }
         for v in s.values
     ]
@@ -90,7 +90,7 @@ def _trend(s: Series, every: str, tz: ZoneInfo) -> dict[str, Any]:
         note = f"n per {every}: {min(ns):,} to {max(ns):,} (grey bars)"
         if small:
             note += (
-                f"; {small} of {len(points)} {every}s with fewer than {charts.SMALL_N}: "
+                f"; {small} of {len(points)} {every}s with fewer than {SMALL_N}: "
                 "hollow, left out of the line"
             )
     return {
