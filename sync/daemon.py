@@ -77,7 +77,8 @@ from deskpulse.sync.sources import SourceSpec, build, configured, start_time
 from deskpulse.sync.state import DaemonSchedule
 from deskpulse.sync.status import source_health
 from deskpulse.sync.warehouse import Warehouse, WarehouseReplaced, table, upsert
-from deskpulse.sync.writeback import Context, PushReport, push
+from deskpulse.sync.writeback import PushReport, push
+from deskpulse.sync.writeback_plan import Context
 
 log = logging.getLogger("deskpulse.daemon")
 
