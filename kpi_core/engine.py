@@ -29,8 +29,8 @@ which are skipped (and why). What `compute` does around each metric's own comput
   call (a year of per-ticket facts would otherwise be re-walked by every full collection).
 - `workers=N` spreads the metrics over N processes (this one included) on a SQLite file or
   PostgreSQL, keeping metrics that share a load (`Metric.shares`, e.g. the ticket facts)
-  together; same rows, same order. A year of the catalog over a million tickets takes about
-  half the time with 2 workers (bench/kpi.py). In-memory SQLite always runs in-process.
+  together; same rows, same order (what it saves: docs/benchmarks.md). In-memory SQLite always
+  runs in-process.
 
 The helpers metric authors build rows with (`window`, `emit`, `Cell`, `shared`, ...) are in
 kpi_core.toolkit; this module runs the metrics and imports nothing a metric needs.
