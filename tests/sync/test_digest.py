@@ -222,7 +222,7 @@ def test_social_sentiment_in_the_digest_comes_from_the_scored_mentions(tmp_path:
     from deskpulse.sync.sentiment import score_mentions
 
     wh = Warehouse(f"sqlite:///{tmp_path / 'social.db'}")
-    mentions = [
+    mentions: list[dict[str, Any]] = [
         {"id": "m1", "created_at": "2026-11-24T09:00:00Z", "text": "Love the new update, thanks!"},
         {"id": "m2", "created_at": "2026-11-25T09:00:00Z", "text": "Great support today"},
         {"id": "m3", "created_at": "2026-11-26T09:00:00Z", "text": "Integration broken with Slack"},
