@@ -22,6 +22,7 @@ import pytest
 from deskpulse.sync.report import build_report, render_html
 from deskpulse.sync.settings import Settings
 from tests.sync.test_report import JANUARY, SAMPLE, invoke
+from tests.sync.test_report import TARGETS as REPORT_TARGETS
 from tests.sync.test_report_browser import CHROMIUM
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -29,19 +30,14 @@ pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)"
 )
 
-TARGETS = """
-[[targets]]
-metric = "first_response_time"
-max = 60
-
-[[targets]]
-metric = "csat"
-min = 0.85
-
+TARGETS = (
+    REPORT_TARGETS
+    + """
 [[targets]]
 metric = "ticket_backlog"
 max = 1
 """
+)
 TARGET_RED = "#dc2626"
 
 
