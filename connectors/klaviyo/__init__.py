@@ -59,9 +59,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -101,6 +101,11 @@ class KlaviyoConnector:
     """
 
     vendor = "klaviyo"
+    fills: ClassVar[Mapping[str, str]] = {
+        "customers": "Klaviyo profiles",
+        "orders": "Klaviyo (Placed Order events)",
+        "engagement_events": "Klaviyo (e-mail and site events)",
+    }
     capabilities = frozenset({"read", WRITE_USER_FIELDS, WRITE_SUBSCRIPTIONS})
     settings_class = KlaviyoSettings
 

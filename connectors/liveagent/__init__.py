@@ -57,7 +57,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 from pydantic import Field, SecretStr, field_validator
@@ -181,6 +181,17 @@ class LiveAgentConnector:
     """A LiveAgent account as a set of streams (see the module docstring for the quirks)."""
 
     vendor = "liveagent"
+    fills: ClassVar[Mapping[str, str]] = {
+        "tickets": "LiveAgent tickets",
+        "ticket_events": "LiveAgent ticket history",
+        "calls": "LiveAgent calls",
+        "chats": "LiveAgent chats",
+        "social_mentions": "LiveAgent (Facebook, Twitter)",
+        "survey_responses": "LiveAgent ratings",
+        "customers": "LiveAgent contacts",
+        "agents": "LiveAgent agents",
+    }
+    closed_is_final = True  # a closed conversation is final: write-back leaves it alone
     capabilities = frozenset({"read", WRITE_TICKET_FIELDS, WRITE_POSTS})
     settings_class = LiveAgentSettings
 

@@ -91,7 +91,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -146,6 +146,19 @@ class ZendeskConnector:
     """
 
     vendor = "zendesk"
+    fills: ClassVar[Mapping[str, str]] = {
+        "tickets": "Zendesk tickets",
+        "ticket_events": "Zendesk ticket audits",
+        "sla_events": "Zendesk SLA policies",
+        "calls": "Zendesk Talk",
+        "chats": "Zendesk Chat",
+        "social_mentions": "Zendesk social tickets (Facebook, Twitter)",
+        "survey_responses": "Zendesk satisfaction ratings",
+        "customers": "Zendesk end-users",
+        "agents": "Zendesk agents",
+        "schedules": "Zendesk schedules",
+    }
+    closed_is_final = True  # Zendesk refuses any update of a closed ticket
     capabilities = frozenset({"read", WRITE_TICKET_FIELDS, WRITE_USER_FIELDS, WRITE_POSTS})
     settings_class = ZendeskSettings
 

@@ -20,38 +20,8 @@ Filters (filters.py)
 Sparse fieldsets (fieldsets.py)
     `fields[<type>]` on every GET keeps only the named attributes, as the document allows.
 Endpoints
-    GET   /api/metrics                         every metric, 10 a page; filter integration.*
-    GET   /api/profiles                        every filter of the document (phone numbers and
-                                               `_kx` are never set, so match nothing;
-                                               suppressions: shop.py); sort created|updated|id;
-                                               page[size] 1-100 (default 20);
-                                               additional-fields[profile]=subscriptions,
-                                               predictive_analytics
-    PATCH /api/profiles/{id}                   `attributes.properties` merged (recorded write);
-                                               `updated` moves to the anchor + n seconds
-    GET   /api/events                          filter equals(metric_id, one or a list),
-                                               profile_id, has(profile|metric), datetime or
-                                               timestamp comparisons; sort datetime|-datetime;
-                                               page[size] 1-1000 (default 200);
-                                               include=metric,profile,attributions -> `included`
-                                               (each once; attributions: shop.py) and the
-                                               events' `relationships.attributions`
-    GET   /api/lists                           the one list, "Newsletter" (id `NwsLtr`)
-    GET   /api/lists/{id}                      it; additional-fields[list]=profile_count
-    GET   /api/campaigns, /api/flows, /api/templates
-                                               generated (catalogue.py); every filter and sort
-                                               of the document; campaigns need the filter (on
-                                               messages.channel), as the document says
-    GET   /api/lists/{id}/profiles             its members, each with `joined_group_at` (the
-                                               job's time: the anchor + n seconds, as writes);
-                                               filter any/equals(email, [...]), joined_group_at;
-                                               sort joined_group_at
-    POST  /api/profile-subscription-bulk-create-jobs
-                                               202, no body; the job runs `job_delay` seconds
-                                               (default 0.5), then its profiles are on the list
-                                               and SUBSCRIBED, except the ones it fails (an
-                                               invalid e-mail, or one in twelve at random, as
-                                               real jobs drop profiles): those never appear
+    Every route of ROUTES with its filters, sorts, page sizes and what the subscription job does:
+    docs/sandbox/klaviyo.md.
 Rate limits
     Per operation, both windows of the spec's `x-klaviyo-ratelimit`: the burst per second
     (profiles 75, events 350, metrics 10, lists and writes 75, campaigns 10, flows 3,
