@@ -9,9 +9,10 @@ chats; see sandbox.liveagent_render for how each looks here) on its own loopback
   `{"message": "Invalid API key"}`.
 * Lists are bare JSON arrays without totals. `_page` (1-based) / `_perPage` (1..100, default 10)
   on tickets, contacts, chats, agents, departments and conversations; `_filters` as a JSON object
-  `{"col": "value"}` or a list `[["col", "op", "value"]]`, with `D>=` / `D>` / `D<` / `D<=` date
-  operators on `date_changed` (tickets, contacts) and `date_created` (chats), `_sortField` /
-  `_sortDir` (ASC by default). Dates are `YYYY-MM-DD HH:MM:SS` in the account's time zone.
+  `{"col": "value"}` or a list `[["col", "op", "value"]]`, with the `D>=` / `D>` date operators
+  on `date_changed` (tickets, contacts) and `date_created` (chats), `_sortField` (that date) /
+  `_sortDir` (ASC). Dates are `YYYY-MM-DD HH:MM:SS` in the account's time zone. What the
+  document declares and the dialect does not serve is UNSERVED (with the reason): a 400.
 * `GET /calls` and `GET /tickets/history` page by `_cursor` = base64 `{"id": "<last id>"}`
   ("records after that id"), and send the next one in the `next_page_cursor` response header.
 * Errors: `{"message": ...}`; unknown path 404, bad parameter 400.
@@ -53,21 +54,75 @@ RATE_LIMIT = 180
 MAX_PER_PAGE = 100
 KEY_BUCKET = "apikey"
 
+_PAGED = ("_page", "_perPage", "_sortDir")
+_DATED = (*_PAGED, "_sortField", "_filters")
+_CURSOR = ("_perPage", "_cursor", "_sortDir")
 ROUTES: tuple[Route, ...] = (
-    route("GET", f"{PREFIX}/tickets", "tickets", "tickets"),
+    route("GET", f"{PREFIX}/tickets", "tickets", "tickets", None, _DATED),
     route("POST", f"{PREFIX}/tickets", "writes", "create_ticket"),
-    route("GET", f"{PREFIX}/tickets/history", "history", "history"),
-    route("GET", f"{PREFIX}/tickets/{{id}}/messages", "tickets", "messages"),
+    route("GET", f"{PREFIX}/tickets/history", "history", "history", None, (*_CURSOR, "_filters")),
+    route(
+        "GET",
+        f"{PREFIX}/tickets/{{id}}/messages",
+        "tickets",
+        "messages",
+        None,
+        (*_PAGED, "includeQuotedMessages"),  # no quoted context is generated: the same answer
+    ),
     route("GET", f"{PREFIX}/tickets/{{id}}", "tickets", "ticket"),
     route("PUT", f"{PREFIX}/tickets/{{id}}", "writes", "update_ticket"),
-    route("GET", f"{PREFIX}/agents", "agents", "agents"),
-    route("GET", f"{PREFIX}/departments", "agents", "departments"),
+    route("GET", f"{PREFIX}/agents", "agents", "agents", None, _PAGED),
+    route("GET", f"{PREFIX}/departments", "agents", "departments", None, _PAGED),
     route("GET", f"{PREFIX}/tags", "tickets", "tags"),
-    route("GET", f"{PREFIX}/contacts", "contacts", "contacts"),
-    route("GET", f"{PREFIX}/calls", "calls", "calls"),
-    route("GET", f"{PREFIX}/chats", "chats", "chats"),
+    route("GET", f"{PREFIX}/contacts", "contacts", "contacts", None, _DATED),
+    route("GET", f"{PREFIX}/calls", "calls", "calls", None, _CURSOR),
+    route("GET", f"{PREFIX}/chats", "chats", "chats", None, _DATED),
     route("GET", f"{PREFIX}/ping", "ping", "ping"),
 )
+"""Each route with the query parameters it reads (`params`)."""
+
+SORTED_BY = {
+    f"{PREFIX}/tickets": "date_changed",
+    f"{PREFIX}/contacts": "date_changed",
+    f"{PREFIX}/chats": "date_created",
+}
+"""The one `_sortField` a list takes: the date it is served in (ascending) and filtered by."""
+
+_RANGE = "_from/_to: the document leaves open whether _to is inclusive; page with _page/_perPage"
+_ASCENDING = "lists are served in ascending order only"
+_ONE_ORDER = "served in one order (ids ascending)"
+_NO_FILTER = "no _filters on this list (a full read each time)"
+UNSERVED: dict[tuple[str, str], str] = {
+    **{
+        (f"{PREFIX}{path}", name): _RANGE
+        for path in ("/tickets", "/tickets/{id}/messages", "/agents", "/departments", "/contacts",
+                     "/chats")
+        for name in ("_from", "_to")
+    },
+    **{
+        (f"{PREFIX}{path}", "_sortDir=DESC"): _ASCENDING
+        for path in ("/tickets", "/tickets/history", "/tickets/{id}/messages", "/agents",
+                     "/departments", "/contacts", "/calls", "/chats")
+    },
+    **{
+        (f"{PREFIX}{path}", "_sortField"): _ONE_ORDER
+        for path in ("/tickets/history", "/tickets/{id}/messages", "/agents", "/departments",
+                     "/calls")
+    },
+    **{
+        (f"{PREFIX}{path}", "_filters"): _NO_FILTER
+        for path in ("/tickets/{id}/messages", "/agents", "/departments", "/calls")
+    },
+    (f"{PREFIX}/tickets/history", "Timezone-Offset"): "a header: dates are written in the "
+    "account's zone (the dialect's `timezone`), whatever the client's offset",
+    (f"{PREFIX}/calls", "Timezone-Offset"): "a header: dates are written in the account's zone",
+}  # fmt: skip
+"""Parameters the document declares on a served route that the dialect does not serve, with the
+reason (`name=value`: that value only). A query parameter here answers 400 naming it, never a
+silently different list; tests/sandbox/test_liveagent_conformance.py checks the table against
+the document and walks the rest. Filters served: `[[date field, "D>=" | "D>", date]]` on the
+SORTED_BY date, and `{"subject": text}` on tickets; any other column or operator is a 400."""
+
 _ERRORS = {
     400: "Bad request",
     401: "Invalid API key",
@@ -118,6 +173,19 @@ def _cursor_id(req: Request) -> int | None:
         return int(value["id"])
     except (binascii.Error, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         raise _Error(400, "Invalid cursor") from None
+
+
+def _served(req: Request, route: Route) -> None:
+    """The 400 for a parameter or value of UNSERVED (or a _sortField other than SORTED_BY's)."""
+    for name in req.query:
+        reason = UNSERVED.get((route.path, name))
+        if reason is not None:
+            raise _Error(400, f"{name} is not supported by the sandbox ({reason})")
+    if (req.arg("_sortDir") or "ASC").upper() != "ASC" and "_sortDir" in route.params:
+        raise _Error(400, f"_sortDir {req.arg('_sortDir')!r}: {_ASCENDING}")
+    field = req.arg("_sortField")
+    if field and "_sortField" in route.params and field != SORTED_BY.get(route.path):
+        raise _Error(400, f"Unsupported _sortField {field!r}: {SORTED_BY.get(route.path)} only")
 
 
 def _cursor(last_id: str) -> str:
@@ -188,6 +256,7 @@ class LiveAgentDialect:
     def handle(self, req: Request, route: Route, params: dict[str, str]) -> Response:
         handler: Callable[..., Response] = getattr(self, route.handler_name)
         try:
+            _served(req, route)
             return handler(req, **params)
         except _Error as exc:
             return _error(exc.status, exc.message)
@@ -220,17 +289,18 @@ class LiveAgentDialect:
             filters = orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise _Error(400, "Invalid _filters: not JSON") from None
-        if isinstance(filters, dict):
-            return None
-        if not isinstance(filters, list):
-            raise _Error(400, "Invalid _filters")
+        if not isinstance(filters, list):  # {"subject": ...} is the tickets' search, read before
+            raise _Error(400, f'Unsupported _filters: [[{field!r}, "D>=" | "D>", date]] only')
         bound: int | None = None
         for item in filters:
             if not (isinstance(item, list) and len(item) == 3):
                 raise _Error(400, "Invalid _filters: expected [column, operator, value]")
             column, operator, value = item
             if column != field or operator not in ("D>=", "D>"):
-                continue
+                raise _Error(
+                    400,
+                    f"Unsupported _filters [{column!r}, {operator!r}]: {field} by D>= or D> only",
+                )
             try:
                 moment = datetime.strptime(str(value), "%Y-%m-%d %H:%M:%S")
             except ValueError:
@@ -262,8 +332,6 @@ class LiveAgentDialect:
         return None
 
     def tickets(self, req: Request) -> Response:
-        if req.arg("_sortField") not in (None, "", "date_changed"):
-            raise _Error(400, "Unsupported _sortField")
         search = self._subject_search(req)
         if search is not None:
             # The sandbox searches the tickets written through the API only.
@@ -441,7 +509,8 @@ class LiveAgentDialect:
         }
         with self._lock:
             self.created.append(ticket)
-        return _json(200, {k: v for k, v in ticket.items() if k != "_ts"})
+        # The answer is the document's TicketInformation, whose tags are one comma-joined string.
+        return _json(200, {**self._created(len(self.created) - 1), "tags": ""})
 
     # ---- people -------------------------------------------------------------------------------
 
