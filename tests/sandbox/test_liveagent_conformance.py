@@ -3,7 +3,11 @@ reconstructed v3 document declares (`_page`, `_perPage`, `_from`/`_to`, `_sortDi
 `_filters`, `_cursor` pages by the `next_page_cursor` header, `includeQuotedMessages`), every
 answer validated against the operation's response schema (tests/sandbox/oas.py). Each parameter
 the document declares is read by the route (`Route.params`) or listed in
-sandbox.liveagent.UNSERVED with the reason; those answer 400 naming it."""
+sandbox.liveagent.UNSERVED with the reason; those answer 400 naming it.
+
+No established LiveAgent client is published on PyPI (Quality Unit's generated
+`LiveAgent-api-python` lives on GitHub only, and no Singer/Airbyte/dlt LiveAgent source is in the
+registry), so the independent check of this dialect is this document-driven one."""
 
 from __future__ import annotations
 
