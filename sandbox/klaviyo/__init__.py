@@ -79,6 +79,7 @@ from deskpulse.sandbox.data import Account, ts_iso
 from deskpulse.sandbox.dialect import Match, Route, dispatch, match_route, route
 from deskpulse.sandbox.klaviyo import catalogue, fieldsets, filters
 from deskpulse.sandbox.klaviyo.shop import METRICS, NEWSLETTER, Event, Profile, Shop
+from deskpulse.sandbox.klaviyo.unserved import EVENT_INCLUDES, INCLUDES, UNSERVED
 from deskpulse.sandbox.limits import Usage
 from deskpulse.sandbox.switches import Switches
 from deskpulse.sandbox.wire import ApiError, Request, Response
@@ -86,9 +87,6 @@ from deskpulse.sandbox.wire import ApiError, Request, Response
 DEFAULT_KEY = "pk_sandbox_klaviyo"
 LIST_ID = NEWSLETTER
 JSON_API = "application/vnd.api+json"
-EVENT_INCLUDES = frozenset({"attributions", "metric", "profile"})
-INCLUDES = {"get_events": EVENT_INCLUDES}
-"""The `include` values served, per operation; the others the document allows are UNSERVED."""
 
 ROUTES = (
     route("GET", "/api/metrics", "metrics", "metrics", "get_metrics"),
@@ -109,38 +107,6 @@ ROUTES = (
         "bulk_subscribe_profiles",
     ),
 )
-
-_NO_TAGS = "the sandbox's account has no tags"
-_NO_TRIGGERS = "flow triggers are not modelled (a flow carries only its trigger_type)"
-UNSERVED: dict[tuple[str, str], str] = {
-    ("/api/metrics", "include=flow-triggers"): _NO_TRIGGERS,
-    ("/api/metrics", "fields[flow]"): "only with include=flow-triggers",
-    ("/api/lists", "include=flow-triggers"): _NO_TRIGGERS,
-    ("/api/lists", "include=tags"): _NO_TAGS,
-    ("/api/lists", "fields[flow]"): "only with include=flow-triggers",
-    ("/api/lists", "fields[tag]"): _NO_TAGS,
-    ("/api/lists/{id}", "include=flow-triggers"): _NO_TRIGGERS,
-    ("/api/lists/{id}", "include=tags"): _NO_TAGS,
-    ("/api/lists/{id}", "fields[flow]"): "only with include=flow-triggers",
-    ("/api/lists/{id}", "fields[tag]"): _NO_TAGS,
-    ("/api/campaigns", "include=campaign-messages"): "campaign messages are not modelled "
-    "(a campaign's channel is its messages.channel filter value)",
-    ("/api/campaigns", "include=tags"): _NO_TAGS,
-    ("/api/campaigns", "fields[campaign-message]"): "only with include=campaign-messages",
-    ("/api/campaigns", "fields[tag]"): _NO_TAGS,
-    ("/api/flows", "include=flow-actions"): "flow actions are not modelled",
-    ("/api/flows", "include=tags"): _NO_TAGS,
-    ("/api/flows", "fields[flow-action]"): "only with include=flow-actions",
-    ("/api/flows", "fields[tag]"): _NO_TAGS,
-    ("/api/profiles", "include=conversations"): "conversations are not modelled",
-    ("/api/profiles", "include=push-tokens"): "push tokens are not modelled (no mobile app)",
-    ("/api/profiles", "fields[conversation]"): "only with include=conversations",
-    ("/api/profiles", "fields[push-token]"): "only with include=push-tokens",
-}
-"""Query parameters (`name`, or `name=value` for one value of an enum, `filter=op(field)` for one
-filter) the document declares on a route the dialect serves but that the dialect does not serve,
-with the reason. Each answers Klaviyo's 400 naming it, except `fields[type]` of a type the route
-never sends (nothing to thin). tests/sandbox/test_klaviyo_conformance.py walks the rest."""
 
 BUDGETS = {
     "get_metrics": 150,
@@ -852,4 +818,4 @@ def _body(req: Request) -> dict[str, Any]:
     return body
 
 
-__all__ = ["DEFAULT_KEY", "LIST_ID", "KlaviyoDialect"]
+__all__ = ["DEFAULT_KEY", "LIST_ID", "UNSERVED", "KlaviyoDialect"]

@@ -195,7 +195,8 @@ Offset pagination ends at 10,000 records (page * per_page): past it, 400
     InvalidPaginationParameter, as Zendesk answers. `start_time` may be a decimal number (the
     fraction is dropped). Unknown query parameters are ignored. ROUTES lists each path with the
     parameters it reads; tests/sandbox/test_zendesk_spec.py checks them against
-    support-oas.yaml (BEYOND_SPEC: the few documented only in Zendesk's guides).
+    support-oas.yaml (BEYOND_SPEC: the few documented only in Zendesk's guides), and UNSERVED
+    lists the documented ones a route does not read, with the reason.
 
 Fault injection (SandboxServer(faults=sandbox.limits.Faults(...)); per path prefix with `paths`)
 ----------------------------------------------------------------------------------------------
@@ -254,6 +255,7 @@ from deskpulse.sandbox.zendesk.history import History
 from deskpulse.sandbox.zendesk.limits import ACCOUNT, RateLimits
 from deskpulse.sandbox.zendesk.lists import Lists
 from deskpulse.sandbox.zendesk.search import Search
+from deskpulse.sandbox.zendesk.unserved import BEYOND_SPEC, OUTSIDE_SPEC, UNSERVED
 from deskpulse.sandbox.zendesk.writes import WriteLog, Writes
 
 __all__ = ["BEYOND_SPEC", "OUTSIDE_SPEC", "ROUTES", "UNSERVED", "RateLimits", "ZendeskDialect"]
@@ -392,33 +394,6 @@ ROUTES: tuple[Route, ...] = (
     route("GET", "/api/v2/tickets/{id}/metrics", "ticket_metrics", "ticket_metrics_of"),
     route("GET", "/api/v2/job_statuses/{id}", "writes", "job_status"),
 )
-OUTSIDE_SPEC = frozenset(
-    {
-        "/api/v2/channels/voice/stats/incremental/calls",  # Talk API
-        "/api/v2/chat/incremental/chats",  # Chat API
-        "/api/v2/business_hours/schedules",
-        "/api/v2/business_hours/schedules/{id}/holidays",
-    }
-)
-"""Paths from Zendesk APIs that support-oas.yaml does not cover (see the docstring)."""
-_GUIDE = "developer.zendesk.com/documentation/ticketing/managing-tickets/using-the-incremental-export-api"
-BEYOND_SPEC: dict[tuple[str, str], str] = {
-    ("/api/v2/incremental/tickets/cursor", "per_page"): f"{_GUIDE} (per_page, up to 1000)",
-    ("/api/v2/incremental/tickets/cursor", "exclude_deleted"): f"{_GUIDE} (excluding deleted)",
-    ("/api/v2/incremental/tickets", "exclude_deleted"): f"{_GUIDE} (excluding deleted)",
-    ("/api/v2/incremental/ticket_events", "per_page"): f"{_GUIDE} (per_page, up to 1000)",
-}
-"""Parameters served that support-oas.yaml leaves out, with the Zendesk page documenting each."""
-_BACKWARD = "page[before] (paging backwards) is not served on a time-ordered stream's cursor"
-UNSERVED: dict[tuple[str, str], str] = {
-    ("/api/v2/satisfaction_ratings", "page[before]"): _BACKWARD,
-    ("/api/v2/satisfaction_ratings", "page"): "offset pages: ratings are cursor pages only",
-    ("/api/v2/satisfaction_ratings", "per_page"): "offset pages: ratings are cursor pages only",
-    ("/api/v2/incremental/ticket_metric_events", "page[before]"): _BACKWARD,
-}
-"""Pagination parameters support-oas.yaml documents on a route the sandbox serves but that the
-route does not read, with the reason (tests/sandbox/test_zendesk_spec.py walks the others)."""
-
 # Error bodies by status: (error, description) as Zendesk spells them.
 _ERRORS: dict[int, tuple[str, str]] = {
     400: ("InvalidValue", "Bad request"),
