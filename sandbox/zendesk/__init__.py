@@ -101,8 +101,8 @@ GET /api/v2/incremental/ticket_metric_events.json?start_time=<epoch>[&per_page]
     end_of_stream}`; `{id, ticket_id, metric, instance_id, type, time}` with type activate,
     pause, fulfill, apply_sla (+ `sla: {target (minutes), target_in_seconds, business_hours,
     policy: {id, title, description}}`), breach (+ `deleted: false`). Metrics: agent_work_time,
-    requester_wait_time, resolution_time, reply_time. With `page[size]` (<= 100) it uses cursor
-    pagination instead (`meta.has_more/after_cursor`, `links.next`, `page[after]`).
+    requester_wait_time, resolution_time, reply_time. With a `page[...]` parameter it uses cursor
+    pagination instead, as the satisfaction ratings below.
 GET /api/v2/incremental/users/cursor.json?start_time=<epoch> | ?cursor=<after_cursor> [&per_page]
     Like the tickets cursor export: `{users, after_cursor, after_url, before_cursor, before_url,
     end_of_stream}`, ordered by (updated_at, id). Users: admins, agents (some inactive), the bot,
@@ -122,7 +122,8 @@ GET /api/v2/groups.json, /api/v2/group_memberships.json (and every list the OAS 
     Without page[...]: offset pagination (`page`, `per_page` <= 100): `{..., next_page,
     previous_page, count}`. UNSERVED lists the pagination parameters a route does not read.
 GET /api/v2/satisfaction_ratings.json?start_time=&end_time=&score=&page[size]=&page[after]=
-    Cursor pagination (page[size] default 100, max 100), ordered by (updated_at, id); start_time /
+    Cursor pagination (pages.stream_page: page[size] <= 100, default 100, page[after] or
+    page[before], the document's meta/links and 400), ordered by (updated_at, id); start_time /
     end_time filter updated_at (inclusive / exclusive). score filter: offered, unoffered, good,
     bad, received (good+bad). `links.next` keeps the start_time/end_time/score params.
     Objects: `{id, url, assignee_id, group_id, requester_id, ticket_id, score, comment, reason,
@@ -267,7 +268,6 @@ DEFAULT_SUBDOMAIN = "sandbox"
 
 _OFFSET = ("page", "per_page")
 _CURSOR = ("page[size]", "page[after]", "page[before]")  # sandbox.zendesk.pages
-_FORWARD = ("page[size]", "page[after]")  # cursor pages of a stream: forward only (UNSERVED)
 _PAGES = (*_OFFSET, *_CURSOR)
 _EXPORT = "incremental-exports"
 
@@ -302,7 +302,7 @@ ROUTES: tuple[Route, ...] = (
         "ticket_metric_events",
         "metric_events",
         _EXPORT,
-        ("start_time", "per_page", *_FORWARD),
+        ("start_time", "per_page", *_CURSOR),
     ),
     route(
         "GET",
@@ -333,7 +333,7 @@ ROUTES: tuple[Route, ...] = (
         "satisfaction_ratings",
         "ratings",
         None,
-        ("start_time", "end_time", "score", *_FORWARD),
+        ("start_time", "end_time", "score", *_CURSOR),
     ),
     route("GET", "/api/v2/organizations", "organizations", "organizations", None, _PAGES),
     route("GET", "/api/v2/ticket_fields", "ticket_fields", "ticket_fields", None, _PAGES),

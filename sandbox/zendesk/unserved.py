@@ -26,7 +26,6 @@ BEYOND_SPEC: dict[tuple[str, str], str] = {
     ("/api/v2/incremental/ticket_events", "per_page"): f"{_GUIDE} (per_page, up to 1000)",
 }
 """Parameters served that support-oas.yaml leaves out, with the Zendesk page documenting each."""
-_BACKWARD = "page[before] (paging backwards) is not served on a time-ordered stream's cursor"
 _BY_REASON: dict[str, dict[str, tuple[str, ...]]] = {
     "sideloads are not served (the records carry the ids to look up)": {
         "/api/v2/users": ("include",),
@@ -116,10 +115,8 @@ _BY_REASON: dict[str, dict[str, tuple[str, ...]]] = {
 """Reason -> route -> the documented parameters it does not read."""
 
 UNSERVED: dict[tuple[str, str], str] = {
-    ("/api/v2/satisfaction_ratings", "page[before]"): _BACKWARD,
     ("/api/v2/satisfaction_ratings", "page"): "offset pages: ratings are cursor pages only",
     ("/api/v2/satisfaction_ratings", "per_page"): "offset pages: ratings are cursor pages only",
-    ("/api/v2/incremental/ticket_metric_events", "page[before]"): _BACKWARD,
     **{
         (path, name): reason
         for reason, table in _BY_REASON.items()

@@ -12,6 +12,9 @@ checked. Two readings of the documents, the way their own generated clients read
   answer could match exactly once; the answer must still be one of the documented shapes;
 * `nullable: true` beside `oneOf` admits null (OAS 3.0 ties `nullable` to `type`; the documents
   mean "or null").
+Where a document is wrong about what the vendor answers, AS_ANSWERED corrects it, each
+correction with its evidence (a recorded answer in ../shared/specs/<vendor>/samples, or the
+vendor's behaviour as its guides describe it); tests/sandbox/test_oas.py checks the recorded ones.
 The reconstructed LiveAgent document declares no nullability (it was read off a generated client
 that accepts None everywhere, see its `x-reconstruction`), so there every property may be null;
 its `date-time` is the generator's type for LiveAgent's wire dates, `YYYY-MM-DD HH:MM:SS` (what
@@ -56,6 +59,96 @@ def _find(relative: str) -> Path | None:
         if candidate.exists():
             return candidate
     return None
+
+
+_NULL = {"nullable": True}
+_UNSET = "Zendesk answers null where nothing was set (its examples of empty objects)"
+_USER_UNSET = ("organization_id", "phone", "photo", "shared_phone_number")
+_STAFF_UNSET = ("alias", "default_group_id", "details", "last_login_at", "notes", "signature")
+AS_ANSWERED: dict[str, dict[str, tuple[dict[str, Any], str]]] = {
+    "zendesk": {
+        "TicketObject/properties/recipient": (
+            _NULL,
+            "samples/zenpy_list_tickets_cursor_page1.json",
+        ),
+        "TicketObject/properties/forum_topic_id": (
+            _NULL,
+            "samples/zenpy_list_tickets_cursor_page1.json",
+        ),
+        "TicketObject/properties/type": (
+            {"nullable": True, "enum": ["problem", "incident", "question", "task", None]},
+            "samples/zenpy_update_ticket_put.json",
+        ),
+        "TicketObject/properties/priority": (
+            {"nullable": True, "enum": ["urgent", "high", "normal", "low", None]},
+            "samples/zenpy_update_ticket_put.json",
+        ),
+        "TicketObject/properties/status": (
+            {"enum": ["new", "open", "pending", "hold", "solved", "closed", "deleted"]},
+            "developer.zendesk.com/documentation/ticketing/managing-tickets/"
+            "using-the-incremental-export-api (deleted tickets: status deleted)",
+        ),
+        "TicketObject/properties/satisfaction_rating": (
+            _NULL,
+            "samples/zenpy_list_tickets_cursor_page1.json",
+        ),
+        **{
+            f"TicketMetricTimeObject/properties/{name}": (
+                _NULL,
+                "samples/airbyte_ticket_metric_single.json",
+            )
+            for name in ("business", "calendar")
+        },
+        "TicketMetricsByTicketMetricIdResponse/properties/ticket_metric": (
+            {
+                "type": "object",
+                "items": None,
+                "allOf": [{"$ref": "#/components/schemas/TicketMetricObject"}],
+            },
+            "samples/airbyte_ticket_metric_single.json (one object, not the document's array)",
+        ),
+        "TicketFieldValueInput/properties/value": (
+            _NULL,
+            "an unset custom field is {id, value: null} (the output reuses the input schema)",
+        ),
+        **{
+            f"{schema}/properties/{name}": (_NULL, f"{_UNSET}: a user's unset details")
+            for schema, names in (
+                ("UserForEndUser", _USER_UNSET),
+                ("UserForAdmin", (*_USER_UNSET, *_STAFF_UNSET)),
+            )
+            for name in names
+        },
+        **{
+            f"TicketMetricObject/properties/{name}": (
+                _NULL,
+                "samples/airbyte_ticket_metric_single.json",
+            )
+            for name in ("solved_at", "assigned_at", "assignee_updated_at", "initially_assigned_at")
+        },
+        "TicketFieldObject/properties/agent_description": (_NULL, _UNSET),
+        **{
+            f"SatisfactionRatingObject/properties/{name}": (
+                _NULL,
+                "an offered or unoffered rating has no comment and no reason yet",
+            )
+            for name in ("comment", "reason", "reason_code", "reason_id")
+        },
+    },
+}
+"""dialect -> path under components/schemas -> (keys to set, None removes one; evidence)."""
+
+
+def _correct(root: dict[str, Any], dialect: str) -> None:
+    for pointer, (keys, _) in AS_ANSWERED.get(dialect, {}).items():
+        node = root["components"]["schemas"]
+        for part in pointer.split("/"):
+            node = node[part]
+        for key, value in keys.items():
+            if value is None:
+                node.pop(key, None)
+            else:
+                node[key] = value
 
 
 def _as_clients_read(node: Any) -> None:
@@ -120,6 +213,7 @@ class Document:
         )
         if self.swagger2:
             _nullable_everywhere(self._root["definitions"])
+        _correct(self._root, self.dialect)
         _as_clients_read(self._root)
         self.formats = validator_module.oas30_format_checker
         if self.swagger2:
