@@ -10,7 +10,8 @@ rest.
 
 from __future__ import annotations
 
-EVENT_INCLUDES = frozenset({"attributions", "metric", "profile"})
+from deskpulse.sandbox.klaviyo.events import EVENT_INCLUDES
+
 INCLUDES = {"get_events": EVENT_INCLUDES}
 """The `include` values served, per operation; the others the document allows are UNSERVED."""
 
