@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from deskpulse.connectors.klaviyo.writes import _job as subscription_job
 from deskpulse.sandbox import SandboxServer
 from deskpulse.sandbox.dialect import Route
 from deskpulse.sandbox.klaviyo import LIST_ID, ROUTES, UNSERVED
@@ -189,26 +190,6 @@ def test_writes_answer_in_the_documents_shape(kv) -> None:
     body = {"data": {"type": "profile", "id": pid, "attributes": {"properties": {"k": 1}}}}
     got = oas.checked(doc, client, "PATCH", "/api/profiles/{id}", url, json=body)
     assert got["data"]["attributes"]["properties"]["k"] == 1
-    job = {
-        "data": {
-            "type": "profile-subscription-bulk-create-job",
-            "attributes": {
-                "profiles": {
-                    "data": [
-                        {
-                            "type": "profile",
-                            "attributes": {
-                                "email": "conformance@example.com",
-                                "subscriptions": {
-                                    "email": {"marketing": {"consent": "SUBSCRIBED"}}
-                                },
-                            },
-                        }
-                    ]
-                }
-            },
-            "relationships": {"list": {"data": {"type": "list", "id": LIST_ID}}},
-        }
-    }
+    job = subscription_job(LIST_ID, ["conformance@example.com"])  # as deskpulse sends it
     answer = client.post("/api/profile-subscription-bulk-create-jobs", json=job)
     assert answer.status_code == 202 and not answer.content

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from deskpulse.connectors.klaviyo.writes import _job as subscription_job
 from deskpulse.sandbox import SandboxServer
 from deskpulse.sandbox.klaviyo import LIST_ID, KlaviyoDialect
 
@@ -88,28 +89,7 @@ def test_the_sdk_lists_everything_deskpulse_reads(sdk) -> None:
 
     # Members join through a subscription job, sent with the SDK as deskpulse sends it.
     client.Profiles.bulk_subscribe_profiles(
-        {
-            "data": {
-                "type": "profile-subscription-bulk-create-job",
-                "attributes": {
-                    "profiles": {
-                        "data": [
-                            {
-                                "type": "profile",
-                                "attributes": {
-                                    "email": p.attributes.email,
-                                    "subscriptions": {
-                                        "email": {"marketing": {"consent": "SUBSCRIBED"}}
-                                    },
-                                },
-                            }
-                            for p in profiles[:30]
-                        ]
-                    }
-                },
-                "relationships": {"list": {"data": {"type": "list", "id": LIST_ID}}},
-            }
-        }
+        subscription_job(LIST_ID, [p.attributes.email for p in profiles[:30]])
     )
     lists, _ = _all(client.Lists.get_lists)
     assert [x.id for x in lists] == [LIST_ID]
