@@ -89,7 +89,12 @@ def test_an_export_cursor_replaces_start_time_and_ends_at_end_of_stream() -> Non
         )
     )
     paginator = BodyCursor(
-        cursor="after_cursor", param="cursor", more=None, done="end_of_stream", drop=["start_time"]
+        cursor="after_cursor",
+        param="cursor",
+        more=None,
+        done="end_of_stream",
+        drop=["start_time"],
+        sticky=True,
     )
     pages = list(
         client(router).paginate(
