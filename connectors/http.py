@@ -219,10 +219,7 @@ class HttpClient:
         decoder: msgspec.json.Decoder[Any] | None = None,
     ) -> tuple[Any, httpx.Headers]:
         """GET as `get_json`, with the response's headers: (decoded body, headers)."""
-        answer: tuple[Any, httpx.Headers] = self._send(
-            "GET", url_or_path, params=params, bucket=bucket, decoder=decoder
-        )
-        return answer
+        return self._send("GET", url_or_path, params, None, bucket, None, decoder)
 
     def paginate(
         self,
@@ -300,28 +297,13 @@ class HttpClient:
         """Send and decode. `idempotent` (default: only for GET, HEAD, OPTIONS) says whether the
         request may be sent again after the server may have acted on it; a write that is not
         ends in WriteInDoubt on a timeout, a dropped connection or a 5xx."""
-        body, _ = self._send(
-            method,
-            url_or_path,
-            params=params,
-            json=json,
-            bucket=bucket,
-            idempotent=idempotent,
-            decoder=decoder,
-        )
+        body, _ = self._send(method, url_or_path, params, json, bucket, idempotent, decoder)
         return body
 
-    def _send(
-        self,
-        method: str,
-        url_or_path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        bucket: str = DEFAULT_BUCKET,
-        idempotent: bool | None = None,
-        decoder: msgspec.json.Decoder[Any] | None = None,
-    ) -> tuple[Any, httpx.Headers]:
+    def _send(self, method: str, url_or_path: str, *args: Any) -> tuple[Any, httpx.Headers]:
+        """`request_json`'s work, with the response's headers: args are its params, json,
+        bucket, idempotent and decoder, in that order."""
+        params, json, bucket, idempotent, decoder = args
         if idempotent is None:
             idempotent = method.upper() in SAFE_METHODS
         url = self._resolve(url_or_path)

@@ -96,15 +96,10 @@ class TicketsStream(ZendeskStream):
 
         warned = False
         paginator = export_cursor("tickets")
-        endpoint = ENDPOINTS["tickets"]
+        tickets_export = ENDPOINTS["tickets"]
+        decoder = zr.TICKET_EXPORT
         for page in self.ctx.client.paginate(
-            endpoint.path,
-            first,
-            paginator=paginator,
-            records="tickets",
-            bucket=endpoint.bucket,
-            decoder=zr.TICKET_EXPORT,
-            restart=restart,
+            tickets_export, first, paginator=paginator, decoder=decoder, restart=restart
         ):
             body: zr.TicketExportPage = page.body
             after = paginator.after(page)
@@ -233,15 +228,10 @@ class UsersStream(ZendeskStream):
             return PageRequest(request.url, query("users", start_time=0, per_page=EXPORT_PAGE))
 
         paginator = export_cursor("users")
-        endpoint = ENDPOINTS["users"]
+        users_export = ENDPOINTS["users"]
+        decoder = zr.USER_EXPORT
         for page in self.ctx.client.paginate(
-            endpoint.path,
-            first,
-            paginator=paginator,
-            records="users",
-            bucket=endpoint.bucket,
-            decoder=zr.USER_EXPORT,
-            restart=restart,
+            users_export, first, paginator=paginator, decoder=decoder, restart=restart
         ):
             users = zr.USERS.wrap_all(page.records)
             directory.ensure_groups(u.value.default_group_id for u in users if u.value)
