@@ -34,6 +34,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from deskpulse.sandbox.dialect import Match, Route, match_route, route
+from deskpulse.sandbox.limits import Usage
 from deskpulse.sandbox.liveagent.common import (
     DEFAULT_KEY,
     KEY_BUCKET,
@@ -43,9 +45,6 @@ from deskpulse.sandbox.liveagent.common import (
     error_answer,
     json_answer,
 )
-
-from deskpulse.sandbox.dialect import Match, Route, match_route, route
-from deskpulse.sandbox.limits import Usage
 from deskpulse.sandbox.liveagent.live import Live
 from deskpulse.sandbox.liveagent.people import People
 from deskpulse.sandbox.liveagent.tickets import Tickets
