@@ -34,6 +34,11 @@ Configuration: a connector owns its settings (the seam `deskpulse sync` builds s
   go in `from_settings`, which raises ConfigError naming variables through `options.var(...)`.
 * `SourceOptions` carries what every source shares (timeouts, retries, start time, sleep).
   Vendor knobs (rate limits, regions) are fields of the vendor's settings class.
+
+The built-in connectors stand on `connectors.skeleton.VendorConnector` (built from a `Profile`:
+auth, messages, limit reading, pacing, writer), declare their requests in an endpoint table
+(`connectors.endpoints`) and read pages through `HttpClient.paginate` (`connectors.paging`);
+a plugin may do the same, or implement this protocol on its own.
 """
 
 from __future__ import annotations
