@@ -40,6 +40,11 @@ Configuration: a connector owns its settings (the seam `deskpulse sync` builds s
   go in `from_settings`, which raises ConfigError naming variables through `options.var(...)`.
 * `SourceOptions` carries what every source shares (timeouts, retries, start time, sleep).
   Vendor knobs (rate limits, regions) are fields of the vendor's settings class.
+
+The built-in connectors stand on `connectors.skeleton.VendorConnector` (built from a `Profile`:
+auth, messages, limit reading, pacing, writer), declare their requests in an endpoint table
+(`connectors.endpoints`) and read pages through `HttpClient.paginate` (`connectors.paging`);
+a plugin may do the same, or implement this protocol on its own.
 """
 
 from __future__ import annotations
@@ -173,8 +178,10 @@ class SourceOptions:
 
 # --- write-back -------------------------------------------------------------------------------
 #
-# A connector that can write results back says which kinds in `capabilities` and implements the
-# matching protocol below, nothing else: a connector without WRITE_POSTS has no post methods.
+# A connector that can write results back says which kinds in `capabilities`, and its `writer`
+# (`writer_of(connector)`) implements the matching protocol below, nothing else: a connector
+# without WRITE_POSTS has no post methods. The writer is the write-back surface itself: the
+# connector does not forward its methods.
 # Writes are batched per call; the connector decides how (Zendesk: bulk `update_many` jobs of up
 # to 100 records; LiveAgent: one `PUT /tickets/{id}` each) and paces them within the vendor's
 # limits. Every record gets a `WriteResult`, so the caller's ledger retries only the failures.
@@ -241,6 +248,11 @@ class WriteResult:
     @property
     def ok(self) -> bool:
         return self.status == OK
+
+
+def writer_of(connector: object) -> Any:
+    """The connector's write-back surface (its `writer`), or None when it writes nothing."""
+    return getattr(connector, "writer", None)
 
 
 @runtime_checkable

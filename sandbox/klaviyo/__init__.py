@@ -19,6 +19,10 @@ Filters (filters.py)
     with `source.parameter: filter`.
 Sparse fieldsets (fieldsets.py)
     `fields[<type>]` on every GET keeps only the named attributes, as the document allows.
+Not served (unserved.py)
+    The includes and fieldsets the document offers that the sandbox does not model (tags, flow
+    triggers and actions, campaign messages, conversations, push tokens): Klaviyo's 400 naming
+    the parameter, with the reason in UNSERVED.
 Endpoints
     Every route of ROUTES with its filters, sorts, page sizes and what the subscription job does:
     docs/sandbox/klaviyo.md.
@@ -38,6 +42,7 @@ import re
 from datetime import date
 
 from deskpulse.sandbox.dialect import Match, Route, dispatch, match_route, route
+from deskpulse.sandbox.klaviyo import filters
 from deskpulse.sandbox.klaviyo.common import (
     DEFAULT_KEY,
     ERRORS,
@@ -48,10 +53,11 @@ from deskpulse.sandbox.klaviyo.common import (
 from deskpulse.sandbox.klaviyo.events import Events
 from deskpulse.sandbox.klaviyo.lists import Lists
 from deskpulse.sandbox.klaviyo.messages import Messages
+from deskpulse.sandbox.klaviyo.unserved import INCLUDES, UNSERVED
 from deskpulse.sandbox.limits import Usage
 from deskpulse.sandbox.wire import Request, Response
 
-__all__ = ["DEFAULT_KEY", "LIST_ID", "KlaviyoDialect"]
+__all__ = ["DEFAULT_KEY", "LIST_ID", "UNSERVED", "KlaviyoDialect"]
 
 ROUTES = (
     route("GET", "/api/metrics", "metrics", "metrics", "get_metrics"),
@@ -170,6 +176,11 @@ class KlaviyoDialect(Events, Lists, Messages):
         )
 
     def handle(self, req: Request, route: Route, params: dict[str, str]) -> Response:
+        asked = set((req.arg("include") or "").split(",")) - {""}
+        unserved = asked - INCLUDES.get(route.bucket or "", frozenset())
+        if unserved:  # Klaviyo's 400 naming it (UNSERVED says why), never a silent omission
+            detail = f"Invalid include: {','.join(sorted(unserved))} (not served by the sandbox)"
+            return json_answer(400, filters.invalid(detail, "include").payload)
         return dispatch(self, req, route, params, json_answer)
 
     def env(self, *, oauth: bool = False, limited: bool = True) -> dict[str, str]:

@@ -10,7 +10,8 @@ The contract: what a connector sees is Zendesk's API as its OpenAPI document
 (../shared/specs/zendesk/support-oas.yaml), the recorded samples and Zendesk's guides (Talk,
 Chat, Schedules) describe it, byte for byte the same for a seed; ROUTES names every path with the
 parameters its handler reads (tests/sandbox/test_zendesk_spec.py checks them against the
-document; BEYOND_SPEC and OUTSIDE_SPEC are the exceptions, each with its reason). The manual
+document; BEYOND_SPEC and OUTSIDE_SPEC are the exceptions, each with its reason; UNSERVED the
+documented parameters a route does not read, with the reason). The manual
 (conventions, auth, errors, rate limits, every endpoint, faults, fidelity notes, known gaps,
 performance) is docs/sandbox/zendesk.md.
 """
@@ -32,6 +33,7 @@ from deskpulse.sandbox.zendesk.history import History
 from deskpulse.sandbox.zendesk.limits import ACCOUNT, PLANS, RateLimits
 from deskpulse.sandbox.zendesk.lists import Lists
 from deskpulse.sandbox.zendesk.search import Search
+from deskpulse.sandbox.zendesk.unserved import BEYOND_SPEC, OUTSIDE_SPEC, UNSERVED
 from deskpulse.sandbox.zendesk.writes import WriteLog, Writes
 
 __all__ = ["BEYOND_SPEC", "OUTSIDE_SPEC", "ROUTES", "UNSERVED", "RateLimits", "ZendeskDialect"]
@@ -43,7 +45,6 @@ DEFAULT_SUBDOMAIN = "sandbox"
 
 _OFFSET = ("page", "per_page")
 _CURSOR = ("page[size]", "page[after]", "page[before]")  # sandbox.zendesk.pages
-_FORWARD = ("page[size]", "page[after]")  # cursor pages of a stream: forward only (UNSERVED)
 _PAGES = (*_OFFSET, *_CURSOR)
 _EXPORT = "incremental-exports"
 
@@ -78,7 +79,7 @@ ROUTES: tuple[Route, ...] = (
         "ticket_metric_events",
         "metric_events",
         _EXPORT,
-        ("start_time", "per_page", *_FORWARD),
+        ("start_time", "per_page", *_CURSOR),
     ),
     route(
         "GET",
@@ -109,7 +110,7 @@ ROUTES: tuple[Route, ...] = (
         "satisfaction_ratings",
         "ratings",
         None,
-        ("start_time", "end_time", "score", *_FORWARD),
+        ("start_time", "end_time", "score", *_CURSOR),
     ),
     route("GET", "/api/v2/organizations", "organizations", "organizations", None, _PAGES),
     route("GET", "/api/v2/ticket_fields", "ticket_fields", "ticket_fields", None, _PAGES),
@@ -170,33 +171,6 @@ ROUTES: tuple[Route, ...] = (
     route("GET", "/api/v2/tickets/{id}/metrics", "ticket_metrics", "ticket_metrics_of"),
     route("GET", "/api/v2/job_statuses/{id}", "writes", "job_status"),
 )
-OUTSIDE_SPEC = frozenset(
-    {
-        "/api/v2/channels/voice/stats/incremental/calls",  # Talk API
-        "/api/v2/chat/incremental/chats",  # Chat API
-        "/api/v2/business_hours/schedules",
-        "/api/v2/business_hours/schedules/{id}/holidays",
-    }
-)
-"""Paths from Zendesk APIs that support-oas.yaml does not cover (see the docstring)."""
-_GUIDE = "developer.zendesk.com/documentation/ticketing/managing-tickets/using-the-incremental-export-api"
-BEYOND_SPEC: dict[tuple[str, str], str] = {
-    ("/api/v2/incremental/tickets/cursor", "per_page"): f"{_GUIDE} (per_page, up to 1000)",
-    ("/api/v2/incremental/tickets/cursor", "exclude_deleted"): f"{_GUIDE} (excluding deleted)",
-    ("/api/v2/incremental/tickets", "exclude_deleted"): f"{_GUIDE} (excluding deleted)",
-    ("/api/v2/incremental/ticket_events", "per_page"): f"{_GUIDE} (per_page, up to 1000)",
-}
-"""Parameters served that support-oas.yaml leaves out, with the Zendesk page documenting each."""
-_BACKWARD = "page[before] (paging backwards) is not served on a time-ordered stream's cursor"
-UNSERVED: dict[tuple[str, str], str] = {
-    ("/api/v2/satisfaction_ratings", "page[before]"): _BACKWARD,
-    ("/api/v2/satisfaction_ratings", "page"): "offset pages: ratings are cursor pages only",
-    ("/api/v2/satisfaction_ratings", "per_page"): "offset pages: ratings are cursor pages only",
-    ("/api/v2/incremental/ticket_metric_events", "page[before]"): _BACKWARD,
-}
-"""Pagination parameters support-oas.yaml documents on a route the sandbox serves but that the
-route does not read, with the reason (tests/sandbox/test_zendesk_spec.py walks the others)."""
-
 # Error bodies by status: (error, description) as Zendesk spells them.
 _ERRORS: dict[int, tuple[str, str]] = {
     400: ("InvalidValue", "Bad request"),
