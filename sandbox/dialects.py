@@ -7,6 +7,7 @@ next on P+1, ...) and of their env lines.
 from __future__ import annotations
 
 from deskpulse.sandbox.dialect import DialectFactory
+from deskpulse.sandbox.freshdesk import FreshdeskDialect
 from deskpulse.sandbox.klaviyo import KlaviyoDialect
 from deskpulse.sandbox.liveagent import LiveAgentDialect
 from deskpulse.sandbox.zendesk import ZendeskDialect
@@ -15,4 +16,5 @@ DIALECTS: dict[str, DialectFactory] = {
     "zendesk": ZendeskDialect,
     "klaviyo": KlaviyoDialect,
     "liveagent": LiveAgentDialect,
+    "freshdesk": FreshdeskDialect,
 }
