@@ -146,12 +146,14 @@ def base_url(domain: str) -> str:
 
 
 def read_limits(bucket: str, headers: httpx.Headers) -> Iterable[Observed]:
-    """X-RateLimit-Remaining of X-RateLimit-Total: the account-wide budget."""
+    """X-RateLimit-Remaining of X-RateLimit-Total: the account-wide budget, paced at HEADROOM
+    of the total the account really has (it replaces the plan's)."""
     remaining = header_number(headers, "x-ratelimit-remaining")
     if remaining is None:
         return []
     total = header_number(headers, "x-ratelimit-total")
-    return [Observed(DEFAULT_BUCKET, int(remaining), None, int(total) if total else None)]
+    pace = max(1, int(total * HEADROOM)) if total else None
+    return [Observed(DEFAULT_BUCKET, int(remaining), None, pace)]
 
 
 _LIMITERS: dict[tuple[Any, ...], RateLimiter] = {}

@@ -235,7 +235,9 @@ class TimeWalk:
                     seen.add(key)
                 self.mark.see(when, key)
             if last > since:
-                since, page = last, 1
+                # The tickets read at `last` are the first of that second in the list: a second
+                # that filled whole pages goes on at the page after them.
+                since, page = last, len(seen) // per_page + 1
             elif found:
                 page += 1  # a whole page in one second: the next page of that second
             done = len(found) < per_page
