@@ -100,7 +100,10 @@ def parse_time(value: Any, field: str) -> datetime | None:
         raise RecordError(f"{field}: not a time: {value!r}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # year 1 with a positive offset
+        raise RecordError(f"{field}: out of range: {value!r}") from None
 
 
 def format_time(moment: datetime) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 from deskpulse.connectors.base import ContextStream, Cursor, Page, Row
 from deskpulse.connectors.errors import BadResponse, RecordError, StreamUnavailable
 from deskpulse.connectors.freshdesk import normalise as nl
-from deskpulse.connectors.freshdesk.mapping import UnknownCodes, format_time, ident, parse_time
+from deskpulse.connectors.freshdesk.mapping import UnknownCodes, format_time, parse_time
 from deskpulse.connectors.http import HttpClient, Paginator
 from deskpulse.connectors.ratelimit import DEFAULT_BUCKET
 from deskpulse.connectors.watermark import Watermark
@@ -133,11 +133,11 @@ class Directory:
             policies = []
         default = next((p for p in policies if p.get("is_default")), None)
         if default is not None:
-            targets = {}
-            for key, target in (default.get("sla_target") or {}).items():
-                if str(key).startswith("priority_") and str(key)[9:].isdigit():
-                    targets[int(str(key)[9:])] = target
-            self.policy = {"id": default.get("id"), "name": default.get("name"), "targets": targets}
+            self.policy = {
+                "id": default.get("id"),
+                "name": default.get("name"),
+                "targets": policy_targets(default.get("sla_target")),
+            }
         self._loaded = True
 
     def _names(self, name: str) -> dict[str, str]:
@@ -156,6 +156,22 @@ class Directory:
 
     def company(self, company_id: str | None) -> str | None:
         return None if company_id is None else self.companies.get(company_id, company_id)
+
+
+def policy_targets(raw: Any) -> dict[int, dict[str, Any]]:
+    """`{"priority_4": {respond_within, resolve_within, business_hours}}` -> {4: {...}}; what
+    is not a number of seconds or a flag is left out (the due times still give the target)."""
+    targets: dict[int, dict[str, Any]] = {}
+    for key, target in raw.items() if isinstance(raw, Mapping) else ():
+        number = str(key).removeprefix("priority_")
+        if not number.isdigit() or not isinstance(target, Mapping):
+            continue
+        kept = {k: v for k in ("respond_within", "resolve_within")
+                if isinstance(v := target.get(k), int) and not isinstance(v, bool) and v >= 0}  # fmt: skip
+        if isinstance(target.get("business_hours"), bool):
+            kept["business_hours"] = target["business_hours"]
+        targets[int(number)] = kept
+    return targets
 
 
 @dataclass
@@ -225,7 +241,7 @@ class TimeWalk:
             fresh, last = [], since
             for ticket in found:
                 when = _time(ticket, "updated_at")
-                key = ident(ticket.get("id"), "id") if isinstance(ticket, Mapping) else None
+                key = _number(ticket)
                 if when is not None and when <= since and key in seen:
                     continue  # read at the end of the page before
                 fresh.append(ticket)
@@ -251,6 +267,14 @@ class TimeWalk:
             if done:
                 return
             guard.advance((format_time(since), page, len(seen)))
+
+
+def _number(record: Any) -> str | None:
+    """A record's id when it is a positive number (one a URL can hold), else None."""
+    value = record.get("id") if isinstance(record, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        return None
+    return str(int(value)) if int(value) > 0 else None
 
 
 def _time(record: Any, key: str) -> datetime | None:
@@ -309,9 +333,9 @@ class TicketsStream(_Stream):
         mark.warn()
 
     def _conversations(self, ticket: Any) -> list[Any]:
-        tid = ident(ticket.get("id"), "id") if isinstance(ticket, Mapping) else None
+        tid = _number(ticket)
         if tid is None:
-            return []
+            return []  # the normaliser quarantines the ticket
         endpoint = ENDPOINTS["conversations"]
         path = endpoint.path.format(id=tid)
         try:
