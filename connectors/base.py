@@ -155,8 +155,10 @@ class SourceOptions:
 
 # --- write-back -------------------------------------------------------------------------------
 #
-# A connector that can write results back says which kinds in `capabilities` and implements the
-# matching protocol below, nothing else: a connector without WRITE_POSTS has no post methods.
+# A connector that can write results back says which kinds in `capabilities`, and its `writer`
+# (`writer_of(connector)`) implements the matching protocol below, nothing else: a connector
+# without WRITE_POSTS has no post methods. The writer is the write-back surface itself: the
+# connector does not forward its methods.
 # Writes are batched per call; the connector decides how (Zendesk: bulk `update_many` jobs of up
 # to 100 records; LiveAgent: one `PUT /tickets/{id}` each) and paces them within the vendor's
 # limits. Every record gets a `WriteResult`, so the caller's ledger retries only the failures.
@@ -223,6 +225,11 @@ class WriteResult:
     @property
     def ok(self) -> bool:
         return self.status == OK
+
+
+def writer_of(connector: object) -> Any:
+    """The connector's write-back surface (its `writer`), or None when it writes nothing."""
+    return getattr(connector, "writer", None)
 
 
 @runtime_checkable

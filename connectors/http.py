@@ -26,8 +26,10 @@ for an async twin) and adds what every vendor needs, once:
 Sleeping and clocks are injectable so tests never really wait; every wait goes through the
 injected `sleep` (the daemon passes one that a stop request interrupts).
 
-`Paginator` is the dlt-style loop guard: a fresh instance per run reads the next token from each
-response, and a token seen twice raises `PaginationLoopError` instead of looping forever.
+`paginate` is the one page loop of every stream: it takes a paginator (connectors.paging: next
+URL in the body, cursor in the body, page numbers, cursor in a header, time watermark), yields
+each page's records with the body and the response headers, and a token the vendor serves twice
+raises `PaginationLoopError` instead of looping forever.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
@@ -60,12 +62,23 @@ from deskpulse.connectors.errors import (
     BadResponse,
     ConnectorError,
     NotTheApi,
-    PaginationLoopError,
     RateLimited,
     RetriesExhausted,
     StreamUnavailable,
     UnreachableError,
     WriteInDoubt,
+)
+from deskpulse.connectors.paging import (
+    BodyCursor,
+    Fetched,
+    HeaderCursor,
+    NextUrl,
+    PageNumber,
+    PageRequest,
+    Paginator,
+    Records,
+    TimeWatermark,
+    Walk,
 )
 from deskpulse.connectors.ratelimit import (
     DEFAULT_BUCKET,
@@ -291,6 +304,49 @@ class HttpClient:
         """
         return self.request_json("GET", url_or_path, params=params, bucket=bucket, decoder=decoder)
 
+    def get_page(
+        self,
+        url_or_path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        bucket: str = DEFAULT_BUCKET,
+        decoder: msgspec.json.Decoder[Any] | None = None,
+    ) -> tuple[Any, httpx.Headers]:
+        """GET as `get_json`, with the response's headers: (decoded body, headers)."""
+        answer: tuple[Any, httpx.Headers] = self._send(
+            "GET", url_or_path, params=params, bucket=bucket, decoder=decoder
+        )
+        return answer
+
+    def paginate(
+        self,
+        url_or_path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        paginator: Paginator,
+        records: Records = None,
+        bucket: str = DEFAULT_BUCKET,
+        decoder: msgspec.json.Decoder[Any] | None = None,
+        restart: Callable[[RejectedRequest, PageRequest], PageRequest | None] | None = None,
+    ) -> Iterator[Fetched]:
+        """The pages of a paged GET, one `Fetched` each (records, body, headers, request), as
+        `paginator` leads from one to the next (connectors.paging). `records` finds a page's
+        records in its body (a key, a function, or None for a bare array). `restart`, given a
+        400/422 rejection and its request, answers the request to start again from (a stored
+        cursor the vendor no longer takes), or None to raise it."""
+        walk = Walk(
+            self.get_page,
+            self.vendor,
+            PageRequest(url_or_path, dict(params) if params is not None else None),
+            paginator,
+            records,
+            bucket,
+            decoder,
+            restart,  # type: ignore[arg-type]
+            (RejectedRequest,),
+        )
+        return walk.pages()
+
     def put_json(
         self,
         url_or_path: str,
@@ -325,6 +381,28 @@ class HttpClient:
         """Send and decode. `idempotent` (default: only for GET, HEAD, OPTIONS) says whether the
         request may be sent again after the server may have acted on it; a write that is not
         ends in WriteInDoubt on a timeout, a dropped connection or a 5xx."""
+        body, _ = self._send(
+            method,
+            url_or_path,
+            params=params,
+            json=json,
+            bucket=bucket,
+            idempotent=idempotent,
+            decoder=decoder,
+        )
+        return body
+
+    def _send(
+        self,
+        method: str,
+        url_or_path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        bucket: str = DEFAULT_BUCKET,
+        idempotent: bool | None = None,
+        decoder: msgspec.json.Decoder[Any] | None = None,
+    ) -> tuple[Any, httpx.Headers]:
         if idempotent is None:
             idempotent = method.upper() in SAFE_METHODS
         url = self._resolve(url_or_path)
@@ -347,7 +425,8 @@ class HttpClient:
             # The result comes back in a box that is emptied here: tenacity's retry state (a
             # reference cycle, freed only by the garbage collector) keeps the box, not the page.
             box = retrying(self._boxed, method, url, params, json, bucket, idempotent, decoder)
-            return box.pop()
+            answer: tuple[Any, httpx.Headers] = box.pop()
+            return answer
         except _Retryable as exc:
             self._count("errors")
             attempts = int(retrying.statistics.get("attempt_number", self.max_retries + 1))
@@ -419,7 +498,7 @@ class HttpClient:
         bucket: str,
         idempotent: bool,
         decoder: msgspec.json.Decoder[Any] | None = None,
-    ) -> Any:
+    ) -> tuple[Any, httpx.Headers]:
         blocked = min(self.limiter.blocked_for(bucket), LONGEST_RETRY_AFTER)
         if blocked > self.max_wait:
             # A 429 (or a spent budget) earlier asked for longer than a request may wait.
@@ -484,16 +563,16 @@ class HttpClient:
         if status == 204 or not content:
             if method == "GET":
                 raise _RetryableBody("empty body")
-            return None
+            return None, response.headers
         if decoder is None:
             try:
-                return orjson.loads(content)
+                return orjson.loads(content), response.headers
             except orjson.JSONDecodeError:
                 if not idempotent:  # applied, but what it made cannot be read
                     raise self._in_doubt("a truncated answer", method, url) from None
                 raise _RetryableBody("malformed or truncated JSON") from None
         try:
-            return decoder.decode(content)
+            return decoder.decode(content), response.headers
         except msgspec.ValidationError as exc:
             raise BadResponse(
                 f"{self.vendor}: {where} answered an unexpected shape: {reason(exc)}"
@@ -571,41 +650,6 @@ def _web_page(headers: httpx.Headers, content: bytes) -> bool:
     return "html" in headers.get("Content-Type", "").lower() and content.lstrip()[:1] == b"<"
 
 
-# --------------------------------------------------------------------------------------------
-# Pagination
-
-
-class Paginator:
-    """Loop guard for one run of one stream: "read the next token, write it into the next request".
-
-    Create a fresh instance per run. `advance(token)` returns False when there is no next token
-    (None or empty) and True otherwise; a token it has already seen raises `PaginationLoopError`,
-    because a vendor that repeats a page token would otherwise be read forever.
-    """
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-        self._seen: set[Hashable] = set()
-        self.pages = 0
-
-    def advance(self, token: Hashable | None) -> bool:
-        self.pages += 1
-        if token is None or token == "":
-            return False
-        if token in self._seen:
-            raise PaginationLoopError(
-                f"{self.what}: the vendor repeated a page token after {self.pages} pages; "
-                "stopping instead of looping"
-            )
-        self._seen.add(token)
-        return True
-
-    def seen(self, token: Hashable) -> None:
-        """Record a token used for the first request (e.g. a stored cursor) without advancing."""
-        if token is not None and token != "":
-            self._seen.add(token)
-
-
 def base_url_problem(value: str) -> str | None:
     """What is wrong with a base URL setting, or None: an http(s) URL of a host that can exist,
     with no user or password in it (URLs are shown in messages; secrets have their own settings)."""
@@ -633,12 +677,19 @@ __all__ = [
     "MAX_WAIT",
     "SAFE_METHODS",
     "USER_AGENT",
+    "BodyCursor",
+    "Fetched",
+    "HeaderCursor",
     "HttpClient",
     "LimitReader",
+    "NextUrl",
     "Observed",
+    "PageNumber",
+    "PageRequest",
     "Paginator",
     "RateLimiter",
     "RejectedRequest",
+    "TimeWatermark",
     "base_url_problem",
     "duration",
     "header_number",

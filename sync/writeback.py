@@ -59,6 +59,7 @@ from deskpulse.connectors.base import (
     TicketFieldWriter,
     UserFieldWriter,
     WriteResult,
+    writer_of,
 )
 from deskpulse.connectors.errors import ConfigError, DeskpulseError
 from deskpulse.connectors.http import duration
@@ -460,12 +461,13 @@ class Sender:
 
     def _need(self, capability: str, protocol: type) -> Any:
         c = self.connector
-        if capability not in c.capabilities or not isinstance(c, protocol):
+        writer = writer_of(c)
+        if capability not in c.capabilities or not isinstance(writer, protocol):
             raise ConfigError(
                 f"source {c.source} ({c.vendor}) cannot {capability.split(':')[1].replace('_', ' ')}"
                 " : remove that action from DESKPULSE_WRITEBACK"
             )
-        return c
+        return writer
 
     def _fields(self, items: list[Item]) -> None:
         writer: TicketFieldWriter = self._need(WRITE_TICKET_FIELDS, TicketFieldWriter)

@@ -43,9 +43,11 @@ Streams and cursors (see `streams`)
 Rate limits (see `api`)
     Per account and endpoint, two fixed windows: burst per second and steady per minute, as
     each operation's `x-klaviyo-ratelimit` in the spec says (profiles 75/s 750/m, events
-    350/s 3500/m, metrics 10/s 150/m). The client paces both; `RateLimit-Remaining` /
-    `RateLimit-Reset` (steady window, on answers that are not 429) block an endpoint whose
-    window is spent; a 429 carries only `Retry-After`, which may say 0: it is given a floor.
+    350/s 3500/m, metrics 10/s 150/m). The client paces both; `RateLimit-Limit` /
+    `-Remaining` / `-Reset` (steady window, on answers that are not 429) are read on every
+    answer: a spent window blocks the endpoint until its reset, a stated limit below the
+    document's becomes its pace; a 429 carries only `Retry-After`, which may say 0: it is
+    given a floor.
 
 Known traps (each has a test)
     * Future-dated events; records sharing a second across a page boundary and a restart; a
@@ -65,18 +67,14 @@ from typing import Any
 
 import httpx
 
-from deskpulse.connectors.base import (
-    WRITE_SUBSCRIPTIONS,
-    WRITE_USER_FIELDS,
-    FieldValues,
-    RequestStats,
-    SourceOptions,
-    Stream,
-    WriteResult,
-)
+from deskpulse.connectors.base import WRITE_SUBSCRIPTIONS, WRITE_USER_FIELDS, SourceOptions
 from deskpulse.connectors.errors import ConfigError
-from deskpulse.connectors.http import HttpClient
-from deskpulse.connectors.klaviyo.api import KlaviyoLimiter, KlaviyoTransport
+from deskpulse.connectors.klaviyo.api import (
+    ENDPOINTS,
+    KlaviyoLimiter,
+    KlaviyoTransport,
+    read_limits,
+)
 from deskpulse.connectors.klaviyo.config import (
     KlaviyoAuth,
     KlaviyoSettings,
@@ -86,23 +84,55 @@ from deskpulse.connectors.klaviyo.config import (
 )
 from deskpulse.connectors.klaviyo.streams import STREAM_TYPES, Context
 from deskpulse.connectors.klaviyo.writes import KlaviyoWriter
+from deskpulse.connectors.skeleton import Hints, Profile, VendorConnector, Wiring
 
 log = logging.getLogger(__name__)
 
 STREAM_NAMES: tuple[str, ...] = tuple(t.name for t in STREAM_TYPES)
 
 
-class KlaviyoConnector:
+def profile(
+    source: str,
+    settings: KlaviyoSettings,
+    key_variable: str,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+    job_wait: float,
+) -> Profile:
+    """What the skeleton builds a Klaviyo connector from (connectors.skeleton)."""
+    key = require_key(settings, key_variable)
+    limiter = KlaviyoLimiter(settings.paced, clock=clock, sleep=sleep, window=settings.rate_window)
+    return Profile(
+        settings.base_url,
+        KlaviyoAuth(key),
+        limiter,
+        Hints(
+            f"check {key_variable} (a private key with read scopes)",
+            "check KLAVIYO_BASE_URL / network",
+        ),
+        read_limits=read_limits,
+        writer=lambda client: KlaviyoWriter(
+            client, sleep=sleep, clock=clock, job_wait=job_wait, source=source
+        ),
+        headers={"revision": settings.revision},
+        transport=lambda inner: KlaviyoTransport(inner, settings.revision),
+    )
+
+
+class KlaviyoConnector(VendorConnector):
     """A Klaviyo account as streams (see the module docstring for the quirks).
 
     Pass `settings` (KlaviyoSettings) or its fields (`api_key=...`). `start_time` is where a
     first sync of the time-filtered streams begins (default: all history); `paced=False`
-    turns client-side pacing off (the sandbox); `streams` limits which streams exist.
+    turns client-side pacing off (the sandbox); `streams` limits which streams exist. Its
+    write-back surface is `writer` (klaviyo.writes).
     """
 
     vendor = "klaviyo"
     capabilities = frozenset({"read", WRITE_USER_FIELDS, WRITE_SUBSCRIPTIONS})
     settings_class = KlaviyoSettings
+    stream_types = STREAM_TYPES
+    writer: KlaviyoWriter
 
     def __init__(
         self,
@@ -121,46 +151,16 @@ class KlaviyoConnector:
         job_wait: float = 120.0,
         **values: Any,
     ) -> None:
-        if settings is None:
-            settings = load(**values)
-        elif values:
+        if settings is not None and values:
             raise ConfigError("klaviyo: pass either settings= or its fields, not both")
-        if streams is not None:
-            unknown = sorted(set(streams) - set(STREAM_NAMES))
-            if unknown:
-                raise ConfigError(
-                    f"klaviyo: unknown stream {', '.join(unknown)} "
-                    f"(streams: {', '.join(STREAM_NAMES)})"
-                )
-        key = require_key(settings, key_variable)
-        warning = revision_warning(settings.revision)
-        if warning:
-            log.warning("%s", warning)
-        self.source = source
-        self.settings = settings
-        self.revision_warning = warning
-        self._wanted = tuple(streams) if streams is not None else STREAM_NAMES
+        self.settings = settings or load(**values)
+        made = profile(source, self.settings, key_variable, sleep, clock, job_wait)
+        super().__init__(source, made, Wiring(transport, timeout, max_retries, sleep, streams))
+        self.revision_warning = revision_warning(self.settings.revision)
+        if self.revision_warning:
+            log.warning("%s", self.revision_warning)
         self._start = start_time
         self._now = now
-        self.client = HttpClient(
-            settings.base_url,
-            vendor="klaviyo",
-            auth=KlaviyoAuth(key),
-            headers={"revision": settings.revision},
-            transport=KlaviyoTransport(transport or httpx.HTTPTransport(), settings.revision),
-            timeout=timeout,
-            max_retries=max_retries,
-            rate_limiter=KlaviyoLimiter(
-                settings.paced, clock=clock, sleep=sleep, window=settings.rate_window
-            ),
-            sleep=sleep,
-            auth_hint="check KLAVIYO_API_KEY (a private key with read scopes)",
-            reach_hint="check KLAVIYO_BASE_URL / network",
-        )
-        self.stats: RequestStats = self.client.stats
-        self.writer = KlaviyoWriter(
-            self.client, sleep=sleep, clock=clock, job_wait=job_wait, source=source
-        )
 
     @classmethod
     def from_settings(
@@ -177,40 +177,15 @@ class KlaviyoConnector:
             key_variable=options.var("api_key"),
         )
 
-    def streams(self) -> list[Stream]:
-        """Fresh streams sharing one run's context (its start and its metric ids)."""
-        ctx = Context(
+    def context(self) -> Context:
+        """One run's context (its start and its metric ids)."""
+        return Context(
             self.client,
             started=self._now(),
             start_time=self._start,
             predictive=self.settings.predictive,
             source=self.source,
         )
-        return [kind(ctx) for kind in STREAM_TYPES if kind.name in self._wanted]
-
-    def close(self) -> None:
-        self.client.close()
-
-    def __repr__(self) -> str:
-        return f"KlaviyoConnector(source={self.source!r}, url={self.settings.base_url!r})"
-
-    # write-back (see `writes`) ------------------------------------------------------------
-
-    def write_user_fields(self, batch: Sequence[FieldValues]) -> list[WriteResult]:
-        """Profile properties (`deskpulse_*`), one PATCH per profile."""
-        return self.writer.write_user_fields(batch)
-
-    def read_user_fields(
-        self, record_ids: Sequence[str], fields: Sequence[str]
-    ) -> dict[str, dict[str, Any]]:
-        return self.writer.read_user_fields(record_ids, fields)
-
-    def subscribe(self, list_id: str, emails: Sequence[str]) -> list[WriteResult]:
-        """Bulk subscription jobs, polled to their end (see `writes`)."""
-        return self.writer.subscribe(list_id, emails)
-
-    def subscribed(self, list_id: str, emails: Sequence[str]) -> set[str]:
-        return self.writer.subscribed(list_id, emails)
 
 
-__all__ = ["STREAM_NAMES", "KlaviyoConnector", "KlaviyoSettings"]
+__all__ = ["ENDPOINTS", "STREAM_NAMES", "KlaviyoConnector", "KlaviyoSettings"]

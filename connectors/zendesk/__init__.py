@@ -99,29 +99,20 @@ from deskpulse.connectors.base import (
     WRITE_POSTS,
     WRITE_TICKET_FIELDS,
     WRITE_USER_FIELDS,
-    FieldValues,
-    Post,
-    RequestStats,
     SourceOptions,
-    Stream,
-    WriteResult,
 )
 from deskpulse.connectors.errors import ConfigError
-from deskpulse.connectors.http import HttpClient, RateLimiter
+from deskpulse.connectors.http import RateLimiter
+from deskpulse.connectors.skeleton import Hints, Profile, VendorConnector, Wiring
 from deskpulse.connectors.zendesk.config import ZendeskConfig
+from deskpulse.connectors.zendesk.endpoints import ENDPOINTS
 from deskpulse.connectors.zendesk.limits import read_limits
 from deskpulse.connectors.zendesk.settings import (
     DEFAULT_RATE_LIMITS,
     ZendeskSettings,
     parse_rate_limits,
 )
-from deskpulse.connectors.zendesk.streams import (
-    ENDPOINTS,
-    STREAM_TYPES,
-    Context,
-    Directory,
-    start_epoch,
-)
+from deskpulse.connectors.zendesk.streams import STREAM_TYPES, Context, Directory, start_epoch
 from deskpulse.connectors.zendesk.writeback import ZendeskWriter
 
 STREAM_NAMES: tuple[str, ...] = tuple(t.name for t in STREAM_TYPES)
@@ -134,7 +125,27 @@ HISTORY_PLANS = ("auto", "audits", "incremental")
 """How a first sync reads ticket events (zendesk.backfill): planned from the budgets, or forced."""
 
 
-class ZendeskConnector:
+def profile(
+    config: ZendeskConfig,
+    rate_limits: Mapping[str, int] | None,
+    rate_window: float,
+    sleep: Callable[[float], None],
+) -> Profile:
+    """What the skeleton builds a Zendesk connector from (connectors.skeleton)."""
+    limiter = RateLimiter(
+        rate_limits, sleep=sleep, window=rate_window, margin=PACING_MARGIN, slack=PACING_SLACK
+    )
+    return Profile(
+        config.url,
+        config.auth(),
+        limiter,
+        Hints(config.auth_hint, f"{config.url_hint} / network", config.url_hint),
+        read_limits=read_limits,
+        writer=lambda client: ZendeskWriter(client, sleep=sleep),
+    )
+
+
+class ZendeskConnector(VendorConnector):
     """A Zendesk account as a set of streams (see the module docstring for the quirks).
 
     `start_time` (aware datetime or epoch seconds) is where a first sync of the time-filtered
@@ -142,12 +153,15 @@ class ZendeskConnector:
     (`None`: no pacing, e.g. against the sandbox); `streams` limits which streams exist;
     `rate_window` is the seconds of a rate-limit window (60 on Zendesk; shorter against a
     sandbox run with a time scale); `history` is how a first sync reads ticket events
-    (HISTORY_PLANS: `auto` plans from the budgets, see zendesk.backfill).
+    (HISTORY_PLANS: `auto` plans from the budgets, see zendesk.backfill). Its write-back
+    surface is `writer` (zendesk.writeback).
     """
 
     vendor = "zendesk"
     capabilities = frozenset({"read", WRITE_TICKET_FIELDS, WRITE_USER_FIELDS, WRITE_POSTS})
     settings_class = ZendeskSettings
+    stream_types = STREAM_TYPES
+    writer: ZendeskWriter
 
     @staticmethod
     def ticket_field_problem(field: str) -> str | None:
@@ -199,50 +213,19 @@ class ZendeskConnector:
         history: str = "auto",
         **config_values: Any,
     ) -> None:
-        if config is None:
-            config = ZendeskConfig(**config_values)
-        elif config_values:
+        if config is not None and config_values:
             raise ConfigError("zendesk: pass either config= or its fields, not both")
-        if streams is not None:
-            unknown = sorted(set(streams) - set(STREAM_NAMES))
-            if unknown:
-                raise ConfigError(
-                    f"zendesk: unknown stream {', '.join(unknown)} "
-                    f"(streams: {', '.join(STREAM_NAMES)})"
-                )
-        self.source = source
-        self.config = config
-        self._wanted = tuple(streams) if streams is not None else STREAM_NAMES
-        self.client = HttpClient(
-            config.url,
-            vendor="zendesk",
-            auth=config.auth(),
-            transport=transport,
-            timeout=timeout,
-            max_retries=max_retries,
-            rate_limiter=RateLimiter(
-                rate_limits,
-                sleep=sleep,
-                window=rate_window,
-                margin=PACING_MARGIN,
-                slack=PACING_SLACK,
-            ),
-            read_limits=read_limits,
-            sleep=sleep,
-            auth_hint=config.auth_hint,
-            reach_hint=f"{config.url_hint} / network",
-            url_hint=config.url_hint,
-        )
+        self.config = config or ZendeskConfig(**config_values)
         if history not in HISTORY_PLANS:
             raise ConfigError(f"zendesk: history must be one of {', '.join(HISTORY_PLANS)}")
         self._history = history
         self._start = start_epoch(start_time)
-        self.stats: RequestStats = self.client.stats
-        self.writer = ZendeskWriter(self.client, sleep=sleep)
+        wiring = Wiring(transport, timeout, max_retries, sleep, streams)
+        super().__init__(source, profile(self.config, rate_limits, rate_window, sleep), wiring)
 
-    def streams(self) -> list[Stream]:
-        """Fresh stream objects sharing one run's directory, in dependency order (users first)."""
-        ctx = Context(
+    def context(self) -> Context:
+        """One run's context: a fresh directory the streams share (users first)."""
+        return Context(
             self.client,
             Directory(self.client),
             self._start,
@@ -251,48 +234,11 @@ class ZendeskConnector:
             history=self._history,
             source=self.source,
         )
-        return [kind(ctx) for kind in STREAM_TYPES if kind.name in self._wanted]
-
-    def close(self) -> None:
-        self.client.close()
-
-    def __repr__(self) -> str:
-        return f"ZendeskConnector(source={self.source!r}, url={self.config.url!r})"
-
-    # write-back (connectors.base write protocols; the work is in zendesk.writeback) ---------
-
-    def write_ticket_fields(self, batch: Sequence[FieldValues]) -> list[WriteResult]:
-        return self.writer.write_ticket_fields(batch)
-
-    def read_ticket_fields(
-        self, record_ids: Sequence[str], fields: Sequence[str]
-    ) -> dict[str, dict[str, Any]]:
-        return self.writer.read_ticket_fields(record_ids, fields)
-
-    def write_user_fields(self, batch: Sequence[FieldValues]) -> list[WriteResult]:
-        return self.writer.write_user_fields(batch)
-
-    def read_user_fields(
-        self, record_ids: Sequence[str], fields: Sequence[str]
-    ) -> dict[str, dict[str, Any]]:
-        return self.writer.read_user_fields(record_ids, fields)
-
-    def post(self, post: Post) -> WriteResult:
-        return self.writer.post(post)
-
-    def find_post(self, key: str) -> str | None:
-        return self.writer.find_post(key)
-
-    def update_ticket(self, ticket_id: int | str, fields: Mapping[str, Any]) -> dict[str, Any]:
-        """`PUT /api/v2/tickets/{ticket_id}` with `{"ticket": fields}`; returns the ticket."""
-        path = ENDPOINTS["update_ticket"].path.format(ticket_id=int(ticket_id))
-        body = self.client.put_json(path, {"ticket": dict(fields)})
-        ticket = body.get("ticket") if isinstance(body, Mapping) else None
-        return dict(ticket) if isinstance(ticket, Mapping) else {}
 
 
 __all__ = [
     "DEFAULT_RATE_LIMITS",
+    "ENDPOINTS",
     "STREAM_NAMES",
     "ZendeskConfig",
     "ZendeskConnector",

@@ -181,6 +181,7 @@ class FakePoster:
     def __init__(self) -> None:
         self.posts: dict[str, Post] = {}
         self.calls = 0
+        self.writer = self  # its own write-back surface
 
     def streams(self) -> list[Any]:
         return []

@@ -328,6 +328,7 @@ class FakeKlaviyo:
         self.stats = RequestStats()
         self.jobs: list[list[str]] = []
         self.members = {"a@example.com"}  # what the lost job managed before its answer was lost
+        self.writer = self  # its own write-back surface
 
     def streams(self) -> list[Any]:
         return []
