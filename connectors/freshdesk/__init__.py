@@ -61,19 +61,16 @@ from deskpulse.connectors.base import (
     WRITE_POSTS,
     WRITE_TICKET_FIELDS,
     WRITE_USER_FIELDS,
-    FieldValues,
-    Post,
-    RequestStats,
     SourceOptions,
-    Stream,
-    WriteResult,
 )
 from deskpulse.connectors.errors import ConfigError
+from deskpulse.connectors.freshdesk.context import PER_PAGE, Context, Directory
 from deskpulse.connectors.freshdesk.mapping import STATUSES, UnknownCodes, status_map
-from deskpulse.connectors.freshdesk.streams import PER_PAGE, STREAM_TYPES, Context, Directory
+from deskpulse.connectors.freshdesk.streams import STREAM_TYPES
 from deskpulse.connectors.freshdesk.writeback import FreshdeskWriter, field_problem
-from deskpulse.connectors.http import HttpClient, base_url_problem
+from deskpulse.connectors.http import base_url_problem
 from deskpulse.connectors.ratelimit import DEFAULT_BUCKET, Observed, RateLimiter, header_number
+from deskpulse.connectors.skeleton import Hints, Profile, VendorConnector, Wiring
 
 PLANS: dict[str, dict[str, int]] = {
     "growth": {DEFAULT_BUCKET: 200, "tickets_list": 20, "contacts_list": 20,
@@ -183,13 +180,41 @@ def paced(plan: str, rate_limit: int | None) -> dict[str, int] | None:
     return budgets
 
 
-class FreshdeskConnector:
-    """A Freshdesk account as a set of streams (see the module docstring for the quirks)."""
+def profile(
+    domain: str,
+    key: SecretStr,
+    plan: str,
+    rate_limit: int | None,
+    rate_window: float,
+    sleep: Callable[[float], None],
+    hints: tuple[str, str],
+    digest_ticket: str | None,
+    post_email: str | None,
+) -> Profile:
+    """What the skeleton builds a Freshdesk connector from (connectors.skeleton)."""
+    url = base_url(domain)
+    return Profile(
+        f"{url}/api/v2",
+        httpx.BasicAuth(key.get_secret_value(), "X"),
+        account_limiter(url, paced(plan, rate_limit), sleep, rate_window),
+        Hints(f"check {hints[0]}", f"check {hints[1]} / network", f"check {hints[1]}"),
+        read_limits=read_limits,
+        writer=lambda client: FreshdeskWriter(
+            client, digest_ticket=digest_ticket, post_email=post_email
+        ),
+    )
+
+
+class FreshdeskConnector(VendorConnector):
+    """A Freshdesk account as a set of streams (see the module docstring for the quirks); its
+    write-back surface is `writer` (freshdesk.writeback)."""
 
     vendor = "freshdesk"
     capabilities = frozenset({"read", WRITE_TICKET_FIELDS, WRITE_USER_FIELDS, WRITE_POSTS})
     settings_class = FreshdeskSettings
+    stream_types = STREAM_TYPES
     ticket_field_problem = staticmethod(field_problem)
+    writer: FreshdeskWriter
 
     def __init__(
         self,
@@ -217,45 +242,22 @@ class FreshdeskConnector:
         key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
         if not key.get_secret_value():
             raise ConfigError(f"freshdesk: set {hints[0]}")
-        url = base_url(domain)
-        if problem := base_url_problem(url):
+        if problem := base_url_problem(base_url(domain)):
             raise ConfigError(f"freshdesk: {hints[1]} {problem}")
         if plan not in PLANS:
             raise ConfigError(f"freshdesk: unknown plan {plan!r} (one of {', '.join(PLANS)})")
-        unknown = sorted(set(streams or ()) - set(STREAM_NAMES))
-        if unknown:
-            raise ConfigError(
-                f"freshdesk: unknown stream {', '.join(unknown)} (streams: {', '.join(STREAM_NAMES)})"
-            )
         if start_time is not None and start_time.tzinfo is None:
             raise ConfigError("freshdesk: start_time must be timezone-aware")
-        self.source = source
-        self.url = url
-        self._wanted = tuple(streams) if streams is not None else STREAM_NAMES
+        self.url = base_url(domain)
         self._start = start_time or datetime(1970, 1, 1, tzinfo=UTC)
         self._overlap = overlap
-        self._now = now
+        self._now = now  # a sync's start: no stream's watermark passes it
         self._per_page = per_page
         self._statuses = {**STATUSES, **(statuses or {})}
-        self.client = HttpClient(
-            f"{url}/api/v2",
-            vendor="freshdesk",
-            auth=httpx.BasicAuth(key.get_secret_value(), "X"),
-            transport=transport,
-            timeout=timeout,
-            max_retries=max_retries,
-            rate_limiter=account_limiter(url, paced(plan, rate_limit), sleep, rate_window),
-            read_limits=read_limits,
-            sleep=sleep,
-            auth_hint=f"check {hints[0]}",
-            reach_hint=f"check {hints[1]} / network",
-            url_hint=f"check {hints[1]}",
-        )
-        self.stats: RequestStats = self.client.stats
         self.codes = UnknownCodes()
-        self.writer = FreshdeskWriter(
-            self.client, digest_ticket=digest_ticket, post_email=post_email
-        )
+        made = profile(domain, key, plan, rate_limit, rate_window, sleep, hints, digest_ticket,
+                       post_email)  # fmt: skip
+        super().__init__(source, made, Wiring(transport, timeout, max_retries, sleep, streams))
 
     @classmethod
     def from_settings(
@@ -279,10 +281,10 @@ class FreshdeskConnector:
             hints=(options.var("api_key"), options.var("domain")),
         )
 
-    def streams(self) -> list[Stream]:
-        """Fresh streams sharing one run's directory and one warning-once set of codes."""
+    def context(self) -> Context:
+        """One run's context: a fresh directory and a fresh warning-once set of codes."""
         self.codes = UnknownCodes()
-        ctx = Context(
+        return Context(
             self.client,
             Directory(self.client, self._per_page),
             self._start,
@@ -293,37 +295,6 @@ class FreshdeskConnector:
             self.codes,
             self._per_page,
         )
-        return [kind(ctx) for kind in STREAM_TYPES if kind.name in self._wanted]
-
-    def close(self) -> None:
-        self.client.close()
-
-    def __repr__(self) -> str:
-        return f"FreshdeskConnector(source={self.source!r}, url={self.url!r})"
-
-    # write-back (connectors.base write protocols; the work is in freshdesk.writeback) -------
-
-    def write_ticket_fields(self, batch: Sequence[FieldValues]) -> list[WriteResult]:
-        return self.writer.write_ticket_fields(batch)
-
-    def read_ticket_fields(
-        self, record_ids: Sequence[str], fields: Sequence[str]
-    ) -> dict[str, dict[str, Any]]:
-        return self.writer.read_ticket_fields(record_ids, fields)
-
-    def write_user_fields(self, batch: Sequence[FieldValues]) -> list[WriteResult]:
-        return self.writer.write_user_fields(batch)
-
-    def read_user_fields(
-        self, record_ids: Sequence[str], fields: Sequence[str]
-    ) -> dict[str, dict[str, Any]]:
-        return self.writer.read_user_fields(record_ids, fields)
-
-    def post(self, post: Post) -> WriteResult:
-        return self.writer.post(post)
-
-    def find_post(self, key: str) -> str | None:
-        return self.writer.find_post(key)
 
 
-__all__ = ["PLANS", "STREAM_NAMES", "FreshdeskConnector", "FreshdeskSettings"]
+__all__ = ["HEADROOM", "PLANS", "STREAM_NAMES", "FreshdeskConnector", "FreshdeskSettings"]

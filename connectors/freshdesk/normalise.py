@@ -53,7 +53,7 @@ from deskpulse.connectors.freshdesk.mapping import (
 )
 
 if TYPE_CHECKING:
-    from deskpulse.connectors.freshdesk.streams import Context
+    from deskpulse.connectors.freshdesk.context import Context
 
 NOTE = 2
 """A conversation's `source` for a note."""

@@ -42,7 +42,8 @@ from deskpulse.connectors.errors import (
     StreamUnavailable,
     WriteInDoubt,
 )
-from deskpulse.connectors.freshdesk.streams import ENDPOINTS, Endpoint, numbered
+from deskpulse.connectors.freshdesk.context import numbered
+from deskpulse.connectors.freshdesk.endpoints import ENDPOINTS
 from deskpulse.connectors.http import HttpClient, RejectedRequest
 
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
@@ -89,8 +90,7 @@ class FreshdeskWriter:
     def _put(self, name: str, record: FieldValues) -> Any:
         endpoint = ENDPOINTS[name]
         body = {"custom_fields": dict(record.values)}
-        path = endpoint.path.format(id=record.record_id)
-        return self.client.put_json(path, body, bucket=endpoint.bucket)
+        return self.client.put_json(endpoint.url(id=record.record_id), body, bucket=endpoint.bucket)
 
     def _read(
         self, name: str, record_ids: Sequence[str], fields: Sequence[str]
@@ -98,7 +98,7 @@ class FreshdeskWriter:
         out: dict[str, dict[str, Any]] = {}
         for record_id in record_ids:
             try:
-                body = self.client.get_json(ENDPOINTS[name].path.format(id=record_id))
+                body = self.client.get_json(ENDPOINTS[name].url(id=record_id))
             except StreamUnavailable:
                 continue  # gone: left out
             values = body.get("custom_fields") if isinstance(body, Mapping) else None
@@ -124,15 +124,15 @@ class FreshdeskWriter:
 
     def find_post(self, key: str) -> str | None:
         if self.digest_ticket:
-            path = ENDPOINTS["conversations"].path.format(id=self.digest_ticket)
             marker = post_marker(key)
-            for page in numbered(self.client, Endpoint("GET", path), {}, 100):
+            conversations = ENDPOINTS["conversations"]
+            for page in numbered(self.client, conversations, 100, {"id": self.digest_ticket}):
                 for note in page:
                     if isinstance(note, Mapping) and marker in str(note.get("body") or ""):
                         return str(note.get("id"))
             return None
-        query = {"query": f"\"tag:'{post_tag(key)}'\""}
-        body = self.client.get_json(ENDPOINTS["search_tickets"].path, query)
+        search = ENDPOINTS["search_tickets"]
+        body = self.client.get_json(search.path, search.query(query=f"\"tag:'{post_tag(key)}'\""))
         results = body.get("results") if isinstance(body, Mapping) else None
         for ticket in results if isinstance(results, list) else ():
             if isinstance(ticket, Mapping) and ticket.get("id") is not None:
@@ -144,7 +144,7 @@ class FreshdeskWriter:
         try:
             if self.digest_ticket:
                 note = {"body": f"{text}<p>{post_marker(post.key)}</p>", "private": True}
-                path = ENDPOINTS["add_note"].path.format(id=self.digest_ticket)
+                path = ENDPOINTS["add_note"].url(id=self.digest_ticket)
                 answer = self.client.post_json(path, note)
             elif self.post_email:
                 ticket = {

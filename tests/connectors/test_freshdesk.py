@@ -17,7 +17,7 @@ import respx
 from deskpulse.connectors.base import FieldValues, Post, SourceOptions
 from deskpulse.connectors.errors import ConfigError
 from deskpulse.connectors.freshdesk import FreshdeskConnector, FreshdeskSettings
-from deskpulse.connectors.freshdesk.streams import ENDPOINTS
+from deskpulse.connectors.freshdesk.endpoints import ENDPOINTS
 from tests.connectors.freshdesk_fakes import (
     API,
     BASE,
@@ -283,6 +283,7 @@ def test_every_request_is_in_the_reconstructed_document():
     for name, endpoint in ENDPOINTS.items():
         operation = spec["paths"].get(endpoint.path, {}).get(endpoint.method.lower())
         assert operation is not None, (name, endpoint.path)
+        assert operation["operationId"] == endpoint.operation, name
         assert operation["x-source"], name
         declared = {p["name"] for p in operation.get("parameters", ()) if p["in"] == "query"}
         assert endpoint.params <= declared, (name, endpoint.params - declared)
@@ -310,15 +311,15 @@ def test_write_back_puts_custom_fields_and_reports_each_ticket():
     )
     router.put(f"{API}/contacts/7001").mock(return_value=httpx.Response(200, json={"id": 7001}))
     connector = make_connector(router)
-    results = connector.write_ticket_fields(
+    results = connector.writer.write_ticket_fields(
         [FieldValues("101", {"cf_frt_minutes": 42}), FieldValues("999", {"cf_frt_minutes": 1})]
     )
     assert [r.status for r in results] == ["ok", "failed"]
     sent = [c.request for c in router.calls if c.request.method == "PUT"]
     assert json.loads(sent[0].content) == {"custom_fields": {"cf_frt_minutes": 42}}
-    assert connector.write_user_fields([FieldValues("7001", {"customer_value": 3})])[0].ok
+    assert connector.writer.write_user_fields([FieldValues("7001", {"customer_value": 3})])[0].ok
     assert FreshdeskConnector.ticket_field_problem("frt_minutes") is not None
     assert FreshdeskConnector.ticket_field_problem("cf_frt_minutes") is None
-    refused = connector.post(Post("digest:weekly:2026-W10", "Digest", "FRT 42"))
+    refused = connector.writer.post(Post("digest:weekly:2026-W10", "Digest", "FRT 42"))
     assert refused.status == "failed" and "FRESHDESK_DIGEST_TICKET" in (refused.reason or "")
     assert BASE in connector.url

@@ -329,23 +329,25 @@ def test_write_back_shows_up_in_the_next_incremental_sync(tmp_path):
         assert engine.run_sync(warehouse, make_connector(sb)).status == "ok"
         rows = dump(warehouse)
         ticket = next(r for r in rows["tickets"] if r["status"] not in ("closed", "deleted"))
-        results = make_connector(sb).write_ticket_fields(
+        results = make_connector(sb).writer.write_ticket_fields(
             [FieldValues(ticket["id"], {"cf_frt_minutes": 42}), FieldValues("9999", {"cf_x": 1})]
         )
         assert [r.status for r in results] == ["ok", "failed"]
         connector = make_connector(sb, digest_ticket=ticket["id"])
-        assert connector.read_ticket_fields([ticket["id"]], ["cf_frt_minutes"]) == {
+        assert connector.writer.read_ticket_fields([ticket["id"]], ["cf_frt_minutes"]) == {
             ticket["id"]: {"cf_frt_minutes": 42}
         }
         customer = rows["customers"][0]["id"]
-        assert connector.write_user_fields([FieldValues(customer, {"customer_value": 7})])[0].ok
-        assert connector.read_user_fields([customer], ["customer_value"]) == {
+        assert connector.writer.write_user_fields([FieldValues(customer, {"customer_value": 7})])[
+            0
+        ].ok
+        assert connector.writer.read_user_fields([customer], ["customer_value"]) == {
             customer: {"customer_value": 7}
         }
         post = Post("digest:weekly:2026-W44", "Weekly KPI digest", "FRT median 42 min")
-        assert connector.find_post(post.key) is None
-        posted = connector.post(post)
-        assert posted.ok and connector.find_post(post.key) == posted.ref
+        assert connector.writer.find_post(post.key) is None
+        posted = connector.writer.post(post)
+        assert posted.ok and connector.writer.find_post(post.key) == posted.ref
         writes = httpx.get(f"{sb.base_url}/__sandbox/writes").json()["writes"]
         assert [w["method"] for w in writes] == ["PUT", "PUT", "POST"]  # the 404 is not a write
         report = engine.run_sync(warehouse, make_connector(sb))
