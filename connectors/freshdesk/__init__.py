@@ -275,7 +275,7 @@ class FreshdeskConnector(VendorConnector):
             max_retries=options.max_retries,
             timeout=options.timeout,
             sleep=options.sleep,
-            statuses=status_map(settings.status_map, options.var("status_map")),
+            statuses=status_map(settings.status_map),
             digest_ticket=settings.digest_ticket,
             post_email=settings.post_email,
             hints=(options.var("api_key"), options.var("domain")),

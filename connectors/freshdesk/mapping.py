@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from deskpulse.connectors.errors import ConfigError, RecordError
+from deskpulse.connectors.errors import RecordError
 from deskpulse.kpi_core.canonical import TICKET_STATUSES
 
 log = logging.getLogger(__name__)
@@ -62,17 +62,17 @@ RATINGS: dict[int, float] = {
 three-point classic survey uses 103, 100 and -103; the five- and seven-point ones the rest."""
 
 
-def status_map(text: str | None, variable: str = "FRESHDESK_STATUS_MAP") -> dict[int, str]:
-    """`"8=hold, 9=pending"` -> {8: "hold", 9: "pending"}; ConfigError naming the variable on
-    anything else."""
+def status_map(text: str | None) -> dict[int, str]:
+    """`"8=hold, 9=pending"` -> {8: "hold", 9: "pending"}; ValueError on anything else (the
+    settings loader names the variable)."""
     out: dict[int, str] = {}
     for item in (text or "").split(","):
         if not item.strip():
             continue
         code, sep, status = (part.strip() for part in item.partition("="))
         if not sep or not code.isdigit() or status not in TICKET_STATUSES:
-            raise ConfigError(
-                f"invalid setting {variable}: {item.strip()!r} is not code=status "
+            raise ValueError(
+                f"{item.strip()!r} is not code=status "
                 f"(status one of {', '.join(sorted(TICKET_STATUSES))})"
             )
         out[int(code)] = status

@@ -15,7 +15,6 @@ import pytest
 import respx
 
 from deskpulse.connectors.base import FieldValues, Post, SourceOptions
-from deskpulse.connectors.errors import ConfigError
 from deskpulse.connectors.freshdesk import FreshdeskConnector, FreshdeskSettings
 from deskpulse.connectors.freshdesk.endpoints import ENDPOINTS
 from tests.connectors.freshdesk_fakes import (
@@ -165,17 +164,18 @@ def test_unknown_codes_map_to_neutral_values_keep_the_code_and_warn_once(caplog)
     assert mapped.rows["tickets"]["202"]["status"] == "hold"
 
 
-def test_status_map_setting_names_the_variable():
-    with pytest.raises(ConfigError, match=r"FRESHDESK_STATUS_MAP.*'9=waiting'"):
-        FreshdeskConnector.from_settings(
-            "freshdesk",
-            FreshdeskSettings.model_construct(
-                domain="acme", api_key=KEY, plan="growth", rate_limit=None, rate_window=60.0,
-                status_map="8=hold,9=waiting", digest_ticket=None, post_email=None,
-                overlap_minutes=10.0,
-            ),
-            SourceOptions(env_prefix="FRESHDESK_"),
-        )  # fmt: skip
+def test_status_map_setting_is_checked(monkeypatch):
+    monkeypatch.setenv("FRESHDESK_DOMAIN", "acme")
+    monkeypatch.setenv("FRESHDESK_API_KEY", KEY)
+    monkeypatch.setenv("FRESHDESK_STATUS_MAP", "8=hold, 9=pending")
+    settings = FreshdeskSettings()
+    connector = FreshdeskConnector.from_settings(
+        "freshdesk", settings, SourceOptions(env_prefix="FRESHDESK_")
+    )
+    assert connector.context().statuses[8] == "hold" and connector.context().statuses[7] == "hold"
+    monkeypatch.setenv("FRESHDESK_STATUS_MAP", "8=hold,9=waiting")
+    with pytest.raises(ValueError, match="'9=waiting' is not code=status"):
+        FreshdeskSettings()
 
 
 def test_updated_since_is_sent_in_utc_with_the_list_parameters():
