@@ -19,7 +19,7 @@ Times
     `executed_after`, `_updated_since`) are sent in UTC with `Z` (a local time would be read as
     UTC by Freshdesk and shift the window).
 
-Pagination (see `streams`)
+Pagination (see `paging` and `streams`)
     Bare arrays, `page` and `per_page` (at most 100). The ticket list stops at page 300: tickets
     are walked by moving `updated_since` to the last ticket read, never by page numbers. Without
     `updated_since` the list holds only the last 30 days' tickets, so it is always sent.

@@ -323,3 +323,20 @@ def test_write_back_puts_custom_fields_and_reports_each_ticket():
     refused = connector.writer.post(Post("digest:weekly:2026-W10", "Digest", "FRT 42"))
     assert refused.status == "failed" and "FRESHDESK_DIGEST_TICKET" in (refused.reason or "")
     assert BASE in connector.url
+
+
+def test_ticket_updates_are_paced_in_the_plan_ticket_update_budget():
+    """Growth updates 80 tickets a minute; at 90% of it the 73rd write waits for the window."""
+    router = freshdesk_router()
+    router.put(url__regex=rf"{API}/tickets/\d+").mock(return_value=httpx.Response(200, json={}))
+    clock = [0.0]
+
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    connector = make_connector(router, rate_limit=None, plan="growth", sleep=sleep)
+    connector.client.limiter._clock = lambda: clock[0]
+    assert connector.client.limiter.budget("tickets_update") == 72
+    batch = [FieldValues(str(n), {"cf_frt_minutes": n}) for n in range(1, 74)]
+    assert all(r.ok for r in connector.writer.write_ticket_fields(batch))
+    assert 60 <= clock[0] < 61

@@ -15,7 +15,6 @@ dialect.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -24,14 +23,17 @@ import pytest
 from deskpulse.connectors.base import FieldValues, Post
 from deskpulse.connectors.freshdesk import FreshdeskConnector
 from deskpulse.connectors.zendesk import ZendeskConfig, ZendeskConnector
-from deskpulse.kpi_core.business_hours import schedules_from_dict
-from deskpulse.kpi_core.engine import compute
-from deskpulse.kpi_core.registry import KpiQuery
 from deskpulse.sandbox.freshdesk import render
 from deskpulse.sandbox.limits import Faults
 from deskpulse.sandbox.server import Host, SandboxServer
 from deskpulse.sync import engine
-from tests.connectors.sandbox_runs import dump, ids, killed_then_resumed, new_warehouse
+from tests.connectors.sandbox_runs import (
+    dump,
+    ids,
+    killed_then_resumed,
+    kpi_values,
+    new_warehouse,
+)
 
 SEED = 11
 TICKETS = 200
@@ -207,27 +209,11 @@ first_resolution_time and reopen_rate (no status history: a reopened ticket's fi
 not known), requester_wait_time and on_hold_time (no time per status), request_volume (the
 sandbox's unlinked missed calls and chats exist only in Zendesk's Talk and Chat)."""
 DURATIONS = ("first_response_time", "response_time", "resolution_time")
-SCHEDULES = schedules_from_dict(
-    {"schedules": {"eu": {"time_zone": "Europe/Berlin", "hours": {"mon-fri": ["09:00-17:00"]}}}}
-)
 
 
 def _values(warehouse: Any, source: str, **query: Any) -> dict[tuple[Any, ...], Any]:
-    business = query.get("business_hours", False)
-    metrics = DURATIONS if business else SAME_METRICS
-    q = KpiQuery(
-        start=datetime(2025, 11, 1, tzinfo=UTC),
-        end=datetime(2026, 11, 1, tzinfo=UTC),
-        schedules=SCHEDULES,
-        sources=(source,),
-        **query,
-    )
-    with warehouse.connect() as conn:
-        values = compute(conn, list(metrics), q)
-    return {
-        (v.metric, v.start, tuple(sorted((v.group or {}).items()))): (v.value, v.n, v.median)
-        for v in values
-    }
+    metrics = DURATIONS if query.get("business_hours", False) else SAME_METRICS
+    return kpi_values(warehouse, source, metrics, **query)
 
 
 @pytest.fixture(scope="module")
@@ -266,14 +252,9 @@ def test_documented_differences(both):
 
 
 def _metric(warehouse: Any, source: str, metric: str) -> tuple[Any, ...]:
-    q = KpiQuery(
-        start=datetime(2025, 11, 1, tzinfo=UTC),
-        end=datetime(2026, 11, 1, tzinfo=UTC),
-        sources=(source,),
-    )
-    with warehouse.connect() as conn:
-        (value,) = compute(conn, [metric], q)
-    return value.value, value.n, value.median
+    """(value, n, median) of one metric over the sandbox's year."""
+    (value,) = kpi_values(warehouse, source, [metric]).values()
+    return tuple(value)
 
 
 # --- rate limits ---------------------------------------------------------------------------------
