@@ -126,6 +126,13 @@ def test_synced_values_follow_the_sandbox(server, clean_run):
     assert spam and deleted and all(r["status"] == "deleted" for r in spam + deleted)
     kinds = {row["author_kind"] for row in rows["ticket_events"]}
     assert kinds == {"agent", "customer", "system"}  # the bot speaks as the system
+    # Freshdesk's own first response of an outbound ticket is its opening message; ours waits
+    # for the first agent reply after the customer's first message (the documented difference).
+    outbound = [r for r in rows["tickets"] if r["extra"]["source_code"] == 10]
+    assert outbound and all(
+        r["extra"].get("first_responded_at") == r["created_at"].strftime("%Y-%m-%dT%H:%M:%SZ")
+        for r in outbound
+    )
     verdicts = {row["type"] for row in rows["sla_events"]}
     assert verdicts == {"applied", "fulfilled", "breached"}
 
