@@ -51,7 +51,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 from pydantic import Field, SecretStr, field_validator
@@ -210,6 +210,18 @@ class FreshdeskConnector(VendorConnector):
     write-back surface is `writer` (freshdesk.writeback)."""
 
     vendor = "freshdesk"
+    fills: ClassVar[Mapping[str, str]] = {
+        "tickets": "Freshdesk tickets",
+        "ticket_events": "Freshdesk conversations",
+        "sla_events": "Freshdesk SLA due times",
+        "social_mentions": "Freshdesk (Facebook, Twitter)",
+        "survey_responses": "Freshdesk satisfaction ratings",
+        "customers": "Freshdesk contacts",
+        "agents": "Freshdesk agents",
+        "agent_sessions": "Freshdesk time entries",
+        "schedules": "Freshdesk business hours",
+    }
+    closed_is_final = False  # its API updates closed tickets (they stay closed)
     capabilities = frozenset({"read", WRITE_TICKET_FIELDS, WRITE_USER_FIELDS, WRITE_POSTS})
     settings_class = FreshdeskSettings
     stream_types = STREAM_TYPES
