@@ -12,6 +12,12 @@ Capability flags (`Connector.capabilities`) say what a connector can do beyond r
 empty methods: `"read"`, and for writing results back into the help desk `WRITE_TICKET_FIELDS`,
 `WRITE_USER_FIELDS` and `WRITE_POSTS`, each with its small protocol at the end of this module.
 
+Declarations a connector class may carry (read with `fills()` and `closed_is_final()`, so a
+plugin that has none still works): `fills`, the canonical tables it fills, each with what of the
+vendor's fills it ("Zendesk satisfaction ratings"; the report names them where data is missing);
+`closed_is_final`, whether the vendor refuses updates of closed tickets (write-back then never
+plans a write to one).
+
 Configuration: a connector owns its settings (the seam `deskpulse sync` builds sources through)
     class AcmeSettings(BaseSettings):          # pydantic-settings; SecretStr for keys
         model_config = SettingsConfigDict(env_prefix="ACME_", extra="ignore")
@@ -34,6 +40,11 @@ Configuration: a connector owns its settings (the seam `deskpulse sync` builds s
   go in `from_settings`, which raises ConfigError naming variables through `options.var(...)`.
 * `SourceOptions` carries what every source shares (timeouts, retries, start time, sleep).
   Vendor knobs (rate limits, regions) are fields of the vendor's settings class.
+
+The built-in connectors stand on `connectors.skeleton.VendorConnector` (built from a `Profile`:
+auth, messages, limit reading, pacing, writer), declare their requests in an endpoint table
+(`connectors.endpoints`) and read pages through `HttpClient.paginate` (`connectors.paging`);
+a plugin may do the same, or implement this protocol on its own.
 """
 
 from __future__ import annotations
@@ -135,6 +146,18 @@ class Connector(Protocol):
     def streams(self) -> Sequence[Stream]: ...
 
     def close(self) -> None: ...
+
+
+def fills(connector: object) -> Mapping[str, str]:
+    """The canonical tables a connector (class or instance) fills -> what of the vendor's fills
+    each; empty when it does not say."""
+    declared: Mapping[str, str] = getattr(connector, "fills", None) or {}
+    return declared
+
+
+def closed_is_final(connector: object) -> bool:
+    """Whether the vendor refuses updates of closed tickets (False when it does not say)."""
+    return bool(getattr(connector, "closed_is_final", False))
 
 
 @dataclass(frozen=True)

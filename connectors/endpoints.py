@@ -10,16 +10,26 @@ against the document: the operation exists at that method and path, takes those 
 where the document states limits, states these.
 
 Streams build their requests through the table (`query`, `url`), so a parameter the table does
-not declare cannot be sent: the spec test's check of the table covers every request.
+not declare cannot be sent: the spec test's check of the table covers every request. A row may
+also say how its endpoint pages (`paginator`, a factory: one fresh paginator per run) and where
+a page's records are (`records`); `HttpClient.paginate(endpoint, params)` then needs nothing else:
+
+    ENDPOINTS = {"tickets": endpoint("GET", "/api/v2/tickets", "page", "per_page",
+                                     paginator=lambda: PageNumber(size=100), records="tickets")}
+    for page in client.paginate(ENDPOINTS["tickets"], {"updated_since": ...}): ...
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from deskpulse.connectors.ratelimit import DEFAULT_BUCKET
+
+if TYPE_CHECKING:
+    from deskpulse.connectors.paging import Paginator
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +44,11 @@ class Endpoint:
     per_minute: int | None = None
     per_second: int | None = None
     doc: str = ""
+    paginator: Callable[[], Paginator] | None = None
+    """How the endpoint pages (a fresh paginator per run), when it does: `HttpClient.paginate`
+    given the endpoint uses it unless the call names another."""
+    records: str | None = None
+    """The key of a page's records in the body (None: a bare array, or the call says)."""
 
     @property
     def in_spec(self) -> bool:
@@ -64,9 +79,22 @@ def endpoint(
     per_minute: int | None = None,
     per_second: int | None = None,
     doc: str = "",
+    paginator: Callable[[], Paginator] | None = None,
+    records: str | None = None,
 ) -> Endpoint:
     """An `Endpoint` with its parameters listed inline: `endpoint("GET", "/x", "page", ...)`."""
-    return Endpoint(method, path, frozenset(params), bucket, operation, per_minute, per_second, doc)
+    return Endpoint(
+        method,
+        path,
+        frozenset(params),
+        bucket,
+        operation,
+        per_minute,
+        per_second,
+        doc,
+        paginator,
+        records,
+    )
 
 
 __all__ = ["Endpoint", "endpoint"]

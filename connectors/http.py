@@ -34,9 +34,7 @@ raises `PaginationLoopError` instead of looping forever.
 
 from __future__ import annotations
 
-import email.utils
 import logging
-import math
 import random
 import threading
 import time
@@ -54,9 +52,9 @@ from tenacity import (
     retry_if_exception_type,
     stop_after_attempt,
 )
-from tenacity.stop import stop_base
 
 from deskpulse.connectors.base import RequestStats
+from deskpulse.connectors.endpoints import Endpoint
 from deskpulse.connectors.errors import (
     AuthError,
     BadResponse,
@@ -89,13 +87,20 @@ from deskpulse.connectors.ratelimit import (
     ietf_limits,
 )
 from deskpulse.connectors.records import reason
+from deskpulse.connectors.retries import (
+    LONGEST_RETRY_AFTER,
+    ConnectionRefused,
+    Retryable,
+    RetryableBody,
+    RetryableStatus,
+    RetryableTransport,
+    TooLong,
+    Wait,
+    parse_retry_after,
+)
 
 log = logging.getLogger(__name__)
 
-
-LONGEST_RETRY_AFTER = 86400.0
-"""A Retry-After (or a budget's reset) past a day is taken as a day: a garbled or hostile header
-must not park a source, or the rows of a push, for years."""
 
 MAX_WAIT = 300.0
 """Seconds one request may wait in all for its retries and rate limits (HttpClient's `max_wait`):
@@ -123,105 +128,6 @@ class RejectedRequest(BadResponse):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
-
-
-# --------------------------------------------------------------------------------------------
-# Retry plumbing: internal exceptions tenacity retries on; mapped onto the error tree at the end.
-
-
-class _Retryable(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-
-
-class _RetryableStatus(_Retryable):
-    def __init__(self, status: int, retry_after: float | None) -> None:
-        super().__init__(f"HTTP {status}", retry_after)
-        self.status = status
-
-
-class _RetryableTransport(_Retryable):
-    def __init__(self, exc: httpx.TransportError) -> None:
-        super().__init__(type(exc).__name__)
-        self.connect = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
-        # No connection at all (unknown host, refused port): minutes of backoff will not heal
-        # a wrong URL, so these get CONNECT_RETRIES, not the whole budget.
-        self.refused = isinstance(exc, httpx.ConnectError)
-
-
-CONNECT_RETRIES = 2
-"""Retries of a request whose connection failed outright (DNS failure, connection refused):
-enough for a blip (about 3 s of backoff), not the ~45 s of the full budget."""
-
-
-class _ConnectionRefused(stop_base):
-    """Stop once a connection that failed outright has had its CONNECT_RETRIES."""
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        outcome = retry_state.outcome
-        exc = outcome.exception() if outcome is not None else None
-        return (
-            isinstance(exc, _RetryableTransport)
-            and exc.refused
-            and retry_state.attempt_number > CONNECT_RETRIES
-        )
-
-
-class _RetryableBody(_Retryable):
-    pass
-
-
-class _TooLong(stop_base):
-    """Stop when the next wait would take the request's waits past `limit` seconds in all."""
-
-    def __init__(self, limit: float) -> None:
-        self.limit = limit
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        return retry_state.idle_for + retry_state.upcoming_sleep > self.limit
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """`Retry-After` as seconds to wait: delta-seconds or an HTTP-date, at most a day
-    (LONGEST_RETRY_AFTER); None if absent/garbled."""
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        if math.isnan(seconds):
-            return None
-        return min(max(0.0, seconds), LONGEST_RETRY_AFTER)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:  # pragma: no cover - older Pythons returned None
-        return None
-    current = time.time() if now is None else now
-    return min(max(0.0, when.timestamp() - current), LONGEST_RETRY_AFTER)
-
-
-class _Wait:
-    """Server's Retry-After when given, else exponential backoff with full jitter (capped at
-    `maximum`). A Retry-After is honoured whole: `_TooLong` gives up on one too long."""
-
-    def __init__(self, initial: float, maximum: float, rng: random.Random) -> None:
-        self.initial = initial
-        self.maximum = maximum
-        self.rng = rng
-
-    def __call__(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome is not None else None
-        if isinstance(exc, _Retryable) and exc.retry_after is not None:
-            return exc.retry_after
-        ceiling = min(self.maximum, self.initial * (2 ** (state.attempt_number - 1)))
-        return self.rng.uniform(ceiling / 2, ceiling)
 
 
 # --------------------------------------------------------------------------------------------
@@ -275,7 +181,7 @@ class HttpClient:
         self.reach_hint = reach_hint
         self.url_hint = url_hint
         self._sleep = sleep
-        self._wait = _Wait(backoff_initial, backoff_max, rng or random.Random())
+        self._wait = Wait(backoff_initial, backoff_max, rng or random.Random())
         default_headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         default_headers.update(headers or {})
         self._client = httpx.Client(
@@ -313,19 +219,16 @@ class HttpClient:
         decoder: msgspec.json.Decoder[Any] | None = None,
     ) -> tuple[Any, httpx.Headers]:
         """GET as `get_json`, with the response's headers: (decoded body, headers)."""
-        answer: tuple[Any, httpx.Headers] = self._send(
-            "GET", url_or_path, params=params, bucket=bucket, decoder=decoder
-        )
-        return answer
+        return self._send("GET", url_or_path, params, None, bucket, None, decoder)
 
     def paginate(
         self,
-        url_or_path: str,
+        url_or_path: str | Endpoint,
         params: Mapping[str, Any] | None = None,
         *,
-        paginator: Paginator,
+        paginator: Paginator | None = None,
         records: Records = None,
-        bucket: str = DEFAULT_BUCKET,
+        bucket: str | None = None,
         decoder: msgspec.json.Decoder[Any] | None = None,
         restart: Callable[[RejectedRequest, PageRequest], PageRequest | None] | None = None,
     ) -> Iterator[Fetched]:
@@ -333,14 +236,27 @@ class HttpClient:
         `paginator` leads from one to the next (connectors.paging). `records` finds a page's
         records in its body (a key, a function, or None for a bare array). `restart`, given a
         400/422 rejection and its request, answers the request to start again from (a stored
-        cursor the vendor no longer takes), or None to raise it."""
+        cursor the vendor no longer takes), or None to raise it.
+
+        Given an `Endpoint` (connectors.endpoints), its path, its budget and, unless named
+        here, its paginator and records key are used, and `params` are checked against it."""
+        if isinstance(url_or_path, Endpoint):
+            endpoint = url_or_path
+            url_or_path = endpoint.path
+            params = endpoint.query(**params) if params is not None else None
+            bucket = bucket or endpoint.bucket
+            if paginator is None and endpoint.paginator is not None:
+                paginator = endpoint.paginator()
+            records = records if records is not None else endpoint.records
+        if paginator is None:
+            raise TypeError(f"paginate {url_or_path}: no paginator (none given, none declared)")
         walk = Walk(
             self.get_page,
             self.vendor,
             PageRequest(url_or_path, dict(params) if params is not None else None),
             paginator,
             records,
-            bucket,
+            bucket or DEFAULT_BUCKET,
             decoder,
             restart,  # type: ignore[arg-type]
             (RejectedRequest,),
@@ -381,41 +297,26 @@ class HttpClient:
         """Send and decode. `idempotent` (default: only for GET, HEAD, OPTIONS) says whether the
         request may be sent again after the server may have acted on it; a write that is not
         ends in WriteInDoubt on a timeout, a dropped connection or a 5xx."""
-        body, _ = self._send(
-            method,
-            url_or_path,
-            params=params,
-            json=json,
-            bucket=bucket,
-            idempotent=idempotent,
-            decoder=decoder,
-        )
+        body, _ = self._send(method, url_or_path, params, json, bucket, idempotent, decoder)
         return body
 
-    def _send(
-        self,
-        method: str,
-        url_or_path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        bucket: str = DEFAULT_BUCKET,
-        idempotent: bool | None = None,
-        decoder: msgspec.json.Decoder[Any] | None = None,
-    ) -> tuple[Any, httpx.Headers]:
+    def _send(self, method: str, url_or_path: str, *args: Any) -> tuple[Any, httpx.Headers]:
+        """`request_json`'s work, with the response's headers: args are its params, json,
+        bucket, idempotent and decoder, in that order."""
+        params, json, bucket, idempotent, decoder = args
         if idempotent is None:
             idempotent = method.upper() in SAFE_METHODS
         url = self._resolve(url_or_path)
         retry_on: type[BaseException] | tuple[type[BaseException], ...] = (
-            _Retryable if idempotent else (_RetryableStatus, _RetryableTransport)
+            Retryable if idempotent else (RetryableStatus, RetryableTransport)
         )
         retrying = Retrying(
             retry=retry_if_exception_type(retry_on),
             wait=self._wait,
             stop=(
                 stop_after_attempt(self.max_retries + 1)
-                | _ConnectionRefused()
-                | _TooLong(self.max_wait)
+                | ConnectionRefused()
+                | TooLong(self.max_wait)
             ),
             sleep=self._sleep,
             before_sleep=self._before_sleep(method, url),
@@ -427,7 +328,7 @@ class HttpClient:
             box = retrying(self._boxed, method, url, params, json, bucket, idempotent, decoder)
             answer: tuple[Any, httpx.Headers] = box.pop()
             return answer
-        except _Retryable as exc:
+        except Retryable as exc:
             self._count("errors")
             attempts = int(retrying.statistics.get("attempt_number", self.max_retries + 1))
             idle = float(retrying.statistics.get("idle_for", 0.0))
@@ -473,7 +374,7 @@ class HttpClient:
         def hook(state: RetryCallState) -> None:
             self._count("retries")
             exc = state.outcome.exception() if state.outcome is not None else None
-            reason = exc.reason if isinstance(exc, _Retryable) else type(exc).__name__
+            reason = exc.reason if isinstance(exc, Retryable) else type(exc).__name__
             wait = state.next_action.sleep if state.next_action is not None else 0.0
             log.info(
                 "%s %s: %s, retry %d in %.1fs",
@@ -522,7 +423,7 @@ class HttpClient:
                 # The request may have reached the server, which may have acted on it: a
                 # write is not sent twice on a guess.
                 raise self._in_doubt(type(exc).__name__, method, url) from None
-            raise _RetryableTransport(exc) from None
+            raise RetryableTransport(exc) from None
         if self._read_limits is not None:
             for seen in self._read_limits(bucket, response.headers):
                 self.limiter.observe(*seen)
@@ -532,12 +433,12 @@ class HttpClient:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             if retry_after is not None:
                 self.limiter.block(bucket, retry_after)
-            raise _RetryableStatus(status, retry_after)
+            raise RetryableStatus(status, retry_after)
         if status >= 500:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             if not idempotent:
                 raise self._in_doubt(f"HTTP {status}", method, url)
-            raise _RetryableStatus(status, retry_after)
+            raise RetryableStatus(status, retry_after)
         where = self.where(url)
         if status == 401:
             raise AuthError(
@@ -562,7 +463,7 @@ class HttpClient:
             )
         if status == 204 or not content:
             if method == "GET":
-                raise _RetryableBody("empty body")
+                raise RetryableBody("empty body")
             return None, response.headers
         if decoder is None:
             try:
@@ -570,7 +471,7 @@ class HttpClient:
             except orjson.JSONDecodeError:
                 if not idempotent:  # applied, but what it made cannot be read
                     raise self._in_doubt("a truncated answer", method, url) from None
-                raise _RetryableBody("malformed or truncated JSON") from None
+                raise RetryableBody("malformed or truncated JSON") from None
         try:
             return decoder.decode(content), response.headers
         except msgspec.ValidationError as exc:
@@ -578,7 +479,7 @@ class HttpClient:
                 f"{self.vendor}: {where} answered an unexpected shape: {reason(exc)}"
             ) from None
         except msgspec.DecodeError:
-            raise _RetryableBody("malformed or truncated JSON") from None
+            raise RetryableBody("malformed or truncated JSON") from None
 
     def _in_doubt(self, what: str, method: str, url: httpx.URL) -> WriteInDoubt:
         return WriteInDoubt(
@@ -610,18 +511,18 @@ class HttpClient:
         )
 
     def _exhausted(
-        self, exc: _Retryable, method: str, url: httpx.URL, attempts: int, idle: float
+        self, exc: Retryable, method: str, url: httpx.URL, attempts: int, idle: float
     ) -> Exception:
         where = self.where(url)
-        if isinstance(exc, _RetryableStatus) and exc.status == 429 and exc.retry_after is not None:
+        if isinstance(exc, RetryableStatus) and exc.status == 429 and exc.retry_after is not None:
             past_cap = idle + exc.retry_after > self.max_wait
             return self._rate_limited(exc.retry_after, method, url, None if past_cap else attempts)
-        if isinstance(exc, _RetryableTransport) and exc.connect:
+        if isinstance(exc, RetryableTransport) and exc.connect:
             return UnreachableError(
                 f"{self.vendor}: cannot reach host {url.host} ({where}) after {attempts} attempts: "
                 f"{self.reach_hint}"
             )
-        if isinstance(exc, _RetryableBody):
+        if isinstance(exc, RetryableBody):
             return BadResponse(
                 f"{self.vendor}: {exc.reason} from {where} after {attempts} attempts"
             )

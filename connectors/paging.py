@@ -152,9 +152,9 @@ class BodyCursor(Paginator):
 
     `cursor` is where it is (`meta.after_cursor`); the run ends when `more` (e.g.
     `meta.has_more`) is not true, or when `done` (e.g. `end_of_stream`) is true, or when there is
-    no cursor. An answer without a cursor that does not say it is the last repeats the token it
-    was asked with: a loop. `drop` names the first request's parameters the cursor replaces
-    (Zendesk's exports: `start_time`).
+    no cursor. With `sticky` (Zendesk's exports), an answer without a cursor keeps the one it was
+    asked with: unless it says it is the last, that repeats the token, a loop. `drop` names the
+    first request's parameters the cursor replaces (Zendesk's exports: `start_time`).
     """
 
     def __init__(
@@ -166,8 +166,10 @@ class BodyCursor(Paginator):
         more: str | Sequence[str] | None = ("meta", "has_more"),
         done: str | Sequence[str] | None = None,
         drop: Sequence[str] = (),
+        sticky: bool = False,
     ) -> None:
         super().__init__(what)
+        self.sticky = sticky
         self.cursor = _path(cursor)
         self.param = param
         self.more = _path(more) if more is not None else None
@@ -179,8 +181,9 @@ class BodyCursor(Paginator):
         return token if isinstance(token, Hashable) else None
 
     def after(self, page: Fetched) -> Any:
-        """The cursor after this page: the body's, or the one it was asked with."""
-        return dig(page.body, self.cursor) or page.request.param(self.param)
+        """The cursor after this page: the body's (`sticky`: or the one it was asked with)."""
+        found = dig(page.body, self.cursor)
+        return found or (page.request.param(self.param) if self.sticky else None)
 
     def last(self, page: Fetched) -> bool:
         """Whether the body says this is the last page."""

@@ -1,69 +1,20 @@
 """Klaviyo connector: profiles, orders, refunds and engagement, joined to support by e-mail.
 
-Quirks of the API, recorded where the code that handles them lives:
-
-Auth and revision
-    A private API key in `Authorization: Klaviyo-API-Key <key>` (KLAVIYO_API_KEY), and a
-    `revision: YYYY-MM-DD` header on every call (KLAVIYO_REVISION, pinned to the revision of
-    shared/specs/klaviyo/stable.json, 2026-07-15; a warning when the pin is more than a year
-    old: Klaviyo deprecates a revision after a year and retires it after two). An answer that
-    refuses the revision (410, or 400/404 naming it) stops the connector with one line saying
-    to move the pin (`api.KlaviyoTransport`), instead of every stream being "skipped".
-    Host `https://a.klaviyo.com` unless KLAVIYO_BASE_URL says otherwise (the sandbox).
-
-JSON:API
-    Media type `application/vnd.api+json` both ways; records in `data` as
-    `{type, id, attributes, relationships, links}`; the next page's full URL in `links.next`,
-    followed verbatim (the page cursor inside is opaque, and the URL carries the first
-    request's filter and sort). Filters are `op(field,value)`, several joined by commas;
-    strings quoted, datetimes NOT quoted (`greater-or-equal(datetime,2026-01-01T00:00:00+00:00)`:
-    a quoted datetime is an invalid filter).
-
-Streams and cursors (see `streams`)
-    profiles           GET /api/profiles, `greater-than(updated, since - overlap)`, sort updated,
-                       100 a page, with `additional-fields[profile]=subscriptions` (consent) and
-                       `predictive_analytics` when KLAVIYO_PREDICTIVE=true (Klaviyo's historic and
-                       predicted CLV and churn probability, kept in customers.extra beside our own
-                       figures, never mixed into them).
-    orders             "Placed Order" events -> orders keyed by `$event_id` (the order id that
-                       refunds and cancellations repeat), amount `$value`.
-    order_adjustments  "Refunded Order" / "Cancelled Order" events -> order_adjustments, matched
-                       to the order by `$event_id`; either may be read first.
-    engagement         Opened/Clicked Email, Active on Site, Viewed Product, referral metrics ->
-                       engagement_events.
-    Events come from GET /api/events with `equals(metric_id,"..")` and
-    `greater-or-equal(datetime, since - overlap)`, sorted by datetime, 1000 a page. Metric names
-    are resolved to ids once per sync (GET /api/metrics); a name several integrations send
-    (Shopify's and an API's "Placed Order") has several ids, each read. "Ordered Product" (one
-    event per line item of an order) is never read, so no order is counted twice.
-    Cursors hold a watermark that is never later than the sync's start (a future-dated event
-    cannot freeze it), plus the `links.next` to resume a backfill; a stored page cursor that
-    Klaviyo answers with 400 "Invalid cursor" restarts from the watermark.
-
-Rate limits (see `api`)
-    Per account and endpoint, two fixed windows: burst per second and steady per minute, as
-    each operation's `x-klaviyo-ratelimit` in the spec says (profiles 75/s 750/m, events
-    350/s 3500/m, metrics 10/s 150/m). The client paces both; `RateLimit-Limit` /
-    `-Remaining` / `-Reset` (steady window, on answers that are not 429) are read on every
-    answer: a spent window blocks the endpoint until its reset, a stated limit below the
-    document's becomes its pace; a 429 carries only `Retry-After`, which may say 0: it is
-    given a floor.
-
-Known traps (each has a test)
-    * Future-dated events; records sharing a second across a page boundary and a restart; a
-      429 with `Retry-After: 0`; a stored page cursor answered 400; refunds read before or after
-      their order; a retired revision; "Ordered Product" beside "Placed Order".
-    * A profile's e-mail may differ in case or surrounding spaces from the help desk's: people
-      are matched on the trimmed, lower-cased e-mail (kpi_core.identity).
+Contract: every request is a row of `api.ENDPOINTS` (operationId, burst and steady limits,
+checked against stable.json) and pages through the shared loop (`HttpClient.paginate`, JSON:API
+`links.next`); both windows are paced per operation and Klaviyo's `RateLimit-*` headers are read
+on every answer (`api.read_limits`); a refused `revision` stops the connector with one line. The
+API's quirks (auth and revision, JSON:API, streams and cursors, rate limits, traps):
+docs/connectors/klaviyo.md.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -129,6 +80,11 @@ class KlaviyoConnector(VendorConnector):
     """
 
     vendor = "klaviyo"
+    fills: ClassVar[Mapping[str, str]] = {
+        "customers": "Klaviyo profiles",
+        "orders": "Klaviyo (Placed Order events)",
+        "engagement_events": "Klaviyo (e-mail and site events)",
+    }
     capabilities = frozenset({"read", WRITE_USER_FIELDS, WRITE_SUBSCRIPTIONS})
     settings_class = KlaviyoSettings
     stream_types = STREAM_TYPES

@@ -1,53 +1,11 @@
 """LiveAgent connector (API v3): tickets and their conversations, history, agents, contacts,
 departments, calls, chats, ratings and social conversations.
 
-Quirks of the API, recorded where the code that handles them lives:
-
-Spec
-    LiveAgent publishes no OpenAPI document. The requests follow the Swagger 2.0 document deskpulse
-    reconstructed from LiveAgent's generated Python client
-    (shared/specs/liveagent/liveagent-v3.reconstructed.swagger.json) and, where it is silent,
-    LiveAgent's help articles (filters, `_cursor`, rate limits). Every request the connector can
-    send is in `streams.ENDPOINTS`; a test checks it against that document.
-
-Auth and host
-    `LIVEAGENT_URL` (`https://{account}.ladesk.com`), the API under `/api/v3`, the key
-    (`LIVEAGENT_API_KEY`) in an `apikey` header. A 401 is fatal (AuthError naming the variable).
-    Errors come as `{"message": "..."}`.
-
-Dates
-    `YYYY-MM-DD HH:MM:SS` wall times without an offset, in the account's time zone
-    (`LIVEAGENT_TIMEZONE`, default UTC); filters take the same format. `0000-00-00 00:00:00` means
-    unset. In the hour a DST change repeats, a wall time is read as its earlier instant, and a
-    filter sent for a moment in that hour is moved an hour earlier (an overlap, never a gap).
-
-Pagination (see `paging`)
-    Bare JSON arrays without totals: a page shorter than `_perPage` is the last. Tickets,
-    contacts and chats are read keyset-style by their date (`_filters=[["date_changed", "D>=",
-    ...]]`, `_sortDir=ASC`), with an overlap window on each new run because LiveAgent serves ticket
-    lists from an Elasticsearch index that lags; cursor `{"since", "seen"}`. Calls and ticket
-    history page by `_cursor`, whose next value is the `next_page_cursor` *response header*
-    (base64 of `{"id": last id}`); a repeated cursor ends the stream with PaginationLoopError.
-
-Streams and what they cost
-    agents (+ departments and tags, once per run), contacts, tickets (one list request per 50
-    tickets, plus one conversation request per changed ticket: `GET /tickets/{id}/messages`;
-    deleted and spam tickets skip it), history, calls, chats. The conversation gives messages
-    (public replies, internal notes, system messages: bots and rules speak as system messages),
-    customers' ratings (message type `W`, reward / neutral / punishment -> CSAT 5 / 3 / 1 on 1-5)
-    and, for Facebook and Twitter conversations, the social mention's first reply.
-    A message's author is an agent when the id is in `GET /agents`, else the customer.
-
-Rate limit
-    180 requests a minute per API key, every endpoint alike. The connector paces itself at
-    `LIVEAGENT_RATE_LIMIT` (default 160) in any trailing minute, per key (two sources with one key
-    share one limiter), and honours `Retry-After` on a 429.
-
-Codes
-    Ticket status (I N T P R X B A C W L), channel (E B M I C W F A T Q S V), message group and
-    message types, agent roles, call types: explicit tables in `mapping`. An unknown code maps to
-    a neutral value, keeps its raw form in `extra`, and logs one warning per code per sync.
-    LiveAgent has no priority, no ticket type and no `api` channel (API tickets are e-mail).
+Contract: every request is a row of `endpoints.ENDPOINTS` (checked against the reconstructed
+Swagger document) and pages through the shared loop (`HttpClient.paginate`, readers in `paging`);
+one limiter per API key paces every source sharing the key at LIVEAGENT_RATE_LIMIT; dates are
+wall times in LIVEAGENT_TIMEZONE. A 401 is fatal. The API's quirks (dates, pagination, codes,
+costs): docs/connectors/liveagent.md.
 """
 
 from __future__ import annotations
@@ -55,9 +13,9 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 from pydantic import Field, SecretStr, field_validator
@@ -196,6 +154,17 @@ class LiveAgentConnector(VendorConnector):
     write-back surface is `writer` (liveagent.writeback)."""
 
     vendor = "liveagent"
+    fills: ClassVar[Mapping[str, str]] = {
+        "tickets": "LiveAgent tickets",
+        "ticket_events": "LiveAgent ticket history",
+        "calls": "LiveAgent calls",
+        "chats": "LiveAgent chats",
+        "social_mentions": "LiveAgent (Facebook, Twitter)",
+        "survey_responses": "LiveAgent ratings",
+        "customers": "LiveAgent contacts",
+        "agents": "LiveAgent agents",
+    }
+    closed_is_final = True  # a closed conversation is final: write-back leaves it alone
     capabilities = frozenset({"read", WRITE_TICKET_FIELDS, WRITE_POSTS})
     settings_class = LiveAgentSettings
     stream_types = STREAM_TYPES

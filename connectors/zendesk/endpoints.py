@@ -36,6 +36,7 @@ ENDPOINTS: dict[str, Endpoint] = {
         "include",
         bucket=INCREMENTAL,
         operation="IncrementalTicketExportCursor",
+        records="tickets",
     ),
     "ticket_events": endpoint(
         "GET",
@@ -53,6 +54,7 @@ ENDPOINTS: dict[str, Endpoint] = {
         "per_page",
         bucket=INCREMENTAL_CURSOR,
         operation="IncrementalUserExportCursor",
+        records="users",
     ),
     "staff": endpoint("GET", "/api/v2/users", "role[]", *_PAGE, operation="ListUsers"),
     "groups": endpoint("GET", "/api/v2/groups", *_PAGE, operation="ListGroups"),

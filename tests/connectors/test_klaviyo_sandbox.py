@@ -53,6 +53,18 @@ def make_connector(sb: SandboxServer, **options: Any) -> KlaviyoConnector:
     )
 
 
+def paced_connector(sb: SandboxServer, **options: Any) -> KlaviyoConnector:
+    """A connector paced as in production (the sandbox's limits on), at the sandbox's anchor."""
+    env = sb.host_of("klaviyo").dialect.env()
+    return KlaviyoConnector(
+        "klaviyo",
+        api_key=env["KLAVIYO_API_KEY"],
+        base_url=env["KLAVIYO_BASE_URL"],
+        now=lambda: sb.account.anchor,
+        **options,
+    )
+
+
 def rows(warehouse: Warehouse, name: str) -> list[dict[str, Any]]:
     with warehouse.connect() as connection:
         t = table(name)
@@ -171,15 +183,7 @@ def test_rate_limits_answer_429_and_the_connector_waits() -> None:
             slept.append(seconds)
             clock[0] += max(seconds, 60.0)  # the fixed window moves on with the sandbox clock
 
-        env = host.dialect.env()
-        connector = KlaviyoConnector(
-            "klaviyo",
-            api_key=env["KLAVIYO_API_KEY"],
-            base_url=env["KLAVIYO_BASE_URL"],
-            sleep=sleep,
-            streams=["orders"],
-            now=lambda: sb.account.anchor,
-        )
+        connector = paced_connector(sb, sleep=sleep, streams=["orders"])
         stream = connector.streams()[0]
         next(iter(stream.pages(None)), None)
         assert connector.stats.throttled >= 1 and slept
@@ -200,15 +204,7 @@ def test_the_connector_reads_its_budgets_from_klaviyos_headers() -> None:
         host = sb.host_of("klaviyo")
         assert host.limiter is not None
         host.limiter.budgets["get_metrics"] = 2
-        env = host.dialect.env()
-        connector = KlaviyoConnector(
-            "klaviyo",
-            api_key=env["KLAVIYO_API_KEY"],
-            base_url=env["KLAVIYO_BASE_URL"],
-            sleep=sleep,
-            clock=lambda: clock[0],
-            now=lambda: sb.account.anchor,
-        )
+        connector = paced_connector(sb, sleep=sleep, clock=lambda: clock[0])
         limiter = connector.client.limiter
         assert limiter.budget("get_metrics") == 150
         assert connector.context().metric_ids("Placed Order")  # one request: 2 a minute, 1 left

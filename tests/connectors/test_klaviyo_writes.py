@@ -24,7 +24,8 @@ from deskpulse.sandbox.zendesk import ZendeskDialect
 from deskpulse.sync.actions import actions_from_dict
 from deskpulse.sync.engine import run_sync
 from deskpulse.sync.warehouse import Warehouse
-from deskpulse.sync.writeback import Context, push
+from deskpulse.sync.writeback import push
+from deskpulse.sync.writeback_plan import Context
 
 
 @pytest.fixture(scope="module")

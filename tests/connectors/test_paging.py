@@ -10,6 +10,7 @@ import httpx
 import pytest
 import respx
 
+from deskpulse.connectors.endpoints import endpoint
 from deskpulse.connectors.errors import BadResponse, PaginationLoopError
 from deskpulse.connectors.http import (
     BodyCursor,
@@ -89,7 +90,12 @@ def test_an_export_cursor_replaces_start_time_and_ends_at_end_of_stream() -> Non
         )
     )
     paginator = BodyCursor(
-        cursor="after_cursor", param="cursor", more=None, done="end_of_stream", drop=["start_time"]
+        cursor="after_cursor",
+        param="cursor",
+        more=None,
+        done="end_of_stream",
+        drop=["start_time"],
+        sticky=True,
     )
     pages = list(
         client(router).paginate(
@@ -248,3 +254,28 @@ def test_a_page_of_the_wrong_shape_is_a_bad_response() -> None:
     router.get(f"{BASE}/groups").mock(return_value=httpx.Response(200, json={"groups": 3}))
     with pytest.raises(BadResponse, match="`groups` is not a list"):
         list(client(router).paginate("/groups", paginator=BodyCursor(), records="groups"))
+
+
+def test_an_endpoint_row_says_how_it_pages_and_guards_its_parameters() -> None:
+    table = {
+        "tickets": endpoint(
+            "GET",
+            "/api/v2/tickets",
+            "updated_since",
+            "page",
+            "per_page",
+            bucket="tickets",
+            paginator=lambda: PageNumber(size=2),
+            records="tickets",
+        )
+    }
+    router = respx.Router()
+    router.get(f"{BASE}/api/v2/tickets").mock(
+        side_effect=answers({"tickets": [1, 2]}, {"tickets": [3]})
+    )
+    acme = client(router)
+    pages = list(acme.paginate(table["tickets"], {"updated_since": "2026-01-01"}))
+    assert [p.records for p in pages] == [[1, 2], [3]]
+    assert sent(router)[1] == {"updated_since": "2026-01-01", "page": "2", "per_page": "2"}
+    with pytest.raises(AssertionError, match="undeclared parameters"):
+        list(acme.paginate(table["tickets"], {"status": "open"}))
