@@ -51,7 +51,7 @@ def test_sync_then_push_ticket_fields_and_the_digest_note(
         pushed = runner.invoke(app, ["push"])
         assert pushed.exit_code == 0, pushed.output
         host = sb.host_of("freshdesk")
-        received = host.dialect.writes.writes  # type: ignore[attr-defined]
+        received = host.dialect.writes.writes
         puts = [w for w in received if w["method"] == "PUT"]
         assert puts and all(
             set(w["body"]) == {"custom_fields"}
@@ -65,7 +65,7 @@ def test_sync_then_push_ticket_fields_and_the_digest_note(
         again = runner.invoke(app, ["push"])
         assert again.exit_code == 0, again.output
         assert "0 written" in again.stdout
-        assert len(host.dialect.writes.writes) == len(received)  # type: ignore[attr-defined]
+        assert len(host.dialect.writes.writes) == len(received)
 
 
 def test_a_ticket_field_not_named_cf_is_refused_at_start(
