@@ -15,6 +15,7 @@ from deskpulse.kpi_core.business_hours import schedules_from_dict
 from deskpulse.kpi_core.engine import compute
 from deskpulse.kpi_core.models import WAREHOUSE_MODELS
 from deskpulse.kpi_core.registry import KpiQuery
+from deskpulse.sandbox.limits import Faults
 from deskpulse.sync import engine
 from deskpulse.sync.warehouse import Warehouse, table
 
@@ -124,3 +125,25 @@ def kpi_values(
         (v.metric, v.start, tuple(sorted((v.group or {}).items()))): (v.value, v.n, v.median)
         for v in values
     }
+
+
+FAULTS = Faults(
+    error_rate=0.15,
+    timeout_rate=0.02,
+    timeout_seconds=2.5,
+    truncate_rate=0.05,
+    malformed_rate=0.05,
+    seed=5,
+)
+"""The faults a vendor's sync must come through unchanged (errors, stalls, truncated and
+malformed bodies); give its connector a timeout well above a loaded machine's answer time and
+below the injected stall (2 s), and retries to spare."""
+
+
+def synced_through_faults(warehouse: Warehouse, connector: Any) -> dict[str, list[dict[str, Any]]]:
+    """Sync through FAULTS (the sandbox started with them): it succeeds, having retried; the
+    warehouse's dump."""
+    report = engine.run_sync(warehouse, connector)
+    assert report.status == "ok", report.message
+    assert connector.stats.retries > 0
+    return dump(warehouse)

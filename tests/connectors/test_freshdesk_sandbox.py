@@ -24,15 +24,16 @@ from deskpulse.connectors.base import FieldValues, Post
 from deskpulse.connectors.freshdesk import FreshdeskConnector
 from deskpulse.connectors.zendesk import ZendeskConfig, ZendeskConnector
 from deskpulse.sandbox.freshdesk import render
-from deskpulse.sandbox.limits import Faults
 from deskpulse.sandbox.server import Host, SandboxServer
 from deskpulse.sync import engine
 from tests.connectors.sandbox_runs import (
+    FAULTS,
     dump,
     ids,
     killed_then_resumed,
     kpi_values,
     new_warehouse,
+    synced_through_faults,
 )
 
 SEED = 11
@@ -164,21 +165,9 @@ def test_killed_sync_restarted_ends_identical(sandbox, clean_run, tmp_path, page
 
 def test_sync_through_faults_ends_identical(clean_run, tmp_path):
     _, _, clean = clean_run
-    faults = Faults(
-        error_rate=0.15,
-        timeout_rate=0.02,
-        timeout_seconds=2.5,
-        truncate_rate=0.05,
-        malformed_rate=0.05,
-        seed=5,
-    )
-    with freshdesk_only(rate_limit=False, faults=faults) as sb:
+    with freshdesk_only(rate_limit=False, faults=FAULTS) as sb:
         connector = make_connector(sb.host_of("freshdesk"), timeout=2.0, max_retries=10)
-        warehouse = new_warehouse(tmp_path, "faults")
-        report = engine.run_sync(warehouse, connector)
-        assert report.status == "ok", report.message
-        assert connector.stats.retries > 0
-        assert dump(warehouse) == clean
+        assert synced_through_faults(new_warehouse(tmp_path, "faults"), connector) == clean
 
 
 def test_the_page_cap_is_walked_past(tmp_path, clean_run):

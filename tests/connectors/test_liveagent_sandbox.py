@@ -21,16 +21,17 @@ from deskpulse.connectors.base import FieldValues, Post
 from deskpulse.connectors.liveagent import LiveAgentConnector
 from deskpulse.connectors.zendesk import ZendeskConfig, ZendeskConnector
 from deskpulse.sandbox.data import CHILD_BASE
-from deskpulse.sandbox.limits import Faults
 from deskpulse.sandbox.liveagent import render
 from deskpulse.sandbox.server import Host, SandboxServer
 from deskpulse.sync import engine
 from tests.connectors.sandbox_runs import (
+    FAULTS,
     dump,
     ids,
     killed_then_resumed,
     kpi_values,
     new_warehouse,
+    synced_through_faults,
 )
 
 SEED = 11
@@ -152,22 +153,9 @@ def test_killed_sync_restarted_ends_identical(sandbox, clean_run, tmp_path, page
 
 def test_sync_through_faults_ends_identical(clean_run, tmp_path):
     _, _, clean = clean_run
-    faults = Faults(
-        error_rate=0.15,
-        timeout_rate=0.02,
-        timeout_seconds=2.5,
-        truncate_rate=0.05,
-        malformed_rate=0.05,
-        seed=5,
-    )
-    with liveagent_only(rate_limit=False, faults=faults) as sb:
-        # A client timeout well above a loaded machine's answer time, below the injected stall.
+    with liveagent_only(rate_limit=False, faults=FAULTS) as sb:
         connector = make_connector(sb.host_of("liveagent"), timeout=2.0, max_retries=10)
-        warehouse = new_warehouse(tmp_path, "faults")
-        report = engine.run_sync(warehouse, connector)
-        assert report.status == "ok", report.message
-        assert connector.stats.retries > 0
-        assert dump(warehouse) == clean
+        assert synced_through_faults(new_warehouse(tmp_path, "faults"), connector) == clean
 
 
 SAME_METRICS = (
