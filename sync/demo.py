@@ -5,10 +5,10 @@ account and no network (the help desk and the shop are fake vendor servers on lo
 Starts the sandbox help desk on loopback, syncs it into a fresh SQLite warehouse (`demo.db`), runs
 a second sync to show that nothing changes, prints the KPI table for the sandbox's last full month
 (against the targets in examples/kpi.toml) and a weekly trend, then the same help desk read through
-LiveAgent's and Freshdesk's APIs beside Zendesk's (same tickets, same KPIs), the warehouse status, the customer KPIs
-from the Klaviyo dialect and the support-to-revenue view (customers' value and churn by
-first-response experience), writes the month's HTML report (`demo-report.html`), pushes support
-values to the Klaviyo profiles; then shows what a push into Zendesk would write and why
+LiveAgent's and Freshdesk's APIs beside Zendesk's (same tickets, same KPIs), the warehouse status,
+the customer KPIs from the Klaviyo dialect and the support-to-revenue view (customers' value and
+churn by first-response experience), writes the month's HTML report (`demo-report.html`), pushes
+support values to the Klaviyo profiles; then shows what a push into Zendesk would write and why
 (`push --dry-run`), runs one daemon cycle (`daemon --cycles 1`: sync, KPIs, write-back of
 examples/writeback.toml, the daily digest) and prints what the sandbox help desk received, and
 stops the sandbox. About a minute and a half on a laptop.
