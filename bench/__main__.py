@@ -1,4 +1,4 @@
-"""`python -m bench [zendesk|backfill|liveagent|freshdesk|kpi|daemon|soak ...]`: run the benchmarks and print
+"""`python -m bench [zendesk|backfill|liveagent|freshdesk|kpi|postgres|daemon|soak ...]`: run the benchmarks and print
 their figures."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ PARTS = {
     "liveagent": "bench.liveagent_sync",
     "freshdesk": "bench.freshdesk_sync",
     "kpi": "bench.kpi",
+    "postgres": "bench.postgres",
     "daemon": "bench.daemon",
     "soak": "bench.soak",
 }

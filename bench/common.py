@@ -14,9 +14,14 @@ def env_number(name: str, default: float) -> float:
 
 def fresh_db(name: str) -> str:
     """The URL of an empty SQLite warehouse `name` in DESKPULSE_BENCH_DIR (bench-results/)."""
-    folder = Path(os.environ.get("DESKPULSE_BENCH_DIR", "bench-results"))
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
+    path = bench_dir() / name
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     return f"sqlite:///{path}"
+
+
+def bench_dir() -> Path:
+    """DESKPULSE_BENCH_DIR (default bench-results/), made when missing."""
+    folder = Path(os.environ.get("DESKPULSE_BENCH_DIR", "bench-results"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -31,16 +31,15 @@ from sqlalchemy import (
     JSON,
     Column,
     Connection,
+    Dialect,
     Engine,
     Table,
     create_engine,
     event,
     func,
-    or_,
     select,
     text,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlmodel import SQLModel
@@ -49,6 +48,7 @@ import deskpulse.sync.state  # noqa: F401  (registers the bookkeeping tables)
 from deskpulse.connectors.errors import ConfigError, DeskpulseError
 from deskpulse.kpi_core.models import WAREHOUSE_MODELS
 from deskpulse.kpi_core.types import UTCDateTime
+from deskpulse.sync import pg_write
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -434,18 +434,13 @@ Prepared = list[Any]
 """Rows of one table as the upsert statement binds them (`_prepare_upsert`)."""
 
 
-def _prepare_upsert(dialect: str, name: str, rows: Sequence[Mapping[str, Any]]) -> Prepared:
+def _prepare_upsert(dialect: Dialect, name: str, rows: Sequence[Mapping[str, Any]]) -> Prepared:
     """`rows` of table `name` ready for `_execute_upsert`: one per key (the last wins), every
-    column present (a column a row does not name is NULL), and on SQLite each value already in
-    the form the driver binds (dates as UTC text, JSON as text)."""
-    if dialect == "sqlite":
+    column present (a column a row does not name is NULL), and each value already in the form
+    the driver binds (SQLite: dates as UTC text, JSON as text; PostgreSQL: `sync.pg_write`)."""
+    if dialect.name == "sqlite":
         return _prepare_sqlite(name, rows)
-    target = table(name)
-    columns = [c.name for c in target.columns]
-    key = [c.name for c in target.primary_key.columns]
-    # Last one wins within a batch: one statement may not touch the same row twice (PostgreSQL).
-    unique = {tuple(row.get(k) for k in key): row for row in rows}
-    return [{c: row.get(c) for c in columns} for row in unique.values()]
+    return pg_write.prepare(name, dialect, rows)
 
 
 def _execute_upsert(connection: Connection, name: str, prepared: Prepared) -> int:
@@ -462,20 +457,7 @@ def _execute_upsert(connection: Connection, name: str, prepared: Prepared) -> in
             return max(int(cursor.rowcount), 0)
         finally:
             cursor.close()
-    target = table(name)
-    columns = [c.name for c in target.columns]
-    key = [c.name for c in target.primary_key.columns]
-    insert = postgresql.insert(target)
-    updatable = [c for c in columns if c not in key]
-    excluded = insert.excluded
-    statement = insert.on_conflict_do_update(
-        index_elements=key,
-        set_={c: excluded[c] for c in updatable},
-        where=or_(*(target.c[c].is_distinct_from(excluded[c]) for c in updatable)),
-    ).returning(target.c[key[0]])
-    # RETURNING yields exactly the rows inserted or changed (rowcount after a batched
-    # executemany is not reliable on psycopg).
-    return len(connection.execute(statement, prepared).all())
+    return pg_write.execute(connection, name, prepared)
 
 
 def upsert(connection: Connection, name: str, rows: Sequence[Mapping[str, Any]]) -> int:
@@ -484,7 +466,7 @@ def upsert(connection: Connection, name: str, rows: Sequence[Mapping[str, Any]])
     name every column: the ones they leave out are NULL."""
     if not rows:
         return 0
-    return _execute_upsert(connection, name, _prepare_upsert(connection.dialect.name, name, rows))
+    return _execute_upsert(connection, name, _prepare_upsert(connection.dialect, name, rows))
 
 
 def _prepare_sqlite(name: str, rows: Sequence[Mapping[str, Any]]) -> Prepared:
