@@ -474,6 +474,7 @@ class _Runner:
         values = {"status": report.status, "ended_at": report.ended_at, "message": report.message}
         assert self.ledger is not None
         self.ledger.finish(values, self._stats())
+        self.ledger.refresh_statistics()
         return report
 
 

@@ -1,5 +1,6 @@
 """The bulk write path (COPY into a staging table on PostgreSQL, executemany on SQLite): the
-same upsert contract as small batches, on both databases."""
+same upsert contract as small batches, on both databases; and the planner statistics a sync
+refreshes on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ import pytest
 from sqlalchemy import Connection, func, or_, select, text
 from sqlalchemy.dialects import postgresql
 
+import deskpulse.sync.ledger as ledger_module
 from deskpulse.sync import pg_write
+from deskpulse.sync.engine import run_sync
 from deskpulse.sync.warehouse import Warehouse, table, upsert
+from tests.sync.fakes import FakeConnector, FakeStream, pages_of
 
 BULK = pg_write.COPY_FROM + 10
 
@@ -141,3 +145,32 @@ def test_postgres_stores_exactly_the_rows_the_sqlalchemy_statement_stored(
             .where(text("jsonb_typeof(extra) = 'null'"))
         ).scalar_one()
     assert nulls == 3  # one per source
+
+
+def _has_statistics(warehouse: Warehouse, name: str) -> bool:
+    with warehouse.connect() as connection:
+        return bool(
+            connection.execute(
+                text(
+                    "SELECT count(*) FROM pg_stats WHERE schemaname = current_schema() "
+                    "AND tablename = :name"
+                ),
+                {"name": name},
+            ).scalar_one()
+        )
+
+
+def test_a_sync_that_wrote_enough_rows_refreshes_postgres_statistics(
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if warehouse.dialect != "postgresql":
+        pytest.skip("planner statistics are PostgreSQL's")
+    stream = FakeStream("tickets", pages_of(25, 10))
+    assert run_sync(warehouse, FakeConnector(stream)).written == 25  # under ANALYZE_AFTER
+    assert not _has_statistics(warehouse, "tickets")
+    monkeypatch.setattr(ledger_module, "ANALYZE_AFTER", 5)
+    assert run_sync(warehouse, FakeConnector(stream), full_refresh=True).written == 0
+    assert not _has_statistics(warehouse, "tickets")  # nothing written: nothing to refresh
+    more = FakeStream("tickets", pages_of(30, 10))  # 5 new tickets
+    assert run_sync(warehouse, FakeConnector(more), full_refresh=True).written == 5
+    assert _has_statistics(warehouse, "tickets")
