@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from dataclasses import field as dataclass_field
@@ -217,12 +217,18 @@ def _carried_reason(row: Any) -> str:
 
 
 def plan_ticket_field(
-    conn: Connection, action: TicketFieldAction, ctx: Context, now: datetime
+    conn: Connection,
+    action: TicketFieldAction,
+    ctx: Context,
+    now: datetime,
+    only: Collection[str] | None = None,
 ) -> tuple[list[Item], list[int], int]:
-    """(items to write, ids of rows they supersede, unchanged count) for one action."""
+    """(items to write, ids of rows they supersede, unchanged count) for one action; `only`:
+    for these tickets alone (a webhook's, sync.hints), whatever their age."""
     values = ticket_values(
         conn,
-        since=now - timedelta(days=action.days),
+        None if only is None else [(action.source, t) for t in only],
+        since=None if only is not None else now - timedelta(days=action.days),
         sources=[action.source],
         schedules=ctx.schedules,
         config=ctx.config,
@@ -234,7 +240,9 @@ def plan_ticket_field(
         for (_, ticket_id), tv in sorted(values.items())
         if ticket_id not in closed
     )
-    return plan_values(conn, action.name, action.source, TICKET_FIELD, wanted, now, skip=closed)
+    return plan_values(
+        conn, action.name, action.source, TICKET_FIELD, wanted, now, skip=closed, only=only
+    )
 
 
 def _closed_tickets(conn: Connection, source: str) -> set[str]:
@@ -258,11 +266,13 @@ def plan_values(
     now: datetime,
     *,
     skip: set[str] | frozenset[str] = frozenset(),
+    only: Collection[str] | None = None,
 ) -> tuple[list[Item], list[int], int]:
     """Compare the values a target should hold now with its ledger: (items to write, ids of
     rows they supersede, unchanged count). New values are written; changed ones get a new
     version; unchanged and sent ones are not written again; failed ones are retried when due.
-    Unsent rows of the records in `skip` (e.g. closed tickets) are superseded, not retried."""
+    Unsent rows of the records in `skip` (e.g. closed tickets) are superseded, not retried.
+    `only`: the other records' rows are left for the next full plan."""
     latest = latest_rows(conn, target)
     items: list[Item] = []
     superseded: list[int] = []
@@ -294,6 +304,8 @@ def plan_values(
         )  # fmt: skip
     # Retries of records outside the window (e.g. tickets older than `days`) are not forgotten.
     for (record, _), row in latest.items():
+        if only is not None and record not in only:
+            continue
         if record in skip and row.status in (PENDING, FAILED):
             superseded.append(row.id)  # an in-doubt (`sending`) row is still settled below
         elif record not in seen and row.status != SENT and due(row, now):
@@ -308,13 +320,17 @@ def plan(
     now: datetime,
     *,
     extra: Extra | None = None,
+    only: Collection[str] | None = None,
 ) -> tuple[list[Item], list[int], int]:
-    """Every action's items (see plan_ticket_field); `extra` adds items (the digests)."""
+    """Every action's items (see plan_ticket_field); `extra` adds items (the digests);
+    `only`: ticket fields of these tickets alone."""
     items: list[Item] = []
     superseded: list[int] = []
     unchanged = 0
     with warehouse.connect() as conn:
-        planned = [plan_ticket_field(conn, action, ctx, now) for action in actions.ticket_fields]
+        planned = [
+            plan_ticket_field(conn, action, ctx, now, only) for action in actions.ticket_fields
+        ]
         planned += [plan_profile_fields(conn, action, now) for action in actions.profile_fields]
         planned += [plan_subscriptions(conn, action, now) for action in actions.subscriptions]
         for i, s, u in planned:
@@ -569,9 +585,11 @@ def push(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     extra: Extra | None = None,
     stop: threading.Event | None = None,
+    only: Collection[str] | None = None,
 ) -> PushReport:
     """Plan, commit and send (see the module docstring); `connectors` by source name.
-    `stop`, once set, ends the push between batches (what is left stays pending)."""
+    `stop`, once set, ends the push between batches (what is left stays pending). `only`:
+    the ticket fields of these tickets alone (a webhook's targeted write-back)."""
     now = clock()
     missing = sorted({a.source for a in actions.all()} - set(connectors))
     if missing and not dry_run:
@@ -580,7 +598,7 @@ def push(
             f"(configured: {', '.join(sorted(connectors)) or 'none'})"
         )
     if dry_run:
-        items, _, unchanged = plan(warehouse, actions, ctx, now, extra=extra)
+        items, _, unchanged = plan(warehouse, actions, ctx, now, extra=extra, only=only)
         return PushReport(items, unchanged, dry_run)
     with ExitStack() as held:
         # One push per target at a time (a push by hand while the daemon writes back, two
@@ -590,7 +608,7 @@ def push(
             held.enter_context(
                 source_lock(warehouse, PUSH_LOCK + source, subject=f"{source} is being written to")
             )
-        items, superseded, unchanged = plan(warehouse, actions, ctx, now, extra=extra)
+        items, superseded, unchanged = plan(warehouse, actions, ctx, now, extra=extra, only=only)
         report = PushReport(items, unchanged, dry_run)
         if not (items or superseded):
             return report

@@ -85,6 +85,7 @@ from deskpulse.connectors.klaviyo.config import (
     revision_warning,
 )
 from deskpulse.connectors.klaviyo.streams import STREAM_TYPES, Context
+from deskpulse.connectors.klaviyo.webhooks import KlaviyoWebhooks
 from deskpulse.connectors.klaviyo.writes import KlaviyoWriter
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,8 @@ class KlaviyoConnector:
     vendor = "klaviyo"
     capabilities = frozenset({"read", WRITE_USER_FIELDS, WRITE_SUBSCRIPTIONS})
     settings_class = KlaviyoSettings
+    webhook_verifier = KlaviyoWebhooks
+    """connectors.webhooks: the verifier of this vendor's deliveries, from the secret."""
 
     def __init__(
         self,

@@ -83,6 +83,7 @@ from deskpulse.connectors.liveagent.streams import (
     Context,
     Directory,
 )
+from deskpulse.connectors.liveagent.webhooks import LiveAgentWebhooks
 from deskpulse.connectors.liveagent.writeback import LiveAgentWriter, field_text
 
 RATE_LIMIT = 180
@@ -183,6 +184,8 @@ class LiveAgentConnector:
     vendor = "liveagent"
     capabilities = frozenset({"read", WRITE_TICKET_FIELDS, WRITE_POSTS})
     settings_class = LiveAgentSettings
+    webhook_verifier = LiveAgentWebhooks
+    """connectors.webhooks: the verifier of this vendor's deliveries, from the secret."""
 
     def __init__(
         self,

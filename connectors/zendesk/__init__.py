@@ -108,6 +108,8 @@ from deskpulse.connectors.base import (
 )
 from deskpulse.connectors.errors import ConfigError
 from deskpulse.connectors.http import HttpClient, RateLimiter
+from deskpulse.connectors.webhooks import READ_TICKETS
+from deskpulse.connectors.zendesk.by_id import TicketEventsById, TicketsById
 from deskpulse.connectors.zendesk.config import ZendeskConfig
 from deskpulse.connectors.zendesk.limits import read_limits
 from deskpulse.connectors.zendesk.settings import (
@@ -122,6 +124,7 @@ from deskpulse.connectors.zendesk.streams import (
     Directory,
     start_epoch,
 )
+from deskpulse.connectors.zendesk.webhooks import SetupResult, ZendeskWebhooks, setup
 from deskpulse.connectors.zendesk.writeback import ZendeskWriter
 
 STREAM_NAMES: tuple[str, ...] = tuple(t.name for t in STREAM_TYPES)
@@ -146,8 +149,12 @@ class ZendeskConnector:
     """
 
     vendor = "zendesk"
-    capabilities = frozenset({"read", WRITE_TICKET_FIELDS, WRITE_USER_FIELDS, WRITE_POSTS})
+    capabilities = frozenset(
+        {"read", READ_TICKETS, WRITE_TICKET_FIELDS, WRITE_USER_FIELDS, WRITE_POSTS}
+    )
     settings_class = ZendeskSettings
+    webhook_verifier = ZendeskWebhooks
+    """connectors.webhooks: the verifier of this vendor's signed deliveries, from the secret."""
 
     @staticmethod
     def ticket_field_problem(field: str) -> str | None:
@@ -242,7 +249,20 @@ class ZendeskConnector:
 
     def streams(self) -> list[Stream]:
         """Fresh stream objects sharing one run's directory, in dependency order (users first)."""
-        ctx = Context(
+        ctx = self._context()
+        return [kind(ctx) for kind in STREAM_TYPES if kind.name in self._wanted]
+
+    def ticket_streams(self, ticket_ids: Sequence[str]) -> list[Stream]:
+        """Streams reading just these tickets and their audits (zendesk.by_id; no cursor)."""
+        ctx = self._context()
+        return [TicketsById(ctx, ticket_ids), TicketEventsById(ctx, ticket_ids)]
+
+    def setup_webhooks(self, endpoint: str) -> SetupResult:
+        """The webhook calling `endpoint` and its trigger, created where missing."""
+        return setup(self.client, self.source, endpoint)
+
+    def _context(self) -> Context:
+        return Context(
             self.client,
             Directory(self.client),
             self._start,
@@ -251,7 +271,6 @@ class ZendeskConnector:
             history=self._history,
             source=self.source,
         )
-        return [kind(ctx) for kind in STREAM_TYPES if kind.name in self._wanted]
 
     def close(self) -> None:
         self.client.close()

@@ -91,6 +91,8 @@ ENDPOINTS: dict[str, Endpoint] = {
     "update_many_tickets": _ep("PUT", wb.UPDATE_MANY_TICKETS),
     "update_many_users": _ep("PUT", wb.UPDATE_MANY_USERS),
     "show_many_tickets": _ep("GET", wb.SHOW_MANY_TICKETS, "ids"),
+    # named tickets read on a webhook's hint (zendesk.by_id)
+    "tickets_by_id": _ep("GET", wb.SHOW_MANY_TICKETS, "ids", "include"),
     "show_many_users": _ep("GET", wb.SHOW_MANY_USERS, "ids"),
     "job_status": _ep("GET", wb.JOB_STATUS),
     "find_post": _ep("GET", wb.TICKETS, "external_id"),

@@ -38,6 +38,7 @@ from deskpulse.connectors.base import (
     UserFieldWriter,
 )
 from deskpulse.connectors.errors import RecordError
+from deskpulse.connectors.webhooks import READ_TICKETS, TicketReader
 from deskpulse.kpi_core.canonical import ENUMS, REQUIRED, columns
 from deskpulse.kpi_core.models import WAREHOUSE_MODELS
 from deskpulse.sync.engine import run_sync
@@ -51,6 +52,7 @@ WRITE_PROTOCOLS = {
     WRITE_USER_FIELDS: UserFieldWriter,
     WRITE_POSTS: Poster,
     WRITE_SUBSCRIPTIONS: Subscriber,
+    READ_TICKETS: TicketReader,  # connectors.webhooks: named tickets read on a webhook's hint
 }
 KNOWN_CAPABILITIES = frozenset({"read", *WRITE_PROTOCOLS})
 
