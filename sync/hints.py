@@ -28,17 +28,18 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter
 
 from deskpulse.connectors.base import Connector, RequestStats, Stream
-from deskpulse.connectors.errors import DeskpulseError
+from deskpulse.connectors.errors import ConfigError, DeskpulseError
 from deskpulse.connectors.webhooks import READ_TICKETS, TicketReader
 from deskpulse.sync.actions import Actions
 from deskpulse.sync.engine import run_sync
 from deskpulse.sync.locks import LockHeld
-from deskpulse.sync.sources import _factories
+from deskpulse.sync.settings import Settings
+from deskpulse.sync.sources import _factories, build_connectors, configured
 from deskpulse.sync.webhooks import Receiver, ReceiverServers, Route, route_for
 from deskpulse.sync.writeback import push
 
@@ -264,4 +265,23 @@ class HintReader:
             job.modify(next_run_time=datetime.now(self.daemon.settings.tz))
 
 
-__all__ = ["DEBOUNCE", "MAX_WAIT", "Debouncer", "HintReader"]
+def setup_webhooks(settings: Settings, source: str, url: str) -> tuple[Any, str]:
+    """`deskpulse webhooks setup`: the source's webhook (and trigger) created through its API;
+    (the connector's result, the variable its signing secret goes in)."""
+    if not url.startswith(("https://", "http://")):
+        raise ConfigError(f"--url {url!r}: expected the receiver's public URL (https://...)")
+    (connector,) = build_connectors(settings, only=[source])
+    try:
+        make = getattr(connector, "setup_webhooks", None)
+        if make is None:
+            raise ConfigError(
+                f"source {source} ({connector.vendor}) cannot create its webhook through the "
+                "API: set it up by hand (README, Webhooks)"
+            )
+        spec = next(s for s in configured(settings) if s.name == source)
+        return make(url), f"{spec.env_prefix}WEBHOOK_SECRET"
+    finally:
+        connector.close()
+
+
+__all__ = ["DEBOUNCE", "MAX_WAIT", "Debouncer", "HintReader", "setup_webhooks"]
