@@ -38,6 +38,7 @@ import httpx
 
 from bench.common import env_number, fresh_db
 from deskpulse.sandbox.command import start_subprocess
+from deskpulse.sandbox.options import SandboxOptions
 
 SEED = 20261101
 CORE = ("users", "tickets", "ticket_events")
@@ -146,12 +147,13 @@ def run() -> None:
     scale = env_number("DESKPULSE_BENCH_BACKFILL_SCALE", 6)
     plan = os.environ.get("DESKPULSE_BENCH_PLAN", "professional")
     latency = env_number("DESKPULSE_BENCH_BACKFILL_LATENCY", 0.25)
-    args = ["--plan", plan, "--time-scale", str(scale), "--latency", f"{latency / scale:.4f}"]
     print(
         f"sandbox: {tickets:,} tickets, seed {SEED}, --plan {plan} --time-scale {scale:g}, "
         f"{latency:g} s an answer in account time"
     )
-    with start_subprocess(seed=SEED, tickets=tickets, rate_limit=True, extra_args=args) as sb:
+    options = SandboxOptions(port=0, seed=SEED, tickets=tickets, oauth=False, plan=plan)
+    options = options.with_(time_scale=scale, latency=round(latency / scale, 4))
+    with start_subprocess(options) as sb:
         info = httpx.get(f"{sb.base_url}/__sandbox/info", timeout=10).json()
         budgets, window = info["budgets"], float(info["window_seconds"])
         print(

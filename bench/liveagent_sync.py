@@ -134,8 +134,7 @@ def hourly_sync(env: dict[str, str], db: str, scale: float) -> None:
 def run() -> None:
     scale = env_number("DESKPULSE_BENCH_TIME_SCALE", 20)
     tickets = int(env_number("DESKPULSE_BENCH_LIVEAGENT_TICKETS", 1_000))
-    args = ["--time-scale", str(scale)]
-    with start_subprocess(seed=SEED, tickets=tickets, rate_limit=True, extra_args=args) as sb:
+    with start_subprocess(seed=SEED, tickets=tickets, time_scale=scale, oauth=False) as sb:
         db = fresh_db(f"liveagent-{tickets}.db")
         full_sync(sb.env, db, tickets, scale)
         hourly_sync(sb.env, db, scale)

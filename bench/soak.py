@@ -715,9 +715,7 @@ def run() -> None:
     workdir = Path(os.environ.get("DESKPULSE_BENCH_DIR", "bench-results")).resolve() / "soak"
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
-    anchor = ANCHOR.strftime("%Y-%m-%dT%H:%M:%SZ")
-    with start_subprocess(seed=22, tickets=tickets, rate_limit=False, oauth=True,
-                          extra_args=["--anchor", anchor]) as sandbox:  # fmt: skip
+    with start_subprocess(seed=22, tickets=tickets, rate_limit=False, anchor=ANCHOR) as sandbox:
         soak = Soak(workdir, sandbox, lib)
         soak.cap = env_number("DESKPULSE_BENCH_SOAK_SIGTERM_CAP", 30.0)
         first = ANCHOR

@@ -7,19 +7,20 @@ vendor's dialect (each on its own loopback port).
 
 See sandbox.data for what it generates, sandbox.dialect for the seam a vendor dialect fills,
 sandbox.dialects for the registered ones (sandbox.zendesk: the API it speaks), sandbox.server
-for the shared pipeline, sandbox.command for the CLI entry (`run_sandbox`) and the
-demo/benchmark helpers (`start_subprocess`).
+for the shared pipeline, sandbox.options for its options (one object, one command line),
+sandbox.command for the CLI entry (`run_sandbox`) and the demo/benchmark helpers
+(`start_subprocess`, `start_thread`).
 """
 
 from deskpulse.sandbox.command import SandboxProcess, run_sandbox, start_subprocess, start_thread
 from deskpulse.sandbox.limits import Faults, SandboxConfigError
+from deskpulse.sandbox.options import SandboxOptions
 from deskpulse.sandbox.server import SandboxServer
-from deskpulse.sandbox.zendesk import RateLimits
 
 __all__ = [
     "Faults",
-    "RateLimits",
     "SandboxConfigError",
+    "SandboxOptions",
     "SandboxProcess",
     "SandboxServer",
     "run_sandbox",

@@ -241,6 +241,7 @@ MAX_SPAN (12 days) of tickets' records (~10 MB at 100,000 tickets a year, ~10x a
 from __future__ import annotations
 
 import base64
+from typing import ClassVar
 
 from deskpulse.sandbox.data import Account
 from deskpulse.sandbox.dialect import Match, Route, dispatch, match_route, route
@@ -252,7 +253,7 @@ from deskpulse.sandbox.zendesk.catalog import Catalog
 from deskpulse.sandbox.zendesk.exports import Exports
 from deskpulse.sandbox.zendesk.history import History
 from deskpulse.sandbox.zendesk.hooks import Hooks
-from deskpulse.sandbox.zendesk.limits import ACCOUNT, RateLimits
+from deskpulse.sandbox.zendesk.limits import ACCOUNT, PLANS, RateLimits
 from deskpulse.sandbox.zendesk.lists import Lists
 from deskpulse.sandbox.zendesk.search import Search
 from deskpulse.sandbox.zendesk.writes import WriteLog
@@ -459,6 +460,9 @@ class ZendeskDialect(Exports, Lists, History, Catalog, Search, Hooks):
     name = "zendesk"
     streams = frozenset(r.stream for r in ROUTES)
     base_buckets = (ACCOUNT,)
+    plans: ClassVar[dict[str, RateLimits]] = {
+        plan: RateLimits(account=budget) for plan, budget in PLANS.items()
+    }
 
     def __init__(
         self,

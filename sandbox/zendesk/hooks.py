@@ -25,7 +25,7 @@ from deskpulse.sandbox.wire import Request, Response
 from deskpulse.sandbox.zendesk.common import APIBase, api_error, bad, not_found
 from deskpulse.sandbox.zendesk.writes import Writes
 
-DEFAULT_TRIGGERS = [
+DEFAULT_TRIGGERS: list[dict[str, Any]] = [
     {
         "id": 360000000 + k,
         "title": title,
@@ -52,7 +52,9 @@ class Hooks(Writes, APIBase):
         self.outbox = outbox
         self.webhooks_made: dict[str, dict[str, Any]] = {}
         self.webhook_secrets: dict[str, str] = {}
-        self.triggers_made: dict[int, dict[str, Any]] = {t["id"]: t for t in DEFAULT_TRIGGERS}
+        self.triggers_made: dict[int, dict[str, Any]] = {
+            int(t["id"]): dict(t) for t in DEFAULT_TRIGGERS
+        }
         self.writes.listeners.append(outbox.changed)
         outbox.targets_of = self._targets
 

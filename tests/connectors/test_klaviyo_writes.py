@@ -16,7 +16,8 @@ from deskpulse.connectors.klaviyo import KlaviyoConnector
 from deskpulse.connectors.klaviyo.writes import NOT_ON_LIST
 from deskpulse.connectors.zendesk import ZendeskConfig, ZendeskConnector
 from deskpulse.kpi_core.identity import customer_values, people, support_values
-from deskpulse.sandbox.klaviyo import LIST_ID, KlaviyoDialect, _job_drops
+from deskpulse.sandbox.klaviyo import LIST_ID, KlaviyoDialect
+from deskpulse.sandbox.klaviyo.lists import job_drops as _job_drops
 from deskpulse.sandbox.model import ENDUSER_BASE, OPT_IN_TAG
 from deskpulse.sandbox.server import SandboxServer
 from deskpulse.sandbox.zendesk import ZendeskDialect

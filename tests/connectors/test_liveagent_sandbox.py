@@ -23,9 +23,9 @@ from deskpulse.connectors.zendesk import ZendeskConfig, ZendeskConnector
 from deskpulse.kpi_core.business_hours import schedules_from_dict
 from deskpulse.kpi_core.engine import compute
 from deskpulse.kpi_core.registry import KpiQuery
-from deskpulse.sandbox import liveagent_render as render
 from deskpulse.sandbox.data import CHILD_BASE
 from deskpulse.sandbox.limits import Faults
+from deskpulse.sandbox.liveagent import render
 from deskpulse.sandbox.server import Host, SandboxServer
 from deskpulse.sync import engine
 from tests.connectors.sandbox_runs import dump, ids, killed_then_resumed, new_warehouse

@@ -19,12 +19,21 @@ from deskpulse.connectors.liveagent import LiveAgentConnector, LiveAgentSettings
 from deskpulse.connectors.zendesk import ZendeskConnector
 from deskpulse.connectors.zendesk.settings import ZendeskSettings
 from deskpulse.connectors.zendesk.streams import INCREMENTAL
-from deskpulse.sandbox import Faults, SandboxConfigError, SandboxServer, command, start_subprocess
+from deskpulse.sandbox import (
+    Faults,
+    SandboxConfigError,
+    SandboxOptions,
+    SandboxServer,
+    command,
+    start_subprocess,
+    start_thread,
+)
 from deskpulse.sandbox.command import main
+from deskpulse.sandbox.options import parse
 
 
 def test_subprocess_prints_env_lines_and_serves() -> None:
-    with start_subprocess(seed=3, tickets=100, rate_limit=False) as proc:
+    with start_subprocess(seed=3, tickets=100, rate_limit=False, oauth=False) as proc:
         assert list(proc.env) == [
             "ZENDESK_BASE_URL",
             "ZENDESK_SUBDOMAIN",
@@ -131,7 +140,52 @@ def test_both_entry_points_take_the_same_options_with_the_same_defaults(
     module = _served_with(monkeypatch, lambda: main(args))
     assert cli == module
     if "--anchor" in args:
-        assert cli["anchor"] == datetime(2026, 3, 1, tzinfo=UTC) and cli["days"] == 30
+        options = cli["options"]
+        assert options.anchor == datetime(2026, 3, 1, tzinfo=UTC) and options.days == 30
+    # The helpers that start it for the demo, the benchmark and tests take the same object:
+    # written back as flags, the options parse to themselves.
+    assert parse(cli["options"].argv())[1] == cli["options"]
+
+
+def test_the_defaults_are_the_options_objects() -> None:
+    """One set of defaults: the CLI's flags, `start_subprocess` and `start_thread` all start
+    from SandboxOptions (seed 42, 1,000 tickets, OAuth lines printed)."""
+    _, options = parse([])
+    assert options == SandboxOptions()
+    assert (options.seed, options.tickets, options.oauth, options.port) == (42, 1000, True, 8765)
+    assert SandboxOptions().argv() == []
+    changed = SandboxOptions(port=0, forbid=("chat", "talk"), latency=0.5, rate_limit=False)
+    assert changed.argv() == [
+        "--port", "0", "--no-rate-limit", "--forbid", "chat", "--forbid", "talk",
+        "--latency", "0.5",
+    ]  # fmt: skip
+
+
+def test_a_child_sandbox_takes_the_fault_flags() -> None:
+    """start_subprocess passes every option, faults included: every answer fails."""
+    with start_subprocess(seed=3, tickets=100, rate_limit=False, error_rate=1.0) as proc:
+        auth = (f"{proc.env['ZENDESK_EMAIL']}/token", proc.env["ZENDESK_API_TOKEN"])
+        r = httpx.get(f"{proc.base_url}/api/v2/groups.json", auth=auth, timeout=10)
+        assert r.status_code in (429, 500, 502, 503)
+
+
+def test_a_thread_sandbox_starts_from_the_same_options() -> None:
+    sb = start_thread(tickets=100, rate_limit=False, forbid=["chat"])
+    try:
+        info = sb.client().get("/__sandbox/info").json()
+        assert (info["seed"], info["tickets"]) == (42, 100)
+        assert sb.forbid == {"chat"}
+    finally:
+        sb.stop()
+
+
+def test_a_plan_is_a_dialects() -> None:
+    """`--plan` is no vendor's flag: a dialect lists its plans and the option finds the one."""
+    budgets = SandboxOptions(plan="team").rate_limits()
+    assert not isinstance(budgets, bool)
+    assert budgets.dialect == "zendesk" and budgets.budgets()["account"] == 200
+    with pytest.raises(SandboxConfigError, match="unknown plan 'gold'"):
+        SandboxOptions(plan="gold").rate_limits()
 
 
 def test_both_entry_points_list_the_same_options(capsys: pytest.CaptureFixture) -> None:

@@ -10,7 +10,8 @@ import time
 import httpx
 import pytest
 
-from deskpulse.sandbox import Faults, RateLimits, SandboxConfigError, SandboxServer
+from deskpulse.sandbox import Faults, SandboxConfigError, SandboxServer
+from deskpulse.sandbox.zendesk import RateLimits
 from tests.sandbox.conftest import FakeClock
 
 EVENTS = "/api/v2/incremental/ticket_events.json"

@@ -12,8 +12,8 @@ import pytest
 
 from deskpulse.sandbox import SandboxServer
 from deskpulse.sandbox.data import Account
-from deskpulse.sandbox.klaviyo import _job_drops
 from deskpulse.sandbox.klaviyo.fieldsets import FIELDSETS
+from deskpulse.sandbox.klaviyo.lists import job_drops as _job_drops
 from deskpulse.sandbox.klaviyo.shop import Shop
 from tests.sandbox.test_klaviyo_filters import _all, _get, _operation
 
