@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from bench.daemon import WRITEBACK
 from deskpulse.cli import app
 from deskpulse.sync.daemon import Daemon
 from deskpulse.sync.hints import Debouncer
@@ -21,16 +22,6 @@ from deskpulse.sync.settings import load_settings
 from deskpulse.sync.warehouse import table
 
 server = pytest.importorskip("deskpulse.sandbox.server")
-
-FIELD = "360000000177"
-WRITEBACK = f"""
-[[ticket_field]]
-name = "resolution"
-source = "zendesk"
-field = "{FIELD}"
-value = "resolution_minutes"
-days = 3650
-"""
 
 
 class Clock:
