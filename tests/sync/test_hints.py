@@ -205,3 +205,41 @@ def test_setup_twice_changes_nothing(desk: Any) -> None:
     assert [t["title"] for t in triggers if "deskpulse" in t["title"]] == [
         "deskpulse: notify zendesk"
     ]
+
+
+def test_a_liveagent_rule_brings_the_next_poll_forward(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LiveAgent's connector reads no ticket by id: its hint is the next incremental page now,
+    not at the 900 s safety net; the rule's token travels in a header."""
+    with server.SandboxServer(seed=4, tickets=40, rate_limit=False) as sb:
+        for name, value in sb.env().items():
+            monkeypatch.setenv(name, value)
+        port = _free_port()
+        monkeypatch.setenv("LIVEAGENT_WEBHOOK_SECRET", "a-long-random-token")
+        monkeypatch.setenv("LIVEAGENT_WEBHOOK_LISTEN", f"127.0.0.1:{port}")
+        la = sb.client("liveagent")
+        target = {
+            "url": f"http://127.0.0.1:{port}/webhooks/liveagent",
+            "secret": "a-long-random-token",
+            "body": '{"ticket_id": "{$conversation_id}"}',
+        }
+        assert la.post("/__sandbox/webhooks", json=target).status_code == 200
+        settings = load_settings(
+            None, database_url=f"sqlite:///{tmp_path / 'la.db'}", sources="liveagent",
+            sync_jitter=0, metrics_port=0,
+        )  # fmt: skip
+        daemon = Daemon(settings)
+        thread = threading.Thread(target=daemon.run, kwargs={"signals": False}, daemon=True)
+        thread.start()
+        try:
+            _until(lambda: daemon.sources["liveagent"].cycles >= 1)
+            tickets = la.get("/api/v3/tickets", params={"_perPage": 1}).json()
+            ticket = tickets[0]["id"]
+            assert la.put(f"/api/v3/tickets/{ticket}", json={"status": "R"}).status_code == 200
+            _until(lambda: daemon.sources["liveagent"].cycles >= 2)  # long before 900 s
+            log = la.get("/__sandbox/webhooks/deliveries").json()["deliveries"]
+            assert [(d["ticket_id"], d["outcome"]) for d in log] == [(ticket, "delivered")]
+        finally:
+            daemon.stop()
+            thread.join(timeout=20)
