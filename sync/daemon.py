@@ -245,6 +245,8 @@ class Daemon:
         self._running: list[str] = []
         self._jobs = threading.Condition()
         self._cycle_lock = threading.Lock()
+        # Per source: its poll and its webhook reads (sync.hints) take turns.
+        self.reading = {s.name: threading.Lock() for s in self.specs}
         self.scheduler = BackgroundScheduler(
             timezone=settings.tz,
             executors={"default": ThreadPoolExecutor(max(2, len(self.specs) + 1))},
@@ -286,7 +288,8 @@ class Daemon:
         with self._job(f"sync:{name}"):
             state.running_since = self.clock()
             try:
-                self._cycle(state)
+                with self.reading[name]:
+                    self._cycle(state)
             finally:
                 state.running_since = None
                 self._count_cycle(state)

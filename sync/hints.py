@@ -12,7 +12,8 @@ READ_TICKETS), `HintReader`:
 2. writes back those tickets' per-ticket values alone (sync.writeback.push with `only`: the
    ledger's exactly-once, the connector's pacing and per-ticket limits).
 
-A source without READ_TICKETS (or a hint naming nothing) has its next poll moved to now: the
+A source's poll and its webhook reads take turns (`Daemon.reading`), so neither finds the
+other holding the source's lock. A source without READ_TICKETS (or a hint naming nothing) has its next poll moved to now: the
 next incremental page. A read that fails, or finds the source being synced (its lock held),
 keeps its tickets for the next try (RETRY seconds later): a hint is dropped only once read.
 Duplicated, replayed and reordered deliveries cost at most one more read: what is read is the
@@ -36,7 +37,7 @@ from deskpulse.connectors.base import Connector, RequestStats, Stream
 from deskpulse.connectors.errors import ConfigError, DeskpulseError
 from deskpulse.connectors.webhooks import READ_TICKETS, TicketReader
 from deskpulse.sync.actions import Actions
-from deskpulse.sync.engine import run_sync
+from deskpulse.sync.engine import StopRequested, run_sync
 from deskpulse.sync.locks import LockHeld
 from deskpulse.sync.settings import Settings
 from deskpulse.sync.sources import _factories, build_connectors, configured
@@ -207,7 +208,7 @@ class HintReader:
             if not ids or not readable:
                 return True
         started = time.monotonic()
-        with daemon._job(f"hint:{source}"):
+        with daemon._job(f"hint:{source}"), daemon.reading[source]:
             try:
                 connector = daemon.connect(spec)
             except DeskpulseError as exc:
@@ -215,6 +216,8 @@ class HintReader:
                 return False
             try:
                 return self._read(source, ids, connector, started)
+            except StopRequested:  # the daemon is stopping: its next start polls first
+                return True
             finally:
                 connector.close()
 
@@ -223,7 +226,7 @@ class HintReader:
         try:
             report = run_sync(daemon.warehouse, _Targeted(connector, ids))
         except LockHeld:
-            return False  # the source is being synced: read after it
+            return False  # another process syncs the source (`deskpulse sync`): read after it
         except DeskpulseError as exc:
             log.error("%s: webhook read failed: %s", source, exc)
             return False

@@ -167,6 +167,8 @@ def test_a_solved_ticket_is_read_and_written_back_without_a_poll(running) -> Non
     assert any(d["ticket_id"] == ticket and d["outcome"] == "delivered" for d in log)
     time.sleep(1.5)  # the echo of our own write has been read by now
     assert len(_writes_of(sb, ticket)) == 1
+    scraped = daemon.metrics.render().decode()
+    assert 'deskpulse_webhooks_total{outcome="accepted",source="zendesk"}' in scraped
 
 
 def test_duplicates_are_read_once_and_drops_are_caught_by_the_poll(running) -> None:
