@@ -415,6 +415,7 @@ def push(
             table = Table(title="would write" if dry_run else "writes", header_style="bold")
             for name in ("target", "record", "field", "value", "why", "outcome"):
                 table.add_column(name)
+            rows.sort(key=lambda r: r["outcome"] != "failed")  # those to read first, if cut
             for r in rows[:limit]:
                 outcome = r["outcome"] + (f": {r['error']}" if r["error"] else "")
                 table.add_row(*(escape(str(r[k])) for k in ("target", "record", "field", "value", "why")), escape(outcome))  # fmt: skip
@@ -422,6 +423,7 @@ def push(
                 out.print(table)
             if len(rows) > limit:
                 out.print(f"... and {len(rows) - limit:,} more (--format json lists all)")
+            _print_failures(rows)
             verb = "to write" if dry_run else "written"
             per_target: dict[str, int] = {}
             for r in rows:
@@ -450,6 +452,17 @@ def push(
             )
         if report.failed or report.in_doubt:
             raise typer.Exit(EXIT_PARTIAL)
+
+
+def _print_failures(rows: list[dict[str, Any]]) -> None:
+    """Failed writes by target and reason, so a long push still says why in a few lines."""
+    causes: dict[tuple[str, str], int] = {}
+    for r in rows:
+        if r["outcome"] == "failed":
+            key = (r["target"], str(r["error"] or "no reason given"))
+            causes[key] = causes.get(key, 0) + 1
+    for (target, error), n in causes.items():
+        out.print(Text(f"failed: {n:,} to {target}: {error}", style="red"))
 
 
 @app.command()

@@ -2,8 +2,10 @@
 
 For the last complete period before `now` (yesterday; last Monday-to-Monday week), each metric of
 the action against its target (KPI config) and its change since the period before, then the
-worst slices by the action's dimension (`by`, e.g. group): the three with the worst value in the
-metric's direction among slices with data. Plain text, one line per fact, so it reads the same
+worst slices by the action's dimension (`by`, e.g. group): those that miss the target (or, without
+one, are worse than the team as a whole), at most three, worst first, each with its n; "none"
+when no group is (the best of three groups that all met the target is not "worst"). Each value
+carries its n ("too few to judge" under sync.render.SMALL_N) and its unit or currency. Plain text, one line per fact, so it reads the same
 in an internal note, a help-center post or a terminal.
 
 The daemon posts each action's digest at its `at` time; `missed` tells a daemon that was down
@@ -113,13 +115,19 @@ def render_digest(
         current = next((v for v in values if v.start >= start), None)
         previous = next((v for v in values if v.start < start), None)
         lines.append(kpi_line(m, current, previous))
-        worst = worst_slices(m, slices.get(m, []), WORST)
-        if worst:
-            lines.append("    worst by " + f"{action.by}: " + "; ".join(worst))
+        worst = worst_slices(m, slices.get(m, []), current, WORST)
+        if worst is not None:
+            lines.append(f"    worst by {action.by}: " + ("; ".join(worst) or _none(m, current)))
     unknown = [m for m in action.metrics if m not in REGISTRY]
     if unknown:
         lines.append(f"(unknown metrics skipped: {', '.join(unknown)})")
     return period, {"title": title, "body": "\n".join(lines) + "\n"}
+
+
+def _none(metric_id: str, current: KpiValue | None) -> str:
+    if current is not None and current.target is not None:
+        return "none, every group met the target"
+    return "none, no group is worse than the team as a whole"
 
 
 def plan_digests(

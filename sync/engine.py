@@ -54,6 +54,7 @@ from deskpulse.sync.ledger import (
     now,
 )
 from deskpulse.sync.locks import SourceLock, source_lock
+from deskpulse.sync.sentiment import score_mentions
 from deskpulse.sync.state import SyncRun, SyncState
 from deskpulse.sync.warehouse import Warehouse, table
 
@@ -242,6 +243,8 @@ class _Runner:
             for row in rows:
                 row.values["source"] = source
                 by_table[row.table].append(row.values)
+        # One shared step for every connector (and the file import): see sync.sentiment.
+        score_mentions(by_table.get("social_mentions", ()))
         self.ledger.commit(
             PageCommit(
                 stream.name,

@@ -28,7 +28,13 @@ from deskpulse.kpi_core.registry import REGISTRY
 SPARKS = "▁▂▃▄▅▆▇█"
 
 
-def format_value(value: float | None, unit: str) -> str:
+SMALL_N = 5
+"""A rate or time over fewer items than this is too few to judge (one ticket makes a rate 0% or
+100%): the digest says so beside the number, the report draws it hollow."""
+
+
+def format_value(value: float | None, unit: str, currency: str | None = None) -> str:
+    """A value in its unit: "53.0 min", "82.7%", "-47.7 points", "1,204.50 EUR"."""
     if value is None:
         return "–"
     if unit == "ratio":
@@ -40,8 +46,16 @@ def format_value(value: float | None, unit: str) -> str:
     if unit == "count":
         return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
     if unit == "currency":
-        return f"{value:,.2f}"
+        return f"{value:,.2f} {currency}" if currency else f"{value:,.2f}"
+    if unit == "points":
+        return f"{value:,.1f} points"
     return f"{value:,.2f}"
+
+
+def value_text(v: KpiValue) -> str:
+    """A computed value in its unit, with the currency its details name (one currency)."""
+    currency = (v.details or {}).get("currency")
+    return format_value(v.value, v.unit, str(currency) if currency else None)
 
 
 def _duration(seconds: float) -> str:
@@ -91,27 +105,46 @@ def change_text(unit: str, direction: str, current: float | None, previous: floa
 
 
 def kpi_line(metric_id: str, current: KpiValue | None, previous: KpiValue | None) -> str:
-    """One KPI as a line of a summary post: value, target met or MISSED, change since before."""
+    """One KPI as a line of a summary post: value and its n, target met or MISSED, change since
+    before: "- CSAT: 82.0% (n=50; target 85.0%: MISSED), +3.0 pts vs previous, better". A rate
+    or time over fewer than SMALL_N items says it is too few to judge."""
     m = REGISTRY[metric_id]
     if current is None or current.value is None:
         return f"- {m.title}: no data"
-    text = f"- {m.title}: {format_value(current.value, m.unit)}"
+    facts = []
+    if m.unit != "count":  # a count's n is the count
+        few = ", too few to judge" if current.n < SMALL_N else ""
+        facts.append(f"n={current.n:,}{few}")
     if current.target is not None:
         verdict = "met" if current.met else "MISSED"
-        text += f" (target {format_value(current.target, m.unit)}: {verdict})"
+        facts.append(f"target {format_value(current.target, m.unit)}: {verdict}")
+    text = f"- {m.title}: {value_text(current)}" + (f" ({'; '.join(facts)})" if facts else "")
     before = previous.value if previous is not None else None
     change = change_text(m.unit, m.direction, current.value, before)
     return f"{text}, {change}" if change else text
 
 
-def worst_slices(metric_id: str, values: Sequence[KpiValue], count: int = 3) -> list[str]:
-    """The `count` groups with the worst value in the metric's direction ("billing 1.0 h"), when
-    there are at least two groups with data to compare."""
+def worst_slices(
+    metric_id: str, values: Sequence[KpiValue], overall: KpiValue | None, count: int = 3
+) -> list[str] | None:
+    """The groups that are worst in a sense a manager can act on, worst first, at most `count`
+    ("billing 1.0 h (n=2)"): with a target, the groups that miss it; without one, the groups
+    worse than the whole team's value (`overall`). [] when no group is: the digest says "none".
+    None when there is nothing to compare (a neutral metric, fewer than two groups with data)."""
     m = REGISTRY[metric_id]
     have = [v for v in values if v.value is not None and v.group and v.n > 0]
-    have.sort(key=lambda v: v.value or 0, reverse=m.direction == "lower")
-    shown = [f"{group_label(v.group)} {format_value(v.value, m.unit)}" for v in have[:count]]
-    return shown if len(have) > 1 else []
+    if m.direction == "neutral" or len(have) < 2:
+        return None
+    lower = m.direction == "lower"
+    if any(v.target is not None for v in have):
+        bad = [v for v in have if v.met is False]
+    elif overall is not None and overall.value is not None:
+        team = overall.value
+        bad = [v for v in have if (v.value > team if lower else v.value < team)]  # type: ignore[operator]
+    else:
+        return None
+    bad.sort(key=lambda v: v.value or 0, reverse=lower)
+    return [f"{group_label(v.group)} {value_text(v)} (n={v.n:,})" for v in bad[:count]]
 
 
 def _period_label(start: datetime, end: datetime, tz: ZoneInfo) -> str:
@@ -157,7 +190,7 @@ def kpi_table(
             series = [cells[p] for p in sorted(cells)]
             v = series[-1]
             cells_out: list[str | Text] = [
-                format_value(v.value, v.unit),
+                value_text(v),
                 f"{v.n:,}",
                 _optional(v.median, v.unit),
                 _optional(v.p90, v.unit),

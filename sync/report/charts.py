@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 from matplotlib.typing import RcKeyType
 
-from deskpulse.sync.render import group_label
+from deskpulse.sync.render import SMALL_N, group_label
 from deskpulse.sync.report.content import Distribution, Series
 
 INK = "#1f2933"
@@ -73,7 +73,7 @@ def _svg(fig: Figure, salt: str, title: str) -> str:
     return svg.replace("<svg ", f'<svg role="img" aria-label="{html.escape(title)}" ', 1)
 
 
-def _bucket_label(start: datetime, every: str, tz: ZoneInfo) -> str:
+def bucket_label(start: datetime, every: str, tz: ZoneInfo) -> str:
     local = start.astimezone(tz)
     if every == "month":
         return local.strftime("%Y-%m")
@@ -83,7 +83,9 @@ def _bucket_label(start: datetime, every: str, tz: ZoneInfo) -> str:
 
 
 def trend(series: Series, every: str, tz: ZoneInfo) -> str:
-    """The metric per bucket as a line, gaps where a bucket has no data, the target dashed."""
+    """The metric per bucket as a line, the target dashed. Counts are drawn for every bucket
+    (content fills 0 where nothing happened); a rate or time shows its n as grey bars behind,
+    and buckets with n < SMALL_N hollow, outside the line."""
     points = series.values
     present = [v.value for v in points if v.value is not None]
     scale = Scale(series.metric.unit, [*present, *([series.target] if series.target else [])])
@@ -92,13 +94,37 @@ def trend(series: Series, every: str, tz: ZoneInfo) -> str:
         ax = fig.subplots()
         xs = list(range(len(points)))
         ys = [scale(v.value) if v.value is not None else float("nan") for v in points]
-        ax.plot(xs, ys, color=ACCENT, marker="o", markersize=3, linewidth=1.6, label="value")
+        line = f"{series.metric.id}-line"
+        if series.metric.unit == "count":
+            ax.plot(xs, ys, color=ACCENT, marker="o", markersize=3, linewidth=1.6, gid=line)
+        else:
+            counts = ax.twinx()
+            counts.bar(xs, [v.n for v in points], color="#e4e7eb", width=0.8)
+            counts.set_ylabel("n", color=MUTED)
+            counts.tick_params(axis="y", colors=MUTED)
+            counts.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
+            counts.grid(visible=False)
+            ax.set_zorder(counts.get_zorder() + 1)  # the line over the bars
+            ax.patch.set_visible(False)
+            full = [i for i, v in enumerate(points) if v.value is not None and v.n >= SMALL_N]
+            small = [i for i, v in enumerate(points) if v.value is not None and v.n < SMALL_N]
+            ax.plot(
+                full, [ys[i] for i in full], color=ACCENT, marker="o", markersize=3,
+                linewidth=1.6, label="value", gid=line,
+            )  # fmt: skip
+            if small:
+                ax.plot(
+                    small, [ys[i] for i in small], linestyle="none", marker="o", markersize=4,
+                    markerfacecolor="white", markeredgecolor=MUTED, label=f"n < {SMALL_N}",
+                    gid=f"{series.metric.id}-small",
+                )  # fmt: skip
         if series.target is not None:
             ax.axhline(
                 scale(series.target), color=TARGET, linestyle="--", linewidth=1.2, label="target"
             )
+        if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="best", frameon=False, fontsize=8)
-        labels = [_bucket_label(v.start, every, tz) for v in points]
+        labels = [bucket_label(v.start, every, tz) for v in points]
         step = max(1, len(labels) // 10)
         ax.set_xticks(xs[::step], labels[::step])
         ax.set_ylabel(scale.label)
@@ -109,16 +135,23 @@ def trend(series: Series, every: str, tz: ZoneInfo) -> str:
 
 
 def breakdown(series: Series, limit: int) -> str:
-    """Groups as horizontal bars, best first (at the top), the target as a dashed line."""
+    """Groups as horizontal bars, best first (at the top), each labelled with its n; a group
+    without data gets "no data" instead of a bar (an empty bar reads as zero). The target is
+    drawn when it holds for each group (content leaves out a team total's)."""
     rows = series.values[:limit]
-    values = [v.value or 0.0 for v in rows]
-    scale = Scale(series.metric.unit, [*values, *([series.target] if series.target else [])])
+    values = [v.value for v in rows]
+    known = [v for v in values if v is not None]
+    scale = Scale(series.metric.unit, [*known, *([series.target] if series.target else [])])
     with rc_context(_STYLE):
         fig = Figure(figsize=(6.4, 0.6 + 0.28 * len(rows)))
         ax = fig.subplots()
         ys = list(range(len(rows)))
-        ax.barh(ys, [scale(v) for v in values], color=ACCENT, height=0.65)
-        ax.set_yticks(ys, [_literal(group_label(v.group)) for v in rows])
+        ax.barh(ys, [scale(v) if v is not None else 0.0 for v in values], color=ACCENT, height=0.65)
+        for y, value in zip(ys, values, strict=True):
+            if value is None:
+                ax.text(0, y, " no data", va="center", ha="left", color=MUTED, style="italic",
+                        fontsize=8)  # fmt: skip
+        ax.set_yticks(ys, [f"{_literal(group_label(v.group))}  (n={v.n:,})" for v in rows])
         ax.invert_yaxis()
         if series.target is not None:
             ax.axvline(scale(series.target), color=TARGET, linestyle="--", linewidth=1.2)

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from deskpulse.kpi_core import KpiQuery, KpiValue
 from deskpulse.kpi_core.metrics.tickets_speed import ticket_durations
 from deskpulse.kpi_core.registry import REGISTRY, Metric
+from deskpulse.sync.report.missing import explain
 from deskpulse.sync.reporting import compute_kpis, window
 from deskpulse.sync.settings import Settings
 from deskpulse.sync.warehouse import Warehouse
@@ -32,6 +33,9 @@ CORE = (
     "ticket_backlog",
 )
 """Headline metrics when no target is configured, and always trended."""
+
+SHOWN = ("social_sentiment",)
+"""Trended too, when the window has data for them."""
 
 DISTRIBUTIONS = ("first_response_time", "resolution_time")
 """Duration metrics shown as histograms of their per-ticket values."""
@@ -107,10 +111,8 @@ class Distribution:
 class Missing:
     metric: Metric
     tables: tuple[str, ...]
-
-    @property
-    def suppliers(self) -> str:
-        return "; ".join(f"{t}: {SUPPLIERS[t]}" for t in self.tables)
+    reason: str
+    """What is actually missing (sync.report.missing.explain)."""
 
 
 @dataclass
@@ -135,6 +137,17 @@ def default_every(start: datetime, end: datetime) -> str:
     """Buckets that give a readable trend: days up to two months, weeks up to a year, else months."""
     days = (end - start) / timedelta(days=1)
     return "day" if days <= 62 else "week" if days <= 366 else "month"
+
+
+def is_flow(m: Metric) -> bool:
+    """A count of things that happen in a period (tickets created): a period without any is 0.
+    A level at a moment (the backlog at each period's end) is a stock: without data, unknown."""
+    return m.unit == "count" and "end of each period" not in m.anchor
+
+
+def team_total(m: Metric) -> bool:
+    """A count whose target is the team's (a backlog of 250): no single group is held to it."""
+    return m.unit == "count"
 
 
 def tables_of(m: Metric) -> tuple[str, ...]:
@@ -206,13 +219,20 @@ def build_report(
                 Headline(REGISTRY[metric_id], current, _last(previous, metric_id))
             )
 
-    trended = list(dict.fromkeys([*heads, *(m for m in CORE if m in REGISTRY)]))
+    having = {v.metric for v in values if v.n}
+    trended = list(
+        dict.fromkeys(
+            [*heads, *(m for m in CORE if m in REGISTRY), *(m for m in SHOWN if m in having)]
+        )
+    )
     bucketed, _ = compute_kpis(
         settings, start=iso[0], end=iso[1], metrics=trended, every=every, **common
     )
     for metric_id in trended:
         points = sorted((v for v in bucketed if v.metric == metric_id), key=lambda v: v.start)
         if any(p.value is not None for p in points):
+            if is_flow(REGISTRY[metric_id]):  # a day without tickets had 0 of them
+                points = [p if p.value is not None else replace(p, value=0.0) for p in points]
             report.trends.append(Series(REGISTRY[metric_id], points, _target(values, metric_id)))
 
     sliceable = [m for m in heads if by in REGISTRY[m].dimensions]
@@ -221,15 +241,16 @@ def build_report(
             settings, start=iso[0], end=iso[1], metrics=sliceable, by=by, **common
         )
         for metric_id in sliceable:
-            rows = [v for v in sliced if v.metric == metric_id and v.value is not None]
-            rows = _latest_per_group(rows)
+            rows = _latest_per_group([v for v in sliced if v.metric == metric_id])
+            # Best first; groups without data (an agent with no measured ticket) last, as such.
             rows.sort(
                 key=lambda v: v.value or 0.0, reverse=REGISTRY[metric_id].direction != "lower"
             )
-            if rows:
-                report.breakdowns.append(
-                    Series(REGISTRY[metric_id], rows, _target(values, metric_id))
-                )
+            rows.sort(key=lambda v: v.value is None)
+            if any(v.value is not None for v in rows):
+                metric = REGISTRY[metric_id]
+                target = None if team_total(metric) else _target(values, metric_id)
+                report.breakdowns.append(Series(metric, rows, target))
 
     for metric_id in DISTRIBUTIONS:
         summary = _last(values, metric_id)
@@ -240,11 +261,12 @@ def build_report(
             report.distributions.append(Distribution(REGISTRY[metric_id], minutes, summary))
 
     seen = {v.metric for v in values if v.n}
-    report.missing = [
-        Missing(m, tables_of(m))
-        for m in sorted(REGISTRY.values(), key=lambda m: m.id)
-        if m.id not in seen
-    ]
+    with warehouse.connect() as connection:
+        report.missing = [
+            Missing(m, tables_of(m), explain(connection, m, tables_of(m), SUPPLIERS, sources or ()))
+            for m in sorted(REGISTRY.values(), key=lambda m: m.id)
+            if m.id not in seen
+        ]
     return report
 
 

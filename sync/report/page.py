@@ -17,9 +17,9 @@ from jinja2 import Environment, select_autoescape
 import deskpulse
 from deskpulse.kpi_core import KpiValue
 from deskpulse.kpi_core.registry import REGISTRY
-from deskpulse.sync.render import change_text, format_value, group_label, kpi_json
+from deskpulse.sync.render import SMALL_N, change_text, format_value, group_label, kpi_json
 from deskpulse.sync.report import charts
-from deskpulse.sync.report.content import MAX_GROUPS, Headline, Report
+from deskpulse.sync.report.content import MAX_GROUPS, Headline, Report, Series, team_total
 
 _ENV = Environment(autoescape=select_autoescape(default=True), keep_trailing_newline=True)
 
@@ -59,16 +59,53 @@ def _headline(h: Headline) -> dict[str, Any]:
     }
 
 
-def _row(v: KpiValue) -> dict[str, Any]:
-    mark = "" if v.met is None else "✓" if v.met else "✗"
-    mark_class = "" if v.met is None else "met" if v.met else "missed"
+def _row(v: KpiValue, *, marked: bool = True) -> dict[str, Any]:
+    met = v.met if marked and v.value is not None else None
     return {
         "group": group_label(v.group),
-        "value": format_value(v.value, v.unit),
+        "value": "no data" if v.value is None else format_value(v.value, v.unit),
         "n": f"{v.n:,}",
-        "mark": mark,
-        "mark_class": mark_class,
+        "mark": "" if met is None else "✓" if met else "✗",
+        "mark_class": "" if met is None else "met" if met else "missed",
     }
+
+
+def _trend(s: Series, every: str, tz: ZoneInfo) -> dict[str, Any]:
+    """A trend chart, and its numbers per bucket with their n (a rate over 2 tickets is not a
+    rate over 200), and how many buckets are too small to read."""
+    counted = s.metric.unit == "count"
+    points: list[dict[str, Any]] = [
+        {
+            "period": charts.bucket_label(v.start, every, tz),
+            "value": format_value(v.value, v.unit),
+            "n": f"{v.n:,}",
+            "small": not counted and v.value is not None and v.n < SMALL_N,
+        }
+        for v in s.values
+    ]
+    note = ""
+    if not counted:
+        ns = [v.n for v in s.values]
+        small = sum(1 for p in points if p["small"])
+        note = f"n per {every}: {min(ns):,} to {max(ns):,} (grey bars)"
+        if small:
+            note += (
+                f"; {small} of {len(points)} {every}s with fewer than {SMALL_N}: "
+                "hollow, left out of the line"
+            )
+    return {
+        "id": s.metric.id,
+        "title": s.metric.title,
+        "svg": charts.trend(s, every, tz),
+        "note": note,
+        "points": points,
+    }
+
+
+def _has_target(report: Report, metric_id: str) -> bool:
+    return any(
+        v.metric == metric_id and not v.group and v.target is not None for v in report.values
+    )
 
 
 def render_html(report: Report, *, now: datetime | None = None) -> str:
@@ -80,16 +117,14 @@ def render_html(report: Report, *, now: datetime | None = None) -> str:
         "period": _span(report.start, report.end, tz),
         "previous": _span(report.start - length, report.start, tz),
         "headlines": [_headline(h) for h in report.headlines],
-        "trends": [
-            {"id": s.metric.id, "title": s.metric.title, "svg": charts.trend(s, report.every, tz)}
-            for s in report.trends
-        ],
+        "trends": [_trend(s, report.every, tz) for s in report.trends],
         "breakdowns": [
             {
                 "id": s.metric.id,
                 "title": s.metric.title,
                 "svg": charts.breakdown(s, MAX_GROUPS),
-                "rows": [_row(v) for v in s.values],
+                "rows": [_row(v, marked=s.target is not None) for v in s.values],
+                "team_target": team_total(s.metric) and _has_target(report, s.metric.id),
             }
             for s in report.breakdowns
         ],
@@ -110,7 +145,7 @@ def render_html(report: Report, *, now: datetime | None = None) -> str:
                 "id": m.metric.id,
                 "title": m.metric.title,
                 "tables": ", ".join(m.tables),
-                "suppliers": m.suppliers,
+                "reason": m.reason,
             }
             for m in report.missing
         ],

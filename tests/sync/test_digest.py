@@ -107,11 +107,67 @@ def test_digest_content_is_hand_worked(warehouse: Warehouse) -> None:
     assert post["title"] == "deskpulse KPI digest: Week 2026-W48 (from 2026-11-23)"
     assert post["body"].splitlines() == [
         "Week 2026-W48, Europe/Berlin: each KPI against its target and the week before.",
-        # 43.3 min against a 45 min target, 16.7 min faster than W47's 60.
-        "- First response time: 43.3 min (target 45.0 min: met), -16.7 min vs previous, better",
-        # Worst first (highest, as lower is better): billing mean(30, 90) = 60, support 10.
-        "    worst by group: billing 1.0 h; support 10.0 min",
+        # 43.3 min over 3 tickets against a 45 min target, 16.7 min faster than W47's 60.
+        "- First response time: 43.3 min (n=3, too few to judge; target 45.0 min: met), "
+        "-16.7 min vs previous, better",
+        # Worst: the groups missing the target: billing mean(30, 90) = 60 (support's 10 met it).
+        "    worst by group: billing 1.0 h (n=2)",
     ]
+
+
+@pytest.mark.parametrize(
+    ("targets", "worst"),
+    [
+        # Without a target: the groups worse than the team's 43.3 min: billing's 60.
+        ((), "    worst by group: billing 1.0 h (n=2)"),
+        # Every group within 2 h: no group is the "worst", even billing at 60 min.
+        ((Target("first_response_time", max=120.0),), "    worst by group: none, every group met the target"),
+    ],
+)  # fmt: skip
+def test_worst_means_missing_the_target_or_worse_than_the_team(
+    warehouse: Warehouse, targets: tuple[Target, ...], worst: str
+) -> None:
+    ctx = Context(config=KpiConfig(targets=targets), tz=BERLIN)
+    with warehouse.connect() as conn:
+        _, post = render_digest(conn, ACTIONS.digests[0], ctx, NOW)
+    assert post["body"].splitlines()[2] == worst
+
+
+def test_groups_no_worse_than_the_team_are_none() -> None:
+    from deskpulse.kpi_core import KpiValue
+    from deskpulse.sync.render import worst_slices
+
+    def csat(group: str | None, value: float, n: int) -> KpiValue:
+        return KpiValue("csat", NOW, NOW, {"group": group} if group else None, value, "ratio", n)
+
+    same = [csat("Technical", 1.0, 4), csat("VIP", 1.0, 3)]
+    assert worst_slices("csat", same, csat(None, 1.0, 7)) == []
+    mixed = [csat("Technical", 1.0, 4), csat("VIP", 0.5, 2)]
+    assert worst_slices("csat", mixed, csat(None, 5 / 6, 6)) == ["VIP 50.0% (n=2)"]
+    # A neutral metric (request volume) has no worst; neither has a single group.
+    assert worst_slices("request_volume", same, None) is None
+    assert worst_slices("csat", same[:1], csat(None, 1.0, 4)) is None
+
+
+def test_values_carry_their_unit_and_currency() -> None:
+    from deskpulse.kpi_core import KpiValue
+    from deskpulse.sync.render import kpi_line
+
+    clv = KpiValue("customer_lifetime_value", NOW, NOW, None, 1204.5, "currency", 12,
+                   details={"currency": "EUR"})  # fmt: skip
+    assert kpi_line("customer_lifetime_value", clv, None) == (
+        "- Customer lifetime value: 1,204.50 EUR (n=12)"
+    )
+    ces = KpiValue("ces_interactions", NOW, NOW, None, -47.67, "points", 150)
+    before = KpiValue("ces_interactions", NOW, NOW, None, -40.0, "points", 140)
+    assert kpi_line("ces_interactions", ces, before) == (
+        "- Customer effort (interactions): -47.7 points (n=150), -7.7 points vs previous, worse"
+    )
+    # A service level over 2 tickets: its n, and that 2 is too few to judge.
+    sl = KpiValue("ticket_service_level", NOW, NOW, None, 0.0, "ratio", 2)
+    assert kpi_line("ticket_service_level", sl, None).startswith(
+        "- Ticket service level: 0.0% (n=2, too few to judge)"
+    )
 
 
 class FakePoster:
