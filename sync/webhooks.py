@@ -1,7 +1,7 @@
 """The daemon's webhook receivers: verified hints in, nothing else.
 
 Off by default. A source's receiver is on when its `<PREFIX>WEBHOOK_SECRET` is set (e.g.
-ZENDESK_WEBHOOK_SECRET, ZENDESK_EU_WEBHOOK_SECRET for source `zendesk_eu`); it listens on
+ACME_WEBHOOK_SECRET for a source `acme`, ACME_EU_WEBHOOK_SECRET for `acme_eu`); it listens on
 `<PREFIX>WEBHOOK_LISTEN` (default 127.0.0.1:8787: loopback, for a reverse proxy on the same
 machine to forward to; sources on one address share one server) at `<PREFIX>WEBHOOK_PATH`
 (default `/webhooks/<source>`). Its safety-net poll runs every `<PREFIX>WEBHOOK_POLL` seconds
@@ -47,11 +47,12 @@ from waitress.server import create_server
 
 from deskpulse.connectors.errors import ConfigError
 from deskpulse.connectors.webhooks import Malformed, Request, Unverified, Verifier
+from deskpulse.sync.sources import load_source_settings
 
 log = logging.getLogger("deskpulse.webhooks")
 
 MAX_BODY = 64 * 1024
-"""Bytes a delivery may have: a hint is a few hundred; Klaviyo batches events, tens of KB."""
+"""Bytes a delivery may have: a hint is a few hundred; a vendor that batches events, tens of KB."""
 REPLAY_WINDOW = 300.0
 """Seconds a signed time may be from now (either way: clocks drift); older is a replay."""
 CHANNEL_TIMEOUT = 10
@@ -66,7 +67,7 @@ StartResponse = Callable[..., Any]
 
 
 class WebhookSettings(BaseSettings):
-    """One source's receiver, under its prefix + `WEBHOOK_` (e.g. ZENDESK_WEBHOOK_SECRET)."""
+    """One source's receiver, under its prefix + `WEBHOOK_` (e.g. ACME_WEBHOOK_SECRET)."""
 
     model_config = SettingsConfigDict(extra="ignore")
 
@@ -101,7 +102,8 @@ def parse_listen(text: str, var: str) -> tuple[str, int]:
 
 def route_for(source: str, prefix: str, factory: Any, env_file: Any = None) -> Route | None:
     """The source's receiver from its settings, or None when it has no webhook secret."""
-    settings = WebhookSettings(_env_prefix=f"{prefix}WEBHOOK_", _env_file=env_file)
+    settings = load_source_settings(WebhookSettings, f"{prefix}WEBHOOK_", env_file)
+    assert isinstance(settings, WebhookSettings)
     if settings.secret is None or not settings.secret.get_secret_value():
         return None
     make = getattr(factory, "webhook_verifier", None)

@@ -170,3 +170,11 @@ def test_route_off_by_default_and_loopback(monkeypatch) -> None:
     monkeypatch.setenv("ZENDESK_WEBHOOK_LISTEN", "nonsense")
     with pytest.raises(Exception, match="ZENDESK_WEBHOOK_LISTEN"):
         route_for("zendesk", "ZENDESK_", ZendeskConnector)
+
+
+def test_a_bad_setting_is_one_line_naming_its_variable(monkeypatch) -> None:
+    monkeypatch.setenv("ZENDESK_WEBHOOK_SECRET", SECRET)
+    monkeypatch.setenv("ZENDESK_WEBHOOK_POLL", "soon")
+    with pytest.raises(Exception, match="ZENDESK_WEBHOOK_POLL") as caught:
+        route_for("zendesk", "ZENDESK_", ZendeskConnector)
+    assert SECRET not in str(caught.value)
