@@ -245,3 +245,19 @@ def test_a_liveagent_rule_brings_the_next_poll_forward(
         finally:
             daemon.stop()
             thread.join(timeout=20)
+
+
+def test_reordered_and_delayed_deliveries_write_each_value_once(running) -> None:
+    daemon, sb = running
+    client = sb.client()
+    client.post("/__sandbox/webhooks/faults", json={"reorder": 1.0, "delay": 0.5})
+    tickets = table("tickets")
+    with daemon.warehouse.connect() as conn:
+        rows = conn.execute(select(tickets.c.id).where(tickets.c.status.in_(["open", "pending"])))
+        first, second = sorted((str(r[0]) for r in rows), key=int)[:2]
+    client.delete("/__sandbox/writes")
+    for ticket in (first, second, first):  # the first ticket changes twice
+        client.put(f"/api/v2/tickets/{ticket}.json", json={"ticket": {"status": "solved"}})
+    _until(lambda: _writes_of(sb, first) and _writes_of(sb, second))
+    time.sleep(1.5)
+    assert (len(_writes_of(sb, first)), len(_writes_of(sb, second))) == (1, 1)
