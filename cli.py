@@ -740,9 +740,9 @@ def webhooks_setup(
             out.print(f"{what} {ref}: {state}", highlight=False)
         if "endpoint" in result.created:
             out.print(f"webhook endpoint changed to {url}", highlight=False)
-        out.print(
-            f"Give the daemon its signing secret: {variable}={result.secret}", highlight=False
-        )
+        # Its own line, never wrapped: it is copied into the daemon's environment file.
+        out.print("Give the daemon its signing secret (in its environment):", highlight=False)
+        out.print(f"{variable}={result.secret}", highlight=False, soft_wrap=True)
 
 
 @db_app.command("upgrade")

@@ -193,10 +193,13 @@ def test_duplicates_are_read_once_and_drops_are_caught_by_the_poll(running) -> N
     assert len(_writes_of(sb, second)) == 1
 
 
-def test_setup_twice_changes_nothing(desk: Any) -> None:
+def test_setup_twice_changes_nothing(desk: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "40")  # the secret's line is never wrapped
     url = "https://desk.example.com/webhooks/zendesk"
     first = CliRunner().invoke(app, ["webhooks", "setup", "--source", "zendesk", "--url", url])
     assert first.exit_code == 0 and "webhook" in first.output
+    (line,) = [x for x in first.output.splitlines() if x.startswith("ZENDESK_WEBHOOK_SECRET=")]
+    assert len(line.partition("=")[2]) == 43  # the sandbox's secrets.token_urlsafe(32)
     assert "endpoint changed" in first.output  # the fixture's loopback URL is replaced
     again = CliRunner().invoke(app, ["webhooks", "setup", "--source", "zendesk", "--url", url])
     assert "webhook 01SANDBOX" in again.output and "already there" in again.output
