@@ -99,3 +99,29 @@ def test_drop_duplicate_and_reorder() -> None:
         assert ids[0] == ids[1]
     finally:
         box.stop()
+
+
+def test_generated_activity_sends_a_signed_delivery_per_changed_ticket() -> None:
+    from deskpulse.sandbox.server import SandboxServer
+    from deskpulse.sync.webhooks import Receiver, ReceiverServers, Route
+
+    hints: list[tuple[str, ...]] = []
+    route = Route("zendesk", "/in", "127.0.0.1", 0, ZendeskWebhooks("s3cret"), 900)
+    servers = ReceiverServers(Receiver([route], lambda s, ids: hints.append(tuple(ids))), [route])
+    servers.start()
+    host, port = servers.addresses[0]
+    try:
+        with SandboxServer(seed=2, tickets=50, rate_limit=False, dialects=["zendesk"]) as sb:
+            client = sb.client()
+            target = {"url": f"http://{host}:{port}/in", "secret": "s3cret"}
+            assert client.post("/__sandbox/webhooks", json=target).status_code == 200
+            touched = client.post("/__sandbox/activity", json={"count": 3}).json()["tickets"]
+            assert len(touched) == 3
+            deadline = time.monotonic() + 20
+            while len(hints) < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert sorted(hints) == sorted((str(t),) for t in touched)
+            log = client.get("/__sandbox/webhooks/deliveries").json()["deliveries"]
+            assert [d["outcome"] for d in log] == ["delivered"] * 3
+    finally:
+        servers.stop()
