@@ -15,7 +15,8 @@ READ_TICKETS), `HintReader`:
 A source's poll and its webhook reads take turns (`Daemon.reading`), so neither finds the
 other holding the source's lock. A source without READ_TICKETS (or a hint naming nothing) has its next poll moved to now: the
 next incremental page. A read that fails, or finds the source being synced (its lock held),
-keeps its tickets for the next try (RETRY seconds later): a hint is dropped only once read.
+keeps its tickets for the next try (RETRY seconds later, then longer): a hint is dropped once
+read, or after GIVE_UP failed reads in a row (the safety-net poll reads what it named).
 Duplicated, replayed and reordered deliveries cost at most one more read: what is read is the
 ticket as it is now, and the ledger writes a value once. A lost delivery is caught by the
 safety-net poll (the source's long interval).
@@ -52,6 +53,18 @@ log = logging.getLogger("deskpulse.daemon")
 DEBOUNCE = 1.0
 MAX_WAIT = 3.0
 RETRY = 5.0
+"""Seconds before a failed read is tried again, doubling per failure in a row (at most
+MAX_RETRY); after GIVE_UP failures its tickets are left to the safety-net poll, so a vendor that
+is down is not read from every few seconds."""
+MAX_RETRY = 120.0
+GIVE_UP = 5
+
+
+def retry_delay(failures: int) -> float | None:
+    """Seconds before the next try after `failures` failed reads in a row; None: give up."""
+    if failures > GIVE_UP:
+        return None
+    return min(RETRY * 2.0 ** (failures - 1), MAX_RETRY)
 
 
 @dataclass
@@ -145,6 +158,7 @@ class HintReader:
         )  # fmt: skip
         self.receiver.on_count = lambda source, outcome: self.webhooks.labels(source, outcome).inc()
         self.reads = 0
+        self.failures: dict[str, int] = {}  # failed reads in a row, per source
         self._servers: ReceiverServers | None = None
         self._thread: threading.Thread | None = None
 
@@ -194,8 +208,19 @@ class HintReader:
             for source, ids, poll in batches:
                 if stopping.is_set():
                     return
-                if not self.read(source, sorted(ids), poll):
-                    self.debouncer.add(source, sorted(ids), delay=RETRY)
+                if self.read(source, sorted(ids), poll):
+                    self.failures[source] = 0
+                    continue
+                failures = self.failures[source] = self.failures.get(source, 0) + 1
+                delay = retry_delay(failures)
+                if delay is None:
+                    self.failures[source] = 0
+                    log.warning(
+                        "%s: %d webhook ticket(s) left to the next poll after %d failed reads",
+                        source, len(ids), failures,
+                    )  # fmt: skip
+                    continue
+                self.debouncer.add(source, sorted(ids), delay=delay)
             self.debouncer.wait(wait)
 
     def read(self, source: str, ids: list[str], poll: bool = False) -> bool:

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from bench.daemon import WRITEBACK
 from deskpulse.cli import app
 from deskpulse.sync.daemon import Daemon
-from deskpulse.sync.hints import Debouncer
+from deskpulse.sync.hints import Debouncer, retry_delay
 from deskpulse.sync.settings import load_settings
 from deskpulse.sync.warehouse import table
 
@@ -65,6 +65,10 @@ def test_a_hint_naming_nothing_asks_for_the_next_page() -> None:
     d.add("klaviyo", [])
     clock.now += 1.0
     assert d.due()[0] == [("klaviyo", frozenset(), True)]
+
+
+def test_failed_reads_back_off_then_leave_it_to_the_poll() -> None:
+    assert [retry_delay(n) for n in range(1, 7)] == [5, 10, 20, 40, 80, None]
 
 
 # --- end to end: the sandbox calls the daemon ----------------------------------------------
