@@ -323,7 +323,7 @@ def main() -> int:
         if KLAVIYO_WRITEBACK.exists():
             pushed = _run(
                 "support values onto Klaviyo profiles; opted-in requesters onto the newsletter",
-                "push", "--target", "klaviyo", "--limit", "6",
+                "push", "--target", "klaviyo", "--limit", "3",
                 env={**env, "DESKPULSE_WRITEBACK": str(KLAVIYO_WRITEBACK)},
             )  # fmt: skip
             console.print(KLAVIYO_PUSH, highlight=False)

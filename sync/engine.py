@@ -3,6 +3,8 @@
 Each page's rows, its quarantined records, its cursor and the run's counters are committed
 together, so a crash at any point resumes from the last committed page with nothing lost and
 nothing duplicated (rows are upserted by natural key, so re-reading a page is harmless).
+Before a page is written its social mentions are scored (sync.sentiment): one step for every
+connector and the file import, none of it in vendor code.
 The writing itself is the run's ledger (sync.ledger), in this process: a writer process beside
 it, and the cycle collector tuned while a sync runs, were measured in `make bench` and retired
 (see bench.zendesk_sync); nothing here changes a process-wide setting, so a daemon can run syncs

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 POSITIVE_AT = 0.05
@@ -88,6 +88,7 @@ def label(compound: float) -> str:
     return "neutral"
 
 
+@lru_cache(maxsize=4096)  # re-read pages (an incremental sync's overlap) repeat their texts
 def score(text: str) -> Scored:
     """A text's sentiment, or why it has none."""
     lang = language(text)

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 from matplotlib.typing import RcKeyType
 
-from deskpulse.sync.render import SMALL_N, group_label
+from deskpulse.sync.render import SMALL_N, format_value, group_label
 from deskpulse.sync.report.content import Distribution, Series
 
 INK = "#1f2933"
@@ -66,7 +66,7 @@ def _literal(text: str) -> str:
 
 def _svg(fig: Figure, salt: str, title: str) -> str:
     buffer = io.StringIO()
-    with rc_context({"svg.hashsalt": salt}):
+    with rc_context({**_STYLE, "svg.hashsalt": salt}):  # fonttype none: text stays text
         fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     svg = _PREAMBLE.sub("", buffer.getvalue(), count=1)
     # The XML prolog cannot stand inside HTML; the chart gets an accessible name.
@@ -122,8 +122,10 @@ def trend(series: Series, every: str, tz: ZoneInfo) -> str:
             ax.axhline(
                 scale(series.target), color=TARGET, linestyle="--", linewidth=1.2, label="target"
             )
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="best", frameon=False, fontsize=8)
+        if ax.get_legend_handles_labels()[0]:  # above the plot, clear of the points
+            ax.legend(
+                loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=3, frameon=False, fontsize=7.5
+            )
         labels = [bucket_label(v.start, every, tz) for v in points]
         step = max(1, len(labels) // 10)
         ax.set_xticks(xs[::step], labels[::step])
@@ -135,26 +137,38 @@ def trend(series: Series, every: str, tz: ZoneInfo) -> str:
 
 
 def breakdown(series: Series, limit: int) -> str:
-    """Groups as horizontal bars, best first (at the top), each labelled with its n; a group
-    without data gets "no data" instead of a bar (an empty bar reads as zero). The target is
-    drawn when it holds for each group (content leaves out a team total's)."""
+    """Groups as horizontal bars, best first (at the top), each labelled with its n and value
+    (a real 0 says "0.0%"); a group without data says "no data" instead of a bar, and a group
+    with n < SMALL_N is drawn grey. The target is drawn when it holds for each group (content
+    leaves out a team total's)."""
     rows = series.values[:limit]
-    values = [v.value for v in rows]
-    known = [v for v in values if v is not None]
-    scale = Scale(series.metric.unit, [*known, *([series.target] if series.target else [])])
+    unit = series.metric.unit
+    known = [v.value for v in rows if v.value is not None]
+    scale = Scale(unit, [*known, *([series.target] if series.target else [])])
     with rc_context(_STYLE):
         fig = Figure(figsize=(6.4, 0.6 + 0.28 * len(rows)))
         ax = fig.subplots()
         ys = list(range(len(rows)))
-        ax.barh(ys, [scale(v) if v is not None else 0.0 for v in values], color=ACCENT, height=0.65)
-        for y, value in zip(ys, values, strict=True):
-            if value is None:
-                ax.text(0, y, " no data", va="center", ha="left", color=MUTED, style="italic",
-                        fontsize=8)  # fmt: skip
+        small = [unit != "count" and v.n < SMALL_N for v in rows]
+        ax.barh(
+            ys,
+            [scale(v.value) if v.value is not None else 0.0 for v in rows],
+            color=[MUTED if few else ACCENT for few in small],
+            height=0.65,
+        )
+        for y, v in zip(ys, rows, strict=True):
+            text = " no data" if v.value is None else f" {format_value(v.value, unit)}"
+            ax.text(
+                scale(v.value) if v.value is not None else 0.0, y, text, va="center",
+                ha="left", fontsize=7.5, color=MUTED if v.value is None else INK,
+                style="italic" if v.value is None else "normal", gid=f"{series.metric.id}-value",
+            )  # fmt: skip
         ax.set_yticks(ys, [f"{_literal(group_label(v.group))}  (n={v.n:,})" for v in rows])
         ax.invert_yaxis()
         if series.target is not None:
             ax.axvline(scale(series.target), color=TARGET, linestyle="--", linewidth=1.2)
+        right = max([scale(v) for v in known] + [scale(series.target or 0.0), 0.0])
+        ax.set_xlim(left=min(0.0, *(scale(v) for v in known)), right=(right or 1.0) * 1.18)
         ax.set_xlabel(scale.label)
         ax.grid(axis="y", visible=False)
     return _svg(fig, f"breakdown-{series.metric.id}", f"{series.metric.title} by group")

@@ -215,3 +215,31 @@ def test_a_digest_is_posted_once_per_period_and_target(warehouse: Warehouse) -> 
     later = datetime(2026, 12, 8, 10, tzinfo=UTC)
     push(warehouse, ACTIONS, {"zendesk": poster}, CTX, clock=lambda: later, extra=extra)
     assert list(poster.posts) == ["zendesk:digest:week|2026-W48", "zendesk:digest:week|2026-W49"]
+
+
+def test_social_sentiment_in_the_digest_comes_from_the_scored_mentions(tmp_path: Path) -> None:
+    """Mentions scored by the sync (sync.sentiment) give the digest its sentiment line."""
+    from deskpulse.sync.sentiment import score_mentions
+
+    wh = Warehouse(f"sqlite:///{tmp_path / 'social.db'}")
+    mentions: list[dict[str, Any]] = [
+        {"id": "m1", "created_at": "2026-11-24T09:00:00Z", "text": "Love the new update, thanks!"},
+        {"id": "m2", "created_at": "2026-11-25T09:00:00Z", "text": "Great support today"},
+        {"id": "m3", "created_at": "2026-11-26T09:00:00Z", "text": "Integration broken with Slack"},
+        {"id": "m4", "created_at": "2026-11-26T10:00:00Z", "text": "Vielen Dank, das war super!"},
+    ]
+    for m in mentions:
+        m.update(network="twitter", sentiment=None, extra=None)
+    score_mentions(mentions)
+    with wh.begin() as conn:
+        conn.execute(
+            insert(table("social_mentions")),
+            [coerce_row("social_mentions", m, source="zendesk") for m in mentions],
+        )
+    action = actions_from_dict(
+        {"digest": [{"source": "zendesk", "every": "week", "metrics": ["social_sentiment"]}]}
+    ).digests[0]
+    with wh.connect() as conn:
+        _, post = render_digest(conn, action, Context(config=KpiConfig(), tz=BERLIN), NOW)
+    # 3 scored (the German one is not): 2 positive, 1 negative -> 2/3 - 1/3 = +33.3%.
+    assert post["body"].splitlines()[1] == "- Social sentiment: 33.3% (n=3, too few to judge)"

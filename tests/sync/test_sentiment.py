@@ -59,6 +59,7 @@ def test_models_load_from_the_packages_without_network(monkeypatch: pytest.Monke
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("sentiment scoring tried to open a network connection")
 
+    sentiment.score.cache_clear()
     sentiment._detector.cache_clear()
     sentiment._analyzer.cache_clear()
     monkeypatch.setattr(socket.socket, "connect", refuse)
