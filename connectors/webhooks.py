@@ -69,6 +69,16 @@ class Verifier(Protocol):
         ...
 
 
+class SecretVerifier:
+    """A base for vendors' verifiers: holds the secret, never shows it (`repr`)."""
+
+    def __init__(self, secret: str) -> None:
+        self._secret = secret
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(secret=***)"
+
+
 @runtime_checkable
 class TicketReader(Protocol):
     def ticket_streams(self, ticket_ids: Sequence[str]) -> Sequence[Stream]:
@@ -113,6 +123,7 @@ __all__ = [
     "Hint",
     "Malformed",
     "Request",
+    "SecretVerifier",
     "TicketReader",
     "Unverified",
     "Verifier",

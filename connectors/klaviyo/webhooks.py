@@ -20,6 +20,7 @@ from deskpulse.connectors.webhooks import (
     Hint,
     Malformed,
     Request,
+    SecretVerifier,
     Unverified,
     hmac_sha256,
     parse_time,
@@ -35,13 +36,7 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return hmac_sha256(secret, body, timestamp.encode()).hex()
 
 
-class KlaviyoWebhooks:
-    def __init__(self, secret: str) -> None:
-        self._secret = secret
-
-    def __repr__(self) -> str:
-        return "KlaviyoWebhooks(secret=***)"
-
+class KlaviyoWebhooks(SecretVerifier):
     def verify(self, request: Request) -> Hint:
         stamp = request.headers.get(TIMESTAMP)
         given = request.headers.get(SIGNATURE)

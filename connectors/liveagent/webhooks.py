@@ -16,19 +16,20 @@ import json
 import re
 from collections.abc import Mapping
 
-from deskpulse.connectors.webhooks import Hint, Malformed, Request, Unverified, same
+from deskpulse.connectors.webhooks import (
+    Hint,
+    Malformed,
+    Request,
+    SecretVerifier,
+    Unverified,
+    same,
+)
 
 TOKEN_HEADER = "x-deskpulse-token"
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
-class LiveAgentWebhooks:
-    def __init__(self, secret: str) -> None:
-        self._secret = secret
-
-    def __repr__(self) -> str:
-        return "LiveAgentWebhooks(secret=***)"
-
+class LiveAgentWebhooks(SecretVerifier):
     def verify(self, request: Request) -> Hint:
         given = request.headers.get(TOKEN_HEADER) or request.query.get("token")
         if not given:

@@ -34,6 +34,7 @@ from deskpulse.connectors.webhooks import (
     Hint,
     Malformed,
     Request,
+    SecretVerifier,
     Unverified,
     b64,
     hmac_sha256,
@@ -57,14 +58,8 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return b64(hmac_sha256(secret, timestamp.encode(), body))
 
 
-class ZendeskWebhooks:
+class ZendeskWebhooks(SecretVerifier):
     """The verifier of one source's webhook (its signing secret)."""
-
-    def __init__(self, secret: str) -> None:
-        self._secret = secret
-
-    def __repr__(self) -> str:
-        return "ZendeskWebhooks(secret=***)"
 
     def verify(self, request: Request) -> Hint:
         stamp = request.headers.get(TIMESTAMP)
