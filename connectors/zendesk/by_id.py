@@ -19,16 +19,16 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from deskpulse.connectors.base import Cursor, Page
-from deskpulse.connectors.http import DEFAULT_BUCKET, Paginator
+from deskpulse.connectors.paging import Paginator
+from deskpulse.connectors.ratelimit import DEFAULT_BUCKET
 from deskpulse.connectors.zendesk import records as zr
-from deskpulse.connectors.zendesk.backfill import AUDIT_PAGE, AUDITS, AUDITS_PAGE, as_event
-from deskpulse.connectors.zendesk.streams import (
-    ENDPOINTS,
-    Context,
-    TicketEventsStream,
+from deskpulse.connectors.zendesk.backfill_state import AUDIT_PAGE, AUDITS, AUDITS_PAGE, as_event
+from deskpulse.connectors.zendesk.context import Context
+from deskpulse.connectors.zendesk.endpoints import ENDPOINTS
+from deskpulse.connectors.zendesk.exports import TicketEventsStream
+from deskpulse.connectors.zendesk.tickets import (
     TicketsStream,
     _join_metric_sets,
-    _params,
     _without_bad_metric_set,
 )
 from deskpulse.connectors.zendesk.writeback import chunks
@@ -43,7 +43,7 @@ class TicketsById(TicketsStream):
 
     def pages(self, cursor: Cursor | None) -> Iterator[Page]:
         for part in chunks(self.ids):
-            query = _params("tickets_by_id", ids=",".join(part), include="metric_sets")
+            query = ENDPOINTS["tickets_by_id"].query(ids=",".join(part), include="metric_sets")
             body: zr.TicketExportPage = self.ctx.client.get_json(
                 ENDPOINTS["tickets_by_id"].path, query, decoder=zr.TICKET_EXPORT
             )

@@ -36,6 +36,7 @@ from deskpulse.connectors.base import (
     Subscriber,
     TicketFieldWriter,
     UserFieldWriter,
+    writer_of,
 )
 from deskpulse.connectors.errors import RecordError
 from deskpulse.connectors.webhooks import READ_TICKETS, TicketReader
@@ -52,9 +53,9 @@ WRITE_PROTOCOLS = {
     WRITE_USER_FIELDS: UserFieldWriter,
     WRITE_POSTS: Poster,
     WRITE_SUBSCRIPTIONS: Subscriber,
-    READ_TICKETS: TicketReader,  # connectors.webhooks: named tickets read on a webhook's hint
 }
-KNOWN_CAPABILITIES = frozenset({"read", *WRITE_PROTOCOLS})
+# connectors.webhooks: named tickets read on a webhook's hint, by the connector itself
+KNOWN_CAPABILITIES = frozenset({"read", READ_TICKETS, *WRITE_PROTOCOLS})
 
 
 def _vendors() -> list[str]:
@@ -101,8 +102,12 @@ def test_protocol(connector):
     assert "read" in instance.capabilities
     assert instance.capabilities <= KNOWN_CAPABILITIES
     for capability, protocol in WRITE_PROTOCOLS.items():
-        # A write capability is a promise of its protocol, and the protocol implies the flag.
-        assert (capability in instance.capabilities) == isinstance(instance, protocol), capability
+        # A write capability is a promise of its writer's protocol, and the protocol implies
+        # the flag; the connector itself forwards none of the writer's methods.
+        writer = writer_of(instance)
+        assert (capability in instance.capabilities) == isinstance(writer, protocol), capability
+        assert not isinstance(instance, protocol), capability
+    assert (READ_TICKETS in instance.capabilities) == isinstance(instance, TicketReader)
     assert isinstance(instance.stats, RequestStats)
     streams = instance.streams()
     assert streams, "a connector has at least one stream"
