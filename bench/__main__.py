@@ -1,5 +1,5 @@
-"""`python -m bench [zendesk|backfill|liveagent|freshdesk|kpi|postgres|daemon|soak ...]`: run the benchmarks and print
-their figures."""
+"""`python -m bench [zendesk|backfill|liveagent|freshdesk|kpi|postgres|daemon|soak|webhooks ...]`:
+run the benchmarks and print their figures."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ PARTS = {
     "postgres": "bench.postgres",
     "daemon": "bench.daemon",
     "soak": "bench.soak",
+    "webhooks": "bench.webhooks",
 }
 
 
