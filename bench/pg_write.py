@@ -28,17 +28,14 @@ import os
 import resource
 import statistics
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, create_engine, or_, select, text
 from sqlalchemy.dialects import postgresql
 
-from bench.common import fresh_db
-from bench.zendesk_sync import _env_int
+from bench.common import fresh_db, scratch_schema
+from bench.zendesk_sync import _child_cpu_s, _env_int
 from deskpulse.sync import pg_write
 from deskpulse.sync.warehouse import Warehouse, table, upsert
 
@@ -50,22 +47,6 @@ def postgres_url() -> str | None:
     return os.environ.get("DESKPULSE_BENCH_POSTGRES_URL") or os.environ.get(
         "DESKPULSE_TEST_POSTGRES_URL"
     )
-
-
-@contextmanager
-def postgres_schema(url: str, label: str) -> Iterator[str]:
-    """A URL whose connections use a fresh schema, dropped afterwards."""
-    schema = f"bench_{label}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in url else "?"
-    try:
-        yield f"{url}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def _sqlalchemy_upsert(connection: Connection, name: str, rows: list[dict[str, Any]]) -> int:
@@ -113,15 +94,6 @@ def _pages(rows: dict[str, list[dict[str, Any]]]) -> list[tuple[str, list[dict[s
     ]
 
 
-def _process_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process on this machine (Linux /proc), 0 when unknown."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _own_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -147,7 +119,7 @@ def _write(url: str, way: Callable[..., int], pages: list[Any]) -> tuple[list[fl
         seconds.append(time.perf_counter() - started)
         written.append(total)
     # A pooled connection's server process lives on until dispose: read its CPU first.
-    seconds.append(_own_cpu() - cpu + sum(_process_cpu(pid) for pid in backends))
+    seconds.append(_own_cpu() - cpu + sum(_child_cpu_s(pid) or 0.0 for pid in backends))
     warehouse.dispose()
     return seconds, written
 
@@ -187,7 +159,7 @@ def write_ways(source: Warehouse, url: str) -> None:
         timed, counts["sqlite"] = _write(fresh_db("pgwrite-target.db"), _deskpulse_upsert, pages)
         seconds["sqlite"].append(timed)
         for label, way in WAYS.items():
-            with postgres_schema(url, label) as schema_url:
+            with scratch_schema(url, f"bench_{label}") as schema_url:
                 timed, counts[label] = _write(schema_url, way, pages)
                 prints.add(tuple(sorted(_fingerprint(schema_url).items())))
             seconds.setdefault(label, []).append(timed)

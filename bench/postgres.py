@@ -27,8 +27,8 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from bench import pg_write
-from bench.common import bench_dir, fresh_db
-from bench.zendesk_sync import SEED, TICKET_STREAMS, _connector, _env_int
+from bench.common import bench_dir, fresh_db, scratch_schema
+from bench.zendesk_sync import SEED, TICKET_STREAMS, _env_int, _timed_sync
 from deskpulse.sandbox.command import SandboxProcess, start_subprocess
 from deskpulse.sync.warehouse import Warehouse, table
 
@@ -43,22 +43,10 @@ def _cpu() -> float:
 def _sync(sb: SandboxProcess, url: str) -> tuple[float, float]:
     """One sync of the tickets with their events into the empty warehouse at `url`: (seconds,
     this process's CPU seconds)."""
-    from deskpulse.connectors.zendesk import ZendeskConnector
-    from deskpulse.sync.engine import run_sync
-
-    warehouse = Warehouse(url)
-    warehouse.ensure_schema()
-    connector = _connector(ZendeskConnector, sb.env, None)
-    cpu, started = _cpu(), time.perf_counter()
-    try:
-        report = run_sync(warehouse, connector, streams=TICKET_STREAMS)
-    finally:
-        connector.close()
-    elapsed = time.perf_counter() - started
-    warehouse.dispose()
+    report, elapsed, own, _sandbox = _timed_sync(sb, TICKET_STREAMS, url)
     if report.status != "ok":
         raise SystemExit(f"the sync into {url.split(':')[0]} ended {report.status}")
-    return elapsed, _cpu() - cpu
+    return elapsed, own
 
 
 def _kpi(url: str, by: str | None) -> tuple[float, str]:
@@ -113,7 +101,7 @@ def run() -> None:
                 place: AbstractContextManager[str] = (
                     nullcontext(fresh_db(sqlite_path.name))
                     if name == "sqlite"
-                    else pg_write.postgres_schema(url, "sync")
+                    else scratch_schema(url, "bench_sync")
                 )
                 with place as target:
                     elapsed, used = _sync(sb, target)

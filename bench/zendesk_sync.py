@@ -202,12 +202,13 @@ TICKET_STREAMS = ("users", "tickets", "ticket_events")
 def _timed_sync(
     sb: SandboxProcess, streams: tuple[str, ...] | None, name: str, **options: Any
 ) -> tuple[Any, float, float, float | None]:
-    """One sync into a fresh warehouse: (report, seconds, this process's CPU seconds, the
-    sandbox's CPU seconds meanwhile). `options` go to run_sync (see WITH_AND_WITHOUT)."""
+    """One sync into a fresh warehouse (SQLite file `name`, or the empty warehouse at the URL
+    `name` when it has "://"): (report, seconds, this process's CPU seconds, the sandbox's CPU
+    seconds meanwhile). `options` go to run_sync (see WITH_AND_WITHOUT)."""
     mods = _sync_modules()
     assert mods is not None
     run_sync, connector_cls, warehouse_cls = mods
-    warehouse = warehouse_cls(fresh_db(name))
+    warehouse = warehouse_cls(name if "://" in name else fresh_db(name))
     warehouse.ensure_schema()
     connector = _connector(connector_cls, sb.env, None)
     sandbox_before = _child_cpu_s(sb.pid)
