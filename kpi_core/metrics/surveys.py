@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, false, func, literal, or_, select
+from sqlalchemy import Connection, and_, false, func, literal, or_, select, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 
 from deskpulse.kpi_core.canonical import DEFAULT_SCALES
@@ -237,9 +237,19 @@ def ces(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValue]:
 )
 def ces_interactions(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValue]:
     limit = int(m.param(query, "easy_max_messages"))
+    solved = (
+        in_window(TICKETS.c.solved_at, query),
+        source_filter(TICKETS.c.source, query),
+        or_(TICKETS.c.status.is_(None), TICKETS.c.status != "deleted"),
+    )
+    # The messages of the window's tickets only: a GROUP BY of every ticket's events read the
+    # whole events table for a month's tickets (docs/benchmarks.md).
     messages = (
         select(EVENTS.c.source, EVENTS.c.ticket_id, func.count().label("messages"))
         .where(
+            tuple_(EVENTS.c.source, EVENTS.c.ticket_id).in_(
+                select(TICKETS.c.source, TICKETS.c.id).where(*solved)
+            ),
             EVENTS.c.kind == "message",
             or_(EVENTS.c.public.is_(None), EVENTS.c.public.is_(True)),
             EVENTS.c.author_kind.in_(["agent", "customer"]),
@@ -262,11 +272,7 @@ def ces_interactions(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiVa
             count_where(easy).label("easy"),
         )
         .select_from(joined)
-        .where(
-            in_window(TICKETS.c.solved_at, query),
-            source_filter(TICKETS.c.source, query),
-            or_(TICKETS.c.status.is_(None), TICKETS.c.status != "deleted"),
-        )
+        .where(*solved)
         .group_by(bucket, *groups)
     )
     names = group_names(query)
