@@ -82,8 +82,14 @@ def social_volume(conn: Connection, query: KpiQuery, m: Metric) -> list[KpiValue
         values = dict(zip(names, (getattr(row, f"g_{n}") for n in names), strict=True))
         key = (int(row.bucket), tuple(values[n] for n in outer))
         totals[key][str(values["channel"])] = int(row.n)
+    # Networks in name order: the rows of a GROUP BY come in no set order on PostgreSQL (the
+    # same KPI JSON on both databases).
     cells = {
-        key: Cell(float(sum(by.values())), sum(by.values()), details={"by_network": by})
+        key: Cell(
+            float(sum(by.values())),
+            sum(by.values()),
+            details={"by_network": dict(sorted(by.items()))},
+        )
         for key, by in totals.items()
     }
     return emit(m, query, cells)
