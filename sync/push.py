@@ -39,6 +39,30 @@ def configured_actions(
     return actions.only(targets)
 
 
+def source_actions(actions: Actions, specs: Sequence[SourceSpec]) -> Actions:
+    """`actions` plus each source's own write-back file (the sources file's `writeback`), whose
+    actions must write to that source; the whole checked against the sources."""
+    files = [s for s in specs if s.writeback is not None]
+    if not files:
+        return actions
+    parts = [actions]
+    for spec in files:
+        own = load_actions(spec.writeback)
+        strangers = sorted({a.source for a in own.all()} - {spec.name})
+        if strangers:
+            raise ConfigError(
+                f"{spec.writeback}: the write-back file of source {spec.name} names source "
+                f"{', '.join(strangers)}; a source's file writes to that source only"
+            )
+        parts.append(own)
+    merged = Actions(
+        *(tuple(a for part in parts for a in getattr(part, kind)) for kind in
+          ("ticket_fields", "digests", "profile_fields", "subscriptions"))
+    )  # fmt: skip
+    check_targets(merged, {s.name: s.vendor for s in specs})
+    return merged
+
+
 def run_push(
     settings: Settings,
     *,

@@ -37,10 +37,18 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """One entry of DESKPULSE_SOURCES."""
+    """One entry of DESKPULSE_SOURCES, or one row of the sources file (sync.sources_file: its
+    non-secret vendor `settings`, a `secrets_file`, its own `interval`, the vendor `account`
+    whose budget it spends, its `budget_share` of it, its `writeback` actions file)."""
 
     name: str
     vendor: str
+    settings: tuple[tuple[str, Any], ...] = ()
+    secrets_file: Path | None = None
+    interval: float | None = None
+    account: str | None = None
+    budget_share: float = 1.0
+    writeback: Path | None = None
 
     @property
     def env_prefix(self) -> str:
@@ -57,6 +65,11 @@ def start_time(settings: Settings) -> datetime | None:
             f"invalid setting DESKPULSE_START_DATE: {settings.start_date!r} is not a date "
             "(use YYYY-MM-DD)"
         ) from None
+
+
+def vendor_settings_classes() -> dict[str, type[BaseSettings]]:
+    """Each vendor `sync` can build, with its settings class."""
+    return {vendor: factory.settings_class for vendor, factory in _factories().items()}
 
 
 def _factories() -> dict[str, Any]:
@@ -119,17 +132,25 @@ def _present(settings_class: type[BaseSettings], prefix: str, env_file: Path | N
 
 
 def load_source_settings(
-    settings_class: type[BaseSettings], prefix: str, env_file: Path | None
+    settings_class: type[BaseSettings],
+    prefix: str,
+    env_file: Path | None,
+    values: dict[str, Any] | None = None,
 ) -> BaseSettings:
-    """A vendor's settings under `prefix`; a bad value is one ConfigError naming the variable."""
+    """A vendor's settings under `prefix` (`values`: given outright, over the environment's);
+    a bad value is one ConfigError naming the variable."""
     try:
-        return settings_class(_env_prefix=prefix, _env_file=env_file)
+        return settings_class(_env_prefix=prefix, _env_file=env_file, **(values or {}))
     except ValidationError as exc:
         raise ConfigError(setting_error(exc, settings_class, prefix)) from None
 
 
 def configured(settings: Settings) -> list[SourceSpec]:
     """The sources the settings describe, in order (DESKPULSE_SOURCES, else vendor order)."""
+    if settings.sources_file is not None:
+        from deskpulse.sync.sources_file import load
+
+        return load(settings.sources_file)
     factories = _factories()
     vendors = sorted(factories)
     specs = parse_sources(settings.sources, vendors)
@@ -179,8 +200,9 @@ def build(
     """One source's connector: its vendor's settings under its prefix, plus the shared options."""
     factory = _factories()[spec.vendor]
     vendor_settings = load_source_settings(
-        factory.settings_class, spec.env_prefix, settings.env_file
-    )
+        factory.settings_class, spec.env_prefix, spec.secrets_file or settings.env_file,
+        dict(spec.settings),
+    )  # fmt: skip
     shared = SourceOptions(
         env_prefix=spec.env_prefix,
         timeout=settings.http_timeout,
