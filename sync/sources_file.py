@@ -58,7 +58,9 @@ def secret_fields(settings_class: type[Any]) -> set[str]:
     return found
 
 
-def _entry(raw: Any, where: str, vendors: Mapping[str, type[Any]]) -> SourceSpec:
+def parse_row(raw: Any, where: str, vendors: Mapping[str, type[Any]] | None = None) -> SourceSpec:
+    """One [[source]] table as a SourceSpec, checked; errors are one ConfigError line."""
+    vendors = vendors if vendors is not None else vendor_settings_classes()
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: each [[source]] is a table")
     unknown = sorted(set(raw) - _KEYS)
@@ -139,7 +141,8 @@ def load(path: Path) -> list[SourceSpec]:
         raise ConfigError(f"sources file {path}: `source` must be an array of tables ([[source]])")
     vendors = vendor_settings_classes()
     specs = [
-        _entry(raw, f"sources file {path}, source {k + 1}", vendors) for k, raw in enumerate(rows)
+        parse_row(raw, f"sources file {path}, source {k + 1}", vendors)
+        for k, raw in enumerate(rows)
     ]
     seen: set[str] = set()
     shares: dict[str, float] = {}
@@ -206,7 +209,7 @@ def save(path: Path, specs: Sequence[SourceSpec]) -> None:
 def add_entry(path: Path, raw: dict[str, Any]) -> SourceSpec:
     """Add one source (checked like the file's own entries, and the whole file again)."""
     specs = load(path)
-    spec = _entry(raw, f"source {raw.get('name')!r}", vendor_settings_classes())
+    spec = parse_row(raw, f"source {raw.get('name')!r}", vendor_settings_classes())
     if any(s.name == spec.name for s in specs):
         raise ConfigError(f"source {spec.name} is already in {path} (remove it first)")
     save(path, [*specs, spec])
@@ -218,6 +221,28 @@ def add_entry(path: Path, raw: dict[str, Any]) -> SourceSpec:
     return spec
 
 
+def split_env(
+    name: str, vendor: str, env: Mapping[str, str], prefix: str | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """One account's environment configuration (`<PREFIX>FIELD=value`, prefix default the
+    vendor's) as a sources-file row and the secrets to set apart: `({"name", "vendor",
+    "settings"}, {"<NAME>_<FIELD>": secret})`."""
+    settings_class = vendor_settings_classes()[vendor]
+    prefix = prefix or f"{vendor.upper()}_"
+    secret = secret_fields(settings_class)
+    settings: dict[str, Any] = {}
+    secrets: dict[str, str] = {}
+    for key, value in env.items():
+        field = key.removeprefix(prefix).lower()
+        if not key.startswith(prefix) or field not in settings_class.model_fields:
+            continue
+        if field in secret:
+            secrets[f"{name.upper()}_{field.upper()}"] = value
+        else:
+            settings[field] = value
+    return {"name": name, "vendor": vendor, "settings": settings}, secrets
+
+
 def remove_entry(path: Path, name: str) -> None:
     specs = load(path)
     if not any(s.name == name for s in specs):
@@ -226,4 +251,13 @@ def remove_entry(path: Path, name: str) -> None:
     save(path, [s for s in specs if s.name != name])
 
 
-__all__ = ["add_entry", "dumps", "load", "remove_entry", "save", "secret_fields"]
+__all__ = [
+    "add_entry",
+    "dumps",
+    "load",
+    "parse_row",
+    "remove_entry",
+    "save",
+    "secret_fields",
+    "split_env",
+]
