@@ -12,6 +12,12 @@ Capability flags (`Connector.capabilities`) say what a connector can do beyond r
 empty methods: `"read"`, and for writing results back into the help desk `WRITE_TICKET_FIELDS`,
 `WRITE_USER_FIELDS` and `WRITE_POSTS`, each with its small protocol at the end of this module.
 
+Declarations a connector class may carry (read with `fills()` and `closed_is_final()`, so a
+plugin that has none still works): `fills`, the canonical tables it fills, each with what of the
+vendor's fills it ("Zendesk satisfaction ratings"; the report names them where data is missing);
+`closed_is_final`, whether the vendor refuses updates of closed tickets (write-back then never
+plans a write to one).
+
 Configuration: a connector owns its settings (the seam `deskpulse sync` builds sources through)
     class AcmeSettings(BaseSettings):          # pydantic-settings; SecretStr for keys
         model_config = SettingsConfigDict(env_prefix="ACME_", extra="ignore")
@@ -34,6 +40,11 @@ Configuration: a connector owns its settings (the seam `deskpulse sync` builds s
   go in `from_settings`, which raises ConfigError naming variables through `options.var(...)`.
 * `SourceOptions` carries what every source shares (timeouts, retries, start time, sleep).
   Vendor knobs (rate limits, regions) are fields of the vendor's settings class.
+
+The built-in connectors stand on `connectors.skeleton.VendorConnector` (built from a `Profile`:
+auth, messages, limit reading, pacing, writer), declare their requests in an endpoint table
+(`connectors.endpoints`) and read pages through `HttpClient.paginate` (`connectors.paging`);
+a plugin may do the same, or implement this protocol on its own.
 """
 
 from __future__ import annotations
@@ -137,6 +148,18 @@ class Connector(Protocol):
     def close(self) -> None: ...
 
 
+def fills(connector: object) -> Mapping[str, str]:
+    """The canonical tables a connector (class or instance) fills -> what of the vendor's fills
+    each; empty when it does not say."""
+    declared: Mapping[str, str] = getattr(connector, "fills", None) or {}
+    return declared
+
+
+def closed_is_final(connector: object) -> bool:
+    """Whether the vendor refuses updates of closed tickets (False when it does not say)."""
+    return bool(getattr(connector, "closed_is_final", False))
+
+
 @dataclass(frozen=True)
 class SourceOptions:
     """What every source shares, from DESKPULSE_* settings; passed to `from_settings`."""
@@ -155,8 +178,10 @@ class SourceOptions:
 
 # --- write-back -------------------------------------------------------------------------------
 #
-# A connector that can write results back says which kinds in `capabilities` and implements the
-# matching protocol below, nothing else: a connector without WRITE_POSTS has no post methods.
+# A connector that can write results back says which kinds in `capabilities`, and its `writer`
+# (`writer_of(connector)`) implements the matching protocol below, nothing else: a connector
+# without WRITE_POSTS has no post methods. The writer is the write-back surface itself: the
+# connector does not forward its methods.
 # Writes are batched per call; the connector decides how (Zendesk: bulk `update_many` jobs of up
 # to 100 records; LiveAgent: one `PUT /tickets/{id}` each) and paces them within the vendor's
 # limits. Every record gets a `WriteResult`, so the caller's ledger retries only the failures.
@@ -223,6 +248,11 @@ class WriteResult:
     @property
     def ok(self) -> bool:
         return self.status == OK
+
+
+def writer_of(connector: object) -> Any:
+    """The connector's write-back surface (its `writer`), or None when it writes nothing."""
+    return getattr(connector, "writer", None)
 
 
 @runtime_checkable

@@ -30,10 +30,10 @@ import logging
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 from deskpulse.connectors.base import Cursor, Page, RequestStats, Row
 from deskpulse.connectors.errors import ConfigError, RecordError, StreamError
@@ -301,6 +301,7 @@ class FilesConnector:
     """Imports a folder of canonical CSV/JSONL files as source `source`."""
 
     vendor = "files"
+    fills: ClassVar[Mapping[str, str]] = {t: f"an import of {t}.csv" for t in CANONICAL_MODELS}
     capabilities = frozenset({"read"})
 
     def __init__(self, source: str, path: str | Path) -> None:

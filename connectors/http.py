@@ -26,19 +26,19 @@ for an async twin) and adds what every vendor needs, once:
 Sleeping and clocks are injectable so tests never really wait; every wait goes through the
 injected `sleep` (the daemon passes one that a stop request interrupts).
 
-`Paginator` is the dlt-style loop guard: a fresh instance per run reads the next token from each
-response, and a token seen twice raises `PaginationLoopError` instead of looping forever.
+`paginate` is the one page loop of every stream: it takes a paginator (connectors.paging: next
+URL in the body, cursor in the body, page numbers, cursor in a header, time watermark), yields
+each page's records with the body and the response headers, and a token the vendor serves twice
+raises `PaginationLoopError` instead of looping forever.
 """
 
 from __future__ import annotations
 
-import email.utils
 import logging
-import math
 import random
 import threading
 import time
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
@@ -52,20 +52,31 @@ from tenacity import (
     retry_if_exception_type,
     stop_after_attempt,
 )
-from tenacity.stop import stop_base
 
 from deskpulse.connectors.base import RequestStats
+from deskpulse.connectors.endpoints import Endpoint
 from deskpulse.connectors.errors import (
     AuthError,
     BadResponse,
     ConnectorError,
     NotTheApi,
-    PaginationLoopError,
     RateLimited,
     RetriesExhausted,
     StreamUnavailable,
     UnreachableError,
     WriteInDoubt,
+)
+from deskpulse.connectors.paging import (
+    BodyCursor,
+    Fetched,
+    HeaderCursor,
+    NextUrl,
+    PageNumber,
+    PageRequest,
+    Paginator,
+    Records,
+    TimeWatermark,
+    Walk,
 )
 from deskpulse.connectors.ratelimit import (
     DEFAULT_BUCKET,
@@ -76,13 +87,20 @@ from deskpulse.connectors.ratelimit import (
     ietf_limits,
 )
 from deskpulse.connectors.records import reason
+from deskpulse.connectors.retries import (
+    LONGEST_RETRY_AFTER,
+    ConnectionRefused,
+    Retryable,
+    RetryableBody,
+    RetryableStatus,
+    RetryableTransport,
+    TooLong,
+    Wait,
+    parse_retry_after,
+)
 
 log = logging.getLogger(__name__)
 
-
-LONGEST_RETRY_AFTER = 86400.0
-"""A Retry-After (or a budget's reset) past a day is taken as a day: a garbled or hostile header
-must not park a source, or the rows of a push, for years."""
 
 MAX_WAIT = 300.0
 """Seconds one request may wait in all for its retries and rate limits (HttpClient's `max_wait`):
@@ -110,105 +128,6 @@ class RejectedRequest(BadResponse):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
-
-
-# --------------------------------------------------------------------------------------------
-# Retry plumbing: internal exceptions tenacity retries on; mapped onto the error tree at the end.
-
-
-class _Retryable(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-
-
-class _RetryableStatus(_Retryable):
-    def __init__(self, status: int, retry_after: float | None) -> None:
-        super().__init__(f"HTTP {status}", retry_after)
-        self.status = status
-
-
-class _RetryableTransport(_Retryable):
-    def __init__(self, exc: httpx.TransportError) -> None:
-        super().__init__(type(exc).__name__)
-        self.connect = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
-        # No connection at all (unknown host, refused port): minutes of backoff will not heal
-        # a wrong URL, so these get CONNECT_RETRIES, not the whole budget.
-        self.refused = isinstance(exc, httpx.ConnectError)
-
-
-CONNECT_RETRIES = 2
-"""Retries of a request whose connection failed outright (DNS failure, connection refused):
-enough for a blip (about 3 s of backoff), not the ~45 s of the full budget."""
-
-
-class _ConnectionRefused(stop_base):
-    """Stop once a connection that failed outright has had its CONNECT_RETRIES."""
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        outcome = retry_state.outcome
-        exc = outcome.exception() if outcome is not None else None
-        return (
-            isinstance(exc, _RetryableTransport)
-            and exc.refused
-            and retry_state.attempt_number > CONNECT_RETRIES
-        )
-
-
-class _RetryableBody(_Retryable):
-    pass
-
-
-class _TooLong(stop_base):
-    """Stop when the next wait would take the request's waits past `limit` seconds in all."""
-
-    def __init__(self, limit: float) -> None:
-        self.limit = limit
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        return retry_state.idle_for + retry_state.upcoming_sleep > self.limit
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """`Retry-After` as seconds to wait: delta-seconds or an HTTP-date, at most a day
-    (LONGEST_RETRY_AFTER); None if absent/garbled."""
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        if math.isnan(seconds):
-            return None
-        return min(max(0.0, seconds), LONGEST_RETRY_AFTER)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:  # pragma: no cover - older Pythons returned None
-        return None
-    current = time.time() if now is None else now
-    return min(max(0.0, when.timestamp() - current), LONGEST_RETRY_AFTER)
-
-
-class _Wait:
-    """Server's Retry-After when given, else exponential backoff with full jitter (capped at
-    `maximum`). A Retry-After is honoured whole: `_TooLong` gives up on one too long."""
-
-    def __init__(self, initial: float, maximum: float, rng: random.Random) -> None:
-        self.initial = initial
-        self.maximum = maximum
-        self.rng = rng
-
-    def __call__(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome is not None else None
-        if isinstance(exc, _Retryable) and exc.retry_after is not None:
-            return exc.retry_after
-        ceiling = min(self.maximum, self.initial * (2 ** (state.attempt_number - 1)))
-        return self.rng.uniform(ceiling / 2, ceiling)
 
 
 # --------------------------------------------------------------------------------------------
@@ -262,7 +181,7 @@ class HttpClient:
         self.reach_hint = reach_hint
         self.url_hint = url_hint
         self._sleep = sleep
-        self._wait = _Wait(backoff_initial, backoff_max, rng or random.Random())
+        self._wait = Wait(backoff_initial, backoff_max, rng or random.Random())
         default_headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         default_headers.update(headers or {})
         self._client = httpx.Client(
@@ -290,6 +209,59 @@ class HttpClient:
         decodes into that type; a body of the wrong shape is a BadResponse, not retried.
         """
         return self.request_json("GET", url_or_path, params=params, bucket=bucket, decoder=decoder)
+
+    def get_page(
+        self,
+        url_or_path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        bucket: str = DEFAULT_BUCKET,
+        decoder: msgspec.json.Decoder[Any] | None = None,
+    ) -> tuple[Any, httpx.Headers]:
+        """GET as `get_json`, with the response's headers: (decoded body, headers)."""
+        return self._send("GET", url_or_path, params, None, bucket, None, decoder)
+
+    def paginate(
+        self,
+        url_or_path: str | Endpoint,
+        params: Mapping[str, Any] | None = None,
+        *,
+        paginator: Paginator | None = None,
+        records: Records = None,
+        bucket: str | None = None,
+        decoder: msgspec.json.Decoder[Any] | None = None,
+        restart: Callable[[RejectedRequest, PageRequest], PageRequest | None] | None = None,
+    ) -> Iterator[Fetched]:
+        """The pages of a paged GET, one `Fetched` each (records, body, headers, request), as
+        `paginator` leads from one to the next (connectors.paging). `records` finds a page's
+        records in its body (a key, a function, or None for a bare array). `restart`, given a
+        400/422 rejection and its request, answers the request to start again from (a stored
+        cursor the vendor no longer takes), or None to raise it.
+
+        Given an `Endpoint` (connectors.endpoints), its path, its budget and, unless named
+        here, its paginator and records key are used, and `params` are checked against it."""
+        if isinstance(url_or_path, Endpoint):
+            endpoint = url_or_path
+            url_or_path = endpoint.path
+            params = endpoint.query(**params) if params is not None else None
+            bucket = bucket or endpoint.bucket
+            if paginator is None and endpoint.paginator is not None:
+                paginator = endpoint.paginator()
+            records = records if records is not None else endpoint.records
+        if paginator is None:
+            raise TypeError(f"paginate {url_or_path}: no paginator (none given, none declared)")
+        walk = Walk(
+            self.get_page,
+            self.vendor,
+            PageRequest(url_or_path, dict(params) if params is not None else None),
+            paginator,
+            records,
+            bucket or DEFAULT_BUCKET,
+            decoder,
+            restart,  # type: ignore[arg-type]
+            (RejectedRequest,),
+        )
+        return walk.pages()
 
     def put_json(
         self,
@@ -325,19 +297,26 @@ class HttpClient:
         """Send and decode. `idempotent` (default: only for GET, HEAD, OPTIONS) says whether the
         request may be sent again after the server may have acted on it; a write that is not
         ends in WriteInDoubt on a timeout, a dropped connection or a 5xx."""
+        body, _ = self._send(method, url_or_path, params, json, bucket, idempotent, decoder)
+        return body
+
+    def _send(self, method: str, url_or_path: str, *args: Any) -> tuple[Any, httpx.Headers]:
+        """`request_json`'s work, with the response's headers: args are its params, json,
+        bucket, idempotent and decoder, in that order."""
+        params, json, bucket, idempotent, decoder = args
         if idempotent is None:
             idempotent = method.upper() in SAFE_METHODS
         url = self._resolve(url_or_path)
         retry_on: type[BaseException] | tuple[type[BaseException], ...] = (
-            _Retryable if idempotent else (_RetryableStatus, _RetryableTransport)
+            Retryable if idempotent else (RetryableStatus, RetryableTransport)
         )
         retrying = Retrying(
             retry=retry_if_exception_type(retry_on),
             wait=self._wait,
             stop=(
                 stop_after_attempt(self.max_retries + 1)
-                | _ConnectionRefused()
-                | _TooLong(self.max_wait)
+                | ConnectionRefused()
+                | TooLong(self.max_wait)
             ),
             sleep=self._sleep,
             before_sleep=self._before_sleep(method, url),
@@ -347,8 +326,9 @@ class HttpClient:
             # The result comes back in a box that is emptied here: tenacity's retry state (a
             # reference cycle, freed only by the garbage collector) keeps the box, not the page.
             box = retrying(self._boxed, method, url, params, json, bucket, idempotent, decoder)
-            return box.pop()
-        except _Retryable as exc:
+            answer: tuple[Any, httpx.Headers] = box.pop()
+            return answer
+        except Retryable as exc:
             self._count("errors")
             attempts = int(retrying.statistics.get("attempt_number", self.max_retries + 1))
             idle = float(retrying.statistics.get("idle_for", 0.0))
@@ -394,7 +374,7 @@ class HttpClient:
         def hook(state: RetryCallState) -> None:
             self._count("retries")
             exc = state.outcome.exception() if state.outcome is not None else None
-            reason = exc.reason if isinstance(exc, _Retryable) else type(exc).__name__
+            reason = exc.reason if isinstance(exc, Retryable) else type(exc).__name__
             wait = state.next_action.sleep if state.next_action is not None else 0.0
             log.info(
                 "%s %s: %s, retry %d in %.1fs",
@@ -419,7 +399,7 @@ class HttpClient:
         bucket: str,
         idempotent: bool,
         decoder: msgspec.json.Decoder[Any] | None = None,
-    ) -> Any:
+    ) -> tuple[Any, httpx.Headers]:
         blocked = min(self.limiter.blocked_for(bucket), LONGEST_RETRY_AFTER)
         if blocked > self.max_wait:
             # A 429 (or a spent budget) earlier asked for longer than a request may wait.
@@ -443,7 +423,7 @@ class HttpClient:
                 # The request may have reached the server, which may have acted on it: a
                 # write is not sent twice on a guess.
                 raise self._in_doubt(type(exc).__name__, method, url) from None
-            raise _RetryableTransport(exc) from None
+            raise RetryableTransport(exc) from None
         if self._read_limits is not None:
             for seen in self._read_limits(bucket, response.headers):
                 self.limiter.observe(*seen)
@@ -453,12 +433,12 @@ class HttpClient:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             if retry_after is not None:
                 self.limiter.block(bucket, retry_after)
-            raise _RetryableStatus(status, retry_after)
+            raise RetryableStatus(status, retry_after)
         if status >= 500:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             if not idempotent:
                 raise self._in_doubt(f"HTTP {status}", method, url)
-            raise _RetryableStatus(status, retry_after)
+            raise RetryableStatus(status, retry_after)
         where = self.where(url)
         if status == 401:
             raise AuthError(
@@ -483,23 +463,23 @@ class HttpClient:
             )
         if status == 204 or not content:
             if method == "GET":
-                raise _RetryableBody("empty body")
-            return None
+                raise RetryableBody("empty body")
+            return None, response.headers
         if decoder is None:
             try:
-                return orjson.loads(content)
+                return orjson.loads(content), response.headers
             except orjson.JSONDecodeError:
                 if not idempotent:  # applied, but what it made cannot be read
                     raise self._in_doubt("a truncated answer", method, url) from None
-                raise _RetryableBody("malformed or truncated JSON") from None
+                raise RetryableBody("malformed or truncated JSON") from None
         try:
-            return decoder.decode(content)
+            return decoder.decode(content), response.headers
         except msgspec.ValidationError as exc:
             raise BadResponse(
                 f"{self.vendor}: {where} answered an unexpected shape: {reason(exc)}"
             ) from None
         except msgspec.DecodeError:
-            raise _RetryableBody("malformed or truncated JSON") from None
+            raise RetryableBody("malformed or truncated JSON") from None
 
     def _in_doubt(self, what: str, method: str, url: httpx.URL) -> WriteInDoubt:
         return WriteInDoubt(
@@ -531,18 +511,18 @@ class HttpClient:
         )
 
     def _exhausted(
-        self, exc: _Retryable, method: str, url: httpx.URL, attempts: int, idle: float
+        self, exc: Retryable, method: str, url: httpx.URL, attempts: int, idle: float
     ) -> Exception:
         where = self.where(url)
-        if isinstance(exc, _RetryableStatus) and exc.status == 429 and exc.retry_after is not None:
+        if isinstance(exc, RetryableStatus) and exc.status == 429 and exc.retry_after is not None:
             past_cap = idle + exc.retry_after > self.max_wait
             return self._rate_limited(exc.retry_after, method, url, None if past_cap else attempts)
-        if isinstance(exc, _RetryableTransport) and exc.connect:
+        if isinstance(exc, RetryableTransport) and exc.connect:
             return UnreachableError(
                 f"{self.vendor}: cannot reach host {url.host} ({where}) after {attempts} attempts: "
                 f"{self.reach_hint}"
             )
-        if isinstance(exc, _RetryableBody):
+        if isinstance(exc, RetryableBody):
             return BadResponse(
                 f"{self.vendor}: {exc.reason} from {where} after {attempts} attempts"
             )
@@ -569,41 +549,6 @@ def _web_page(headers: httpx.Headers, content: bytes) -> bool:
     """An HTML page rather than JSON: said so by its type and by its first byte (some APIs label
     their JSON text/html; a truncated JSON body is no page)."""
     return "html" in headers.get("Content-Type", "").lower() and content.lstrip()[:1] == b"<"
-
-
-# --------------------------------------------------------------------------------------------
-# Pagination
-
-
-class Paginator:
-    """Loop guard for one run of one stream: "read the next token, write it into the next request".
-
-    Create a fresh instance per run. `advance(token)` returns False when there is no next token
-    (None or empty) and True otherwise; a token it has already seen raises `PaginationLoopError`,
-    because a vendor that repeats a page token would otherwise be read forever.
-    """
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-        self._seen: set[Hashable] = set()
-        self.pages = 0
-
-    def advance(self, token: Hashable | None) -> bool:
-        self.pages += 1
-        if token is None or token == "":
-            return False
-        if token in self._seen:
-            raise PaginationLoopError(
-                f"{self.what}: the vendor repeated a page token after {self.pages} pages; "
-                "stopping instead of looping"
-            )
-        self._seen.add(token)
-        return True
-
-    def seen(self, token: Hashable) -> None:
-        """Record a token used for the first request (e.g. a stored cursor) without advancing."""
-        if token is not None and token != "":
-            self._seen.add(token)
 
 
 def base_url_problem(value: str) -> str | None:
@@ -633,12 +578,19 @@ __all__ = [
     "MAX_WAIT",
     "SAFE_METHODS",
     "USER_AGENT",
+    "BodyCursor",
+    "Fetched",
+    "HeaderCursor",
     "HttpClient",
     "LimitReader",
+    "NextUrl",
     "Observed",
+    "PageNumber",
+    "PageRequest",
     "Paginator",
     "RateLimiter",
     "RejectedRequest",
+    "TimeWatermark",
     "base_url_problem",
     "duration",
     "header_number",

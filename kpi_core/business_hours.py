@@ -81,8 +81,8 @@ or before the start means the window crosses midnight. Overlapping windows (also
 a night window) are an error. Holidays are ISO dates (strings or TOML dates).
 
 From the warehouse (`schedules_from_warehouse`): each `schedules` row is one schedule, named by
-its `name` (its `id` works too, for tickets that carry Zendesk's schedule id); intervals as
-`start_minute`/`end_minute` (or Zendesk's `start_time`/`end_time`) minutes from Sunday 00:00 local;
+its `name` (its `id` works too, for tickets that carry the help desk's schedule id); intervals as
+`start_minute`/`end_minute` minutes from Sunday 00:00 local (a connector renames its vendor's keys);
 holidays with `start_date` and `end_date` both inclusive, as Zendesk reports a one-day holiday with
 start_date == end_date. The default is the row with `extra["default"]` true, else the lowest id
 (Zendesk's first schedule).
@@ -522,10 +522,11 @@ def schedules_from_warehouse(conn: Connection, source: str | None = None) -> Sch
             intervals = json.loads(intervals)
         windows: list[tuple[int, int]] = []
         for interval in intervals or []:
-            start = interval.get("start_minute", interval.get("start_time"))
-            end = interval.get("end_minute", interval.get("end_time"))
+            start, end = interval.get("start_minute"), interval.get("end_minute")
             if start is None or end is None:
-                raise ScheduleError(f"schedule {name!r}: interval without start/end: {interval}")
+                raise ScheduleError(
+                    f"schedule {name!r}: interval without start_minute/end_minute: {interval}"
+                )
             windows.append((int(start), int(end)))
         holidays: set[date] = set()
         raw_holidays = row["holidays"]

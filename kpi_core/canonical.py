@@ -47,6 +47,11 @@ SOCIAL_CHANNELS = frozenset({"twitter", "facebook", "instagram"})
 TICKET_STATUSES = frozenset({"new", "open", "pending", "hold", "solved", "closed", "deleted"})
 SOLVED_STATUSES = frozenset({"solved", "closed"})
 PRIORITIES = frozenset({"low", "normal", "high", "urgent"})
+PREDICTIVE_SUFFIX = "_predictive"
+"""A `customers` row's `extra` may carry a marketing tool's own predictions for the person
+(`predicted_clv`, `churn_probability`, numbers) as a mapping under `<vendor>_predictive`; the
+support-to-revenue view averages them (kpi_core.identity). Named by vendor, so two tools' values
+never mix in one row."""
 SURVEYS = frozenset({"csat", "nps", "ces", "iqs", "employee"})
 # The help desks' SLA activity, whatever the vendor calls it (meanings: models.SlaEvent).
 SLA_EVENT_TYPES = frozenset(

@@ -66,11 +66,11 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
-from deskpulse.kpi_core.engine import epoch_ms, shared, source_filter
 from deskpulse.kpi_core.periods import to_ms
 from deskpulse.kpi_core.registry import KpiQuery
 from deskpulse.kpi_core.tables import TICKET_EVENTS as EVENTS
 from deskpulse.kpi_core.tables import TICKETS
+from deskpulse.kpi_core.toolkit import epoch_ms, shared, source_filter
 
 Event = tuple[int, str, str | None, bool | None, str | None]
 """(t_ms, kind, author_kind, public, status)"""

@@ -25,14 +25,14 @@ engagement, repeat contacts) count the same people, in SQL (kpi_core.people).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, case, func, select
 
-from deskpulse.kpi_core.canonical import DEFAULT_SCALES
+from deskpulse.kpi_core.canonical import DEFAULT_SCALES, PREDICTIVE_SUFFIX
 from deskpulse.kpi_core.metrics.customers import not_refunded
 from deskpulse.kpi_core.per_ticket import ticket_values
 from deskpulse.kpi_core.tables import CUSTOMERS, ORDERS, SURVEY_RESPONSES, TICKETS
@@ -307,13 +307,23 @@ def revenue_by_experience(
         g.lost += last[key] < now - gap
         found = everyone.get(key)
         for extra in found.extra.values() if found else ():
-            predictive = extra.get("klaviyo_predictive") if isinstance(extra, dict) else None
-            if isinstance(predictive, dict):
+            for predictive in _predictions(extra):
                 if isinstance(predictive.get("predicted_clv"), int | float):
                     g.predicted.append(float(predictive["predicted_clv"]))
                 if isinstance(predictive.get("churn_probability"), int | float):
                     g.churn_probability.append(float(predictive["churn_probability"]))
     return [g.row() for g in groups.values()], match_summary(everyone)
+
+
+def _predictions(extra: Any) -> list[Mapping[str, Any]]:
+    """A row's marketing-tool predictions (`<vendor>_predictive` in `extra`: PREDICTIVE_SUFFIX)."""
+    if not isinstance(extra, Mapping):
+        return []
+    return [
+        value
+        for key, value in extra.items()
+        if isinstance(key, str) and key.endswith(PREDICTIVE_SUFFIX) and isinstance(value, Mapping)
+    ]
 
 
 __all__ = [

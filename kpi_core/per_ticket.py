@@ -33,7 +33,6 @@ from sqlalchemy import Connection, and_, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from deskpulse.kpi_core.config import KpiConfig
-from deskpulse.kpi_core.engine import Clock, epoch_ms
 from deskpulse.kpi_core.facts import SOLVED, TicketFacts, facts_where
 from deskpulse.kpi_core.metrics.tickets_common import DAY_MS, not_deleted, now_ms
 from deskpulse.kpi_core.metrics.tickets_speed import (
@@ -43,6 +42,7 @@ from deskpulse.kpi_core.metrics.tickets_speed import (
 )
 from deskpulse.kpi_core.periods import to_ms
 from deskpulse.kpi_core.tables import TICKETS
+from deskpulse.kpi_core.toolkit import Clock, epoch_ms
 
 TicketKey = tuple[str, str]
 """(source, ticket id): ticket ids are unique per source only."""

@@ -111,7 +111,8 @@ class SandboxProcess:
     def __init__(self, proc: subprocess.Popen[str], env: dict[str, str]) -> None:
         self.proc = proc
         self.env = env
-        self.base_url = env["ZENDESK_BASE_URL"]
+        # The first dialect's host: its lines come first, its base URL the first *_URL.
+        self.base_url = next(value for name, value in env.items() if name.endswith("_URL"))
 
     @property
     def pid(self) -> int:

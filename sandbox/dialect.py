@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from deskpulse.sandbox.limits import Usage
@@ -97,6 +97,36 @@ def dispatch(
         return answer(e.status, e.payload)
 
 
+@dataclass
+class Received:
+    """What a dialect's accepted writes did, told without its wire format (the demo prints it;
+    only the dialect reads its own request bodies).
+
+    `requests`: per request ("PUT /api/v2/tickets/update_many"), its calls, the records they
+    wrote and how many values of each field ("ticket field 7"). `values`: per record kind
+    ("ticket", "user"), each record's fields as written last. `notes`: the posts (title,
+    reference, body)."""
+
+    requests: dict[str, RequestCount] = field(default_factory=dict)
+    values: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    notes: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def count(self, request: str, records: int, fields: Sequence[str]) -> None:
+        """One call of `request` that wrote `records` records and these fields' values."""
+        found = self.requests.setdefault(request, RequestCount())
+        found.calls += 1
+        found.records += records
+        for name in fields:
+            found.fields[name] = found.fields.get(name, 0) + 1
+
+
+@dataclass
+class RequestCount:
+    calls: int = 0
+    records: int = 0
+    fields: dict[str, int] = field(default_factory=dict)
+
+
 class WriteRecorder(Protocol):
     """What a dialect recorded of the writes it accepted (served at /__sandbox/writes)."""
 
@@ -104,6 +134,19 @@ class WriteRecorder(Protocol):
     def writes(self) -> list[dict[str, Any]]: ...
 
     def clear(self) -> None: ...
+
+
+def received(recorder: WriteRecorder) -> Received:
+    """`recorder.received()` when the dialect tells its writes that way, else each recorded
+    write counted as one call of its method and path."""
+    tell = getattr(recorder, "received", None)
+    if callable(tell):
+        told: Received = tell()
+        return told
+    out = Received()
+    for w in recorder.writes:
+        out.count(f"{w.get('method', '?')} {w.get('path', '?')}", 1, ())
+    return out
 
 
 class Dialect(Protocol):

@@ -385,8 +385,9 @@ class SandboxServer:
     60/K minutes; 1 to 60), `idle_timeout` (seconds a connection may stay
     quiet, also mid-request, before it is closed; 75 like nginx's keep-alive default).
 
-    `base_url`, `stats`, `client()` are the first dialect's (Zendesk's), and so is any other
-    attribute (`sb.oauth_token`); `dialect(name)` and `host_of(name)` give any one's.
+    `base_url`, `stats`, `client()` are the first dialect's; `dialect(name)` and
+    `host_of(name)` give any one's (a dialect's own attributes, e.g. its credentials, are read
+    from `dialect(name)`, never guessed from the first).
     """
 
     def __init__(
@@ -451,15 +452,8 @@ class SandboxServer:
         self.base_url = first.base_url
         self.stats = first.stats
 
-    def __getattr__(self, name: str) -> Any:
-        """Any other attribute is the first dialect's (Zendesk's `oauth_token`, `writes`...),
-        as before dialects had their own hosts."""
-        if name.startswith("_") or "hosts" not in self.__dict__:
-            raise AttributeError(name)
-        return getattr(self.host_of().dialect, name)
-
     def dialect(self, name: str | None = None) -> Dialect:
-        """The named dialect (default: the first, Zendesk)."""
+        """The named dialect (default: the first registered)."""
         return self.host_of(name).dialect
 
     def host_of(self, name: str | None = None) -> Host:

@@ -54,7 +54,8 @@ tag = "newsletter_opt_in"          # or: field = "360000000104" and value = true
 
 A value that is None (no first response yet, no SLA policy) is not written, unless an earlier
 value was: then the field is cleared (written as null).
-Closed tickets are final (and Zendesk refuses any update of them): their fields are not written.
+A vendor whose closed tickets are final (it refuses any update of them; the connector says so:
+connectors.base.closed_is_final): their fields are not written.
 
 What could never be written as meant is refused when the file is read (unknown values, metrics
 and dimensions, `map` values that are not scalars) or, against the configured sources, by

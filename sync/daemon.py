@@ -77,7 +77,8 @@ from deskpulse.sync.sources import SourceSpec, build, configured, start_time
 from deskpulse.sync.state import DaemonSchedule
 from deskpulse.sync.status import source_health
 from deskpulse.sync.warehouse import Warehouse, WarehouseReplaced, table, upsert
-from deskpulse.sync.writeback import Context, PushReport, push
+from deskpulse.sync.writeback import PushReport, push
+from deskpulse.sync.writeback_plan import Context
 
 if TYPE_CHECKING:
     from deskpulse.sync.fleet import Fleet
@@ -116,14 +117,12 @@ def release_memory() -> None:
     """Free what a cycle left behind and hand it back to the system (under a tenth of a second,
     against cycles minutes apart).
 
-    A cycle leaves tens of KB in reference cycles (httpx's requests and responses, the SQL
-    statements built for it, its reader threads' events); what lived long enough to reach
-    Python's oldest generation waits for a full collection, which comes every few hundred
-    cycles: the daemon's RSS climbed by 20 to 35 MB and dropped back, a sawtooth (`bench
-    daemon`); collected after each cycle, it stays flat. What a cycle frees outside Python's
-    objects (SQLite's pages, each reader thread's malloc arena) glibc keeps in its arenas;
-    trimmed too, the flat line is 10 MB lower (anonymous memory 85 against 95 MB over 600
-    cycles of the bench's daemon)."""
+    A cycle leaves reference cycles behind (httpx's requests and responses, the SQL statements
+    built for it, its reader threads' events); what reached Python's oldest generation would
+    wait for a full collection every few hundred cycles, so the daemon's memory would climb and
+    drop back. Collected after each cycle it stays flat; what a cycle frees outside Python's
+    objects (SQLite's pages, each reader thread's malloc arena) glibc keeps in its arenas
+    unless trimmed. The measurements: docs/benchmarks.md."""
     gc.collect()
     _trim()
 

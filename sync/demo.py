@@ -29,13 +29,13 @@ import time
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from deskpulse.sandbox.dialect import Received, received
 from deskpulse.sandbox.server import SandboxServer
 
 DB = Path("demo.db")
@@ -91,7 +91,8 @@ def _run(title: str, *args: str, env: dict[str, str]) -> int:
 def _daemon_steps(sandbox: SandboxServer, env: dict[str, str]) -> list[int]:
     """The write-back into the help desk: what would be written and why, then one daemon cycle
     (sync, KPIs, write-back, digest), then what the sandbox help desk received."""
-    sandbox.writes.clear()  # from here on, every write the help desk gets is the daemon's
+    desk = sandbox.dialect("zendesk")
+    desk.writes.clear()  # from here on, every write the help desk gets is the daemon's
     dry = _run(
         "what the daemon would write into Zendesk, and why (nothing is written)",
         "push", "--dry-run", "--target", "zendesk", "--limit", "8",
@@ -102,80 +103,50 @@ def _daemon_steps(sandbox: SandboxServer, env: dict[str, str]) -> list[int]:
         "daemon", "--cycles", "1",
         env={**env, "DESKPULSE_METRICS_PORT": "0"},
     )  # fmt: skip
-    _show_writes(sandbox.writes.writes)
+    _show_writes(received(desk.writes))
     return [dry, cycle]
 
 
-def _show_writes(writes: list[dict[str, Any]]) -> None:
-    """What the sandbox help desk received: per request kind, then a few tickets' new values
-    and the digest's first lines."""
+def _show_writes(received: Received) -> None:
+    """What the sandbox help desk received (as its dialect tells it: sandbox.dialect.Received):
+    per request kind, then a few records' new values and the digest's first lines."""
     console.rule("[bold]what the sandbox help desk received[/bold]")
-    kinds: dict[str, list[dict[str, Any]]] = {}
-    for w in writes:
-        kinds.setdefault(f"{w['method']} {w['path']}", []).append(w)
     table = Table(header_style="bold")
     for name in ("request", "calls", "records", "fields written (values)"):
         table.add_column(name, justify="right" if name in ("calls", "records") else "left")
-    for kind, calls in kinds.items():
-        fields: dict[str, int] = {}
-        records = 0
-        for w in calls:
-            body = w["body"]
-            for t in body.get("tickets") or ():
-                records += 1
-                for f in t.get("custom_fields") or ():
-                    fields[f"ticket field {f['id']}"] = fields.get(f"ticket field {f['id']}", 0) + 1
-            for u in body.get("users") or ():
-                records += 1
-                for key in u.get("user_fields") or {}:
-                    fields[f"user field {key}"] = fields.get(f"user field {key}", 0) + 1
-            if isinstance(body.get("ticket"), dict):
-                records += 1
-                fields["internal note (digest)"] = fields.get("internal note (digest)", 0) + 1
+    for kind, count in received.requests.items():
         table.add_row(
-            kind, f"{len(calls):,}", f"{records:,}",
-            ", ".join(f"{k} ({n:,})" for k, n in fields.items()),
+            kind, f"{count.calls:,}", f"{count.records:,}",
+            ", ".join(f"{k} ({n:,})" for k, n in count.fields.items()),
         )  # fmt: skip
-    console.print(table if writes else "[yellow]no writes[/yellow]")
-    sample = Table(title="a few tickets as the help desk has them now", header_style="bold")
-    sample.add_column("ticket", justify="right")
-    values: dict[str, dict[str, Any]] = {}
-    for w in writes:
-        for t in w["body"].get("tickets") or ():
-            for f in t.get("custom_fields") or ():
-                values.setdefault(str(t["id"]), {})[str(f["id"])] = f.get("value")
-    names = sorted({k for v in values.values() for k in v})
-    for name in names:
-        sample.add_column(f"field {name}", justify="right")
-    for ticket in sorted(values, key=int)[-5:]:
-        sample.add_row(ticket, *(str(values[ticket].get(n, "")) for n in names))
-    if values:
-        console.print(sample)
-    users: dict[str, dict[str, Any]] = {}
-    for w in writes:
-        for u in w["body"].get("users") or ():
-            users.setdefault(str(u["id"]), {}).update(u.get("user_fields") or {})
-    keys = sorted({k for v in users.values() for k in v})
-    people = Table(title="a few customers' user fields in the help desk now", header_style="bold")
-    people.add_column("user", justify="right")
-    for key in keys:
-        people.add_column(key, justify="right")
-    for user in sorted(users, key=lambda u: (len(users[u]), u))[-5:]:
-        people.add_row(user, *(str(users[user].get(k, "")) for k in keys))
-    if users:
-        console.print(people)
-    for w in writes:
-        post = w["body"].get("ticket")
-        if w["method"] == "POST" and isinstance(post, dict):
-            comment = post.get("comment") or {}
-            lines = str(comment.get("body", "")).splitlines()
-            console.print(
-                Panel(
-                    Text("\n".join(lines[:14]) + ("\n..." if len(lines) > 14 else "")),
-                    title=f"internal note: {post.get('subject', '')}",
-                    subtitle=f"external_id {post.get('external_id', '')}",
-                )
+    console.print(table if received.requests else "[yellow]no writes[/yellow]")
+    titles = {
+        "ticket": "a few tickets as the help desk has them now",
+        "user": "a few customers' user fields in the help desk now",
+    }
+    for kind, records in received.values.items():
+        keys = sorted({k for v in records.values() for k in v})
+        sample = Table(title=titles.get(kind, f"a few {kind}s now"), header_style="bold")
+        sample.add_column(kind, justify="right")
+        for key in keys:
+            sample.add_column(key, justify="right")
+        # Tickets by number; people with the most values written last.
+        order = sorted(
+            records, key=lambda r: (len(r), r) if kind == "ticket" else (len(records[r]), r)
+        )
+        for record in order[-5:]:
+            sample.add_row(record, *(str(records[record].get(k, "")) for k in keys))
+        if records:
+            console.print(sample)
+    for title, reference, body in received.notes:
+        lines = body.splitlines()
+        console.print(
+            Panel(
+                Text("\n".join(lines[:14]) + ("\n..." if len(lines) > 14 else "")),
+                title=f"internal note: {title}",
+                subtitle=reference,
             )
+        )
 
 
 def _copy(source: Path, target: Path) -> None:

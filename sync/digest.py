@@ -29,7 +29,7 @@ from deskpulse.kpi_core.periods import local_midnight
 from deskpulse.kpi_core.registry import REGISTRY, KpiError
 from deskpulse.sync.actions import DigestAction
 from deskpulse.sync.render import kpi_line, worst_slices
-from deskpulse.sync.writeback import FAILED, POST, SENT, Context, Item, due, latest_rows
+from deskpulse.sync.writeback_plan import FAILED, POST, SENT, Context, Item, due, latest_rows
 
 FIELD = "digest"
 WORST = 3

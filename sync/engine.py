@@ -5,10 +5,9 @@ together, so a crash at any point resumes from the last committed page with noth
 nothing duplicated (rows are upserted by natural key, so re-reading a page is harmless).
 Before a page is written its social mentions are scored (sync.sentiment): one step for every
 connector and the file import, none of it in vendor code.
-The writing itself is the run's ledger (sync.ledger), in this process: a writer process beside
-it, and the cycle collector tuned while a sync runs, were measured in `make bench` and retired
-(see bench.zendesk_sync); nothing here changes a process-wide setting, so a daemon can run syncs
-for months.
+The writing itself is the run's ledger (sync.ledger), in this process; nothing here changes a
+process-wide setting, so a daemon can run syncs for months (what was tried instead and retired:
+docs/decisions/sync-writer-process-and-gc-tuning.md).
 
 What the engine does with each kind of error (see connectors.errors):
 - FatalError: this connector stops; the run is `failed` with the error's one-line message.

@@ -7,9 +7,8 @@ committed (a second behind at most during a stream, exactly at its end, even aft
 The first page of a stream that fails to commit makes the ledger refuse that stream's later
 pages, so no cursor ever moves past a page that did not commit.
 
-It writes in the sync's own process. A writer process beside it (reading on one core, writing on
-the other) was measured with `make bench` on the tickets-with-events sync and retired: pickling
-pages across a pipe cost more CPU than the writing it took over, and the sync was slower.
+It writes in the sync's own process (a writer process beside it was tried and retired:
+docs/decisions/sync-writer-process-and-gc-tuning.md).
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ from deskpulse.sync.reporting import writeback_context
 from deskpulse.sync.settings import Settings
 from deskpulse.sync.sources import SourceSpec, build_connectors, configured
 from deskpulse.sync.warehouse import Warehouse
-from deskpulse.sync.writeback import Item, PushReport, push
+from deskpulse.sync.writeback import PushReport, push
+from deskpulse.sync.writeback_plan import Item
 
 
 def configured_actions(

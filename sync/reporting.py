@@ -16,7 +16,7 @@ from deskpulse.kpi_core.periods import count_periods, local_midnight, parse_when
 from deskpulse.kpi_core.registry import REGISTRY
 from deskpulse.sync.settings import Settings
 from deskpulse.sync.warehouse import Warehouse, table
-from deskpulse.sync.writeback import Context
+from deskpulse.sync.writeback_plan import Context
 
 DEFAULT_DAYS = 30
 

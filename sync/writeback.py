@@ -3,11 +3,8 @@
 Three steps, each committed before the next, so that no crash, retry or second run writes a
 value twice or loses one (the ledger is sync.state.WriteBack):
 
-1. Plan. For each action (sync.actions) the values it should write now are compared with the
-   ledger's latest row for the same (action, record, field): unchanged and sent -> nothing to do;
-   new or changed -> a new `pending` row (version + 1) whose reason says what changed; a row still
-   pending, failed and due, or in doubt (and due) is carried over. The plan is committed
-   (`--dry-run` shows it and stops here, writing nothing anywhere).
+1. Plan (sync.writeback_plan): what each action should write now, against the ledger's latest
+   rows, committed as pending rows (`--dry-run` shows it and stops here, writing nothing).
 2. In-doubt rows are read back from the help desk (`read_*_fields`; a post by its key with
    `find_post`): a value already there is marked sent (`verified`), not written again; only a
    missing one is written. A row is in doubt when it stays `sending`: a crash or a stop request
@@ -33,16 +30,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from dataclasses import field as dataclass_field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select, update
 
 from deskpulse.connectors.base import (
     DOUBT,
@@ -59,33 +53,38 @@ from deskpulse.connectors.base import (
     TicketFieldWriter,
     UserFieldWriter,
     WriteResult,
+    writer_of,
 )
-from deskpulse.connectors.errors import ConfigError, DeskpulseError
+from deskpulse.connectors.errors import ConfigError
 from deskpulse.connectors.http import duration
-from deskpulse.kpi_core.config import KpiConfig
-from deskpulse.kpi_core.per_ticket import ticket_values
-from deskpulse.sync.actions import Actions, TicketFieldAction
+from deskpulse.sync.actions import Actions
 from deskpulse.sync.locks import source_lock
-from deskpulse.sync.warehouse import Warehouse, table
-from deskpulse.sync.writeback_people import plan_profile_fields, plan_subscriptions
+from deskpulse.sync.warehouse import Warehouse
+from deskpulse.sync.writeback_plan import (
+    FAILED,
+    IN_DOUBT,
+    MAX_ATTEMPTS,
+    PENDING,
+    POST,
+    SENDING,
+    SENT,
+    SUBSCRIPTION,
+    TICKET_FIELD,
+    USER_FIELD,
+    Context,
+    Extra,
+    Item,
+    chunks,
+    commit_plan,
+    ledger,
+    plan,
+)
 
 log = logging.getLogger(__name__)
 
 BATCH = 100
-MAX_ATTEMPTS = 8
 BACKOFF_FIRST = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(hours=6)
-
-PENDING, SENDING, SENT, FAILED, SUPERSEDED = "pending", "sending", "sent", "failed", "superseded"
-IN_DOUBT = "in doubt"
-"""An item's outcome when its write's answer never came (its ledger row stays `sending`)."""
-TICKET_FIELD, POST = "ticket_field", "post"
-USER_FIELD, SUBSCRIPTION = "user_field", "subscription"
-
-
-class WriteBackError(DeskpulseError):
-    pass
-
 
 PUSH_LOCK = "__push__:"
 """The lock (sync.locks) a push holds per target source: PUSH_LOCK + the source's name. Another
@@ -99,32 +98,6 @@ _pushing_guard = threading.Lock()
 def _in_process(source: str) -> threading.Lock:
     with _pushing_guard:
         return _pushing[source]
-
-
-@dataclass
-class Item:
-    """One value to write (a ledger row, planned or carried over), and what became of it."""
-
-    target: str
-    source: str
-    kind: str
-    record_id: str
-    field: str
-    value: Any
-    reason: str
-    version: int = 1
-    row_id: int | None = None
-    status: str = PENDING  # the ledger status when planned
-    attempts: int = 0
-    # sent | failed | verified (found in the help desk) | in doubt (read back next time) | None
-    outcome: str | None = None
-    error: str | None = None
-
-    @property
-    def key(self) -> str:
-        if self.kind == POST:
-            return f"{self.target}|{self.record_id}"
-        return f"{self.target}|{self.record_id}|{self.field}|v{self.version}"
 
 
 @dataclass
@@ -146,222 +119,6 @@ class PushReport:
     @property
     def in_doubt(self) -> int:
         return self.count(IN_DOUBT)
-
-
-@dataclass(frozen=True)
-class Context:
-    """What values are computed with: business-hours schedules, the KPI config (SLA policies,
-    targets) and the reporting time zone (digest periods)."""
-
-    schedules: Any = None
-    config: KpiConfig | None = None
-    tz: ZoneInfo = dataclass_field(default_factory=lambda: ZoneInfo("UTC"))
-
-
-Extra = Callable[[Connection, datetime], Iterable[Item]]
-"""More items to plan (the digests), from a connection and the push's `now`."""
-
-
-def _ledger() -> Any:
-    return table("write_back_log")
-
-
-def latest_rows(conn: Connection, target: str) -> dict[tuple[str, str], Any]:
-    """(record, field) -> the latest non-superseded ledger row of `target`."""
-    wb = _ledger()
-    top = (
-        select(wb.c.record_id, wb.c.field, func.max(wb.c.version).label("version"))
-        .where(wb.c.target == target, wb.c.status != SUPERSEDED)
-        .group_by(wb.c.record_id, wb.c.field)
-        .subquery()
-    )
-    stmt = (
-        select(wb)
-        .join(
-            top,
-            and_(
-                wb.c.record_id == top.c.record_id,
-                wb.c.field == top.c.field,
-                wb.c.version == top.c.version,
-            ),
-        )
-        .where(wb.c.target == target, wb.c.status != SUPERSEDED)
-    )
-    return {(r.record_id, r.field): r for r in conn.execute(stmt)}
-
-
-def due(row: Any, now: datetime) -> bool:
-    if row.status == PENDING:
-        return True
-    if row.status == SENDING:  # in doubt: read back now, or once a running job has had time
-        return row.next_attempt_at is None or row.next_attempt_at <= now
-    if row.status == FAILED:
-        return row.next_attempt_at is not None and row.next_attempt_at <= now
-    return False
-
-
-def _carry(row: Any, action_kind: str, reason: str) -> Item:
-    return Item(
-        row.target, row.source, action_kind, row.record_id, row.field, row.value, reason,
-        row.version, row.id, row.status, row.attempts,
-    )  # fmt: skip
-
-
-def _carried_reason(row: Any) -> str:
-    if row.status == SENDING:
-        why = f": {row.error}" if row.error else " (a push stopped while sending it)"
-        return f"in doubt{why}; read back, then write if missing"
-    if row.status == FAILED:
-        return f"retry {row.attempts + 1} (failed: {row.error})"
-    return row.reason or "pending"
-
-
-def plan_ticket_field(
-    conn: Connection, action: TicketFieldAction, ctx: Context, now: datetime
-) -> tuple[list[Item], list[int], int]:
-    """(items to write, ids of rows they supersede, unchanged count) for one action."""
-    values = ticket_values(
-        conn,
-        since=now - timedelta(days=action.days),
-        sources=[action.source],
-        schedules=ctx.schedules,
-        config=ctx.config,
-        now=now,
-    )
-    closed = _closed_tickets(conn, action.source)
-    wanted = (
-        (ticket_id, action.field, action.render(tv.get(action.value)), action.value)
-        for (_, ticket_id), tv in sorted(values.items())
-        if ticket_id not in closed
-    )
-    return plan_values(conn, action.name, action.source, TICKET_FIELD, wanted, now, skip=closed)
-
-
-def _closed_tickets(conn: Connection, source: str) -> set[str]:
-    """Tickets closed in the help desk (as of the last sync): final, and Zendesk refuses any
-    update of them, so their fields are never written (nor retried)."""
-    tickets = table("tickets")
-    stmt = select(tickets.c.id).where(tickets.c.source == source, tickets.c.status == "closed")
-    return {str(i) for (i,) in conn.execute(stmt)}
-
-
-Wanted = Iterable[tuple[str, str, Any, str]]
-"""(record id, field, value, what the value is) to have in the help desk now."""
-
-
-def plan_values(
-    conn: Connection,
-    target: str,
-    source: str,
-    kind: str,
-    wanted: Wanted,
-    now: datetime,
-    *,
-    skip: set[str] | frozenset[str] = frozenset(),
-) -> tuple[list[Item], list[int], int]:
-    """Compare the values a target should hold now with its ledger: (items to write, ids of
-    rows they supersede, unchanged count). New values are written; changed ones get a new
-    version; unchanged and sent ones are not written again; failed ones are retried when due.
-    Unsent rows of the records in `skip` (e.g. closed tickets) are superseded, not retried."""
-    latest = latest_rows(conn, target)
-    items: list[Item] = []
-    superseded: list[int] = []
-    unchanged = 0
-    seen: set[str] = set()
-    for record_id, fld, value, label in wanted:
-        seen.add(record_id)
-        row = latest.get((record_id, fld))
-        if row is None:
-            if value is not None:
-                items.append(
-                    Item(target, source, kind, record_id, fld, value, f"new: {label} = {value!r}")
-                )
-            continue
-        if row.value == value:
-            if row.status == SENT or not due(row, now):
-                unchanged += row.status == SENT
-                continue
-            items.append(_carry(row, kind, _carried_reason(row)))
-            continue
-        if value is None and row.status != SENT:
-            superseded.append(row.id)  # never written: nothing to clear
-            continue
-        if row.status != SENT:
-            superseded.append(row.id)
-        items.append(
-            Item(target, source, kind, record_id, fld, value,
-                 f"changed: {label} {row.value!r} -> {value!r}", row.version + 1)
-        )  # fmt: skip
-    # Retries of records outside the window (e.g. tickets older than `days`) are not forgotten.
-    for (record, _), row in latest.items():
-        if record in skip and row.status in (PENDING, FAILED):
-            superseded.append(row.id)  # an in-doubt (`sending`) row is still settled below
-        elif record not in seen and row.status != SENT and due(row, now):
-            items.append(_carry(row, kind, _carried_reason(row)))
-    return items, superseded, unchanged
-
-
-def plan(
-    warehouse: Warehouse,
-    actions: Actions,
-    ctx: Context,
-    now: datetime,
-    *,
-    extra: Extra | None = None,
-) -> tuple[list[Item], list[int], int]:
-    """Every action's items (see plan_ticket_field); `extra` adds items (the digests)."""
-    items: list[Item] = []
-    superseded: list[int] = []
-    unchanged = 0
-    with warehouse.connect() as conn:
-        planned = [plan_ticket_field(conn, action, ctx, now) for action in actions.ticket_fields]
-        planned += [plan_profile_fields(conn, action, now) for action in actions.profile_fields]
-        planned += [plan_subscriptions(conn, action, now) for action in actions.subscriptions]
-        for i, s, u in planned:
-            items += i
-            superseded += s
-            unchanged += u
-        if extra is not None:
-            items += extra(conn, now)
-    return items, superseded, unchanged
-
-
-def commit_plan(
-    warehouse: Warehouse, items: list[Item], superseded: list[int], now: datetime
-) -> None:
-    """Record the plan: new rows pending, replaced rows superseded (one transaction)."""
-    wb = _ledger()
-    rows = [
-        {
-            "key": i.key, "target": i.target, "source": i.source, "kind": i.kind,
-            "record_id": i.record_id, "field": i.field, "version": i.version, "value": i.value,
-            "reason": i.reason, "status": PENDING, "attempts": 0, "created_at": now,
-        }
-        for i in items
-        if i.row_id is None
-    ]  # fmt: skip
-    try:
-        with warehouse.begin() as conn:
-            for chunk in _chunks(superseded, 500):
-                conn.execute(update(wb).where(wb.c.id.in_(chunk)).values(status=SUPERSEDED))
-            for chunk in _chunks(rows, 500):
-                conn.execute(insert(wb), chunk)
-    except IntegrityError:
-        raise WriteBackError(
-            "another push planned the same writes at the same time (is the daemon running?); "
-            "nothing was written: try again"
-        ) from None
-    # Learn the new rows' ids (one query per target).
-    with warehouse.connect() as conn:
-        by_key = {i.key: i for i in items if i.row_id is None}
-        for chunk in _chunks(list(by_key), 500):
-            for row_id, key in conn.execute(select(wb.c.id, wb.c.key).where(wb.c.key.in_(chunk))):
-                by_key[key].row_id = row_id
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 class Sender:
@@ -428,7 +185,7 @@ class Sender:
         for i in items:
             if i.outcome is None:
                 by_record[i.record_id].append(i)
-        for chunk in _chunks(list(by_record), BATCH):
+        for chunk in chunks(list(by_record), BATCH):
             if self.stop.is_set():
                 return
             batch = [i for r in chunk for i in by_record[r]]
@@ -451,7 +208,7 @@ class Sender:
                 for i in verified:
                     i.outcome = "verified"
                 self._settle(verified, {})
-            for chunk in _chunks([i for i in group if i.outcome is None], 1000):
+            for chunk in chunks([i for i in group if i.outcome is None], 1000):
                 if self.stop.is_set():
                     return
                 self._mark_sending(list(chunk))
@@ -460,12 +217,13 @@ class Sender:
 
     def _need(self, capability: str, protocol: type) -> Any:
         c = self.connector
-        if capability not in c.capabilities or not isinstance(c, protocol):
+        writer = writer_of(c)
+        if capability not in c.capabilities or not isinstance(writer, protocol):
             raise ConfigError(
                 f"source {c.source} ({c.vendor}) cannot {capability.split(':')[1].replace('_', ' ')}"
                 " : remove that action from DESKPULSE_WRITEBACK"
             )
-        return c
+        return writer
 
     def _fields(self, items: list[Item]) -> None:
         writer: TicketFieldWriter = self._need(WRITE_TICKET_FIELDS, TicketFieldWriter)
@@ -485,9 +243,9 @@ class Sender:
         self._settle([item], {item.record_id: result})
 
     def _mark_sending(self, items: list[Item]) -> None:
-        wb = _ledger()
+        wb = ledger()
         with self.warehouse.begin() as conn:
-            for chunk in _chunks([i.row_id for i in items], 500):
+            for chunk in chunks([i.row_id for i in items], 500):
                 conn.execute(
                     update(wb)
                     .where(wb.c.id.in_(chunk))
@@ -499,7 +257,7 @@ class Sender:
     def _settle(self, items: list[Item], results: Mapping[str, WriteResult]) -> None:
         """Record each item's outcome: verified items and ok results are sent; `doubt` results
         stay `sending` (read back next time); the rest failed, until their next attempt."""
-        wb = _ledger()
+        wb = ledger()
         now = self.clock()
         with self.warehouse.begin() as conn:
             for i in items:
@@ -580,7 +338,7 @@ def push(
             f"(configured: {', '.join(sorted(connectors)) or 'none'})"
         )
     if dry_run:
-        items, _, unchanged = plan(warehouse, actions, ctx, now, extra=extra)
+        items, _, unchanged = plan(warehouse, actions, ctx, now, extra=extra, connectors=connectors)
         return PushReport(items, unchanged, dry_run)
     with ExitStack() as held:
         # One push per target at a time (a push by hand while the daemon writes back, two
@@ -590,7 +348,9 @@ def push(
             held.enter_context(
                 source_lock(warehouse, PUSH_LOCK + source, subject=f"{source} is being written to")
             )
-        items, superseded, unchanged = plan(warehouse, actions, ctx, now, extra=extra)
+        items, superseded, unchanged = plan(
+            warehouse, actions, ctx, now, extra=extra, connectors=connectors
+        )
         report = PushReport(items, unchanged, dry_run)
         if not (items or superseded):
             return report
@@ -611,7 +371,7 @@ def push(
 
 def ledger_summary(warehouse: Warehouse) -> list[dict[str, Any]]:
     """Per target: rows sent, pending, in doubt and failed, and the last error (for status)."""
-    wb = _ledger()
+    wb = ledger()
     out: dict[str, dict[str, Any]] = {}
     with warehouse.connect() as conn:
         stmt = select(wb.c.target, wb.c.status, func.count()).group_by(wb.c.target, wb.c.status)
@@ -633,13 +393,4 @@ def ledger_summary(warehouse: Warehouse) -> list[dict[str, Any]]:
     return sorted(out.values(), key=lambda e: e["target"])
 
 
-__all__ = [
-    "MAX_ATTEMPTS",
-    "Context",
-    "Item",
-    "PushReport",
-    "WriteBackError",
-    "ledger_summary",
-    "plan",
-    "push",
-]
+__all__ = ["BATCH", "PUSH_LOCK", "PushReport", "Sender", "ledger_summary", "push"]

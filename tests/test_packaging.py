@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import sqlite3
 import stat
@@ -346,3 +347,27 @@ def test_an_installed_plugin_is_configured_and_synced_through_the_cli(
     assert "check ACME_API_KEY" in denied.stdout + denied.stderr
     assert "wrong-key" not in denied.stdout + denied.stderr
     assert "Traceback" not in denied.stderr
+
+
+def test_an_installed_plugin_brings_its_sandbox_dialect_and_conformance_profile(
+    venv: _Venv, tmp_path: Path
+) -> None:
+    """Entry points, as for the connector: the installed sandbox serves Acme's API after the
+    built-in vendors (its lines printed with theirs), and deskpulse's conformance suite, run
+    where the plugin is installed, finds Acme's profile and syncs the plugin against it."""
+    serve = (
+        "import sys; from deskpulse.sandbox.command import start_subprocess\n"
+        "with start_subprocess(seed=3, tickets=100, rate_limit=False, oauth=False) as sb:\n"
+        "    print(*sb.env, sep='\\n')\n"
+    )
+    lines = _check(_run(venv.python, "-c", serve, cwd=tmp_path, env=venv.env())).stdout.split()
+    assert lines[-2:] == ["ACME_BASE_URL", "ACME_API_KEY"]
+    assert lines[0] == "ZENDESK_BASE_URL"  # the built-ins keep their ports and order
+
+    suite = _run(
+        venv.python, "-m", "pytest", "-p", "no:cacheprovider", "-rA", "-k", "acme",
+        str(ROOT / "tests" / "conformance"), cwd=ROOT, env=venv.env(),
+    )  # fmt: skip
+    _check(suite)
+    passed = re.findall(r"^PASSED (\S+)", suite.stdout, re.MULTILINE)
+    assert len(passed) >= 3 and all("acme" in test for test in passed), suite.stdout

@@ -1,13 +1,16 @@
 """What deskpulse sends to Klaviyo: the operations, their rate limits, and the wire quirks.
 
-`OPERATIONS` lists every request the connector can make, with the burst (per second) and steady
-(per minute) limits the official OpenAPI document gives it in `x-klaviyo-ratelimit`; a test
-checks the table against shared/specs/klaviyo/stable.json. Each operation is its own bucket:
-Klaviyo counts limits per account and endpoint.
+`ENDPOINTS` (connectors.endpoints' one table type) lists every request the connector can make,
+with the burst (per second) and steady (per minute) limits the official OpenAPI document gives
+it in `x-klaviyo-ratelimit`; a test checks the table against shared/specs/klaviyo/stable.json.
+Each operation is its own bucket, named by its operationId: Klaviyo counts limits per account
+and endpoint.
 
-`KlaviyoLimiter` paces both windows of each bucket, reads `RateLimit-Remaining`/`RateLimit-Reset`
-(the steady window of the endpoint just called; absent from 429 answers) and puts a floor under
-`Retry-After`: a 429 that says "available in 0 seconds" would otherwise be retried at once.
+`KlaviyoLimiter` paces both windows of each bucket and puts a floor under `Retry-After`: a 429
+that says "available in 0 seconds" would otherwise be retried at once. `read_limits` (the
+client's LimitReader) reads `RateLimit-Limit`/`-Remaining`/`-Reset` (the steady window of the
+endpoint just called; absent from 429 answers): a spent window blocks the endpoint until its
+reset, and a stated limit below the document's becomes the endpoint's steady pace.
 
 `KlaviyoTransport` wraps the HTTP transport: JSON:API media types on every request, and an answer
 refusing the revision (400/404/410 naming it) becomes one fatal line instead of "stream skipped".
@@ -15,15 +18,22 @@ refusing the revision (400/404/410 naming it) becomes one fatal line instead of 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import httpx
 import orjson
 
+from deskpulse.connectors.endpoints import Endpoint, endpoint
 from deskpulse.connectors.errors import FatalError
-from deskpulse.connectors.http import DEFAULT_BUCKET, RateLimiter
+from deskpulse.connectors.ratelimit import (
+    DEFAULT_BUCKET,
+    Observed,
+    RateLimiter,
+    header_number,
+    ietf_limits,
+)
 
 JSON_API = "application/vnd.api+json"
 
@@ -31,25 +41,39 @@ RETRY_AFTER_FLOOR = 1.0
 """Seconds to wait after a 429 at least, whatever Retry-After says (Klaviyo sends 0)."""
 
 
-@dataclass(frozen=True)
-class Operation:
-    method: str
-    path: str
-    burst: int  # requests per second
-    steady: int  # requests per minute
+_PROFILES = ("filter", "sort", "page[size]", "additional-fields[profile]")
 
 
-OPERATIONS: dict[str, Operation] = {
-    "get_profiles": Operation("GET", "/api/profiles", 75, 750),
-    "get_events": Operation("GET", "/api/events", 350, 3500),
-    "get_metrics": Operation("GET", "/api/metrics", 10, 150),
-    "update_profile": Operation("PATCH", "/api/profiles/{id}", 75, 750),
-    "bulk_subscribe_profiles": Operation(
-        "POST", "/api/profile-subscription-bulk-create-jobs", 75, 750
+def _operation(
+    method: str, path: str, name: str, burst: int, steady: int, *params: str
+) -> Endpoint:
+    return endpoint(
+        method,
+        path,
+        *params,
+        bucket=name,
+        operation=name,
+        per_minute=steady,
+        per_second=burst,
+    )
+
+
+ENDPOINTS: dict[str, Endpoint] = {
+    "get_profiles": _operation("GET", "/api/profiles", "get_profiles", 75, 750, *_PROFILES),
+    "get_events": _operation(
+        "GET", "/api/events", "get_events", 350, 3500, "filter", "sort", "page[size]"
     ),
-    "get_profiles_for_list": Operation("GET", "/api/lists/{id}/profiles", 75, 750),
+    "get_metrics": _operation("GET", "/api/metrics", "get_metrics", 10, 150, "fields[metric]"),
+    "update_profile": _operation("PATCH", "/api/profiles/{id}", "update_profile", 75, 750),
+    "bulk_subscribe_profiles": _operation(
+        "POST", "/api/profile-subscription-bulk-create-jobs", "bulk_subscribe_profiles", 75, 750
+    ),
+    "get_profiles_for_list": _operation(
+        "GET", "/api/lists/{id}/profiles", "get_profiles_for_list", 75, 750, "filter", "page[size]"
+    ),
 }
-"""operationId -> request and limits, as in stable.json (revision 2026-07-15)."""
+"""operationId -> request and limits, as in stable.json (revision 2026-07-15). Next pages are
+`links.next` URLs, followed verbatim (their `page[cursor]` is Klaviyo's)."""
 
 
 class RevisionRejected(FatalError):
@@ -69,8 +93,8 @@ class KlaviyoLimiter(RateLimiter):
         floor: float = RETRY_AFTER_FLOOR,
         window: float = 60.0,
     ) -> None:
-        steady = {name: op.steady for name, op in OPERATIONS.items()} if paced else None
-        burst = {name: op.burst for name, op in OPERATIONS.items()} if paced else None
+        steady = {n: e.per_minute for n, e in ENDPOINTS.items() if e.per_minute} if paced else None
+        burst = {n: e.per_second for n, e in ENDPOINTS.items() if e.per_second} if paced else None
         super().__init__(steady, clock=clock, sleep=sleep, window=window)
         # The burst window is Klaviyo's second: a 60th of the steady window.
         self._burst = RateLimiter(burst, clock=clock, sleep=sleep, window=window / 60.0)
@@ -85,20 +109,16 @@ class KlaviyoLimiter(RateLimiter):
         # The shared client calls this with a 429's Retry-After; 0 would retry at once.
         super().block(bucket, max(seconds, self.floor))
 
-    def update(self, bucket: str, headers: httpx.Headers) -> None:
-        remaining = _number(headers.get("ratelimit-remaining"))
-        if remaining is not None and remaining <= 0:
-            reset = _number(headers.get("ratelimit-reset"))
-            self.block(bucket, reset if reset is not None else 60.0)
 
-
-def _number(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return None
+def read_limits(bucket: str, headers: httpx.Headers) -> list[Observed]:
+    """What a Klaviyo answer says of the endpoint's steady window (the IETF draft's headers):
+    remaining requests, seconds to the reset, and the window's limit."""
+    seen = ietf_limits(bucket, headers)
+    limit = header_number(headers, "ratelimit-limit")
+    stated = ENDPOINTS[bucket].per_minute if bucket in ENDPOINTS else None
+    if seen and limit is not None and 0 < limit < (stated or math.inf):
+        return [seen[0]._replace(limit=int(limit))]
+    return seen
 
 
 class KlaviyoTransport(httpx.BaseTransport):
@@ -147,12 +167,12 @@ def error_detail(content: bytes) -> str:
 
 
 __all__ = [
+    "ENDPOINTS",
     "JSON_API",
-    "OPERATIONS",
     "RETRY_AFTER_FLOOR",
     "KlaviyoLimiter",
     "KlaviyoTransport",
-    "Operation",
     "RevisionRejected",
     "error_detail",
+    "read_limits",
 ]

@@ -27,8 +27,8 @@ from typing import Any
 
 from deskpulse.connectors.base import Cursor, Page, Row
 from deskpulse.connectors.errors import BadResponse, RecordError
-from deskpulse.connectors.http import HttpClient, Paginator, RejectedRequest
-from deskpulse.connectors.klaviyo.api import OPERATIONS
+from deskpulse.connectors.http import HttpClient, NextUrl, PageRequest, RejectedRequest
+from deskpulse.connectors.klaviyo.api import ENDPOINTS
 from deskpulse.connectors.klaviyo.normalise import (
     adjustment_row,
     engagement_row,
@@ -36,6 +36,7 @@ from deskpulse.connectors.klaviyo.normalise import (
     parse_when,
     profile_row,
 )
+from deskpulse.connectors.paging import dig
 from deskpulse.connectors.watermark import Watermark
 
 OVERLAP = timedelta(minutes=10)
@@ -91,19 +92,19 @@ class Context:
 
     def _load_metrics(self) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}
-        paginator = Paginator("klaviyo metrics")
-        url: str | None = OPERATIONS["get_metrics"].path
-        params: dict[str, Any] | None = {"fields[metric]": "name"}
-        while url is not None:
-            body = self.client.get_json(url, params, bucket="get_metrics")
-            for resource in _data(body, "metrics"):
+        endpoint = ENDPOINTS["get_metrics"]
+        for page in self.client.paginate(
+            endpoint.path,
+            endpoint.query(**{"fields[metric]": "name"}),
+            paginator=NextUrl("klaviyo metrics"),
+            records=_data("metrics"),
+            bucket=endpoint.bucket,
+        ):
+            for resource in page.records:
                 attributes = resource.get("attributes") if isinstance(resource, Mapping) else None
                 name = attributes.get("name") if isinstance(attributes, Mapping) else None
                 if isinstance(name, str) and isinstance(resource.get("id"), str):
                     found.setdefault(name, []).append(resource["id"])
-            url, params = _next(body), None
-            if not paginator.advance(url):
-                break
         return found
 
     def mark(self, stream: str) -> Watermark:
@@ -134,50 +135,44 @@ class Context:
         return self.start_time
 
 
-def _data(body: Any, what: str) -> list[Any]:
-    data = body.get("data") if isinstance(body, Mapping) else None
-    if not isinstance(data, list):
-        raise BadResponse(f"klaviyo: {what} page without a `data` list")
-    return data
+def _data(what: str) -> Callable[[Any], list[Any]]:
+    """A JSON:API page's records: its `data` list (anything else is a BadResponse)."""
 
+    def records(body: Any) -> list[Any]:
+        data = body.get("data") if isinstance(body, Mapping) else None
+        if not isinstance(data, list):
+            raise BadResponse(f"klaviyo: {what} page without a `data` list")
+        return data
 
-def _next(body: Any) -> str | None:
-    links = body.get("links") if isinstance(body, Mapping) else None
-    nxt = links.get("next") if isinstance(links, Mapping) else None
-    return nxt if isinstance(nxt, str) and nxt else None
-
-
-def _stale_cursor(exc: RejectedRequest) -> bool:
-    return exc.status == 400
+    return records
 
 
 def _read(
     ctx: Context,
     what: str,
-    bucket: str,
-    first: tuple[str, dict[str, Any]],
+    first: PageRequest,
     resume: str | None,
     when: Callable[[Any], datetime | None],
     mark: Watermark,
 ) -> Iterator[tuple[list[Any], str | None, datetime | None]]:
     """(records, links.next, latest time among them) per page, from `resume` when given (a
-    stored links.next), falling back to the first request when Klaviyo rejects it. `mark`
-    counts the records dated far past the sync's start."""
-    paginator = Paginator(f"klaviyo {what}")
-    url, params = (resume, None) if resume else (first[0], dict(first[1]))
-    if resume:
-        paginator.seen(resume)
-    while True:
-        try:
-            body = ctx.client.get_json(url, params, bucket=bucket)
-        except RejectedRequest as exc:
-            if not (resume and url == resume and _stale_cursor(exc)):
-                raise
-            url, params, resume = first[0], dict(first[1]), None
-            continue
-        records = _data(body, what)
+    stored links.next), falling back to the first request when Klaviyo rejects it (400
+    "Invalid cursor"). `mark` counts the records dated far past the sync's start."""
+
+    def restart(exc: RejectedRequest, request: PageRequest) -> PageRequest | None:
+        return first if resume and request.url == resume and exc.status == 400 else None
+
+    start = PageRequest(resume) if resume else first
+    for page in ctx.client.paginate(
+        start.url,
+        start.params,
+        paginator=NextUrl(f"klaviyo {what}"),
+        records=_data(what),
+        bucket=f"get_{what}",
+        restart=restart,
+    ):
         latest: datetime | None = None
-        for record in records:
+        for record in page.records:
             try:
                 moment = when(record)
             except RecordError:
@@ -185,11 +180,12 @@ def _read(
             mark.see(moment, record.get("id") if isinstance(record, Mapping) else None)
             if moment is not None and (latest is None or moment > latest):
                 latest = moment
-        nxt = _next(body)
-        yield records, nxt, latest
-        if not paginator.advance(nxt):
-            return
-        url, params = nxt, None  # type: ignore[assignment]
+        yield page.records, _next(page.body), latest
+
+
+def _next(body: Any) -> str | None:
+    nxt = dig(body, ("links", "next"))
+    return nxt if isinstance(nxt, str) and nxt else None
 
 
 def _attribute_time(name: str) -> Callable[[Any], datetime | None]:
@@ -219,17 +215,12 @@ class ProfilesStream:
         if low is not None:
             params["filter"] = f"greater-than(updated,{filter_datetime(low)})"
         resume = state.get("next") if isinstance(state.get("next"), str) else None
-        first = (OPERATIONS["get_profiles"].path, params)
+        endpoint = ENDPOINTS["get_profiles"]
+        first = PageRequest(endpoint.path, endpoint.query(**params))
         mark = self.ctx.mark(self.name)
         try:
             for records, nxt, latest in _read(
-                self.ctx,
-                "profiles",
-                "get_profiles",
-                first,
-                resume,
-                _attribute_time("updated"),
-                mark,
+                self.ctx, "profiles", first, resume, _attribute_time("updated"), mark
             ):
                 since = self.ctx.watermark(mark, latest, since)
                 yield Page(records, {"since": since, "next": nxt}, counts=mark.counts())
@@ -280,9 +271,10 @@ class EventStream:
             "sort": "datetime",
             "page[size]": EVENT_PAGE,
         }
-        first = (OPERATIONS["get_events"].path, params)
+        endpoint = ENDPOINTS["get_events"]
+        first = PageRequest(endpoint.path, endpoint.query(**params))
         for records, nxt, latest in _read(
-            self.ctx, "events", "get_events", first, resume, _attribute_time("datetime"), mark
+            self.ctx, "events", first, resume, _attribute_time("datetime"), mark
         ):
             since = self.ctx.watermark(mark, latest, since)
             state[metric_id] = {"since": since, "next": nxt}

@@ -26,9 +26,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import quote
 
 from deskpulse.connectors.base import DOUBT, FAILED, RETRY, THROTTLED, FieldValues, WriteResult
+from deskpulse.connectors.endpoints import Endpoint
 from deskpulse.connectors.errors import (
     ConnectorError,
     RateLimited,
@@ -36,8 +36,8 @@ from deskpulse.connectors.errors import (
     StreamUnavailable,
     WriteInDoubt,
 )
-from deskpulse.connectors.http import HttpClient, Paginator
-from deskpulse.connectors.klaviyo.api import OPERATIONS
+from deskpulse.connectors.http import HttpClient, NextUrl
+from deskpulse.connectors.klaviyo.api import ENDPOINTS
 from deskpulse.kpi_core.identity import normalise_email
 
 JOB_SIZE = 1000  # profiles per bulk subscription job (the API's maximum)
@@ -84,7 +84,7 @@ class KlaviyoWriter:
                     "attributes": {"properties": dict(item.values)},
                 }
             }
-            path = OPERATIONS["update_profile"].path.format(id=quote(item.record_id, safe=""))
+            path = ENDPOINTS["update_profile"].url(id=item.record_id)
             results.append(self._one(item.record_id, self._patch, path, body))
         return results
 
@@ -107,28 +107,23 @@ class KlaviyoWriter:
         for start in range(0, len(record_ids), FILTER_SIZE):
             part = list(record_ids[start : start + FILTER_SIZE])
             params = {"filter": f"any(id,{_quoted(part)})", "page[size]": FILTER_SIZE}
-            for profile in self._all(OPERATIONS["get_profiles"].path, params, "get_profiles"):
+            for profile in self._all(ENDPOINTS["get_profiles"], params):
                 properties = (profile.get("attributes") or {}).get("properties") or {}
                 out[str(profile.get("id"))] = {f: properties.get(f) for f in fields}
         return out
 
-    def _all(self, path: str, params: dict[str, Any], bucket: str) -> list[dict[str, Any]]:
+    def _all(self, endpoint: Endpoint, params: dict[str, Any], **ids: str) -> list[dict[str, Any]]:
+        """Every record of a paged read (JSON:API `links.next`)."""
         found: list[dict[str, Any]] = []
-        paginator = Paginator(f"{self.source} {bucket}")
-        url: str | None = path
-        query: dict[str, Any] | None = params
-        while url is not None:
-            body = self.client.get_json(url, query, bucket=bucket)
-            data = body.get("data") if isinstance(body, dict) else None
-            found += [d for d in data or [] if isinstance(d, dict)]
-            links = body.get("links") if isinstance(body, dict) else None
-            url = links.get("next") if isinstance(links, dict) else None
-            query = None
-            if not paginator.advance(url):
-                break
+        for page in self.client.paginate(
+            endpoint.url(**ids),
+            endpoint.query(**params),
+            paginator=NextUrl(f"{self.source} {endpoint.bucket}"),
+            records="data",
+            bucket=endpoint.bucket,
+        ):
+            found += [d for d in page.records if isinstance(d, dict)]
         return found
-
-    # subscriptions ------------------------------------------------------------------------
 
     def subscribe(self, list_id: str, emails: Sequence[str]) -> list[WriteResult]:
         """Subscribe `emails` (people who consented) to email marketing on `list_id`; one
@@ -144,7 +139,7 @@ class KlaviyoWriter:
             part = todo[start : start + JOB_SIZE]
             try:
                 self.client.post_json(
-                    OPERATIONS["bulk_subscribe_profiles"].path,
+                    ENDPOINTS["bulk_subscribe_profiles"].path,
                     _job(list_id, part),
                     bucket="bulk_subscribe_profiles",
                 )
@@ -182,13 +177,12 @@ class KlaviyoWriter:
             previous = present
 
     def _members(self, list_id: str, keys: Sequence[str]) -> set[str]:
-        path = OPERATIONS["get_profiles_for_list"].path.format(id=quote(list_id, safe=""))
         present: set[str] = set()
         unique = sorted(set(keys))
         for start in range(0, len(unique), FILTER_SIZE):
             part = unique[start : start + FILTER_SIZE]
             params = {"filter": f"any(email,{_quoted(part)})", "page[size]": FILTER_SIZE}
-            for profile in self._all(path, params, "get_profiles_for_list"):
+            for profile in self._all(ENDPOINTS["get_profiles_for_list"], params, id=list_id):
                 email = normalise_email((profile.get("attributes") or {}).get("email"))
                 if email is not None:
                     present.add(email)

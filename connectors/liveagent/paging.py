@@ -1,7 +1,8 @@
-"""How LiveAgent's list endpoints page, as three small readers (each a fresh instance per run).
+"""How LiveAgent's list endpoints page: three readers on the one page loop (`HttpClient.paginate`),
+each with a fresh paginator per run.
 
-* `numbered`: `_page` / `_perPage` over a bare JSON array without totals: the last page is the
-  first one shorter than `_perPage`.
+* `numbered`: `_page` / `_perPage` over a bare JSON array without totals (connectors.paging's
+  PageNumber): the last page is the first one shorter than `_perPage`.
 * `ChangedSince`: an incremental read by a date field (`date_changed` on tickets and contacts,
   `date_created` on chats), keyset-style: every request is page 1 of
   `_filters=[[field, "D>=", since]]` sorted ascending by that field, and `since` moves to the last
@@ -13,52 +14,36 @@
   `overlap` earlier (LiveAgent serves ticket lists from an Elasticsearch index that lags the
   database a little: a ticket changed just before a read may show up a moment later with an
   earlier date_changed).
-* `HeaderCursor`: `GET /calls` and `GET /tickets/history` page by `_cursor`, whose next value comes
-  in the `next_page_cursor` *response header*; the cursor is base64 of `{"id": "<last id>"}` and
-  means "records after that id", so a run resumes from the last committed id even when the
-  last page carried no header. A cursor that repeats raises PaginationLoopError.
-
-`HeaderTap` is the transport wrapper that lets the connector read that header: the shared HTTP
-client returns bodies only, so the tap keeps each thread's last response headers.
+  `Keyset` is its paginator.
+* `IdCursor`: `GET /calls` and `GET /tickets/history` page by `_cursor`, whose next value comes
+  in the `next_page_cursor` *response header* (connectors.paging's HeaderCursor); the cursor is
+  base64 of `{"id": "<last id>"}` and means "records after that id", so a run resumes from the
+  last committed id even when the last page carried no header. A cursor that repeats raises
+  PaginationLoopError.
 """
 
 from __future__ import annotations
 
 import base64
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
-import httpx
 import orjson
 
-from deskpulse.connectors.errors import BadResponse, PaginationLoopError, RecordError
-from deskpulse.connectors.http import HttpClient, Paginator
+from deskpulse.connectors.errors import BadResponse, RecordError
+from deskpulse.connectors.http import (
+    Fetched,
+    HeaderCursor,
+    HttpClient,
+    PageNumber,
+    PageRequest,
+    Paginator,
+)
 from deskpulse.connectors.liveagent.mapping import format_when, parse_when
 from deskpulse.connectors.watermark import Watermark
 
 NEXT_PAGE_CURSOR = "next_page_cursor"
-
-
-class HeaderTap(httpx.BaseTransport):
-    """Wraps a transport and remembers, per thread, the headers of the last response."""
-
-    def __init__(self, inner: httpx.BaseTransport | None = None) -> None:
-        self._inner = inner if inner is not None else httpx.HTTPTransport()
-        self._local = threading.local()
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = self._inner.handle_request(request)
-        self._local.headers = response.headers
-        return response
-
-    def last_headers(self) -> httpx.Headers:
-        headers = getattr(self._local, "headers", None)
-        return headers if headers is not None else httpx.Headers()
-
-    def close(self) -> None:
-        self._inner.close()
 
 
 def records(body: Any, where: str) -> list[Any]:
@@ -71,25 +56,13 @@ def records(body: Any, where: str) -> list[Any]:
 def numbered(
     client: HttpClient, path: str, per_page: int, params: Mapping[str, Any] | None = None
 ) -> Iterator[list[Any]]:
-    """Pages of a `_page`/`_perPage` endpoint until a short page."""
-    page = 1
-    first_ids: set[Any] = set()
-    while True:
-        body = records(
-            client.get_json(path, {**(params or {}), "_page": page, "_perPage": per_page}), path
-        )
-        if body:
-            head = record_id(body[0])
-            if head is not None and head in first_ids:
-                raise PaginationLoopError(
-                    f"liveagent {path}: page {page} repeats an earlier page; stopping instead "
-                    "of looping"
-                )
-            first_ids.add(head)
-        yield body
-        if len(body) < per_page:
-            return
-        page += 1
+    """Pages of a `_page`/`_perPage` endpoint until a short page; a page that opens with the
+    record an earlier page opened with repeats it (PaginationLoopError)."""
+    paginator = PageNumber(
+        f"liveagent {path}", size=per_page, param="_page", size_param="_perPage", key=record_id
+    )
+    for page in client.paginate(path, params, paginator=paginator):
+        yield page.records
 
 
 def plain_id(value: Any) -> str | None:
@@ -153,6 +126,16 @@ class ChangedSince:
         finally:
             self.mark.warn()
 
+    def query(self, since: datetime, page: int) -> dict[str, Any]:
+        """Page `page` of the records whose date is at or after `since`, oldest first."""
+        return {
+            "_filters": orjson.dumps([[self.field, "D>=", self.filter_value(since)]]).decode(),
+            "_sortField": self.field,
+            "_sortDir": "ASC",
+            "_page": page,
+            "_perPage": self.per_page,
+        }
+
     def _pages(self, cursor: Any) -> Iterator[tuple[list[Any], dict[str, Any]]]:
         state = cursor if isinstance(cursor, Mapping) else {}
         watermark = _iso(state.get("since"))
@@ -164,21 +147,11 @@ class ChangedSince:
         else:
             since = watermark - self.overlap
         watermark = watermark or self.start
-        page = 1
-        guard = Paginator(f"liveagent {self.path}")
-        guard.seen((since.isoformat(), page))
-        while True:
-            query = {
-                "_filters": orjson.dumps([[self.field, "D>=", self.filter_value(since)]]).decode(),
-                "_sortField": self.field,
-                "_sortDir": "ASC",
-                "_page": page,
-                "_perPage": self.per_page,
-            }
-            body = records(self.client.get_json(self.path, query), self.path)
+        keyset = Keyset(f"liveagent {self.path}", self, since)
+        for page in self.client.paginate(self.path, paginator=keyset):
             fresh: list[Any] = []
             last_stamp: datetime | None = None
-            for record in body:
+            for record in page.records:
                 stamp = self.stamp(record)
                 rid = record_id(record)
                 if stamp is not None and stamp == watermark and rid in boundary:
@@ -192,16 +165,37 @@ class ChangedSince:
                     watermark, boundary = stamp, set()
                 if stamp == watermark and rid is not None:
                     boundary.add(rid)
+            keyset.last_stamp = last_stamp
             stored = self.mark.cap(watermark)
             seen = sorted(boundary) if stored == watermark else []
             yield fresh, {"since": stored.isoformat(), "seen": seen}
-            if len(body) < self.per_page:
-                return
-            if last_stamp is not None and last_stamp > since:
-                since, page = last_stamp, 1
-            else:
-                page += 1  # a whole page in one second: go on within that second
-            guard.advance((since.isoformat(), page))
+
+
+class Keyset(Paginator):
+    """ChangedSince's paginator: every request is page 1 of "date at or after `since`" until a
+    short page; `since` moves to the latest date of the page's new records (`last_stamp`, which
+    the reader sets), or, when a whole page shares one second, `_page` goes on within it."""
+
+    def __init__(self, what: str, reader: ChangedSince, since: datetime) -> None:
+        super().__init__(what)
+        self.reader = reader
+        self.since = since
+        self.page = 1
+        self.last_stamp: datetime | None = None
+
+    def first(self, request: PageRequest) -> PageRequest:
+        self.seen((self.since.isoformat(), self.page))
+        return PageRequest(request.url, self.reader.query(self.since, self.page))
+
+    def next(self, page: Fetched) -> PageRequest | None:
+        if len(page.records) < self.reader.per_page:
+            return None
+        if self.last_stamp is not None and self.last_stamp > self.since:
+            self.since, self.page = self.last_stamp, 1
+        else:
+            self.page += 1  # a whole page in one second: go on within that second
+        self.advance((self.since.isoformat(), self.page))
+        return PageRequest(page.request.url, self.reader.query(self.since, self.page))
 
 
 def _iso(value: Any) -> datetime | None:
@@ -219,7 +213,7 @@ def id_cursor(record_id: str) -> str:
     return base64.b64encode(orjson.dumps({"id": record_id})).decode()
 
 
-class HeaderCursor:
+class IdCursor:
     """The `_cursor` / `next_page_cursor` header read described in the module docstring.
 
     `settled(record)` says whether a record is final; the stored cursor never passes the first
@@ -229,7 +223,6 @@ class HeaderCursor:
     def __init__(
         self,
         client: HttpClient,
-        tap: HeaderTap,
         path: str,
         *,
         per_page: int,
@@ -237,41 +230,30 @@ class HeaderCursor:
         settled: Callable[[Any], bool] = lambda record: True,
     ) -> None:
         self.client = client
-        self.tap = tap
         self.path = path
         self.per_page = per_page
         self.params = dict(params or {})
         self.settled = settled
 
-    def _get(self, cursor: str | None) -> tuple[list[Any], str | None]:
-        query: dict[str, Any] = {"_perPage": self.per_page}
-        if cursor:
-            query["_cursor"] = cursor
-        else:
-            query.update(self.params)
-        body = records(self.client.get_json(self.path, query), self.path)
-        header = self.tap.last_headers().get(NEXT_PAGE_CURSOR)
-        return body, (header.strip() or None) if header else None
-
     def pages(self, cursor: Any) -> Iterator[tuple[list[Any], dict[str, Any] | None]]:
         """(records, cursor to store after them, or None to keep the stored one) per page."""
         state = cursor if isinstance(cursor, Mapping) else {}
         token = state.get("cursor") if isinstance(state.get("cursor"), str) else None
-        guard = Paginator(f"liveagent {self.path}")
-        guard.seen(token)
+        first = {"_perPage": self.per_page, **({"_cursor": token} if token else self.params)}
+        paginator = HeaderCursor(
+            f"liveagent {self.path}",
+            header=NEXT_PAGE_CURSOR,
+            param="_cursor",
+            size=self.per_page,
+            size_param="_perPage",
+        )
         held = False  # a record that may still change was seen: the cursor stays before it
-        while True:
-            body, after = self._get(token)
+        for page in self.client.paginate(self.path, first, paginator=paginator):
             commit: str | None = None
-            for record in body:
+            for record in page.records:
                 if not held and not self.settled(record):
                     held = True
                 rid = record_id(record)
                 if not held and rid is not None:
                     commit = rid
-            stored = {"cursor": id_cursor(commit)} if commit is not None else None
-            yield body, stored
-            if len(body) < self.per_page or not after:
-                return
-            guard.advance(after)
-            token = after
+            yield page.records, {"cursor": id_cursor(commit)} if commit is not None else None

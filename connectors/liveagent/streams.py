@@ -20,6 +20,7 @@ from deskpulse.connectors.base import ContextStream, Cursor, Page, Row
 from deskpulse.connectors.errors import RecordError, StreamUnavailable
 from deskpulse.connectors.http import HttpClient
 from deskpulse.connectors.liveagent import normalise as nl
+from deskpulse.connectors.liveagent.endpoints import ENDPOINTS
 from deskpulse.connectors.liveagent.mapping import (
     CALL_DIRECTIONS,
     TICKET_STATUSES,
@@ -27,40 +28,11 @@ from deskpulse.connectors.liveagent.mapping import (
     format_when,
     text_id,
 )
-from deskpulse.connectors.liveagent.paging import (
-    ChangedSince,
-    HeaderCursor,
-    HeaderTap,
-    numbered,
-    records,
-)
+from deskpulse.connectors.liveagent.paging import ChangedSince, IdCursor, numbered, records
 from deskpulse.connectors.watermark import Watermark
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Endpoint:
-    method: str
-    path: str
-    params: frozenset[str] = frozenset()
-
-
-_LIST = frozenset({"_page", "_perPage", "_filters", "_sortField", "_sortDir"})
-ENDPOINTS: dict[str, Endpoint] = {
-    "tickets": Endpoint("GET", "/tickets", _LIST),
-    "messages": Endpoint("GET", "/tickets/{ticketId}/messages", frozenset({"_page", "_perPage"})),
-    "history": Endpoint("GET", "/tickets/history", frozenset({"_perPage", "_cursor", "_filters"})),
-    "agents": Endpoint("GET", "/agents", frozenset({"_page", "_perPage"})),
-    "departments": Endpoint("GET", "/departments", frozenset({"_page", "_perPage"})),
-    "tags": Endpoint("GET", "/tags"),
-    "contacts": Endpoint("GET", "/contacts", _LIST),
-    "calls": Endpoint("GET", "/calls", frozenset({"_perPage", "_cursor", "_filters"})),
-    "chats": Endpoint("GET", "/chats", _LIST),
-    "update_ticket": Endpoint("PUT", "/tickets/{ticketId}"),
-    "create_ticket": Endpoint("POST", "/tickets"),
-    "ticket": Endpoint("GET", "/tickets/{ticketId}"),
-}
 
 LIST_PAGE = 100
 """Records per list page (LiveAgent's documented maximum for `_perPage` is 100... and a bigger
@@ -145,7 +117,6 @@ class Directory:
 @dataclass
 class Context:
     client: HttpClient
-    tap: HeaderTap
     directory: Directory
     tz: tzinfo
     start: datetime
@@ -310,9 +281,8 @@ class HistoryStream(_Stream):
         if self.ctx.start.timestamp() > 0:  # used on a first run only (a cursor overrides it)
             since = format_when(self.ctx.start, self.ctx.tz)
             params["_filters"] = orjson.dumps([["date_from", "D>=", since]]).decode()
-        reader = HeaderCursor(
+        reader = IdCursor(
             self.ctx.client,
-            self.ctx.tap,
             ENDPOINTS["history"].path,
             per_page=self.ctx.page_size,
             params=params,
@@ -332,9 +302,8 @@ class CallsStream(_Stream):
 
     def pages(self, cursor: Cursor | None) -> Iterator[Page]:
         params: dict[str, Any] = {}
-        reader = HeaderCursor(
+        reader = IdCursor(
             self.ctx.client,
-            self.ctx.tap,
             ENDPOINTS["calls"].path,
             per_page=self.ctx.page_size,
             params=params,

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import quote
 
 import orjson
 
@@ -40,6 +39,7 @@ from deskpulse.connectors.base import (
 )
 from deskpulse.connectors.errors import (
     BadResponse,
+    ConfigError,
     ConnectorError,
     RateLimited,
     RetriesExhausted,
@@ -48,8 +48,9 @@ from deskpulse.connectors.errors import (
     WriteInDoubt,
 )
 from deskpulse.connectors.http import HttpClient, RejectedRequest
+from deskpulse.connectors.liveagent.endpoints import ENDPOINTS
+from deskpulse.connectors.liveagent.mapping import STATUS_CODES
 from deskpulse.connectors.liveagent.normalise import custom_fields
-from deskpulse.connectors.liveagent.streams import ENDPOINTS
 
 
 def field_text(value: Any) -> str:
@@ -61,6 +62,10 @@ def field_text(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
+
+
+def _fields(values: Mapping[str, Any]) -> list[dict[str, str]]:
+    return [{"code": code, "value": field_text(value)} for code, value in values.items()]
 
 
 def post_subject(post: Post) -> str:
@@ -75,19 +80,38 @@ class LiveAgentWriter:
         self.post_recipient = post_recipient
         self.post_owner = post_owner
 
-    def update_ticket(self, ticket_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        path = ENDPOINTS["update_ticket"].path.format(ticketId=quote(ticket_id, safe=""))
-        answer = self.client.put_json(path, dict(body))
+    def update_ticket(
+        self,
+        ticket_id: str,
+        *,
+        custom_fields: Mapping[str, Any] | None = None,
+        status: str | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        """`PUT /tickets/{id}` with `custom_fields` by code (values as text), a canonical status
+        (sent as its code) and tag ids; returns the ticket as LiveAgent answers it."""
+        body: dict[str, Any] = {}
+        if custom_fields:
+            body["custom_fields"] = _fields(custom_fields)
+        if status is not None:
+            if status not in STATUS_CODES:
+                raise ConfigError(f"liveagent: cannot write status {status!r}")
+            body["status"] = STATUS_CODES[status]
+        if tags is not None:
+            body["tags"] = list(tags)
+        return self._put(ticket_id, body)
+
+    def _put(self, ticket_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        answer = self.client.put_json(
+            ENDPOINTS["update_ticket"].url(ticketId=ticket_id), dict(body)
+        )
         return dict(answer) if isinstance(answer, Mapping) else {}
 
     def write_ticket_fields(self, batch: Sequence[FieldValues]) -> list[WriteResult]:
         results: list[WriteResult] = []
         for record in batch:
-            fields = [
-                {"code": code, "value": field_text(value)} for code, value in record.values.items()
-            ]
             try:
-                self.update_ticket(record.record_id, {"custom_fields": fields})
+                self._put(record.record_id, {"custom_fields": _fields(record.values)})
             except ConnectorError as exc:
                 results.append(_result(record.record_id, exc))
             else:
@@ -101,9 +125,7 @@ class LiveAgentWriter:
         out: dict[str, dict[str, Any]] = {}
         for record_id in record_ids:
             try:
-                ticket = self.client.get_json(
-                    ENDPOINTS["ticket"].path.format(ticketId=quote(record_id, safe=""))
-                )
+                ticket = self.client.get_json(ENDPOINTS["ticket"].url(ticketId=record_id))
             except StreamUnavailable:
                 continue  # gone: left out
             if not isinstance(ticket, Mapping):

@@ -14,8 +14,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from deskpulse.connectors.http import DEFAULT_BUCKET, base_url_problem
 from deskpulse.connectors.zendesk.config import subdomain_problem
-from deskpulse.connectors.zendesk.streams import CHAT, INCREMENTAL, INCREMENTAL_CURSOR, TALK
-from deskpulse.connectors.zendesk.writeback import WRITES
+from deskpulse.connectors.zendesk.endpoints import (
+    CHAT,
+    INCREMENTAL,
+    INCREMENTAL_CURSOR,
+    TALK,
+    WRITES,
+)
 
 DEFAULT_RATE_LIMITS: Mapping[str, int] = {
     DEFAULT_BUCKET: 700,

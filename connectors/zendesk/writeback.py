@@ -57,20 +57,18 @@ from deskpulse.connectors.errors import (
     WriteInDoubt,
 )
 from deskpulse.connectors.http import HttpClient, RejectedRequest
+from deskpulse.connectors.zendesk.endpoints import ENDPOINTS, WRITES
 
-WRITES = "writes"
-"""Rate-limit bucket of the update endpoints (100 requests/minute on Zendesk)."""
 BATCH = 100
 """Records per update_many job and ids per show_many call (Zendesk's maximum)."""
 PER_TICKET_LIMIT = (30, 600.0)
 """At most 30 updates of one ticket per 10 minutes."""
 
-UPDATE_MANY_TICKETS = "/api/v2/tickets/update_many"
-UPDATE_MANY_USERS = "/api/v2/users/update_many"
-SHOW_MANY_TICKETS = "/api/v2/tickets/show_many"
-SHOW_MANY_USERS = "/api/v2/users/show_many"
-JOB_STATUS = "/api/v2/job_statuses/{job_status_id}"
-TICKETS = "/api/v2/tickets"
+UPDATE_MANY_TICKETS = ENDPOINTS["update_many_tickets"].path
+UPDATE_MANY_USERS = ENDPOINTS["update_many_users"].path
+SHOW_MANY_TICKETS = ENDPOINTS["show_many_tickets"].path
+SHOW_MANY_USERS = ENDPOINTS["show_many_users"].path
+TICKETS = ENDPOINTS["create_post"].path
 POST_TAG = "deskpulse_digest"
 JOB_POLL_FIRST = 0.2
 """Seconds before a bulk job's first status poll (doubling after, at most 8): most jobs of
@@ -228,11 +226,18 @@ class ZendeskWriter:
                     return _all(DOUBT, reason, JOB_RECHECK)
                 self._sleep(delay)
                 delay = min(delay * 2, 8.0)
-                job_path = JOB_STATUS.format(job_status_id=job.get("id"))
+                job_path = ENDPOINTS["job_status"].url(job_status_id=job.get("id"))
                 job = _job_status(self.client.get_json(job_path))
         except ConnectorError as exc:
             return _all(DOUBT, f"the update was sent but its job cannot be followed: {exc}")
         return lambda ids: _job_results(job, ids, what)
+
+    def update_ticket(self, ticket_id: int | str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """`PUT /api/v2/tickets/{ticket_id}` with `{"ticket": fields}`; returns the ticket."""
+        path = ENDPOINTS["update_ticket"].url(ticket_id=int(ticket_id))
+        body = self.client.put_json(path, {"ticket": dict(fields)})
+        ticket = body.get("ticket") if isinstance(body, Mapping) else None
+        return dict(ticket) if isinstance(ticket, Mapping) else {}
 
     # posts ---------------------------------------------------------------------------------
 

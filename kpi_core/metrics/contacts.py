@@ -38,7 +38,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import Subquery
 
-from deskpulse.kpi_core.engine import (
+from deskpulse.kpi_core.periods import Periods
+from deskpulse.kpi_core.registry import KpiQuery, KpiValue, Metric, Param, metric
+from deskpulse.kpi_core.tables import AGENTS, CALLS, CHATS
+from deskpulse.kpi_core.toolkit import (
     Cell,
     CellKey,
     bucket_sql,
@@ -55,9 +58,6 @@ from deskpulse.kpi_core.engine import (
     source_filter,
     window,
 )
-from deskpulse.kpi_core.periods import Periods
-from deskpulse.kpi_core.registry import KpiQuery, KpiValue, Metric, Param, metric
-from deskpulse.kpi_core.tables import AGENTS, CALLS, CHATS
 
 LIVE_DIMENSIONS = ("agent", "group", "channel", "source")
 

@@ -43,7 +43,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
-from deskpulse.kpi_core.engine import (
+from deskpulse.kpi_core.metrics.volume import contact_counts
+from deskpulse.kpi_core.people import customer_person, with_person
+from deskpulse.kpi_core.periods import edge_index
+from deskpulse.kpi_core.registry import KpiError, KpiQuery, KpiValue, Metric, Param, metric
+from deskpulse.kpi_core.tables import CALLS, CHATS, COSTS, CUSTOMERS, ORDERS, TICKETS
+from deskpulse.kpi_core.tables import ENGAGEMENT_EVENTS as EVENTS
+from deskpulse.kpi_core.tables import ORDER_ADJUSTMENTS as ADJUSTMENTS
+from deskpulse.kpi_core.toolkit import (
     Cell,
     CellKey,
     bucket_sql,
@@ -56,13 +63,6 @@ from deskpulse.kpi_core.engine import (
     source_filter,
     window,
 )
-from deskpulse.kpi_core.metrics.volume import contact_counts
-from deskpulse.kpi_core.people import customer_person, with_person
-from deskpulse.kpi_core.periods import edge_index
-from deskpulse.kpi_core.registry import KpiError, KpiQuery, KpiValue, Metric, Param, metric
-from deskpulse.kpi_core.tables import CALLS, CHATS, COSTS, CUSTOMERS, ORDERS, TICKETS
-from deskpulse.kpi_core.tables import ENGAGEMENT_EVENTS as EVENTS
-from deskpulse.kpi_core.tables import ORDER_ADJUSTMENTS as ADJUSTMENTS
 
 INACTIVITY = Param(
     "inactivity_days",

@@ -12,7 +12,10 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from deskpulse.kpi_core.engine import (
+from deskpulse.kpi_core.periods import from_ms
+from deskpulse.kpi_core.registry import KpiQuery, KpiValue, Metric, metric
+from deskpulse.kpi_core.tables import SOCIAL_MENTIONS as MENTIONS
+from deskpulse.kpi_core.toolkit import (
     Cell,
     CellKey,
     bucket_sql,
@@ -29,9 +32,6 @@ from deskpulse.kpi_core.engine import (
     source_filter,
     window,
 )
-from deskpulse.kpi_core.periods import from_ms
-from deskpulse.kpi_core.registry import KpiQuery, KpiValue, Metric, metric
-from deskpulse.kpi_core.tables import SOCIAL_MENTIONS as MENTIONS
 
 NETWORK = func.coalesce(func.lower(MENTIONS.c.network), "other")
 SOCIAL_DIMENSIONS = ("channel", "source")

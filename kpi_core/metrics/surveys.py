@@ -21,7 +21,12 @@ from sqlalchemy import Connection, and_, false, func, literal, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from deskpulse.kpi_core.canonical import DEFAULT_SCALES
-from deskpulse.kpi_core.engine import (
+from deskpulse.kpi_core.registry import DIMENSIONS, KpiQuery, KpiValue, Metric, Param, metric
+from deskpulse.kpi_core.tables import KB_ARTICLES as KB
+from deskpulse.kpi_core.tables import REVIEWS, TICKETS
+from deskpulse.kpi_core.tables import SURVEY_RESPONSES as SURVEYS
+from deskpulse.kpi_core.tables import TICKET_EVENTS as EVENTS
+from deskpulse.kpi_core.toolkit import (
     TICKET_DIMENSIONS,
     Cell,
     CellKey,
@@ -38,11 +43,6 @@ from deskpulse.kpi_core.engine import (
     source_filter,
     window,
 )
-from deskpulse.kpi_core.registry import DIMENSIONS, KpiQuery, KpiValue, Metric, Param, metric
-from deskpulse.kpi_core.tables import KB_ARTICLES as KB
-from deskpulse.kpi_core.tables import REVIEWS, TICKETS
-from deskpulse.kpi_core.tables import SURVEY_RESPONSES as SURVEYS
-from deskpulse.kpi_core.tables import TICKET_EVENTS as EVENTS
 
 
 def _scale(survey: str) -> tuple[ColumnElement[Any], ColumnElement[Any]]:

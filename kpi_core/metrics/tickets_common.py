@@ -13,7 +13,11 @@ from typing import Any
 from sqlalchemy import Connection, case, func, or_
 from sqlalchemy.sql.elements import ColumnElement
 
-from deskpulse.kpi_core.engine import (
+from deskpulse.kpi_core.facts import SOLVED, TicketFacts, load_facts
+from deskpulse.kpi_core.periods import Periods
+from deskpulse.kpi_core.registry import KpiQuery, KpiValue, Metric
+from deskpulse.kpi_core.tables import TICKETS
+from deskpulse.kpi_core.toolkit import (
     TICKET_DIMENSIONS,
     CellKey,
     Clock,
@@ -24,10 +28,6 @@ from deskpulse.kpi_core.engine import (
     group_names,
     window,
 )
-from deskpulse.kpi_core.facts import SOLVED, TicketFacts, load_facts
-from deskpulse.kpi_core.periods import Periods
-from deskpulse.kpi_core.registry import KpiQuery, KpiValue, Metric
-from deskpulse.kpi_core.tables import TICKETS
 
 DAY_MS = 86_400_000
 # Tickets created this long before the window are loaded even without activity in it, for the

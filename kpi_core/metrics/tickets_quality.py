@@ -12,10 +12,10 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection
 
-from deskpulse.kpi_core.engine import CellKey, emit, group_names, ratio_cell, window
 from deskpulse.kpi_core.facts import SOLVED, TICKET_FACTS, TicketFacts
 from deskpulse.kpi_core.metrics.tickets_common import facts, key_function
 from deskpulse.kpi_core.registry import KpiQuery, KpiValue, Metric, metric
+from deskpulse.kpi_core.toolkit import CellKey, emit, group_names, ratio_cell, window
 
 
 def solved_share(

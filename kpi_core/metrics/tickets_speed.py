@@ -15,18 +15,6 @@ from typing import Any
 from sqlalchemy import Connection, and_, select
 
 from deskpulse.kpi_core.config import KpiConfig, SlaPolicy
-from deskpulse.kpi_core.engine import (
-    Cell,
-    CellKey,
-    Clock,
-    clock,
-    emit,
-    group_names,
-    in_window,
-    ratio_cell,
-    source_filter,
-    window,
-)
 from deskpulse.kpi_core.facts import SOLVED, TICKET_FACTS, TicketFacts, tag_list
 from deskpulse.kpi_core.metrics.tickets_common import (
     DAY_MS,
@@ -43,6 +31,18 @@ from deskpulse.kpi_core.metrics.tickets_common import (
 )
 from deskpulse.kpi_core.registry import KpiError, KpiQuery, KpiValue, Metric, Param, metric
 from deskpulse.kpi_core.tables import SLA_EVENTS, TICKETS
+from deskpulse.kpi_core.toolkit import (
+    Cell,
+    CellKey,
+    Clock,
+    clock,
+    emit,
+    group_names,
+    in_window,
+    ratio_cell,
+    source_filter,
+    window,
+)
 
 _CLOCK_NOTE = " In calendar or business time (--business-hours)."
 
@@ -55,7 +55,7 @@ _CLOCK_NOTE = " In calendar or business time (--business-hours)."
         "Per ticket: the first public agent message minus created_at. When an agent opened the "
         "ticket (its first public agent/customer message is an agent's), the clock stops at the "
         "first public agent message after the first customer message (it still starts at "
-        "created_at, as in Zendesk). Bot/system messages and internal notes never stop the "
+        "created_at, as help desks count it). Bot/system messages and internal notes never stop the "
         "clock. Mean, median and p90 over tickets whose first response falls in the period."
         + _CLOCK_NOTE
     ),

@@ -32,23 +32,6 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from deskpulse.kpi_core.canonical import DEFAULT_SCALES
-from deskpulse.kpi_core.engine import (
-    Cell,
-    CellKey,
-    GroupKey,
-    bucket_sql,
-    clock,
-    count_cell,
-    emit,
-    epoch_ms,
-    group_names,
-    group_sql,
-    in_window,
-    ratio_cell,
-    shared,
-    source_filter,
-    window,
-)
 from deskpulse.kpi_core.facts import (
     SOLVED,
     TICKET_FACTS,
@@ -70,6 +53,23 @@ from deskpulse.kpi_core.stats import median
 from deskpulse.kpi_core.tables import SURVEY_RESPONSES as SURVEYS
 from deskpulse.kpi_core.tables import TICKET_EVENTS as EVENTS
 from deskpulse.kpi_core.tables import TICKETS
+from deskpulse.kpi_core.toolkit import (
+    Cell,
+    CellKey,
+    GroupKey,
+    bucket_sql,
+    clock,
+    count_cell,
+    emit,
+    epoch_ms,
+    group_names,
+    group_sql,
+    in_window,
+    ratio_cell,
+    shared,
+    source_filter,
+    window,
+)
 
 
 def _ticket_filter(query: KpiQuery) -> ColumnElement[bool]:

@@ -32,7 +32,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import Subquery
 
-from deskpulse.kpi_core.engine import (
+from deskpulse.kpi_core.people import with_person
+from deskpulse.kpi_core.periods import edge_index
+from deskpulse.kpi_core.registry import KpiQuery, KpiValue, Metric, metric
+from deskpulse.kpi_core.tables import AGENT_SESSIONS as SESSIONS
+from deskpulse.kpi_core.tables import CALLS, CHATS, TICKETS
+from deskpulse.kpi_core.tables import SOCIAL_MENTIONS as MENTIONS
+from deskpulse.kpi_core.toolkit import (
     Cell,
     CellKey,
     bucket_sql,
@@ -46,12 +52,6 @@ from deskpulse.kpi_core.engine import (
     source_filter,
     window,
 )
-from deskpulse.kpi_core.people import with_person
-from deskpulse.kpi_core.periods import edge_index
-from deskpulse.kpi_core.registry import KpiQuery, KpiValue, Metric, metric
-from deskpulse.kpi_core.tables import AGENT_SESSIONS as SESSIONS
-from deskpulse.kpi_core.tables import CALLS, CHATS, TICKETS
-from deskpulse.kpi_core.tables import SOCIAL_MENTIONS as MENTIONS
 
 
 def _no_ticket(table: Any) -> Any:

@@ -19,39 +19,13 @@ Filters (filters.py)
     with `source.parameter: filter`.
 Sparse fieldsets (fieldsets.py)
     `fields[<type>]` on every GET keeps only the named attributes, as the document allows.
+Not served (unserved.py)
+    The includes and fieldsets the document offers that the sandbox does not model (tags, flow
+    triggers and actions, campaign messages, conversations, push tokens): Klaviyo's 400 naming
+    the parameter, with the reason in UNSERVED.
 Endpoints
-    GET   /api/metrics                         every metric, 10 a page; filter integration.*
-    GET   /api/profiles                        every filter of the document (phone numbers and
-                                               `_kx` are never set, so match nothing;
-                                               suppressions: shop.py); sort created|updated|id;
-                                               page[size] 1-100 (default 20);
-                                               additional-fields[profile]=subscriptions,
-                                               predictive_analytics
-    PATCH /api/profiles/{id}                   `attributes.properties` merged (recorded write);
-                                               `updated` moves to the anchor + n seconds
-    GET   /api/events                          filter equals(metric_id, one or a list),
-                                               profile_id, has(profile|metric), datetime or
-                                               timestamp comparisons; sort datetime|-datetime;
-                                               page[size] 1-1000 (default 200);
-                                               include=metric,profile,attributions -> `included`
-                                               (each once; attributions: shop.py) and the
-                                               events' `relationships.attributions`
-    GET   /api/lists                           the one list, "Newsletter" (id `NwsLtr`)
-    GET   /api/lists/{id}                      it; additional-fields[list]=profile_count
-    GET   /api/campaigns, /api/flows, /api/templates
-                                               generated (catalogue.py); every filter and sort
-                                               of the document; campaigns need the filter (on
-                                               messages.channel), as the document says
-    GET   /api/lists/{id}/profiles             its members, each with `joined_group_at` (the
-                                               job's time: the anchor + n seconds, as writes);
-                                               filter any/equals(email, [...]), joined_group_at;
-                                               sort joined_group_at
-    POST  /api/profile-subscription-bulk-create-jobs
-                                               202, no body; the job runs `job_delay` seconds
-                                               (default 0.5), then its profiles are on the list
-                                               and SUBSCRIBED, except the ones it fails (an
-                                               invalid e-mail, or one in twelve at random, as
-                                               real jobs drop profiles): those never appear
+    Every route of ROUTES with its filters, sorts, page sizes and what the subscription job does:
+    docs/sandbox/klaviyo.md.
 Rate limits
     Per operation, both windows of the spec's `x-klaviyo-ratelimit`: the burst per second
     (profiles 75, events 350, metrics 10, lists and writes 75, campaigns 10, flows 3,
@@ -68,6 +42,7 @@ import re
 from datetime import date
 
 from deskpulse.sandbox.dialect import Match, Route, dispatch, match_route, route
+from deskpulse.sandbox.klaviyo import filters
 from deskpulse.sandbox.klaviyo.common import (
     DEFAULT_KEY,
     ERRORS,
@@ -78,10 +53,11 @@ from deskpulse.sandbox.klaviyo.common import (
 from deskpulse.sandbox.klaviyo.events import Events
 from deskpulse.sandbox.klaviyo.lists import Lists
 from deskpulse.sandbox.klaviyo.messages import Messages
+from deskpulse.sandbox.klaviyo.unserved import INCLUDES, UNSERVED
 from deskpulse.sandbox.limits import Usage
 from deskpulse.sandbox.wire import Request, Response
 
-__all__ = ["DEFAULT_KEY", "LIST_ID", "KlaviyoDialect"]
+__all__ = ["DEFAULT_KEY", "LIST_ID", "UNSERVED", "KlaviyoDialect"]
 
 ROUTES = (
     route("GET", "/api/metrics", "metrics", "metrics", "get_metrics"),
@@ -200,6 +176,11 @@ class KlaviyoDialect(Events, Lists, Messages):
         )
 
     def handle(self, req: Request, route: Route, params: dict[str, str]) -> Response:
+        asked = set((req.arg("include") or "").split(",")) - {""}
+        unserved = asked - INCLUDES.get(route.bucket or "", frozenset())
+        if unserved:  # Klaviyo's 400 naming it (UNSERVED says why), never a silent omission
+            detail = f"Invalid include: {','.join(sorted(unserved))} (not served by the sandbox)"
+            return json_answer(400, filters.invalid(detail, "include").payload)
         return dispatch(self, req, route, params, json_answer)
 
     def env(self, *, oauth: bool = False, limited: bool = True) -> dict[str, str]:

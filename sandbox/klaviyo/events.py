@@ -97,6 +97,7 @@ class Events(Profiles):
                 found[("attribution", attribution_id)] = {
                     "type": "attribution",
                     "id": attribution_id,
+                    "links": {"self": f"{self.base_url}/api/attributions/{attribution_id}/"},
                     "relationships": {
                         "event": {"data": {"type": "event", "id": e.id}},
                         "attributed-event": {"data": {"type": "event", "id": attributed}},

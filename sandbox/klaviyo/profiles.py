@@ -21,6 +21,14 @@ from deskpulse.sandbox.klaviyo.common import (
 from deskpulse.sandbox.klaviyo.shop import Profile
 from deskpulse.sandbox.wire import Request, Response
 
+_LOCATION = ("address1", "address2", "city", "country", "latitude", "longitude", "region", "zip",
+             "timezone", "ip")  # fmt: skip
+
+
+def _earliest(stamps: list[int], pid: str) -> tuple[bool, int, str]:
+    """A sort key: the earliest timestamp, profiles without one last."""
+    return (not stamps, min(stamps, default=0), pid)
+
 
 class Profiles(KlaviyoBase):
     def h_profiles(self, req: Request, params: dict[str, str]) -> Response:
@@ -34,6 +42,12 @@ class Profiles(KlaviyoBase):
             "created": lambda p: (p.created_ts, p.id),
             "updated": lambda p: (self._updated_ts(p), p.id),
             "email": lambda p: (p.email, p.id),
+            "subscriptions.email.marketing.suppression.timestamp": lambda p: _earliest(
+                [ts for _, ts in self._suppressions(p)[0]], p.id
+            ),
+            "subscriptions.email.marketing.list_suppressions.timestamp": lambda p: _earliest(
+                [ts for *_, ts in self._suppressions(p)[1]], p.id
+            ),
         }
         key = keys.get(sort.lstrip("-"))
         if key is None:
@@ -87,7 +101,7 @@ class Profiles(KlaviyoBase):
             "created": ts_iso(p.created_ts).replace("Z", "+00:00"),
             "updated": ts_iso(self._updated_ts(p)).replace("Z", "+00:00"),
             "last_event_date": None,
-            "location": None,
+            "location": dict.fromkeys(_LOCATION),  # Klaviyo sends the object, its fields null
             "properties": {
                 **({"Acquisition Channel": p.channel} if p.channel else {}),
                 **self._properties.get(p.id, {}),

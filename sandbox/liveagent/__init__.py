@@ -10,9 +10,10 @@ the handlers are in tickets, writes, people and live) on its own loopback port, 
   `{"message": "Invalid API key"}`.
 * Lists are bare JSON arrays without totals. `_page` (1-based) / `_perPage` (1..100, default 10)
   on tickets, contacts, chats, agents, departments and conversations; `_filters` as a JSON object
-  `{"col": "value"}` or a list `[["col", "op", "value"]]`, with `D>=` / `D>` / `D<` / `D<=` date
-  operators on `date_changed` (tickets, contacts) and `date_created` (chats), `_sortField` /
-  `_sortDir` (ASC by default). Dates are `YYYY-MM-DD HH:MM:SS` in the account's time zone.
+  `{"col": "value"}` or a list `[["col", "op", "value"]]`, with the `D>=` / `D>` date operators
+  on `date_changed` (tickets, contacts) and `date_created` (chats), `_sortField` (that date) /
+  `_sortDir` (ASC). Dates are `YYYY-MM-DD HH:MM:SS` in the account's time zone. What the
+  document declares and the dialect does not serve is in unserved.py (with the reason): a 400.
 * `GET /calls` and `GET /tickets/history` page by `_cursor` = base64 `{"id": "<last id>"}`
   ("records after that id"), and send the next one in the `next_page_cursor` response header.
 * Errors: `{"message": ...}`; unknown path 404, bad parameter 400.
@@ -48,26 +49,38 @@ from deskpulse.sandbox.liveagent.common import (
 from deskpulse.sandbox.liveagent.live import Live
 from deskpulse.sandbox.liveagent.people import People
 from deskpulse.sandbox.liveagent.tickets import Tickets
+from deskpulse.sandbox.liveagent.unserved import SORTED_BY, UNSERVED, served
 from deskpulse.sandbox.liveagent.writes import Writes
 from deskpulse.sandbox.wire import Request, Response
 
-__all__ = ["DEFAULT_KEY", "PREFIX", "ROUTES", "LiveAgentDialect"]
+__all__ = ["DEFAULT_KEY", "PREFIX", "ROUTES", "SORTED_BY", "UNSERVED", "LiveAgentDialect"]
 
+_PAGED = ("_page", "_perPage", "_sortDir")
+_DATED = (*_PAGED, "_sortField", "_filters")
+_CURSOR = ("_perPage", "_cursor", "_sortDir")
 ROUTES: tuple[Route, ...] = (
-    route("GET", f"{PREFIX}/tickets", "tickets", "tickets"),
+    route("GET", f"{PREFIX}/tickets", "tickets", "tickets", None, _DATED),
     route("POST", f"{PREFIX}/tickets", "writes", "create_ticket"),
-    route("GET", f"{PREFIX}/tickets/history", "history", "history"),
-    route("GET", f"{PREFIX}/tickets/{{id}}/messages", "tickets", "messages"),
+    route("GET", f"{PREFIX}/tickets/history", "history", "history", None, (*_CURSOR, "_filters")),
+    route(
+        "GET",
+        f"{PREFIX}/tickets/{{id}}/messages",
+        "tickets",
+        "messages",
+        None,
+        (*_PAGED, "includeQuotedMessages"),  # no quoted context is generated: the same answer
+    ),
     route("GET", f"{PREFIX}/tickets/{{id}}", "tickets", "ticket"),
     route("PUT", f"{PREFIX}/tickets/{{id}}", "writes", "update_ticket"),
-    route("GET", f"{PREFIX}/agents", "agents", "agents"),
-    route("GET", f"{PREFIX}/departments", "agents", "departments"),
+    route("GET", f"{PREFIX}/agents", "agents", "agents", None, _PAGED),
+    route("GET", f"{PREFIX}/departments", "agents", "departments", None, _PAGED),
     route("GET", f"{PREFIX}/tags", "tickets", "tags"),
-    route("GET", f"{PREFIX}/contacts", "contacts", "contacts"),
-    route("GET", f"{PREFIX}/calls", "calls", "calls"),
-    route("GET", f"{PREFIX}/chats", "chats", "chats"),
+    route("GET", f"{PREFIX}/contacts", "contacts", "contacts", None, _DATED),
+    route("GET", f"{PREFIX}/calls", "calls", "calls", None, _CURSOR),
+    route("GET", f"{PREFIX}/chats", "chats", "chats", None, _DATED),
     route("GET", f"{PREFIX}/ping", "ping", "ping"),
 )
+"""Each route with the query parameters it reads (`params`)."""
 _ERRORS = {
     400: "Bad request",
     401: "Invalid API key",
@@ -117,6 +130,7 @@ class LiveAgentDialect(Tickets, Writes, People, Live):
     def handle(self, req: Request, route: Route, params: dict[str, str]) -> Response:
         handler: Callable[..., Response] = getattr(self, route.handler_name)
         try:
+            served(req, route)
             return handler(req, **params)
         except Fail as exc:
             return error_answer(exc.status, exc.message)

@@ -115,17 +115,18 @@ class LiveAgentBase:
             filters = orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise Fail(400, "Invalid _filters: not JSON") from None
-        if isinstance(filters, dict):
-            return None
-        if not isinstance(filters, list):
-            raise Fail(400, "Invalid _filters")
+        if not isinstance(filters, list):  # {"subject": ...} is the tickets' search, read before
+            raise Fail(400, f'Unsupported _filters: [[{field!r}, "D>=" | "D>", date]] only')
         bound: int | None = None
         for item in filters:
             if not (isinstance(item, list) and len(item) == 3):
                 raise Fail(400, "Invalid _filters: expected [column, operator, value]")
             column, operator, value = item
             if column != field or operator not in ("D>=", "D>"):
-                continue
+                raise Fail(
+                    400,
+                    f"Unsupported _filters [{column!r}, {operator!r}]: {field} by D>= or D> only",
+                )
             try:
                 moment = datetime.strptime(str(value), "%Y-%m-%d %H:%M:%S")
             except ValueError:

@@ -105,4 +105,5 @@ class Writes(LiveAgentBase):
         }
         with self._lock:
             self.created.append(ticket)
-        return json_answer(200, {k: v for k, v in ticket.items() if k != "_ts"})
+        # The answer is the document's TicketInformation, whose tags are one comma-joined string.
+        return json_answer(200, {**{k: v for k, v in ticket.items() if k != "_ts"}, "tags": ""})

@@ -1,6 +1,7 @@
 """The Zendesk dialect's exports: the cursor-based ticket and user exports, the time-based
 exports (ticket events, ticket metric events, Talk calls, Chat chats) and the cursor-paginated
-satisfaction ratings. Shapes and paging rules: sandbox.zendesk's docstring."""
+satisfaction ratings and metric events (pages.stream_page: the document's cursor pages, page[before]
+included). Shapes and paging rules: sandbox.zendesk's docstring."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from typing import Any
 from deskpulse.sandbox import streams
 from deskpulse.sandbox.streams import Peekable, Record
 from deskpulse.sandbox.wire import CHUNK, JSONArray, Request, Response
-from deskpulse.sandbox.zendesk import render, render_channels
-from deskpulse.sandbox.zendesk.common import APIBase, b64, bad, int_arg, time_arg, unb64
+from deskpulse.sandbox.zendesk import pages, render, render_channels
+from deskpulse.sandbox.zendesk.common import APIBase, b64, bad, int_arg, time_arg
+from deskpulse.sandbox.zendesk.pages import Key
 
 
 class _Deferred(Iterator[Record]):
@@ -261,7 +263,7 @@ class Exports(APIBase):
 
     def h_metric_events(self, req: Request, _: dict[str, str]) -> Response:
         path = "/api/v2/incremental/ticket_metric_events.json"
-        if req.arg("page[size]") is not None or req.arg("page[after]") is not None:
+        if pages.wants_cursor(req):
             return self._cursor_stream(
                 req,
                 "ticket_metric_events",
@@ -351,63 +353,43 @@ class Exports(APIBase):
         accept: Callable[[Record], bool] | None = None,
         extra_params: dict[str, Any] | None = None,
     ) -> Response:
-        size = int_arg(req, "page[size]", 100, 1, 100)
-        after = req.arg("page[after]")
+        """Cursor pages of a time-ordered stream (pages.stream_page), between start_time
+        (inclusive) and end_time (exclusive) and through `accept`; a forward page's stream is
+        kept to serve the next one without starting over."""
         start = time_arg(req, "start_time")
         end = time_arg(req, "end_time", 2**40)
         filt = (extra_params or {}).get("score")
-        cache_key: tuple[Any, ...]
-        if after:
-            raw = unb64(after)
-            try:
-                ts_s, id_s = raw.split(":", 1)
-                pos = (int(ts_s), int(id_s))
-            except ValueError:
-                raise bad("invalid cursor", "InvalidPaginationParameter") from None
-            cache_key = (stream, start, end, filt, pos)
-            it = self._resume.take(cache_key)
-            if it is None:
-                it = Peekable(streams.merged(self.account, extract, pos[0]))
+
+        def records(after: Key | None) -> Peekable:
+            if after is not None:
+                kept = self._resume.take((stream, start, end, filt, after))
+                if kept is not None:
+                    return kept
+            it = Peekable(streams.merged(self.account, extract, after[0] if after else start))
+
+            def filtered() -> Iterator[Record]:
                 for rec in it:
-                    if (rec[0], rec[1]) > pos:
-                        it.push_front([rec])
-                        break
-        else:
-            it = Peekable(streams.merged(self.account, extract, start))
+                    if rec[0] >= end:
+                        return
+                    if after is not None and (rec[0], rec[1]) <= after:
+                        continue
+                    if accept is None or accept(rec):
+                        yield rec
 
-        def filtered() -> Iterator[Record]:
-            for rec in it:
-                if rec[0] >= end:
-                    it.push_front([rec])
-                    return
-                if accept is None or accept(rec):
-                    yield rec
+            return Peekable(filtered())
 
-        fit = Peekable(filtered())
-        recs, has_more = streams.cursor_page(fit, size)
-        # Put the peeked record back on the underlying iterator before caching it.
-        if has_more:
-            it.push_front([next(fit)])
-        after_cursor = b64(f"{recs[-1][0]}:{recs[-1][1]}") if recs else None
-        if recs:
-            self._resume.put((stream, start, end, filt, (recs[-1][0], recs[-1][1])), it)
-        params: dict[str, Any] = {"page[after]": after_cursor, "page[size]": size}
-        for name in ("start_time", "end_time"):
-            if req.arg(name) is not None:
-                params[name] = req.arg(name)
-        params.update(extra_params or {})
-        return Response.json(
-            200,
-            {
-                key: [to_json(r) for r in recs],
-                "meta": {
-                    "has_more": has_more,
-                    "after_cursor": after_cursor,
-                    "before_cursor": b64(f"{recs[0][0]}:{recs[0][1]}") if recs else None,
-                },
-                "links": {"next": self.url(path, params) if has_more else None, "prev": None},
-            },
+        keep = {n: req.arg(n) for n in ("start_time", "end_time") if req.arg(n) is not None}
+        answer, recs, rest = pages.stream_page(
+            req,
+            lambda params: self.url(path, params),
+            key,
+            records,
+            to_json,
+            {**keep, **(extra_params or {})},
         )
+        if rest is not None and recs:
+            self._resume.put((stream, start, end, filt, (recs[-1][0], recs[-1][1])), rest)
+        return answer
 
     def h_ratings(self, req: Request, _: dict[str, str]) -> Response:
         score = req.arg("score")

@@ -15,6 +15,10 @@ error example, `{"errors": [{"code": "InvalidPaginationParameter", "title": ...}
 `page[size]` outside 1..100 (the document: "up to 100 records per page"), a cursor this list did
 not issue, or `page[after]` with `page[before]` ("can't be used together").
 
+A time-ordered stream (satisfaction ratings, ticket metric events) pages the same way with
+`stream_page`: its cursors name a record's (timestamp, id) rather than a position, so a page is
+found without counting what came before; `page[before]` walks back from such a key.
+
 Offset pagination (no page[...] parameter): `page` and `per_page` (<= 100), `{<key>, next_page,
 previous_page, count}`, ending at OFFSET_LIMIT records as on Zendesk.
 """
@@ -22,10 +26,13 @@ previous_page, count}`, ending at OFFSET_LIMIT records as on Zendesk.
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from deskpulse.sandbox.streams import Peekable, Record
+from deskpulse.sandbox.streams import cursor_page as take_page
 from deskpulse.sandbox.wire import ApiError, Request, Response
 from deskpulse.sandbox.zendesk.common import b64, bad, int_arg, unb64
 
@@ -36,6 +43,9 @@ OFFSET_LIMIT = 10_000
 CURSOR_PARAMS = ("page[size]", "page[after]", "page[before]")
 
 _POSITION = re.compile(r"p:(\d{1,12})")
+_KEY = re.compile(r"k:(\d{1,12}):(\d{1,20})")
+Key = tuple[int, int]
+"""A stream record's place: (timestamp, sort id)."""
 
 
 def pagination_error(title: str) -> ApiError:
@@ -137,6 +147,65 @@ def cursor_page(
             else None,
         ),
     )
+
+
+def _key(token: str, name: str) -> Key:
+    try:
+        match = _KEY.fullmatch(unb64(token))
+    except ApiError:
+        match = None
+    if match is None:
+        raise pagination_error(f"{name} is not valid")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _key_cursor(rec: Record) -> str:
+    return b64(f"k:{rec[0]}:{rec[1]}")
+
+
+def stream_page(
+    req: Request,
+    url: Callable[[dict[str, Any]], str],
+    key: str,
+    records: Callable[[Key | None], Peekable],
+    to_json: Callable[[Record], dict[str, Any]],
+    keep: dict[str, Any],
+) -> tuple[Response, list[Record], Peekable | None]:
+    """One cursor page of a time-ordered stream: `records(after)` yields the stream's records
+    (already filtered) strictly after `after`, or from its start. Returns the answer, the page's
+    records and, for a forward page, the stream positioned after them (for reuse)."""
+    args = CursorArgs.of(req)
+    rest: Peekable | None = None
+    if args.before:
+        before = _key(args.before, "page[before]")
+        window: deque[Record] = deque(maxlen=args.size)
+        has_more = False
+        for rec in records(None):
+            if (rec[0], rec[1]) >= before:
+                break
+            has_more = has_more or len(window) == args.size
+            window.append(rec)
+        recs, following = list(window), True
+    else:
+        rest = records(_key(args.after, "page[after]") if args.after else None)
+        recs, has_more = take_page(rest, args.size)
+        following = has_more
+    after_cursor = _key_cursor(recs[-1]) if recs else None
+    before_cursor = _key_cursor(recs[0]) if recs else None
+    body = cursor_body(
+        key,
+        [to_json(r) for r in recs],
+        has_more=has_more,
+        after_cursor=after_cursor,
+        before_cursor=before_cursor,
+        next_url=url({**keep, "page[after]": after_cursor, "page[size]": args.size})
+        if recs and following
+        else None,
+        prev_url=url({**keep, "page[before]": before_cursor, "page[size]": args.size})
+        if recs
+        else None,
+    )
+    return Response.json(200, body), recs, rest
 
 
 def offset_page(

@@ -11,6 +11,8 @@ from deskpulse.sandbox.data import (
     COMMENT_BODIES,
     METRIC_EVENT_BASE,
     SLA_POLICY_BASE,
+    TYPES,
+    VIA_IDS,
     Child,
     Group,
     Membership,
@@ -26,6 +28,7 @@ _EMPTY_SOURCE: dict[str, Any] = {"from": {}, "to": {}, "rel": None}
 _NONE: tuple[()] = ()
 """An empty JSON array (orjson writes tuples as arrays): immutable, so every record shares it."""
 _BOT_TAGS = ("bot",)
+_VIA_NAMES = {number: name for name, number in VIA_IDS.items()}
 WRITE_AUDIT_BASE = 950_000_000_000
 CREATED_TICKET_BASE = 900_000_000
 """Ids of tickets created through the API (summary posts), apart from generated ones."""
@@ -88,7 +91,7 @@ def ticket_json(t: Ticket, base: str, override: dict[str, Any] | None = None) ->
         "created_at": ts_iso(t.created_ts),
         "updated_at": ts_iso(t.updated_ts),
         "generated_timestamp": t.generated_ts,
-        "type": t.type,
+        "type": t.type if t.type is None or t.type in TYPES else None,
         "subject": t.subject,
         "raw_subject": t.subject,
         "description": t.description,
@@ -108,7 +111,9 @@ def ticket_json(t: Ticket, base: str, override: dict[str, Any] | None = None) ->
         "has_incidents": False,
         "is_public": True,
         "due_at": None,
-        "tags": t.tags,
+        # Zendesk's type is one of four; an account's own kinds ("complaint") are a dropdown
+        # field's value, which Zendesk also adds as a tag.
+        "tags": t.tags if t.type is None or t.type in TYPES else (*t.tags, t.type),
         "custom_fields": t.custom_fields,
         "fields": t.custom_fields,
         "satisfaction_rating": satisfaction_field(t),
@@ -347,7 +352,10 @@ def audit_json(
         "created_at": event["created_at"],
         "author_id": author_id,
         "metadata": {"system": _SYSTEM, "custom": {}},
-        "via": event["via"],
+        # The Audits API names the channel ("rule"); only the export mixes in via ids (8).
+        "via": _via_for(_VIA_NAMES.get(via_channel, via_channel))
+        if isinstance(via_channel, int)
+        else event["via"],
         "events": events,
     }
 

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from deskpulse.sandbox.data import Audit, Child, Ticket, TicketRef, ts_iso
+from deskpulse.sandbox.dialect import Received
 from deskpulse.sandbox.streams import Record
 from deskpulse.sandbox.switches import Switches
 from deskpulse.sandbox.wire import Request, Response
@@ -80,6 +81,44 @@ class WriteLog:
             self.user_fields.clear()
             self.created.clear()
             self.refuse.clear()
+
+    def received(self) -> Received:
+        """The writes told for the demo (sandbox.dialect.Received): bulk ticket updates with
+        their custom fields, user updates with their user fields, tickets created as internal
+        notes (the digests)."""
+        out = Received()
+        with self._lock:
+            writes = list(self.writes)
+        for w in writes:
+            body = w["body"]
+            fields: list[str] = []
+            records = 0
+            for t in body.get("tickets") or ():
+                records += 1
+                for f in t.get("custom_fields") or ():
+                    fields.append(f"ticket field {f['id']}")
+                    ticket = out.values.setdefault("ticket", {}).setdefault(str(t["id"]), {})
+                    ticket[f"field {f['id']}"] = f.get("value")
+            for u in body.get("users") or ():
+                records += 1
+                fields += [f"user field {key}" for key in u.get("user_fields") or {}]
+                user = out.values.setdefault("user", {}).setdefault(str(u["id"]), {})
+                user.update(u.get("user_fields") or {})
+            post = body.get("ticket")
+            if isinstance(post, dict):
+                records += 1
+                fields.append("internal note (digest)")
+                if w["method"] == "POST":
+                    comment = post.get("comment") or {}
+                    out.notes.append(
+                        (
+                            str(post.get("subject", "")),
+                            f"external_id {post.get('external_id', '')}",
+                            str(comment.get("body", "")),
+                        )
+                    )
+            out.count(f"{w['method']} {w['path']}", records, fields)
+        return out
 
     def changes(self) -> tuple[list[tuple[int, int]], dict[int, int]]:
         """A consistent copy of (`tail`, `latest`) for one export page."""

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from deskpulse.connectors import registry
+from deskpulse.connectors.base import fills
 from deskpulse.kpi_core import KpiQuery, KpiValue
 from deskpulse.kpi_core.metrics.tickets_speed import ticket_durations
 from deskpulse.kpi_core.registry import REGISTRY, Metric
@@ -43,23 +45,33 @@ DISTRIBUTIONS = ("first_response_time", "resolution_time")
 MAX_GROUPS = 15
 """Rows of a breakdown chart; the table below it lists every group."""
 
-SUPPLIERS: dict[str, str] = {
-    "tickets": "Zendesk or LiveAgent",
-    "ticket_events": "Zendesk or LiveAgent",
-    "sla_events": "Zendesk (SLA policies)",
-    "calls": "Zendesk Talk or LiveAgent calls",
-    "chats": "Zendesk Chat or LiveAgent chats",
-    "social_mentions": "LiveAgent (Facebook, Twitter)",
-    "survey_responses": "Zendesk satisfaction ratings or LiveAgent ratings",
-    "customers": "Klaviyo profiles or the help desk's end-users",
-    "orders": "Klaviyo (Placed Order events)",
-    "engagement_events": "Klaviyo (e-mail and site events)",
-    "reviews": "an import of reviews.csv",
-    "agent_sessions": "an import of agent_sessions.csv",
-    "costs": "an import of costs.csv",
-    "kb_articles": "an import of kb_articles.csv",
-}
-"""Which source fills each canonical table (any table can also come from `deskpulse import`)."""
+TABLES = (
+    "tickets",
+    "ticket_events",
+    "sla_events",
+    "calls",
+    "chats",
+    "social_mentions",
+    "survey_responses",
+    "customers",
+    "orders",
+    "engagement_events",
+    "reviews",
+    "agent_sessions",
+    "costs",
+    "kb_articles",
+)
+"""The canonical tables a metric's anchor and description may name (what `tables_of` finds)."""
+
+
+def suppliers(table: str) -> str:
+    """Who fills `table`: what each registered connector declares it fills it from
+    (connectors.base.fills), the most specific connector first; any table can also come
+    from `deskpulse import`."""
+    declared = [fills(factory) for factory in registry.load().values()]
+    found = [f[table] for f in sorted(declared, key=len) if table in f]
+    return " or ".join(found) or "no installed connector (an import with `deskpulse import`)"
+
 
 _NEEDS: dict[str, tuple[str, ...]] = {
     "kb_helpfulness": ("kb_articles",),
@@ -67,7 +79,7 @@ _NEEDS: dict[str, tuple[str, ...]] = {
 }
 """Metrics whose anchor and description do not name the tables they read."""
 
-_TABLE_RE = re.compile(r"\b(" + "|".join(sorted(SUPPLIERS, key=len, reverse=True)) + r")\b")
+_TABLE_RE = re.compile(r"\b(" + "|".join(sorted(TABLES, key=len, reverse=True)) + r")\b")
 
 
 @dataclass(frozen=True)
@@ -261,9 +273,10 @@ def build_report(
             report.distributions.append(Distribution(REGISTRY[metric_id], minutes, summary))
 
     seen = {v.metric for v in values if v.n}
+    who = {t: suppliers(t) for t in TABLES}
     with warehouse.connect() as connection:
         report.missing = [
-            Missing(m, tables_of(m), explain(connection, m, tables_of(m), SUPPLIERS, sources or ()))
+            Missing(m, tables_of(m), explain(connection, m, tables_of(m), who, sources or ()))
             for m in sorted(REGISTRY.values(), key=lambda m: m.id)
             if m.id not in seen
         ]

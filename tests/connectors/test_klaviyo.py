@@ -11,7 +11,7 @@ import pytest
 
 from deskpulse.connectors.errors import AuthError, ConfigError, FatalError
 from deskpulse.connectors.klaviyo import KlaviyoConnector
-from deskpulse.connectors.klaviyo.api import KlaviyoLimiter
+from deskpulse.connectors.klaviyo.api import KlaviyoLimiter, read_limits
 from deskpulse.connectors.klaviyo.config import revision_warning
 from tests.connectors.klaviyo_fakes import KEY, FakeKlaviyo, parse_filter, throttled
 from tests.connectors.zendesk_fakes import collect
@@ -214,9 +214,9 @@ def test_limiter_paces_burst_and_steady_windows_per_operation() -> None:
     limiter.acquire("get_metrics")  # the 151st within a minute waits for the minute
     assert clock[0] >= 60.0 > before
     # RateLimit-Remaining: 0 blocks that operation (not the others) until the reset.
-    limiter.update(
-        "get_profiles", httpx.Headers({"RateLimit-Remaining": "0", "RateLimit-Reset": "7"})
-    )
+    spent = httpx.Headers({"RateLimit-Remaining": "0", "RateLimit-Reset": "7"})
+    for seen in read_limits("get_profiles", spent):
+        limiter.observe(*seen)
     start = clock[0]
     limiter.acquire("get_events")
     assert clock[0] == start

@@ -53,6 +53,18 @@ def make_connector(sb: SandboxServer, **options: Any) -> KlaviyoConnector:
     )
 
 
+def paced_connector(sb: SandboxServer, **options: Any) -> KlaviyoConnector:
+    """A connector paced as in production (the sandbox's limits on), at the sandbox's anchor."""
+    env = sb.host_of("klaviyo").dialect.env()
+    return KlaviyoConnector(
+        "klaviyo",
+        api_key=env["KLAVIYO_API_KEY"],
+        base_url=env["KLAVIYO_BASE_URL"],
+        now=lambda: sb.account.anchor,
+        **options,
+    )
+
+
 def rows(warehouse: Warehouse, name: str) -> list[dict[str, Any]]:
     with warehouse.connect() as connection:
         t = table(name)
@@ -171,18 +183,39 @@ def test_rate_limits_answer_429_and_the_connector_waits() -> None:
             slept.append(seconds)
             clock[0] += max(seconds, 60.0)  # the fixed window moves on with the sandbox clock
 
-        env = host.dialect.env()
-        connector = KlaviyoConnector(
-            "klaviyo",
-            api_key=env["KLAVIYO_API_KEY"],
-            base_url=env["KLAVIYO_BASE_URL"],
-            sleep=sleep,
-            streams=["orders"],
-            now=lambda: sb.account.anchor,
-        )
+        connector = paced_connector(sb, sleep=sleep, streams=["orders"])
         stream = connector.streams()[0]
         next(iter(stream.pages(None)), None)
         assert connector.stats.throttled >= 1 and slept
+
+
+def test_the_connector_reads_its_budgets_from_klaviyos_headers() -> None:
+    # The sandbox's account allows 2 metric reads a minute, not the document's 150: its answers
+    # say so (RateLimit-Limit: 2, then Remaining: 0). The connector, paced at 150, adopts 2 from
+    # the first answer and waits before the third request: no 429.
+    clock = [1_000_000.0]  # 40 s into a fixed minute
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock[0] += seconds
+
+    slept: list[float] = []
+    with SandboxServer(seed=SEED, tickets=100, clock=lambda: clock[0]) as sb:
+        host = sb.host_of("klaviyo")
+        assert host.limiter is not None
+        host.limiter.budgets["get_metrics"] = 2
+        connector = paced_connector(sb, sleep=sleep, clock=lambda: clock[0])
+        limiter = connector.client.limiter
+        assert limiter.budget("get_metrics") == 150
+        assert connector.context().metric_ids("Placed Order")  # one request: 2 a minute, 1 left
+        assert limiter.budget("get_metrics") == 2 and slept == []
+        connector.context().metric_ids("Placed Order")  # the second: none left for 20 s
+        assert slept == []
+        # The third waits a minute after the first: the adopted pace, 2 in any trailing minute
+        # (the spent window alone would hold it 20 s, to the fixed minute's end).
+        connector.context().metric_ids("Placed Order")
+        assert sum(slept) == pytest.approx(60.0, abs=1.0)
+        assert connector.stats.throttled == 0 and connector.stats.requests == 3
 
 
 def test_a_burst_over_the_per_second_limit_answers_429_until_the_second_ends() -> None:

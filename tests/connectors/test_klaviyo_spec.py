@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from deskpulse.connectors.klaviyo.api import OPERATIONS
+from deskpulse.connectors.klaviyo.api import ENDPOINTS
 from deskpulse.connectors.klaviyo.config import DEFAULT_REVISION
 from tests.connectors.klaviyo_fakes import FakeKlaviyo, parse_filter
 from tests.connectors.zendesk_fakes import collect
@@ -49,13 +49,17 @@ def test_pinned_revision_is_the_spec_revision() -> None:
     assert _spec()["info"]["version"] == DEFAULT_REVISION
 
 
-@pytest.mark.parametrize("name", sorted(OPERATIONS))
+@pytest.mark.parametrize("name", sorted(ENDPOINTS))
 def test_operations_and_rate_limits_match_the_spec(name: str) -> None:
-    declared = OPERATIONS[name]
+    declared = ENDPOINTS[name]
     op = _operation(declared.method, declared.path)
-    assert op["operationId"] == name
+    assert op["operationId"] == declared.operation == declared.bucket == name
     limits = op["x-klaviyo-ratelimit"]
-    assert (declared.burst, declared.steady) == (_rate(limits["burst"]), _rate(limits["steady"]))
+    assert (declared.per_second, declared.per_minute) == (
+        _rate(limits["burst"]),
+        _rate(limits["steady"]),
+    )
+    assert declared.params <= _parameters(op)
 
 
 def _parameters(op: dict[str, Any]) -> set[str]:

@@ -24,7 +24,8 @@ from deskpulse.sandbox.zendesk import ZendeskDialect
 from deskpulse.sync.actions import actions_from_dict
 from deskpulse.sync.engine import run_sync
 from deskpulse.sync.warehouse import Warehouse
-from deskpulse.sync.writeback import Context, push
+from deskpulse.sync.writeback import push
+from deskpulse.sync.writeback_plan import Context
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,7 @@ def test_profile_properties_are_patched_and_read_back(sandbox: SandboxServer) ->
     d.writes.clear()
     profile = d.shop.profiles()[3]
     connector = klaviyo(sandbox)
-    results = connector.write_user_fields(
+    results = connector.writer.write_user_fields(
         [
             FieldValues(profile.id, {"deskpulse_ticket_count": 3, "deskpulse_last_csat": 5.0}),
             FieldValues("01JNOSUCHPROFILE0000000000", {"deskpulse_ticket_count": 1}),
@@ -74,7 +75,7 @@ def test_profile_properties_are_patched_and_read_back(sandbox: SandboxServer) ->
             "properties": {"deskpulse_ticket_count": 3, "deskpulse_last_csat": 5.0},
         }
     ]
-    back = connector.read_user_fields([profile.id], ["deskpulse_ticket_count", "nope"])
+    back = connector.writer.read_user_fields([profile.id], ["deskpulse_ticket_count", "nope"])
     assert back == {profile.id: {"deskpulse_ticket_count": 3, "nope": None}}
 
 
@@ -88,7 +89,7 @@ def test_subscription_job_is_polled_and_reports_the_profiles_it_failed(
     ]
     dropped = {e for e in emails if "@" in e and _job_drops(e)}
     assert dropped, "the sample should include profiles the job drops"
-    results = klaviyo(sandbox).subscribe(LIST_ID, emails)
+    results = klaviyo(sandbox).writer.subscribe(LIST_ID, emails)
     by_email = {r.record_id: r for r in results}
     assert [r.record_id for r in results] == emails
     assert by_email["not-an-address"].status == FAILED
@@ -116,7 +117,7 @@ def test_a_job_still_running_is_waited_for() -> None:
         connector = klaviyo(sb, clock=lambda: clock[0])
         connector.writer._sleep = sleep
         email = next(p.email for p in dialect(sb).shop.profiles() if not _job_drops(p.email))
-        (result,) = connector.subscribe(LIST_ID, [email])
+        (result,) = connector.writer.subscribe(LIST_ID, [email])
         assert result.ok
         assert clock[0] >= 3.0  # polled until the job had run
 
@@ -263,7 +264,9 @@ def test_customer_values_land_on_the_help_desks_users_once(
     assert calls and all(len(w["body"]["users"]) <= 100 for w in calls)
     # Zendesk answers them back on the users.
     sample = sorted(expected)[:3]
-    back = connectors["zendesk"].read_user_fields([str(u) for u in sample], ["deskpulse_clv"])
+    back = connectors["zendesk"].writer.read_user_fields(
+        [str(u) for u in sample], ["deskpulse_clv"]
+    )
     assert {int(u): v["deskpulse_clv"] for u, v in back.items()} == {
         u: expected[u].get("deskpulse_clv") for u in sample
     }

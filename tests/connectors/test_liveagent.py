@@ -15,9 +15,9 @@ import respx
 from deskpulse.connectors.base import FieldValues, Post, SourceOptions
 from deskpulse.connectors.errors import AuthError, PaginationLoopError
 from deskpulse.connectors.liveagent import LiveAgentConnector, LiveAgentSettings
+from deskpulse.connectors.liveagent.endpoints import ENDPOINTS
 from deskpulse.connectors.liveagent.mapping import parse_when
 from deskpulse.connectors.liveagent.paging import ChangedSince
-from deskpulse.connectors.liveagent.streams import ENDPOINTS
 from tests.connectors.liveagent_fakes import API, KEY, cursor, liveagent_router, make_connector
 from tests.connectors.zendesk_fakes import collect
 
@@ -293,6 +293,7 @@ def test_every_request_is_in_the_reconstructed_spec():
     for name, endpoint in ENDPOINTS.items():
         operation = spec["paths"].get(endpoint.path, {}).get(endpoint.method.lower())
         assert operation is not None, (name, endpoint.path)
+        assert operation["operationId"] == endpoint.operation, name
         declared = {p["name"] for p in operation.get("parameters", ()) if p["in"] == "query"}
         assert endpoint.params <= declared, (name, endpoint.params - declared)
 
@@ -303,7 +304,7 @@ def test_write_back_sends_custom_fields_by_code():
         return_value=httpx.Response(200, json={"id": "gv6dy7vk", "status": "R"})
     )
     connector = make_connector(router)
-    answer = connector.update_ticket(
+    answer = connector.writer.update_ticket(
         "gv6dy7vk", custom_fields={"frt_minutes": 12.5, "sla_met": True}, status="solved"
     )
     assert answer["id"] == "gv6dy7vk"
@@ -341,7 +342,7 @@ def test_ticket_fields_are_written_one_ticket_at_a_time_with_a_result_each():
         return_value=httpx.Response(503, json={"message": "Try later"})
     )
     connector = make_connector(router, max_retries=1)
-    results = connector.write_ticket_fields(
+    results = connector.writer.write_ticket_fields(
         [
             FieldValues("gv6dy7vk", {"frt_minutes": 12.5, "sla_met": True}),
             FieldValues("gone0000", {"frt_minutes": 3}),
@@ -368,9 +369,9 @@ def test_posts_need_a_recipient_and_carry_their_key_in_the_subject():
         return_value=httpx.Response(200, json={"id": "n0000001", "code": "NEW-001"})
     )
     post = Post("digest:weekly:2026-W48", "Weekly KPI digest", "FRT median 42 min")
-    result = make_connector(router).post(post)
+    result = make_connector(router).writer.post(post)
     assert result.status == "failed" and "LIVEAGENT_POST_RECIPIENT" in (result.reason or "")
-    result = make_connector(router, post_recipient="support@acme.example").post(post)
+    result = make_connector(router, post_recipient="support@acme.example").writer.post(post)
     assert (result.status, result.ref) == ("ok", "n0000001")
     body = json.loads(created.calls[0].request.content)
     assert body["subject"] == "Weekly KPI digest [digest:weekly:2026-W48]"
@@ -389,7 +390,7 @@ def test_a_record_id_is_one_path_segment_whatever_it_holds():
 
     router.route().mock(side_effect=answer)
     connector = make_connector(router)
-    results = connector.write_ticket_fields(
+    results = connector.writer.write_ticket_fields(
         [FieldValues("1/../../agents", {"a": 1}), FieldValues("x\x00y?z=1", {"a": 1})]
     )
     assert [r.status for r in results] == ["ok", "ok"]

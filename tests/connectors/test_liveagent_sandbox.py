@@ -306,18 +306,18 @@ def test_write_back_shows_up_in_the_next_incremental_sync(tmp_path):
         ticket = next(
             r for r in dump(warehouse)["tickets"] if r["status"] not in ("closed", "deleted")
         )
-        results = connector.write_ticket_fields(
+        results = connector.writer.write_ticket_fields(
             [FieldValues(ticket["id"], {"frt_minutes": 42}), FieldValues("t9999999", {"x": 1})]
         )
         assert [r.status for r in results] == ["ok", "failed"]
-        assert connector.read_ticket_fields([ticket["id"]], ["frt_minutes"]) == {
+        assert connector.writer.read_ticket_fields([ticket["id"]], ["frt_minutes"]) == {
             ticket["id"]: {"frt_minutes": "42"}
         }
-        assert connector.update_ticket(ticket["id"], status="hold")["status"] == "W"
+        assert connector.writer.update_ticket(ticket["id"], status="hold")["status"] == "W"
         post = Post("digest:weekly:2026-W44", "Weekly KPI digest", "FRT median 42 min")
-        assert connector.find_post(post.key) is None
-        posted = connector.post(post)
-        assert posted.ok and connector.find_post(post.key) == posted.ref
+        assert connector.writer.find_post(post.key) is None
+        posted = connector.writer.post(post)
+        assert posted.ok and connector.writer.find_post(post.key) == posted.ref
         writes = httpx.get(f"{sb.base_url}/__sandbox/writes").json()["writes"]
         assert [w["method"] for w in writes] == ["PUT", "PUT", "POST"]  # the 404 is not a write
         report = engine.run_sync(warehouse, make_connector(sb))

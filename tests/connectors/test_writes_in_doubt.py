@@ -52,8 +52,8 @@ def test_liveagent_ticket_field_and_post_timed_out_after_arriving_are_in_doubt()
     connector = liveagent(
         router, max_retries=5, sleep=sleeps.append, post_recipient="support@acme.test"
     )
-    (field,) = connector.write_ticket_fields([FieldValues("t1", {"frt": 12})])
-    digest = connector.post(Post("digest:day:2026-12-04", "Digest", "FRT 12 min"))
+    (field,) = connector.writer.write_ticket_fields([FieldValues("t1", {"frt": 12})])
+    digest = connector.writer.post(Post("digest:day:2026-12-04", "Digest", "FRT 12 min"))
     assert (field.status, digest.status) == (DOUBT, DOUBT)
     assert "may have been applied" in (field.reason or "")
     assert (put.call_count, post.call_count, len(applied)) == (1, 1, 2) and sleeps == []
@@ -65,7 +65,7 @@ def test_liveagent_told_to_wait_a_day_gives_up_on_every_ticket_at_once() -> None
     second = router.put(f"{API}/tickets/t2").mock(return_value=httpx.Response(200, json={}))
     sleeps: list[float] = []
     connector = liveagent(router, max_retries=5, sleep=sleeps.append)
-    results = connector.write_ticket_fields(
+    results = connector.writer.write_ticket_fields(
         [FieldValues("t1", {"frt": 12}), FieldValues("t2", {"frt": 3})]
     )
     assert [r.status for r in results] == [THROTTLED, THROTTLED]
@@ -80,7 +80,7 @@ def test_klaviyo_profile_patch_timed_out_is_in_doubt_and_sent_once() -> None:
     patch = router.patch("/api/profiles/p1").mock(side_effect=applied_then_timeout(applied))
     router.patch("/api/profiles/p2").mock(return_value=httpx.Response(200, json={"data": {}}))
     sleeps: list[float] = []
-    results = klaviyo(router, sleeps).write_user_fields(
+    results = klaviyo(router, sleeps).writer.write_user_fields(
         [FieldValues("p1", {"deskpulse_clv": 10}), FieldValues("p2", {"deskpulse_clv": 1})]
     )
     assert [r.status for r in results] == [DOUBT, OK]
@@ -95,6 +95,6 @@ def test_klaviyo_subscription_job_is_never_sent_twice_on_a_guess(answer: Any, st
     router = respx.Router(base_url=KLAVIYO, assert_all_called=False)
     job = router.post("/api/profile-subscription-bulk-create-jobs").mock(side_effect=[answer])
     sleeps: list[float] = []
-    results: list[WriteResult] = klaviyo(router, sleeps).subscribe("L1", ["a@b.test"])
+    results: list[WriteResult] = klaviyo(router, sleeps).writer.subscribe("L1", ["a@b.test"])
     assert [r.status for r in results] == [status] and job.call_count == 1
     assert all(s <= MAX_WAIT for s in sleeps)

@@ -703,7 +703,10 @@ def test_update_ticket_puts_the_fields():
         return_value=httpx.Response(200, json={"ticket": {"id": 101, "status": "solved"}})
     )
     connector = make_connector(router)
-    assert connector.update_ticket(101, {"status": "solved"}) == {"id": 101, "status": "solved"}
+    assert connector.writer.update_ticket(101, {"status": "solved"}) == {
+        "id": 101,
+        "status": "solved",
+    }
     assert route.calls.last.request.content == b'{"ticket":{"status":"solved"}}'
 
 

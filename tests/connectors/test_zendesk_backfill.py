@@ -26,13 +26,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import msgspec
 import pytest
 
 from deskpulse.connectors.errors import BadResponse
-from deskpulse.connectors.http import RateLimiter
+from deskpulse.connectors.http import HttpClient, RateLimiter
 from deskpulse.connectors.records import Record
-from deskpulse.connectors.zendesk import ZendeskConfig, ZendeskConnector
+from deskpulse.connectors.zendesk import ZendeskConfig, ZendeskConnector, backfill_state
 from deskpulse.connectors.zendesk import backfill as backfill_mod
 from deskpulse.connectors.zendesk import records as zr
 from deskpulse.connectors.zendesk.backfill import (
@@ -367,6 +368,12 @@ class _PerTicketClient:
         self.fail = fail
         self.searches: list[tuple[str, int, int]] = []  # (query, page, tickets read by then)
 
+    vendor = "zendesk"
+    paginate = HttpClient.paginate  # the real page loop, over this client's answers
+
+    def get_page(self, path: str, query: Any, **_: Any) -> tuple[Any, httpx.Headers]:
+        return self.get_json(path, query), httpx.Headers()
+
     def get_json(self, path: str, query: Any, **_: Any) -> Any:
         if path == "ticket_audits":
             return AuditPage(audits=[], meta={"has_more": False})
@@ -431,13 +438,13 @@ def test_archived_tickets_closed_in_the_same_second_are_each_read_once():
     client = _PerTicketClient()
     all_read = threading.Event()
 
-    def export(start: int) -> tuple[list[Any], int, bool, int | None]:
+    def export() -> Iterator[Any]:
         # The export stays below the archived tickets until they are read, then meets T0.
         all_read.wait(10)
-        return [], t0, True, None
+        yield [], t0, True, None
 
     frontier = Frontier(t0=t0, export=0)
-    backfill = Backfill(client, closed, export, frontier, 0, PATHS, EXPORT)  # type: ignore[arg-type]
+    backfill = Backfill(client, closed, export(), frontier, 0, PATHS, EXPORT)  # type: ignore[arg-type]
     read: list[int] = []
     for page in backfill.pages():
         read += [r.value.ticket_id for r in page.records if r.value is not None]
@@ -459,11 +466,11 @@ def _run_until_read(
     meets T0; the ticket ids read, in order, and the pages committed."""
     all_read = threading.Event()
 
-    def export(start: int) -> tuple[list[Any], int, bool, int | None]:
+    def export() -> Iterator[Any]:
         all_read.wait(10)
-        return [], frontier.t0, True, None
+        yield [], frontier.t0, True, None
 
-    backfill = Backfill(client, closed or ClosedTickets(), export, frontier, 0, SEARCHING, EXPORT)
+    backfill = Backfill(client, closed or ClosedTickets(), export(), frontier, 0, SEARCHING, EXPORT)
     read: list[int] = []
     pages = []
     for page in backfill.pages():
@@ -490,12 +497,12 @@ def test_the_export_asks_for_no_page_the_account_side_made_needless_while_it_wai
     client.limiter.acquire(EXPORT)
     asked: list[int] = []
 
-    def export(start: int) -> tuple[list[Any], int, bool, int | None]:
+    def export() -> Iterator[Any]:
         client.limiter.acquire(EXPORT)  # as the client's get_json does
-        asked.append(start)
-        return [], t0, True, None
+        asked.append(frontier.export)
+        yield [], t0, True, None
 
-    backfill = Backfill(client, ClosedTickets(), export, frontier, 0, SEARCHING, EXPORT)
+    backfill = Backfill(client, ClosedTickets(), export(), frontier, 0, SEARCHING, EXPORT)
     read = [ticket for page in backfill.pages() for ticket in _ids(page)]
     assert sorted(read) == list(range(1, 31))
     assert asked == [] and backfill.requests["export"] == 0
@@ -583,14 +590,14 @@ def test_odd_search_results_name_no_ticket():
         {"id": 8, "status": "closed", "updated_at": _stamp(below - 1)},  # above the frontier
         [1, 2, 3],
     ]
-    records = backfill_mod.SEARCHED.wrap_all([msgspec.Raw(msgspec.json.encode(r)) for r in raw])
+    records = backfill_state.SEARCHED.wrap_all([msgspec.Raw(msgspec.json.encode(r)) for r in raw])
     read_to = (below - 2, 99)
-    assert backfill_mod._closed_pairs(records, below, None) == [
+    assert backfill_state._closed_pairs(records, below, None) == [
         (below, 1),
         (below - 1, 8),
         (below - 9, 7),
     ]
-    assert backfill_mod._closed_pairs(records, below, read_to) == [(below - 9, 7)]
+    assert backfill_state._closed_pairs(records, below, read_to) == [(below - 9, 7)]
 
 
 def test_a_search_that_fails_leaves_the_archived_tickets_to_the_export():

@@ -114,7 +114,10 @@ def test_synced_values_follow_the_sandbox(sandbox, clean_run):
         assert row["status"] == t.status
         assert row["created_at"].timestamp() == t.created_ts
         assert row["requester_id"] == str(t.requester_id)
-        assert row["tags"] == (";".join(t.tags) or None)
+        # An account's own kind of ticket ("complaint") is not a Zendesk type: a tag there.
+        own = () if t.type in (None, *data.TYPES) else (t.type,)
+        assert row["tags"] == (";".join((*t.tags, *own)) or None)
+        assert row["type"] == (None if own else t.type)
     agents = {row["id"]: row for row in rows["agents"]}
     assert agents[str(data.BOT_USER_ID)]["role"] == "bot"
     kinds = {row["author_kind"] for row in rows["ticket_events"]}
@@ -198,7 +201,7 @@ def test_write_back_shows_up_in_the_next_incremental_sync(tmp_path):
         ticket = next(
             r for r in dump(warehouse)["tickets"] if r["status"] not in ("closed", "deleted")
         )
-        updated = connector.update_ticket(ticket["id"], {"status": "hold", "tags": ["vip"]})
+        updated = connector.writer.update_ticket(ticket["id"], {"status": "hold", "tags": ["vip"]})
         assert updated["status"] == "hold"
         sandbox_writes = sb.client().get("/__sandbox/writes").json()["writes"]
         assert sandbox_writes[-1]["method"] == "PUT"
@@ -232,19 +235,19 @@ def test_a_ticket_written_back_then_changed_again_reaches_the_warehouse(tmp_path
             (i for i, r in rows.items() if r["status"] in ("new", "open", "pending")), key=int
         )[:4]
         connector = make_connector(sb)
-        results = connector.write_ticket_fields(
+        results = connector.writer.write_ticket_fields(
             [FieldValues(i, {"360011000001": "ORD-7"}) for i in open_ids]
         )
         assert all(r.status == "ok" for r in results), results
         sync()
         solved, busy = open_ids[1], open_ids[2]
-        connector.update_ticket(solved, {"status": "solved"})
+        connector.writer.update_ticket(solved, {"status": "solved"})
         assert sync()[solved]["status"] == "solved"
         for status in ("hold", "open", "pending"):  # one ticket, three changes, no sync between
-            connector.update_ticket(busy, {"status": status})
+            connector.writer.update_ticket(busy, {"status": status})
         assert sync()[busy]["status"] == "pending"
-        connector.update_ticket(busy, {"status": "solved"})
-        connector.update_ticket(solved, {"status": "open"})
+        connector.writer.update_ticket(busy, {"status": "solved"})
+        connector.writer.update_ticket(solved, {"status": "open"})
         rows = sync()
         assert (rows[busy]["status"], rows[solved]["status"]) == ("solved", "open")
         stored = engine.load_cursors(warehouse, "zendesk")["tickets"]

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from deskpulse.connectors.zendesk.streams import ENDPOINTS
+from deskpulse.connectors.zendesk.endpoints import ENDPOINTS
 from tests.connectors.zendesk_fakes import BASE, collect, make_connector, zendesk_router
 
 SPEC = (
@@ -38,6 +38,7 @@ class Operation:
     method: str
     params: set[str]
     description: str
+    operation_id: str | None = None
 
     def documents(self, name: str) -> bool:
         if name in self.params:
@@ -107,7 +108,7 @@ def operations() -> dict[tuple[str, str], Operation]:
                 continue
             params = _param_names(spec, shared + (op.get("parameters") or []))
             ops[(method.upper(), path)] = Operation(
-                path, method.upper(), params, op.get("description") or ""
+                path, method.upper(), params, op.get("description") or "", op.get("operationId")
             )
     return ops
 
@@ -133,10 +134,11 @@ def test_declared_endpoint_conforms(operations, name):
     endpoint = ENDPOINTS[name]
     op = operations.get((endpoint.method, endpoint.path))
     if not endpoint.in_spec:
-        assert op is None, f"{endpoint.path} is in the spec now: set in_spec=True and check it"
-        assert endpoint.source.startswith("developer.zendesk.com/")
+        assert op is None, f"{endpoint.path} is in the spec now: name its operation and check it"
+        assert endpoint.doc.startswith("developer.zendesk.com/")
         return
     assert op is not None, f"{endpoint.method} {endpoint.path} is not in the spec"
+    assert op.operation_id == endpoint.operation
     undocumented = sorted(p for p in endpoint.params if not op.documents(p))
     assert not undocumented, f"{endpoint.path}: parameters not in the spec: {undocumented}"
 

@@ -59,9 +59,9 @@ def statuses(connector: ZendeskConnector, ids: list[int]) -> dict[int, str]:
 def test_declares_and_implements_every_write_protocol(sandbox: Any) -> None:
     connector = connect(sandbox)
     assert set(WRITE_CAPABILITIES) <= connector.capabilities
-    assert isinstance(connector, TicketFieldWriter)
-    assert isinstance(connector, UserFieldWriter)
-    assert isinstance(connector, Poster)
+    assert isinstance(connector.writer, TicketFieldWriter)
+    assert isinstance(connector.writer, UserFieldWriter)
+    assert isinstance(connector.writer, Poster)
 
 
 def test_ticket_fields_land_on_the_right_tickets_in_bulk_jobs(sandbox: Any) -> None:
@@ -69,7 +69,7 @@ def test_ticket_fields_land_on_the_right_tickets_in_bulk_jobs(sandbox: Any) -> N
     ids = list(range(1, 151))
     now = statuses(connector, ids)
     batch = [FieldValues(str(i), {FIELD: i * 10}) for i in ids]
-    results = connector.write_ticket_fields(batch)
+    results = connector.writer.write_ticket_fields(batch)
     # Closed tickets cannot be updated (Zendesk's rule): those fail, every other one lands.
     expected = [(str(i), FAILED if now.get(i) == "closed" else OK) for i in ids]
     assert [(r.record_id, r.status) for r in results] == expected
@@ -81,7 +81,7 @@ def test_ticket_fields_land_on_the_right_tickets_in_bulk_jobs(sandbox: Any) -> N
         ("/api/v2/tickets/update_many", 50),
     ]
     landed = [i for i in ids if now.get(i) != "closed"]
-    back = connector.read_ticket_fields([str(i) for i in landed], [FIELD])
+    back = connector.writer.read_ticket_fields([str(i) for i in landed], [FIELD])
     assert back == {str(i): {FIELD: i * 10} for i in landed}
 
 
@@ -92,7 +92,7 @@ def test_failed_tickets_come_back_per_record_and_only_they_are_retried(sandbox: 
     good = [i for i, s in now.items() if s != "closed"][:3]
     sandbox.dialect("zendesk").writes.refuse[good[1]] = 1  # its next bulk update fails once
     batch = [FieldValues(str(i), {FIELD: "x"}) for i in [*good, closed]]
-    results = {r.record_id: r for r in connector.write_ticket_fields(batch)}
+    results = {r.record_id: r for r in connector.writer.write_ticket_fields(batch)}
     assert {k: r.status for k, r in results.items()} == {
         str(good[0]): OK,
         str(good[1]): FAILED,
@@ -101,7 +101,7 @@ def test_failed_tickets_come_back_per_record_and_only_they_are_retried(sandbox: 
     }
     assert "closed prevents ticket update" in (results[str(closed)].reason or "")
     retry = [item for item in batch if not results[item.record_id].ok]
-    again = {r.record_id: r.status for r in connector.write_ticket_fields(retry)}
+    again = {r.record_id: r.status for r in connector.writer.write_ticket_fields(retry)}
     assert again == {str(good[1]): OK, str(closed): FAILED}
     writes = sandbox.client().get("/__sandbox/writes").json()["writes"]
     assert [sorted(w["ticket_ids"]) for w in writes] == [
@@ -117,24 +117,24 @@ def test_thirty_updates_per_ticket_per_ten_minutes(sandbox: Any) -> None:
     ticket = next(i for i, s in statuses(connector, list(range(1, 50))).items() if s != "closed")
     item = [FieldValues(str(ticket), {FIELD: 1})]
     for _ in range(30):
-        assert connector.write_ticket_fields(item)[0].ok
+        assert connector.writer.write_ticket_fields(item)[0].ok
         clock[0] += 10  # 30 writes over 300 s
-    held = connector.write_ticket_fields(item)[0]
+    held = connector.writer.write_ticket_fields(item)[0]
     assert held.status == RETRY and held.retry_after == pytest.approx(300.0)
     assert len(sandbox.client().get("/__sandbox/writes").json()["writes"]) == 30
     clock[0] += 300  # the first write leaves the 10-minute window
-    assert connector.write_ticket_fields(item)[0].ok
+    assert connector.writer.write_ticket_fields(item)[0].ok
 
 
 def test_user_fields_round_trip(sandbox: Any) -> None:
     connector = connect(sandbox)
     users = connector.client.get_json("/api/v2/users", {"role[]": "end-user"})["users"][:2]
     ids = [str(u["id"]) for u in users]
-    results = connector.write_user_fields(
+    results = connector.writer.write_user_fields(
         [FieldValues(ids[0], {"lifetime_csat": 0.8}), FieldValues("999999999999", {"x": 1})]
     )
     assert [(r.record_id, r.status) for r in results] == [(ids[0], OK), ("999999999999", FAILED)]
-    assert connector.read_user_fields(ids, ["lifetime_csat"]) == {
+    assert connector.writer.read_user_fields(ids, ["lifetime_csat"]) == {
         ids[0]: {"lifetime_csat": 0.8},
         ids[1]: {"lifetime_csat": None},
     }
@@ -143,10 +143,10 @@ def test_user_fields_round_trip(sandbox: Any) -> None:
 def test_a_post_is_an_internal_note_ticket_found_again_by_its_key(sandbox: Any) -> None:
     connector = connect(sandbox)
     key = "digest:daily:2026-11-30:zendesk"
-    assert connector.find_post(key) is None
-    result = connector.post(Post(key, "KPI digest 2026-11-30", "FRT 42 min (target 60)"))
+    assert connector.writer.find_post(key) is None
+    result = connector.writer.post(Post(key, "KPI digest 2026-11-30", "FRT 42 min (target 60)"))
     assert result.ok and result.record_id == key and result.ref is not None
-    assert connector.find_post(key) == result.ref
+    assert connector.writer.find_post(key) == result.ref
     (write,) = sandbox.client().get("/__sandbox/writes").json()["writes"]
     ticket = write["body"]["ticket"]
     assert (write["method"], write["path"]) == ("POST", "/api/v2/tickets")
@@ -168,7 +168,7 @@ def test_refused_and_unavailable_requests_become_results(answer: Any, status: st
     route = router.put("/api/v2/tickets/update_many").mock(side_effect=[answer])
     sleeps: list[float] = []
     connector = fake_connector(router, sleeps, max_retries=5)
-    (result,) = connector.write_ticket_fields([FieldValues("1", {FIELD: 1})])
+    (result,) = connector.writer.write_ticket_fields([FieldValues("1", {FIELD: 1})])
     assert result.status == status and result.reason
     assert route.call_count == 1 and sleeps == []  # sent once, nobody waits
     if status == THROTTLED:
@@ -178,5 +178,5 @@ def test_refused_and_unavailable_requests_become_results(answer: Any, status: st
 def test_a_field_key_that_is_not_a_custom_field_id_fails_that_record_only() -> None:
     router = respx.Router(base_url=BASE, assert_all_called=False)
     connector = fake_connector(router)
-    (bad,) = connector.write_ticket_fields([FieldValues("3", {"not-an-id": 1})])
+    (bad,) = connector.writer.write_ticket_fields([FieldValues("3", {"not-an-id": 1})])
     assert bad.status == FAILED and "numeric id" in (bad.reason or "")

@@ -279,10 +279,10 @@ def test_schedules_from_warehouse() -> None:
                     "id": "3",
                     "name": "Europe",
                     "time_zone": "Europe/Berlin",
-                    # Zendesk's own key names, Mon and Tue 09:00-17:00.
+                    # Mon and Tue 09:00-17:00.
                     "intervals": [
-                        {"start_time": 1980, "end_time": 2460},
-                        {"start_time": 3420, "end_time": 3900},
+                        {"start_minute": 1980, "end_minute": 2460},
+                        {"start_minute": 3420, "end_minute": 3900},
                     ],
                     # Both dates inclusive: Mon 12-28 and Tue 12-29 are holidays.
                     "holidays": [
@@ -305,6 +305,21 @@ def test_schedules_from_warehouse() -> None:
     ticket = {"source": "zendesk", "id": "1", "extra": {"schedule": "20"}}
     ny = datetime(2026, 6, 1, tzinfo=NEW_YORK)
     assert schedules.seconds_between(ticket, ny, ny + timedelta(days=7)) == 8 * H
+
+
+def test_a_schedule_row_in_a_vendors_own_keys_is_refused_in_one_line() -> None:
+    """The warehouse's intervals are `start_minute`/`end_minute`; a vendor's own names (a
+    connector's job to rename) are not guessed at."""
+    engine = create_engine("sqlite://")
+    SQLModel.metadata.create_all(engine, tables=[ScheduleRow.__table__])  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        conn.execute(
+            ScheduleRow.__table__.insert(),  # type: ignore[attr-defined]
+            [{"source": "s", "id": "1", "name": "Raw", "time_zone": "UTC",
+              "intervals": [{"start_time": 1980, "end_time": 2460}]}],
+        )  # fmt: skip
+        with pytest.raises(ScheduleError, match="'Raw': interval without start_minute/end_minute"):
+            schedules_from_warehouse(conn)
 
 
 def test_docstring_example_loads(tmp_path: Path) -> None:

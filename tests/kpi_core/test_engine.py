@@ -12,8 +12,8 @@ import pytest
 
 from deskpulse.kpi_core import REGISTRY, KpiError, KpiQuery, compute, plan
 from deskpulse.kpi_core.config import ConfigError, KpiConfig, load_config
-from deskpulse.kpi_core.engine import Cell, emit, shared
 from deskpulse.kpi_core.registry import Metric, Param, metric
+from deskpulse.kpi_core.toolkit import Cell, emit, shared
 
 MARCH = KpiQuery(datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC))
 

@@ -17,8 +17,8 @@ from deskpulse.connectors.klaviyo import KlaviyoConnector
 from deskpulse.connectors.klaviyo import config as klaviyo_config
 from deskpulse.connectors.liveagent import LiveAgentConnector, LiveAgentSettings
 from deskpulse.connectors.zendesk import ZendeskConnector
+from deskpulse.connectors.zendesk.endpoints import INCREMENTAL
 from deskpulse.connectors.zendesk.settings import ZendeskSettings
-from deskpulse.connectors.zendesk.streams import INCREMENTAL
 from deskpulse.sandbox import (
     Faults,
     SandboxConfigError,

@@ -15,9 +15,9 @@ from deskpulse.sandbox import SandboxServer
 from deskpulse.sandbox.zendesk import BEYOND_SPEC, OUTSIDE_SPEC, ROUTES, UNSERVED
 from tests.connectors.test_zendesk_spec import (  # noqa: F401 (fixture)
     Operation,
-    _load_spec,
     operations,
 )
+from tests.sandbox import oas
 
 
 def _op(ops: dict[tuple[str, str], Operation], method: str, path: str) -> Operation | None:
@@ -241,12 +241,7 @@ def _cursor_routes(ops: dict[tuple[str, str], Operation]) -> list[str]:
 @pytest.fixture(scope="module")
 def cursor_meta():
     """A validator of the document's CursorPaginationMeta (meta and links of a cursor page)."""
-    validator = pytest.importorskip(
-        "openapi_schema_validator", reason="openapi-schema-validator (the dev extra) validates"
-    )
-    spec = _load_spec()
-    schema = spec["components"]["schemas"]["CursorPaginationMeta"]
-    return validator.OAS30Validator(schema)
+    return oas.document("zendesk").validator({"$ref": "#/components/schemas/CursorPaginationMeta"})
 
 
 def test_every_cursor_route_of_the_document_reads_the_cursor_parameters(operations) -> None:  # noqa: F811
@@ -348,7 +343,12 @@ def test_cursor_routes_walk_forward_and_back_in_the_documents_shape(
 )
 def test_a_bad_cursor_parameter_is_the_documents_400(zd, params, title) -> None:
     _, client = zd
-    for path in ("/api/v2/groups.json", "/api/v2/tickets/7/comments.json"):
+    for path in (
+        "/api/v2/groups.json",
+        "/api/v2/tickets/7/comments.json",
+        "/api/v2/satisfaction_ratings.json",
+        "/api/v2/incremental/ticket_metric_events.json?start_time=0",
+    ):
         r = client.get(path, params=params)
         assert r.status_code == 400, r.text
         (error,) = r.json()["errors"]
@@ -375,6 +375,21 @@ def test_cursor_pages_keep_the_lists_filter(zd) -> None:
     assert "role%5B%5D=admin" in first["links"]["prev"]
     if first["meta"]["has_more"]:
         assert "role%5B%5D=admin" in first["links"]["next"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v2/satisfaction_ratings.json", "/api/v2/incremental/ticket_metric_events.json"],
+)
+def test_a_streams_cursor_pages_walk_back_with_page_before(zd, cursor_meta, path) -> None:
+    _, client = zd
+    keep = {"start_time": 0}
+    forward, last = _walk(client, path, {**keep, "page[size]": 7}, "next", cursor_meta, True)
+    assert len(forward) == 8 and last["meta"]["has_more"]
+    assert "start_time=0" in last["links"]["prev"]
+    back, first = _walk(client, last["links"]["prev"], None, "prev", cursor_meta, True)
+    assert list(reversed(back)) == forward[:-1]
+    assert first["meta"]["has_more"] is False
 
 
 def test_ticket_audits_page_back_with_page_before(zd, cursor_meta) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from deskpulse.sandbox import SandboxServer
+from deskpulse.sandbox.zendesk import ZendeskDialect
 
 zenpy = pytest.importorskip("zenpy", reason="zenpy (the dev extra) is the client under test")
 
@@ -25,8 +26,10 @@ def sandbox() -> Iterator[tuple[SandboxServer, Any]]:
         mp.setenv("ZENPY_FORCE_SCHEME", "http")
         host, port = sb.base_url.removeprefix("http://").rsplit(":", 1)
         subdomain, last = host.rsplit(".", 1)
+        desk = sb.dialect("zendesk")
+        assert isinstance(desk, ZendeskDialect)
         client = zenpy.Zenpy(
-            subdomain=subdomain, domain=f"{last}:{port}", email=sb.email, token=sb.api_token
+            subdomain=subdomain, domain=f"{last}:{port}", email=desk.email, token=desk.api_token
         )
         client.tickets.protocol = "http"
         yield sb, client

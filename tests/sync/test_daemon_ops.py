@@ -367,6 +367,7 @@ class Poster:
         self.source = source
         self.stats = RequestStats()
         self.posts = posts
+        self.writer = self  # its own write-back surface
 
     def streams(self) -> list[Any]:
         return []

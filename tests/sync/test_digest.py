@@ -17,7 +17,8 @@ from deskpulse.kpi_core.config import KpiConfig, Target
 from deskpulse.sync.actions import actions_from_dict
 from deskpulse.sync.digest import last_due, last_period, plan_digests, render_digest
 from deskpulse.sync.warehouse import Warehouse, table
-from deskpulse.sync.writeback import Context, push
+from deskpulse.sync.writeback import push
+from deskpulse.sync.writeback_plan import Context
 
 BERLIN = ZoneInfo("Europe/Berlin")
 # Tuesday 2026-12-01 10:00 UTC: yesterday is Monday 11-30; last week is 11-23 .. 11-30 (W48).
@@ -181,6 +182,7 @@ class FakePoster:
     def __init__(self) -> None:
         self.posts: dict[str, Post] = {}
         self.calls = 0
+        self.writer = self  # its own write-back surface
 
     def streams(self) -> list[Any]:
         return []

@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from deskpulse.cli import app
-from deskpulse.sync.writeback import IN_DOUBT, Item, PushReport
+from deskpulse.sync.writeback import PushReport
+from deskpulse.sync.writeback_plan import IN_DOUBT, Item
 from tests.sync.test_cli import clean_env  # noqa: F401 - the shared fixture
 
 runner = CliRunner()

@@ -18,7 +18,8 @@ from deskpulse.kpi_core.per_ticket import ticket_values
 from deskpulse.sync.actions import actions_from_dict
 from deskpulse.sync.engine import run_sync
 from deskpulse.sync.warehouse import Warehouse, table
-from deskpulse.sync.writeback import Context, ledger_summary, push
+from deskpulse.sync.writeback import ledger_summary, push
+from deskpulse.sync.writeback_plan import Context
 
 server = pytest.importorskip("deskpulse.sandbox.server")
 

@@ -27,7 +27,8 @@ from deskpulse.connectors.zendesk import ZendeskConnector
 from deskpulse.sync.actions import Actions, actions_from_dict
 from deskpulse.sync.digest import plan_digests
 from deskpulse.sync.warehouse import Warehouse, table
-from deskpulse.sync.writeback import SUBSCRIPTION, Context, ledger_summary, plan_values, push
+from deskpulse.sync.writeback import ledger_summary, push
+from deskpulse.sync.writeback_plan import SUBSCRIPTION, Context, plan_values
 
 FIELD = "360000000101"
 ACTIONS = actions_from_dict(
@@ -328,6 +329,7 @@ class FakeKlaviyo:
         self.stats = RequestStats()
         self.jobs: list[list[str]] = []
         self.members = {"a@example.com"}  # what the lost job managed before its answer was lost
+        self.writer = self  # its own write-back surface
 
     def streams(self) -> list[Any]:
         return []

@@ -36,6 +36,7 @@ CHILD = textwrap.dedent(
     from deskpulse.sync import writeback
     from deskpulse.sync.actions import actions_from_dict
     from deskpulse.sync.warehouse import Warehouse
+    from deskpulse.sync.writeback_plan import Context
 
     writeback.BATCH = 4
     base_url, token, db = sys.argv[1:4]
@@ -50,7 +51,7 @@ CHILD = textwrap.dedent(
     warehouse = Warehouse(db)
     warehouse.ensure_schema()
     print("ready", flush=True)
-    report = writeback.push(warehouse, actions, {"zendesk": connector}, writeback.Context())
+    report = writeback.push(warehouse, actions, {"zendesk": connector}, Context())
     print("done", report.count("sent"), report.count("verified"), report.failed, flush=True)
     """
 )

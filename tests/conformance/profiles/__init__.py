@@ -12,6 +12,10 @@ The profile starts the vendor's sandbox dialect and yields the environment that 
 deskpulse at it; the suite builds the source through the real path (`DESKPULSE_SOURCES`, the
 vendor's settings class, `from_settings`) and syncs it end to end. A connector read by another
 command (the `files` import) registers `connect=True` and yields the connector itself.
+
+A plugin brings its profile as it brings its connector and its sandbox dialect: an entry point
+in the group `deskpulse.conformance`, named by vendor, whose object is the `start(tmp_path)`
+above (see tests/plugin_example: `acme = "acme_deskpulse.sandbox:conformance"`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import pkgutil
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -49,3 +54,7 @@ def profile(
 
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
+
+for _entry in entry_points(group="deskpulse.conformance"):
+    if _entry.name not in PROFILES:  # a profile here wins over the plugin's own
+        PROFILES[_entry.name] = Profile(_entry.name, _entry.load())

@@ -8,7 +8,8 @@ The whole plugin contract (deskpulse.connectors.base) in one screen:
   prefix (`ACME_BASE_URL`, `ACME_API_KEY`; a second account named `acme_eu=acme` in
   DESKPULSE_SOURCES reads `ACME_EU_*`); `from_settings` builds the connector from it;
 * streams: each yields pages with an opaque cursor; deskpulse commits a page's rows with its
-  cursor in one transaction and hands the last committed cursor back on the next sync;
+  cursor in one transaction and hands the last committed cursor back on the next sync. The
+  shared client's `paginate` is the page loop, led by a paginator (connectors.paging);
 * normalise: one raw record -> canonical rows (KPI_CATALOG.md); `RecordError` quarantines the
   record with the reason, and the page goes on.
 
@@ -29,7 +30,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from deskpulse.connectors.base import Cursor, Page, RequestStats, Row, SourceOptions, Stream
 from deskpulse.connectors.errors import RecordError
-from deskpulse.connectors.http import HttpClient, Paginator
+from deskpulse.connectors.http import BodyCursor, HttpClient
 from deskpulse.kpi_core.canonical import InvalidRow, coerce_row
 
 STATES = {"open": "open", "waiting": "pending", "done": "solved"}
@@ -51,15 +52,16 @@ class TicketsStream:
         self.client = client
 
     def pages(self, cursor: Cursor | None) -> Iterator[Page]:
-        paginator = Paginator("acme tickets")  # a token served twice is an error, not a loop
-        token = cursor if isinstance(cursor, str) else None
-        paginator.seen(token)
-        while True:
-            body = self.client.get_json("api/tickets", {"after": token} if token else None)
-            token = body.get("after") or token
-            yield Page(body.get("tickets") or [], cursor=token)
-            if body.get("end") or not paginator.advance(token):
-                return
+        # The one page loop: the paginator reads `after` from each answer into the next
+        # request until `end`; a token served twice is an error, not a loop.
+        paginator = BodyCursor(
+            "acme tickets", cursor="after", param="after", more=None, done="end", sticky=True
+        )
+        first = {"after": cursor} if isinstance(cursor, str) else None
+        for page in self.client.paginate(
+            "api/tickets", first, paginator=paginator, records="tickets"
+        ):
+            yield Page(page.records, cursor=paginator.after(page))
 
     def normalise(self, record: Any) -> Iterable[Row]:
         state = record.get("state")
