@@ -1,4 +1,4 @@
-"""`python -m bench [zendesk|backfill|liveagent|kpi|daemon|soak ...]`: run the benchmarks and print
+"""`python -m bench [zendesk|backfill|liveagent|kpi|daemon|soak|fleet ...]`: run the benchmarks and print
 their figures."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ PARTS = {
     "kpi": "bench.kpi",
     "daemon": "bench.daemon",
     "soak": "bench.soak",
+    "fleet": "bench.fleet",
 }
 
 

@@ -55,7 +55,7 @@ class Lab:
         *,
         vendor: str,
         interval: float = 5,
-        lease: float = 3,
+        lease: float = 10,
         writeback: Callable[[str], str] | None = None,
         env: dict[str, str] | None = None,
     ) -> None:
@@ -158,4 +158,9 @@ def cycles_at_least(n: int) -> Callable[[dict[str, Any]], bool]:
     return lambda view: bool(view["accounts"]) and min(a["cycles"] for a in view["accounts"]) >= n
 
 
-__all__ = ["Lab", "cycles_at_least", "pg_schema"]
+def all_synced(view: dict[str, Any]) -> bool:
+    """Every account registered and synced successfully at least once."""
+    return bool(view["accounts"]) and all(a["lag"] is not None for a in view["accounts"])
+
+
+__all__ = ["Lab", "all_synced", "cycles_at_least", "pg_schema"]

@@ -311,9 +311,11 @@ class Fleet:
             except Exception as exc:  # tried again in lease/3; the lease outlives two misses
                 log.warning("fleet: could not renew the leases: %s", str(exc).splitlines()[0])
                 continue
-            for account in gone - self.lost:
+            with self._lock:  # released meanwhile is not lost
+                gone = {a for a in gone if a in self.held} - self.lost
+                self.lost |= gone
+            for account in gone:
                 log.error("fleet: lost the lease of %s (not renewed for a whole lease)", account)
-            self.lost |= gone
 
     def _sync_account(self, held: Held) -> None:
         d = self.daemon
@@ -340,13 +342,13 @@ class Fleet:
                 if failures:
                     backoff = timedelta(seconds=interval * 2**failures)
                     delay = max(delay, min(backoff, MAX_BACKOFF).total_seconds())
+                with self._lock:  # first: the renewer must not miss it once released
+                    self.held.pop(held.account, None)
+                    self.lost.discard(held.account)
                 try:
                     self.leases.release(held, delay=delay, failures=failures, error=error)
                 except Exception as exc:  # the lease expires on its own
                     log.warning("fleet: could not release %s: %s", held.account, exc)
-                with self._lock:
-                    self.held.pop(held.account, None)
-                self.lost.discard(held.account)
 
     # health --------------------------------------------------------------------------------
 

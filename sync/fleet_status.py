@@ -40,16 +40,17 @@ def fleet_view(conn: Connection, lease: float = 60.0) -> dict[str, Any]:
         })  # fmt: skip
     daemons = []
     for mem in members:
-        lease = max(
+        oldest = max(
             (a["lease_age"] or 0.0 for a in out_accounts if a["holder"] == mem.daemon), default=0.0
         )
         lags = [a["lag"] for a in out_accounts if a["last_holder"] == mem.daemon and a["lag"]]
         daemons.append({
             "daemon": mem.daemon, "host": mem.host, "pid": mem.pid,
             "alive": (now - mem.heartbeat_at).total_seconds() < lease,
+            "beat_age": (now - mem.heartbeat_at).total_seconds(),
             "concurrency": mem.concurrency,
             "holding": [a["account"] for a in out_accounts if a["holder"] == mem.daemon],
-            "oldest_lease": lease, "max_lag": max(lags, default=None),
+            "oldest_lease": oldest, "max_lag": max(lags, default=None),
         })  # fmt: skip
     return {"now": now, "accounts": out_accounts, "daemons": daemons}
 

@@ -5,11 +5,14 @@ committed cursors with nothing lost or written twice; a daemon that joins gets w
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -24,6 +27,12 @@ from tests.sync.fakes import FRT_WRITEBACK
 pytestmark = pytest.mark.skipif(not POSTGRES_URL, reason="DESKPULSE_TEST_POSTGRES_URL is not set")
 
 TICKETS = 40
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -52,15 +61,17 @@ def tickets_per_source(lab: Lab) -> dict[str, int]:
 
 
 def test_every_account_synced_none_twice_at_once_and_a_joining_daemon_gets_work(
-    lab_for: Any,
+    lab_for: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    fresh_env(tmp_path, monkeypatch)
     with AccountsServer(8, tickets=TICKETS, dialects=["zendesk"], rate_limit=False) as sb:
         lab = lab_for(sb, interval=2)
         lab.start("a", concurrency=2)
         lab.start("b", concurrency=2)
         lab.wait(cycles_at_least(2), 120, "two cycles of every account")
         before = {a["account"]: a["cycles"] for a in lab.view()["accounts"]}
-        lab.start("c", concurrency=2)
+        port = free_port()
+        lab.start("c", concurrency=2, DESKPULSE_METRICS_PORT=str(port))
         seen_c: set[str] = set()
 
         def c_worked(view: dict[str, Any]) -> bool:
@@ -74,12 +85,25 @@ def test_every_account_synced_none_twice_at_once_and_a_joining_daemon_gets_work(
 
         lab.wait(c_worked, 120, "the new daemon to sync accounts")
         view = lab.view()
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz").json()
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        monkeypatch.setenv("DESKPULSE_DATABASE_URL", lab.db_url)
+        status = json.loads(CliRunner().invoke(app, ["status", "--format", "json"]).stdout)
+        table = CliRunner().invoke(app, ["status"]).stdout
         codes = lab.stop_all()
     assert codes == {"a": 0, "b": 0, "c": 0}
     assert tickets_per_source(lab) == {f"acct{k}": TICKETS for k in range(8)}
     assert lab.overlapping_runs() == []
     # At most its concurrency at once, by any daemon (the fair share is 8 / 3 -> 3 > 2).
     assert all(len(d["holding"]) <= 2 for d in view["daemons"])
+    # Every daemon shows the whole fleet: /healthz, /metrics, `deskpulse status`.
+    assert health["holding"] == sorted(health["holding"]) and len(health["holding"]) <= 2
+    assert health["fleet"]["daemons"] == 3 and health["fleet"]["accounts"] == 8, (health, view)
+    assert health["status"] in ("ok", "behind")  # behind: the busy test machine (not asserted)
+    assert "deskpulse_fleet_daemons 3.0" in metrics
+    assert all(f'deskpulse_fleet_lag_seconds{{account="acct{k}"}}' in metrics for k in range(8))
+    assert sorted(a["account"] for a in status["fleet"]["accounts"]) == sorted(lab.names)
+    assert len(status["fleet"]["daemons"]) == 3 and "fleet: accounts" in table
     # Every run ended well, or was stopped by the SIGTERM that ended the test.
     assert not lab.query("SELECT id FROM sync_runs WHERE status NOT IN ('ok', 'stopped')")
 
@@ -113,7 +137,8 @@ def test_kill_9_mid_sync_is_taken_over_from_the_cursors_nothing_lost_or_written_
     assert all(len(ids) == len(set(ids)) for ids in written), "a ticket written twice"
     # What the help desks received is what the ledger says it sent, once each.
     ((sent,),) = lab.query("SELECT count(*) FROM write_back_log WHERE status = 'sent'")
-    assert sent == sum(len(ids) for ids in written) > 0
+    ledger = lab.query("SELECT source, status, count(*) FROM write_back_log GROUP BY 1, 2")
+    assert sent == sum(len(ids) for ids in written) > 0, (ledger, [len(i) for i in written])
 
 
 def test_fleet_on_sqlite_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
