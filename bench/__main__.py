@@ -1,4 +1,4 @@
-"""`python -m bench [zendesk|backfill|liveagent|kpi|daemon|soak|fleet ...]`: run the benchmarks and print
+"""`python -m bench [zendesk|backfill|liveagent|freshdesk|kpi|daemon|soak|fleet ...]`: run the benchmarks and print
 their figures."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ PARTS = {
     "zendesk": "bench.zendesk_sync",
     "backfill": "bench.backfill",
     "liveagent": "bench.liveagent_sync",
+    "freshdesk": "bench.freshdesk_sync",
     "kpi": "bench.kpi",
     "daemon": "bench.daemon",
     "soak": "bench.soak",

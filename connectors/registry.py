@@ -30,6 +30,7 @@ BUILTIN: tuple[str, ...] = (
     "klaviyo = deskpulse.connectors.klaviyo:KlaviyoConnector",
     "zendesk = deskpulse.connectors.zendesk:ZendeskConnector",
     "liveagent = deskpulse.connectors.liveagent:LiveAgentConnector",
+    "freshdesk = deskpulse.connectors.freshdesk:FreshdeskConnector",
 )
 """Entry point specs (`vendor = module:attr`) of the connectors shipped with deskpulse."""
 

@@ -25,6 +25,7 @@ BUILTIN: tuple[str, ...] = (
     "zendesk = deskpulse.sandbox.zendesk:ZendeskDialect",
     "klaviyo = deskpulse.sandbox.klaviyo:KlaviyoDialect",
     "liveagent = deskpulse.sandbox.liveagent:LiveAgentDialect",
+    "freshdesk = deskpulse.sandbox.freshdesk:FreshdeskDialect",
 )
 """Entry point specs (`vendor = module:attr`) of the dialects shipped with deskpulse."""
 

@@ -5,10 +5,10 @@ account and no network (the help desk and the shop are fake vendor servers on lo
 Starts the sandbox help desk on loopback, syncs it into a fresh SQLite warehouse (`demo.db`), runs
 a second sync to show that nothing changes, prints the KPI table for the sandbox's last full month
 (against the targets in examples/kpi.toml) and a weekly trend, then the same help desk read through
-LiveAgent's API beside Zendesk's (same tickets, same KPIs), the warehouse status, the customer KPIs
-from the Klaviyo dialect and the support-to-revenue view (customers' value and churn by
-first-response experience), writes the month's HTML report (`demo-report.html`), pushes support
-values to the Klaviyo profiles; then shows what a push into Zendesk would write and why
+LiveAgent's and Freshdesk's APIs beside Zendesk's (same tickets, same KPIs), the warehouse status,
+the customer KPIs from the Klaviyo dialect and the support-to-revenue view (customers' value and
+churn by first-response experience), writes the month's HTML report (`demo-report.html`), pushes
+support values to the Klaviyo profiles; then shows what a push into Zendesk would write and why
 (`push --dry-run`), runs one daemon cycle (`daemon --cycles 1`: sync, KPIs, write-back of
 examples/writeback.toml, the daily digest) and prints what the sandbox help desk received, and
 stops the sandbox. About a minute and a half on a laptop.
@@ -161,7 +161,7 @@ def _liveagent_steps(env: dict[str, str], start: str, end: str) -> list[int]:
     both = {
         **env,
         "DESKPULSE_DATABASE_URL": f"sqlite:///{BOTH}",
-        "DESKPULSE_SOURCES": "zendesk, liveagent, klaviyo",
+        "DESKPULSE_SOURCES": "zendesk, liveagent, freshdesk, klaviyo",
     }
     metrics = [arg for m in SAME_METRICS for arg in ("--metric", m)]
     window = ["--from", start, "--to", end]
@@ -174,6 +174,13 @@ def _liveagent_steps(env: dict[str, str], start: str, end: str) -> list[int]:
             env=both,
         ),
         _run(
+            "and through Freshdesk's API",
+            "sync",
+            "--source",
+            "freshdesk",
+            env=both,
+        ),
+        _run(
             "same tickets, same KPIs: each source alone",
             "kpi",
             *window,
@@ -183,6 +190,8 @@ def _liveagent_steps(env: dict[str, str], start: str, end: str) -> list[int]:
             "zendesk",
             "--source",
             "liveagent",
+            "--source",
+            "freshdesk",
             *metrics,
             env=both,
         ),
@@ -202,7 +211,10 @@ def _liveagent_steps(env: dict[str, str], start: str, end: str) -> list[int]:
         "[dim]Both dialects serve the same generated tickets, so combined, the counts (request "
         "volume, backlog, n) are twice each source's while times and rates stay the same. With "
         "two real help desks, combined is the whole team. Every other step reads "
-        f"{DB}, which holds the help desk once.[/dim]\n"
+        f"{DB}, which holds the help desk once. Freshdesk's API has no status history and no "
+        "calls or chats of their own: its backlog counts a reopened ticket as solved from its "
+        "last solve, and its request volume leaves out the unlinked missed calls and chats "
+        "(README, Freshdesk).[/dim]\n"
     )
     return codes
 
@@ -218,8 +230,9 @@ def main() -> int:
     with SandboxServer(seed=42, tickets=TICKETS, rate_limit=False, anchor=today) as sandbox:
         console.print(
             f"[bold]sandbox help desk[/bold]: {TICKETS:,} generated tickets (seed 42) speaking "
-            f"Zendesk's API at {sandbox.base_url} and LiveAgent's at "
-            f"{sandbox.host_of('liveagent').base_url}; its customers' shop speaks Klaviyo's at "
+            f"Zendesk's API at {sandbox.base_url}, LiveAgent's at "
+            f"{sandbox.host_of('liveagent').base_url} and Freshdesk's at "
+            f"{sandbox.host_of('freshdesk').base_url}; its customers' shop speaks Klaviyo's at "
             f"{sandbox.host_of('klaviyo').base_url}\n"
         )
         env = {

@@ -127,3 +127,54 @@ def test_what_counts_as_naming_a_vendor(source: str, expected: object) -> None:
         assert hits
     else:
         assert hits == expected
+
+
+def _imports(path: Path, known: set[str]) -> set[str]:
+    """The known modules `path` imports, at any depth (a function's own imports count: they
+    are a cycle put off, not gone), except under `if TYPE_CHECKING:`."""
+    tree = ast.parse(path.read_text())
+    typing_only = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for inner in ast.walk(node)
+    }
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                found.add(full if full in known else node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return found & known
+
+
+def test_the_layers_import_without_cycles() -> None:
+    """sync/, kpi_core/, connectors/ and the CLI: no module imports one that imports it back
+    (e.g. write-back planning and sending: sync.writeback_plan never imports sync.writeback)."""
+    modules: dict[str, Path] = {"deskpulse.cli": ROOT / "cli.py"}
+    for top in ("sync", "kpi_core", "connectors"):
+        for path in (ROOT / top).rglob("*.py"):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            if "migrations" not in parts:
+                name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+                modules[f"deskpulse.{name}"] = path
+    graph = {m: _imports(p, set(modules)) - {m} for m, p in modules.items()}
+    assert "deskpulse.sync.writeback_plan" in graph["deskpulse.sync.writeback"]
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = set(), [start]
+        while todo:
+            here = todo.pop()
+            if here == goal:
+                return True
+            if here not in seen:
+                seen.add(here)
+                todo.extend(graph[here])
+        return False
+
+    cycles = sorted(" <-> ".join(sorted((m, n))) for m in graph for n in graph[m] if reaches(n, m))
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)

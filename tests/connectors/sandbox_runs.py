@@ -3,14 +3,19 @@ sync killed after some committed pages (SIGKILL's stand-in) then run again to it
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from deskpulse.connectors.base import Connector, Cursor, Page, RequestStats, Stream
+from deskpulse.kpi_core.business_hours import schedules_from_dict
+from deskpulse.kpi_core.engine import compute
 from deskpulse.kpi_core.models import WAREHOUSE_MODELS
+from deskpulse.kpi_core.registry import KpiQuery
+from deskpulse.sandbox.limits import Faults
 from deskpulse.sync import engine
 from deskpulse.sync.warehouse import Warehouse, table
 
@@ -95,3 +100,50 @@ def killed_then_resumed(
     report = engine.run_sync(warehouse, make_connector())
     assert report.status == "ok", report.message
     return partial
+
+
+SCHEDULES = schedules_from_dict(
+    {"schedules": {"eu": {"time_zone": "Europe/Berlin", "hours": {"mon-fri": ["09:00-17:00"]}}}}
+)
+"""The business hours the cross-vendor KPI comparisons measure in."""
+
+
+def kpi_values(
+    warehouse: Any, source: str, metrics: Sequence[str], **query: Any
+) -> dict[tuple[Any, ...], Any]:
+    """The sandbox year's KPIs of one source: (metric, period, group) -> (value, n, median)."""
+    q = KpiQuery(
+        start=datetime(2025, 11, 1, tzinfo=UTC),
+        end=datetime(2026, 11, 1, tzinfo=UTC),
+        schedules=SCHEDULES,
+        sources=(source,),
+        **query,
+    )
+    with warehouse.connect() as conn:
+        values = compute(conn, list(metrics), q)
+    return {
+        (v.metric, v.start, tuple(sorted((v.group or {}).items()))): (v.value, v.n, v.median)
+        for v in values
+    }
+
+
+FAULTS = Faults(
+    error_rate=0.15,
+    timeout_rate=0.02,
+    timeout_seconds=2.5,
+    truncate_rate=0.05,
+    malformed_rate=0.05,
+    seed=5,
+)
+"""The faults a vendor's sync must come through unchanged (errors, stalls, truncated and
+malformed bodies); give its connector a timeout well above a loaded machine's answer time and
+below the injected stall (2 s), and retries to spare."""
+
+
+def synced_through_faults(warehouse: Warehouse, connector: Any) -> dict[str, list[dict[str, Any]]]:
+    """Sync through FAULTS (the sandbox started with them): it succeeds, having retried; the
+    warehouse's dump."""
+    report = engine.run_sync(warehouse, connector)
+    assert report.status == "ok", report.message
+    assert connector.stats.retries > 0
+    return dump(warehouse)

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 import httpx
@@ -20,15 +20,19 @@ import pytest
 from deskpulse.connectors.base import FieldValues, Post
 from deskpulse.connectors.liveagent import LiveAgentConnector
 from deskpulse.connectors.zendesk import ZendeskConfig, ZendeskConnector
-from deskpulse.kpi_core.business_hours import schedules_from_dict
-from deskpulse.kpi_core.engine import compute
-from deskpulse.kpi_core.registry import KpiQuery
 from deskpulse.sandbox.data import CHILD_BASE
-from deskpulse.sandbox.limits import Faults
 from deskpulse.sandbox.liveagent import render
 from deskpulse.sandbox.server import Host, SandboxServer
 from deskpulse.sync import engine
-from tests.connectors.sandbox_runs import dump, ids, killed_then_resumed, new_warehouse
+from tests.connectors.sandbox_runs import (
+    FAULTS,
+    dump,
+    ids,
+    killed_then_resumed,
+    kpi_values,
+    new_warehouse,
+    synced_through_faults,
+)
 
 SEED = 11
 TICKETS = 200
@@ -149,22 +153,9 @@ def test_killed_sync_restarted_ends_identical(sandbox, clean_run, tmp_path, page
 
 def test_sync_through_faults_ends_identical(clean_run, tmp_path):
     _, _, clean = clean_run
-    faults = Faults(
-        error_rate=0.15,
-        timeout_rate=0.02,
-        timeout_seconds=2.5,
-        truncate_rate=0.05,
-        malformed_rate=0.05,
-        seed=5,
-    )
-    with liveagent_only(rate_limit=False, faults=faults) as sb:
-        # A client timeout well above a loaded machine's answer time, below the injected stall.
+    with liveagent_only(rate_limit=False, faults=FAULTS) as sb:
         connector = make_connector(sb.host_of("liveagent"), timeout=2.0, max_retries=10)
-        warehouse = new_warehouse(tmp_path, "faults")
-        report = engine.run_sync(warehouse, connector)
-        assert report.status == "ok", report.message
-        assert connector.stats.retries > 0
-        assert dump(warehouse) == clean
+        assert synced_through_faults(new_warehouse(tmp_path, "faults"), connector) == clean
 
 
 SAME_METRICS = (
@@ -191,27 +182,11 @@ DURATIONS = (
     "requester_wait_time",
     "on_hold_time",
 )
-SCHEDULES = schedules_from_dict(
-    {"schedules": {"eu": {"time_zone": "Europe/Berlin", "hours": {"mon-fri": ["09:00-17:00"]}}}}
-)
 
 
 def _values(warehouse: Any, source: str, **query: Any) -> dict[tuple[Any, ...], Any]:
-    business = query.get("business_hours", False)
-    metrics = DURATIONS if business else SAME_METRICS
-    q = KpiQuery(
-        start=datetime(2025, 11, 1, tzinfo=UTC),
-        end=datetime(2026, 11, 1, tzinfo=UTC),
-        schedules=SCHEDULES,
-        sources=(source,),
-        **query,
-    )
-    with warehouse.connect() as conn:
-        values = compute(conn, list(metrics), q)
-    return {
-        (v.metric, v.start, tuple(sorted((v.group or {}).items()))): (v.value, v.n, v.median)
-        for v in values
-    }
+    metrics = DURATIONS if query.get("business_hours", False) else SAME_METRICS
+    return kpi_values(warehouse, source, metrics, **query)
 
 
 @pytest.fixture(scope="module")

@@ -47,6 +47,10 @@ def test_subprocess_prints_env_lines_and_serves() -> None:
             "LIVEAGENT_API_KEY",
             "LIVEAGENT_TIMEZONE",
             "LIVEAGENT_RATE_LIMIT",
+            "FRESHDESK_DOMAIN",
+            "FRESHDESK_API_KEY",
+            "FRESHDESK_PLAN",
+            "FRESHDESK_RATE_LIMIT",
         ]
         assert proc.env["ZENDESK_RATE_LIMITS"] == "off"  # started without limits: no pacing
         assert proc.env["KLAVIYO_RATE_LIMITS"] == "off"
@@ -216,6 +220,7 @@ def test_a_time_scaled_sandbox_tells_every_connector_its_window(
         "ZENDESK_RATE_WINDOW": "12",
         "KLAVIYO_RATE_WINDOW": "12",
         "LIVEAGENT_RATE_WINDOW": "12",
+        "FRESHDESK_RATE_WINDOW": "12",
     }
     for name, value in lines.items():
         monkeypatch.setenv(name, value)

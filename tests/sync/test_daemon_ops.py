@@ -196,7 +196,12 @@ def test_every_connector_the_daemon_builds_waits_on_its_stop_flag(
     stopped = Daemon(settings_for(tmp_path))
     stopped.stop()
     running = Daemon(settings_for(tmp_path))
-    assert sorted(s.vendor for s in stopped.specs) == ["klaviyo", "liveagent", "zendesk"]
+    assert sorted(s.vendor for s in stopped.specs) == [
+        "freshdesk",
+        "klaviyo",
+        "liveagent",
+        "zendesk",
+    ]
     for spec in stopped.specs:
         mine: Any = stopped.connect(spec)
         other: Any = running.connect(spec)
