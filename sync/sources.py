@@ -17,9 +17,7 @@ contract of connectors.base; this module knows no vendor.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,28 +29,11 @@ from deskpulse.connectors.base import Connector, SourceOptions
 from deskpulse.connectors.errors import ConfigError
 from deskpulse.kpi_core.canonical import InvalidRow, parse_datetime
 from deskpulse.sync.settings import Settings, setting_error
-
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """One entry of DESKPULSE_SOURCES, or one row of the sources file (sync.sources_file: its
-    non-secret vendor `settings`, a `secrets_file`, its own `interval`, the vendor `account`
-    whose budget it spends, its `budget_share` of it, its `writeback` actions file)."""
-
-    name: str
-    vendor: str
-    settings: tuple[tuple[str, Any], ...] = ()
-    secrets_file: Path | None = None
-    interval: float | None = None
-    account: str | None = None
-    budget_share: float = 1.0
-    writeback: Path | None = None
-
-    @property
-    def env_prefix(self) -> str:
-        return f"{self.name.upper()}_"
+from deskpulse.sync.source_spec import NAME as _NAME
+from deskpulse.sync.source_spec import SourceSpec as SourceSpec
+from deskpulse.sync.source_spec import factories as _factories
+from deskpulse.sync.source_spec import vendor_settings_classes as vendor_settings_classes
+from deskpulse.sync.sources_file import load
 
 
 def start_time(settings: Settings) -> datetime | None:
@@ -65,23 +46,6 @@ def start_time(settings: Settings) -> datetime | None:
             f"invalid setting DESKPULSE_START_DATE: {settings.start_date!r} is not a date "
             "(use YYYY-MM-DD)"
         ) from None
-
-
-def vendor_settings_classes() -> dict[str, type[BaseSettings]]:
-    """Each vendor `sync` can build, with its settings class."""
-    return {vendor: factory.settings_class for vendor, factory in _factories().items()}
-
-
-def _factories() -> dict[str, Any]:
-    """Registered vendors that `sync` can build from settings: those with a settings class
-    (the `files` connector has none: it is read by `deskpulse import`)."""
-    from deskpulse.connectors import registry
-
-    return {
-        vendor: factory
-        for vendor, factory in registry.load().items()
-        if getattr(factory, "settings_class", None) is not None
-    }
 
 
 def no_source_message(vendors: Sequence[str]) -> str:
@@ -148,8 +112,6 @@ def load_source_settings(
 def configured(settings: Settings) -> list[SourceSpec]:
     """The sources the settings describe, in order (DESKPULSE_SOURCES, else vendor order)."""
     if settings.sources_file is not None:
-        from deskpulse.sync.sources_file import load
-
         return load(settings.sources_file)
     factories = _factories()
     vendors = sorted(factories)

@@ -41,7 +41,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from deskpulse.connectors.errors import ConfigError
-from deskpulse.sync.sources import _NAME, SourceSpec, vendor_settings_classes
+from deskpulse.sync.source_spec import NAME, SourceSpec, vendor_settings_classes
 
 _KEYS = {"name", "vendor", "interval", "account", "budget_share", "secrets_file", "writeback",
          "settings"}  # fmt: skip
@@ -69,7 +69,7 @@ def parse_row(raw: Any, where: str, vendors: Mapping[str, type[Any]] | None = No
             f"{where}: unknown key {', '.join(unknown)} (known: {', '.join(sorted(_KEYS))})"
         )
     name = raw.get("name")
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not NAME.match(name):
         raise ConfigError(
             f"{where}: name {name!r} is not a source name (lower-case letters, digits and _, "
             "starting with a letter)"
