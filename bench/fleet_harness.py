@@ -29,9 +29,10 @@ from deskpulse.sync.warehouse import Warehouse
 
 
 @contextmanager
-def pg_schema(base_url: str) -> Iterator[str]:
-    """A URL whose connections use a fresh schema of `base_url`'s database; dropped after."""
-    schema = f"fleet_{uuid.uuid4().hex[:10]}"
+def pg_schema(base_url: str, prefix: str = "fleet_") -> Iterator[str]:
+    """A URL whose connections use a fresh schema of `base_url`'s database (named `prefix` and
+    12 random hex digits, so parallel runs never meet); dropped after."""
+    schema = f"{prefix}{uuid.uuid4().hex[:12]}"
     admin = create_engine(base_url)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))

@@ -292,16 +292,7 @@ class Daemon:
         if state.backoff_until is not None and self.clock() < state.backoff_until:
             log.debug("%s: backed off until %s", name, f"{state.backoff_until:%H:%M:%S}")
             return
-        with self._job(f"sync:{name}"):
-            state.running_since = self.clock()
-            try:
-                self._cycle(state)
-            finally:
-                state.running_since = None
-                self._count_cycle(state)
-                self._record_schedule([name])
-                release_memory()
-                self._warehouse_ok()  # replaced during the cycle: stop now, not a cycle later
+        self._run_cycle(state, fleet=False)
 
     def fleet_cycle(self, name: str) -> None:
         """Fleet mode (sync.fleet, which holds the account's lease and keeps its backoff): one
@@ -311,14 +302,20 @@ class Daemon:
         for action in self.actions.digests:
             if action.source == name:
                 self._catch_up(action)
-        with self._job(f"sync:{name}"):
+        self._run_cycle(state, fleet=True)
+
+    def _run_cycle(self, state: SourceState, *, fleet: bool) -> None:
+        with self._job(f"sync:{state.name}"):
             state.running_since = self.clock()
             try:
                 self._cycle(state)
             finally:
                 state.running_since = None
                 self._count_cycle(state)
+                if not fleet:  # the fleet's schedule is its lease rows
+                    self._record_schedule([state.name])
                 release_memory()
+                self._warehouse_ok()  # replaced during the cycle: stop now, not a cycle later
 
     def _cycle(self, state: SourceState) -> None:
         name = state.name
