@@ -17,7 +17,7 @@ from deskpulse.connectors.freshdesk.endpoints import ENDPOINTS
 from deskpulse.connectors.freshdesk.mapping import UnknownCodes
 from deskpulse.connectors.http import HttpClient
 from deskpulse.connectors.paging import PageNumber
-from deskpulse.connectors.zendesk.timezones import iana_zone
+from deskpulse.connectors.timezones import iana_zone
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from msgspec import UNSET
 
 from deskpulse.connectors.base import Row
 from deskpulse.connectors.errors import RecordError
+from deskpulse.connectors.timezones import iana_zone
 from deskpulse.connectors.zendesk.records import (
     ChildEvent,
     MetricSet,
@@ -26,7 +27,6 @@ from deskpulse.connectors.zendesk.records import (
     User,
     Via,
 )
-from deskpulse.connectors.zendesk.timezones import iana_zone
 from deskpulse.kpi_core.canonical import PRIORITIES, SOCIAL_CHANNELS, TICKET_STATUSES
 
 # --- small parsers ---------------------------------------------------------------------------

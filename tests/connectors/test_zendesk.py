@@ -538,7 +538,7 @@ def test_schedules_with_iana_zones_and_holidays(full_run):
 def test_every_rails_zone_is_a_real_iana_key():
     from zoneinfo import ZoneInfo
 
-    from deskpulse.connectors.zendesk.timezones import RAILS_TO_IANA
+    from deskpulse.connectors.timezones import RAILS_TO_IANA
 
     for key in RAILS_TO_IANA.values():
         ZoneInfo(key)

@@ -1,7 +1,7 @@
-"""Zendesk time zone names -> IANA keys.
+"""Rails time zone names -> IANA keys.
 
-Zendesk reports a schedule's (and a user's) `time_zone` as a Rails `ActiveSupport::TimeZone` name
-such as "Pacific Time (US & Canada)" or "Berlin", not as an IANA key. The warehouse and the
+Help desks built on Rails report a schedule's (and a user's) `time_zone` as an
+`ActiveSupport::TimeZone` name such as "Pacific Time (US & Canada)" or "Berlin", not as an IANA key. The warehouse and the
 business-hours code need IANA keys; this is the Rails mapping (ActiveSupport::TimeZone::MAPPING).
 """
 
@@ -165,7 +165,7 @@ RAILS_TO_IANA: dict[str, str] = {
 
 
 def iana_zone(name: str) -> str:
-    """The IANA key for a Zendesk (Rails) zone name or an IANA key; ValueError if neither."""
+    """The IANA key for a Rails zone name or an IANA key; ValueError if neither."""
     key = RAILS_TO_IANA.get(name, name)
     try:
         ZoneInfo(key)
