@@ -56,6 +56,11 @@ def writeback(name: str) -> str:
     return FRT_WRITEBACK.replace('source = "zendesk"', f'source = "{name}"')
 
 
+def with_digest(name: str) -> str:
+    """The ticket field, and a daily digest whose `at` (08:00) has passed: due once per day."""
+    return writeback(name) + f'\n[[digest]]\nsource = "{name}"\nevery = "day"\n'
+
+
 def tickets_per_source(lab: Lab) -> dict[str, int]:
     return dict(lab.query("SELECT source, count(*) FROM tickets GROUP BY source"))
 
@@ -65,7 +70,7 @@ def test_every_account_synced_none_twice_at_once_and_a_joining_daemon_gets_work(
 ) -> None:
     fresh_env(tmp_path, monkeypatch)
     with AccountsServer(8, tickets=TICKETS, dialects=["zendesk"], rate_limit=False) as sb:
-        lab = lab_for(sb, interval=2)
+        lab = lab_for(sb, interval=2, writeback=with_digest)
         lab.start("a", concurrency=2)
         lab.start("b", concurrency=2)
         lab.wait(cycles_at_least(2), 120, "two cycles of every account")
@@ -91,11 +96,22 @@ def test_every_account_synced_none_twice_at_once_and_a_joining_daemon_gets_work(
         status = json.loads(CliRunner().invoke(app, ["status", "--format", "json"]).stdout)
         table = CliRunner().invoke(app, ["status"]).stdout
         codes = lab.stop_all()
+        writes = [sb.account(k).dialect().writes.writes for k in range(8)]
     assert codes == {"a": 0, "b": 0, "c": 0}
     assert tickets_per_source(lab) == {f"acct{k}": TICKETS for k in range(8)}
     assert lab.overlapping_runs() == []
     # At most its concurrency at once, by any daemon (the fair share is 8 / 3 -> 3 > 2).
     assert all(len(d["holding"]) <= 2 for d in view["daemons"])
+    # Write-back and digests exactly once across the fleet, however many daemons synced an
+    # account: each ticket's value once, one digest per account (the day's, due at 08:00).
+    for log in writes:
+        tickets = [t["id"] for w in log if "tickets" in (w.get("body") or {})
+                   for t in w["body"]["tickets"]]  # fmt: skip
+        assert len(tickets) == len(set(tickets))
+        assert len([w for w in log if "update_many" not in w["path"]]) == 1, log
+    posts = lab.query("SELECT source, status, count(*) FROM write_back_log WHERE kind = 'post' "
+                      "GROUP BY 1, 2")  # fmt: skip
+    assert sorted(posts) == [(name, "sent", 1) for name in sorted(lab.names)]
     # Every daemon shows the whole fleet: /healthz, /metrics, `deskpulse status`.
     assert health["holding"] == sorted(health["holding"]) and len(health["holding"]) <= 2
     assert health["fleet"]["daemons"] == 3 and health["fleet"]["accounts"] == 8, (health, view)

@@ -156,3 +156,27 @@ def test_a_source_writeback_file_must_write_to_that_source(
     monkeypatch.setenv("DESK_API_TOKEN", "t")
     with pytest.raises(ConfigError, match="names source other"):
         Daemon(load_settings(None))
+
+
+def test_one_template_for_many_sources_keeps_their_ledger_rows_apart(
+    env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = []
+    for name in ("desk", "help"):
+        wb = tmp_path / f"{name}.toml"
+        wb.write_text(
+            f'[[ticket_field]]\nname = "frt"\nsource = "{name}"\nfield = "360000000101"\n'
+            'value = "first_response_minutes"\ndays = 3650\n'
+        )
+        rows.append(
+            f'[[source]]\nname = "{name}"\nvendor = "zendesk"\nwriteback = "{wb}"\n'
+            '[source.settings]\nsubdomain = "x"\nemail = "a@b.c"\n'
+        )
+        monkeypatch.setenv(f"{name.upper()}_API_TOKEN", "t")
+    env.write_text("\n".join(rows))
+    # The ledger keys its rows by action name: both named "frt" would share (and flip) rows.
+    actions = Daemon(load_settings(None)).actions
+    assert [(a.name, a.source) for a in actions.ticket_fields] == [
+        ("desk:frt", "desk"),
+        ("help:frt", "help"),
+    ]
