@@ -275,7 +275,7 @@ class Fleet:
                 self._claim()
         finally:
             d.stopping.set()
-            self._pool.shutdown(wait=False)
+            self._pool.shutdown(wait=False, cancel_futures=True)
             d.abandoned = d._wait_for_jobs(d.stop_grace)
             with self._lock:
                 left = list(self.held.values())
