@@ -41,6 +41,8 @@ sources_app = typer.Typer(
     help="The sources file (DESKPULSE_SOURCES_FILE): many accounts as rows.", no_args_is_help=True
 )
 app.add_typer(sources_app, name="sources")
+webhooks_app = typer.Typer(help="Webhooks that tell the daemon what changed.", no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
 
 out = Console()
 err = Console(stderr=True)
@@ -817,6 +819,32 @@ def sources_remove(
 
 
 # ------------------------------------------------------------------------------------------ db
+
+
+@webhooks_app.command("setup")
+def webhooks_setup(
+    source: Annotated[str, typer.Option("--source", help="The source whose webhook to create")],
+    url: Annotated[
+        str,
+        typer.Option("--url", help="The public HTTPS URL of its receiver (your reverse proxy)"),
+    ],
+    env_file: EnvFile = None,
+) -> None:
+    """Create the source's webhook and trigger in the help desk (again: changes nothing)."""
+    with friendly_errors():
+        settings = _setup(env_file)
+        from deskpulse.sync.hints import setup_webhooks
+
+        result, variable = setup_webhooks(settings, source, url)
+        for what in ("webhook", "trigger"):
+            ref = result.webhook_id if what == "webhook" else result.trigger_id
+            state = "created" if what in result.created else "already there"
+            out.print(f"{what} {ref}: {state}", highlight=False)
+        if "endpoint" in result.created:
+            out.print(f"webhook endpoint changed to {url}", highlight=False)
+        # Its own line, never wrapped: it is copied into the daemon's environment file.
+        out.print("Give the daemon its signing secret (in its environment):", highlight=False)
+        out.print(f"{variable}={result.secret}", highlight=False, soft_wrap=True)
 
 
 @db_app.command("upgrade")

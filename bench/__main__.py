@@ -1,5 +1,5 @@
-"""`python -m bench [zendesk|backfill|liveagent|freshdesk|kpi|daemon|soak|fleet ...]`: run the benchmarks and print
-their figures."""
+"""`python -m bench [zendesk|backfill|liveagent|freshdesk|kpi|daemon|soak|webhooks|fleet ...]`: run the
+benchmarks and print their figures."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ PARTS = {
     "kpi": "bench.kpi",
     "daemon": "bench.daemon",
     "soak": "bench.soak",
+    "webhooks": "bench.webhooks",
     "fleet": "bench.fleet",
 }
 

@@ -36,11 +36,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from deskpulse.sandbox import webhooks
 from deskpulse.sandbox.data import DEFAULT_ANCHOR, Account
 from deskpulse.sandbox.dialect import BudgetSet, Dialect, DialectFactory, Route
 from deskpulse.sandbox.dialects import DIALECTS
 from deskpulse.sandbox.limits import Clock, FaultInjector, Faults, RateLimiter, SandboxConfigError
 from deskpulse.sandbox.switches import SwitchError, Switches
+from deskpulse.sandbox.webhooks import Outbox, sign_hmac
 from deskpulse.sandbox.wire import JSON_TYPE, Request, Response
 
 _ID_RE = re.compile(r"/\d+(?=/|$)")
@@ -243,6 +245,11 @@ class Host:
         self.switches: Switches = getattr(self.dialect, "switches", None) or Switches()
         self.stats = _Stats()
         self.thread: threading.Thread | None = None
+        # Outgoing webhooks (sandbox.webhooks); a dialect with its own webhook API takes it.
+        self.outbox = Outbox(getattr(self.dialect, "sign_webhook", sign_hmac))
+        attach = getattr(self.dialect, "attach_outbox", None)
+        if attach is not None:
+            attach(self.outbox)
 
     def respond(self, req: Request) -> tuple[Response, bool]:
         """(response, truncate the body). Runs in a handler thread."""
@@ -325,6 +332,13 @@ class Host:
 
     def _control(self, req: Request) -> Response:
         path = req.path.rstrip("/")
+        hooked = webhooks.control(self.outbox, req.method, path, req.body)
+        if hooked is not None:
+            return Response.json(*hooked)
+        activity = getattr(self.dialect, "activity", None)
+        if path == "/__sandbox/activity" and req.method == "POST" and activity is not None:
+            count = json.loads(req.body or b"{}").get("count", 1)
+            return Response.json(200, {"tickets": activity(int(count))})
         if path == "/__sandbox/writes":
             if req.method == "GET":
                 return Response.json(200, {"writes": list(self.dialect.writes.writes)})
@@ -492,6 +506,8 @@ class SandboxServer:
             self.stop()
 
     def stop(self) -> None:
+        for h in self.hosts.values():
+            h.outbox.stop()
         for h, httpd in self._served():
             if h.thread is not None:
                 httpd.shutdown()

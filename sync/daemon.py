@@ -66,6 +66,7 @@ from deskpulse.kpi_core.config import KpiConfig, load_config
 from deskpulse.sync.actions import Actions, DigestAction
 from deskpulse.sync.digest import missed, plan_digests
 from deskpulse.sync.engine import RunReport, StopRequested, SyncObserver, run_sync
+from deskpulse.sync.hints import HintReader
 from deskpulse.sync.ledger import StreamReport
 from deskpulse.sync.locks import LockHeld, acquire
 from deskpulse.sync.logs import OncePerCause, new_cycle
@@ -226,10 +227,14 @@ class Daemon:
         intervals = parse_intervals(
             settings.sync_intervals, settings.sync_interval, [s.name for s in self.specs]
         )
+        self.metrics = Metrics()
+        # Webhook receivers (off unless a source has <PREFIX>WEBHOOK_SECRET): sync.hints.
+        self.hints = HintReader.configured(self)
+        if self.hints is not None:
+            intervals = self.hints.intervals(intervals, settings.sync_intervals)
         self.sources = {
             s.name: SourceState(s.name, s.interval or intervals[s.name]) for s in self.specs
         }
-        self.metrics = Metrics()
         for name, state in self.sources.items():  # computed at each scrape
             self.metrics.lag.labels(name).set_function(partial(self._lag, state))
         self.once = OncePerCause()
@@ -245,6 +250,8 @@ class Daemon:
         self._running: list[str] = []
         self._jobs = threading.Condition()
         self._cycle_lock = threading.Lock()
+        # Per source: its poll and its webhook reads (sync.hints) take turns.
+        self.reading = {s.name: threading.Lock() for s in self.specs}
         self.scheduler = BackgroundScheduler(
             timezone=settings.tz,
             executors={"default": ThreadPoolExecutor(max(2, len(self.specs) + 1))},
@@ -308,7 +315,8 @@ class Daemon:
         with self._job(f"sync:{state.name}"):
             state.running_since = self.clock()
             try:
-                self._cycle(state)
+                with self.reading[state.name]:
+                    self._cycle(state)
             finally:
                 state.running_since = None
                 self._count_cycle(state)
@@ -751,10 +759,14 @@ class Daemon:
                     self.metrics, health, self.settings.metrics_host, self.settings.metrics_port
                 ).start()
                 log.info("metrics on http://%s:%d/metrics", server.host, server.port)
+            if self.hints is not None and self.fleet is None:  # not yet in fleet mode
+                self.hints.start()
             yield
         finally:
             if server is not None:
                 server.stop()
+            if self.hints is not None:
+                self.hints.stop()
             if signals:
                 for sig, before in previous.items():
                     signal.signal(sig, before)

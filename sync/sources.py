@@ -31,9 +31,11 @@ from deskpulse.kpi_core.canonical import InvalidRow, parse_datetime
 from deskpulse.sync.settings import Settings, setting_error
 from deskpulse.sync.source_spec import NAME as _NAME
 from deskpulse.sync.source_spec import SourceSpec as SourceSpec
-from deskpulse.sync.source_spec import factories as _factories
+from deskpulse.sync.source_spec import factories
 from deskpulse.sync.source_spec import vendor_settings_classes as vendor_settings_classes
 from deskpulse.sync.sources_file import load
+
+_factories = factories  # the name sync.hints and older callers import
 
 
 def start_time(settings: Settings) -> datetime | None:

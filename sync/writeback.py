@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -327,9 +327,11 @@ def push(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     extra: Extra | None = None,
     stop: threading.Event | None = None,
+    only: Collection[str] | None = None,
 ) -> PushReport:
     """Plan, commit and send (see the module docstring); `connectors` by source name.
-    `stop`, once set, ends the push between batches (what is left stays pending)."""
+    `stop`, once set, ends the push between batches (what is left stays pending). `only`:
+    the ticket fields of these tickets alone (a webhook's targeted write-back)."""
     now = clock()
     missing = sorted({a.source for a in actions.all()} - set(connectors))
     if missing and not dry_run:
@@ -338,7 +340,9 @@ def push(
             f"(configured: {', '.join(sorted(connectors)) or 'none'})"
         )
     if dry_run:
-        items, _, unchanged = plan(warehouse, actions, ctx, now, extra=extra, connectors=connectors)
+        items, _, unchanged = plan(
+            warehouse, actions, ctx, now, extra=extra, connectors=connectors, only=only
+        )
         return PushReport(items, unchanged, dry_run)
     with ExitStack() as held:
         # One push per target at a time (a push by hand while the daemon writes back, two
@@ -349,7 +353,7 @@ def push(
                 source_lock(warehouse, PUSH_LOCK + source, subject=f"{source} is being written to")
             )
         items, superseded, unchanged = plan(
-            warehouse, actions, ctx, now, extra=extra, connectors=connectors
+            warehouse, actions, ctx, now, extra=extra, connectors=connectors, only=only
         )
         report = PushReport(items, unchanged, dry_run)
         if not (items or superseded):

@@ -25,7 +25,7 @@ What each kind of action wants:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import datetime, timedelta
@@ -173,12 +173,15 @@ def plan_ticket_field(
     now: datetime,
     *,
     closed_final: bool = False,
+    only: Collection[str] | None = None,
 ) -> tuple[list[Item], list[int], int]:
     """(items to write, ids of rows they supersede, unchanged count) for one action;
-    `closed_final`: the target's closed tickets are final (left out, their rows superseded)."""
+    `closed_final`: the target's closed tickets are final (left out, their rows superseded);
+    `only`: for these tickets alone (a webhook's, sync.hints), whatever their age."""
     values = ticket_values(
         conn,
-        since=now - timedelta(days=action.days),
+        None if only is None else [(action.source, t) for t in only],
+        since=None if only is not None else now - timedelta(days=action.days),
         sources=[action.source],
         schedules=ctx.schedules,
         config=ctx.config,
@@ -190,7 +193,9 @@ def plan_ticket_field(
         for (_, ticket_id), tv in sorted(values.items())
         if ticket_id not in closed
     )
-    return plan_values(conn, action.name, action.source, TICKET_FIELD, wanted, now, skip=closed)
+    return plan_values(
+        conn, action.name, action.source, TICKET_FIELD, wanted, now, skip=closed, only=only
+    )
 
 
 def _closed_tickets(conn: Connection, source: str) -> set[str]:
@@ -215,11 +220,13 @@ def plan_values(
     now: datetime,
     *,
     skip: set[str] | frozenset[str] = frozenset(),
+    only: Collection[str] | None = None,
 ) -> tuple[list[Item], list[int], int]:
     """Compare the values a target should hold now with its ledger: (items to write, ids of
     rows they supersede, unchanged count). New values are written; changed ones get a new
     version; unchanged and sent ones are not written again; failed ones are retried when due.
-    Unsent rows of the records in `skip` (e.g. closed tickets) are superseded, not retried."""
+    Unsent rows of the records in `skip` (e.g. closed tickets) are superseded, not retried.
+    `only`: the other records' rows are left for the next full plan."""
     latest = latest_rows(conn, target)
     items: list[Item] = []
     superseded: list[int] = []
@@ -251,6 +258,8 @@ def plan_values(
         )  # fmt: skip
     # Retries of records outside the window (e.g. tickets older than `days`) are not forgotten.
     for (record, _), row in latest.items():
+        if only is not None and record not in only:
+            continue
         if record in skip and row.status in (PENDING, FAILED):
             superseded.append(row.id)  # an in-doubt (`sending`) row is still settled below
         elif record not in seen and row.status != SENT and due(row, now):
@@ -266,16 +275,20 @@ def plan(
     *,
     extra: Extra | None = None,
     connectors: Mapping[str, Connector] | None = None,
+    only: Collection[str] | None = None,
 ) -> tuple[list[Item], list[int], int]:
     """Every action's items (see plan_ticket_field); `extra` adds items (the digests).
-    `connectors` (by source) say whose closed tickets are final."""
+    `connectors` (by source) say whose closed tickets are final; `only`: ticket fields of these
+    tickets alone."""
     final = {s for s, c in (connectors or {}).items() if closed_is_final(c)}
     items: list[Item] = []
     superseded: list[int] = []
     unchanged = 0
     with warehouse.connect() as conn:
         planned = [
-            plan_ticket_field(conn, action, ctx, now, closed_final=action.source in final)
+            plan_ticket_field(
+                conn, action, ctx, now, closed_final=action.source in final, only=only
+            )
             for action in actions.ticket_fields
         ]
         planned += [plan_profile_fields(conn, action, now) for action in actions.profile_fields]

@@ -34,6 +34,7 @@ from deskpulse.connectors.klaviyo.config import (
     revision_warning,
 )
 from deskpulse.connectors.klaviyo.streams import STREAM_TYPES, Context
+from deskpulse.connectors.klaviyo.webhooks import KlaviyoWebhooks
 from deskpulse.connectors.klaviyo.writes import KlaviyoWriter
 from deskpulse.connectors.skeleton import Hints, Profile, VendorConnector, Wiring
 
@@ -87,6 +88,8 @@ class KlaviyoConnector(VendorConnector):
     }
     capabilities = frozenset({"read", WRITE_USER_FIELDS, WRITE_SUBSCRIPTIONS})
     settings_class = KlaviyoSettings
+    webhook_verifier = KlaviyoWebhooks
+    """connectors.webhooks: the verifier of this vendor's deliveries, from the secret."""
     stream_types = STREAM_TYPES
     writer: KlaviyoWriter
 

@@ -32,6 +32,7 @@ from deskpulse.connectors.liveagent.streams import (
     Context,
     Directory,
 )
+from deskpulse.connectors.liveagent.webhooks import LiveAgentWebhooks
 from deskpulse.connectors.liveagent.writeback import LiveAgentWriter
 from deskpulse.connectors.skeleton import Hints, Profile, VendorConnector, Wiring
 
@@ -167,6 +168,8 @@ class LiveAgentConnector(VendorConnector):
     closed_is_final = True  # a closed conversation is final: write-back leaves it alone
     capabilities = frozenset({"read", WRITE_TICKET_FIELDS, WRITE_POSTS})
     settings_class = LiveAgentSettings
+    webhook_verifier = LiveAgentWebhooks
+    """connectors.webhooks: the verifier of this vendor's deliveries, from the secret."""
     stream_types = STREAM_TYPES
     writer: LiveAgentWriter
 

@@ -23,10 +23,13 @@ from deskpulse.connectors.base import (
     WRITE_TICKET_FIELDS,
     WRITE_USER_FIELDS,
     SourceOptions,
+    Stream,
 )
 from deskpulse.connectors.errors import ConfigError
 from deskpulse.connectors.http import RateLimiter
 from deskpulse.connectors.skeleton import Hints, Profile, VendorConnector, Wiring
+from deskpulse.connectors.webhooks import READ_TICKETS
+from deskpulse.connectors.zendesk.by_id import TicketEventsById, TicketsById
 from deskpulse.connectors.zendesk.config import ZendeskConfig
 from deskpulse.connectors.zendesk.endpoints import ENDPOINTS
 from deskpulse.connectors.zendesk.limits import read_limits
@@ -36,6 +39,7 @@ from deskpulse.connectors.zendesk.settings import (
     parse_rate_limits,
 )
 from deskpulse.connectors.zendesk.streams import STREAM_TYPES, Context, Directory, start_epoch
+from deskpulse.connectors.zendesk.webhooks import SetupResult, ZendeskWebhooks, setup
 from deskpulse.connectors.zendesk.writeback import ZendeskWriter
 
 STREAM_NAMES: tuple[str, ...] = tuple(t.name for t in STREAM_TYPES)
@@ -94,8 +98,12 @@ class ZendeskConnector(VendorConnector):
         "schedules": "Zendesk schedules",
     }
     closed_is_final = True  # Zendesk refuses any update of a closed ticket
-    capabilities = frozenset({"read", WRITE_TICKET_FIELDS, WRITE_USER_FIELDS, WRITE_POSTS})
+    capabilities = frozenset(
+        {"read", READ_TICKETS, WRITE_TICKET_FIELDS, WRITE_USER_FIELDS, WRITE_POSTS}
+    )
     settings_class = ZendeskSettings
+    webhook_verifier = ZendeskWebhooks
+    """connectors.webhooks: the verifier of this vendor's signed deliveries, from the secret."""
     stream_types = STREAM_TYPES
     writer: ZendeskWriter
 
@@ -170,6 +178,15 @@ class ZendeskConnector(VendorConnector):
             history=self._history,
             source=self.source,
         )
+
+    def ticket_streams(self, ticket_ids: Sequence[str]) -> list[Stream]:
+        """Streams reading just these tickets and their audits (zendesk.by_id; no cursor)."""
+        ctx = self.context()
+        return [TicketsById(ctx, ticket_ids), TicketEventsById(ctx, ticket_ids)]
+
+    def setup_webhooks(self, endpoint: str) -> SetupResult:
+        """The webhook calling `endpoint` and its trigger, created where missing."""
+        return setup(self.client, self.source, endpoint)
 
 
 __all__ = [

@@ -98,6 +98,10 @@ ENDPOINTS: dict[str, Endpoint] = {
     "show_many_tickets": endpoint(
         "GET", "/api/v2/tickets/show_many", "ids", operation="TicketsShowMany"
     ),
+    # named tickets read on a webhook's hint (zendesk.by_id)
+    "tickets_by_id": endpoint(
+        "GET", "/api/v2/tickets/show_many", "ids", "include", operation="TicketsShowMany"
+    ),
     "show_many_users": endpoint("GET", "/api/v2/users/show_many", "ids", operation="ShowManyUsers"),
     "job_status": endpoint(
         "GET", "/api/v2/job_statuses/{job_status_id}", operation="ShowJobStatus"

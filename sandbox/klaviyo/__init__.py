@@ -55,6 +55,7 @@ from deskpulse.sandbox.klaviyo.lists import Lists
 from deskpulse.sandbox.klaviyo.messages import Messages
 from deskpulse.sandbox.klaviyo.unserved import INCLUDES, UNSERVED
 from deskpulse.sandbox.limits import Usage
+from deskpulse.sandbox.webhooks import hmac_sha256, utc_stamp
 from deskpulse.sandbox.wire import Request, Response
 
 __all__ = ["DEFAULT_KEY", "LIST_ID", "UNSERVED", "KlaviyoDialect"]
@@ -109,6 +110,17 @@ BURSTS = {
 }
 """Burst limits per second from the spec's x-klaviyo-ratelimit."""
 
+
+def sign_webhook(secret: str, body: bytes, delivery: str) -> dict[str, str]:
+    """Klaviyo's signature: hex HMAC-SHA256 of the raw body and the timestamp."""
+    stamp = utc_stamp()
+    return {
+        "Klaviyo-Signature": hmac_sha256(secret, body + stamp.encode()).hex(),
+        "Klaviyo-Timestamp": stamp,
+        "Klaviyo-Webhook-Id": "sandbox",
+    }
+
+
 _REVISION = re.compile(r"^(\d{4}-\d{2}-\d{2})(\.[a-z0-9]+)?$")
 
 
@@ -123,6 +135,7 @@ class KlaviyoDialect(Events, Lists, Messages):
 
     name = "klaviyo"
     streams = frozenset(r.stream for r in ROUTES)
+    sign_webhook = staticmethod(sign_webhook)
     base_buckets: tuple[str, ...] = ()
 
     # ---- the seam -----------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The LiveAgent dialect's writes: `PUT /tickets/{id}` applied to the ticket (and to its
-history when the status or agent changes), `POST /tickets` a new ticket; both recorded."""
+history when the status or agent changes), `POST /tickets` a new ticket; both recorded. An
+update is sent to the webhook targets (sandbox.webhooks) as a rule's "HTTP request" would."""
 
 from __future__ import annotations
 
@@ -13,10 +14,16 @@ from deskpulse.sandbox.liveagent.common import (
     LiveAgentBase,
     json_answer,
 )
+from deskpulse.sandbox.webhooks import Outbox
 from deskpulse.sandbox.wire import Request, Response
 
 
 class Writes(LiveAgentBase):
+    outbox: Outbox | None = None  # a rule's "HTTP request" for each updated ticket
+
+    def attach_outbox(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+
     def _body(self, req: Request) -> dict[str, Any]:
         try:
             body = orjson.loads(req.body or b"{}")
@@ -78,6 +85,8 @@ class Writes(LiveAgentBase):
                         "elapsed_time": None,
                     }
                 )
+        if self.outbox is not None:
+            self.outbox.changed(id)
         return json_answer(200, self._ticket_json(index))
 
     def create_ticket(self, req: Request) -> Response:

@@ -30,11 +30,12 @@ from deskpulse.sandbox.zendesk import limits
 from deskpulse.sandbox.zendesk.catalog import Catalog
 from deskpulse.sandbox.zendesk.exports import Exports
 from deskpulse.sandbox.zendesk.history import History
+from deskpulse.sandbox.zendesk.hooks import Hooks
 from deskpulse.sandbox.zendesk.limits import ACCOUNT, PLANS, RateLimits
 from deskpulse.sandbox.zendesk.lists import Lists
 from deskpulse.sandbox.zendesk.search import Search
 from deskpulse.sandbox.zendesk.unserved import BEYOND_SPEC, OUTSIDE_SPEC, UNSERVED
-from deskpulse.sandbox.zendesk.writes import WriteLog, Writes
+from deskpulse.sandbox.zendesk.writes import WriteLog
 
 __all__ = ["BEYOND_SPEC", "OUTSIDE_SPEC", "ROUTES", "UNSERVED", "RateLimits", "ZendeskDialect"]
 
@@ -48,6 +49,7 @@ _CURSOR = ("page[size]", "page[after]", "page[before]")  # sandbox.zendesk.pages
 _PAGES = (*_OFFSET, *_CURSOR)
 _EXPORT = "incremental-exports"
 
+_SHOW = ("ids", "include")
 ROUTES: tuple[Route, ...] = (
     route(
         "GET",
@@ -147,7 +149,7 @@ ROUTES: tuple[Route, ...] = (
     route("GET", "/api/v2/business_hours/schedules", "business_hours", "schedules"),
     route("GET", "/api/v2/business_hours/schedules/{id}/holidays", "business_hours", "holidays"),
     route("PUT", "/api/v2/tickets/update_many", "writes", "update_many", None, ("ids",)),
-    route("GET", "/api/v2/tickets/show_many", "tickets", "tickets_show_many", None, ("ids",)),
+    route("GET", "/api/v2/tickets/show_many", "tickets", "tickets_show_many", None, _SHOW),
     route("GET", "/api/v2/tickets", "tickets", "tickets_by_external_id", None, ("external_id",)),
     route("POST", "/api/v2/tickets", "writes", "ticket_create"),
     route("GET", "/api/v2/tickets/{id}", "tickets", "ticket_show"),
@@ -170,6 +172,13 @@ ROUTES: tuple[Route, ...] = (
     ),
     route("GET", "/api/v2/tickets/{id}/metrics", "ticket_metrics", "ticket_metrics_of"),
     route("GET", "/api/v2/job_statuses/{id}", "writes", "job_status"),
+    # webhooks and triggers (sandbox.zendesk.hooks)
+    route("GET", "/api/v2/webhooks", "webhooks", "webhooks_list", None, ("filter[name_contains]",)),
+    route("POST", "/api/v2/webhooks", "webhooks", "webhook_create"),
+    route("PATCH", "/api/v2/webhooks/{id}", "webhooks", "webhook_update"),
+    route("GET", "/api/v2/webhooks/{id}/signing_secret", "webhooks", "webhook_secret"),
+    route("GET", "/api/v2/triggers", "triggers", "triggers_list", None, _PAGES),
+    route("POST", "/api/v2/triggers", "triggers", "trigger_create"),
 )
 # Error bodies by status: (error, description) as Zendesk spells them.
 _ERRORS: dict[int, tuple[str, str]] = {
@@ -188,7 +197,7 @@ _ERRORS: dict[int, tuple[str, str]] = {
 }
 
 
-class ZendeskDialect(Exports, Lists, History, Catalog, Search, Writes):
+class ZendeskDialect(Exports, Lists, History, Catalog, Search, Hooks):
     """Zendesk's API over the shared account (sandbox.dialect.Dialect). Thread-safe.
 
     Options: the credentials it accepts (`email`/`api_token` for API-token basic auth,

@@ -146,11 +146,17 @@ class Lists(APIBase):
         return Response.json(200, {"holidays": hol})
 
     def h_tickets_show_many(self, req: Request, _: dict[str, str]) -> Response:
-        tickets = []
+        """`include=metric_sets`: a top-level `metric_sets` list, as Zendesk sideloads."""
+        tickets, metric_sets = [], []
         for tid in ids_arg(req):
             if 1 <= tid <= self.account.n_tickets:
-                tickets.append(self._ticket_json(self._ticket_or_404(str(tid))))
-        return Response.json(200, {"tickets": tickets})
+                t = self._ticket_or_404(str(tid))
+                tickets.append(self._ticket_json(t))
+                metric_sets.append(render.metric_set_json(t, self.base_url))
+        body: dict[str, Any] = {"tickets": tickets}
+        if "metric_sets" in (req.arg("include") or "").split(","):
+            body["metric_sets"] = metric_sets
+        return Response.json(200, body)
 
     def h_users_show_many(self, req: Request, _: dict[str, str]) -> Response:
         users = []

@@ -15,6 +15,9 @@ OUTSIDE_SPEC = frozenset(
         "/api/v2/chat/incremental/chats",  # Chat API
         "/api/v2/business_hours/schedules",
         "/api/v2/business_hours/schedules/{id}/holidays",
+        "/api/v2/webhooks",  # Webhooks API
+        "/api/v2/webhooks/{id}",
+        "/api/v2/webhooks/{id}/signing_secret",
     }
 )
 """Paths from Zendesk APIs that support-oas.yaml does not cover (see the docstring)."""

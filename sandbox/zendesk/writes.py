@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -47,6 +48,8 @@ class WriteLog:
         self.refuse: dict[int, int] = {}
         # Ticket events produced by writes: records as streams.audits_of makes them.
         self.audits: list[Record] = []
+        # Called with a ticket's id after each update of it (the outgoing webhooks).
+        self.listeners: list[Callable[[int], None]] = []
 
     def record(self, entry: dict[str, Any]) -> None:
         with self._lock:
@@ -207,6 +210,8 @@ class Writes(APIBase):
             "events": events,
             "via": render.via_obj("api"),
         }
+        for listener in self.writes.listeners:
+            listener(t.id)
         return after, audit
 
     def _record_audit(

@@ -39,6 +39,7 @@ from deskpulse.connectors.base import (
     writer_of,
 )
 from deskpulse.connectors.errors import RecordError
+from deskpulse.connectors.webhooks import READ_TICKETS, TicketReader
 from deskpulse.kpi_core.canonical import ENUMS, REQUIRED, columns
 from deskpulse.kpi_core.models import WAREHOUSE_MODELS
 from deskpulse.sync.engine import run_sync
@@ -53,7 +54,8 @@ WRITE_PROTOCOLS = {
     WRITE_POSTS: Poster,
     WRITE_SUBSCRIPTIONS: Subscriber,
 }
-KNOWN_CAPABILITIES = frozenset({"read", *WRITE_PROTOCOLS})
+# connectors.webhooks: named tickets read on a webhook's hint, by the connector itself
+KNOWN_CAPABILITIES = frozenset({"read", READ_TICKETS, *WRITE_PROTOCOLS})
 
 
 def _vendors() -> list[str]:
@@ -105,6 +107,7 @@ def test_protocol(connector):
         writer = writer_of(instance)
         assert (capability in instance.capabilities) == isinstance(writer, protocol), capability
         assert not isinstance(instance, protocol), capability
+    assert (READ_TICKETS in instance.capabilities) == isinstance(instance, TicketReader)
     assert isinstance(instance.stats, RequestStats)
     streams = instance.streams()
     assert streams, "a connector has at least one stream"
