@@ -1,4 +1,4 @@
-"""`python -m bench [zendesk|backfill|liveagent|freshdesk|kpi|daemon|soak|webhooks ...]`: run the
+"""`python -m bench [zendesk|backfill|liveagent|freshdesk|kpi|daemon|soak|webhooks|fleet ...]`: run the
 benchmarks and print their figures."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ PARTS = {
     "daemon": "bench.daemon",
     "soak": "bench.soak",
     "webhooks": "bench.webhooks",
+    "fleet": "bench.fleet",
 }
 
 
