@@ -37,6 +37,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Warehouse schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+sources_app = typer.Typer(
+    help="The sources file (DESKPULSE_SOURCES_FILE): many accounts as rows.", no_args_is_help=True
+)
+app.add_typer(sources_app, name="sources")
 webhooks_app = typer.Typer(help="Webhooks that tell the daemon what changed.", no_args_is_help=True)
 app.add_typer(webhooks_app, name="webhooks")
 
@@ -362,6 +366,14 @@ def daemon(
             "posted (e.g. 1 for a demo).",
         ),
     ] = None,
+    fleet: Annotated[
+        bool,
+        typer.Option(
+            "--fleet",
+            help="Be one member of a fleet of daemons sharing the sources through a PostgreSQL "
+            "warehouse (leases; see docs/fleet.md).",
+        ),
+    ] = False,
 ) -> None:
     """Sync every source on its interval, write KPIs back, post digests; SIGTERM stops it."""
     with friendly_errors():
@@ -372,7 +384,7 @@ def daemon(
 
         if not faulthandler.is_enabled():  # a fatal signal (SIGBUS, SIGSEGV) leaves its line
             faulthandler.enable(file=sys.__stderr__ or sys.stderr)
-        runner = Daemon(settings)  # its log says where /metrics and /healthz are served
+        runner = Daemon(settings, fleet=fleet)  # its log says where /metrics, /healthz are
         runner.run(cycles=cycles)
         if runner.abandoned:  # a request still in flight: not waited for (Daemon.run)
             logging.shutdown()
@@ -499,12 +511,12 @@ def quarantine(
 # ----------------------------------------------------------------------------------------- kpi
 
 
-def _parse_params(values: list[str] | None) -> dict[str, str]:
+def _parse_params(values: list[str] | None, option: str = "--param") -> dict[str, str]:
     params: dict[str, str] = {}
     for item in values or []:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
-            fail(f"--param takes name=value, got {item!r}", 2)
+            fail(f"{option} takes name=value, got {item!r}", 2)
         params[name.strip()] = value.strip()
     return params
 
@@ -714,6 +726,96 @@ def report(
             f"report written to {escape(str(out_file.resolve()))} "
             f"({len(page) // 1024:,} KiB; {shown} values, {len(built.missing)} metrics without data)"
         )
+
+
+# ------------------------------------------------------------------------------------- sources
+
+
+def _sources_path(settings: Any, given: Path | None) -> Path:
+    path = given or settings.sources_file
+    if path is None:
+        fail("no sources file: set DESKPULSE_SOURCES_FILE or pass --file", 2)
+    return Path(path)
+
+
+SourcesFile = Annotated[
+    Path | None, typer.Option("--file", help="The sources file (default DESKPULSE_SOURCES_FILE).")
+]
+
+
+@sources_app.command("add")
+def sources_add(
+    name: Annotated[str, typer.Argument(help="The source's name, e.g. acme.")],
+    vendor: Annotated[str, typer.Option("--vendor", help="A registered connector.")],
+    interval: Annotated[float | None, typer.Option(help="Seconds between syncs.")] = None,
+    account: Annotated[str | None, typer.Option(help="Vendor account (budget) key.")] = None,
+    budget_share: Annotated[float, typer.Option(help="Share of the account's budget.")] = 1.0,
+    secrets_file: Annotated[
+        Path | None, typer.Option(help="NAME=value lines with this source's secrets.")
+    ] = None,
+    writeback: Annotated[Path | None, typer.Option(help="This source's write-back file.")] = None,
+    setting: Annotated[
+        list[str] | None, typer.Option("--set", help="A non-secret vendor setting, key=value.")
+    ] = None,
+    file: SourcesFile = None,
+    env_file: EnvFile = None,
+) -> None:
+    """Add a source to the sources file (secrets stay in the environment or its secrets file)."""
+    with friendly_errors():
+        settings = _setup(env_file)
+        from deskpulse.sync.sources_file import add_entry
+
+        raw: dict[str, Any] = {"name": name, "vendor": vendor, "budget_share": budget_share}
+        extra = {"interval": interval, "account": account, "secrets_file": secrets_file,
+                 "writeback": writeback}  # fmt: skip
+        raw.update({k: str(v) if isinstance(v, Path) else v for k, v in extra.items() if v})
+        raw["settings"] = _parse_params(setting, "--set")
+        path = _sources_path(settings, file)
+        spec = add_entry(path, raw)
+        err.print(f"source {spec.name} ({spec.vendor}) added to {escape(str(path))}")
+
+
+@sources_app.command("list")
+def sources_list(
+    format: Annotated[StatusFormat, typer.Option("--format")] = StatusFormat.table,
+    file: SourcesFile = None,
+    env_file: EnvFile = None,
+) -> None:
+    """The sources of the sources file: vendor, account, interval, budget share, files."""
+    with friendly_errors():
+        settings = _setup(env_file)
+        from deskpulse.sync.sources_file import load
+
+        specs = load(_sources_path(settings, file))
+        rows = [
+            {"name": s.name, "vendor": s.vendor, "account": s.account or s.name,
+             "interval": s.interval or settings.sync_interval, "budget_share": s.budget_share,
+             "secrets_file": str(s.secrets_file or ""), "writeback": str(s.writeback or "")}
+            for s in specs
+        ]  # fmt: skip
+        if format is StatusFormat.json:
+            sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+            return
+        table = Table(*(rows[0] if rows else ["name"]), box=None)
+        for row in rows:
+            table.add_row(
+                *(Text(f"{v:g}" if isinstance(v, float) else str(v)) for v in row.values())
+            )
+        out.print(table if rows else Text("no sources"))
+
+
+@sources_app.command("remove")
+def sources_remove(
+    name: Annotated[str, typer.Argument()], file: SourcesFile = None, env_file: EnvFile = None
+) -> None:
+    """Remove a source from the sources file (its warehouse rows stay)."""
+    with friendly_errors():
+        settings = _setup(env_file)
+        from deskpulse.sync.sources_file import remove_entry
+
+        path = _sources_path(settings, file)
+        remove_entry(path, name)
+        err.print(f"source {name} removed from {escape(str(path))}")
 
 
 # ------------------------------------------------------------------------------------------ db

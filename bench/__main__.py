@@ -1,5 +1,5 @@
-"""`python -m bench [zendesk|backfill|liveagent|freshdesk|kpi|postgres|daemon|soak|webhooks ...]`:
-run the benchmarks and print their figures."""
+"""`python -m bench [zendesk|backfill|liveagent|freshdesk|kpi|postgres|daemon|soak|webhooks|fleet
+...]`: run the benchmarks and print their figures."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ PARTS = {
     "daemon": "bench.daemon",
     "soak": "bench.soak",
     "webhooks": "bench.webhooks",
+    "fleet": "bench.fleet",
 }
 
 

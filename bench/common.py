@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import os
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-
-from sqlalchemy import create_engine, text
 
 
 def env_number(name: str, default: float) -> float:
@@ -30,20 +25,3 @@ def bench_dir() -> Path:
     folder = Path(os.environ.get("DESKPULSE_BENCH_DIR", "bench-results"))
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-@contextmanager
-def scratch_schema(url: str, prefix: str) -> Iterator[str]:
-    """A URL whose connections use a fresh, empty PostgreSQL schema named `prefix` and a random
-    tail (so parallel runs on one database do not meet); dropped afterwards."""
-    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in url else "?"
-    try:
-        yield f"{url}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()

@@ -34,7 +34,8 @@ from typing import Any
 from sqlalchemy import Connection, create_engine, or_, select, text
 from sqlalchemy.dialects import postgresql
 
-from bench.common import fresh_db, scratch_schema
+from bench.common import fresh_db
+from bench.fleet_harness import pg_schema
 from bench.zendesk_sync import _child_cpu_s, _env_int
 from deskpulse.sync import pg_write
 from deskpulse.sync.warehouse import Warehouse, table, upsert
@@ -159,7 +160,7 @@ def write_ways(source: Warehouse, url: str) -> None:
         timed, counts["sqlite"] = _write(fresh_db("pgwrite-target.db"), _deskpulse_upsert, pages)
         seconds["sqlite"].append(timed)
         for label, way in WAYS.items():
-            with scratch_schema(url, f"bench_{label}") as schema_url:
+            with pg_schema(url, prefix=f"bench_{label}_") as schema_url:
                 timed, counts[label] = _write(schema_url, way, pages)
                 prints.add(tuple(sorted(_fingerprint(schema_url).items())))
             seconds.setdefault(label, []).append(timed)

@@ -27,7 +27,8 @@ from unittest import mock
 from sqlalchemy import func, select
 
 from bench import pg_write
-from bench.common import bench_dir, fresh_db, scratch_schema
+from bench.common import bench_dir, fresh_db
+from bench.fleet_harness import pg_schema
 from bench.zendesk_sync import SEED, TICKET_STREAMS, _env_int, _timed_sync
 from deskpulse.sandbox.command import SandboxProcess, start_subprocess
 from deskpulse.sync.warehouse import Warehouse, table
@@ -104,7 +105,7 @@ def run() -> None:
                 place: AbstractContextManager[str] = (
                     nullcontext(fresh_db(sqlite_path.name))
                     if name == "sqlite"
-                    else scratch_schema(url, "bench_sync")
+                    else pg_schema(url, prefix="bench_sync_")
                 )
                 with place as target:
                     elapsed, used = _sync(sb, target)

@@ -97,6 +97,15 @@ class _HTTPServer(ThreadingHTTPServer):
     request_queue_size = 256
     host: Host
 
+    @property
+    def idle_timeout(self) -> float:
+        return self.host.sandbox.idle_timeout
+
+    def route(self, path: str) -> tuple[Host, str] | None:
+        """The host that answers `path`, and the path it sees (sandbox.accounts mounts many
+        accounts' hosts under path prefixes of one server)."""
+        return self.host, path
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hung up mid-answer (a benchmark or a test ending, a killed sync) is
         # the client's business: no traceback on the sandbox's stderr for it.
@@ -116,7 +125,7 @@ class _Handler(BaseHTTPRequestHandler):
         # A socket timeout: a client that connects and goes quiet (no request, half a body)
         # is dropped after idle_timeout instead of holding a thread forever.
         super().setup()
-        self.connection.settimeout(self.server.host.sandbox.idle_timeout)
+        self.connection.settimeout(self.server.idle_timeout)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -137,8 +146,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch()
 
     def _dispatch(self) -> None:
-        host = self.server.host
         parts = urlsplit(self.path)
+        routed = self.server.route(parts.path)
+        if routed is None:
+            self.close_connection = True
+            self._send(Response.json(404, {"error": "no such account"}), close=True)
+            return
+        host, path = routed
+        parts = parts._replace(path=path)
         raw_length = self.headers.get("Content-Length") or "0"
         length = int(raw_length) if raw_length.strip().isdigit() else -1
         if length < 0 or length > MAX_BODY:
@@ -195,7 +210,7 @@ class Host:
         self,
         sandbox: SandboxServer,
         factory: DialectFactory,
-        address: tuple[str, int],
+        address: tuple[str, int] | str,
         options: Mapping[str, Any],
         budgets: dict[str, int] | None,
         clock: Clock,
@@ -203,11 +218,16 @@ class Host:
         window: float = 60.0,
     ) -> None:
         self.sandbox = sandbox
-        self.httpd = _HTTPServer(address, _Handler)
-        self.httpd.host = self
-        h, p = self.httpd.server_address[:2]
-        self.port = int(p)
-        self.base_url = f"http://{h!s}:{self.port}"
+        self.httpd: _HTTPServer | None = None
+        if isinstance(address, str):  # mounted under this URL by another server (accounts)
+            self.base_url = address.rstrip("/")
+            self.port = urlsplit(self.base_url).port or 80
+        else:
+            self.httpd = _HTTPServer(address, _Handler)
+            self.httpd.host = self
+            h, p = self.httpd.server_address[:2]
+            self.port = int(p)
+            self.base_url = f"http://{h!s}:{self.port}"
         self.dialect: Dialect = factory(sandbox.account, self.base_url, **options)
         self.window = window  # seconds of the vendor's minute (60 / time scale)
         if budgets is None:
@@ -374,7 +394,8 @@ class SandboxServer:
     (sandbox.limits.Faults, per host), `clock` (seconds; drives the rate-limit windows,
     injectable for tests), `dialects` (names to serve; default every registered one), `options`
     (per dialect name, keyword options for its constructor, e.g.
-    `{"zendesk": {"chat_basic_auth": True}}`), `time_scale` (K: every rate-limit window is K times shorter, so an hour of budget passes in
+    `{"zendesk": {"chat_basic_auth": True}}`), `mount` (a URL: the hosts open no port, another
+    server answers for them under `mount/<dialect>`, see sandbox.accounts), `time_scale` (K: every rate-limit window is K times shorter, so an hour of budget passes in
     60/K minutes; 1 to 60), `idle_timeout` (seconds a connection may stay
     quiet, also mid-request, before it is closed; 75 like nginx's keep-alive default).
 
@@ -400,6 +421,7 @@ class SandboxServer:
         options: Mapping[str, Mapping[str, Any]] | None = None,
         idle_timeout: float = 75.0,
         time_scale: float = 1.0,
+        mount: str | None = None,
     ) -> None:
         if not 1 <= time_scale <= 60:
             raise SandboxConfigError("the time scale is 1 (real time) to 60 (a minute a second)")
@@ -424,7 +446,7 @@ class SandboxServer:
             self.hosts[name] = Host(
                 self,
                 DIALECTS[name],
-                (host, port + k if port else 0),
+                f"{mount}/{name}" if mount else (host, port + k if port else 0),
                 options.get(name, {}),
                 budgets,
                 clock,
@@ -453,12 +475,16 @@ class SandboxServer:
 
     # ---- lifecycle ------------------------------------------------------------------------
 
+    def _served(self) -> list[tuple[Host, _HTTPServer]]:
+        """The hosts with their own server (none when mounted under another's: accounts)."""
+        return [(h, h.httpd) for h in self.hosts.values() if h.httpd is not None]
+
     def start(self) -> SandboxServer:
         """Serve in daemon threads; returns self."""
-        for h in self.hosts.values():
+        for h, httpd in self._served():
             if h.thread is None:
                 h.thread = threading.Thread(
-                    target=h.httpd.serve_forever,
+                    target=httpd.serve_forever,
                     kwargs={"poll_interval": 0.05},
                     name=f"sandbox-{h.port}",
                     daemon=True,
@@ -468,25 +494,26 @@ class SandboxServer:
 
     def serve_forever(self) -> None:
         """Serve in the calling thread until interrupted (the other hosts in threads)."""
-        first, *others = self.hosts.values()
-        for h in others:
+        (_, first), *others = self._served()
+        for h, httpd in others:
             h.thread = threading.Thread(
-                target=h.httpd.serve_forever, name=f"sandbox-{h.port}", daemon=True
+                target=httpd.serve_forever, name=f"sandbox-{h.port}", daemon=True
             )
             h.thread.start()
         try:
-            first.httpd.serve_forever(poll_interval=0.2)
+            first.serve_forever(poll_interval=0.2)
         finally:
             self.stop()
 
     def stop(self) -> None:
         for h in self.hosts.values():
             h.outbox.stop()
+        for h, httpd in self._served():
             if h.thread is not None:
-                h.httpd.shutdown()
+                httpd.shutdown()
                 h.thread.join(timeout=5)
                 h.thread = None
-            h.httpd.server_close()
+            httpd.server_close()
 
     def __enter__(self) -> SandboxServer:
         return self.start()

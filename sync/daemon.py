@@ -51,7 +51,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -71,7 +71,7 @@ from deskpulse.sync.ledger import StreamReport
 from deskpulse.sync.locks import LockHeld, acquire
 from deskpulse.sync.logs import OncePerCause, new_cycle
 from deskpulse.sync.observability import Metrics, StatusServer
-from deskpulse.sync.push import configured_actions
+from deskpulse.sync.push import configured_actions, source_actions
 from deskpulse.sync.reporting import window, writeback_context
 from deskpulse.sync.settings import Settings
 from deskpulse.sync.sources import SourceSpec, build, configured, start_time
@@ -80,6 +80,9 @@ from deskpulse.sync.status import source_health
 from deskpulse.sync.warehouse import Warehouse, WarehouseReplaced, table, upsert
 from deskpulse.sync.writeback import PushReport, push
 from deskpulse.sync.writeback_plan import Context
+
+if TYPE_CHECKING:
+    from deskpulse.sync.fleet import Fleet
 
 log = logging.getLogger("deskpulse.daemon")
 
@@ -205,6 +208,7 @@ class Daemon:
         specs: list[SourceSpec] | None = None,
         connect: Callable[[SourceSpec], Connector] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        fleet: bool = False,
     ) -> None:
         self.settings = settings
         self.warehouse = warehouse or Warehouse(settings.database_url)
@@ -228,7 +232,9 @@ class Daemon:
         self.hints = HintReader.configured(self)
         if self.hints is not None:
             intervals = self.hints.intervals(intervals, settings.sync_intervals)
-        self.sources = {s.name: SourceState(s.name, intervals[s.name]) for s in self.specs}
+        self.sources = {
+            s.name: SourceState(s.name, s.interval or intervals[s.name]) for s in self.specs
+        }
         for name, state in self.sources.items():  # computed at each scrape
             self.metrics.lag.labels(name).set_function(partial(self._lag, state))
         self.once = OncePerCause()
@@ -251,12 +257,21 @@ class Daemon:
             executors={"default": ThreadPoolExecutor(max(2, len(self.specs) + 1))},
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60},
         )
+        self.fleet: Fleet | None = None
+        if fleet:  # one member of a fleet (sync.fleet): leases instead of the daemon lock
+            from deskpulse.sync.fleet import Fleet
+            from deskpulse.sync.fleet_status import FleetCollector
+
+            self.fleet = Fleet(self)
+            self.metrics.registry.register(FleetCollector(self.warehouse, self.fleet.lease))
 
     def _load_actions(self) -> Actions:
-        """The write-back actions (DESKPULSE_WRITEBACK), as at start and at each SIGHUP."""
-        if not self.settings.writeback:
-            return Actions()
-        return configured_actions(self.settings, specs=self.specs)
+        """The write-back actions (DESKPULSE_WRITEBACK, and each source's own `writeback` file of
+        the sources file), as at start and at each SIGHUP."""
+        actions = Actions()
+        if self.settings.writeback:
+            actions = configured_actions(self.settings, specs=self.specs)
+        return source_actions(actions, self.specs)
 
     def _context(self) -> Context:
         return writeback_context(self.settings, self.warehouse, config=self.kpi_config)
@@ -284,15 +299,29 @@ class Daemon:
         if state.backoff_until is not None and self.clock() < state.backoff_until:
             log.debug("%s: backed off until %s", name, f"{state.backoff_until:%H:%M:%S}")
             return
-        with self._job(f"sync:{name}"):
+        self._run_cycle(state, fleet=False)
+
+    def fleet_cycle(self, name: str) -> None:
+        """Fleet mode (sync.fleet, which holds the account's lease and keeps its backoff): one
+        cycle of `name` now, then its digests whose `at` passed and that the ledger lacks."""
+        state = self.sources[name]
+        state.backoff_until = None
+        for action in self.actions.digests:
+            if action.source == name:
+                self._catch_up(action)
+        self._run_cycle(state, fleet=True)
+
+    def _run_cycle(self, state: SourceState, *, fleet: bool) -> None:
+        with self._job(f"sync:{state.name}"):
             state.running_since = self.clock()
             try:
-                with self.reading[name]:
+                with self.reading[state.name]:
                     self._cycle(state)
             finally:
                 state.running_since = None
                 self._count_cycle(state)
-                self._record_schedule([name])
+                if not fleet:  # the fleet's schedule is its lease rows
+                    self._record_schedule([state.name])
                 release_memory()
                 self._warehouse_ok()  # replaced during the cycle: stop now, not a cycle later
 
@@ -635,14 +664,19 @@ class Daemon:
                 self.digest, _digest_trigger(action, self.settings.tz), args=[action],
                 id=f"digest:{action.name}", name=f"digest {action.name}",
             )  # fmt: skip
-            try:
-                with self.warehouse.connect() as conn:
-                    due = missed(conn, action, self.settings.tz, self.clock())
-            except Exception as exc:  # the ledger unreadable: the next `at` posts
-                log.warning("digest %s: cannot tell whether one was missed: %s", action.name, exc)
-                continue
-            if due is not None:
-                self._missed[action.name] = (action, due)
+            self._catch_up(action)
+
+    def _catch_up(self, action: DigestAction) -> None:
+        """Remember the action's digest for posting after its source's next sync, if the last
+        period's is missing from the ledger."""
+        try:
+            with self.warehouse.connect() as conn:
+                due = missed(conn, action, self.settings.tz, self.clock())
+        except Exception as exc:  # the ledger unreadable: the next `at` posts
+            log.warning("digest %s: cannot tell whether one was missed: %s", action.name, exc)
+            return
+        if due is not None:
+            self._missed[action.name] = (action, due)
 
     def reload(self) -> bool:
         """SIGHUP: read the write-back file (DESKPULSE_WRITEBACK) and the KPI config
@@ -684,6 +718,10 @@ class Daemon:
         until every source has run `cycles` cycles and every digest once: `--cycles`, the demo;
         a failed cycle counts). Once stopping, it waits at most `stop_grace` seconds for the
         jobs still running (`abandoned` names those it left)."""
+        if self.fleet is not None:
+            with self._serving(signals, self.fleet.health):
+                self.fleet.run(cycles)
+            return
         try:
             lock = acquire(self.warehouse, DAEMON_LOCK)
         except LockHeld as exc:  # not a usage error: exit 1, like any refused run
@@ -691,6 +729,21 @@ class Daemon:
                 f"another deskpulse daemon is running on this warehouse (pid {exc.pid} on host "
                 f"{exc.host} since {exc.since:%Y-%m-%d %H:%M:%S} UTC); stop it first"
             ) from None
+        try:
+            with self._serving(signals, self.health):
+                self._run_scheduled(cycles)
+        finally:
+            self._clear_schedule()
+            lock.release()
+        if self.fatal is not None:
+            raise self.fatal
+
+    @contextmanager
+    def _serving(
+        self, signals: bool, health: Callable[[], tuple[int, Mapping[str, Any]]]
+    ) -> Iterator[None]:
+        """Signal handlers, the once-per-cause log filter and /metrics + /healthz, for the
+        block (the single daemon's and the fleet member's)."""
         server = None
         outputs = list(logging.getLogger().handlers)
         for output in outputs:
@@ -703,37 +756,13 @@ class Daemon:
             self._restore()
             if self.settings.metrics_port:
                 server = StatusServer(
-                    self.metrics, self.health, self.settings.metrics_host,
-                    self.settings.metrics_port,
-                ).start()  # fmt: skip
+                    self.metrics, health, self.settings.metrics_host, self.settings.metrics_port
+                ).start()
                 log.info("metrics on http://%s:%d/metrics", server.host, server.port)
-            if self.hints is not None:
+            if self.hints is not None and self.fleet is None:  # not yet in fleet mode
                 self.hints.start()
-            self._bounded = cycles is not None
-            self.schedule(digests=not self._bounded)
-            self.scheduler.start()
-            self._record_schedule(list(self.sources))
-            while not self.stopping.wait(0.2):
-                if self._reload.is_set():
-                    self._reload.clear()
-                    self.reload()
-                if cycles is not None and min(s.cycles for s in self.sources.values()) >= cycles:
-                    # A bounded run posts each digest once, on the data its syncs brought.
-                    for action in self.actions.digests:
-                        if not self.stopping.is_set():
-                            self.digest(action)
-                    break
-            self.stopping.set()  # every wait of the running jobs ends now (StopSleep)
-            self.scheduler.shutdown(wait=False)
-            self.abandoned = self._wait_for_jobs(self.stop_grace)
-            if self.abandoned:
-                log.warning(
-                    "stopping now; the write in flight is checked on the next run "
-                    "(still running: %s, a request waiting on the vendor)",
-                    ", ".join(self.abandoned),
-                )
+            yield
         finally:
-            self._clear_schedule()
             if server is not None:
                 server.stop()
             if self.hints is not None:
@@ -743,9 +772,31 @@ class Daemon:
                     signal.signal(sig, before)
             for output in outputs:
                 output.removeFilter(self.once)
-            lock.release()
-        if self.fatal is not None:
-            raise self.fatal
+
+    def _run_scheduled(self, cycles: int | None) -> None:
+        self._bounded = cycles is not None
+        self.schedule(digests=not self._bounded)
+        self.scheduler.start()
+        self._record_schedule(list(self.sources))
+        while not self.stopping.wait(0.2):
+            if self._reload.is_set():
+                self._reload.clear()
+                self.reload()
+            if cycles is not None and min(s.cycles for s in self.sources.values()) >= cycles:
+                # A bounded run posts each digest once, on the data its syncs brought.
+                for action in self.actions.digests:
+                    if not self.stopping.is_set():
+                        self.digest(action)
+                break
+        self.stopping.set()  # every wait of the running jobs ends now (StopSleep)
+        self.scheduler.shutdown(wait=False)
+        self.abandoned = self._wait_for_jobs(self.stop_grace)
+        if self.abandoned:
+            log.warning(
+                "stopping now; the write in flight is checked on the next run "
+                "(still running: %s, a request waiting on the vendor)",
+                ", ".join(self.abandoned),
+            )
 
 
 __all__ = ["DAEMON_LOCK", "FAILING", "Daemon", "Shutdown", "StopSleep", "parse_intervals"]

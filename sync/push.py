@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import Connection
@@ -38,6 +39,46 @@ def configured_actions(
         specs = configured(settings) if specs is None else specs
         check_targets(actions, {s.name: s.vendor for s in specs})
     return actions.only(targets)
+
+
+KINDS = ("ticket_fields", "digests", "profile_fields", "subscriptions")
+"""The fields of `Actions`, in its order."""
+
+
+def source_actions(actions: Actions, specs: Sequence[SourceSpec]) -> Actions:
+    """`actions` plus each source's own write-back file (the sources file's `writeback`), whose
+    actions must write to that source; the whole checked against the sources."""
+    files = [s for s in specs if s.writeback is not None]
+    if not files:
+        return actions
+    parts = [actions]
+    for spec in files:
+        own = load_actions(spec.writeback)
+        strangers = sorted({a.source for a in own.all()} - {spec.name})
+        if strangers:
+            raise ConfigError(
+                f"{spec.writeback}: the write-back file of source {spec.name} names source "
+                f"{', '.join(strangers)}; a source's file writes to that source only"
+            )
+        # The ledger keys its rows by action name: the same name in two sources' files (one
+        # template for many accounts) would mix their values, so a source's own actions are
+        # named `<source>:<name>`, as its digests already are by default.
+        prefix = f"{spec.name}:"
+        parts.append(Actions(*(
+            tuple(a if a.name.startswith(prefix) else replace(a, name=prefix + a.name)
+                  for a in getattr(own, kind))
+            for kind in KINDS
+        )))  # fmt: skip
+    merged = Actions(*(tuple(a for p in parts for a in getattr(p, kind)) for kind in KINDS))
+    names = [a.name for a in merged.all()]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(
+            f"write-back action {', '.join(twice)} is named twice (the ledger keys its rows by "
+            "action name): rename one"
+        )
+    check_targets(merged, {s.name: s.vendor for s in specs})
+    return merged
 
 
 def run_push(

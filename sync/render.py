@@ -357,6 +357,8 @@ def status_view(data: dict[str, Any]) -> list[RenderableType]:
                 + (f", estimated end {eta:{MINUTE}} UTC" if eta else "")
             )
         )
+    if data.get("fleet"):
+        shown += _fleet(data["fleet"])
     counts = _narrow("rows in the warehouse")
     counts.add_column("table")
     counts.add_column("rows", justify="right")
@@ -374,6 +376,39 @@ def status_view(data: dict[str, Any]) -> list[RenderableType]:
     if data["write_back"]:
         shown += _write_back(data["write_back"])
     return shown
+
+
+def _fleet(fleet: dict[str, Any]) -> list[RenderableType]:
+    """`daemon --fleet`: who holds which account and for how long, its lag and how long it has
+    waited for a daemon; then each daemon's holdings and worst lag."""
+    accounts = _narrow("fleet: accounts")
+    for name in ("account", "holder", "lease\nage", "lag", "overdue", "failures", "cycles"):
+        accounts.add_column(
+            name, justify="left" if name in ("account", "holder") else "right", overflow="fold"
+        )
+    for a in fleet["accounts"]:
+        accounts.add_row(
+            Text(a["account"]), Text(a["holder"] or "-"),
+            f"{a['lease_age']:.0f} s" if a["lease_age"] is not None else "",
+            ago(a["lag"]) or "never", ago(a["overdue"]) if a["overdue"] else "",
+            str(a["failures"] or ""), f"{a['cycles']:,}",
+        )  # fmt: skip
+    daemons = _narrow("fleet: daemons")
+    for name in ("daemon", "state", "holding", "oldest\nlease", "worst\nlag"):
+        daemons.add_column(name, justify="left" if name == "daemon" else "right", overflow="fold")
+    for d in fleet["daemons"]:
+        daemons.add_row(
+            Text(d["daemon"]), "beating" if d["alive"] else "silent",
+            f"{len(d['holding'])} of {d['concurrency']}", f"{d['oldest_lease']:.0f} s",
+            ago(d["max_lag"]),
+        )  # fmt: skip
+    behind = [a["account"] for a in fleet["accounts"] if a["behind"]]
+    verdict = (
+        f"the fleet is behind: {', '.join(behind)} waited past their interval for a daemon"
+        if behind
+        else "the fleet keeps up: no account waits past its interval"
+    )
+    return [accounts, daemons, Text(verdict)]
 
 
 def _health(sources: Sequence[dict[str, Any]]) -> list[RenderableType]:

@@ -72,6 +72,15 @@ class Settings(BaseSettings):
     # Sources to sync: "zendesk, zendesk_eu=zendesk" (name, or name=vendor). Unset: one source
     # per installed vendor, named after it, when its variables are set (see sync.sources).
     sources: str | None = Field(None, alias="DESKPULSE_SOURCES")
+    # Or many sources as rows of a TOML file (sync.sources_file); set, it replaces the above.
+    sources_file: Path | None = Field(None, alias="DESKPULSE_SOURCES_FILE")
+    # Fleet mode (`daemon --fleet`, sync.fleet): accounts one daemon syncs at once, and the
+    # seconds a daemon's lease lasts without renewal (a dead daemon's sources are taken over
+    # within about this long).
+    fleet_concurrency: int = Field(4, alias="DESKPULSE_FLEET_CONCURRENCY", ge=1, le=256)
+    fleet_lease: float = Field(
+        30.0, alias="DESKPULSE_FLEET_LEASE", ge=3, le=HOUR, description="seconds"
+    )
 
     # The env file these settings were read from (None: the environment only); sources read
     # their vendors' settings from the same file.

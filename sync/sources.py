@@ -17,9 +17,7 @@ contract of connectors.base; this module knows no vendor.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,20 +29,13 @@ from deskpulse.connectors.base import Connector, SourceOptions
 from deskpulse.connectors.errors import ConfigError
 from deskpulse.kpi_core.canonical import InvalidRow, parse_datetime
 from deskpulse.sync.settings import Settings, setting_error
+from deskpulse.sync.source_spec import NAME as _NAME
+from deskpulse.sync.source_spec import SourceSpec as SourceSpec
+from deskpulse.sync.source_spec import factories
+from deskpulse.sync.source_spec import vendor_settings_classes as vendor_settings_classes
+from deskpulse.sync.sources_file import load
 
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """One entry of DESKPULSE_SOURCES."""
-
-    name: str
-    vendor: str
-
-    @property
-    def env_prefix(self) -> str:
-        return f"{self.name.upper()}_"
+_factories = factories  # the name sync.hints and older callers import
 
 
 def start_time(settings: Settings) -> datetime | None:
@@ -57,18 +48,6 @@ def start_time(settings: Settings) -> datetime | None:
             f"invalid setting DESKPULSE_START_DATE: {settings.start_date!r} is not a date "
             "(use YYYY-MM-DD)"
         ) from None
-
-
-def _factories() -> dict[str, Any]:
-    """Registered vendors that `sync` can build from settings: those with a settings class
-    (the `files` connector has none: it is read by `deskpulse import`)."""
-    from deskpulse.connectors import registry
-
-    return {
-        vendor: factory
-        for vendor, factory in registry.load().items()
-        if getattr(factory, "settings_class", None) is not None
-    }
 
 
 def no_source_message(vendors: Sequence[str]) -> str:
@@ -119,17 +98,23 @@ def _present(settings_class: type[BaseSettings], prefix: str, env_file: Path | N
 
 
 def load_source_settings(
-    settings_class: type[BaseSettings], prefix: str, env_file: Path | None
+    settings_class: type[BaseSettings],
+    prefix: str,
+    env_file: Path | None,
+    values: dict[str, Any] | None = None,
 ) -> BaseSettings:
-    """A vendor's settings under `prefix`; a bad value is one ConfigError naming the variable."""
+    """A vendor's settings under `prefix` (`values`: given outright, over the environment's);
+    a bad value is one ConfigError naming the variable."""
     try:
-        return settings_class(_env_prefix=prefix, _env_file=env_file)
+        return settings_class(_env_prefix=prefix, _env_file=env_file, **(values or {}))
     except ValidationError as exc:
         raise ConfigError(setting_error(exc, settings_class, prefix)) from None
 
 
 def configured(settings: Settings) -> list[SourceSpec]:
     """The sources the settings describe, in order (DESKPULSE_SOURCES, else vendor order)."""
+    if settings.sources_file is not None:
+        return load(settings.sources_file)
     factories = _factories()
     vendors = sorted(factories)
     specs = parse_sources(settings.sources, vendors)
@@ -179,8 +164,9 @@ def build(
     """One source's connector: its vendor's settings under its prefix, plus the shared options."""
     factory = _factories()[spec.vendor]
     vendor_settings = load_source_settings(
-        factory.settings_class, spec.env_prefix, settings.env_file
-    )
+        factory.settings_class, spec.env_prefix, spec.secrets_file or settings.env_file,
+        dict(spec.settings),
+    )  # fmt: skip
     shared = SourceOptions(
         env_prefix=spec.env_prefix,
         timeout=settings.http_timeout,

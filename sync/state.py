@@ -130,3 +130,40 @@ class DaemonSchedule(SQLModel, table=True):
     failures: int = 0  # failed cycles in a row (the source is backed off)
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class FleetLease(SQLModel, table=True):
+    """Fleet mode (sync.fleet): one row per vendor account the fleet syncs. The daemon whose id
+    is in `holder` syncs the account's sources until `lease_until` (renewed while it syncs);
+    `epoch` goes up with every claim, so a daemon that lost its lease cannot renew or release
+    the next holder's. `due_at` is when the account should next be synced (its interval, or its
+    backoff after failures); the rest is what `deskpulse status` and /metrics show."""
+
+    __tablename__ = "fleet_leases"
+    __table_args__ = (Index("ix_fleet_leases_due", "due_at"),)
+    account: str = Field(primary_key=True, max_length=128)
+    sources: Any = Field(default=None, sa_column=Column(JSONValue, nullable=True))
+    interval_seconds: float
+    holder: str | None = Field(default=None, max_length=255)
+    epoch: int = 0
+    acquired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    due_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    failures: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    last_holder: str | None = Field(default=None, max_length=255)
+    last_success: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    cycles: int = 0
+
+
+class FleetMember(SQLModel, table=True):
+    """A daemon of the fleet: it beats while it runs (a row whose beat is older than the lease is
+    a dead daemon's, shown as such and not counted in the fair share)."""
+
+    __tablename__ = "fleet_members"
+    daemon: str = Field(primary_key=True, max_length=255)
+    host: str = Field(max_length=255)
+    pid: int
+    concurrency: int
+    started_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    heartbeat_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

@@ -112,7 +112,18 @@ def collect_status(warehouse: Warehouse, settings: Settings) -> dict[str, Any]:
         "tables": warehouse.counts(),
         "quarantine": {"total": sum(per_source.values()), "by_source": per_source},
         "write_back": ledger_summary(warehouse),
+        **({"fleet": fleet} if (fleet := _fleet(warehouse)) else {}),
     }
+
+
+def _fleet(warehouse: Warehouse) -> dict[str, Any] | None:
+    """The fleet (sync.fleet_status) when daemons ran with --fleet on this warehouse."""
+    from deskpulse.sync.fleet_status import fleet_view, has_fleet
+
+    with warehouse.connect() as connection:
+        if not has_fleet(connection):
+            return None
+        return fleet_view(connection)
 
 
 def source_health(connection: Connection, now: datetime) -> dict[str, dict[str, Any]]:

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from bench.common import scratch_schema
+from bench.fleet_harness import pg_schema
 
 POSTGRES_URL = os.environ.get("DESKPULSE_TEST_POSTGRES_URL")
 
@@ -18,5 +18,5 @@ def postgres_schema_url() -> Iterator[str]:
     """A URL whose connections use a fresh, empty schema; dropped afterwards."""
     if not POSTGRES_URL:
         pytest.skip("DESKPULSE_TEST_POSTGRES_URL is not set")
-    with scratch_schema(POSTGRES_URL, "t") as url:
+    with pg_schema(POSTGRES_URL, prefix="t_") as url:
         yield url
