@@ -25,26 +25,19 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from deskpulse.connectors.base import (
-    DOUBT,
     FAILED,
-    RETRY,
-    THROTTLED,
     FieldValues,
     Post,
     WriteResult,
 )
 from deskpulse.connectors.errors import (
-    BadResponse,
     ConnectorError,
-    RateLimited,
-    RetriesExhausted,
-    StreamError,
     StreamUnavailable,
-    WriteInDoubt,
 )
 from deskpulse.connectors.freshdesk.context import numbered
 from deskpulse.connectors.freshdesk.endpoints import ENDPOINTS
-from deskpulse.connectors.http import HttpClient, RejectedRequest
+from deskpulse.connectors.http import HttpClient
+from deskpulse.connectors.write_results import result_of_error
 
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
@@ -82,7 +75,7 @@ class FreshdeskWriter:
             try:
                 send(record)
             except ConnectorError as exc:
-                results.append(outcome(record.record_id, exc))
+                results.append(result_of_error(record.record_id, exc))
             else:
                 results.append(WriteResult(record.record_id))
         return results
@@ -161,20 +154,6 @@ class FreshdeskWriter:
                 reason = "freshdesk: set FRESHDESK_DIGEST_TICKET or FRESHDESK_POST_EMAIL for posts"
                 return WriteResult(post.key, FAILED, reason)
         except ConnectorError as exc:
-            return outcome(post.key, exc)
+            return result_of_error(post.key, exc)
         ref = answer.get("id") if isinstance(answer, Mapping) else None
         return WriteResult(post.key, ref=None if ref is None else str(ref))
-
-
-def outcome(record_id: str, exc: ConnectorError) -> WriteResult:
-    """What a write that raised leaves: throttled, in doubt, refused, or to retry; a fatal
-    error (credentials, host) is raised: the push stops with its line."""
-    if isinstance(exc, RateLimited):
-        return WriteResult(record_id, THROTTLED, exc.headline, exc.retry_after)
-    if isinstance(exc, WriteInDoubt):
-        return WriteResult(record_id, DOUBT, str(exc))
-    if isinstance(exc, RejectedRequest | StreamUnavailable):
-        return WriteResult(record_id, FAILED, str(exc))
-    if isinstance(exc, RetriesExhausted | BadResponse | StreamError):
-        return WriteResult(record_id, RETRY, str(exc))
-    raise exc

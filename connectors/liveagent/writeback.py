@@ -29,28 +29,21 @@ from typing import Any
 import orjson
 
 from deskpulse.connectors.base import (
-    DOUBT,
     FAILED,
-    RETRY,
-    THROTTLED,
     FieldValues,
     Post,
     WriteResult,
 )
 from deskpulse.connectors.errors import (
-    BadResponse,
     ConfigError,
     ConnectorError,
-    RateLimited,
-    RetriesExhausted,
-    StreamError,
     StreamUnavailable,
-    WriteInDoubt,
 )
-from deskpulse.connectors.http import HttpClient, RejectedRequest
+from deskpulse.connectors.http import HttpClient
 from deskpulse.connectors.liveagent.endpoints import ENDPOINTS
 from deskpulse.connectors.liveagent.mapping import STATUS_CODES
 from deskpulse.connectors.liveagent.normalise import custom_fields
+from deskpulse.connectors.write_results import result_of_error
 
 
 def field_text(value: Any) -> str:
@@ -113,7 +106,7 @@ class LiveAgentWriter:
             try:
                 self._put(record.record_id, {"custom_fields": _fields(record.values)})
             except ConnectorError as exc:
-                results.append(_result(record.record_id, exc))
+                results.append(result_of_error(record.record_id, exc))
             else:
                 results.append(WriteResult(record.record_id))
         return results
@@ -162,19 +155,6 @@ class LiveAgentWriter:
         try:
             answer = self.client.post_json(ENDPOINTS["create_ticket"].path, body)
         except ConnectorError as exc:
-            return _result(post.key, exc)
+            return result_of_error(post.key, exc)
         ref = answer.get("id") if isinstance(answer, Mapping) else None
         return WriteResult(post.key, ref=None if ref is None else str(ref))
-
-
-def _result(record_id: str, exc: ConnectorError) -> WriteResult:
-    """What a write that raised leaves: throttled, in doubt, refused, or to retry."""
-    if isinstance(exc, RateLimited):
-        return WriteResult(record_id, THROTTLED, exc.headline, exc.retry_after)
-    if isinstance(exc, WriteInDoubt):
-        return WriteResult(record_id, DOUBT, str(exc))
-    if isinstance(exc, RejectedRequest | StreamUnavailable):
-        return WriteResult(record_id, FAILED, str(exc))
-    if isinstance(exc, RetriesExhausted | BadResponse | StreamError):
-        return WriteResult(record_id, RETRY, str(exc))
-    raise exc  # a fatal error (credentials, host): the push stops with its line
