@@ -111,15 +111,6 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def ident(value: Any, field: str) -> str | None:
-    """An id as text (Freshdesk's are integers); RecordError for a non-id."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise RecordError(f"{field}: expected an id, got {value!r}")
-    return str(value)
-
-
 class UnknownCodes:
     """One warning per (field, code) per sync, however many records carry the code."""
 

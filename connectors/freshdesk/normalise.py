@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from deskpulse.connectors.base import Row
 from deskpulse.connectors.errors import RecordError
+from deskpulse.connectors.fields import record_object, required_id, text, text_id
 from deskpulse.connectors.freshdesk.mapping import (
     OUTBOUND_EMAIL,
     PRIORITIES,
@@ -48,7 +49,6 @@ from deskpulse.connectors.freshdesk.mapping import (
     SOURCES,
     UNKNOWN_STATUS,
     code,
-    ident,
     parse_time,
 )
 
@@ -59,25 +59,6 @@ NOTE = 2
 """A conversation's `source` for a note."""
 _CLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*([ap]m)\s*$", re.IGNORECASE)
 DAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
-
-
-def _object(record: Any, what: str) -> Mapping[str, Any]:
-    if not isinstance(record, Mapping):
-        raise RecordError(f"{what}: not an object: {type(record).__name__}")
-    return record
-
-
-def _id(record: Mapping[str, Any], key: str = "id") -> str:
-    value = ident(record.get(key), key)
-    if value is None:
-        raise RecordError(f"missing {key}")
-    return value
-
-
-def _text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    return value if isinstance(value, str) else str(value)
 
 
 def _sub(record: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -97,8 +78,8 @@ def _required_time(record: Mapping[str, Any], key: str) -> datetime:
 
 
 def agent_rows(record: Any, ctx: Context) -> list[Row]:
-    agent = _object(record, "agent")
-    aid = _id(agent)
+    agent = record_object(record, "agent")
+    aid = required_id(agent)
     contact = _sub(agent, "contact")
     groups: list[Any] = agent["group_ids"] if isinstance(agent.get("group_ids"), list) else []
     active = contact.get("active")
@@ -109,8 +90,8 @@ def agent_rows(record: Any, ctx: Context) -> list[Row]:
             "agents",
             {
                 "id": aid,
-                "name": _text(contact.get("name")),
-                "email": _text(contact.get("email")),
+                "name": text(contact.get("name")),
+                "email": text(contact.get("email")),
                 "role": "agent",
                 "group": next((ctx.directory.group(g) for g in groups), None),
                 "active": active if isinstance(active, bool) else None,
@@ -127,8 +108,8 @@ def agent_rows(record: Any, ctx: Context) -> list[Row]:
 
 
 def contact_rows(record: Any, ctx: Context) -> list[Row]:
-    contact = _object(record, "contact")
-    company = ident(contact.get("company_id"), "company_id")
+    contact = record_object(record, "contact")
+    company = text_id(contact.get("company_id"), "company_id")
     extra: dict[str, Any] = {"updated_at": contact.get("updated_at")}
     if company is not None:
         extra["company_id"] = company
@@ -138,9 +119,9 @@ def contact_rows(record: Any, ctx: Context) -> list[Row]:
         Row(
             "customers",
             {
-                "id": _id(contact),
-                "name": _text(contact.get("name")),
-                "email": _text(contact.get("email")),
+                "id": required_id(contact),
+                "name": text(contact.get("name")),
+                "email": text(contact.get("email")),
                 "organization": ctx.directory.company(company),
                 "created_at": parse_time(contact.get("created_at"), "created_at"),
                 "churned_at": None,
@@ -166,8 +147,8 @@ def ticket_rows(record: Any, conversations: Sequence[Any], ctx: Context) -> list
     """A ticket and its conversations -> the `tickets` row, its message `ticket_events` (the
     description first), its `sla_events`, and for a Twitter or Facebook ticket a
     `social_mentions` row."""
-    ticket = _object(record, "ticket")
-    tid = _id(ticket)
+    ticket = record_object(record, "ticket")
+    tid = required_id(ticket)
     created = _required_time(ticket, "created_at")
     stats = _sub(ticket, "stats")
     status_code, source_code = (
@@ -196,10 +177,10 @@ def ticket_rows(record: Any, conversations: Sequence[Any], ctx: Context) -> list
     for key in ("company_id", "fr_due_by", "due_by", "custom_fields"):
         if ticket.get(key) not in (None, {}, ""):
             extra[key] = ticket[key]
-    requester = ident(ticket.get("requester_id"), "requester_id")
-    responder = ident(ticket.get("responder_id"), "responder_id")
-    subject = _text(ticket.get("subject"))
-    kind = _text(ticket.get("type"))
+    requester = text_id(ticket.get("requester_id"), "requester_id")
+    responder = text_id(ticket.get("responder_id"), "responder_id")
+    subject = text(ticket.get("subject"))
+    kind = text(ticket.get("type"))
     rows = [
         Row(
             "tickets",
@@ -272,9 +253,9 @@ def ticket_rows(record: Any, conversations: Sequence[Any], ctx: Context) -> list
 
 
 def conversation_row(record: Any, ticket_id: str, requester: str | None, ctx: Context) -> Row:
-    conversation = _object(record, "conversation")
-    cid = _id(conversation)
-    author = ident(conversation.get("user_id"), "user_id")
+    conversation = record_object(record, "conversation")
+    cid = required_id(conversation)
+    author = text_id(conversation.get("user_id"), "user_id")
     source = code(conversation.get("source"), "conversation source")
     if author is not None and author in ctx.directory.agent_ids:
         kind = "agent"
@@ -354,7 +335,7 @@ def sla_rows(
 
 
 def rating_rows(record: Any, ctx: Context) -> list[Row]:
-    rating = _object(record, "satisfaction rating")
+    rating = record_object(record, "satisfaction rating")
     answers = rating.get("ratings")
     if not isinstance(answers, Mapping) or "default_question" not in answers:
         raise RecordError("ratings: no default_question answer")
@@ -365,16 +346,16 @@ def rating_rows(record: Any, ctx: Context) -> list[Row]:
         Row(
             "survey_responses",
             {
-                "id": _id(rating),
+                "id": required_id(rating),
                 "survey": "csat",
                 "score": RATINGS[answer],
                 "created_at": _required_time(rating, "created_at"),
                 "scale_min": 1.0,
                 "scale_max": 5.0,
-                "ticket_id": ident(rating.get("ticket_id"), "ticket_id"),
-                "customer_id": ident(rating.get("user_id"), "user_id"),
-                "agent_id": ident(rating.get("agent_id"), "agent_id"),
-                "comment": _text(rating.get("feedback")),
+                "ticket_id": text_id(rating.get("ticket_id"), "ticket_id"),
+                "customer_id": text_id(rating.get("user_id"), "user_id"),
+                "agent_id": text_id(rating.get("agent_id"), "agent_id"),
+                "comment": text(rating.get("feedback")),
                 "extra": {"ratings": dict(answers), "survey_id": rating.get("survey_id")},
             },
         )
@@ -390,8 +371,8 @@ def _spent(value: Any) -> timedelta:
 
 
 def time_entry_rows(record: Any, ctx: Context) -> list[Row]:
-    entry = _object(record, "time entry")
-    agent = ident(entry.get("agent_id"), "agent_id")
+    entry = record_object(record, "time entry")
+    agent = text_id(entry.get("agent_id"), "agent_id")
     if agent is None:
         raise RecordError("missing agent_id")
     spent = _spent(entry.get("time_spent"))
@@ -401,14 +382,14 @@ def time_entry_rows(record: Any, ctx: Context) -> list[Row]:
         Row(
             "agent_sessions",
             {
-                "id": _id(entry),
+                "id": required_id(entry),
                 "agent_id": agent,
                 "started_at": start,
                 "ended_at": start + spent,
                 "state": "busy",
                 "extra": {
                     "time_entry": True,
-                    "ticket_id": ident(entry.get("ticket_id"), "ticket_id"),
+                    "ticket_id": text_id(entry.get("ticket_id"), "ticket_id"),
                     "billable": entry.get("billable"),
                     "time_spent": entry.get("time_spent"),
                 },
@@ -431,8 +412,8 @@ def _minute(text: Any, field: str) -> int:
 
 def schedule_rows(record: Any, ctx: Context) -> list[Row]:
     """Business hours -> a `schedules` row (weekly windows from Sunday 00:00, an IANA zone)."""
-    hours = _object(record, "business hours")
-    zone = ctx.zone(_text(hours.get("time_zone")) or "UTC")
+    hours = record_object(record, "business hours")
+    zone = ctx.zone(text(hours.get("time_zone")) or "UTC")
     week = hours.get("business_hours")
     intervals = []
     if week is None:  # 24x7
@@ -451,8 +432,8 @@ def schedule_rows(record: Any, ctx: Context) -> list[Row]:
         Row(
             "schedules",
             {
-                "id": _id(hours),
-                "name": _text(hours.get("name")),
+                "id": required_id(hours),
+                "name": text(hours.get("name")),
                 "time_zone": zone,
                 "intervals": intervals,
                 "holidays": None,

@@ -246,17 +246,6 @@ def format_when(moment: datetime, tz: tzinfo) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def text_id(value: Any, field: str) -> str | None:
-    """A LiveAgent id (alphanumeric text; some endpoints send numbers) as text."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    raise RecordError(f"{field}: not an id: {value!r}")
-
-
 def seconds(value: Any, field: str) -> float | None:
     """A duration that LiveAgent sends as text or a number of seconds."""
     if value is None or value == "":

@@ -18,6 +18,7 @@ import orjson
 
 from deskpulse.connectors.base import Row
 from deskpulse.connectors.errors import RecordError
+from deskpulse.connectors.fields import record_object, required_id, text, text_id
 from deskpulse.connectors.liveagent.mapping import (
     AGENT_ROLES,
     AGENT_STATUSES,
@@ -30,38 +31,18 @@ from deskpulse.connectors.liveagent.mapping import (
     TICKET_STATUSES,
     parse_when,
     seconds,
-    text_id,
 )
 
 if TYPE_CHECKING:
     from deskpulse.connectors.liveagent.streams import Context
 
 
-def _mapping(record: Any, what: str) -> Mapping[str, Any]:
-    if not isinstance(record, Mapping):
-        raise RecordError(f"{what}: not an object: {type(record).__name__}")
-    return record
-
-
-def _required_id(record: Mapping[str, Any], key: str = "id") -> str:
-    value = text_id(record.get(key), key)
-    if value is None:
-        raise RecordError(f"missing {key}")
-    return value
-
-
-def _text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    return value if isinstance(value, str) else str(value)
-
-
 # --- people ------------------------------------------------------------------------------------
 
 
 def agent_rows(record: Any, ctx: Context) -> list[Row]:
-    agent = _mapping(record, "agent")
-    aid = _required_id(agent)
+    agent = record_object(record, "agent")
+    aid = required_id(agent)
     raw_role = agent.get("role")
     role = ctx.codes.lookup(AGENT_ROLES, "agent role", raw_role, "agent")
     raw_status = agent.get("status")
@@ -75,8 +56,8 @@ def agent_rows(record: Any, ctx: Context) -> list[Row]:
             "agents",
             {
                 "id": aid,
-                "name": _text(agent.get("name")),
-                "email": _text(agent.get("email")),
+                "name": text(agent.get("name")),
+                "email": text(agent.get("email")),
                 "role": role,
                 "group": ctx.directory.agent_department.get(aid),
                 "active": active,
@@ -92,14 +73,14 @@ def agent_rows(record: Any, ctx: Context) -> list[Row]:
 
 
 def contact_rows(record: Any, ctx: Context) -> list[Row]:
-    contact = _mapping(record, "contact")
-    cid = _required_id(contact)
-    names = [_text(contact.get(k)) for k in ("firstname", "lastname")]
-    name = " ".join(n for n in names if n) or _text(contact.get("system_name"))
+    contact = record_object(record, "contact")
+    cid = required_id(contact)
+    names = [text(contact.get(k)) for k in ("firstname", "lastname")]
+    name = " ".join(n for n in names if n) or text(contact.get("system_name"))
     emails = contact.get("emails")
     if emails is not None and not isinstance(emails, list):
         raise RecordError(f"emails: expected a list, got {type(emails).__name__}")
-    email = _text(emails[0]) if emails else _text(contact.get("registration_email"))
+    email = text(emails[0]) if emails else text(contact.get("registration_email"))
     return [
         Row(
             "customers",
@@ -150,8 +131,8 @@ def custom_fields(raw: Any) -> dict[str, Any] | None:
 def ticket_rows(record: Any, context: Mapping[str, Any], ctx: Context) -> list[Row]:
     """A ticket -> a `tickets` row, plus a `social_mentions` row for a Facebook or Twitter
     conversation (its first reply is the conversation's first public agent message)."""
-    ticket = _mapping(record, "ticket")
-    tid = _required_id(ticket)
+    ticket = record_object(record, "ticket")
+    tid = required_id(ticket)
     created = parse_when(ticket.get("date_created"), ctx.tz, "date_created")
     if created is None:
         raise RecordError("missing date_created")
@@ -172,7 +153,7 @@ def ticket_rows(record: Any, context: Mapping[str, Any], ctx: Context) -> list[R
     fields = custom_fields(ticket.get("custom_fields"))
     if fields:
         extra["custom_fields"] = fields
-    subject = _text(ticket.get("subject"))
+    subject = text(ticket.get("subject"))
     requester = text_id(ticket.get("owner_contactid"), "owner_contactid")
     row = {
         "id": tid,
@@ -230,7 +211,7 @@ class Message(NamedTuple):
 
 def messages(group: Any, ctx: Context) -> Iterator[Message]:
     """The messages of one message group that matter: texts, notes, ratings, system messages."""
-    group = _mapping(group, "message group")
+    group = record_object(group, "message group")
     group_kind = ctx.codes.lookup(GROUP_TYPES, "message group type", group.get("type"), "reply")
     group_at = parse_when(group.get("datecreated"), ctx.tz, "datecreated")
     group_user = text_id(group.get("userid"), "userid")
@@ -238,11 +219,11 @@ def messages(group: Any, ctx: Context) -> Iterator[Message]:
     if not isinstance(items, list):
         raise RecordError(f"messages: expected a list, got {type(items).__name__}")
     for item in items:
-        message = _mapping(item, "message")
+        message = record_object(item, "message")
         kind = ctx.codes.lookup(MESSAGE_TYPES, "message type", message.get("type"), "skip")
         if kind == "skip":
             continue
-        mid = _required_id(message)
+        mid = required_id(message)
         at = parse_when(message.get("datecreated"), ctx.tz, "datecreated") or group_at
         if at is None:
             raise RecordError(f"message {mid}: missing datecreated")
@@ -302,17 +283,17 @@ def message_group_rows(group: Any, context: Mapping[str, Any], ctx: Context) -> 
 def _rating_row(m: Message, ticket_id: str, agent_id: Any, ctx: Context) -> Row | None:
     """A ranking message: its text is the rating (`R`/`N`/`P`, or `reward`/`neutral`/
     `punishment`), plain or as JSON `{"rating": ..., "comment": ...}`."""
-    text = m.raw.get("message")
-    value: Any = text
+    message = m.raw.get("message")
+    value: Any = message
     comment: str | None = None
-    if isinstance(text, str) and text.lstrip().startswith("{"):
+    if isinstance(message, str) and message.lstrip().startswith("{"):
         try:
-            body = orjson.loads(text)
+            body = orjson.loads(message)
         except orjson.JSONDecodeError:
-            raise RecordError(f"rating {m.id}: not JSON: {text[:60]!r}") from None
+            raise RecordError(f"rating {m.id}: not JSON: {message[:60]!r}") from None
         if isinstance(body, Mapping):
             value = body.get("rating", body.get("type"))
-            comment = _text(body.get("comment"))
+            comment = text(body.get("comment"))
     score = ctx.codes.lookup(RATINGS, "rating", value, None)
     if score is None:
         return None
@@ -341,8 +322,8 @@ def history_rows(record: Any, ctx: Context) -> list[Row]:
     """A history row -> a status event at `date_from`, and an assignment event naming its agent
     when it has one (streams.HistoryStream says why on every row). Ids are prefixed
     (`history-<id>`): history ids and message ids are separate series."""
-    row = _mapping(record, "history row")
-    hid = _required_id(row)
+    row = record_object(record, "history row")
+    hid = required_id(row)
     ticket_id = text_id(row.get("conversation_id"), "conversation_id")
     if ticket_id is None:
         raise RecordError("missing conversation_id")
@@ -393,8 +374,8 @@ def history_rows(record: Any, ctx: Context) -> list[Row]:
 
 def call_rows(record: Any, ctx: Context) -> list[Row]:
     """A call -> a `calls` row. Internal calls (agent to agent) are not customer contacts."""
-    call = _mapping(record, "call")
-    cid = _required_id(call)
+    call = record_object(record, "call")
+    cid = required_id(call)
     raw_type = call.get("type")
     direction = ctx.codes.lookup(CALL_DIRECTIONS, "call type", raw_type, "inbound")
     if direction is None:
@@ -435,8 +416,8 @@ def call_rows(record: Any, ctx: Context) -> list[Row]:
 
 def chat_rows(record: Any, ctx: Context) -> list[Row]:
     """A chat -> a `chats` row. A chat is a conversation in LiveAgent: its id is the ticket's."""
-    chat = _mapping(record, "chat")
-    cid = _required_id(chat)
+    chat = record_object(record, "chat")
+    cid = required_id(chat)
     requested = parse_when(chat.get("date_created"), ctx.tz, "date_created")
     if requested is None:
         raise RecordError("missing date_created")

@@ -18,6 +18,7 @@ import orjson
 
 from deskpulse.connectors.base import ContextStream, Cursor, Page, Row
 from deskpulse.connectors.errors import RecordError, StreamUnavailable
+from deskpulse.connectors.fields import text_id
 from deskpulse.connectors.http import HttpClient
 from deskpulse.connectors.liveagent import normalise as nl
 from deskpulse.connectors.liveagent.endpoints import ENDPOINTS
@@ -26,7 +27,6 @@ from deskpulse.connectors.liveagent.mapping import (
     TICKET_STATUSES,
     UnknownCodes,
     format_when,
-    text_id,
 )
 from deskpulse.connectors.liveagent.paging import ChangedSince, IdCursor, numbered, records
 from deskpulse.connectors.watermark import Watermark
