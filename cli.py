@@ -721,7 +721,7 @@ def report(
 
 @webhooks_app.command("setup")
 def webhooks_setup(
-    source: Annotated[str, typer.Option("--source", help="The source, e.g. zendesk")],
+    source: Annotated[str, typer.Option("--source", help="The source's name (DESKPULSE_SOURCES)")],
     url: Annotated[
         str,
         typer.Option("--url", help="The public HTTPS URL of its receiver (your reverse proxy)"),

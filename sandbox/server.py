@@ -226,7 +226,7 @@ class Host:
         self.stats = _Stats()
         self.thread: threading.Thread | None = None
         # Outgoing webhooks (sandbox.webhooks); a dialect with its own webhook API takes it.
-        self.outbox = Outbox(self.dialect.name)
+        self.outbox = Outbox(getattr(self.dialect, "sign_webhook", None) or webhooks.sign_token)
         attach = getattr(self.dialect, "attach_outbox", None)
         if attach is not None:
             attach(self.outbox)

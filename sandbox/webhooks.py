@@ -5,7 +5,7 @@ Each host has an `Outbox`. Its targets come from the dialect's own API where the
 sandbox.zendesk.hooks) or from `POST /__sandbox/webhooks` (any dialect):
 `{"url", "secret", "body": "{\"ticket_id\": \"{{ticket.id}}\"}"}`. A change to a ticket (through
 the API, or the generated activity of `POST /__sandbox/activity`) becomes one delivery per
-target, signed as the vendor signs (`SIGNERS`), posted by one sender thread, retried on a non-2xx
+target, signed as the vendor signs (the dialect's `sign_webhook`, else `sign_token`), posted by one sender thread, retried on a non-2xx
 answer or a connection error (RETRIES times, RETRY_WAIT seconds doubling), with a delivery log at
 `GET /__sandbox/webhooks/deliveries` (cleared with DELETE).
 
@@ -17,7 +17,6 @@ logged `dropped`), sent twice, held `delay` seconds, or held back behind the nex
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -36,39 +35,21 @@ RETRIES = 3
 RETRY_WAIT = 0.5
 
 
-def _hmac(secret: str, data: bytes) -> bytes:
+def sign_token(secret: str, body: bytes, delivery: str) -> dict[str, str]:
+    """The default: the shared token in deskpulse's header, as a rule's HTTP request sends it
+    (a dialect whose vendor signs its deliveries declares `sign_webhook`)."""
+    return {"X-Deskpulse-Token": secret}
+
+
+Signer = Callable[[str, bytes, str], dict[str, str]]
+
+
+def hmac_sha256(secret: str, data: bytes) -> bytes:
     return hmac.new(secret.encode(), data, hashlib.sha256).digest()
 
 
-def sign_zendesk(secret: str, body: bytes, delivery: str) -> dict[str, str]:
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {
-        "X-Zendesk-Webhook-Signature": base64.b64encode(
-            _hmac(secret, stamp.encode() + body)
-        ).decode(),
-        "X-Zendesk-Webhook-Signature-Timestamp": stamp,
-        "X-Zendesk-Webhook-Invocation-Id": delivery,
-    }
-
-
-def sign_klaviyo(secret: str, body: bytes, delivery: str) -> dict[str, str]:
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {
-        "Klaviyo-Signature": _hmac(secret, body + stamp.encode()).hex(),
-        "Klaviyo-Timestamp": stamp,
-        "Klaviyo-Webhook-Id": "sandbox",
-    }
-
-
-def sign_liveagent(secret: str, body: bytes, delivery: str) -> dict[str, str]:
-    return {"X-Deskpulse-Token": secret}  # what the rule's action is told to send
-
-
-SIGNERS: dict[str, Callable[[str, bytes, str], dict[str, str]]] = {
-    "zendesk": sign_zendesk,
-    "klaviyo": sign_klaviyo,
-    "liveagent": sign_liveagent,
-}
+def now_stamp() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -106,8 +87,8 @@ class Faults:
 class Outbox:
     """One host's deliveries: targets, the queue, the sender thread and its log."""
 
-    def __init__(self, vendor: str) -> None:
-        self.sign = SIGNERS.get(vendor, sign_zendesk)
+    def __init__(self, sign: Signer = sign_token) -> None:
+        self.sign = sign
         self.targets: list[Target] = []
         self.faults = Faults()
         self._random = random.Random(0)
@@ -237,4 +218,4 @@ def control(outbox: Outbox, method: str, path: str, body: bytes) -> tuple[int, A
     return None
 
 
-__all__ = ["SIGNERS", "Outbox", "control"]
+__all__ = ["Outbox", "Signer", "control", "hmac_sha256", "now_stamp", "sign_token"]

@@ -51,6 +51,7 @@ from deskpulse.sandbox.klaviyo.common import (
     json_answer,
 )
 from deskpulse.sandbox.klaviyo.events import Events
+from deskpulse.sandbox.klaviyo.hooks import sign_klaviyo
 from deskpulse.sandbox.klaviyo.lists import Lists
 from deskpulse.sandbox.klaviyo.messages import Messages
 from deskpulse.sandbox.klaviyo.unserved import INCLUDES, UNSERVED
@@ -120,6 +121,8 @@ class KlaviyoDialect(Events, Lists, Messages):
     Handlers: profiles.py, events.py (and metrics), lists.py (and subscription jobs),
     messages.py (campaigns, flows, templates); common.py holds what they share.
     """
+
+    sign_webhook = staticmethod(sign_klaviyo)
 
     name = "klaviyo"
     streams = frozenset(r.stream for r in ROUTES)
