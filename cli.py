@@ -823,7 +823,7 @@ def sources_remove(
 
 @webhooks_app.command("setup")
 def webhooks_setup(
-    source: Annotated[str, typer.Option("--source", help="The source whose webhook to create")],
+    source: Annotated[str, typer.Option("--source", help="The source's name (DESKPULSE_SOURCES)")],
     url: Annotated[
         str,
         typer.Option("--url", help="The public HTTPS URL of its receiver (your reverse proxy)"),

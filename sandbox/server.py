@@ -42,7 +42,7 @@ from deskpulse.sandbox.dialect import BudgetSet, Dialect, DialectFactory, Route
 from deskpulse.sandbox.dialects import DIALECTS
 from deskpulse.sandbox.limits import Clock, FaultInjector, Faults, RateLimiter, SandboxConfigError
 from deskpulse.sandbox.switches import SwitchError, Switches
-from deskpulse.sandbox.webhooks import Outbox, sign_hmac
+from deskpulse.sandbox.webhooks import Outbox
 from deskpulse.sandbox.wire import JSON_TYPE, Request, Response
 
 _ID_RE = re.compile(r"/\d+(?=/|$)")
@@ -246,7 +246,7 @@ class Host:
         self.stats = _Stats()
         self.thread: threading.Thread | None = None
         # Outgoing webhooks (sandbox.webhooks); a dialect with its own webhook API takes it.
-        self.outbox = Outbox(getattr(self.dialect, "sign_webhook", sign_hmac))
+        self.outbox = Outbox(getattr(self.dialect, "sign_webhook", None) or webhooks.sign_token)
         attach = getattr(self.dialect, "attach_outbox", None)
         if attach is not None:
             attach(self.outbox)

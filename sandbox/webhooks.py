@@ -5,7 +5,7 @@ Each host has an `Outbox`. Its targets come from the dialect's own API where the
 sandbox.zendesk.hooks) or from `POST /__sandbox/webhooks` (any dialect):
 `{"url", "secret", "body": "{\"ticket_id\": \"{{ticket.id}}\"}"}`. A change to a ticket (through
 the API, or the generated activity of `POST /__sandbox/activity`) becomes one delivery per
-target, signed as the vendor signs (the dialect's `sign_webhook`), posted by one sender thread, retried on a non-2xx
+target, signed as the vendor signs (the dialect's `sign_webhook`, else `sign_token`), posted by one sender thread, retried on a non-2xx
 answer or a connection error (RETRIES times, RETRY_WAIT seconds doubling), with a delivery log at
 `GET /__sandbox/webhooks/deliveries` (cleared with DELETE).
 
@@ -17,7 +17,6 @@ logged `dropped`), sent twice, held `delay` seconds, or held back behind the nex
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -36,25 +35,21 @@ RETRIES = 3
 RETRY_WAIT = 0.5
 
 
+def sign_token(secret: str, body: bytes, delivery: str) -> dict[str, str]:
+    """The default: the shared token in deskpulse's header, as a rule's HTTP request sends it
+    (a dialect whose vendor signs its deliveries declares `sign_webhook`)."""
+    return {"X-Deskpulse-Token": secret}
+
+
 Signer = Callable[[str, bytes, str], dict[str, str]]
-"""`sign(secret, body, delivery_id)`: the headers a vendor sends with a delivery. A dialect
-that signs as its vendor does has a `sign_webhook` of this shape; others get `sign_hmac`."""
 
 
 def hmac_sha256(secret: str, data: bytes) -> bytes:
     return hmac.new(secret.encode(), data, hashlib.sha256).digest()
 
 
-def utc_stamp() -> str:
+def now_stamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def sign_hmac(secret: str, body: bytes, delivery: str) -> dict[str, str]:
-    """A generic signature (base64 HMAC-SHA256 of the body) for a dialect without its own."""
-    return {
-        "X-Webhook-Signature": base64.b64encode(hmac_sha256(secret, body)).decode(),
-        "X-Webhook-Id": delivery,
-    }
 
 
 @dataclass
@@ -92,7 +87,7 @@ class Faults:
 class Outbox:
     """One host's deliveries: targets, the queue, the sender thread and its log."""
 
-    def __init__(self, sign: Signer = sign_hmac) -> None:
+    def __init__(self, sign: Signer = sign_token) -> None:
         self.sign = sign
         self.targets: list[Target] = []
         self.faults = Faults()
@@ -223,4 +218,4 @@ def control(outbox: Outbox, method: str, path: str, body: bytes) -> tuple[int, A
     return None
 
 
-__all__ = ["Outbox", "Signer", "control", "hmac_sha256", "sign_hmac", "utc_stamp"]
+__all__ = ["Outbox", "Signer", "control", "hmac_sha256", "now_stamp", "sign_token"]

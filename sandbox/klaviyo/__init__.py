@@ -51,11 +51,11 @@ from deskpulse.sandbox.klaviyo.common import (
     json_answer,
 )
 from deskpulse.sandbox.klaviyo.events import Events
+from deskpulse.sandbox.klaviyo.hooks import sign_klaviyo
 from deskpulse.sandbox.klaviyo.lists import Lists
 from deskpulse.sandbox.klaviyo.messages import Messages
 from deskpulse.sandbox.klaviyo.unserved import INCLUDES, UNSERVED
 from deskpulse.sandbox.limits import Usage
-from deskpulse.sandbox.webhooks import hmac_sha256, utc_stamp
 from deskpulse.sandbox.wire import Request, Response
 
 __all__ = ["DEFAULT_KEY", "LIST_ID", "UNSERVED", "KlaviyoDialect"]
@@ -110,17 +110,6 @@ BURSTS = {
 }
 """Burst limits per second from the spec's x-klaviyo-ratelimit."""
 
-
-def sign_webhook(secret: str, body: bytes, delivery: str) -> dict[str, str]:
-    """Klaviyo's signature: hex HMAC-SHA256 of the raw body and the timestamp."""
-    stamp = utc_stamp()
-    return {
-        "Klaviyo-Signature": hmac_sha256(secret, body + stamp.encode()).hex(),
-        "Klaviyo-Timestamp": stamp,
-        "Klaviyo-Webhook-Id": "sandbox",
-    }
-
-
 _REVISION = re.compile(r"^(\d{4}-\d{2}-\d{2})(\.[a-z0-9]+)?$")
 
 
@@ -133,9 +122,10 @@ class KlaviyoDialect(Events, Lists, Messages):
     messages.py (campaigns, flows, templates); common.py holds what they share.
     """
 
+    sign_webhook = staticmethod(sign_klaviyo)
+
     name = "klaviyo"
     streams = frozenset(r.stream for r in ROUTES)
-    sign_webhook = staticmethod(sign_webhook)
     base_buckets: tuple[str, ...] = ()
 
     # ---- the seam -----------------------------------------------------------------------

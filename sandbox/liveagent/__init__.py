@@ -94,11 +94,6 @@ _ERRORS = {
 }
 
 
-def sign_webhook(secret: str, body: bytes, delivery: str) -> dict[str, str]:
-    """A LiveAgent rule's HTTP request carries the header its action is told to send."""
-    return {"X-Deskpulse-Token": secret}
-
-
 class LiveAgentDialect(Tickets, Writes, People, Live):
     """LiveAgent's API v3 over the shared account (sandbox.dialect.Dialect). Thread-safe.
 
@@ -107,7 +102,6 @@ class LiveAgentDialect(Tickets, Writes, People, Live):
 
     name = "liveagent"
     streams = frozenset(r.stream for r in ROUTES)
-    sign_webhook = staticmethod(sign_webhook)
     base_buckets = (KEY_BUCKET,)
 
     # ---- the seam -------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import secrets
 import threading
 from typing import Any
 
-from deskpulse.sandbox.webhooks import Outbox, Target, hmac_sha256, utc_stamp
+from deskpulse.sandbox.webhooks import Outbox, Target, hmac_sha256, now_stamp
 from deskpulse.sandbox.wire import Request, Response
 from deskpulse.sandbox.zendesk.common import APIBase, api_error, bad, not_found
 from deskpulse.sandbox.zendesk.writes import Writes
@@ -46,21 +46,21 @@ DEFAULT_TRIGGERS: list[dict[str, Any]] = [
 """The triggers a new Zendesk account comes with (e-mail notifications: no webhook)."""
 
 
-def sign_webhook(secret: str, body: bytes, delivery: str) -> dict[str, str]:
-    """Zendesk's signature: base64 HMAC-SHA256 of the timestamp and the raw body."""
-    stamp = utc_stamp()
+def sign_zendesk(secret: str, body: bytes, delivery: str) -> dict[str, str]:
+    """Zendesk's signature headers: base64 HMAC-SHA256 of the timestamp and the body."""
+    stamp = now_stamp()
+    signature = base64.b64encode(hmac_sha256(secret, stamp.encode() + body)).decode()
     return {
-        "X-Zendesk-Webhook-Signature": base64.b64encode(
-            hmac_sha256(secret, stamp.encode() + body)
-        ).decode(),
+        "X-Zendesk-Webhook-Signature": signature,
         "X-Zendesk-Webhook-Signature-Timestamp": stamp,
         "X-Zendesk-Webhook-Invocation-Id": delivery,
     }
 
 
 class Hooks(Writes, APIBase):
+    sign_webhook = staticmethod(sign_zendesk)
+
     _hooks_lock = threading.Lock()
-    sign_webhook = staticmethod(sign_webhook)
 
     def attach_outbox(self, outbox: Outbox) -> None:
         self.outbox = outbox

@@ -13,7 +13,7 @@ from deskpulse.connectors.webhooks import Request
 from deskpulse.connectors.zendesk.webhooks import ZendeskWebhooks
 from deskpulse.sandbox import webhooks
 from deskpulse.sandbox.webhooks import Outbox
-from deskpulse.sandbox.zendesk.hooks import sign_webhook
+from deskpulse.sandbox.zendesk.hooks import sign_zendesk
 
 
 def _outbox(answer: Callable[[httpx.Request], int]) -> tuple[Outbox, list[httpx.Request]]:
@@ -25,7 +25,7 @@ def _outbox(answer: Callable[[httpx.Request], int]) -> tuple[Outbox, list[httpx.
             seen.append(request)
         return httpx.Response(answer(request))
 
-    box = Outbox(sign_webhook)
+    box = Outbox(sign_zendesk)
     box.client = httpx.Client(transport=httpx.MockTransport(handler))
     box.configure({"url": "http://receiver/hook", "secret": "s3cret"})
     return box, seen
