@@ -5,11 +5,19 @@ rate-limit headers say (a connector's `LimitReader` turns its vendor's headers i
 and optionally by steady pacing per bucket, so a sync spends the budget without provoking a 429.
 Every request spends the account-wide `DEFAULT_BUCKET` as well as its own. Sleeping and clocks
 are injectable, so tests never really wait.
+
+A source that may spend only part of its account's budget (a sources file's `budget_share`) paces
+through `RateLimiter.portion(share)`: every budget, the configured ones and any the vendor states
+in its headers later, is scaled by the share (rounded down, at least 1 a window), so the source
+never paces above its share whatever the vendor says. One place for every vendor: the connector
+skeleton applies it (connectors.skeleton.VendorConnector.spend_share).
 """
 
 from __future__ import annotations
 
 import collections
+import copy
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -26,6 +34,7 @@ DEFAULT_BUCKET = "default"
 class _Bucket:
     blocked_until: float = 0.0  # monotonic time before which the vendor said "no more"
     per_minute: int | None = None  # steady pacing: at most this many requests in any 60 s
+    stated: int | None = None  # the budget before the limiter's share (configured or observed)
     sent: collections.deque[float] = field(default_factory=collections.deque)
 
 
@@ -101,12 +110,13 @@ class RateLimiter:
         self._window = window
         self._span = window * (1 + margin) + slack
         self._pacing = bool(per_minute)
+        self._share = 1.0
         self._buckets: dict[str, _Bucket] = {}
         self._lock = threading.Lock()
         for name, limit in (per_minute or {}).items():
             if limit <= 0:
                 raise ValueError(f"rate limit for bucket {name!r} must be positive")
-            self._bucket(name).per_minute = int(limit)
+            self._pace(self._bucket(name), int(limit))
         self.waited = 0.0
         """Total seconds this limiter made callers wait."""
 
@@ -115,6 +125,36 @@ class RateLimiter:
         if bucket is None:
             bucket = self._buckets[name] = _Bucket()
         return bucket
+
+    def _pace(self, bucket: _Bucket, stated: int) -> None:
+        bucket.stated = stated
+        bucket.per_minute = max(1, math.floor(stated * self._share + 1e-9))
+
+    @property
+    def share(self) -> float:
+        """The part of the stated budgets this limiter paces at (1: all of them)."""
+        return self._share
+
+    def portion(self, share: float) -> RateLimiter:
+        """A limiter of its own for a source that may spend `share` (0 < share <= 1) of this
+        one's budgets: each budget, and any the vendor states later (`observe`'s `limit`),
+        scaled by `share`, rounded down, at least 1 a window; blocks carried over, nothing
+        sent yet. `share` 1 is this limiter itself (sources sharing it stay paced together)."""
+        if not 0 < share <= 1:
+            raise ValueError(f"a budget share is above 0 and at most 1, not {share!r}")
+        if share == 1:
+            return self
+        with self._lock:
+            part = copy.copy(self)
+            part._lock = threading.Lock()
+            part._share = self._share * share
+            part._buckets = {}
+            for name, found in self._buckets.items():
+                bucket = part._buckets[name] = _Bucket(blocked_until=found.blocked_until)
+                if found.stated is not None:
+                    part._pace(bucket, found.stated)
+        part.waited = 0.0
+        return part
 
     def _names(self, bucket: str) -> tuple[str, ...]:
         return (DEFAULT_BUCKET,) if bucket == DEFAULT_BUCKET else (DEFAULT_BUCKET, bucket)
@@ -201,12 +241,13 @@ class RateLimiter:
         self, bucket: str, remaining: int, reset: float | None = None, limit: int | None = None
     ) -> None:
         """The vendor says `remaining` requests are left in `bucket`, refilling in `reset` s,
-        out of `limit` a window (adopted as the bucket's pace when pacing is on)."""
+        out of `limit` a window (adopted, times the limiter's share, as the bucket's pace when
+        pacing is on)."""
         if limit is not None and limit > 0 and self._pacing:
             with self._lock:
                 b = self._bucket(bucket)
-                if b.per_minute != limit:
-                    b.per_minute = limit
+                if b.stated != limit:
+                    self._pace(b, limit)
         if remaining <= 0:
             self.block(bucket, reset if reset is not None else self._window)
 

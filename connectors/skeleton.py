@@ -114,6 +114,12 @@ class VendorConnector:
         self.stats: RequestStats = self.client.stats
         self.writer: Any = profile.writer(self.client) if profile.writer is not None else None
 
+    def spend_share(self, share: float) -> None:
+        """Pace this source at `share` (0 < share <= 1) of its account's budgets (a sources
+        file's `budget_share`): its client gets a limiter of its own, the vendor's limiter
+        scaled (connectors.ratelimit.RateLimiter.portion); 1 leaves it as it is."""
+        self.client.limiter = self.client.limiter.portion(share)
+
     def context(self) -> Any:  # pragma: no cover - abstract
         """One run's context, shared by the streams of that run."""
         raise NotImplementedError

@@ -9,7 +9,9 @@ A source is a name, a vendor and that vendor's settings read under the name's en
 Unset, every registered vendor (plugins included) with a settings class is a candidate source
 named after itself, and it is built when any of its variables is set. A source named in
 DESKPULSE_SOURCES must be configured. Each source has its own connector instance: its own
-cursors (the warehouse keys them by source name) and its own rate-limit budget.
+cursors (the warehouse keys them by source name) and its own rate-limit budget; a source with a
+`budget_share` below 1 paces at that part of it (connectors.skeleton.VendorConnector.spend_share;
+a connector that cannot is refused at start).
 
 The vendor's settings class, its `from_settings` and the `SourceOptions` it receives are the
 contract of connectors.base; this module knows no vendor.
@@ -175,4 +177,13 @@ def build(
         **options,
     )
     connector: Connector = factory.from_settings(spec.name, vendor_settings, shared)
+    if spec.budget_share < 1:
+        spend_share = getattr(connector, "spend_share", None)
+        if spend_share is None:
+            connector.close()
+            raise ConfigError(
+                f"source {spec.name}: its connector ({spec.vendor}) cannot pace at a "
+                f"budget_share of {spec.budget_share:g}: leave budget_share out"
+            )
+        spend_share(spec.budget_share)  # connectors.skeleton.VendorConnector.spend_share
     return connector

@@ -19,8 +19,8 @@ Contracts:
   or from its `secrets_file`; the warehouse never sees it (the fleet's lease rows hold names,
   accounts and intervals only).
 * The sources of one `account` share one vendor budget: their `budget_share`s must add up to at
-  most 1, and the fleet leases the account as a whole (sync.fleet), so its budget is never spent
-  by two daemons at once.
+  most 1, each paces at its share of the account's budgets (sync.sources.build), and the fleet
+  leases the account as a whole (sync.fleet), so its budget is never spent by two daemons at once.
 * Without DESKPULSE_SOURCES_FILE nothing changes: DESKPULSE_SOURCES and the per-vendor variables
   configure the sources as before (sync.sources).
 

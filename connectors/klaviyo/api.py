@@ -105,6 +105,14 @@ class KlaviyoLimiter(RateLimiter):
         waited += self._burst.acquire(bucket)
         return waited
 
+    def portion(self, share: float) -> KlaviyoLimiter:
+        # The burst budgets are the account's too: the share scales them with the steady ones.
+        part = super().portion(share)
+        assert isinstance(part, KlaviyoLimiter)
+        if part is not self:
+            part._burst = self._burst.portion(share)
+        return part
+
     def block(self, bucket: str, seconds: float) -> None:
         # The shared client calls this with a 429's Retry-After; 0 would retry at once.
         super().block(bucket, max(seconds, self.floor))
