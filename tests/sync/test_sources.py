@@ -19,7 +19,8 @@ from deskpulse.connectors.base import RequestStats, SourceOptions
 from deskpulse.connectors.errors import ConfigError
 from deskpulse.connectors.zendesk import ZendeskConnector
 from deskpulse.sync.settings import load_settings
-from deskpulse.sync.sources import build_connectors, configured
+from deskpulse.sync.source_spec import SourceSpec
+from deskpulse.sync.sources import build, build_connectors, configured
 
 runner = CliRunner()
 
@@ -232,6 +233,18 @@ def test_a_plugin_is_configured_by_its_own_variables(
     assert connector.options.start_time is not None
     assert connector.options.start_time.isoformat() == "2026-01-01T00:00:00+00:00"
     assert connector.options.var("api_key") == "ACME_API_KEY"
+
+
+def test_a_plugin_that_cannot_pace_at_a_share_is_refused_in_one_line(
+    acme: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A budget_share below 1 needs the skeleton's `spend_share`; AcmeConnector has none."""
+    monkeypatch.setenv("ACME_BASE_URL", "http://acme.test")
+    monkeypatch.setenv("ACME_API_KEY", "k-secret")
+    whole = build(SourceSpec("acme", "acme"), load_settings())
+    assert isinstance(whole, AcmeConnector)  # the whole budget: nothing to pace
+    with pytest.raises(ConfigError, match=r"^source acme: .* budget_share of 0.5: leave"):
+        build(SourceSpec("acme", "acme", budget_share=0.5), load_settings())
 
 
 # --- end to end: two sandbox accounts, two sources, separate cursors ---------------------------
